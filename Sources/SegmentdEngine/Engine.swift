@@ -1,0 +1,504 @@
+/// Counters the engine keeps about what it did.
+public struct EngineStats: Sendable, Equatable {
+    public var eventsApplied = 0
+    public var recordsApplied = 0
+    public var duplicates = 0
+    public var lateEvents = 0
+    public var transitions = 0
+    public var transitionsByGroup: [Int] = []
+}
+
+/// The segmentation engine for one stream (one input partition): per-contact state, the
+/// watermark and the timers, exactly as contract section 4 defines them.
+///
+/// It is pure: events in, transitions out, no I/O, no clock of its own. Not thread-safe: one
+/// owner drives it (the replay loop, or the daemon's partition worker).
+///
+/// State is kept small and flat. Every contact owns `layout.stride` 64-bit slots in one array
+/// (no allocation per contact): for each filter counted by a condition, only its most recent
+/// event times (as many as the largest "at least N" over it); for each windowed score, only the
+/// most recent events whose points still reach the cap; one slot pair per "latest of" and per
+/// attribute. That is enough to compute membership exactly at any instant at or after the
+/// contact's clock, and to know the next instant at which time alone can change it.
+public final class SegmentEngine {
+    public let model: Model
+    public let lateness: Millis
+    public let dedupHorizon: Millis
+    public let layout: StateLayout
+
+    public private(set) var contacts = ContactTable()
+    private var state: [Int64] = []
+    private var timers = TimerHeap()
+    private var dedup = DedupIndex()
+    private var sameInstant: [UInt64: Int] = [:]
+    private var internIds: [[UInt8]: Int64] = [:]
+    private var interned: [String] = []
+    /// Interned ids of the string literals of attribute conditions, per condition site.
+    private var literalIds: [String: Int64] = [:]
+
+    /// Largest `ts` of the events applied so far (nil before the first).
+    public private(set) var streamTime: Millis = .min
+    /// No event at or before the watermark is expected any more.
+    public private(set) var watermark: Millis = .min
+    public private(set) var stats = EngineStats()
+    /// Transitions produced and not yet taken, in emission order.
+    public private(set) var pending: [Transition] = []
+
+    static let none: Int64 = .min
+    static let unscheduled: Int64 = .max
+
+    public init(model: Model, lateness: Millis = 0, dedupHorizon: Millis = 86_400_000) {
+        self.model = model
+        self.lateness = lateness
+        self.dedupHorizon = dedupHorizon
+        self.layout = StateLayout(model: model)
+        stats.transitionsByGroup = Array(repeating: 0, count: model.groups.count)
+    }
+
+    /// Takes the transitions produced so far.
+    public func takeTransitions() -> [Transition] {
+        defer { pending.removeAll(keepingCapacity: true) }
+        return pending
+    }
+
+    public var contactCount: Int { contacts.count }
+
+    /// Approximate bytes of state held (contact table, slots, timers, duplicate index).
+    public var stateBytes: Int {
+        contacts.footprintBytes + state.capacity * 8 + timers.footprintBytes + dedup.footprintBytes
+    }
+
+    // MARK: applying records
+
+    /// Applies one input record: one event, or two for a Segment identify with a stage.
+    /// Returns false when the record was a duplicate (then nothing changed, not even time).
+    /// After the events, the watermark moves and every due boundary of every contact fires.
+    @discardableResult
+    public func apply(_ first: EngineEvent, _ second: EngineEvent? = nil) -> Bool {
+        let (idx, inserted) = contacts.findOrInsert(first.contactId)
+        if inserted { state.append(contentsOf: layout.emptyState) }
+        let base = idx * layout.stride
+        var idHash: UInt64 = 0
+        if let id = first.eventId {
+            idHash = DedupIndex.hash(id)
+            if !inserted, dedup.contains(contact: idx, hash: idHash, liveAfter: state[base + StateLayout.maxTs] - dedupHorizon) {
+                stats.duplicates += 1
+                return false
+            }
+        }
+        applyEvent(idx, base, first)
+        if let second { applyEvent(idx, base, second) }
+        stats.recordsApplied += 1
+        if first.eventId != nil {
+            dedup.insert(contact: idx, hash: idHash, stamp: state[base + StateLayout.maxTs])
+            if dedup.needsPrune { dedup.prune { c in state[c * layout.stride + StateLayout.maxTs] - dedupHorizon } }
+        }
+        schedule(idx, base)
+        let w = streamTime == .min ? Millis.min : streamTime - lateness - 1
+        advanceWatermark(to: w)
+        return true
+    }
+
+    private func applyEvent(_ idx: Int, _ base: Int, _ e: EngineEvent) {
+        stats.eventsApplied += 1
+        let maxTs = state[base + StateLayout.maxTs]
+        let clock = max(maxTs, state[base + StateLayout.lastTransition])
+        let cause = Transition.Cause.event(eventId: e.eventId, type: e.type)
+        if maxTs == SegmentEngine.none || e.ts >= clock {
+            // Rule 3: catch up on every boundary after the clock and strictly before ts.
+            var cur = max(state[base + StateLayout.cursor], clock)
+            while true {
+                let b = nextBoundary(base, after: cur)
+                if b >= e.ts { break }
+                evaluate(idx, base, at: b, cause: .time)
+                cur = b
+            }
+            insert(base, e)
+            evaluate(idx, base, at: e.ts, cause: cause)
+            state[base + StateLayout.cursor] = e.ts
+        } else {
+            // Rule 4: a late event is applied at its ts and evaluated at the clock.
+            stats.lateEvents += 1
+            insert(base, e)
+            evaluate(idx, base, at: clock, cause: cause)
+            state[base + StateLayout.cursor] = clock
+        }
+        if e.ts > streamTime { streamTime = e.ts }
+    }
+
+    /// Rule 5: moves the watermark (never back) and fires every boundary at or before it.
+    /// The daemon also calls this with `now - lateness - 1ms` while a partition is idle, and
+    /// replay with `--until`.
+    /// Timers at or before the watermark fire even when it did not move: a contact that just
+    /// received an event behind the watermark may have boundaries already due.
+    public func advanceWatermark(to newWatermark: Millis) {
+        if newWatermark > watermark { watermark = newWatermark }
+        let w = watermark
+        while let top = timers.peek(), top.time <= w {
+            timers.pop()
+            let idx = Int(top.contact)
+            let base = idx * layout.stride
+            guard state[base + StateLayout.scheduled] == top.time else { continue }  // stale
+            state[base + StateLayout.scheduled] = SegmentEngine.unscheduled
+            var cur = state[base + StateLayout.cursor]
+            while true {
+                let b = nextBoundary(base, after: cur)
+                if b > w { break }
+                evaluate(idx, base, at: b, cause: .time)
+                cur = b
+            }
+            state[base + StateLayout.cursor] = cur
+            schedule(idx, base)
+        }
+        if timers.count > 4096 && timers.count > 3 * contacts.count {
+            timers.compact { c, t in state[Int(c) * layout.stride + StateLayout.scheduled] == t }
+        }
+    }
+
+    private func schedule(_ idx: Int, _ base: Int) {
+        let nb = nextBoundary(base, after: state[base + StateLayout.cursor])
+        if nb == SegmentEngine.unscheduled {
+            state[base + StateLayout.scheduled] = SegmentEngine.unscheduled
+            return
+        }
+        if state[base + StateLayout.scheduled] != nb {
+            state[base + StateLayout.scheduled] = nb
+            timers.push(time: nb, contact: Int32(idx))
+        }
+    }
+
+    // MARK: state updates
+
+    private func insert(_ base: Int, _ e: EngineEvent) {
+        let ts = e.ts
+        if state[base + StateLayout.maxTs] == SegmentEngine.none || ts > state[base + StateLayout.maxTs] {
+            state[base + StateLayout.maxTs] = ts
+        }
+        let fs = state[base + StateLayout.firstSeen]
+        if fs == SegmentEngine.none || ts < fs { state[base + StateLayout.firstSeen] = ts }
+        let mask = e.filterMask
+        for l in layout.lists where mask & l.bit != 0 {
+            insertTime(base + l.offset, l.capacity, ts)
+        }
+        for s in layout.scoreLists {
+            var points: Int64 = 0
+            for (bit, p) in s.terms where mask & bit != 0 { points += p }
+            if points > 0 { insertScored(base + s.offset, s.capacity, ts, points, s.cap) }
+        }
+        for t in layout.trackers {
+            guard let tag = t.bits.firstIndex(where: { mask & $0 != 0 }) else { continue }
+            let cur = state[base + t.offset]
+            if cur == SegmentEngine.none || ts >= cur {
+                state[base + t.offset] = ts
+                state[base + t.offset + 1] = Int64(tag)
+            }
+        }
+        for (a, v) in e.attributes {
+            let off = base + layout.attributeOffsets[a]
+            let cur = state[off]
+            if cur == SegmentEngine.none || ts >= cur {
+                state[off] = ts
+                switch v {
+                case .int(let i): state[off + 1] = i
+                case .string(let s): state[off + 1] = intern(s)
+                }
+            }
+        }
+    }
+
+    /// Inserts into a newest-first list of at most `cap` times (the oldest falls off).
+    @inline(__always)
+    private func insertTime(_ off: Int, _ cap: Int, _ ts: Int64) {
+        var i = 0
+        while i < cap, state[off + i] != SegmentEngine.none, state[off + i] > ts { i += 1 }
+        if i == cap { return }
+        var j = cap - 1
+        while j > i { state[off + j] = state[off + j - 1]; j -= 1 }
+        state[off + i] = ts
+    }
+
+    /// Inserts a scored event (ts and points packed) and drops the events that can no longer
+    /// matter: once the newest events reach the cap, older ones (which leave the window
+    /// first) never change the capped score.
+    private func insertScored(_ off: Int, _ cap: Int, _ ts: Int64, _ points: Int64, _ scoreCap: Int64) {
+        let packed = ts << 16 | points
+        var i = 0
+        while i < cap, state[off + i] != SegmentEngine.none, (state[off + i] >> 16) > ts { i += 1 }
+        if i == cap { return }
+        var j = cap - 1
+        while j > i { state[off + j] = state[off + j - 1]; j -= 1 }
+        state[off + i] = packed
+        var sum: Int64 = 0
+        var k = 0
+        while k < cap, state[off + k] != SegmentEngine.none {
+            if sum >= scoreCap { state[off + k] = SegmentEngine.none } else { sum += state[off + k] & 0xFFFF }
+            k += 1
+        }
+    }
+
+    private func intern(_ s: String) -> Int64 {
+        let b = Array(s.utf8)
+        if let i = internIds[b] { return i }
+        let i = Int64(interned.count)
+        interned.append(s)
+        internIds[b] = i
+        return i
+    }
+
+    // MARK: evaluation
+
+    private func evaluate(_ idx: Int, _ base: Int, at t: Millis, cause: Transition.Cause) {
+        var members = UInt64(bitPattern: state[base + StateLayout.members])
+        for g in 0..<model.groups.count {
+            let seg = segment(of: g, base, t)
+            let shift = UInt64(g * 8)
+            let cur = Int((members >> shift) & 0xFF) - 1
+            guard seg != cur else { continue }
+            emit(idx, base, group: g, from: cur < 0 ? nil : cur, to: seg < 0 ? nil : seg, at: t, cause: cause)
+            members = (members & ~(0xFF << shift)) | (UInt64(seg + 1) << shift)
+        }
+        state[base + StateLayout.members] = Int64(bitPattern: members)
+    }
+
+    private func emit(_ idx: Int, _ base: Int, group g: Int, from: Int?, to: Int?, at t: Millis, cause: Transition.Cause) {
+        var n = 0
+        let bit: Int64 = 1 << Int64(g)
+        if state[base + StateLayout.lastTransition] == t {
+            if state[base + StateLayout.sameInstant] & bit != 0 {
+                let key = UInt64(idx) << 8 | UInt64(g)
+                n = (sameInstant[key] ?? 0) + 1
+                sameInstant[key] = n
+            } else {
+                state[base + StateLayout.sameInstant] |= bit
+            }
+        } else {
+            let old = state[base + StateLayout.sameInstant]
+            if old & (old - 1) != 0 || !sameInstant.isEmpty {
+                for gg in 0..<model.groups.count where old & (1 << Int64(gg)) != 0 {
+                    sameInstant.removeValue(forKey: UInt64(idx) << 8 | UInt64(gg))
+                }
+            }
+            state[base + StateLayout.sameInstant] = bit
+            state[base + StateLayout.lastTransition] = t
+        }
+        stats.transitions += 1
+        stats.transitionsByGroup[g] += 1
+        pending.append(Transition(contactId: contacts.id(idx), group: g, from: from, to: to, at: t, n: n, cause: cause))
+    }
+
+    /// The segment of group `g` at `t` (-1: none).
+    func segment(of g: Int, _ base: Int, _ t: Millis) -> Int {
+        let group = model.groups[g]
+        if let u = group.unless, holds(u, base, t) { return -1 }
+        for (i, s) in group.segments.enumerated() where holds(s.when, base, t) { return i }
+        return -1
+    }
+
+    func holds(_ c: Condition, _ base: Int, _ t: Millis) -> Bool {
+        switch c {
+        case .always: return true
+        case let .atLeast(list, count, window):
+            return countInWindow(base, list, t, window) >= count
+        case let .firstSeenAtLeast(age):
+            let fs = state[base + StateLayout.firstSeen]
+            return fs != SegmentEngine.none && fs <= t - age
+        case let .latestIs(tracker, tags, negated):
+            let off = base + layout.trackers[tracker].offset
+            // With no such event at all, neither `is` nor `is_not` holds (never subscribed nor
+            // unsubscribed is not suppressed).
+            guard state[off] != SegmentEngine.none else { return false }
+            return tags.contains(Int(state[off + 1])) != negated
+        case let .attributeIn(a, values):
+            let off = base + layout.attributeOffsets[a]
+            guard state[off] != SegmentEngine.none else { return false }
+            let v = state[off + 1]
+            for lit in values {
+                switch lit {
+                case .int(let i): if v == i { return true }
+                case .string(let s): if let id = internIds[Array(s.utf8)], id == v { return true }
+                }
+            }
+            return false
+        case let .attributeBetween(a, low, high):
+            let off = base + layout.attributeOffsets[a]
+            guard state[off] != SegmentEngine.none else { return false }
+            return state[off + 1] >= low && state[off + 1] <= high
+        case let .scoreAtLeast(score, threshold):
+            return self.score(score, base, t).total >= threshold
+        case .all(let cs): return cs.allSatisfy { holds($0, base, t) }
+        case .any(let cs): return cs.contains { holds($0, base, t) }
+        case .not(let x): return !holds(x, base, t)
+        }
+    }
+
+    func countInWindow(_ base: Int, _ list: Int, _ t: Millis, _ window: Millis) -> Int {
+        let l = layout.lists[list]
+        let off = base + l.offset
+        var n = 0
+        while n < l.capacity {
+            let v = state[off + n]
+            if v == SegmentEngine.none || v <= t - window { break }
+            n += 1
+        }
+        return n
+    }
+
+    /// A score at `t`, with each part's capped value.
+    func score(_ s: Int, _ base: Int, _ t: Millis) -> (total: Int, parts: [Int]) {
+        let spec = model.scores[s]
+        var total = 0
+        var parts: [Int] = []
+        for (pi, p) in spec.parts.enumerated() {
+            var v = 0
+            for term in p.staticTerms where holds(term.when, base, t) { v += term.points }
+            if let sl = layout.scoreListIndex[s][pi] {
+                let l = layout.scoreLists[sl]
+                var k = 0
+                while k < l.capacity {
+                    let e = state[base + l.offset + k]
+                    if e == SegmentEngine.none || (e >> 16) <= t - p.window { break }
+                    v += Int(e & 0xFFFF)
+                    k += 1
+                }
+            }
+            v = min(v, p.cap)
+            parts.append(v)
+            total += v
+        }
+        return (total, parts)
+    }
+
+    /// The first instant after `c` at which time alone can change this contact's membership
+    /// (an event leaving a window, first seen reaching an age), or `.max`.
+    func nextBoundary(_ base: Int, after c: Millis) -> Millis {
+        var best = SegmentEngine.unscheduled
+        for l in layout.lists {
+            for k in 0..<l.capacity {
+                let v = state[base + l.offset + k]
+                if v == SegmentEngine.none { break }
+                for w in l.windows {
+                    let b = v + w
+                    if b > c && b < best { best = b }
+                }
+            }
+        }
+        for l in layout.scoreLists {
+            for k in 0..<l.capacity {
+                let v = state[base + l.offset + k]
+                if v == SegmentEngine.none { break }
+                let b = (v >> 16) + l.window
+                if b > c && b < best { best = b }
+            }
+        }
+        let fs = state[base + StateLayout.firstSeen]
+        if fs != SegmentEngine.none {
+            for age in layout.ages {
+                let b = fs + age
+                if b > c && b < best { best = b }
+            }
+        }
+        return best
+    }
+
+    // MARK: queries
+
+    /// Current memberships of a contact (segment index per group, nil for none).
+    public func memberships(of contactId: [UInt8]) -> [Int?]? {
+        guard let idx = contacts.find(contactId) else { return nil }
+        let m = UInt64(bitPattern: state[idx * layout.stride + StateLayout.members])
+        return (0..<model.groups.count).map { g in
+            let v = Int((m >> UInt64(g * 8)) & 0xFF)
+            return v == 0 ? nil : v - 1
+        }
+    }
+
+    /// The contact's clock (contract §4 rule 2) and the next instant time alone could change it.
+    public func clock(of contactId: [UInt8]) -> (clock: Millis, next: Millis?)? {
+        guard let idx = contacts.find(contactId) else { return nil }
+        let base = idx * layout.stride
+        let clock = max(state[base + StateLayout.maxTs], state[base + StateLayout.lastTransition])
+        let nb = nextBoundary(base, after: max(clock, state[base + StateLayout.cursor]))
+        return (clock, nb == SegmentEngine.unscheduled ? nil : nb)
+    }
+
+    /// Why a contact is where it is at `t`: for each group, the segment and the conditions
+    /// with their figures.
+    public func explain(_ contactId: [UInt8], at t: Millis? = nil) -> Explanation? {
+        guard let idx = contacts.find(contactId) else { return nil }
+        let base = idx * layout.stride
+        let clock = max(state[base + StateLayout.maxTs], state[base + StateLayout.lastTransition])
+        let at = t ?? clock
+        var groups: [Explanation.Group] = []
+        for (g, spec) in model.groups.enumerated() {
+            let seg = segment(of: g, base, at)
+            var lines: [String] = []
+            if let u = spec.unless {
+                lines.append("unless \(describe(u, base, at))")
+            }
+            for (i, s) in spec.segments.enumerated() {
+                let ok = holds(s.when, base, at)
+                lines.append("\(ok ? "✓" : "✗") \(s.name): \(describe(s.when, base, at))")
+                if i == seg { break }
+            }
+            groups.append(.init(name: spec.name, segment: seg < 0 ? nil : spec.segments[seg].name, reasons: lines))
+        }
+        let nb = nextBoundary(base, after: at)
+        return Explanation(contactId: contacts.idString(idx), at: at, clock: clock,
+                           firstSeen: state[base + StateLayout.firstSeen],
+                           nextChange: nb == SegmentEngine.unscheduled ? nil : nb, groups: groups)
+    }
+
+    func describe(_ c: Condition, _ base: Int, _ t: Millis) -> String {
+        switch c {
+        case .always: return "always"
+        case let .atLeast(list, count, window):
+            let n = countInWindow(base, list, t, window)
+            let name = model.filterNames[model.lists[list].filter] ?? "filter#\(model.lists[list].filter)"
+            let latest = state[base + layout.lists[list].offset]
+            let latestText = latest == SegmentEngine.none ? "never" : EventTime.format(latest)
+            return "\(min(n, count))\(n >= layout.lists[list].capacity ? "+" : "") of at least \(count) '\(name)' in the last \(DurationSpec(millis: window)) (latest \(latestText))"
+        case let .firstSeenAtLeast(age):
+            let fs = state[base + StateLayout.firstSeen]
+            return "first seen \(fs == SegmentEngine.none ? "never" : EventTime.format(fs)), at least \(DurationSpec(millis: age)) ago: \(holds(c, base, t))"
+        case let .latestIs(tracker, tags, negated):
+            let off = base + layout.trackers[tracker].offset
+            let names = model.latest[tracker].filters.map { model.filterNames[$0] ?? "filter#\($0)" }
+            let wanted = tags.map { names[$0] }.joined(separator: "/")
+            if state[off] == SegmentEngine.none { return "latest of \(names.joined(separator: ", ")): none; \(negated ? "is not" : "is") \(wanted): \(negated)" }
+            return "latest of \(names.joined(separator: ", ")) is '\(names[Int(state[off + 1])])' at \(EventTime.format(state[off])); \(negated ? "is not" : "is") \(wanted): \(holds(c, base, t))"
+        case let .attributeIn(a, values):
+            let off = base + layout.attributeOffsets[a]
+            let spec = model.attributes[a]
+            let cur: String
+            if state[off] == SegmentEngine.none { cur = "unset" } else if spec.kind == .integer { cur = "\(state[off + 1])" } else { cur = "'\(interned[Int(state[off + 1])])'" }
+            let vals = values.map { v -> String in switch v { case .int(let i): return "\(i)"; case .string(let s): return s } }
+            return "\(spec.name) is \(cur), in [\(vals.joined(separator: ", "))]: \(holds(c, base, t))"
+        case let .attributeBetween(a, low, high):
+            let off = base + layout.attributeOffsets[a]
+            let cur = state[off] == SegmentEngine.none ? "unset" : "\(state[off + 1])"
+            return "\(model.attributes[a].name) is \(cur), in \(low)..\(high): \(holds(c, base, t))"
+        case let .scoreAtLeast(s, threshold):
+            let sc = score(s, base, t)
+            let parts = zip(model.scores[s].parts, sc.parts).map { "\($0.name) \($1)/\($0.cap)" }.joined(separator: " + ")
+            return "\(model.scores[s].name) = \(parts) = \(sc.total), at least \(threshold): \(sc.total >= threshold)"
+        case .all(let cs): return "all(" + cs.map { describe($0, base, t) }.joined(separator: "; ") + ")"
+        case .any(let cs): return "any(" + cs.map { describe($0, base, t) }.joined(separator: "; ") + ")"
+        case .not(let x): return "not(" + describe(x, base, t) + ")"
+        }
+    }
+}
+
+/// What `explain` reports about one contact.
+public struct Explanation: Sendable {
+    public struct Group: Sendable {
+        public var name: String
+        public var segment: String?
+        public var reasons: [String]
+    }
+    public var contactId: String
+    public var at: Millis
+    public var clock: Millis
+    public var firstSeen: Millis
+    public var nextChange: Millis?
+    public var groups: [Group]
+}

@@ -1,0 +1,615 @@
+import Yams
+
+/// A model file that cannot be used, with where and why.
+public struct ModelError: Error, CustomStringConvertible, Sendable {
+    public var file: String
+    public var line: Int
+    public var column: Int
+    public var message: String
+
+    public var description: String { "\(file):\(line):\(column): \(message)" }
+}
+
+/// A test on one event property.
+public enum PropTest: Sendable, Equatable {
+    case equals(Literal)
+    case startsWith(String)
+    case contains(String)
+    case oneOf([Literal])
+
+    public enum Literal: Sendable, Equatable {
+        case string(String), int(Int64), bool(Bool), null
+    }
+}
+
+/// An event filter: which events a condition counts.
+public indirect enum FilterExpr: Sendable {
+    case types([UInt8])
+    case prop(key: Int, test: PropTest)
+    case all([FilterExpr])
+    case any([FilterExpr])
+    case not(FilterExpr)
+    /// Another filter, by index (always one defined earlier).
+    case ref(Int)
+}
+
+/// An attribute kept as "latest by ts" (stage, traits).
+public struct AttributeSpec: Sendable {
+    public enum Kind: Sendable { case string, integer }
+    public var name: String
+    public var fromType: UInt8
+    public var propKey: Int
+    public var kind: Kind
+    public var caseInsensitive: Bool
+}
+
+/// A compiled membership condition.
+public indirect enum Condition: Sendable {
+    case always
+    /// At least `count` events of list `list` with `t - window < ts <= t`.
+    case atLeast(list: Int, count: Int, window: Millis)
+    /// First seen at or before `t - age`.
+    case firstSeenAtLeast(age: Millis)
+    /// The latest event among latest-of tracker `tracker`'s filters matched one of `tags`
+    /// (`negated`: matched none of them). With no such event at all, neither holds.
+    case latestIs(tracker: Int, tags: [Int], negated: Bool)
+    case attributeIn(attribute: Int, values: [AttrLiteral])
+    case attributeBetween(attribute: Int, low: Int64, high: Int64)
+    case scoreAtLeast(score: Int, threshold: Int)
+    case all([Condition])
+    case any([Condition])
+    case not(Condition)
+
+    public enum AttrLiteral: Sendable, Equatable { case string(String), int(Int64) }
+}
+
+/// The windowed memory of one filter: its `capacity` most recent event times are enough to
+/// answer every "at least N in the last D" over it (N ≤ capacity), whatever D is.
+public struct ListSpec: Sendable {
+    public var filter: Int
+    public var capacity: Int
+    public var windows: [Millis]
+}
+
+/// "Latest of" several filters (suppression: the latest of subscribed, unsubscribed, spam,
+/// hard bounce). Ties in ts go to the event applied last.
+public struct LatestSpec: Sendable {
+    public var filters: [Int]
+}
+
+public struct ScoreSpec: Sendable {
+    public struct StaticTerm: Sendable { public var points: Int; public var when: Condition }
+    public struct EventTerm: Sendable { public var points: Int; public var filter: Int }
+    public struct Part: Sendable {
+        public var name: String
+        public var cap: Int
+        public var staticTerms: [StaticTerm]
+        public var eventTerms: [EventTerm]
+        public var window: Millis
+        /// Index of this part's event list in the contact's state (when it has event terms).
+        public var eventList: Int
+        /// Most entries the event list can need: the most recent events whose points reach
+        /// the cap make every older event irrelevant (they leave the window first).
+        public var eventCapacity: Int
+    }
+    public var name: String
+    public var parts: [Part]
+}
+
+public struct GroupSpec: Sendable {
+    public struct Segment: Sendable { public var name: String; public var when: Condition }
+    public var name: String
+    public var isFlag: Bool
+    public var unless: Condition?
+    /// Exclusive: first match wins. A flag has one segment named like the group.
+    public var segments: [Segment]
+}
+
+/// A Segment Spec `track` event mapped to a canonical type, with its property renames.
+public struct TrackMapping: Sendable {
+    public var type: UInt8
+    /// target prop name -> source property names, first present (non-null) wins.
+    public var props: [(target: String, sources: [String])]
+}
+
+/// The compiled model: what every contact's state holds and how membership is computed.
+public struct Model: Sendable {
+    public var version: String
+    public var filterNames: [String?]
+    public var filters: [FilterExpr]
+    /// Property names the filters and attributes read, by key index.
+    public var propKeys: [String]
+    public var attributes: [AttributeSpec]
+    public var lists: [ListSpec]
+    public var latest: [LatestSpec]
+    public var scores: [ScoreSpec]
+    public var groups: [GroupSpec]
+    public var trackMappings: [String: TrackMapping]
+    /// The largest window or age any condition looks back over.
+    public var horizon: Millis
+
+    public static let maxFilters = 64
+    public static let maxGroups = 8
+
+    /// The model of CONTRACT.md section 3 with the default Segment mapping of section 1.
+    public static func defaultModel() -> Model {
+        // The shipped default is validated by the test suite; failing here is a build defect.
+        try! Model.load(yaml: DefaultModel.yaml, file: "default-model.yaml")
+    }
+
+    /// Parses and compiles a model file. Errors name the file, line and column.
+    public static func load(yaml: String, file: String) throws(ModelError) -> Model {
+        let node: Node
+        do {
+            guard let n = try Yams.compose(yaml: yaml) else {
+                throw ModelError(file: file, line: 1, column: 1, message: "the model file is empty")
+            }
+            node = n
+        } catch let e as ModelError {
+            throw e
+        } catch let e as YamlError {
+            throw ModelError.fromYams(e, file: file)
+        } catch {
+            throw ModelError(file: file, line: 1, column: 1, message: "\(error)")
+        }
+        var c = ModelCompiler(file: file)
+        return try c.compile(node)
+    }
+}
+
+extension ModelError {
+    static func fromYams(_ e: YamlError, file: String) -> ModelError {
+        switch e {
+        case let .scanner(_, problem, mark, _), let .parser(_, problem, mark, _):
+            return ModelError(file: file, line: mark.line, column: mark.column, message: "YAML syntax: \(problem)")
+        case let .composer(_, problem, mark, _):
+            return ModelError(file: file, line: mark.line, column: mark.column, message: "YAML: \(problem)")
+        default:
+            return ModelError(file: file, line: 1, column: 1, message: "YAML: \(e)")
+        }
+    }
+}
+
+/// Turns the YAML tree into a `Model`, checking every name and value on the way.
+struct ModelCompiler {
+    let file: String
+    var filterNames: [String?] = []
+    var filters: [FilterExpr] = []
+    var filterIndex: [String: Int] = [:]
+    var propKeys: [String] = []
+    var attributes: [AttributeSpec] = []
+    var attributeIndex: [String: Int] = [:]
+    var conditionIndex: [String: Condition] = [:]
+    var lists: [ListSpec] = []
+    var latest: [LatestSpec] = []
+    var scores: [ScoreSpec] = []
+    var scoreIndex: [String: Int] = [:]
+    var horizon: Millis = 0
+
+    init(file: String) { self.file = file }
+
+    func err(_ n: Node?, _ m: String) -> ModelError {
+        ModelError(file: file, line: n?.mark?.line ?? 1, column: n?.mark?.column ?? 1, message: m)
+    }
+
+    func mapping(_ n: Node, _ what: String) throws(ModelError) -> [(String, Node, Node)] {
+        guard case let .mapping(m) = n else { throw err(n, "\(what) must be a mapping") }
+        var out: [(String, Node, Node)] = []
+        var seen = Set<String>()
+        for (k, v) in m {
+            guard let ks = k.string else { throw err(k, "a key in \(what) must be a string") }
+            guard seen.insert(ks).inserted else { throw err(k, "duplicate key '\(ks)' in \(what)") }
+            out.append((ks, k, v))
+        }
+        return out
+    }
+
+    func sequence(_ n: Node, _ what: String) throws(ModelError) -> [Node] {
+        guard case let .sequence(s) = n else { throw err(n, "\(what) must be a list") }
+        return Array(s)
+    }
+
+    func string(_ n: Node, _ what: String) throws(ModelError) -> String {
+        guard case let .scalar(s) = n else { throw err(n, "\(what) must be a string") }
+        return s.string
+    }
+
+    func int(_ n: Node, _ what: String) throws(ModelError) -> Int {
+        guard case .scalar = n, let v = n.int else { throw err(n, "\(what) must be a whole number") }
+        return v
+    }
+
+    func duration(_ n: Node, _ what: String) throws(ModelError) -> Millis {
+        let s = try string(n, what)
+        guard let d = DurationSpec(parsing: s), d.millis > 0 else {
+            throw err(n, "\(what) '\(s)' is not a duration like 500ms, 30s, 15m, 1h or 30d")
+        }
+        return d.millis
+    }
+
+    func strings(_ n: Node, _ what: String) throws(ModelError) -> [String] {
+        if case .scalar = n { return [try string(n, what)] }
+        var out: [String] = []
+        for e in try sequence(n, what) { out.append(try string(e, what)) }
+        return out
+    }
+
+    func checkKeys(_ m: [(String, Node, Node)], allowed: Set<String>, _ what: String) throws(ModelError) {
+        for (k, kn, _) in m where !allowed.contains(k) {
+            throw err(kn, "unknown key '\(k)' in \(what) (expected one of: \(allowed.sorted().joined(separator: ", ")))")
+        }
+    }
+
+    mutating func compile(_ root: Node) throws(ModelError) -> Model {
+        let top = try mapping(root, "the model")
+        try checkKeys(top, allowed: ["version", "filters", "attributes", "conditions", "scores", "groups", "segment"], "the model")
+        func get(_ k: String) -> Node? { top.first { $0.0 == k }?.2 }
+        guard let vn = get("version") else { throw err(root, "the model needs a 'version' (it is carried into every transition)") }
+        let version = try string(vn, "version")
+        guard !version.isEmpty else { throw err(vn, "version must not be empty") }
+
+        if let f = get("filters") {
+            for (name, kn, v) in try mapping(f, "filters") {
+                guard filterIndex[name] == nil else { throw err(kn, "filter '\(name)' is defined twice") }
+                let expr = try filterExpr(v)
+                let i = try addFilter(expr, name: name, at: kn)
+                filterIndex[name] = i
+            }
+        }
+        if let a = get("attributes") {
+            for (name, kn, v) in try mapping(a, "attributes") {
+                let m = try mapping(v, "attribute '\(name)'")
+                try checkKeys(m, allowed: ["from", "prop", "kind", "case_insensitive"], "attribute '\(name)'")
+                func g(_ k: String) -> Node? { m.first { $0.0 == k }?.2 }
+                guard let fromN = g("from") else { throw err(v, "attribute '\(name)' needs 'from' (an event type)") }
+                let from = try string(fromN, "from")
+                guard let t = CanonicalTypes.index(of: from) else { throw err(fromN, "unknown event type '\(from)'") }
+                guard let pn = g("prop") else { throw err(v, "attribute '\(name)' needs 'prop'") }
+                let prop = try string(pn, "prop")
+                var kind = AttributeSpec.Kind.string
+                if let kn2 = g("kind") {
+                    switch try string(kn2, "kind") {
+                    case "string": kind = .string
+                    case "integer": kind = .integer
+                    case let other: throw err(kn2, "attribute kind '\(other)' is not 'string' or 'integer'")
+                    }
+                }
+                var ci = false
+                if let cn = g("case_insensitive") {
+                    guard let b = cn.bool else { throw err(cn, "case_insensitive must be true or false") }
+                    ci = b
+                }
+                attributeIndex[name] = attributes.count
+                attributes.append(AttributeSpec(name: name, fromType: t, propKey: propKey(prop), kind: kind, caseInsensitive: ci))
+            }
+        }
+        if let c = get("conditions") {
+            for (name, kn, v) in try mapping(c, "conditions") {
+                guard conditionIndex[name] == nil else { throw err(kn, "condition '\(name)' is defined twice") }
+                conditionIndex[name] = try condition(v)
+            }
+        }
+        if let s = get("scores") {
+            for (name, _, v) in try mapping(s, "scores") {
+                scoreIndex[name] = scores.count
+                scores.append(try score(name, v))
+            }
+        }
+        guard let gn = get("groups") else { throw err(root, "the model needs 'groups'") }
+        var groups: [GroupSpec] = []
+        var groupNames = Set<String>()
+        for g in try sequence(gn, "groups") {
+            let grp = try group(g)
+            guard groupNames.insert(grp.name).inserted else { throw err(g, "group '\(grp.name)' is defined twice") }
+            groups.append(grp)
+        }
+        guard !groups.isEmpty else { throw err(gn, "the model needs at least one group") }
+        guard groups.count <= Model.maxGroups else { throw err(gn, "at most \(Model.maxGroups) groups are supported") }
+        let mappings = try trackMappings(get("segment"))
+        return Model(version: version, filterNames: filterNames, filters: filters, propKeys: propKeys,
+                     attributes: attributes, lists: lists, latest: latest, scores: scores, groups: groups,
+                     trackMappings: mappings, horizon: horizon)
+    }
+
+    mutating func propKey(_ name: String) -> Int {
+        if let i = propKeys.firstIndex(where: { bytesEqual($0, name) }) { return i }
+        propKeys.append(name)
+        return propKeys.count - 1
+    }
+
+    mutating func addFilter(_ e: FilterExpr, name: String?, at n: Node) throws(ModelError) -> Int {
+        guard filters.count < Model.maxFilters else { throw err(n, "at most \(Model.maxFilters) distinct filters are supported") }
+        filters.append(e)
+        filterNames.append(name)
+        return filters.count - 1
+    }
+
+    func literal(_ n: Node) throws(ModelError) -> PropTest.Literal {
+        guard case let .scalar(s) = n else { throw err(n, "a value must be a string, number, true, false or null") }
+        if s.style == .plain {
+            if n.null != nil { return .null }
+            if let b = n.bool { return .bool(b) }
+            if let i = n.int { return .int(Int64(i)) }
+        }
+        return .string(s.string)
+    }
+
+    /// A filter: a name, or a mapping of `type`, `prop` with one test, `any`, `all`, `not`
+    /// (all keys present must hold).
+    mutating func filterExpr(_ n: Node) throws(ModelError) -> FilterExpr {
+        if case let .scalar(s) = n {
+            guard let i = filterIndex[s.string] else { throw err(n, "unknown filter '\(s.string)' (filters must be defined above their use)") }
+            return .ref(i)
+        }
+        let m = try mapping(n, "a filter")
+        try checkKeys(m, allowed: ["type", "prop", "equals", "starts_with", "contains", "in", "any", "all", "not"], "a filter")
+        var parts: [FilterExpr] = []
+        func g(_ k: String) -> Node? { m.first { $0.0 == k }?.2 }
+        if let t = g("type") {
+            var idx: [UInt8] = []
+            for name in try strings(t, "type") {
+                guard let i = CanonicalTypes.index(of: name) else {
+                    throw err(t, "unknown event type '\(name)' (canonical types: \(CanonicalTypes.all.joined(separator: ", ")))")
+                }
+                idx.append(i)
+            }
+            parts.append(.types(idx))
+        }
+        let tests = ["equals", "starts_with", "contains", "in"].filter { g($0) != nil }
+        if let p = g("prop") {
+            let key = propKey(try string(p, "prop"))
+            guard tests.count == 1, let tn = g(tests[0]) else {
+                throw err(p, "'prop' needs exactly one of equals, starts_with, contains, in")
+            }
+            let test: PropTest
+            switch tests[0] {
+            case "equals": test = .equals(try literal(tn))
+            case "starts_with": test = .startsWith(try string(tn, "starts_with"))
+            case "contains": test = .contains(try string(tn, "contains"))
+            default:
+                var vals: [PropTest.Literal] = []
+                for e in try sequence(tn, "in") { vals.append(try literal(e)) }
+                test = .oneOf(vals)
+            }
+            parts.append(.prop(key: key, test: test))
+        } else if let t = tests.first, let tn = g(t) {
+            throw err(tn, "'\(t)' needs a 'prop' beside it")
+        }
+        if let a = g("any") {
+            var sub: [FilterExpr] = []
+            for e in try sequence(a, "any") { sub.append(try filterExpr(e)) }
+            parts.append(.any(sub))
+        }
+        if let a = g("all") {
+            var sub: [FilterExpr] = []
+            for e in try sequence(a, "all") { sub.append(try filterExpr(e)) }
+            parts.append(.all(sub))
+        }
+        if let x = g("not") { parts.append(.not(try filterExpr(x))) }
+        guard !parts.isEmpty else { throw err(n, "an empty filter matches nothing useful; give a type, prop, any, all or not") }
+        return parts.count == 1 ? parts[0] : .all(parts)
+    }
+
+    /// The filter index for a filter named or written inline at a use site.
+    mutating func filterRef(_ n: Node) throws(ModelError) -> Int {
+        if case let .scalar(s) = n {
+            guard let i = filterIndex[s.string] else { throw err(n, "unknown filter '\(s.string)'") }
+            return i
+        }
+        let e = try filterExpr(n)
+        return try addFilter(e, name: nil, at: n)
+    }
+
+    mutating func list(for filter: Int, count: Int, window: Millis) -> Int {
+        horizon = max(horizon, window)
+        if let i = lists.firstIndex(where: { $0.filter == filter }) {
+            lists[i].capacity = max(lists[i].capacity, count)
+            if !lists[i].windows.contains(window) { lists[i].windows.append(window) }
+            return i
+        }
+        lists.append(ListSpec(filter: filter, capacity: count, windows: [window]))
+        return lists.count - 1
+    }
+
+    mutating func condition(_ n: Node) throws(ModelError) -> Condition {
+        if case let .scalar(s) = n {
+            if s.string == "always" { return .always }
+            guard let c = conditionIndex[s.string] else { throw err(n, "unknown condition '\(s.string)'") }
+            return c
+        }
+        let m = try mapping(n, "a condition")
+        func g(_ k: String) -> Node? { m.first { $0.0 == k }?.2 }
+        guard let (first, fk, _) = m.first else { throw err(n, "an empty condition") }
+        switch first {
+        case "at_least":
+            try checkKeys(m, allowed: ["at_least", "of", "within"], "at_least")
+            let count = try int(g("at_least")!, "at_least")
+            guard count >= 1, count <= 64 else { throw err(g("at_least"), "at_least must be between 1 and 64") }
+            guard let of = g("of") else { throw err(n, "at_least needs 'of' (a filter)") }
+            guard let w = g("within") else { throw err(n, "at_least needs 'within' (a duration)") }
+            let window = try duration(w, "within")
+            let f = try filterRef(of)
+            return .atLeast(list: list(for: f, count: count, window: window), count: count, window: window)
+        case "none_of":
+            try checkKeys(m, allowed: ["none_of", "within"], "none_of")
+            guard let w = g("within") else { throw err(n, "none_of needs 'within' (a duration)") }
+            let window = try duration(w, "within")
+            let f = try filterRef(g("none_of")!)
+            return .not(.atLeast(list: list(for: f, count: 1, window: window), count: 1, window: window))
+        case "first_seen_at_least":
+            try checkKeys(m, allowed: ["first_seen_at_least"], "first_seen_at_least")
+            let age = try duration(g("first_seen_at_least")!, "first_seen_at_least")
+            horizon = max(horizon, age)
+            return .firstSeenAtLeast(age: age)
+        case "latest_of":
+            try checkKeys(m, allowed: ["latest_of", "is", "is_not"], "latest_of")
+            var fs: [Int] = []
+            var names: [String?] = []
+            for e in try sequence(g("latest_of")!, "latest_of") {
+                fs.append(try filterRef(e))
+                names.append(e.string)
+            }
+            guard !fs.isEmpty else { throw err(g("latest_of"), "latest_of needs at least one filter") }
+            let negated = g("is_not") != nil
+            guard let isN = g("is") ?? g("is_not"), (g("is") == nil) != (g("is_not") == nil) else {
+                throw err(n, "latest_of needs exactly one of 'is' or 'is_not'")
+            }
+            var tags: [Int] = []
+            for name in try strings(isN, "is") {
+                guard let t = names.firstIndex(of: name) else { throw err(isN, "'\(name)' is not one of the latest_of filters") }
+                tags.append(t)
+            }
+            let tracker: Int
+            if let i = latest.firstIndex(where: { $0.filters == fs }) { tracker = i } else {
+                latest.append(LatestSpec(filters: fs))
+                tracker = latest.count - 1
+            }
+            return .latestIs(tracker: tracker, tags: tags, negated: negated)
+        case "attribute":
+            try checkKeys(m, allowed: ["attribute", "equals", "in", "between"], "attribute")
+            let name = try string(g("attribute")!, "attribute")
+            guard let a = attributeIndex[name] else { throw err(g("attribute"), "unknown attribute '\(name)'") }
+            let spec = attributes[a]
+            func lit(_ v: Node) throws(ModelError) -> Condition.AttrLiteral {
+                switch spec.kind {
+                case .integer:
+                    guard let i = v.int else { throw err(v, "attribute '\(name)' is an integer") }
+                    return .int(Int64(i))
+                case .string:
+                    let s = try string(v, "a value of '\(name)'")
+                    return .string(spec.caseInsensitive ? asciiLowercased(s) : s)
+                }
+            }
+            if let e = g("equals") { return .attributeIn(attribute: a, values: [try lit(e)]) }
+            if let e = g("in") {
+                var vals: [Condition.AttrLiteral] = []
+                for v in try sequence(e, "in") { vals.append(try lit(v)) }
+                return .attributeIn(attribute: a, values: vals)
+            }
+            if let b = g("between") {
+                guard spec.kind == .integer else { throw err(b, "between needs an integer attribute") }
+                let s = try sequence(b, "between")
+                guard s.count == 2 else { throw err(b, "between takes [low, high]") }
+                return .attributeBetween(attribute: a, low: Int64(try int(s[0], "low")), high: Int64(try int(s[1], "high")))
+            }
+            throw err(n, "attribute needs one of equals, in, between")
+        case "score":
+            try checkKeys(m, allowed: ["score", "at_least"], "score")
+            let name = try string(g("score")!, "score")
+            guard let s = scoreIndex[name] else { throw err(g("score"), "unknown score '\(name)'") }
+            guard let t = g("at_least") else { throw err(n, "score needs 'at_least'") }
+            return .scoreAtLeast(score: s, threshold: try int(t, "at_least"))
+        case "all", "any":
+            try checkKeys(m, allowed: [first], first)
+            var sub: [Condition] = []
+            for e in try sequence(g(first)!, first) { sub.append(try condition(e)) }
+            return first == "all" ? .all(sub) : .any(sub)
+        case "not":
+            try checkKeys(m, allowed: ["not"], "not")
+            return .not(try condition(g("not")!))
+        case "condition":
+            return try condition(g("condition")!)
+        default:
+            throw err(fk, "unknown condition '\(first)' (expected at_least, none_of, first_seen_at_least, latest_of, attribute, score, all, any, not, or a condition name)")
+        }
+    }
+
+    mutating func score(_ name: String, _ n: Node) throws(ModelError) -> ScoreSpec {
+        let m = try mapping(n, "score '\(name)'")
+        try checkKeys(m, allowed: ["parts"], "score '\(name)'")
+        guard let pn = m.first(where: { $0.0 == "parts" })?.2 else { throw err(n, "score '\(name)' needs 'parts'") }
+        var parts: [ScoreSpec.Part] = []
+        for p in try sequence(pn, "parts") {
+            let pm = try mapping(p, "a score part")
+            try checkKeys(pm, allowed: ["name", "cap", "terms", "per_event", "window"], "a score part")
+            func g(_ k: String) -> Node? { pm.first { $0.0 == k }?.2 }
+            let pname = try g("name").map { (x: Node) throws(ModelError) -> String in try string(x, "name") } ?? "part\(parts.count)"
+            guard let capN = g("cap") else { throw err(p, "score part '\(pname)' needs a 'cap'") }
+            let cap = try int(capN, "cap")
+            guard cap > 0 else { throw err(capN, "cap must be positive") }
+            var statics: [ScoreSpec.StaticTerm] = []
+            if let t = g("terms") {
+                for e in try sequence(t, "terms") {
+                    let em = try mapping(e, "a term")
+                    try checkKeys(em, allowed: ["points", "when"], "a term")
+                    guard let pts = em.first(where: { $0.0 == "points" })?.2, let w = em.first(where: { $0.0 == "when" })?.2 else {
+                        throw err(e, "a term needs 'points' and 'when'")
+                    }
+                    statics.append(.init(points: try int(pts, "points"), when: try condition(w)))
+                }
+            }
+            var events: [ScoreSpec.EventTerm] = []
+            var window: Millis = 0
+            if let t = g("per_event") {
+                guard let wn = g("window") else { throw err(p, "per_event terms need a 'window'") }
+                window = try duration(wn, "window")
+                horizon = max(horizon, window)
+                for e in try sequence(t, "per_event") {
+                    let em = try mapping(e, "a per-event term")
+                    try checkKeys(em, allowed: ["points", "filter"], "a per-event term")
+                    guard let pts = em.first(where: { $0.0 == "points" })?.2, let f = em.first(where: { $0.0 == "filter" })?.2 else {
+                        throw err(e, "a per-event term needs 'points' and 'filter'")
+                    }
+                    let points = try int(pts, "points")
+                    guard points > 0, points < 65_536 else {
+                        throw err(pts, "per-event points must be between 1 and 65535 (a capped window score is kept exactly only for positive points)")
+                    }
+                    events.append(.init(points: points, filter: try filterRef(f)))
+                }
+            }
+            let minPoints = events.map(\.points).min() ?? cap
+            let capacity = events.isEmpty ? 0 : (cap + minPoints - 1) / minPoints
+            parts.append(.init(name: pname, cap: cap, staticTerms: statics, eventTerms: events, window: window, eventList: -1, eventCapacity: capacity))
+        }
+        return ScoreSpec(name: name, parts: parts)
+    }
+
+    mutating func group(_ n: Node) throws(ModelError) -> GroupSpec {
+        let m = try mapping(n, "a group")
+        try checkKeys(m, allowed: ["name", "segments", "flag", "unless"], "a group")
+        func g(_ k: String) -> Node? { m.first { $0.0 == k }?.2 }
+        guard let nn = g("name") else { throw err(n, "a group needs a 'name'") }
+        let name = try string(nn, "name")
+        let unless = try g("unless").map { (x: Node) throws(ModelError) -> Condition in try condition(x) }
+        if let f = g("flag") {
+            guard g("segments") == nil else { throw err(f, "a group is either a flag or has segments, not both") }
+            return GroupSpec(name: name, isFlag: true, unless: unless, segments: [.init(name: name, when: try condition(f))])
+        }
+        guard let sn = g("segments") else { throw err(n, "group '\(name)' needs 'segments' or 'flag'") }
+        var segs: [GroupSpec.Segment] = []
+        for s in try sequence(sn, "segments") {
+            let sm = try mapping(s, "a segment")
+            try checkKeys(sm, allowed: ["name", "when"], "a segment")
+            guard let snn = sm.first(where: { $0.0 == "name" })?.2 else { throw err(s, "a segment needs a 'name'") }
+            guard let w = sm.first(where: { $0.0 == "when" })?.2 else { throw err(s, "a segment needs 'when'") }
+            let sname = try string(snn, "name")
+            guard !segs.contains(where: { $0.name == sname }) else { throw err(snn, "segment '\(sname)' appears twice in group '\(name)'") }
+            segs.append(.init(name: sname, when: try condition(w)))
+        }
+        guard !segs.isEmpty, segs.count < 255 else { throw err(sn, "a group needs 1 to 254 segments") }
+        return GroupSpec(name: name, isFlag: false, unless: unless, segments: segs)
+    }
+
+    mutating func trackMappings(_ n: Node?) throws(ModelError) -> [String: TrackMapping] {
+        guard let n else { return try DefaultModel.defaultTrackMappings() }
+        let m = try mapping(n, "segment")
+        try checkKeys(m, allowed: ["track"], "segment")
+        guard let t = m.first?.2 else { return [:] }
+        var out: [String: TrackMapping] = [:]
+        for (event, _, v) in try mapping(t, "segment.track") {
+            let vm = try mapping(v, "the mapping of '\(event)'")
+            try checkKeys(vm, allowed: ["type", "props"], "the mapping of '\(event)'")
+            guard let tn = vm.first(where: { $0.0 == "type" })?.2 else { throw err(v, "the mapping of '\(event)' needs a 'type'") }
+            let tname = try string(tn, "type")
+            guard let ti = CanonicalTypes.index(of: tname) else { throw err(tn, "unknown event type '\(tname)'") }
+            var props: [(String, [String])] = []
+            if let pn = vm.first(where: { $0.0 == "props" })?.2 {
+                for (target, _, src) in try mapping(pn, "props") {
+                    props.append((target, try strings(src, "props.\(target)")))
+                }
+            }
+            out[event] = TrackMapping(type: ti, props: props)
+        }
+        return out
+    }
+}

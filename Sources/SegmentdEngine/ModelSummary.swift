@@ -1,0 +1,27 @@
+/// A readable account of a compiled model: what `segmentd validate` prints.
+public enum ModelSummary {
+    public static func describe(_ m: Model) -> String {
+        let layout = StateLayout(model: m)
+        var out = "model \(m.version): valid\n"
+        out += "groups:\n"
+        for g in m.groups {
+            out += "  \(g.name) (\(g.isFlag ? "flag" : "exclusive, first match wins")\(g.unless != nil ? ", with an 'unless'" : "")): "
+            out += g.segments.map(\.name).joined(separator: ", ") + "\n"
+        }
+        out += "filters: \(m.filters.count) (\(m.filterNames.compactMap { $0 }.joined(separator: ", ")) and \(m.filterNames.filter { $0 == nil }.count) inline)\n"
+        out += "per-contact state: \(layout.stride) slots of 8 bytes\n"
+        for l in m.lists {
+            let name = m.filterNames[l.filter] ?? "filter#\(l.filter)"
+            out += "  '\(name)': the \(l.capacity) most recent times, windows \(l.windows.map { DurationSpec(millis: $0).text }.joined(separator: ", "))\n"
+        }
+        for s in m.scores {
+            for p in s.parts where !p.eventTerms.isEmpty {
+                out += "  score \(s.name).\(p.name): up to \(p.eventCapacity) recent scored events in \(DurationSpec(millis: p.window))\n"
+            }
+        }
+        out += "  \(m.latest.count) latest-of tracker(s), \(m.attributes.count) attribute(s): \(m.attributes.map(\.name).joined(separator: ", "))\n"
+        out += "segment track mappings: \(m.trackMappings.count)\n"
+        out += "longest look-back: \(DurationSpec(millis: m.horizon))"
+        return out
+    }
+}

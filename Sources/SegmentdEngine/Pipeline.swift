@@ -1,0 +1,61 @@
+/// What became of one input record.
+public enum RecordOutcome: Sendable, Equatable {
+    case applied
+    case duplicate
+    case ignored(IgnoreReason)
+    case bad(DecodeError)
+}
+
+/// Counts of records by outcome, for the replay summary and the daemon's metrics.
+public struct RecordCounters: Sendable, Equatable {
+    public var records = 0
+    public var applied = 0
+    public var duplicates = 0
+    public var byShape: [String: Int] = [:]
+    public var ignored: [String: Int] = [:]
+    public var bad: [String: Int] = [:]
+
+    public init() {}
+
+    public var badTotal: Int { bad.values.reduce(0, +) }
+    public var ignoredTotal: Int { ignored.values.reduce(0, +) }
+}
+
+/// Decode → engine, record by record: the one path every input takes, in replay and in the
+/// daemon alike. Transitions accumulate in the engine until taken.
+public final class Pipeline {
+    public let engine: SegmentEngine
+    public private(set) var decoder: EventDecoder
+    public let encoder: TransitionEncoder
+    public private(set) var counters = RecordCounters()
+
+    public init(model: Model, lateness: Millis = 0, maxRecordBytes: Int = 1 << 20) {
+        engine = SegmentEngine(model: model, lateness: lateness)
+        decoder = EventDecoder(model: model, maxRecordBytes: maxRecordBytes)
+        encoder = TransitionEncoder(model: model)
+    }
+
+    public func process(_ bytes: UnsafeBufferPointer<UInt8>) -> RecordOutcome {
+        counters.records += 1
+        switch decoder.decode(bytes) {
+        case let .events(first, second, shape):
+            counters.byShape[shape.rawValue, default: 0] += 1
+            if engine.apply(first, second) {
+                counters.applied += 1
+                return .applied
+            }
+            counters.duplicates += 1
+            return .duplicate
+        case .ignored(let r):
+            counters.ignored[r.rawValue, default: 0] += 1
+            return .ignored(r)
+        case .bad(let e):
+            counters.bad[e.reason.rawValue, default: 0] += 1
+            return .bad(e)
+        }
+    }
+
+    public func process(_ bytes: [UInt8]) -> RecordOutcome {
+        bytes.withUnsafeBufferPointer { process($0) }
+    }
+}

@@ -1,0 +1,169 @@
+/// Event time in the engine: milliseconds since the Unix epoch, UTC.
+///
+/// The contract keeps every instant to the millisecond (finer fractions are truncated), so a
+/// plain `Int64` is exact, cheap to compare and cheap to store in per-contact state.
+public typealias Millis = Int64
+
+/// Parsing and formatting of the two time encodings the contract accepts, and of durations.
+public enum EventTime {
+    /// Parses a strict RFC 3339 date-time (`2026-11-22T10:15:00.250Z`, `…+05:30`) into epoch
+    /// milliseconds. Fractions of any length are truncated (not rounded) to the millisecond.
+    ///
+    /// Rejected, as the contract's small print requires: a space instead of `T`, a missing
+    /// offset, an offset without a colon, impossible dates, hour 24, minute or second 60
+    /// (leap seconds), date-only values.
+    public static func parseRFC3339(_ s: UnsafeBufferPointer<UInt8>) -> Millis? {
+        let n = s.count
+        guard n >= 20 else { return nil }
+        @inline(__always) func digit(_ i: Int) -> Int? {
+            let c = s[i]
+            return (c >= 48 && c <= 57) ? Int(c - 48) : nil
+        }
+        @inline(__always) func two(_ i: Int) -> Int? {
+            guard let a = digit(i), let b = digit(i + 1) else { return nil }
+            return a * 10 + b
+        }
+        guard let y1 = two(0), let y2 = two(2), s[4] == 45, let mo = two(5), s[7] == 45,
+              let d = two(8), s[10] == 84 || s[10] == 116, let h = two(11), s[13] == 58,
+              let mi = two(14), s[16] == 58, let se = two(17)
+        else { return nil }
+        let y = y1 * 100 + y2
+        guard mo >= 1, mo <= 12, d >= 1, d <= daysInMonth(y, mo), h <= 23, mi <= 59, se <= 59
+        else { return nil }
+        var i = 19
+        var ms = 0
+        if s[i] == 46 {  // '.'
+            i += 1
+            var digits = 0
+            while i < n, let v = digit(i) {
+                if digits < 3 { ms = ms * 10 + v }
+                digits += 1
+                i += 1
+            }
+            guard digits > 0 else { return nil }
+            var k = digits
+            while k < 3 { ms *= 10; k += 1 }
+        }
+        guard i < n else { return nil }
+        var offsetMinutes = 0
+        let c = s[i]
+        if c == 90 || c == 122 {  // Z z
+            i += 1
+        } else if c == 43 || c == 45 {  // + -
+            guard i + 6 == n, let oh = two(i + 1), s[i + 3] == 58, let om = two(i + 4),
+                  oh <= 23, om <= 59
+            else { return nil }
+            offsetMinutes = (oh * 60 + om) * (c == 43 ? 1 : -1)
+            i += 6
+        } else {
+            return nil
+        }
+        guard i == n else { return nil }
+        let days = daysFromCivil(y, mo, d)
+        let secs = Int64(days) * 86_400 + Int64(h * 3600 + mi * 60 + se) - Int64(offsetMinutes * 60)
+        return secs * 1000 + Int64(ms)
+    }
+
+    public static func parseRFC3339(_ s: String) -> Millis? {
+        var s = s
+        return s.withUTF8 { parseRFC3339($0) }
+    }
+
+    /// Formats epoch milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ`, the one form the daemon writes.
+    public static func format(_ t: Millis) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(24)
+        append(t, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Appends the formatted instant to a byte buffer (the transition encoder's hot path).
+    public static func append(_ t: Millis, to out: inout [UInt8]) {
+        var secs = t / 1000
+        var ms = Int(t % 1000)
+        if ms < 0 { ms += 1000; secs -= 1 }
+        var days = secs / 86_400
+        var rem = Int(secs % 86_400)
+        if rem < 0 { rem += 86_400; days -= 1 }
+        let (y, m, d) = civilFromDays(Int(days))
+        @inline(__always) func put2(_ v: Int) { out.append(UInt8(48 + v / 10)); out.append(UInt8(48 + v % 10)) }
+        let yy = max(0, min(9999, y))
+        put2(yy / 100); put2(yy % 100)
+        out.append(45); put2(m); out.append(45); put2(d)
+        out.append(84)
+        put2(rem / 3600); out.append(58); put2(rem / 60 % 60); out.append(58); put2(rem % 60)
+        out.append(46)
+        out.append(UInt8(48 + ms / 100)); out.append(UInt8(48 + ms / 10 % 10)); out.append(UInt8(48 + ms % 10))
+        out.append(90)
+    }
+
+    static func isLeap(_ y: Int) -> Bool { (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 }
+
+    static func daysInMonth(_ y: Int, _ m: Int) -> Int {
+        switch m {
+        case 2: return isLeap(y) ? 29 : 28
+        case 4, 6, 9, 11: return 30
+        default: return 31
+        }
+    }
+
+    /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+    static func daysFromCivil(_ y0: Int, _ m: Int, _ d: Int) -> Int {
+        let y = m <= 2 ? y0 - 1 : y0
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let mp = (m + 9) % 12
+        let doy = (153 * mp + 2) / 5 + d - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+
+    static func civilFromDays(_ z0: Int) -> (Int, Int, Int) {
+        let z = z0 + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let y = yoe + era * 400
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        return (m <= 2 ? y + 1 : y, m, d)
+    }
+}
+
+/// A length of time written the way the contract writes durations everywhere: `500ms`, `30s`,
+/// `15m`, `1h`, `30d` (a whole number and one unit).
+public struct DurationSpec: Sendable, Hashable, CustomStringConvertible {
+    public let millis: Millis
+    public let text: String
+
+    public init(millis: Millis) {
+        self.millis = millis
+        let units: [(Millis, String)] = [(86_400_000, "d"), (3_600_000, "h"), (60_000, "m"), (1000, "s")]
+        var t = "\(millis)ms"
+        for (size, unit) in units where millis != 0 && millis % size == 0 {
+            t = "\(millis / size)\(unit)"
+            break
+        }
+        if millis == 0 { t = "0s" }
+        self.text = t
+    }
+
+    /// Parses `500ms`, `30s`, `15m`, `1h`, `30d`; returns nil on anything else.
+    public init?(parsing s: String) {
+        let units: [(String, Millis)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
+        for (suffix, size) in units where s.hasSuffix(suffix) {
+            let num = s.dropLast(suffix.count)
+            guard !num.isEmpty, num.allSatisfy({ $0.isASCII && $0.isNumber }), let v = Int64(num),
+                  v <= Int64.max / size / 4
+            else { continue }
+            self.millis = v * size
+            self.text = s
+            return
+        }
+        return nil
+    }
+
+    public var description: String { text }
+}

@@ -1,0 +1,113 @@
+import ArgumentParser
+import SegmentdEngine
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Replay: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Replay an NDJSON file of events through the engine; transitions go to stdout.",
+        discussion: """
+        Reads one record per line (both input shapes), writes one CloudEvents transition per \
+        line to stdout, reports bad lines with their reasons on stderr (or --bad-lines FILE), \
+        and ends with a summary on stderr. The watermark moves only with the input, so the \
+        same input always gives byte-identical output; --until T finally moves it to T.
+        """
+    )
+
+    @Argument(help: "The NDJSON input file, or - for standard input.")
+    var file: String = "-"
+
+    @Option(help: "A model file (YAML). Default: the built-in default model.")
+    var model: String?
+
+    @Option(help: "Move the watermark to this RFC 3339 instant at the end: every change at or before it is emitted.")
+    var until: String?
+
+    @Option(help: "Allowed lateness (e.g. 0s, 1h).")
+    var lateness: String = "0s"
+
+    @Option(name: .customLong("bad-lines"), help: "Write bad-line reports to this file instead of stderr.")
+    var badLines: String?
+
+    @Option(name: .customLong("max-record-bytes"), help: "Records larger than this are bad (too_large).")
+    var maxRecordBytes: Int = 1 << 20
+
+    @Flag(help: "No summary and no progress on stderr.")
+    var quiet = false
+
+    func run() throws {
+        let m = try loadModel(model)
+        guard let late = DurationSpec(parsing: lateness) else {
+            throw ValidationError("--lateness '\(lateness)' is not a duration like 0s, 500ms, 15m, 1h")
+        }
+        var untilMs: Millis? = nil
+        if let until {
+            guard let t = EventTime.parseRFC3339(until) else { throw ValidationError("--until '\(until)' is not an RFC 3339 date-time") }
+            untilMs = t
+        }
+        let input = try LineReader(path: file)
+        let out = OutputBuffer(fd: 1)
+        let badOut: OutputBuffer = try badLines.map { try OutputBuffer(path: $0) } ?? OutputBuffer(fd: 2)
+        let pipeline = Pipeline(model: m, lateness: late.millis, maxRecordBytes: maxRecordBytes)
+        let progress = !quiet && isatty(2) != 0
+        var lineNo = 0
+        var lastProgress = 0
+        func flushTransitions() {
+            for t in pipeline.engine.takeTransitions() {
+                pipeline.encoder.encode(t, to: &out.buffer)
+                out.buffer.append(10)
+            }
+            out.flushIfFull()
+        }
+        try input.forEachLine { line in
+            lineNo += 1
+            if line.isEmpty { return }
+            if case .bad(let e) = pipeline.process(line) {
+                badOut.buffer.append(contentsOf: "line \(lineNo): \(e.reason.rawValue): \(e.detail)\n".utf8)
+                badOut.flushIfFull()
+            }
+            flushTransitions()
+            if progress && lineNo - lastProgress >= 200_000 {
+                lastProgress = lineNo
+                printErr("\r\(lineNo) lines, \(pipeline.engine.contactCount) contacts, \(pipeline.engine.stats.transitions) transitions")
+            }
+        }
+        if progress && lastProgress > 0 { printErr("\n") }
+        if let untilMs { pipeline.engine.advanceWatermark(to: untilMs) }
+        flushTransitions()
+        out.flush()
+        badOut.flush()
+        if !quiet { printErr(summary(pipeline, m, lines: lineNo)) }
+    }
+
+    func summary(_ p: Pipeline, _ m: Model, lines: Int) -> String {
+        let c = p.counters
+        let s = p.engine.stats
+        var out = "segmentd replay: \(lines) lines, \(c.records) records, \(s.eventsApplied) events applied, \(p.engine.contactCount) contacts\n"
+        out += "  transitions: \(s.transitions)"
+        let byGroup = m.groups.enumerated().map { "\($1.name) \(s.transitionsByGroup[$0])" }
+        out += " (" + byGroup.joined(separator: ", ") + ")\n"
+        out += "  shapes: " + c.byShape.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + "\n"
+        out += "  late events: \(s.lateEvents), duplicates: \(c.duplicates)\n"
+        out += "  bad records: \(c.badTotal)"
+        if !c.bad.isEmpty { out += " (" + c.bad.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")" }
+        out += "\n  ignored records: \(c.ignoredTotal)"
+        if !c.ignored.isEmpty { out += " (" + c.ignored.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")" }
+        out += "\n  watermark: \(p.engine.watermark == .min ? "none" : EventTime.format(p.engine.watermark))\n"
+        return out
+    }
+}
+
+/// Loads a model file, or the built-in default; a bad model stops the command with file,
+/// line, column and reason.
+func loadModel(_ path: String?) throws -> Model {
+    guard let path else { return Model.defaultModel() }
+    let text = try readFile(path)
+    do {
+        return try Model.load(yaml: text, file: path)
+    } catch {
+        throw ValidationError("invalid model: \(error)")
+    }
+}

@@ -1,0 +1,15 @@
+import ArgumentParser
+import SegmentdEngine
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@main
+struct Segmentd: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "segmentd",
+        abstract: "Real-time segmentation: engagement events in, segment transitions out.",
+        subcommands: [Replay.self, Validate.self, Explain.self]
+    )
+}
