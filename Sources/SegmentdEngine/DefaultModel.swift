@@ -121,6 +121,7 @@ segment:
     Content Downloaded: {type: resource_download}
     Meeting Booked: {type: meeting_booked}
     Demo Requested: {type: meeting_booked}
+
 """
 
     static func defaultTrackMappings() throws(ModelError) -> [String: TrackMapping] {

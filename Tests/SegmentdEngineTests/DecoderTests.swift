@@ -1,0 +1,110 @@
+import Testing
+@testable import SegmentdEngine
+
+@Suite("Decoding: both shapes and every bad-input class")
+struct DecoderTests {
+    var decoder = EventDecoder(model: .defaultModel(), maxRecordBytes: 2048)
+
+    mutating func reason(_ s: String) -> String {
+        switch decoder.decode(Array(s.utf8)) {
+        case .bad(let e): return e.reason.rawValue
+        case .ignored(let r): return "ignored:" + r.rawValue
+        case .events: return "ok"
+        }
+    }
+
+    @Test("bad records get a typed reason")
+    mutating func badClasses() {
+        let ts = #""ts": "2026-03-02T09:00:00Z""#
+        let cases: [(String, String)] = [
+            ("not json", "invalid_json"),
+            (#"{"contact_id": "c", "type": "page_view", \#(ts),}"#, "invalid_json"),
+            (#"{'contact_id': 'c'}"#, "invalid_json"),
+            (#"{"contact_id": "c", "type": "email_open", "ts": NaN}"#, "invalid_json"),
+            ("[1, 2]", "not_an_object"),
+            ("null", "not_an_object"),
+            (#"{"type": "page_view", \#(ts)}"#, "missing_field"),
+            (#"{"contact_id": 7, "type": "page_view", \#(ts)}"#, "wrong_type"),
+            (#"{"contact_id": "", "type": "page_view", \#(ts)}"#, "invalid_contact_id"),
+            (#"{"contact_id": "\#(String(repeating: "x", count: 257))", "type": "page_view", \#(ts)}"#, "invalid_contact_id"),
+            (#"{"contact_id": "c", \#(ts)}"#, "missing_field"),
+            (#"{"contact_id": "c", "type": 3, \#(ts)}"#, "wrong_type"),
+            (#"{"contact_id": "c", "type": "page_viewed", \#(ts)}"#, "unknown_type"),
+            (#"{"contact_id": "c", "type": "Track", \#(ts)}"#, "unknown_type"),
+            (#"{"contact_id": "c", "type": "page_view"}"#, "missing_field"),
+            (#"{"contact_id": "c", "type": "page_view", "ts": "2026-02-30T09:00:00Z"}"#, "invalid_time"),
+            (#"{"contact_id": "c", "type": "page_view", "ts": "2026-03-02 09:00:00Z"}"#, "invalid_time"),
+            (#"{"contact_id": "c", "type": "page_view", "ts": "2026-03-02T09:00:60Z"}"#, "invalid_time"),
+            (#"{"contact_id": "c", "type": "page_view", "ts": "2026-03-02T09:00:00"}"#, "invalid_time"),
+            (#"{"contact_id": "c", "type": "page_view", \#(ts), "event_id": 5}"#, "wrong_type"),
+            (#"{"contact_id": "c", "type": "page_view", \#(ts), "props": "{}"}"#, "wrong_type"),
+            (#"{"contact_id": "c", "type": "crm_stage", \#(ts), "props": {"stage": 5}}"#, "wrong_type"),
+            (#"{"contact_id": "c", "type": "crm_stage", \#(ts)}"#, "missing_field"),
+            (#"{"type": "identify", "userId": "u", "timestamp": "2026-03-02T09:00:00Z", "traits": {"lifecycle_stage": 3}}"#, "wrong_type"),
+            (#"{"type": "page", "userId": "u", "timestamp": "2026-03-02T09:00:00Z", "properties": "/pricing"}"#, "wrong_type"),
+            (#"{"type": "track", "userId": "u", "timestamp": "2026-03-02T09:00:00Z"}"#, "missing_field"),
+            (#"{"contact_id": "c", "type": "page_view", \#(ts), "pad": "\#(String(repeating: "x", count: 2100))"}"#, "too_large"),
+        ]
+        for (line, want) in cases {
+            #expect(reason(line) == want, "\(line.prefix(80))")
+        }
+        #expect({ var d = decoder; return d.decode([0x7b, 0x22, 0xff, 0x22, 0x3a, 0x31, 0x7d]) }().isBad)
+    }
+
+    @Test("ignored Segment calls")
+    mutating func ignored() {
+        let t = #""timestamp": "2026-03-02T09:00:00Z""#
+        #expect(reason(#"{"type": "page", "anonymousId": "a", \#(t)}"#) == "ignored:anonymous")
+        #expect(reason(#"{"type": "page", "userId": "", \#(t)}"#) == "ignored:anonymous")
+        #expect(reason(#"{"type": "track", "event": "Email Delivered", "userId": "u", \#(t)}"#) == "ignored:unmapped_track_event")
+        #expect(reason(#"{"type": "screen", "userId": "u", \#(t)}"#) == "ignored:unsupported_call")
+        #expect(reason(#"{"type": "alias", "userId": "u", \#(t)}"#) == "ignored:unsupported_call")
+    }
+
+    @Test("times: offsets, fractions truncated, epoch milliseconds")
+    func times() {
+        #expect(EventTime.parseRFC3339("2026-03-02T14:30:00.250+05:30") == EventTime.parseRFC3339("2026-03-02T09:00:00.250Z"))
+        #expect(EventTime.parseRFC3339("2026-03-02T09:00:00.999999Z")! % 1000 == 999)
+        #expect(EventTime.parseRFC3339("2026-03-02T09:00:00.000-00:00") == 1_772_442_000_000)
+        #expect(EventTime.parseRFC3339("2024-02-29T00:00:00Z") != nil)
+        #expect(EventTime.parseRFC3339("2025-02-29T00:00:00Z") == nil)
+        #expect(EventTime.parseRFC3339("2026-03-02T09:00:00+0530") == nil)
+        #expect(EventTime.format(1_772_442_000_250) == "2026-03-02T09:00:00.250Z")
+        #expect(DurationSpec(parsing: "500ms")?.millis == 500)
+        #expect(DurationSpec(parsing: "30d")?.millis == 2_592_000_000)
+        #expect(DurationSpec(parsing: "1.5h") == nil)
+    }
+
+    @Test("Segment mapping: track renames, page path from url, identify traits then crm_stage")
+    mutating func segment() {
+        let t = #""timestamp": "2026-03-02T09:00:00Z""#
+        guard case let .events(e, nil, .segment) = decoder.decode(Array(#"{"type": "track", "event": "Email Link Clicked", "userId": "u", "messageId": "m", \#(t), "properties": {"link_url": "https://x/case-study"}}"#.utf8)) else {
+            Issue.record("not decoded"); return
+        }
+        #expect(CanonicalTypes.all[Int(e.type)] == "email_click")
+        let hi = decoder.model.filterNames.firstIndex(of: "high_intent")!
+        #expect(e.filterMask & (1 << UInt64(hi)) != 0)
+        #expect(EventDecoder.pathOfURL("https://www.example.com/pricing?plan=team#faq") == "/pricing")
+        #expect(EventDecoder.pathOfURL("https://www.example.com") == nil)
+        guard case let .events(a, b?, _) = decoder.decode(Array(#"{"type": "identify", "userId": "u", \#(t), "traits": {"employees": 300, "lifecycle_stage": "customer"}}"#.utf8)) else {
+            Issue.record("identify not decoded into two events"); return
+        }
+        #expect(CanonicalTypes.all[Int(a.type)] == "traits")
+        #expect(a.attributes.contains { $0.1 == .int(300) })
+        #expect(CanonicalTypes.all[Int(b.type)] == "crm_stage")
+        #expect(b.attributes.contains { $0.1 == .string("customer") })
+    }
+
+    @Test("contact ids are byte-exact: NFC and NFD are two contacts; an escape equals the literal")
+    func contactIds() {
+        let nfc = "caf\u{e9}", nfd = "cafe\u{301}"
+        let out = replay([ev(nfc, "email_open", "2026-03-02T09:00:00Z"), ev(nfd, "email_open", "2026-03-02T09:00:00Z"),
+                          #"{"contact_id": "caf\u00e9", "type": "email_open", "ts": "2026-03-03T09:00:00Z"}"#])
+        let contacts = Set(out.map { Array($0.contact.utf8) })
+        #expect(contacts.count == 2)
+    }
+}
+
+extension DecodeResult {
+    var isBad: Bool { if case .bad = self { return true }; return false }
+}

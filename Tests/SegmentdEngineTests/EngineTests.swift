@@ -1,0 +1,246 @@
+import Testing
+@testable import SegmentdEngine
+
+/// Hand-written expectations for every time rule of contract §3-§4.
+@Suite("Engine: time and segments")
+struct EngineTests {
+    let d0 = "2026-03-02T09:00:00.000Z"
+
+    @Test("an event exactly 30 days after another: the first has left the window (t-D < ts <= t)")
+    func exactlyWindowApart() {
+        let out = replay([
+            ev("c", "page_view", "2026-03-02T09:00:00.000Z", id: "p1", props: #"{"path": "/pricing"}"#),
+            ev("c", "email_open", "2026-04-01T09:00:00.000Z", id: "o1"),
+        ])
+        // active_evaluator ends exactly at p1 + 30d, which is o1's ts: folded into o1's evaluation.
+        #expect(path(out, "c", "lifecycle") == [
+            "null->active_evaluator@2026-03-02T09:00:00.000Z/event",
+            "active_evaluator->null@2026-04-01T09:00:00.000Z/event",
+        ])
+    }
+
+    @Test("1 ms before the edge the event still counts")
+    func oneMsBeforeEdge() {
+        let out = replay([
+            ev("c", "page_view", "2026-03-02T09:00:00.000Z", props: #"{"path": "/pricing"}"#),
+            ev("c", "email_open", "2026-04-01T08:59:59.999Z"),
+        ])
+        #expect(path(out, "c", "lifecycle") == ["null->active_evaluator@2026-03-02T09:00:00.000Z/event"])
+    }
+
+    @Test("same-millisecond events apply in input order; ids stay unique with n")
+    func sameMillisecond() {
+        let p = Pipeline(model: .defaultModel())
+        for l in [ev("c", "subscribed", d0, id: "s1"), ev("c", "unsubscribed", d0, id: "u1"),
+                  ev("c", "subscribed", d0, id: "s2"), ev("c", "unsubscribed", d0, id: "u2")] {
+            _ = p.process(Array(l.utf8))
+        }
+        let ts = p.engine.takeTransitions()
+        let life = ts.filter { $0.group == 0 }
+        #expect(life.map(\.n) == [0, 1, 2, 3])
+        #expect(Set(ts.map { p.encoder.id(of: $0) }).count == ts.count)
+        #expect(life.last?.to == 0)  // suppressed
+    }
+
+    @Test("catch-up emits each boundary before the event, in order, cause time")
+    func catchUp() {
+        let out = replay([
+            ev("c", "subscribed", "2026-03-02T09:00:00.000Z", id: "s1"),
+            ev("c", "page_view", "2026-03-10T09:00:00.000Z", id: "p1", props: #"{"path": "/pricing"}"#),
+            ev("c", "email_open", "2026-06-01T09:00:00.000Z", id: "o1"),
+        ])
+        #expect(path(out, "c", "lifecycle") == [
+            "null->new_subscriber@2026-03-02T09:00:00.000Z/event",
+            "new_subscriber->active_evaluator@2026-04-01T09:00:00.000Z/time",
+            "active_evaluator->null@2026-04-09T09:00:00.000Z/time",
+            "null->inactive@2026-05-09T09:00:00.000Z/time",
+            "inactive->null@2026-06-01T09:00:00.000Z/event",
+        ])
+    }
+
+    @Test("silence after subscribing: new_subscriber ends at +30d, inactive at +60d, via --until")
+    func silenceAfterSubscribe() {
+        let out = replay([ev("c", "subscribed", d0, id: "s1")], until: "2026-06-01T00:00:00.000Z")
+        #expect(path(out, "c", "lifecycle") == [
+            "null->new_subscriber@2026-03-02T09:00:00.000Z/event",
+            "new_subscriber->null@2026-04-01T09:00:00.000Z/time",
+            "null->inactive@2026-05-01T09:00:00.000Z/time",
+        ])
+        #expect(path(out, "c", "engagement_tier") == ["null->cold@2026-03-02T09:00:00.000Z/event"])
+    }
+
+    @Test("--until is inclusive: a boundary exactly at T fires, one at T+1ms does not")
+    func untilInclusive() {
+        let on = replay([ev("c", "subscribed", d0)], until: "2026-04-01T09:00:00.000Z")
+        #expect(path(on, "c", "lifecycle").last == "new_subscriber->null@2026-04-01T09:00:00.000Z/time")
+        let before = replay([ev("c", "subscribed", d0)], until: "2026-04-01T08:59:59.999Z")
+        #expect(path(before, "c", "lifecycle") == ["null->new_subscriber@2026-03-02T09:00:00.000Z/event"])
+    }
+
+    @Test("the watermark fires a silent contact's boundary; stream time minus 1 ms does not reach it")
+    func watermark() {
+        let out = replay([
+            ev("silent", "subscribed", "2026-03-02T09:00:00.000Z"),
+            ev("other", "email_open", "2026-04-01T09:00:00.000Z"),
+        ])
+        #expect(path(out, "silent", "lifecycle") == ["null->new_subscriber@2026-03-02T09:00:00.000Z/event"])
+        let out2 = replay([
+            ev("silent", "subscribed", "2026-03-02T09:00:00.000Z"),
+            ev("other", "email_open", "2026-04-01T09:00:00.001Z"),
+        ])
+        #expect(path(out2, "silent", "lifecycle").last == "new_subscriber->null@2026-04-01T09:00:00.000Z/time")
+    }
+
+    @Test("allowed lateness holds the watermark back by lateness + 1 ms")
+    func lateness() {
+        let lines = [ev("silent", "subscribed", "2026-03-02T09:00:00.000Z"), ev("other", "email_open", "2026-04-01T09:30:00.000Z")]
+        #expect(path(replay(lines, lateness: 3_600_000), "silent", "lifecycle").count == 1)
+        #expect(path(replay(lines, lateness: 0), "silent", "lifecycle").count == 2)
+    }
+
+    @Test("a late event is applied at its ts and emitted at the contact's clock; its exit at the true instant")
+    func lateEvent() {
+        let p = Pipeline(model: .defaultModel())
+        var out: [T] = []
+        for l in [ev("c", "email_open", "2026-04-11T09:00:00.000Z", id: "o1"),
+                  ev("c", "page_view", "2026-03-17T09:00:00.000Z", id: "p1", props: #"{"path": "/pricing"}"#)] {
+            _ = p.process(Array(l.utf8))
+        }
+        #expect(p.engine.stats.lateEvents == 1)
+        out = replay([ev("c", "email_open", "2026-04-11T09:00:00.000Z", id: "o1"),
+                      ev("c", "page_view", "2026-03-17T09:00:00.000Z", id: "p1", props: #"{"path": "/pricing"}"#)],
+                     until: "2026-05-01T00:00:00.000Z")
+        #expect(path(out, "c", "lifecycle") == [
+            "null->active_evaluator@2026-04-11T09:00:00.000Z/event",
+            "active_evaluator->null@2026-04-16T09:00:00.000Z/time",
+        ])
+    }
+
+    @Test("60-day inactivity counts from the last engagement and needs first seen 60 days back")
+    func inactivity() {
+        let out = replay([
+            ev("c", "traits", "2026-01-01T00:00:00.000Z", props: #"{"country": "US"}"#),
+            ev("c", "page_view", "2026-02-01T00:00:00.000Z", props: #"{"path": "/docs"}"#),
+        ], until: "2026-05-01T00:00:00.000Z")
+        #expect(path(out, "c", "lifecycle") == ["null->inactive@2026-04-02T00:00:00.000Z/time"])
+    }
+
+    @Test("re-subscribe after unsubscribe lifts suppression; a late older subscribe does not")
+    func resubscribe() {
+        let out = replay([
+            ev("c", "subscribed", "2026-03-02T09:00:00.000Z"),
+            ev("c", "unsubscribed", "2026-03-03T09:00:00.000Z"),
+            ev("c", "subscribed", "2026-03-02T12:00:00.000Z"),
+            ev("c", "subscribed", "2026-03-04T09:00:00.000Z"),
+        ])
+        #expect(path(out, "c", "lifecycle") == [
+            "null->new_subscriber@2026-03-02T09:00:00.000Z/event",
+            "new_subscriber->suppressed@2026-03-03T09:00:00.000Z/event",
+            "suppressed->new_subscriber@2026-03-04T09:00:00.000Z/event",
+        ])
+    }
+
+    @Test("hard, absent and null bounce kinds suppress; soft does not")
+    func bounces() {
+        for (props, suppressed) in [(#"{"kind": "hard"}"#, true), (nil, true), (#"{"kind": null}"#, true), (#"{"kind": "soft"}"#, false)] {
+            let out = replay([ev("c", "subscribed", d0), ev("c", "bounced", "2026-03-02T10:00:00.000Z", props: props)])
+            #expect(path(out, "c", "lifecycle").contains { $0.hasPrefix("new_subscriber->suppressed") } == suppressed, "\(props ?? "no props")")
+        }
+    }
+
+    @Test("customer wins over new_subscriber; suppressed wins over customer")
+    func priorities() {
+        let out = replay([
+            ev("c", "subscribed", "2026-03-02T09:00:00.000Z"),
+            ev("c", "crm_stage", "2026-03-02T10:00:00.000Z", props: #"{"stage": "customer"}"#),
+            ev("c", "unsubscribed", "2026-03-02T11:00:00.000Z"),
+        ])
+        #expect(path(out, "c", "lifecycle") == [
+            "null->new_subscriber@2026-03-02T09:00:00.000Z/event",
+            "new_subscriber->customer@2026-03-02T10:00:00.000Z/event",
+            "customer->suppressed@2026-03-02T11:00:00.000Z/event",
+        ])
+    }
+
+    @Test("lead score: fit and behavior each capped at 50; 50 is nurture, 80 is sales_ready")
+    func scores() {
+        // Fit 60 -> 50 (capped), plus one pricing visit 20 = 70: nurture.
+        let fit = #"{"industry": "SaaS", "company_size": 200, "country": "us"}"#
+        var out = replay([ev("c", "traits", d0, props: fit), ev("c", "page_view", "2026-03-02T10:00:00.000Z", props: #"{"path": "/pricing"}"#)])
+        #expect(path(out, "c", "lead_score") == ["null->nurture@2026-03-02T09:00:00.000Z/event"])
+        // Fit 50 + behavior 30 = 80: sales_ready, back to nurture when the visit leaves 30 days later.
+        out = replay([ev("c", "traits", d0, props: fit),
+                      ev("c", "page_view", "2026-03-02T10:00:00.000Z", props: #"{"path": "/pricing"}"#),
+                      ev("c", "email_click", "2026-03-02T11:00:00.000Z", props: #"{"url": "https://x/blog"}"#)],
+                     until: "2026-04-05T00:00:00.000Z")
+        #expect(path(out, "c", "lead_score") == [
+            "null->nurture@2026-03-02T09:00:00.000Z/event",
+            "nurture->sales_ready@2026-03-02T11:00:00.000Z/event",
+            "sales_ready->nurture@2026-04-01T10:00:00.000Z/time",
+        ])
+        // Seven downloads without fit: behavior caps at 50 -> nurture, never sales_ready.
+        let downloads = (0..<7).map { ev("d", "resource_download", "2026-03-0\($0 + 2)T09:00:00.000Z") }
+        out = replay(downloads)
+        #expect(path(out, "d", "lead_score") == ["null->top_of_funnel@2026-03-02T09:00:00.000Z/event",
+                                                  "top_of_funnel->nurture@2026-03-05T09:00:00.000Z/event"])
+    }
+
+    @Test("machine opens set first seen but are not engagement and score nothing")
+    func machineOpens() {
+        let out = replay([ev("c", "email_open", d0, props: #"{"machine_open": true}"#)], until: "2026-05-02T00:00:00.000Z")
+        #expect(path(out, "c", "engagement_tier") == ["null->cold@2026-03-02T09:00:00.000Z/event"])
+        #expect(path(out, "c", "lifecycle") == ["null->inactive@2026-05-01T09:00:00.000Z/time"])
+        // "true" as a string is not a machine open.
+        let out2 = replay([ev("c", "email_open", d0, props: #"{"machine_open": "true"}"#)])
+        #expect(path(out2, "c", "engagement_tier") == ["null->warm@2026-03-02T09:00:00.000Z/event"])
+    }
+
+    @Test("hot_lead: two pricing visits in 7 days, even when suppressed; clears at the older + 7d")
+    func hotLead() {
+        let out = replay([
+            ev("c", "unsubscribed", d0),
+            ev("c", "page_view", "2026-03-02T10:00:00.000Z", props: #"{"path": "/pricing"}"#),
+            ev("c", "page_view", "2026-03-03T10:00:00.000Z", props: #"{"path": "/pricing/team"}"#),
+        ], until: "2026-03-20T00:00:00.000Z")
+        #expect(path(out, "c", "hot_lead") == ["null->hot_lead@2026-03-03T10:00:00.000Z/event",
+                                                "hot_lead->null@2026-03-09T10:00:00.000Z/time"])
+    }
+
+    @Test("duplicates: same event id for the same contact changes nothing, not even time")
+    func duplicates() {
+        let p = Pipeline(model: .defaultModel())
+        #expect(p.process(Array(ev("c", "email_open", d0, id: "e1").utf8)) == .applied)
+        #expect(p.process(Array(ev("c", "email_open", "2026-09-01T00:00:00.000Z", id: "e1").utf8)) == .duplicate)
+        #expect(p.engine.streamTime == EventTime.parseRFC3339(d0)!)
+        #expect(p.process(Array(ev("other", "email_open", d0, id: "e1").utf8)) == .applied)
+        #expect(p.process(Array(ev("c", "email_open", d0).utf8)) == .applied)
+        #expect(p.process(Array(ev("c", "email_open", d0).utf8)) == .applied)
+        #expect(p.counters.duplicates == 1)
+    }
+
+    @Test("duplicates are caught at least 24 hours back in the contact's time, late events included")
+    func duplicateHorizon() {
+        let p = Pipeline(model: .defaultModel())
+        _ = p.process(Array(ev("c", "email_open", "2026-03-02T09:00:00.000Z", id: "a").utf8))
+        _ = p.process(Array(ev("c", "email_open", "2026-03-03T08:00:00.000Z", id: "b").utf8))
+        #expect(p.process(Array(ev("c", "email_open", "2026-03-02T09:00:00.000Z", id: "a").utf8)) == .duplicate)
+        _ = p.process(Array(ev("c", "email_open", "2026-02-01T09:00:00.000Z", id: "late").utf8))
+        #expect(p.process(Array(ev("c", "email_open", "2026-02-01T09:00:00.000Z", id: "late").utf8)) == .duplicate)
+    }
+
+    @Test("replay is deterministic: the same input gives byte-identical output")
+    func deterministic() throws {
+        let lines = (0..<500).map { i in ev("c\(i % 37)", ["email_open", "page_view", "subscribed", "email_click"][i % 4],
+                                             EventTime.format(1_772_442_000_000 + Millis(i) * 3_600_000 * 7), id: "e\(i)",
+                                             props: #"{"path": "/pricing", "url": "case-study"}"#) }
+        func run() -> [UInt8] {
+            let p = Pipeline(model: .defaultModel())
+            var out: [UInt8] = []
+            for l in lines { _ = p.process(Array(l.utf8)); for t in p.engine.takeTransitions() { p.encoder.encode(t, to: &out) } }
+            return out
+        }
+        let a = run()
+        #expect(!a.isEmpty)
+        #expect(a == run())
+    }
+}
