@@ -7,12 +7,26 @@ let package = Package(
     products: [
         .executable(name: "segmentd", targets: ["segmentd"]),
         .library(name: "SegmentdEngine", targets: ["SegmentdEngine"]),
+        .library(name: "SegmentdKafka", targets: ["SegmentdKafka"]),
+        .executable(name: "kafka-read-bench", targets: ["kafka-read-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
+        // System librdkafka (Debian: librdkafka-dev, 2.0.2). The shim header pulls in the
+        // client API and the in-process mock cluster API used by the embedded broker and tests.
+        .systemLibrary(
+            name: "CRdKafka",
+            path: "Sources/CRdKafka",
+            pkgConfig: "rdkafka",
+            providers: [.apt(["librdkafka-dev"])]
+        ),
+        // Our thin, safe Swift layer over librdkafka.
+        .target(name: "SegmentdKafka", dependencies: ["CRdKafka"]),
+        .executableTarget(name: "kafka-read-bench", dependencies: ["SegmentdKafka"]),
+        .testTarget(name: "SegmentdKafkaTests", dependencies: ["SegmentdKafka"]),
         // The pure segmentation engine: decoding, model, per-contact state, time, transitions.
         // No Kafka, no network, no file I/O.
         .target(

@@ -29,7 +29,9 @@ public final class SegmentEngine {
     public private(set) var contacts = ContactTable()
     private var state: [Int64] = []
     private var timers = TimerHeap()
-    private var dedup = DedupIndex()
+    private var dedupOverflow: [Int32: [DedupEntry]] = [:]
+    /// Contacts changed since `takeDirtyContacts()` (their changelog record is due).
+    private var dirty: [Int32] = []
     private var sameInstant: [UInt64: Int] = [:]
     private var internIds: [[UInt8]: Int64] = [:]
     private var interned: [String] = []
@@ -65,7 +67,7 @@ public final class SegmentEngine {
 
     /// Approximate bytes of state held (contact table, slots, timers, duplicate index).
     public var stateBytes: Int {
-        contacts.footprintBytes + state.capacity * 8 + timers.footprintBytes + dedup.footprintBytes
+        contacts.footprintBytes + state.capacity * 8 + timers.footprintBytes + dedupOverflow.count * 64
     }
 
     // MARK: applying records
@@ -80,19 +82,17 @@ public final class SegmentEngine {
         let base = idx * layout.stride
         var idHash: UInt64 = 0
         if let id = first.eventId {
-            idHash = DedupIndex.hash(id)
-            if !inserted, dedup.contains(contact: idx, hash: idHash, liveAfter: state[base + StateLayout.maxTs] - dedupHorizon) {
+            idHash = SegmentEngine.hashEventId(id)
+            if !inserted, isDuplicate(idx, base, idHash) {
                 stats.duplicates += 1
                 return false
             }
         }
+        markDirty(base, idx)
         applyEvent(idx, base, first)
         if let second { applyEvent(idx, base, second) }
         stats.recordsApplied += 1
-        if first.eventId != nil {
-            dedup.insert(contact: idx, hash: idHash, stamp: state[base + StateLayout.maxTs])
-            if dedup.needsPrune { dedup.prune { c in state[c * layout.stride + StateLayout.maxTs] - dedupHorizon } }
-        }
+        if first.eventId != nil { remember(idx, base, idHash) }
         schedule(idx, base)
         let w = streamTime == .min ? Millis.min : streamTime - lateness - 1
         advanceWatermark(to: w)
@@ -261,6 +261,7 @@ public final class SegmentEngine {
     }
 
     private func emit(_ idx: Int, _ base: Int, group g: Int, from: Int?, to: Int?, at t: Millis, cause: Transition.Cause) {
+        markDirty(base, idx)
         var n = 0
         let bit: Int64 = 1 << Int64(g)
         if state[base + StateLayout.lastTransition] == t {
@@ -272,13 +273,13 @@ public final class SegmentEngine {
                 state[base + StateLayout.sameInstant] |= bit
             }
         } else {
-            let old = state[base + StateLayout.sameInstant]
+            let old = state[base + StateLayout.sameInstant] & StateLayout.groupBits
             if old & (old - 1) != 0 || !sameInstant.isEmpty {
                 for gg in 0..<model.groups.count where old & (1 << Int64(gg)) != 0 {
                     sameInstant.removeValue(forKey: UInt64(idx) << 8 | UInt64(gg))
                 }
             }
-            state[base + StateLayout.sameInstant] = bit
+            state[base + StateLayout.sameInstant] = (state[base + StateLayout.sameInstant] & ~StateLayout.groupBits) | bit
             state[base + StateLayout.lastTransition] = t
         }
         stats.transitions += 1
@@ -398,6 +399,149 @@ public final class SegmentEngine {
             }
         }
         return best
+    }
+
+    // MARK: duplicates
+
+    struct DedupEntry: Equatable { var hash: UInt64; var stamp: Int64 }
+
+    static func hashEventId(_ s: String) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for c in s.utf8 { h = (h ^ UInt64(c)) &* 0x0000_0100_0000_01B3 }
+        h ^= h >> 31
+        return h == 0 ? 1 : h
+    }
+
+    /// An id is remembered with the contact's newest event time when it was applied, and is
+    /// caught while that stamp is within `dedupHorizon` of the contact's newest event time:
+    /// at least the contact's last 24 hours of events, late ones included. Most contacts fit
+    /// in the two slots of their row; busier ones spill into a small per-contact overflow.
+    private func isDuplicate(_ idx: Int, _ base: Int, _ h: UInt64) -> Bool {
+        let liveAfter = state[base + StateLayout.maxTs] - dedupHorizon
+        for k in 0..<StateLayout.dedupSlots {
+            let off = base + layout.dedupOffset + 2 * k
+            if UInt64(bitPattern: state[off]) == h && state[off + 1] > liveAfter { return true }
+        }
+        if let list = dedupOverflow[Int32(idx)] {
+            return list.contains { $0.hash == h && $0.stamp > liveAfter }
+        }
+        return false
+    }
+
+    private func remember(_ idx: Int, _ base: Int, _ h: UInt64) {
+        let stamp = state[base + StateLayout.maxTs]
+        let liveAfter = stamp - dedupHorizon
+        for k in 0..<StateLayout.dedupSlots {
+            let off = base + layout.dedupOffset + 2 * k
+            if state[off] == 0 || state[off + 1] <= liveAfter {
+                state[off] = Int64(bitPattern: h)
+                state[off + 1] = stamp
+                return
+            }
+        }
+        var list = dedupOverflow[Int32(idx)] ?? []
+        list.removeAll { $0.stamp <= liveAfter }
+        list.append(DedupEntry(hash: h, stamp: stamp))
+        dedupOverflow[Int32(idx)] = list
+    }
+
+    // MARK: changelog
+
+    @inline(__always)
+    private func markDirty(_ base: Int, _ idx: Int) {
+        if state[base + StateLayout.sameInstant] & StateLayout.dirtyBit == 0 {
+            state[base + StateLayout.sameInstant] |= StateLayout.dirtyBit
+            dirty.append(Int32(idx))
+        }
+    }
+
+    /// The contacts whose state changed since the last call (applied events or transitions),
+    /// each once: the daemon writes their snapshots to the changelog in the same transaction
+    /// as the transitions.
+    public func takeDirtyContacts() -> [Int] {
+        defer { dirty.removeAll(keepingCapacity: true) }
+        return dirty.map { i in
+            state[Int(i) * layout.stride + StateLayout.sameInstant] &= ~StateLayout.dirtyBit
+            return Int(i)
+        }
+    }
+
+    public func contactId(at index: Int) -> [UInt8] { contacts.id(index) }
+
+    /// The partition-level part of the state: stream time and watermark.
+    public var checkpoint: (streamTime: Millis, watermark: Millis) { (streamTime, watermark) }
+
+    public func restoreCheckpoint(streamTime: Millis, watermark: Millis) {
+        self.streamTime = max(self.streamTime, streamTime)
+        self.watermark = max(self.watermark, watermark)
+    }
+
+    /// A contact's whole state as bytes (for the changelog). Attribute strings are written
+    /// out, not as interned ids, so a snapshot is meaningful to any process.
+    public func snapshot(contact idx: Int) -> [UInt8] {
+        var w = SnapshotWriter()
+        w.bytes(Array(model.version.utf8))
+        w.int(Int64(layout.stride))
+        let base = idx * layout.stride
+        for k in 0..<layout.stride {
+            var v = state[base + k]
+            if k == StateLayout.scheduled { v = SegmentEngine.unscheduled }
+            if k == StateLayout.sameInstant { v &= StateLayout.groupBits }
+            w.int(v)
+        }
+        for (a, spec) in model.attributes.enumerated() where spec.kind == .string {
+            let off = base + layout.attributeOffsets[a]
+            w.bytes(state[off] == SegmentEngine.none ? [] : Array(interned[Int(state[off + 1])].utf8))
+        }
+        let overflow = dedupOverflow[Int32(idx)] ?? []
+        w.int(Int64(overflow.count))
+        for e in overflow { w.int(Int64(bitPattern: e.hash)); w.int(e.stamp) }
+        var counts: [(Int, Int)] = []
+        for g in 0..<model.groups.count {
+            if let n = sameInstant[UInt64(idx) << 8 | UInt64(g)] { counts.append((g, n)) }
+        }
+        w.int(Int64(counts.count))
+        for (g, n) in counts { w.int(Int64(g)); w.int(Int64(n)) }
+        return w.out
+    }
+
+    public struct SnapshotError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Restores a contact from a snapshot written by `snapshot(contact:)` under the same model.
+    public func restore(contactId: [UInt8], snapshot: [UInt8]) throws(SnapshotError) {
+        var r = SnapshotReader(data: snapshot)
+        guard let version = r.bytes(), let stride = r.int() else { throw SnapshotError(description: "truncated snapshot") }
+        guard version == Array(model.version.utf8), stride == Int64(layout.stride) else {
+            throw SnapshotError(description: "snapshot of model '\(String(decoding: version, as: UTF8.self))' (\(stride) slots) does not fit model '\(model.version)' (\(layout.stride) slots)")
+        }
+        let (idx, inserted) = contacts.findOrInsert(contactId)
+        if inserted { state.append(contentsOf: layout.emptyState) }
+        let base = idx * layout.stride
+        for k in 0..<layout.stride {
+            guard let v = r.int() else { throw SnapshotError(description: "truncated snapshot") }
+            state[base + k] = v
+        }
+        for (a, spec) in model.attributes.enumerated() where spec.kind == .string {
+            guard let b = r.bytes() else { throw SnapshotError(description: "truncated snapshot") }
+            let off = base + layout.attributeOffsets[a]
+            if state[off] != SegmentEngine.none { state[off + 1] = intern(String(decoding: b, as: UTF8.self)) }
+        }
+        guard let nOverflow = r.int() else { throw SnapshotError(description: "truncated snapshot") }
+        var list: [DedupEntry] = []
+        for _ in 0..<nOverflow {
+            guard let h = r.int(), let st = r.int() else { throw SnapshotError(description: "truncated snapshot") }
+            list.append(DedupEntry(hash: UInt64(bitPattern: h), stamp: st))
+        }
+        dedupOverflow[Int32(idx)] = list.isEmpty ? nil : list
+        guard let nCounts = r.int() else { throw SnapshotError(description: "truncated snapshot") }
+        for _ in 0..<nCounts {
+            guard let g = r.int(), let n = r.int() else { throw SnapshotError(description: "truncated snapshot") }
+            sameInstant[UInt64(idx) << 8 | UInt64(g)] = Int(n)
+        }
+        state[base + StateLayout.scheduled] = SegmentEngine.unscheduled
+        schedule(idx, base)
     }
 
     // MARK: queries

@@ -11,8 +11,12 @@ public struct StateLayout: Sendable {
     static let cursor = 3          // latest instant evaluated: boundaries up to it are accounted for
     static let scheduled = 4       // the instant this contact's live timer is set for
     static let members = 5         // current segment per group, 8 bits each (0: none)
-    static let sameInstant = 6     // groups that changed at `lastTransition` (bit per group)
+    static let sameInstant = 6     // groups that changed at `lastTransition` (bit per group), and the dirty bit
     static let headerSlots = 7
+    static let groupBits: Int64 = 0xFF
+    static let dirtyBit: Int64 = 1 << 62
+    /// Event-id slots in the row (hash, stamp); more live ids spill to an overflow map.
+    static let dedupSlots = 2
 
     public struct List: Sendable {
         var offset: Int
@@ -42,6 +46,7 @@ public struct StateLayout: Sendable {
     let trackers: [Tracker]
     let attributeOffsets: [Int]
     let ages: [Millis]
+    let dedupOffset: Int
     let emptyState: [Int64]
 
     init(model: Model) {
@@ -74,6 +79,8 @@ public struct StateLayout: Sendable {
             attrs.append(off)
             off += 2
         }
+        let dedupOffset = off
+        off += 2 * StateLayout.dedupSlots
         var ages: [Millis] = []
         func collect(_ c: Condition) {
             switch c {
@@ -95,10 +102,12 @@ public struct StateLayout: Sendable {
         self.trackers = trackers
         self.attributeOffsets = attrs
         self.ages = ages
+        self.dedupOffset = dedupOffset
         var empty = [Int64](repeating: SegmentEngine.none, count: off)
         empty[StateLayout.scheduled] = SegmentEngine.unscheduled
         empty[StateLayout.members] = 0
         empty[StateLayout.sameInstant] = 0
+        for k in 0..<(2 * StateLayout.dedupSlots) { empty[dedupOffset + k] = 0 }
         self.emptyState = empty
     }
 }
@@ -159,44 +168,26 @@ struct TimerHeap {
     }
 }
 
-/// Event ids already applied, per contact, for duplicate detection (contract §1).
-///
-/// An id is remembered with the contact's newest event time at the moment it was applied and
-/// is caught while that stamp is within the horizon (24h by default) of the contact's newest
-/// event time: so at least the contact's last 24 hours of events are covered, late events
-/// included. Entries past the horizon are pruned in bulk when the index doubles.
-struct DedupIndex {
-    struct Entry { var stamp: Int64; var contact: Int32 }
-    private var map: [UInt64: Entry] = [:]
-    private var liveAfterPrune = 0
+/// Little-endian encoding of snapshots.
+struct SnapshotWriter {
+    var out: [UInt8] = []
+    mutating func int(_ v: Int64) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
+    mutating func bytes(_ b: [UInt8]) { int(Int64(b.count)); out.append(contentsOf: b) }
+}
 
-    var footprintBytes: Int { map.capacity * (8 + MemoryLayout<Entry>.stride + 1) }
-    var needsPrune: Bool { map.count > 2 * liveAfterPrune + 65_536 }
-
-    static func hash(_ s: String) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for c in s.utf8 { h = (h ^ UInt64(c)) &* 0x0000_0100_0000_01B3 }
-        return h
+struct SnapshotReader {
+    let data: [UInt8]
+    var pos = 0
+    mutating func int() -> Int64? {
+        guard pos + 8 <= data.count else { return nil }
+        var v: Int64 = 0
+        for k in 0..<8 { v |= Int64(data[pos + k]) << (8 * Int64(k)) }
+        pos += 8
+        return v
     }
-
-    @inline(__always) private static func key(_ contact: Int, _ hash: UInt64) -> UInt64 {
-        var x = hash ^ (UInt64(contact) &* 0x9e37_79b9_7f4a_7c15)
-        x ^= x >> 31
-        return x
-    }
-
-    func contains(contact: Int, hash: UInt64, liveAfter: Int64) -> Bool {
-        guard let e = map[DedupIndex.key(contact, hash)], e.contact == Int32(contact) else { return false }
-        return e.stamp > liveAfter
-    }
-
-    mutating func insert(contact: Int, hash: UInt64, stamp: Int64) {
-        map[DedupIndex.key(contact, hash)] = Entry(stamp: stamp, contact: Int32(contact))
-    }
-
-    /// Removes entries whose stamp is at or before `horizonStart(contact)`.
-    mutating func prune(horizonStart: (Int) -> Int64) {
-        map = map.filter { $0.value.stamp > horizonStart(Int($0.value.contact)) }
-        liveAfterPrune = map.count
+    mutating func bytes() -> [UInt8]? {
+        guard let n = int(), n >= 0, pos + Int(n) <= data.count else { return nil }
+        defer { pos += Int(n) }
+        return Array(data[pos..<(pos + Int(n))])
     }
 }

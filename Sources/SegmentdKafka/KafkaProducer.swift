@@ -1,0 +1,231 @@
+import CRdKafka
+import Synchronization
+
+/// Delivery failures collected by the dr_msg_cb, reported by the next `flush`.
+final class DeliveryReports: Sendable {
+    struct State {
+        var failures: [KafkaError] = []
+        var failureCount = 0
+        var delivered = 0
+    }
+    let state = Mutex(State())
+
+    func record(_ m: UnsafePointer<rd_kafka_message_t>) {
+        let err = m.pointee.err
+        if err == RD_KAFKA_RESP_ERR_NO_ERROR {
+            state.withLock { $0.delivered += 1 }
+            return
+        }
+        let topic = m.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "?"
+        let e = KafkaError(err, context: "delivery to \(topic)[\(m.pointee.partition)]")
+        state.withLock {
+            $0.failureCount += 1
+            if $0.failures.count < 16 { $0.failures.append(e) }   // keep memory bounded
+        }
+    }
+
+    /// Returns (and clears) the failures seen so far.
+    func take() -> (first: KafkaError?, count: Int) {
+        state.withLock { st in
+            defer { st.failures = []; st.failureCount = 0 }
+            return (st.failures.first, st.failureCount)
+        }
+    }
+}
+
+/// A producer, optionally transactional (set `transactional.id`).
+///
+/// Delivery reports are collected through `dr_msg_cb` and served by `produce` (non-blocking
+/// `rd_kafka_poll`) and `flush`; `flush` throws if any record since the previous flush failed,
+/// so the daemon never believes data was written when it was not.
+///
+/// `@unchecked Sendable`: `rd_kafka_t` producer calls are thread-safe, and the only Swift
+/// mutable state (delivery results, closed flag) is behind mutexes. Transactions themselves
+/// are a single sequence per producer: drive them from one thread.
+public final class KafkaProducer: @unchecked Sendable {
+    let handle: OpaquePointer
+    private let reports: DeliveryReports
+    private let closed = Mutex(false)
+
+    public init(config: KafkaConfig) throws {
+        let reports = DeliveryReports()
+        let conf = try config.makeConf()
+        rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(reports).toOpaque())
+        rd_kafka_conf_set_dr_msg_cb(conf) { _, msg, opaque in
+            guard let msg, let opaque else { return }
+            Unmanaged<DeliveryReports>.fromOpaque(opaque).takeUnretainedValue().record(msg)
+        }
+        handle = try makeHandle(RD_KAFKA_PRODUCER, conf: conf, context: "KafkaProducer init")
+        self.reports = reports
+    }
+
+    deinit {
+        // Best effort: a producer dropped without close() still gets a short flush.
+        if !closed.withLock({ $0 }) {
+            _ = rd_kafka_flush(handle, 5_000)
+            rd_kafka_destroy(handle)
+        }
+    }
+
+    private func ensureOpen(_ what: String) throws {
+        if closed.withLock({ $0 }) {
+            throw KafkaError(RD_KAFKA_RESP_ERR__STATE, context: what, detail: "producer is closed")
+        }
+    }
+
+    /// Enqueues one record (copied; the arrays may be reused immediately). `partition == nil`
+    /// lets the configured partitioner pick by key. If librdkafka's local queue is full this
+    /// serves delivery reports for up to 100 ms and retries, i.e. it applies backpressure.
+    public func produce(topic: String, partition: Int32? = nil, key: [UInt8]?, value: [UInt8],
+                        headers: [KafkaHeader] = []) throws {
+        try ensureOpen("produce")
+        // Header names and values must stay valid during rd_kafka_produceva (it copies them into
+        // an rd_kafka_headers_t it owns); put them all in one temporary buffer.
+        var headerBytes = 0
+        for h in headers { headerBytes += h.key.utf8.count + 1 + h.value.count }
+        let headerBuf = UnsafeMutableRawBufferPointer.allocate(byteCount: max(headerBytes, 1), alignment: 1)
+        defer { headerBuf.deallocate() }
+
+        try topic.withCString { topicPtr in
+            try withOptionalBytes(key) { keyPtr in
+                try value.withUnsafeBytes { valuePtr in
+                    var vus: [rd_kafka_vu_t] = []
+                    vus.reserveCapacity(5 + headers.count)
+                    var vu = rd_kafka_vu_t()
+                    vu.vtype = RD_KAFKA_VTYPE_TOPIC; vu.u.cstr = topicPtr; vus.append(vu)
+                    vu = rd_kafka_vu_t()
+                    vu.vtype = RD_KAFKA_VTYPE_PARTITION; vu.u.i32 = partition ?? -1; vus.append(vu)
+                    vu = rd_kafka_vu_t()
+                    vu.vtype = RD_KAFKA_VTYPE_MSGFLAGS; vu.u.i = 0x2 /* RD_KAFKA_MSG_F_COPY */; vus.append(vu)
+                    if let keyPtr {
+                        vu = rd_kafka_vu_t()
+                        vu.vtype = RD_KAFKA_VTYPE_KEY
+                        vu.u.mem.ptr = UnsafeMutableRawPointer(mutating: keyPtr.baseAddress)
+                        vu.u.mem.size = keyPtr.count
+                        vus.append(vu)
+                    }
+                    vu = rd_kafka_vu_t()
+                    vu.vtype = RD_KAFKA_VTYPE_VALUE
+                    vu.u.mem.ptr = UnsafeMutableRawPointer(mutating: valuePtr.baseAddress)
+                    vu.u.mem.size = valuePtr.count
+                    vus.append(vu)
+                    var pos = 0
+                    for h in headers {
+                        let nameStart = headerBuf.baseAddress! + pos
+                        for b in h.key.utf8 { headerBuf[pos] = b; pos += 1 }
+                        headerBuf[pos] = 0; pos += 1
+                        let valStart = headerBuf.baseAddress! + pos
+                        for b in h.value { headerBuf[pos] = b; pos += 1 }
+                        vu = rd_kafka_vu_t()
+                        vu.vtype = RD_KAFKA_VTYPE_HEADER
+                        vu.u.header.name = UnsafePointer(nameStart.assumingMemoryBound(to: CChar.self))
+                        vu.u.header.val = UnsafeRawPointer(valStart)
+                        vu.u.header.size = h.value.count
+                        vus.append(vu)
+                    }
+                    while true {
+                        let error = vus.withUnsafeBufferPointer { rd_kafka_produceva(handle, $0.baseAddress, $0.count) }
+                        guard let error else { break }
+                        if rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__QUEUE_FULL {
+                            rd_kafka_error_destroy(error)
+                            rd_kafka_poll(handle, 100)
+                            continue
+                        }
+                        throw KafkaError(consuming: error, context: "produce to \(topic)")
+                    }
+                }
+            }
+        }
+        rd_kafka_poll(handle, 0)   // serve delivery reports without blocking
+    }
+
+    /// Waits until every enqueued record is delivered or failed. Throws `_TIMED_OUT` if some
+    /// are still in flight after `timeoutMs`, else the first delivery failure since the last
+    /// flush (with the number of failures in the context).
+    public func flush(timeoutMs: Int) throws {
+        try ensureOpen("flush")
+        try flushInternal(timeoutMs: timeoutMs)
+    }
+
+    private func flushInternal(timeoutMs: Int) throws {
+        let err = rd_kafka_flush(handle, Int32(clamping: timeoutMs))
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            throw KafkaError(err, context: "flush",
+                             detail: "\(rd_kafka_outq_len(handle)) messages/requests still in queue after \(timeoutMs) ms")
+        }
+        let (first, count) = reports.take()
+        if let first {
+            throw KafkaError(code: first.code, name: first.name,
+                             message: first.message + " (\(count) record(s) failed since last flush)",
+                             context: first.context, isRetriable: first.isRetriable,
+                             isFatal: first.isFatal, txnRequiresAbort: first.txnRequiresAbort)
+        }
+    }
+
+    /// Records delivered successfully so far (for tools and tests).
+    public var deliveredCount: Int { reports.state.withLock { $0.delivered } }
+
+    // MARK: Transactions
+
+    /// Registers `transactional.id` with the coordinator and fences older instances. Call once.
+    public func initTransactions(timeoutMs: Int) throws {
+        try ensureOpen("initTransactions")
+        try KafkaError.check(rd_kafka_init_transactions(handle, Int32(clamping: timeoutMs)), "initTransactions")
+    }
+
+    public func beginTransaction() throws {
+        try ensureOpen("beginTransaction")
+        try KafkaError.check(rd_kafka_begin_transaction(handle), "beginTransaction")
+    }
+
+    /// Adds the consumer's input offsets (next-offset semantics) to the current transaction so
+    /// they commit atomically with the output. NB: the mock cluster acknowledges but does not
+    /// store them — keep input offsets in the changelog too (see notes).
+    public func sendOffsetsToTransaction(offsets: [TopicPartition: Int64], groupMetadata: ConsumerGroupMetadata,
+                                         timeoutMs: Int) throws {
+        try ensureOpen("sendOffsetsToTransaction")
+        let list = PartitionList(offsets)
+        try KafkaError.check(rd_kafka_send_offsets_to_transaction(handle, list.list, groupMetadata.pointer,
+                                                                  Int32(clamping: timeoutMs)),
+                             "sendOffsetsToTransaction (\(offsets.count) partitions)")
+    }
+
+    /// Convenience: takes the group metadata from `consumer` (thread-safe to call).
+    public func sendOffsetsToTransaction(offsets: [TopicPartition: Int64], consumer: KafkaConsumer,
+                                         timeoutMs: Int) throws {
+        let md = try consumer.groupMetadata()
+        try sendOffsetsToTransaction(offsets: offsets, groupMetadata: md, timeoutMs: timeoutMs)
+    }
+
+    /// Flushes and commits. On `txnRequiresAbort` call `abortTransaction`; on `isRetriable`
+    /// retry the commit; on `isFatal` recreate the producer.
+    public func commitTransaction(timeoutMs: Int) throws {
+        try ensureOpen("commitTransaction")
+        try KafkaError.check(rd_kafka_commit_transaction(handle, Int32(clamping: timeoutMs)), "commitTransaction")
+        _ = reports.take()   // all delivered, or the commit would have failed
+    }
+
+    /// Aborts; records of the transaction are purged (their purge delivery failures are
+    /// expected and dropped, so the next `flush` does not report them).
+    public func abortTransaction(timeoutMs: Int) throws {
+        try ensureOpen("abortTransaction")
+        try KafkaError.check(rd_kafka_abort_transaction(handle, Int32(clamping: timeoutMs)), "abortTransaction")
+        _ = reports.take()
+    }
+
+    /// Flushes (up to `timeoutMs`), then destroys the handle — even if the flush failed, in
+    /// which case the flush error is thrown after destroying. Idempotent.
+    public func close(timeoutMs: Int = 30_000) throws {
+        let wasClosed = closed.withLock { c in defer { c = true }; return c }
+        guard !wasClosed else { return }
+        var flushError: (any Error)?
+        do { try flushInternal(timeoutMs: timeoutMs) } catch { flushError = error }
+        rd_kafka_destroy(handle)
+        if let flushError { throw flushError }
+    }
+}
+
+private func withOptionalBytes<R>(_ bytes: [UInt8]?, _ body: (UnsafeRawBufferPointer?) throws -> R) rethrows -> R {
+    guard let bytes else { return try body(nil) }
+    return try bytes.withUnsafeBytes { try body($0) }
+}

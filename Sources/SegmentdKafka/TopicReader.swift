@@ -1,0 +1,150 @@
+import CRdKafka
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Reads a whole topic from the beginning, without a consumer group: for tests and tools
+/// (verifying output topics, dumping changelogs). Not for the daemon's main input, which needs
+/// group membership.
+///
+/// Why watermarks rather than "no data for a while": the high watermark at start is exactly
+/// the end of what exists, so the read finishes as soon as it is reached and a slow broker is
+/// not mistaken for the end.
+public final class TopicReader {
+    private let handle: OpaquePointer
+    private let queue: OpaquePointer
+    public let topic: String
+    private var batch: UnsafeMutablePointer<UnsafeMutablePointer<rd_kafka_message_t>?>
+    private let batchSize = 10_000
+
+    /// `config` needs `bootstrap.servers`; any `group.id` is replaced by a throwaway one. Consumer fetch defaults
+    /// (5 MB fetches, 10 ms wait) are applied.
+    public init(config: KafkaConfig, topic: String) throws {
+        var cfg = config.withDefaults([
+            "fetch.max.bytes": "5242880",
+            "fetch.wait.max.ms": "10",
+            "enable.auto.commit": "false",
+            "enable.auto.offset.store": "false",
+            // EOF events mark the end even when a partition ends with transaction control
+            // records, which occupy offsets but are never delivered as messages.
+            "enable.partition.eof": "true",
+        ])
+        // librdkafka needs a group.id for rd_kafka_assign and the consumer queue, even though
+        // this reader never joins the group nor commits: use a throwaway one.
+        cfg["group.id"] = "topic-reader-\(UInt64.random(in: 0...UInt64.max))"
+        let conf = try cfg.makeConf()
+        let rk = try makeHandle(RD_KAFKA_CONSUMER, conf: conf, context: "TopicReader init")
+        let redirect = rd_kafka_poll_set_consumer(rk)
+        guard redirect == RD_KAFKA_RESP_ERR_NO_ERROR, let q = rd_kafka_queue_get_consumer(rk) else {
+            rd_kafka_destroy(rk)
+            throw KafkaError(redirect, context: "TopicReader consumer queue")
+        }
+        handle = rk
+        queue = q
+        self.topic = topic
+        batch = .allocate(capacity: batchSize)
+    }
+
+    deinit {
+        rd_kafka_queue_destroy(queue)
+        rd_kafka_destroy(handle)
+        batch.deallocate()
+    }
+
+    /// Number of partitions of the topic, from a metadata request.
+    public func partitionCount(timeoutMs: Int = 10_000) throws -> Int32 {
+        guard let rkt = rd_kafka_topic_new(handle, topic, nil) else {
+            throw KafkaError(rd_kafka_last_error(), context: "rd_kafka_topic_new \(topic)")
+        }
+        defer { rd_kafka_topic_destroy(rkt) }
+        var md: UnsafePointer<rd_kafka_metadata>?
+        try KafkaError.check(rd_kafka_metadata(handle, 0, rkt, &md, Int32(clamping: timeoutMs)), "metadata \(topic)")
+        guard let md else { throw KafkaError(RD_KAFKA_RESP_ERR__FAIL, context: "metadata \(topic)") }
+        defer { rd_kafka_metadata_destroy(md) }
+        guard md.pointee.topic_cnt >= 1, let t = md.pointee.topics else {
+            throw KafkaError(RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC, context: "metadata \(topic)")
+        }
+        try KafkaError.check(t[0].err, "metadata \(topic)")
+        return t[0].partition_cnt
+    }
+
+    /// (low, high) watermarks of one partition; `high` is the offset the next record will get.
+    public func watermarks(partition: Int32, timeoutMs: Int = 10_000) throws -> (low: Int64, high: Int64) {
+        var low: Int64 = 0, high: Int64 = 0
+        try KafkaError.check(rd_kafka_query_watermark_offsets(handle, topic, partition, &low, &high,
+                                                              Int32(clamping: timeoutMs)),
+                             "watermarks \(topic)[\(partition)]")
+        return (low, high)
+    }
+
+    /// Returns every record present when the call starts, per partition in offset order
+    /// (partitions interleaved). Throws `_TIMED_OUT` if the end is not reached within `timeoutMs`.
+    public func readAll(timeoutMs: Int = 30_000) throws -> [KafkaRecord] {
+        var out: [KafkaRecord] = []
+        try readAll(timeoutMs: timeoutMs) { out.append($0) }
+        return out
+    }
+
+    /// Streaming form of `readAll`, for topics too large to hold as one array.
+    public func readAll(timeoutMs: Int = 30_000, _ body: (KafkaRecord) throws -> Void) throws {
+        let deadline = monotonicMs() + Int64(timeoutMs)
+        let n = try partitionCount(timeoutMs: timeoutMs)
+        var remaining: [Int32: Int64] = [:]   // partition -> high watermark still to reach
+        let list = PartitionList(capacity: Int(n))
+        for p in 0..<n {
+            let (low, high) = try watermarks(partition: p, timeoutMs: timeoutMs)
+            if high > low {
+                remaining[p] = high
+                list.add(TopicPartition(topic: topic, partition: p), offset: KafkaOffset.beginning)
+            }
+        }
+        guard !remaining.isEmpty else { return }
+        try KafkaError.check(rd_kafka_assign(handle, list.list), "assign \(topic)")
+        defer { _ = rd_kafka_assign(handle, nil) }
+
+        while !remaining.isEmpty {
+            let left = deadline - monotonicMs()
+            if left <= 0 {
+                throw KafkaError(RD_KAFKA_RESP_ERR__TIMED_OUT, context: "TopicReader.readAll \(topic)",
+                                 detail: "end not reached; partitions left: \(remaining.keys.sorted())")
+            }
+            let got = rd_kafka_consume_batch_queue(queue, Int32(min(left, 500)), batch, batchSize)
+            if got < 0 { throw KafkaError(rd_kafka_last_error(), context: "rd_kafka_consume_batch_queue") }
+            var failure: KafkaError?
+            for i in 0..<got {
+                guard let m = batch[i] else { continue }
+                defer { rd_kafka_message_destroy(m) }
+                guard failure == nil else { continue }
+                let p = m.pointee.partition
+                if m.pointee.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                    let err = m.pointee.err
+                    if err == RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                        if let high = remaining[p], m.pointee.offset >= high { remaining[p] = nil }
+                        continue
+                    }
+                    // Transient errors (broker reconnects) are retried by librdkafka.
+                    if err == RD_KAFKA_RESP_ERR__FATAL || err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET
+                        || err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE {
+                        failure = KafkaError(err, context: "TopicReader \(topic)[\(p)]",
+                                             detail: String(cString: rd_kafka_message_errstr(m)))
+                    }
+                    continue
+                }
+                guard let high = remaining[p], m.pointee.offset < high else { continue }
+                do { try body(KafkaRecord(message: m, topic: topic)) } catch {
+                    failure = failure ?? (error as? KafkaError)
+                        ?? KafkaError(RD_KAFKA_RESP_ERR__FAIL, context: "TopicReader body", detail: "\(error)")
+                    continue
+                }
+                if m.pointee.offset + 1 >= high { remaining[p] = nil }
+            }
+            if let failure { throw failure }
+        }
+    }
+}
+
+func monotonicMs() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+}

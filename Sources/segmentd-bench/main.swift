@@ -1,0 +1,167 @@
+// segmentd-bench: the engine's throughput and memory on a synthetic B2B stream.
+//
+//   swift run -c release segmentd-bench [--contacts N] [--events N] [--days D] [--seed S]
+//
+// Generates a realistic stream (opens, clicks, pricing visits, downloads, forms, meetings,
+// subscribes, unsubscribes, bounces, CRM stage and trait changes, both input shapes, a few
+// late and duplicate records) in chunks, and times decode + apply + evaluate + encode of the
+// transitions on one core with the default model. Generation is not timed. Prints events/s
+// and resident bytes per contact after the run.
+
+import SegmentdEngine
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Options {
+    var contacts = 1_000_000
+    var events = 20_000_000
+    var days = 120
+    var seed: UInt64 = 42
+    var chunk = 200_000
+
+    init() {
+        var args = CommandLine.arguments.dropFirst().makeIterator()
+        while let a = args.next() {
+            guard let v = args.next() else { break }
+            switch a {
+            case "--contacts": contacts = Int(v)!
+            case "--events": events = Int(v)!
+            case "--days": days = Int(v)!
+            case "--seed": seed = UInt64(v)!
+            default: fatalError("unknown option \(a)")
+            }
+        }
+    }
+}
+
+/// SplitMix64: fast, deterministic.
+struct Rng {
+    var s: UInt64
+    mutating func next() -> UInt64 {
+        s &+= 0x9e37_79b9_7f4a_7c15
+        var z = s
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
+    }
+    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+    mutating func chance(_ p: Double) -> Bool { Double(next() >> 11) / Double(1 << 53) < p }
+}
+
+func now() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+func cpuSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+}
+
+func residentBytes() -> Int {
+    guard let f = fopen("/proc/self/statm", "r") else { return 0 }
+    defer { fclose(f) }
+    var size = 0, rss = 0
+    withUnsafeMutablePointer(to: &size) { s in
+        withUnsafeMutablePointer(to: &rss) { r in
+            _ = withVaList([s, r]) { vfscanf(f, "%ld %ld", $0) }
+        }
+    }
+    return rss * Int(sysconf(Int32(_SC_PAGESIZE)))
+}
+
+/// Appends one synthetic record (a line without newline) for event number `i`.
+func generate(_ i: Int, _ o: Options, _ rng: inout Rng, _ out: inout [UInt8]) {
+    let start: Int64 = 1_767_225_600_000  // 2026-01-01
+    let span = Int64(o.days) * 86_400_000
+    var ts = start + span * Int64(i) / Int64(o.events) + Int64(rng.below(60_000))
+    if rng.chance(0.02) { ts -= Int64(rng.below(3 * 86_400_000)) }  // late
+    // Skewed activity: a quarter of the contacts produce most events.
+    let c = rng.chance(0.7) ? rng.below(max(1, o.contacts / 4)) : rng.below(o.contacts)
+    let contact = "c-\(c)"
+    let id = rng.chance(0.01) ? "e-\(i - 1)" : "e-\(i)"  // ~1% duplicates of the previous record
+    let r = rng.below(1000)
+    let line: String
+    if rng.chance(0.15) {
+        // Segment Spec shape.
+        let t = EventTime.format(ts)
+        switch r {
+        case 0..<500: line = #"{"type":"track","event":"Email Opened","userId":"\#(contact)","messageId":"\#(id)","timestamp":"\#(t)","properties":{"machine_open":\#(r < 60)}}"#
+        case 500..<800: line = #"{"type":"page","userId":"\#(contact)","messageId":"\#(id)","timestamp":"\#(t)","properties":{"url":"https://example.com/\#(r < 620 ? "pricing" : "blog/post-\(r)")?utm=x"}}"#
+        case 800..<980: line = #"{"type":"track","event":"Email Link Clicked","userId":"\#(contact)","messageId":"\#(id)","timestamp":"\#(t)","properties":{"link_url":"https://example.com/\#(r < 850 ? "case-study" : "blog")"}}"#
+        default: line = #"{"type":"identify","userId":"\#(contact)","messageId":"\#(id)","timestamp":"\#(t)","traits":{"industry":"SaaS","employees":\#(r * 3),"country":"us","lifecycle_stage":"\#(r < 995 ? "opportunity" : "customer")"}}"#
+        }
+    } else {
+        let (type, props): (String, String)
+        switch r {
+        case 0..<420: (type, props) = ("email_open", r < 50 ? #","props":{"machine_open":true}"# : "")
+        case 420..<520: (type, props) = ("email_click", r < 450 ? #","props":{"url":"https://example.com/case-studies/acme"}"# : #","props":{"url":"https://example.com/blog"}"#)
+        case 520..<540: (type, props) = ("email_reply", "")
+        case 540..<800: (type, props) = ("page_view", r < 600 ? #","props":{"path":"/pricing"}"# : #","props":{"path":"/docs/getting-started"}"#)
+        case 800..<860: (type, props) = ("resource_download", #","props":{"asset":"whitepaper"}"#)
+        case 860..<890: (type, props) = ("form_submit", r < 870 ? #","props":{"form":"demo"}"# : #","props":{"form":"newsletter"}"#)
+        case 890..<900: (type, props) = ("meeting_booked", "")
+        case 900..<950: (type, props) = ("subscribed", "")
+        case 950..<960: (type, props) = ("unsubscribed", "")
+        case 960..<965: (type, props) = ("bounced", r < 962 ? #","props":{"kind":"hard"}"# : #","props":{"kind":"soft"}"#)
+        case 965..<966: (type, props) = ("spam_complaint", "")
+        case 966..<980: (type, props) = ("crm_stage", #","props":{"stage":"\#(["lead", "prospect", "opportunity", "customer"][r % 4])"}"#)
+        default: (type, props) = ("traits", #","props":{"industry":"software","company_size":\#(r),"country":"DE"}"#)
+        }
+        line = #"{"event_id":"\#(id)","contact_id":"\#(contact)","type":"\#(type)","ts":\#(ts)\#(props)}"#
+    }
+    out.append(contentsOf: line.utf8)
+}
+
+let o = Options()
+print("segmentd-bench: \(o.events) events, \(o.contacts) contacts, \(o.days) days, default model, one core")
+let rssBefore = residentBytes()
+let pipeline = Pipeline(model: .defaultModel())
+var rng = Rng(s: o.seed)
+var buf: [UInt8] = []
+var ends: [Int] = []
+var out: [UInt8] = []
+out.reserveCapacity(1 << 20)
+var busy = 0.0
+var inputBytes = 0
+var transitions = 0
+var i = 0
+while i < o.events {
+    buf.removeAll(keepingCapacity: true)
+    ends.removeAll(keepingCapacity: true)
+    let n = min(o.chunk, o.events - i)
+    for k in 0..<n {
+        generate(i + k, o, &rng, &buf)
+        ends.append(buf.count)
+    }
+    inputBytes += buf.count
+    let t0 = cpuSeconds()
+    buf.withUnsafeBufferPointer { b in
+        var s = 0
+        for e in ends {
+            _ = pipeline.process(UnsafeBufferPointer(rebasing: b[s..<e]))
+            for t in pipeline.engine.takeTransitions() {
+                pipeline.encoder.encode(t, to: &out)
+                transitions += 1
+            }
+            if out.count > 1 << 20 { out.removeAll(keepingCapacity: true) }
+            s = e
+        }
+    }
+    busy += cpuSeconds() - t0
+    i += n
+}
+let rssAfter = residentBytes()
+let c = pipeline.counters
+let contacts = pipeline.engine.contactCount
+func fmt(_ x: Double) -> String { String(Int(x.rounded())) }
+print("records: \(c.records) (applied \(c.applied), duplicates \(c.duplicates), bad \(c.badTotal), ignored \(c.ignoredTotal)), late events \(pipeline.engine.stats.lateEvents)")
+print("input: \(inputBytes / c.records) bytes/record on average; transitions: \(transitions)")
+print("contacts: \(contacts)")
+print("throughput: \(fmt(Double(o.events) / busy)) events/s on one core (decode + apply + evaluate + encode, \(String(format: "%.2f", busy)) s CPU)")
+print("memory: \(fmt(Double(rssAfter - rssBefore) / Double(contacts))) resident bytes per contact (RSS growth \((rssAfter - rssBefore) >> 20) MiB)")
+print("memory: \(fmt(Double(pipeline.engine.stateBytes) / Double(contacts))) bytes per contact held by engine structures (\(pipeline.engine.layout.stride) state slots per contact)")
