@@ -34,10 +34,18 @@ let package = Package(
             dependencies: [.product(name: "Yams", package: "Yams")],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
         ),
+        // The daemon: configuration, the processing loop, changelog, embedded broker.
+        .target(
+            name: "SegmentdDaemon",
+            dependencies: ["SegmentdEngine", "SegmentdKafka", .product(name: "Yams", package: "Yams")]
+        ),
+        .testTarget(name: "SegmentdDaemonTests", dependencies: ["SegmentdDaemon", "SegmentdKafka", "SegmentdEngine"]),
         .executableTarget(
             name: "segmentd",
             dependencies: [
                 "SegmentdEngine",
+                "SegmentdDaemon",
+                "SegmentdKafka",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

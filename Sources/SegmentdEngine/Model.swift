@@ -158,6 +158,9 @@ public struct Model: Sendable {
 }
 
 extension ModelError {
+    /// A Yams error as a positioned error, for any YAML file segmentd reads.
+    public static func fromYamsError(_ e: YamlError, file: String) -> ModelError { fromYams(e, file: file) }
+
     static func fromYams(_ e: YamlError, file: String) -> ModelError {
         switch e {
         case let .scanner(_, problem, mark, _), let .parser(_, problem, mark, _):

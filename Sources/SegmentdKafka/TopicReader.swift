@@ -85,13 +85,18 @@ public final class TopicReader {
         return out
     }
 
-    /// Streaming form of `readAll`, for topics too large to hold as one array.
-    public func readAll(timeoutMs: Int = 30_000, _ body: (KafkaRecord) throws -> Void) throws {
+    /// Streaming form of `readAll`, for topics too large to hold as one array. `partitions`
+    /// restricts the read (the daemon restores one changelog partition at a time).
+    public func readAll(partitions only: [Int32]? = nil, timeoutMs: Int = 30_000, _ body: (KafkaRecord) throws -> Void) throws {
         let deadline = monotonicMs() + Int64(timeoutMs)
         let n = try partitionCount(timeoutMs: timeoutMs)
         var remaining: [Int32: Int64] = [:]   // partition -> high watermark still to reach
         let list = PartitionList(capacity: Int(n))
-        for p in 0..<n {
+        for p in only ?? Array(0..<n) {
+            guard p < n else {
+                throw KafkaError(RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION, context: "TopicReader \(topic)",
+                                 detail: "partition \(p) does not exist (the topic has \(n))")
+            }
             let (low, high) = try watermarks(partition: p, timeoutMs: timeoutMs)
             if high > low {
                 remaining[p] = high

@@ -1,0 +1,224 @@
+import SegmentdEngine
+import Yams
+
+/// A configuration value that cannot be used: where it came from and why.
+public struct ConfigError: Error, CustomStringConvertible, Sendable {
+    /// `file:line:column`, `environment SEGMENTD_X` or `flag --x`.
+    public var origin: String
+    public var message: String
+    public var description: String { "\(origin): \(message)" }
+
+    public init(origin: String, message: String) {
+        self.origin = origin
+        self.message = message
+    }
+}
+
+/// How input offsets, outputs and state commit.
+public enum ProcessingGuarantee: String, Sendable, CaseIterable {
+    /// One Kafka transaction per batch covers transitions, dead letters, changelog records and
+    /// the input offsets (send-offsets-to-transaction with the group metadata).
+    case exactlyOnce = "exactly_once"
+    /// Outputs are flushed, then offsets committed: after a crash a batch may be emitted twice
+    /// (with the same deterministic transition ids, so downstream can de-duplicate).
+    case atLeastOnce = "at_least_once"
+}
+
+/// Everything `segmentd run` needs. Built from defaults, then a YAML file, then `SEGMENTD_*`
+/// environment variables, then flags: later sources win. Every value is checked where it is
+/// read, so a bad one is refused at start with its origin.
+public struct DaemonConfig: Sendable {
+    /// `bootstrap.servers`; empty: start the embedded broker (librdkafka's mock cluster).
+    public var brokers = ""
+    public var groupId = "segmentd"
+    public var inputTopic = "engagement-events"
+    public var outputTopic = "segment-transitions"
+    public var deadLetterTopic = "segmentd-dead-letters"
+    public var changelogTopic = "segmentd-changelog"
+    /// Model file; nil: the built-in default model.
+    public var modelPath: String?
+    public var guarantee = ProcessingGuarantee.exactlyOnce
+    public var lateness: Millis = 0
+    /// How long a partition must be idle before its watermark follows the wall clock; nil: never.
+    public var idleAdvance: Millis? = 10_000
+    public var maxRecordBytes = 1 << 20
+    /// Records per poll and at most per transaction.
+    public var batchSize = 10_000
+    public var transactionalId = "segmentd-\(DaemonConfig.hostname())"
+    /// Partitions of each topic the embedded broker creates.
+    public var embeddedPartitions: Int32 = 8
+    /// librdkafka properties for every client (SASL, TLS, …).
+    public var kafka: [String: String] = [:]
+    /// librdkafka properties for the consumer only / the producer only (win over `kafka`).
+    public var consumer: [String: String] = [:]
+    public var producer: [String: String] = [:]
+
+    public init() {}
+
+    /// The keys a file, `SEGMENTD_<KEY>` or `--<key-with-dashes>` can set, with their meaning
+    /// (`segmentd run --help` prints this list).
+    public static let keys: [(String, String)] = [
+        ("brokers", "bootstrap servers (host:port,…); empty: start the embedded broker on 127.0.0.1"),
+        ("group_id", "consumer group id (default segmentd)"),
+        ("input_topic", "engagement events (default engagement-events)"),
+        ("output_topic", "segment transitions, CloudEvents JSON keyed by contact (default segment-transitions)"),
+        ("dead_letter_topic", "bad records, unchanged, with error.* headers (default segmentd-dead-letters)"),
+        ("changelog_topic", "per-contact state, co-partitioned with the input (default segmentd-changelog)"),
+        ("model", "model file (YAML); default: the built-in model"),
+        ("processing_guarantee", "exactly_once (default) or at_least_once"),
+        ("lateness", "allowed lateness, e.g. 0s, 30s, 1h (default 0s)"),
+        ("idle_advance", "idle time after which a partition's watermark follows the wall clock, or off (default 10s)"),
+        ("max_record_bytes", "larger records are dead-lettered as too_large (default 1048576)"),
+        ("batch_size", "records per poll and per transaction (default 10000)"),
+        ("transactional_id", "producer transactional.id, stable per instance (default segmentd-HOSTNAME)"),
+        ("embedded_partitions", "partitions per topic on the embedded broker (default 8)"),
+        ("kafka.PROPERTY", "any librdkafka property for all clients (e.g. kafka.security.protocol)"),
+        ("consumer.PROPERTY / producer.PROPERTY", "a librdkafka property for one client"),
+    ]
+
+    /// Sets one key from a string, checking it. `origin` says where the value came from.
+    public mutating func set(_ key: String, _ value: String, origin: String) throws(ConfigError) {
+        func fail(_ m: String) -> ConfigError { ConfigError(origin: origin, message: m) }
+        func positive(_ what: String) throws(ConfigError) -> Int {
+            guard let v = Int(value), v > 0 else { throw fail("\(what) '\(value)' must be a positive whole number") }
+            return v
+        }
+        func topic() throws(ConfigError) -> String {
+            let ok = !value.isEmpty && value.count <= 249 && value != "." && value != ".."
+                && value.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "_" || $0 == "-") }
+            guard ok else { throw fail("'\(value)' is not a valid Kafka topic name (letters, digits, '.', '_', '-', at most 249)") }
+            return value
+        }
+        if key.hasPrefix("kafka.") || key.hasPrefix("consumer.") || key.hasPrefix("producer.") {
+            let dot = key.firstIndex(of: ".")!
+            let prop = String(key[key.index(after: dot)...])
+            guard !prop.isEmpty else { throw fail("'\(key)' names no librdkafka property") }
+            switch key[..<dot] {
+            case "kafka": kafka[prop] = value
+            case "consumer": consumer[prop] = value
+            default: producer[prop] = value
+            }
+            return
+        }
+        switch key {
+        case "brokers": brokers = value
+        case "group_id":
+            guard !value.isEmpty else { throw fail("group_id must not be empty") }
+            groupId = value
+        case "input_topic": inputTopic = try topic()
+        case "output_topic": outputTopic = try topic()
+        case "dead_letter_topic": deadLetterTopic = try topic()
+        case "changelog_topic": changelogTopic = try topic()
+        case "model": modelPath = value.isEmpty ? nil : value
+        case "processing_guarantee":
+            guard let g = ProcessingGuarantee(rawValue: value) else {
+                throw fail("processing_guarantee '\(value)' must be exactly_once or at_least_once")
+            }
+            guarantee = g
+        case "lateness":
+            guard let d = DurationSpec(parsing: value) else { throw fail("lateness '\(value)' is not a duration like 0s, 500ms, 30s, 1h") }
+            lateness = d.millis
+        case "idle_advance":
+            if value == "off" || value == "false" { idleAdvance = nil; return }
+            guard let d = DurationSpec(parsing: value) else { throw fail("idle_advance '\(value)' is not a duration (e.g. 10s) or off") }
+            idleAdvance = d.millis
+        case "max_record_bytes": maxRecordBytes = try positive("max_record_bytes")
+        case "batch_size": batchSize = try positive("batch_size")
+        case "transactional_id":
+            guard !value.isEmpty else { throw fail("transactional_id must not be empty") }
+            transactionalId = value
+        case "embedded_partitions":
+            let n = try positive("embedded_partitions")
+            guard n <= 1024 else { throw fail("embedded_partitions must be at most 1024") }
+            embeddedPartitions = Int32(n)
+        default:
+            throw fail("unknown setting '\(key)' (known: \(DaemonConfig.keys.map(\.0).joined(separator: ", ")))")
+        }
+    }
+
+    /// Applies a YAML configuration file: a mapping of the keys above; `kafka`, `consumer`
+    /// and `producer` are nested mappings of librdkafka properties.
+    public mutating func apply(yaml: String, file: String) throws(ConfigError) {
+        let root: Node
+        do {
+            guard let n = try Yams.compose(yaml: yaml) else { return }
+            root = n
+        } catch let e as YamlError {
+            let m = ModelError.fromYamsError(e, file: file)
+            throw ConfigError(origin: "\(file):\(m.line):\(m.column)", message: m.message)
+        } catch {
+            throw ConfigError(origin: file, message: "\(error)")
+        }
+        func origin(_ n: Node) -> String { "\(file):\(n.mark?.line ?? 1):\(n.mark?.column ?? 1)" }
+        guard case let .mapping(m) = root else { throw ConfigError(origin: origin(root), message: "the configuration must be a mapping of settings") }
+        for (k, v) in m {
+            guard let key = k.string else { throw ConfigError(origin: origin(k), message: "a setting name must be a string") }
+            if key == "kafka" || key == "consumer" || key == "producer" {
+                guard case let .mapping(props) = v else { throw ConfigError(origin: origin(v), message: "'\(key)' must be a mapping of librdkafka properties") }
+                for (pk, pv) in props {
+                    guard let p = pk.string, case .scalar = pv, let s = pv.string else {
+                        throw ConfigError(origin: origin(pv), message: "'\(key)' properties must be name: value")
+                    }
+                    try set("\(key).\(p)", s, origin: origin(pv))
+                }
+                continue
+            }
+            guard case .scalar = v, let s = v.string else { throw ConfigError(origin: origin(v), message: "'\(key)' must be a single value") }
+            try set(key, s, origin: origin(v))
+        }
+    }
+
+    /// Applies `SEGMENTD_<KEY>` variables; `SEGMENTD_KAFKA_SASL_MECHANISM=PLAIN` sets the
+    /// librdkafka property `sasl.mechanism` (underscores become dots after the prefix).
+    public mutating func apply(environment env: [String: String]) throws(ConfigError) {
+        for (name, value) in env.sorted(by: { $0.key < $1.key }) where name.hasPrefix("SEGMENTD_") {
+            let rest = String(name.dropFirst("SEGMENTD_".count)).lowercased()
+            var key = rest
+            for prefix in ["kafka_", "consumer_", "producer_"] where rest.hasPrefix(prefix) {
+                key = String(prefix.dropLast()) + "." + rest.dropFirst(prefix.count).replacingOccurrences(of: "_", with: ".")
+            }
+            if ["conformance_dir", "conformance_out"].contains(rest) { continue }
+            try set(key, value, origin: "environment \(name)")
+        }
+    }
+
+    /// librdkafka properties for the group consumer.
+    public func consumerProperties() -> [String: String] {
+        var p = kafka.merging(consumer) { $1 }
+        p["bootstrap.servers"] = brokers
+        p["group.id"] = groupId
+        p["isolation.level"] = p["isolation.level"] ?? "read_committed"
+        p["auto.offset.reset"] = p["auto.offset.reset"] ?? "earliest"
+        return p
+    }
+
+    /// librdkafka properties for the producer (transactional under exactly_once).
+    public func producerProperties() -> [String: String] {
+        var p = kafka.merging(producer) { $1 }
+        p["bootstrap.servers"] = brokers
+        p["enable.idempotence"] = "true"
+        p["acks"] = "all"
+        p["compression.type"] = p["compression.type"] ?? "lz4"
+        p["linger.ms"] = p["linger.ms"] ?? "5"
+        // Java-compatible key hashing, so transitions land where Kafka Streams would put them.
+        p["partitioner"] = p["partitioner"] ?? "murmur2_random"
+        if guarantee == .exactlyOnce { p["transactional.id"] = transactionalId }
+        return p
+    }
+
+    static func hostname() -> String {
+        var buf = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buf, 255) == 0 else { return "local" }
+        return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
+extension String {
+    func replacingOccurrences(of a: String, with b: String) -> String {
+        split(separator: Character(a), omittingEmptySubsequences: false).joined(separator: b)
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,82 @@
+import ArgumentParser
+import Foundation
+import SegmentdDaemon
+import SegmentdEngine
+import SegmentdKafka
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Demo: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "See segmentd work in one command: embedded broker, synthetic B2B traffic, live transitions.",
+        discussion: """
+        Starts the embedded broker, runs the daemon on it, feeds a synthetic stream of B2B \
+        engagement (both input shapes, with some bad records) whose event time runs one day \
+        per second, and prints the transitions as they arrive on the output topic. Ctrl-C stops.
+        """
+    )
+
+    @Option(help: "How long to run, in seconds (0: until Ctrl-C).") var seconds: Int = 30
+    @Option(help: "Events per second to feed.") var rate: Int = 500
+    @Option(help: "Number of contacts.") var contacts: Int = 200
+
+    func run() throws {
+        installSignalHandlers()
+        var c = DaemonConfig()
+        c.embeddedPartitions = 4
+        c.idleAdvance = nil
+        let broker = try EmbeddedBroker(config: c, partitions: c.embeddedPartitions)
+        defer { broker.close() }
+        c.brokers = broker.bootstrapServers
+        stderrLog("embedded broker at \(broker.bootstrapServers); feeding \(rate) events/s for \(contacts) contacts, event time one day per second")
+        let daemon = Daemon(config: c, model: Model.defaultModel(), log: stderrLog)
+        let daemonThread = Thread {
+            do { try daemon.run() } catch { stderrLog("daemon failed: \(error)"); shutdownRequested.store(true, ordering: .relaxed) }
+        }
+        daemonThread.start()
+
+        let producer = try KafkaProducer(config: ["bootstrap.servers": broker.bootstrapServers, "linger.ms": "5"])
+        var stream = SyntheticStream(contacts: contacts, start: Daemon.wallMsPublic(), step: max(1, 86_400_000 / Int64(max(rate, 1))))
+        let tail = try KafkaConsumer(config: ["bootstrap.servers": broker.bootstrapServers, "group.id": "segmentd-demo-tail",
+                                              "auto.offset.reset": "earliest"], rebalanceHandler: DefaultRebalanceHandler())
+        try tail.subscribe(topics: [c.outputTopic])
+        let start = Daemon.wallMsPublic()
+        var fed = 0
+        var shown = 0
+        while !shutdownRequested.load(ordering: .relaxed) {
+            let elapsed = Daemon.wallMsPublic() - start
+            if seconds > 0 && elapsed > Int64(seconds) * 1000 { break }
+            let due = Int(elapsed) * rate / 1000
+            while fed < due {
+                let r = stream.nextRecord()
+                try producer.produce(topic: c.inputTopic, key: r.key, value: r.value)
+                fed += 1
+            }
+            for rec in try tail.poll(maxRecords: 1000, timeoutMs: 50) {
+                shown += 1
+                print(Demo.describe(rec.value))
+            }
+        }
+        try producer.close()
+        try tail.close()
+        daemon.stop()
+        while daemonThread.isExecuting { usleep(20_000) }
+        let s = daemon.status
+        stderrLog("demo done: fed \(fed) records; daemon: \(s.records) records, \(s.transitions) transitions, \(s.deadLetters) dead letters, \(s.transactions) transactions")
+    }
+
+    /// One transition as a line a person reads.
+    static func describe(_ value: [UInt8]) -> String {
+        let s = String(decoding: value, as: UTF8.self)
+        func field(_ k: String) -> String {
+            guard let r = s.range(of: "\"\(k)\":") else { return "?" }
+            let rest = s[r.upperBound...]
+            if rest.hasPrefix("null") { return "(none)" }
+            return String(rest.dropFirst().prefix { $0 != "\"" })
+        }
+        let cause = s.contains(#""kind":"time""#) ? "time passed" : "event \(field("event_type"))"
+        return "\(field("at"))  \(field("contact_id"))  \(field("group")): \(field("from")) -> \(field("to"))  (\(cause))"
+    }
+}

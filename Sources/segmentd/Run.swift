@@ -1,0 +1,137 @@
+import ArgumentParser
+import Foundation
+import SegmentdDaemon
+import SegmentdEngine
+import SegmentdKafka
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Set by SIGTERM/SIGINT; the running command's loop polls it.
+let shutdownRequested = Atomic<Bool>(false)
+
+func installSignalHandlers() {
+    signal(SIGTERM) { _ in shutdownRequested.store(true, ordering: .relaxed) }
+    signal(SIGINT) { _ in shutdownRequested.store(true, ordering: .relaxed) }
+    signal(SIGPIPE, SIG_IGN)
+}
+
+func stamp() -> String {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return EventTime.format(Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000)
+}
+
+let stderrLog: LogSink = { line in printErr("\(stamp()) segmentd: \(line)\n") }
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the daemon: consume events from Kafka, emit segment transitions, exactly once.",
+        discussion: """
+        Settings come from defaults, then --config FILE (YAML), then SEGMENTD_* environment \
+        variables (SEGMENTD_BROKERS, SEGMENTD_KAFKA_SASL_MECHANISM=…), then flags; later wins. \
+        With no brokers configured, an embedded broker (librdkafka's mock cluster) starts on \
+        127.0.0.1 and the four topics are created on it.
+
+        Settings:
+        \(DaemonConfig.keys.map { "  \($0.0): \($0.1)" }.joined(separator: "\n"))
+        """
+    )
+
+    @Option(help: "A YAML configuration file.")
+    var config: String?
+    @Option(help: "Bootstrap servers; omit to start the embedded broker.")
+    var brokers: String?
+    @Option(name: .customLong("group-id")) var groupId: String?
+    @Option(name: .customLong("input-topic")) var inputTopic: String?
+    @Option(name: .customLong("output-topic")) var outputTopic: String?
+    @Option(name: .customLong("dead-letter-topic")) var deadLetterTopic: String?
+    @Option(name: .customLong("changelog-topic")) var changelogTopic: String?
+    @Option(help: "A model file (YAML).") var model: String?
+    @Option(name: .customLong("processing-guarantee"), help: "exactly_once or at_least_once.") var guarantee: String?
+    @Option(help: "Allowed lateness, e.g. 0s, 1h.") var lateness: String?
+    @Option(name: .customLong("idle-advance"), help: "Idle time before a partition's watermark follows the wall clock, or off.") var idleAdvance: String?
+    @Option(name: .customLong("max-record-bytes")) var maxRecordBytes: String?
+    @Option(name: .customLong("batch-size")) var batchSize: String?
+    @Option(name: .customLong("transactional-id")) var transactionalId: String?
+    @Option(name: .customLong("embedded-partitions")) var embeddedPartitions: String?
+    @Option(name: .customLong("kafka"), help: "A librdkafka property for all clients, as name=value (repeatable).")
+    var kafka: [String] = []
+
+    func resolvedConfig() throws -> DaemonConfig {
+        var c = DaemonConfig()
+        do {
+            if let config { try c.apply(yaml: try readFile(config), file: config) }
+            try c.apply(environment: currentEnvironment())
+            let flags: [(String, String?)] = [
+                ("brokers", brokers), ("group_id", groupId), ("input_topic", inputTopic), ("output_topic", outputTopic),
+                ("dead_letter_topic", deadLetterTopic), ("changelog_topic", changelogTopic), ("model", model),
+                ("processing_guarantee", guarantee), ("lateness", lateness), ("idle_advance", idleAdvance),
+                ("max_record_bytes", maxRecordBytes), ("batch_size", batchSize), ("transactional_id", transactionalId),
+                ("embedded_partitions", embeddedPartitions),
+            ]
+            for (k, v) in flags { if let v { try c.set(k, v, origin: "flag --\(k.replacingOccurrences(of: "_", with: "-"))") } }
+            for kv in kafka {
+                guard let eq = kv.firstIndex(of: "=") else { throw ConfigError(origin: "flag --kafka", message: "'\(kv)' is not name=value") }
+                try c.set("kafka." + kv[..<eq], String(kv[kv.index(after: eq)...]), origin: "flag --kafka")
+            }
+        } catch let e as ConfigError {
+            throw ValidationError("invalid configuration: \(e)")
+        }
+        return c
+    }
+
+    func run() throws {
+        var c = try resolvedConfig()
+        let m = try loadModel(c.modelPath)
+        installSignalHandlers()
+        var embedded: EmbeddedBroker?
+        if c.brokers.isEmpty {
+            let b = try EmbeddedBroker(config: c, partitions: c.embeddedPartitions)
+            embedded = b
+            c.brokers = b.bootstrapServers
+            stderrLog("""
+            no brokers configured: started the embedded broker (librdkafka mock cluster) at \(b.bootstrapServers)
+              topics: \(c.inputTopic), \(c.outputTopic), \(c.deadLetterTopic), \(c.changelogTopic) (\(c.embeddedPartitions) partitions each)
+              produce events:   kcat -b \(b.bootstrapServers) -t \(c.inputTopic) -P -K '|'   (then type: c-1|{"contact_id":"c-1","type":"subscribed","ts":"2026-11-22T10:00:00Z"})
+              read transitions: kcat -b \(b.bootstrapServers) -t \(c.outputTopic) -C
+              it lives in this process's memory: stop segmentd and it is gone
+            """)
+        }
+        defer { embedded?.close() }
+        let daemon = Daemon(config: c, model: m, log: stderrLog)
+        try runUntilSignal(daemon)
+    }
+}
+
+/// Runs the daemon on the current thread; a watcher thread turns a signal into `stop()`.
+func runUntilSignal(_ daemon: Daemon) throws {
+    let watcher = Thread {
+        while !shutdownRequested.load(ordering: .relaxed) { usleep(50_000) }
+        daemon.stop()
+    }
+    watcher.start()
+    do {
+        try daemon.run()
+    } catch {
+        shutdownRequested.store(true, ordering: .relaxed)
+        throw DaemonFailure(description: "fatal: \(error)")
+    }
+    shutdownRequested.store(true, ordering: .relaxed)
+}
+
+struct DaemonFailure: Error, CustomStringConvertible { var description: String }
+
+func currentEnvironment() -> [String: String] {
+    var env: [String: String] = [:]
+    var p = environ
+    while let e = p.pointee {
+        let s = String(cString: e)
+        if let eq = s.firstIndex(of: "=") { env[String(s[..<eq])] = String(s[s.index(after: eq)...]) }
+        p += 1
+    }
+    return env
+}
+
