@@ -13,6 +13,13 @@ import Glibc
 let shutdownRequested = Atomic<Bool>(false)
 
 func installSignalHandlers() {
+    // A parent may hand us these signals blocked (posix_spawn keeps the mask): unblock them,
+    // or SIGTERM from a supervisor would never reach the handler.
+    var set = sigset_t()
+    sigemptyset(&set)
+    sigaddset(&set, SIGTERM)
+    sigaddset(&set, SIGINT)
+    sigprocmask(SIG_UNBLOCK, &set, nil)
     signal(SIGTERM) { _ in shutdownRequested.store(true, ordering: .relaxed) }
     signal(SIGINT) { _ in shutdownRequested.store(true, ordering: .relaxed) }
     signal(SIGPIPE, SIG_IGN)
