@@ -101,7 +101,7 @@ public final class SegmentEngine {
     @discardableResult
     public func apply(_ first: EngineEvent, _ second: EngineEvent? = nil) -> Bool {
         let (idx, inserted) = contacts.findOrInsert(first.contactId)
-        if inserted { state.append(contentsOf: layout.emptyState) }
+        if inserted { appendRow() }
         let base = idx * layout.stride
         var idHash: UInt64 = 0
         curEventId = first.eventId
@@ -121,6 +121,14 @@ public final class SegmentEngine {
         let w = streamTime == .min ? Millis.min : streamTime - lateness - 1
         advanceWatermark(to: w)
         return true
+    }
+
+    /// Appends an empty row. The slot array grows by an eighth at a time, not by doubling:
+    /// it is most of the engine's memory, and doubling leaves up to half of it unused.
+    private func appendRow() {
+        let need = state.count + layout.stride
+        if need > state.capacity { state.reserveCapacity(need + max(need / 8, layout.stride * 256)) }
+        state.append(contentsOf: layout.emptyState)
     }
 
     private func applyEvent(_ idx: Int, _ base: Int, _ e: EngineEvent) {
@@ -582,7 +590,7 @@ public final class SegmentEngine {
             throw SnapshotError(description: "snapshot of model '\(String(decoding: version, as: UTF8.self))' (\(stride) slots) does not fit model '\(model.version)' (\(layout.stride) slots)")
         }
         let (idx, inserted) = contacts.findOrInsert(contactId)
-        if inserted { state.append(contentsOf: layout.emptyState) }
+        if inserted { appendRow() }
         let base = idx * layout.stride
         for k in 0..<layout.stride {
             guard let v = r.int() else { throw SnapshotError(description: "truncated snapshot") }
