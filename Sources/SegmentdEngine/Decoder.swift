@@ -29,10 +29,13 @@ public enum IgnoreReason: String, Sendable, CaseIterable {
 
 /// An engagement event ready for the engine: the filters it matches are already evaluated, so
 /// the engine never looks at JSON or property values.
+///
+/// The decoder hands out `contactId` and `eventId` from buffers it reuses: once the event is
+/// applied and dropped, the next record's bytes go into the same storage without allocating.
 public struct EngineEvent: Sendable {
     public var contactId: [UInt8]
-    /// The event id, nil when absent or empty.
-    public var eventId: String?
+    /// The event id's UTF-8 bytes, nil when absent or empty.
+    public var eventId: [UInt8]?
     public var type: UInt8
     public var ts: Millis
     /// Bit i set: the event matches the model's filter i.
@@ -40,7 +43,7 @@ public struct EngineEvent: Sendable {
     /// Attribute updates this event carries (attribute index, value).
     public var attributes: [(Int, AttributeValue)]
 
-    public init(contactId: [UInt8], eventId: String?, type: UInt8, ts: Millis, filterMask: UInt64, attributes: [(Int, AttributeValue)]) {
+    public init(contactId: [UInt8], eventId: [UInt8]?, type: UInt8, ts: Millis, filterMask: UInt64, attributes: [(Int, AttributeValue)]) {
         self.contactId = contactId
         self.eventId = eventId
         self.type = type
@@ -67,25 +70,77 @@ public enum DecodeResult: Sendable {
     case bad(DecodeError)
 }
 
+
 /// Decodes input records of both shapes (contract section 1) into engine events.
 ///
-/// One decoder per thread: it reuses its JSON tape and property buffer between records.
+/// One decoder per thread. Nothing is allocated per record in the common case: the JSON tape,
+/// the property table, the byte scratch that holds property strings, and the contact-id and
+/// event-id buffers are all reused, and the model's filters are compiled into flat tables
+/// (`FilterProgram`) evaluated over property bytes, never over `String`s.
 public struct EventDecoder {
     public let model: Model
     public var maxRecordBytes: Int
     private var tape = JSONTape()
-    private var props: [PropValue]
+    private var props: [Prop]
+    /// Bytes of the string property values of the current record (`Prop.start..<Prop.end`).
+    private var scratch: [UInt8] = []
+    private var contactBuf: [UInt8] = []
+    private var eventIdBuf: [UInt8] = []
     private let propKeyBytes: [[UInt8]]
-    private let trackByName: [[UInt8]: TrackMapping]
+    private let typeNames: [[UInt8]]
+    private let tracks: [CompiledTrack]
+    private let filters: FilterProgram
+    private let attrPlan: [AttrPlan]
+    /// Bit t set: some attribute is read from events of canonical type t.
+    private let attrTypes: UInt64
+    private let pathKey: Int?, industryKey: Int?, countryKey: Int?, companySizeKey: Int?, stageKey: Int?
+
+    struct CompiledTrack {
+        var hash: UInt64
+        var name: [UInt8]
+        var type: UInt8
+        /// (prop key index, source property names, first present non-null wins)
+        var props: [(Int, [[UInt8]])]
+    }
+
+    struct AttrPlan { var index: Int; var fromType: UInt8; var propKey: Int; var isString: Bool; var caseInsensitive: Bool }
 
     public init(model: Model, maxRecordBytes: Int = 1 << 20) {
         self.model = model
         self.maxRecordBytes = maxRecordBytes
-        self.props = Array(repeating: .absent, count: model.propKeys.count)
+        self.props = Array(repeating: Prop(), count: model.propKeys.count)
         self.propKeyBytes = model.propKeys.map { Array($0.utf8) }
-        var t: [[UInt8]: TrackMapping] = [:]
-        for (k, v) in model.trackMappings { t[Array(k.utf8)] = v }
-        self.trackByName = t
+        self.typeNames = CanonicalTypes.all.map { Array($0.utf8) }
+        func key(_ name: String) -> Int? { model.propKeys.firstIndex(where: { bytesEqual($0, name) }) }
+        var tracks: [CompiledTrack] = []
+        for (k, v) in model.trackMappings {
+            let name = Array(k.utf8)
+            let props = v.props.compactMap { (target, sources) -> (Int, [[UInt8]])? in
+                guard let i = key(target) else { return nil }
+                return (i, sources.map { Array($0.utf8) })
+            }
+            tracks.append(CompiledTrack(hash: EventDecoder.hash(name), name: name, type: v.type, props: props))
+        }
+        self.tracks = tracks
+        self.filters = FilterProgram(model: model)
+        var plan: [AttrPlan] = []
+        var types: UInt64 = 0
+        for (i, a) in model.attributes.enumerated() {
+            plan.append(AttrPlan(index: i, fromType: a.fromType, propKey: a.propKey, isString: a.kind == .string, caseInsensitive: a.caseInsensitive))
+            types |= 1 << UInt64(a.fromType)
+        }
+        self.attrPlan = plan
+        self.attrTypes = types
+        pathKey = key("path"); industryKey = key("industry"); countryKey = key("country")
+        companySizeKey = key("company_size"); stageKey = key("stage")
+    }
+
+    static func hash(_ b: [UInt8]) -> UInt64 { b.withUnsafeBufferPointer { hash($0) } }
+
+    static func hash(_ b: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for c in b { h = (h ^ UInt64(c)) &* 0x0000_0100_0000_01B3 }
+        return h
     }
 
     public mutating func decode(_ bytes: [UInt8]) -> DecodeResult {
@@ -110,16 +165,31 @@ public struct EventDecoder {
         guard typeNode.kind == .string else {
             return .bad(.init(reason: typeNode.kind == .null ? .missingField : .wrongType, detail: "field 'type' must be a string, not \(typeNode.kind)"))
         }
-        let typeBytes = typeNode.flag ? tape.stringBytes(typeNode) : Array(tape.rawBytes(typeNode))
+        scratch.removeAll(keepingCapacity: true)
+        if typeNode.flag {
+            let b = tape.stringBytes(typeNode)
+            return b.withUnsafeBufferPointer { decodeTyped($0) }
+        }
+        return decodeTyped(tape.rawBytes(typeNode))
+    }
+
+    private mutating func decodeTyped(_ typeBytes: UnsafeBufferPointer<UInt8>) -> DecodeResult {
         if let call = SegmentCall(typeBytes) {
             return decodeSegment(call)
         }
         return decodeNative(typeBytes)
     }
 
+    private func canonicalType(_ b: UnsafeBufferPointer<UInt8>) -> UInt8? {
+        for (i, n) in typeNames.enumerated() where n.count == b.count {
+            if n.withUnsafeBufferPointer({ memcmp($0.baseAddress!, b.baseAddress!, b.count) == 0 }) { return UInt8(i) }
+        }
+        return nil
+    }
+
     // MARK: native shape
 
-    private mutating func decodeNative(_ typeBytes: [UInt8]) -> DecodeResult {
+    private mutating func decodeNative(_ typeBytes: UnsafeBufferPointer<UInt8>) -> DecodeResult {
         let root = 0
         let contact: [UInt8]
         switch contactId(root, "contact_id") {
@@ -127,7 +197,7 @@ public struct EventDecoder {
         case .anonymous: return .bad(.init(reason: .missingField, detail: "field 'contact_id' is missing or null"))
         case .error(let e): return .bad(e)
         }
-        guard let type = CanonicalTypes.indexByBytes[typeBytes] else {
+        guard let type = canonicalType(typeBytes) else {
             return .bad(.init(reason: .unknownType, detail: "unknown event type '\(String(decoding: typeBytes, as: UTF8.self))'"))
         }
         let ts: Millis
@@ -135,7 +205,7 @@ public struct EventDecoder {
         case .success(let t): ts = t
         case .failure(let e): return .bad(e)
         }
-        let eventId: String?
+        let eventId: [UInt8]?
         switch optionalString(root, "event_id") {
         case .success(let s): eventId = s
         case .failure(let e): return .bad(e)
@@ -148,7 +218,7 @@ public struct EventDecoder {
             }
         }
         for i in props.indices {
-            if let pn = propsNode, let v = tape.lookup(pn, propKeyBytes[i]) { props[i] = propValue(v) } else { props[i] = .absent }
+            if let pn = propsNode, let v = tape.lookup(pn, propKeyBytes[i]) { props[i] = propValue(v) } else { props[i] = Prop() }
         }
         if type == CanonicalTypes.crmStage {
             guard let pn = propsNode, let s = tape.lookup(pn, "stage") else {
@@ -165,16 +235,18 @@ public struct EventDecoder {
 
     private enum SegmentCall {
         case track, page, identify, screen, group, alias
-        init?(_ b: [UInt8]) {
-            switch String(decoding: b, as: UTF8.self) {
-            case "track": self = .track
-            case "page": self = .page
-            case "identify": self = .identify
-            case "screen": self = .screen
-            case "group": self = .group
-            case "alias": self = .alias
-            default: return nil
+        init?(_ b: UnsafeBufferPointer<UInt8>) {
+            func eq(_ s: StaticString) -> Bool {
+                s.utf8CodeUnitCount == b.count && memcmp(s.utf8Start, b.baseAddress!, b.count) == 0
             }
+            guard b.count >= 4 && b.count <= 8 else { return nil }
+            if eq("track") { self = .track }
+            else if eq("page") { self = .page }
+            else if eq("identify") { self = .identify }
+            else if eq("screen") { self = .screen }
+            else if eq("group") { self = .group }
+            else if eq("alias") { self = .alias }
+            else { return nil }
         }
     }
 
@@ -191,7 +263,7 @@ public struct EventDecoder {
         case .success(let t): ts = t
         case .failure(let e): return .bad(e)
         }
-        let eventId: String?
+        let eventId: [UInt8]?
         switch optionalString(root, "messageId") {
         case .success(let s): eventId = s
         case .failure(let e): return .bad(e)
@@ -204,7 +276,7 @@ public struct EventDecoder {
                 return .bad(.init(reason: .wrongType, detail: "field '\(objectKey)' must be an object, not \(k)"))
             }
         }
-        for i in props.indices { props[i] = .absent }
+        for i in props.indices { props[i] = Prop() }
         switch call {
         case .screen, .group, .alias:
             return .ignored(.unsupportedCall)
@@ -212,15 +284,23 @@ public struct EventDecoder {
             guard let en = tape.lookup(root, "event") else {
                 return .bad(.init(reason: .missingField, detail: "a track call needs 'event'"))
             }
-            guard tape.node(en).kind == .string else {
-                return .bad(.init(reason: .wrongType, detail: "field 'event' must be a string, not \(tape.node(en).kind)"))
+            let enNode = tape.node(en)
+            guard enNode.kind == .string else {
+                return .bad(.init(reason: .wrongType, detail: "field 'event' must be a string, not \(enNode.kind)"))
             }
-            guard let mapping = trackByName[tape.stringBytes(tape.node(en))] else { return .ignored(.unmappedTrackEvent) }
+            let found: Int? = withStringBytes(enNode) { name in
+                let h = EventDecoder.hash(name)
+                for (i, t) in tracks.enumerated() where t.hash == h && t.name.count == name.count {
+                    if t.name.withUnsafeBufferPointer({ name.count == 0 || memcmp($0.baseAddress!, name.baseAddress!, name.count) == 0 }) { return i }
+                }
+                return nil
+            }
+            guard let ti = found else { return .ignored(.unmappedTrackEvent) }
+            let mapping = tracks[ti]
             if let o = obj {
-                for (target, sources) in mapping.props {
-                    guard let k = propKeyIndex(target) else { continue }
+                for (k, sources) in mapping.props {
                     for s in sources {
-                        if let v = tape.lookup(o, Array(s.utf8)), tape.node(v).kind != .null {
+                        if let v = tape.lookup(o, s), tape.node(v).kind != .null {
                             props[k] = propValue(v)
                             break
                         }
@@ -229,33 +309,32 @@ public struct EventDecoder {
             }
             return .events(makeEvent(contact, eventId, mapping.type, ts), nil, .segment)
         case .page:
-            if let k = propKeyIndex("path") {
-                var path: String? = nil
+            if let k = pathKey {
+                var path = Prop()
                 if let o = obj {
                     if let p = tape.lookup(o, "path"), tape.node(p).kind == .string {
-                        let s = tape.string(p)
-                        if !s.isEmpty { path = s }
+                        let v = propValue(p)
+                        if v.end > v.start { path = v }
                     }
-                    if path == nil, let u = tape.lookup(o, "url"), tape.node(u).kind == .string {
-                        path = EventDecoder.pathOfURL(tape.string(u))
+                    if path.kind == .absent, let u = tape.lookup(o, "url"), tape.node(u).kind == .string {
+                        path = pathOfURL(u)
                     }
                 }
-                props[k] = path.map { .string($0) } ?? .absent
+                props[k] = path
             }
             return .events(makeEvent(contact, eventId, CanonicalTypes.pageView, ts), nil, .segment)
         case .identify:
-            var stage: String? = nil
+            var stage: Int? = nil
             if let o = obj {
                 if let s = tape.lookup(o, "lifecycle_stage") {
                     guard tape.node(s).kind == .string else {
                         return .bad(.init(reason: .wrongType, detail: "traits.lifecycle_stage must be a string, not \(tape.node(s).kind)"))
                     }
-                    stage = tape.string(s)
+                    stage = s
                 }
-                for name in ["industry", "country"] {
-                    if let k = propKeyIndex(name), let v = tape.lookup(o, Array(name.utf8)) { props[k] = propValue(v) }
-                }
-                if let k = propKeyIndex("company_size") {
+                if let k = industryKey, let v = tape.lookup(o, "industry") { props[k] = propValue(v) }
+                if let k = countryKey, let v = tape.lookup(o, "country") { props[k] = propValue(v) }
+                if let k = companySizeKey {
                     if let v = tape.lookup(o, "company_size"), tape.node(v).kind != .null {
                         props[k] = propValue(v)
                     } else if let v = tape.lookup(o, "employees") {
@@ -265,8 +344,8 @@ public struct EventDecoder {
             }
             let traits = makeEvent(contact, eventId, CanonicalTypes.traits, ts)
             guard let stage else { return .events(traits, nil, .segment) }
-            for i in props.indices { props[i] = .absent }
-            if let k = propKeyIndex("stage") { props[k] = .string(stage) }
+            for i in props.indices { props[i] = Prop() }
+            if let k = stageKey { props[k] = propValue(stage) }
             return .events(traits, makeEvent(contact, eventId, CanonicalTypes.crmStage, ts), .segment)
         }
     }
@@ -287,20 +366,69 @@ public struct EventDecoder {
         return String(b)
     }
 
+    /// `pathOfURL` over ASCII bytes (where characters are bytes, so the result is the same):
+    /// the range of the path in `u`, or nil.
+    static func pathOfASCIIURL(_ u: UnsafeBufferPointer<UInt8>) -> Range<Int>? {
+        var lo = 0
+        let n = u.count
+        var i = 0
+        while i + 3 <= n {
+            if u[i] == 58 && u[i + 1] == 47 && u[i + 2] == 47 { break }
+            i += 1
+        }
+        if i + 3 <= n {
+            lo = i + 3
+            var slash = lo
+            while slash < n && u[slash] != 47 { slash += 1 }
+            if slash == n { return nil }
+            var stop = lo
+            while stop < slash && u[stop] != 63 && u[stop] != 35 { stop += 1 }
+            if stop < slash { return nil }
+            lo = slash
+        }
+        var hi = lo
+        while hi < n && u[hi] != 63 && u[hi] != 35 { hi += 1 }
+        guard hi > lo && u[lo] == 47 else { return nil }
+        return lo..<hi
+    }
+
+    /// The page path taken from the string node `u` (a URL), as a property.
+    private mutating func pathOfURL(_ u: Int) -> Prop {
+        let n = tape.node(u)
+        let raw = tape.rawBytes(n)
+        var ascii = !n.flag
+        if ascii { for c in raw where c >= 0x80 { ascii = false; break } }
+        if ascii {
+            guard let r = EventDecoder.pathOfASCIIURL(raw) else { return Prop() }
+            return stringProp(UnsafeBufferPointer(rebasing: raw[r]))
+        }
+        guard let path = EventDecoder.pathOfURL(tape.string(u)) else { return Prop() }
+        let b = Array(path.utf8)
+        return b.withUnsafeBufferPointer { stringProp($0) }
+    }
+
     // MARK: fields
 
     private enum ContactField { case value([UInt8]), anonymous, error(DecodeError) }
 
-    private func contactId(_ root: Int, _ key: StaticString) -> ContactField {
+    /// Calls `body` with the decoded bytes of a string node (no copy unless it has escapes).
+    private func withStringBytes<R>(_ n: JSONTape.Node, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
+        if !n.flag { return body(tape.rawBytes(n)) }
+        return tape.stringBytes(n).withUnsafeBufferPointer(body)
+    }
+
+    private mutating func contactId(_ root: Int, _ key: StaticString) -> ContactField {
         guard let i = tape.lookup(root, key) else { return .anonymous }
         let n = tape.node(i)
         switch n.kind {
         case .null: return .anonymous
         case .string:
-            let b = n.flag ? tape.stringBytes(n) : Array(tape.rawBytes(n))
-            if b.isEmpty { return "\(key)" == "userId" ? .anonymous : .error(.init(reason: .invalidContactId, detail: "'\(key)' is empty")) }
-            if b.count > 256 { return .error(.init(reason: .invalidContactId, detail: "'\(key)' is \(b.count) bytes, over 256")) }
-            return .value(b)
+            contactBuf.removeAll(keepingCapacity: true)
+            if n.flag { contactBuf.append(contentsOf: tape.stringBytes(n)) } else { contactBuf.append(contentsOf: tape.rawBytes(n)) }
+            let count = contactBuf.count
+            if count == 0 { return "\(key)" == "userId" ? .anonymous : .error(.init(reason: .invalidContactId, detail: "'\(key)' is empty")) }
+            if count > 256 { return .error(.init(reason: .invalidContactId, detail: "'\(key)' is \(count) bytes, over 256")) }
+            return .value(contactBuf)
         default:
             return .error(.init(reason: .wrongType, detail: "'\(key)' must be a string, not \(n.kind)"))
         }
@@ -311,8 +439,8 @@ public struct EventDecoder {
         let n = tape.node(i)
         switch n.kind {
         case .string:
-            let raw = n.flag ? tape.stringBytes(n) : Array(tape.rawBytes(n))
-            if let t = raw.withUnsafeBufferPointer({ EventTime.parseRFC3339($0) }) { return .success(t) }
+            if let t = withStringBytes(n, { EventTime.parseRFC3339($0) }) { return .success(t) }
+            let raw = withStringBytes(n) { Array($0) }
             return .failure(.init(reason: .invalidTime, detail: "'\(key)' \"\(String(decoding: raw, as: UTF8.self))\" is not an RFC 3339 date-time with an offset"))
         case .number:
             if let v = tape.integer(i) { return .success(v) }
@@ -325,87 +453,233 @@ public struct EventDecoder {
         }
     }
 
-    private func optionalString(_ root: Int, _ key: StaticString) -> Result<String?, DecodeError> {
+    private mutating func optionalString(_ root: Int, _ key: StaticString) -> Result<[UInt8]?, DecodeError> {
         guard let i = tape.lookup(root, key) else { return .success(nil) }
         let n = tape.node(i)
         switch n.kind {
         case .null: return .success(nil)
         case .string:
-            let s = tape.string(i)
-            return .success(s.isEmpty ? nil : s)
+            eventIdBuf.removeAll(keepingCapacity: true)
+            if n.flag { eventIdBuf.append(contentsOf: tape.stringBytes(n)) } else { eventIdBuf.append(contentsOf: tape.rawBytes(n)) }
+            return .success(eventIdBuf.isEmpty ? nil : eventIdBuf)
         default:
             return .failure(.init(reason: .wrongType, detail: "'\(key)' must be a string, not \(n.kind)"))
         }
     }
 
-    private func propValue(_ i: Int) -> PropValue {
+    private mutating func stringProp(_ b: UnsafeBufferPointer<UInt8>) -> Prop {
+        let start = Int32(scratch.count)
+        scratch.append(contentsOf: b)
+        var p = Prop()
+        p.kind = .string
+        p.start = start
+        p.end = Int32(scratch.count)
+        return p
+    }
+
+    private mutating func propValue(_ i: Int) -> Prop {
         let n = tape.node(i)
+        var p = Prop()
         switch n.kind {
-        case .null: return .null
-        case .bool: return .bool(n.boolValue)
-        case .string: return .string(tape.string(i))
+        case .null: p.kind = .null
+        case .bool: p.kind = .bool; p.bool = n.boolValue
+        case .string:
+            if n.flag {
+                let b = tape.stringBytes(n)
+                return b.withUnsafeBufferPointer { stringProp($0) }
+            }
+            return stringProp(tape.rawBytes(n))
         case .number:
-            if let v = tape.integer(i) { return .int(v) }
-            return .number(tape.double(i) ?? .nan)
-        case .object, .array: return .composite
+            if let v = tape.integer(i) { p.kind = .int; p.int = v } else { p.kind = .number; p.number = tape.double(i) ?? .nan }
+        case .object, .array: p.kind = .composite
         }
+        return p
     }
 
-    private func propKeyIndex(_ name: String) -> Int? {
-        model.propKeys.firstIndex(where: { bytesEqual($0, name) })
-    }
-
-    private func makeEvent(_ contact: [UInt8], _ eventId: String?, _ type: UInt8, _ ts: Millis) -> EngineEvent {
-        var mask: UInt64 = 0
-        for i in model.filters.indices where matches(model.filters[i], type, mask) {
-            mask |= 1 << UInt64(i)
+    private func makeEvent(_ contact: [UInt8], _ eventId: [UInt8]?, _ type: UInt8, _ ts: Millis) -> EngineEvent {
+        let mask = scratch.withUnsafeBufferPointer { sb in
+            props.withUnsafeBufferPointer { pb in filters.mask(type: type, props: pb, bytes: sb) }
         }
         var attrs: [(Int, AttributeValue)] = []
-        for (i, a) in model.attributes.enumerated() where a.fromType == type {
-            switch (a.kind, props[a.propKey]) {
-            case (.string, .string(let s)): attrs.append((i, .string(a.caseInsensitive ? asciiLowercased(s) : s)))
-            case (.integer, .int(let v)): attrs.append((i, .int(v)))
-            case (.integer, .string(let s)):
-                if !s.isEmpty, s.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }), let v = Int64(s) { attrs.append((i, .int(v))) }
-            default: break
+        if attrTypes & (1 << UInt64(type)) != 0 {
+            for a in attrPlan where a.fromType == type {
+                let v = props[a.propKey]
+                switch (a.isString, v.kind) {
+                case (true, .string):
+                    var b = Array(scratch[Int(v.start)..<Int(v.end)])
+                    if a.caseInsensitive { for i in b.indices where b[i] >= 65 && b[i] <= 90 { b[i] += 32 } }
+                    attrs.append((a.index, .string(String(decoding: b, as: UTF8.self))))
+                case (false, .int): attrs.append((a.index, .int(v.int)))
+                case (false, .string):
+                    let b = scratch[Int(v.start)..<Int(v.end)]
+                    if !b.isEmpty, b.allSatisfy({ $0 >= 48 && $0 <= 57 }),
+                       let x = scratch.withUnsafeBufferPointer({ JSONTape.parseInt(UnsafeBufferPointer(rebasing: $0[b.indices])) }) {
+                        attrs.append((a.index, .int(x)))
+                    }
+                default: break
+                }
             }
         }
         return EngineEvent(contactId: contact, eventId: eventId, type: type, ts: ts, filterMask: mask, attributes: attrs)
     }
+}
 
-    /// Evaluates a filter; `mask` holds the filters already evaluated (references point back).
-    private func matches(_ f: FilterExpr, _ type: UInt8, _ mask: UInt64) -> Bool {
+/// A property value of the record being decoded. A string is a byte range in the decoder's
+/// scratch buffer, so no `String` is made for it.
+struct Prop {
+    enum Kind: UInt8 { case absent, null, bool, int, number, string, composite }
+    var kind: Kind = .absent
+    var bool = false
+    var int: Int64 = 0
+    /// A number with a fraction or an exponent (or an integer too large for Int64).
+    var number: Double = 0
+    var start: Int32 = 0
+    var end: Int32 = 0
+}
+
+/// The model's event filters compiled into flat tables, evaluated in order over one event's
+/// type and properties (a filter may refer to an earlier one through the mask built so far).
+/// Matching is byte for byte, exactly as `PropTest` defines it.
+struct FilterProgram {
+    enum Op: UInt8 { case types, prop, all, any, not, ref }
+    /// types: `mask` of canonical types; prop: `a` key, `b` test; all/any: children
+    /// `kids[a..<b]`; not: child `a`; ref: filter `a`.
+    struct Node { var op: Op; var a: Int32 = 0; var b: Int32 = 0; var mask: UInt64 = 0 }
+    enum TestKind: UInt8 { case equals, startsWith, contains, oneOf }
+    /// The test's literals are `lits[start..<end]` (one for all but oneOf).
+    struct Test { var kind: TestKind; var start: Int32; var end: Int32 }
+    enum LitKind: UInt8 { case string, int, bool, null }
+    /// A string literal's bytes are `litBytes[start..<end]`.
+    struct Lit { var kind: LitKind; var int: Int64 = 0; var bool = false; var start: Int32 = 0; var end: Int32 = 0 }
+
+    var nodes: [Node] = []
+    var kids: [Int32] = []
+    var tests: [Test] = []
+    var lits: [Lit] = []
+    var litBytes: [UInt8] = []
+    var roots: [Int32] = []
+
+    init(model: Model) {
+        for f in model.filters { roots.append(compile(f)) }
+    }
+
+    private mutating func lit(_ l: PropTest.Literal) -> Lit {
+        switch l {
+        case .string(let s):
+            let start = Int32(litBytes.count)
+            litBytes.append(contentsOf: s.utf8)
+            return Lit(kind: .string, start: start, end: Int32(litBytes.count))
+        case .int(let i): return Lit(kind: .int, int: i)
+        case .bool(let b): return Lit(kind: .bool, bool: b)
+        case .null: return Lit(kind: .null)
+        }
+    }
+
+    private mutating func compile(_ f: FilterExpr) -> Int32 {
+        var n: Node
         switch f {
-        case .types(let ts): return ts.contains(type)
-        case .prop(let key, let test): return EventDecoder.test(props[key], test)
-        case .all(let fs): return fs.allSatisfy { matches($0, type, mask) }
-        case .any(let fs): return fs.contains { matches($0, type, mask) }
-        case .not(let x): return !matches(x, type, mask)
-        case .ref(let i): return mask & (1 << UInt64(i)) != 0
+        case .types(let ts):
+            var m: UInt64 = 0
+            for t in ts { m |= 1 << UInt64(t) }
+            n = Node(op: .types, mask: m)
+        case .prop(let key, let test):
+            let start = Int32(lits.count)
+            let kind: TestKind
+            switch test {
+            case .equals(let l): kind = .equals; lits.append(lit(l))
+            case .startsWith(let s): kind = .startsWith; lits.append(lit(.string(s)))
+            case .contains(let s): kind = .contains; lits.append(lit(.string(s)))
+            case .oneOf(let ls): kind = .oneOf; for l in ls { lits.append(lit(l)) }
+            }
+            tests.append(Test(kind: kind, start: start, end: Int32(lits.count)))
+            n = Node(op: .prop, a: Int32(key), b: Int32(tests.count - 1))
+        case .all(let fs), .any(let fs):
+            let sub = fs.map { compile($0) }
+            let start = Int32(kids.count)
+            kids.append(contentsOf: sub)
+            let isAll: Bool
+            if case .all = f { isAll = true } else { isAll = false }
+            n = Node(op: isAll ? .all : .any, a: start, b: Int32(kids.count))
+        case .not(let x): n = Node(op: .not, a: compile(x))
+        case .ref(let i): n = Node(op: .ref, a: Int32(i))
+        }
+        nodes.append(n)
+        return Int32(nodes.count - 1)
+    }
+
+    /// The mask of the filters an event matches.
+    func mask(type: UInt8, props: UnsafeBufferPointer<Prop>, bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        var mask: UInt64 = 0
+        for (i, r) in roots.enumerated() where matches(r, type, mask, props, bytes) {
+            mask |= 1 << UInt64(i)
+        }
+        return mask
+    }
+
+    private func matches(_ ni: Int32, _ type: UInt8, _ mask: UInt64, _ props: UnsafeBufferPointer<Prop>, _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        let n = nodes[Int(ni)]
+        switch n.op {
+        case .types: return n.mask & (1 << UInt64(type)) != 0
+        case .prop: return test(props[Int(n.a)], tests[Int(n.b)], bytes)
+        case .all:
+            var k = Int(n.a)
+            while k < Int(n.b) { if !matches(kids[k], type, mask, props, bytes) { return false }; k += 1 }
+            return true
+        case .any:
+            var k = Int(n.a)
+            while k < Int(n.b) { if matches(kids[k], type, mask, props, bytes) { return true }; k += 1 }
+            return false
+        case .not: return !matches(n.a, type, mask, props, bytes)
+        case .ref: return mask & (1 << UInt64(n.a)) != 0
         }
     }
 
-    static func test(_ v: PropValue, _ t: PropTest) -> Bool {
-        switch t {
-        case .equals(let lit): return equals(v, lit)
-        case .startsWith(let p):
-            if case .string(let s) = v { return bytesHasPrefix(s, p) }
+    private func test(_ v: Prop, _ t: Test, _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        switch t.kind {
+        case .equals: return equals(v, lits[Int(t.start)], bytes)
+        case .oneOf:
+            var k = Int(t.start)
+            while k < Int(t.end) { if equals(v, lits[k], bytes) { return true }; k += 1 }
             return false
-        case .contains(let p):
-            if case .string(let s) = v { return bytesContains(s, p) }
-            return false
-        case .oneOf(let lits): return lits.contains { equals(v, $0) }
+        case .startsWith, .contains:
+            guard v.kind == .string else { return false }
+            let l = lits[Int(t.start)]
+            let n = Int(l.end - l.start)
+            let h = Int(v.end - v.start)
+            if n == 0 { return true }
+            if n > h { return false }
+            return litBytes.withUnsafeBufferPointer { lb in
+                let np = lb.baseAddress! + Int(l.start)
+                let hp = bytes.baseAddress! + Int(v.start)
+                if t.kind == .startsWith { return memcmp(hp, np, n) == 0 }
+                var i = 0
+                while i + n <= h {
+                    if hp[i] == np[0] && memcmp(hp + i, np, n) == 0 { return true }
+                    i += 1
+                }
+                return false
+            }
         }
     }
 
-    static func equals(_ v: PropValue, _ lit: PropTest.Literal) -> Bool {
-        switch (v, lit) {
-        case (.string(let a), .string(let b)): return bytesEqual(a, b)
-        case (.bool(let a), .bool(let b)): return a == b
-        case (.int(let a), .int(let b)): return a == b
-        case (.number(let a), .int(let b)): return a == Double(b)
+    private func equals(_ v: Prop, _ l: Lit, _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        switch (v.kind, l.kind) {
+        case (.string, .string):
+            let n = Int(l.end - l.start)
+            guard Int(v.end - v.start) == n else { return false }
+            if n == 0 { return true }
+            return litBytes.withUnsafeBufferPointer { memcmp($0.baseAddress! + Int(l.start), bytes.baseAddress! + Int(v.start), n) == 0 }
+        case (.bool, .bool): return v.bool == l.bool
+        case (.int, .int): return v.int == l.int
+        case (.number, .int): return v.number == Double(l.int)
         case (.absent, .null), (.null, .null): return true
         default: return false
         }
     }
 }
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif

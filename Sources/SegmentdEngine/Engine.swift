@@ -35,8 +35,15 @@ public final class SegmentEngine {
     private var sameInstant: [UInt64: Int] = [:]
     private var internIds: [[UInt8]: Int64] = [:]
     private var interned: [String] = []
-    /// Interned ids of the string literals of attribute conditions, per condition site.
-    private var literalIds: [String: Int64] = [:]
+    /// Conditions, scores, groups and boundaries compiled for the hot path (string literals
+    /// of attribute conditions are interned once, here).
+    private let program: CompiledProgram
+    private let plan: InsertPlan
+    /// The event being applied, for the `cause` of the transitions it makes; its id is made a
+    /// String only when a transition needs it.
+    private var curType: UInt8 = 0
+    private var curEventId: [UInt8]? = nil
+    private var curCause: Transition.Cause? = nil
 
     /// Largest `ts` of the events applied so far (nil before the first).
     public private(set) var streamTime: Millis = .min
@@ -53,9 +60,25 @@ public final class SegmentEngine {
         self.model = model
         self.lateness = lateness
         self.dedupHorizon = dedupHorizon
-        self.layout = StateLayout(model: model)
+        let layout = StateLayout(model: model)
+        self.layout = layout
+        var ids: [[UInt8]: Int64] = [:]
+        var strs: [String] = []
+        self.program = CompiledProgram(model: model, layout: layout) { s in
+            let b = Array(s.utf8)
+            if let i = ids[b] { return i }
+            let i = Int64(strs.count)
+            strs.append(s)
+            ids[b] = i
+            return i
+        }
+        self.plan = InsertPlan(layout: layout)
+        self.internIds = ids
+        self.interned = strs
         stats.transitionsByGroup = Array(repeating: 0, count: model.groups.count)
     }
+
+    deinit { program.deallocate() }
 
     /// Takes the transitions produced so far.
     public func takeTransitions() -> [Transition] {
@@ -78,9 +101,10 @@ public final class SegmentEngine {
     @discardableResult
     public func apply(_ first: EngineEvent, _ second: EngineEvent? = nil) -> Bool {
         let (idx, inserted) = contacts.findOrInsert(first.contactId)
-        if inserted { state.append(contentsOf: layout.emptyState) }
+        if inserted { appendRow() }
         let base = idx * layout.stride
         var idHash: UInt64 = 0
+        curEventId = first.eventId
         if let id = first.eventId {
             idHash = SegmentEngine.hashEventId(id)
             if !inserted, isDuplicate(idx, base, idHash) {
@@ -99,28 +123,37 @@ public final class SegmentEngine {
         return true
     }
 
+    /// Appends an empty row. The slot array grows by an eighth at a time, not by doubling:
+    /// it is most of the engine's memory, and doubling leaves up to half of it unused.
+    private func appendRow() {
+        let need = state.count + layout.stride
+        if need > state.capacity { state.reserveCapacity(need + max(need / 8, layout.stride * 256)) }
+        state.append(contentsOf: layout.emptyState)
+    }
+
     private func applyEvent(_ idx: Int, _ base: Int, _ e: EngineEvent) {
         stats.eventsApplied += 1
         let maxTs = state[base + StateLayout.maxTs]
         let clock = max(maxTs, state[base + StateLayout.lastTransition])
-        let cause = Transition.Cause.event(eventId: e.eventId, type: e.type)
+        curType = e.type
+        curCause = nil
         if maxTs == SegmentEngine.none || e.ts >= clock {
             // Rule 3: catch up on every boundary after the clock and strictly before ts.
             var cur = max(state[base + StateLayout.cursor], clock)
             while true {
                 let b = nextBoundary(base, after: cur)
                 if b >= e.ts { break }
-                evaluate(idx, base, at: b, cause: .time)
+                evaluate(idx, base, at: b, byEvent: false)
                 cur = b
             }
             insert(base, e)
-            evaluate(idx, base, at: e.ts, cause: cause)
+            evaluate(idx, base, at: e.ts, byEvent: true)
             state[base + StateLayout.cursor] = e.ts
         } else {
             // Rule 4: a late event is applied at its ts and evaluated at the clock.
             stats.lateEvents += 1
             insert(base, e)
-            evaluate(idx, base, at: clock, cause: cause)
+            evaluate(idx, base, at: clock, byEvent: true)
             state[base + StateLayout.cursor] = clock
         }
         if e.ts > streamTime { streamTime = e.ts }
@@ -144,7 +177,7 @@ public final class SegmentEngine {
             while true {
                 let b = nextBoundary(base, after: cur)
                 if b > w { break }
-                evaluate(idx, base, at: b, cause: .time)
+                evaluate(idx, base, at: b, byEvent: false)
                 cur = b
             }
             state[base + StateLayout.cursor] = cur
@@ -177,22 +210,32 @@ public final class SegmentEngine {
         let fs = state[base + StateLayout.firstSeen]
         if fs == SegmentEngine.none || ts < fs { state[base + StateLayout.firstSeen] = ts }
         let mask = e.filterMask
-        for l in layout.lists where mask & l.bit != 0 {
-            insertTime(base + l.offset, l.capacity, ts)
+        for l in plan.lists where mask & l.bit != 0 {
+            insertTime(base + Int(l.off), Int(l.cap), ts)
         }
-        for s in layout.scoreLists {
+        for s in plan.scored {
             var points: Int64 = 0
-            for (bit, p) in s.terms where mask & bit != 0 { points += p }
-            if points > 0 { insertScored(base + s.offset, s.capacity, ts, points, s.cap) }
+            var k = Int(s.termStart)
+            while k < Int(s.termEnd) {
+                let term = plan.terms[k]
+                if mask & term.bit != 0 { points += term.points }
+                k += 1
+            }
+            if points > 0 { insertScored(base + Int(s.off), Int(s.cap), ts, points, s.scoreCap) }
         }
-        for t in layout.trackers {
-            guard let tag = t.bits.firstIndex(where: { mask & $0 != 0 }) else { continue }
-            let cur = state[base + t.offset]
+        for t in plan.trackers {
+            var k = Int(t.bitStart)
+            while k < Int(t.bitEnd), mask & plan.trackerBits[k] == 0 { k += 1 }
+            if k == Int(t.bitEnd) { continue }
+            let tag = k - Int(t.bitStart)
+            let off = base + Int(t.off)
+            let cur = state[off]
             if cur == SegmentEngine.none || ts >= cur {
-                state[base + t.offset] = ts
-                state[base + t.offset + 1] = Int64(tag)
+                state[off] = ts
+                state[off + 1] = Int64(tag)
             }
         }
+        if e.attributes.isEmpty { return }
         for (a, v) in e.attributes {
             let off = base + layout.attributeOffsets[a]
             let cur = state[off]
@@ -247,11 +290,35 @@ public final class SegmentEngine {
 
     // MARK: evaluation
 
-    private func evaluate(_ idx: Int, _ base: Int, at t: Millis, cause: Transition.Cause) {
+    /// Evaluates every group at `t` and emits the changes (`byEvent`: caused by the event
+    /// being applied, else by time). Segments are computed first, over the row as it is, then
+    /// the changes are emitted in group order.
+    private func evaluate(_ idx: Int, _ base: Int, at t: Millis, byEvent: Bool) {
+        let groupCount = model.groups.count
+        let program = self.program
+        let segs: UInt64 = state.withUnsafeBufferPointer { buf in
+            var ev = Evaluator(program, buf.baseAddress! + base, t)
+            var out: UInt64 = 0
+            for g in 0..<groupCount {
+                out |= UInt64(ev.segment(g) + 1) << UInt64(g * 8)
+            }
+            return out
+        }
         var members = UInt64(bitPattern: state[base + StateLayout.members])
-        for g in 0..<model.groups.count {
-            let seg = segment(of: g, base, t)
+        if segs == members { return }
+        let cause: Transition.Cause
+        if byEvent {
+            if let c = curCause { cause = c } else {
+                let c = Transition.Cause.event(eventId: curEventId.map { String(decoding: $0, as: UTF8.self) }, type: curType)
+                curCause = c
+                cause = c
+            }
+        } else {
+            cause = .time
+        }
+        for g in 0..<groupCount {
             let shift = UInt64(g * 8)
+            let seg = Int((segs >> shift) & 0xFF) - 1
             let cur = Int((members >> shift) & 0xFF) - 1
             guard seg != cur else { continue }
             emit(idx, base, group: g, from: cur < 0 ? nil : cur, to: seg < 0 ? nil : seg, at: t, cause: cause)
@@ -372,6 +439,12 @@ public final class SegmentEngine {
     /// The first instant after `c` at which time alone can change this contact's membership
     /// (an event leaving a window, first seen reaching an age), or `.max`.
     func nextBoundary(_ base: Int, after c: Millis) -> Millis {
+        let program = self.program
+        return state.withUnsafeBufferPointer { program.nextBoundary($0.baseAddress! + base, after: c) }
+    }
+
+    /// The uncompiled form of `nextBoundary`, kept as the reference the compiled one follows.
+    func nextBoundaryReference(_ base: Int, after c: Millis) -> Millis {
         var best = SegmentEngine.unscheduled
         for l in layout.lists {
             for k in 0..<l.capacity {
@@ -405,9 +478,9 @@ public final class SegmentEngine {
 
     struct DedupEntry: Equatable { var hash: UInt64; var stamp: Int64 }
 
-    static func hashEventId(_ s: String) -> UInt64 {
+    static func hashEventId(_ s: [UInt8]) -> UInt64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for c in s.utf8 { h = (h ^ UInt64(c)) &* 0x0000_0100_0000_01B3 }
+        for c in s { h = (h ^ UInt64(c)) &* 0x0000_0100_0000_01B3 }
         h ^= h >> 31
         return h == 0 ? 1 : h
     }
@@ -517,7 +590,7 @@ public final class SegmentEngine {
             throw SnapshotError(description: "snapshot of model '\(String(decoding: version, as: UTF8.self))' (\(stride) slots) does not fit model '\(model.version)' (\(layout.stride) slots)")
         }
         let (idx, inserted) = contacts.findOrInsert(contactId)
-        if inserted { state.append(contentsOf: layout.emptyState) }
+        if inserted { appendRow() }
         let base = idx * layout.stride
         for k in 0..<layout.stride {
             guard let v = r.int() else { throw SnapshotError(description: "truncated snapshot") }

@@ -27,7 +27,17 @@ public final class Pipeline {
     public let engine: SegmentEngine
     public private(set) var decoder: EventDecoder
     public let encoder: TransitionEncoder
-    public private(set) var counters = RecordCounters()
+    /// Counts of records by outcome. Records by shape are counted in plain integers on the
+    /// per-record path and put into `byShape` only when the counters are read.
+    public var counters: RecordCounters {
+        var c = counts
+        if nativeRecords > 0 { c.byShape[InputShape.native.rawValue, default: 0] += nativeRecords }
+        if segmentRecords > 0 { c.byShape[InputShape.segment.rawValue, default: 0] += segmentRecords }
+        return c
+    }
+    private var counts = RecordCounters()
+    private var nativeRecords = 0
+    private var segmentRecords = 0
 
     public init(model: Model, lateness: Millis = 0, maxRecordBytes: Int = 1 << 20) {
         engine = SegmentEngine(model: model, lateness: lateness)
@@ -36,21 +46,21 @@ public final class Pipeline {
     }
 
     public func process(_ bytes: UnsafeBufferPointer<UInt8>) -> RecordOutcome {
-        counters.records += 1
+        counts.records += 1
         switch decoder.decode(bytes) {
         case let .events(first, second, shape):
-            counters.byShape[shape.rawValue, default: 0] += 1
+            if shape == .native { nativeRecords += 1 } else { segmentRecords += 1 }
             if engine.apply(first, second) {
-                counters.applied += 1
+                counts.applied += 1
                 return .applied
             }
-            counters.duplicates += 1
+            counts.duplicates += 1
             return .duplicate
         case .ignored(let r):
-            counters.ignored[r.rawValue, default: 0] += 1
+            counts.ignored[r.rawValue, default: 0] += 1
             return .ignored(r)
         case .bad(let e):
-            counters.bad[e.reason.rawValue, default: 0] += 1
+            counts.bad[e.reason.rawValue, default: 0] += 1
             return .bad(e)
         }
     }

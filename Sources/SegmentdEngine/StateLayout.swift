@@ -129,6 +129,8 @@ struct TimerHeap {
     func peek() -> Entry? { a.first }
 
     mutating func push(time: Int64, contact: Int32) {
+        // Grow by an eighth, not by doubling: the heap holds about one entry per contact.
+        if a.count == a.capacity { a.reserveCapacity(a.count + a.count / 8 + 256) }
         a.append(Entry(time: time, contact: contact))
         var i = a.count - 1
         while i > 0 {

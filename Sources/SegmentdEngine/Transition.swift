@@ -29,26 +29,69 @@ public struct Transition: Sendable, Equatable {
 }
 
 /// Writes transitions as CloudEvents 1.0 structured-mode JSON, byte for byte deterministic.
+///
+/// Every constant piece (the header with the group's source, group and segment names as JSON
+/// strings, event type names, the model version) is encoded once at init; per transition only
+/// the id, times, contact id, event id and cause are written, straight into `out`.
 public struct TransitionEncoder: Sendable {
     public let model: Model
     private let groupNames: [[UInt8]]
     private let segmentNames: [[[UInt8]]]
-    private let versionJSON: [UInt8]
+    /// `{"specversion":…,"source":"segmentd/<group>","id":"` per group.
+    private let heads: [[UInt8]]
+    /// `","group":"<group>"` per group (after the contact id).
+    private let groupFields: [[UInt8]]
+    /// Segment names as JSON strings, per group.
+    private let segmentJSON: [[[UInt8]]]
+    /// `","event_type":"<type>"}` per canonical type.
+    private let typeTails: [[UInt8]]
+    private let versionTail: [UInt8]
 
     public init(model: Model) {
         self.model = model
         groupNames = model.groups.map { Array($0.name.utf8) }
         segmentNames = model.groups.map { $0.segments.map { Array($0.name.utf8) } }
-        var v: [UInt8] = []
+        var heads: [[UInt8]] = []
+        var groupFields: [[UInt8]] = []
+        for g in model.groups {
+            var h: [UInt8] = Array(#"{"specversion":"1.0","type":"segment.transition","source":"segmentd/"#.utf8)
+            JSONWriter.raw(Array(g.name.utf8), to: &h)
+            h.append(contentsOf: #"","id":""#.utf8)
+            heads.append(h)
+            var f: [UInt8] = Array(#","group":"#.utf8)
+            JSONWriter.string(Array(g.name.utf8), to: &f)
+            f.append(contentsOf: #","from":"#.utf8)
+            groupFields.append(f)
+        }
+        self.heads = heads
+        self.groupFields = groupFields
+        segmentJSON = model.groups.map { g in
+            g.segments.map { s in
+                var o: [UInt8] = []
+                JSONWriter.string(Array(s.name.utf8), to: &o)
+                return o
+            }
+        }
+        typeTails = CanonicalTypes.all.map { Array(#","event_type":""#.utf8) + Array($0.utf8) + Array(#""}"#.utf8) }
+        var v: [UInt8] = Array(#","model_version":"#.utf8)
         JSONWriter.string(Array(model.version.utf8), to: &v)
-        versionJSON = v
+        v.append(contentsOf: "}}".utf8)
+        versionTail = v
     }
 
     /// The deterministic id: a 128-bit hash of (contact_id, group, from, to, at, n), in hex.
     public func id(of t: Transition) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(32)
+        appendId(t, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private struct IdHasher {
         var h1: UInt64 = 0xcbf2_9ce4_8422_2325
         var h2: UInt64 = 0x6c62_272e_07bb_0142
-        @inline(__always) func feed(_ bytes: [UInt8]) {
+
+        @inline(__always) mutating func feed(_ bytes: UnsafeBufferPointer<UInt8>) {
             for c in bytes {
                 h1 = (h1 ^ UInt64(c)) &* 0x0000_0100_0000_01B3
                 h2 = (h2 ^ UInt64(c)) &* 0x0000_0100_0000_01B3 &+ 0x9e37_79b9
@@ -57,12 +100,33 @@ public struct TransitionEncoder: Sendable {
             h1 = (h1 ^ UInt64(bytes.count) ^ 0xff) &* 0x0000_0100_0000_01B3
             h2 = (h2 ^ UInt64(bytes.count) ^ 0xfe) &* 0x0000_0100_0000_01B3
         }
-        feed(t.contactId)
-        feed(groupNames[t.group])
-        feed(t.from.map { segmentNames[t.group][$0] } ?? [0])
-        feed(t.to.map { segmentNames[t.group][$0] } ?? [0])
-        feed(Array(String(t.at).utf8))
-        feed(Array(String(t.n).utf8))
+
+        mutating func feed(_ bytes: [UInt8]) { bytes.withUnsafeBufferPointer { feed($0) } }
+
+        /// Feeds the decimal digits of `v`, as `String(v)` writes them.
+        mutating func feed(decimal v: Int64) {
+            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { buf in
+                var i = 20
+                var m = v.magnitude
+                repeat {
+                    i -= 1
+                    buf[i] = UInt8(48 + m % 10)
+                    m /= 10
+                } while m != 0
+                if v < 0 { i -= 1; buf[i] = 45 }
+                feed(UnsafeBufferPointer(rebasing: buf[i..<20]))
+            }
+        }
+    }
+
+    private func appendId(_ t: Transition, to out: inout [UInt8]) {
+        var h = IdHasher()
+        h.feed(t.contactId)
+        h.feed(groupNames[t.group])
+        if let f = t.from { h.feed(segmentNames[t.group][f]) } else { h.feed([0]) }
+        if let to = t.to { h.feed(segmentNames[t.group][to]) } else { h.feed([0]) }
+        h.feed(decimal: t.at)
+        h.feed(decimal: Int64(t.n))
         func mix(_ x0: UInt64) -> UInt64 {
             var x = x0
             x ^= x >> 30; x = x &* 0xbf58_476d_1ce4_e5b9
@@ -70,13 +134,19 @@ public struct TransitionEncoder: Sendable {
             x ^= x >> 31
             return x
         }
-        let a = mix(h1), b = mix(h2 ^ a)
-        return hex(a) + hex(b)
+        let a = mix(h.h1), b = mix(h.h2 ^ a)
+        TransitionEncoder.hex(a, to: &out)
+        TransitionEncoder.hex(b, to: &out)
     }
 
-    private func hex(_ v: UInt64) -> String {
-        let s = String(v, radix: 16)
-        return String(repeating: "0", count: 16 - s.count) + s
+    /// 16 lower-case hex digits, zero-padded.
+    private static func hex(_ v: UInt64, to out: inout [UInt8]) {
+        var shift = 60
+        while shift >= 0 {
+            let d = UInt8((v >> UInt64(shift)) & 15)
+            out.append(d < 10 ? 48 + d : 87 + d)
+            shift -= 4
+        }
     }
 
     public func groupName(_ t: Transition) -> String { model.groups[t.group].name }
@@ -85,42 +155,34 @@ public struct TransitionEncoder: Sendable {
 
     /// Appends one CloudEvents document (no trailing newline).
     public func encode(_ t: Transition, to out: inout [UInt8]) {
-        let g = groupNames[t.group]
-        out.append(contentsOf: #"{"specversion":"1.0","type":"segment.transition","source":"segmentd/"#.utf8)
-        JSONWriter.raw(g, to: &out)
-        out.append(contentsOf: #"","id":""#.utf8)
-        out.append(contentsOf: id(of: t).utf8)
-        out.append(contentsOf: #"","time":""#.utf8)
+        out.reserveCapacity(out.count + 512 + 2 * t.contactId.count)
+        out.append(contentsOf: heads[t.group])
+        appendId(t, to: &out)
+        JSONWriter.staticString(#"","time":""#, to: &out)
         EventTime.append(t.at, to: &out)
-        out.append(contentsOf: #"","subject":"#.utf8)
+        JSONWriter.staticString(#"","subject":"#, to: &out)
         JSONWriter.string(t.contactId, to: &out)
-        out.append(contentsOf: #","datacontenttype":"application/json","data":{"contact_id":"#.utf8)
+        JSONWriter.staticString(#","datacontenttype":"application/json","data":{"contact_id":"#, to: &out)
         JSONWriter.string(t.contactId, to: &out)
-        out.append(contentsOf: #","group":"#.utf8)
-        JSONWriter.string(g, to: &out)
-        out.append(contentsOf: #","from":"#.utf8)
+        out.append(contentsOf: groupFields[t.group])
         segment(t.from, t.group, &out)
-        out.append(contentsOf: #","to":"#.utf8)
+        JSONWriter.staticString(#","to":"#, to: &out)
         segment(t.to, t.group, &out)
-        out.append(contentsOf: #","at":""#.utf8)
+        JSONWriter.staticString(#","at":""#, to: &out)
         EventTime.append(t.at, to: &out)
-        out.append(contentsOf: #"","cause":{"kind":"#.utf8)
+        JSONWriter.staticString(#"","cause":{"kind":"#, to: &out)
         switch t.cause {
         case .time:
-            out.append(contentsOf: #""time"}"#.utf8)
+            JSONWriter.staticString(#""time"}"#, to: &out)
         case let .event(eventId, type):
-            out.append(contentsOf: #""event""#.utf8)
-            if let eventId {
-                out.append(contentsOf: #","event_id":"#.utf8)
-                JSONWriter.string(Array(eventId.utf8), to: &out)
+            JSONWriter.staticString(#""event""#, to: &out)
+            if var eventId {
+                JSONWriter.staticString(#","event_id":"#, to: &out)
+                eventId.withUTF8 { JSONWriter.string($0, to: &out) }
             }
-            out.append(contentsOf: #","event_type":""#.utf8)
-            out.append(contentsOf: CanonicalTypes.all[Int(type)].utf8)
-            out.append(contentsOf: #""}"#.utf8)
+            out.append(contentsOf: typeTails[Int(type)])
         }
-        out.append(contentsOf: #","model_version":"#.utf8)
-        out.append(contentsOf: versionJSON)
-        out.append(contentsOf: "}}".utf8)
+        out.append(contentsOf: versionTail)
     }
 
     public func encode(_ t: Transition) -> [UInt8] {
@@ -131,33 +193,57 @@ public struct TransitionEncoder: Sendable {
     }
 
     private func segment(_ s: Int?, _ g: Int, _ out: inout [UInt8]) {
-        if let s { JSONWriter.string(segmentNames[g][s], to: &out) } else { out.append(contentsOf: "null".utf8) }
+        if let s { out.append(contentsOf: segmentJSON[g][s]) } else { JSONWriter.staticString("null", to: &out) }
     }
 }
 
 /// Minimal JSON string writing for the encoders.
 enum JSONWriter {
     static func string(_ b: [UInt8], to out: inout [UInt8]) {
+        b.withUnsafeBufferPointer { string($0, to: &out) }
+    }
+
+    static func string(_ b: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
         out.append(34)
         raw(b, to: &out)
         out.append(34)
     }
 
+    @inline(__always)
+    static func staticString(_ s: StaticString, to out: inout [UInt8]) {
+        out.append(contentsOf: UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
+    }
+
     /// The escaped contents of a string, without quotes.
     static func raw(_ b: [UInt8], to out: inout [UInt8]) {
-        let hexd: [UInt8] = Array("0123456789abcdef".utf8)
-        for c in b {
+        b.withUnsafeBufferPointer { raw($0, to: &out) }
+    }
+
+    /// The escaped contents of a string, without quotes. Runs of bytes that need no escape
+    /// are copied in one go.
+    static func raw(_ b: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+        var runStart = 0
+        var i = 0
+        let n = b.count
+        while i < n {
+            let c = b[i]
+            if c >= 32 && c != 34 && c != 92 && c != 127 { i += 1; continue }
+            if i > runStart { out.append(contentsOf: UnsafeBufferPointer(rebasing: b[runStart..<i])) }
             switch c {
             case 34: out.append(92); out.append(34)
             case 92: out.append(92); out.append(92)
             case 10: out.append(92); out.append(110)
             case 13: out.append(92); out.append(114)
             case 9: out.append(92); out.append(116)
-            case 0..<32, 127:
-                out.append(contentsOf: [92, 117, 48, 48, hexd[Int(c >> 4)], hexd[Int(c & 15)]])
-            default: out.append(c)
+            default:
+                let hexd: StaticString = "0123456789abcdef"
+                out.append(92); out.append(117); out.append(48); out.append(48)
+                out.append(hexd.utf8Start[Int(c >> 4)]); out.append(hexd.utf8Start[Int(c & 15)])
             }
+            i += 1
+            runStart = i
         }
+        if n > runStart { out.append(contentsOf: UnsafeBufferPointer(rebasing: b[runStart..<n])) }
     }
 
     static func string(_ s: String, to out: inout [UInt8]) { string(Array(s.utf8), to: &out) }

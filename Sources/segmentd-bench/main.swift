@@ -20,6 +20,9 @@ struct Options {
     var days = 120
     var seed: UInt64 = 42
     var chunk = 200_000
+    /// `--emit 1`: write the generated records as NDJSON to stdout instead of timing them
+    /// (a fixed input for comparing replay outputs before and after an engine change).
+    var emit = false
 
     init() {
         var args = CommandLine.arguments.dropFirst().makeIterator()
@@ -30,6 +33,7 @@ struct Options {
             case "--events": events = Int(v)!
             case "--days": days = Int(v)!
             case "--seed": seed = UInt64(v)!
+            case "--emit": emit = v == "1"
             default: fatalError("unknown option \(a)")
             }
         }
@@ -118,6 +122,17 @@ func generate(_ i: Int, _ o: Options, _ rng: inout Rng, _ out: inout [UInt8]) {
 }
 
 let o = Options()
+if o.emit {
+    var rng = Rng(s: o.seed)
+    var line: [UInt8] = []
+    for i in 0..<o.events {
+        line.removeAll(keepingCapacity: true)
+        generate(i, o, &rng, &line)
+        line.append(10)
+        line.withUnsafeBufferPointer { _ = write(1, $0.baseAddress, $0.count) }
+    }
+    exit(0)
+}
 print("segmentd-bench: \(o.events) events, \(o.contacts) contacts, \(o.days) days, default model, one core")
 let rssBefore = residentBytes()
 let pipeline = Pipeline(model: .defaultModel())

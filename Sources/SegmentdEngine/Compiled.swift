@@ -1,0 +1,352 @@
+/// The model's conditions, scores, groups and boundaries compiled into flat tables of small
+/// trivial structs, for the engine's hot path.
+///
+/// `Condition` is an indirect enum: walking it retains and releases its boxes on every
+/// evaluation, and `attributeIn` would look string literals up by value each time. Here every
+/// condition is a node in one array (children by index), literal strings are interned once at
+/// engine start, list conditions know their slot offset in a contact's row, and the tables live
+/// in memory allocated once and never reference-counted on the hot path. The semantics are
+/// exactly those of `SegmentEngine.holds` / `score` / `nextBoundary`, which `explain` still uses.
+struct CompiledProgram {
+    enum Op: UInt8 { case always, atLeast, firstSeen, latestIs, attrIn, attrBetween, score, all, any, not }
+
+    struct Node {
+        var op: Op
+        var negated: Bool = false
+        /// atLeast: slot offset of the list; latestIs / attr*: slot offset; score: score index;
+        /// all / any: first child in `kids`; not: the child node.
+        var a: Int32 = 0
+        /// atLeast: count; attrIn: first literal; all / any: end of children in `kids`.
+        var b: Int32 = 0
+        /// atLeast: window; firstSeen: age; latestIs: tag mask; attrBetween: low; score: threshold;
+        /// attrIn: end of literals.
+        var x: Int64 = 0
+        /// attrBetween: high.
+        var y: Int64 = 0
+    }
+
+    struct Part {
+        var cap: Int64
+        var termStart: Int32, termEnd: Int32
+        /// Slot offset of the part's scored-event list, or -1.
+        var listOff: Int32
+        var listCap: Int32
+        var window: Int64
+    }
+
+    struct Term { var points: Int64; var cond: Int32 }
+
+    struct Group { var unless: Int32; var segStart: Int32; var segEnd: Int32 }
+
+    /// One (list, window) pair that yields boundaries: entry `v` (shifted right by `shift`)
+    /// leaves the window at `v + window`.
+    struct BoundarySource { var off: Int32; var cap: Int32; var shift: Int64; var window: Int64 }
+
+    private(set) var nodes: UnsafeMutableBufferPointer<Node>
+    private(set) var kids: UnsafeMutableBufferPointer<Int32>
+    private(set) var literals: UnsafeMutableBufferPointer<Int64>
+    private(set) var parts: UnsafeMutableBufferPointer<Part>
+    /// Score s has parts `scoreParts[s] ..< scoreParts[s + 1]`.
+    private(set) var scoreParts: UnsafeMutableBufferPointer<Int32>
+    private(set) var terms: UnsafeMutableBufferPointer<Term>
+    private(set) var groups: UnsafeMutableBufferPointer<Group>
+    private(set) var segs: UnsafeMutableBufferPointer<Int32>
+    private(set) var sources: UnsafeMutableBufferPointer<BoundarySource>
+    private(set) var ages: UnsafeMutableBufferPointer<Int64>
+    let scoreCount: Int
+
+    private static func copy<T>(_ a: [T]) -> UnsafeMutableBufferPointer<T> {
+        let p = UnsafeMutableBufferPointer<T>.allocate(capacity: max(1, a.count))
+        _ = p.initialize(from: a)
+        return UnsafeMutableBufferPointer(rebasing: p[0..<a.count])
+    }
+
+    /// `intern` gives the id of a string literal, as the engine stores string attribute values.
+    init(model: Model, layout: StateLayout, intern: (String) -> Int64) {
+        var nodes: [Node] = []
+        var kids: [Int32] = []
+        var lits: [Int64] = []
+        func compile(_ c: Condition) -> Int32 {
+            var n: Node
+            switch c {
+            case .always: n = Node(op: .always)
+            case let .atLeast(list, count, window):
+                n = Node(op: .atLeast, a: Int32(layout.lists[list].offset), b: Int32(count), x: window)
+            case let .firstSeenAtLeast(age): n = Node(op: .firstSeen, x: age)
+            case let .latestIs(tracker, tags, negated):
+                var mask: Int64 = 0
+                for t in tags { mask |= 1 << Int64(t) }
+                n = Node(op: .latestIs, negated: negated, a: Int32(layout.trackers[tracker].offset), x: mask)
+            case let .attributeIn(a, values):
+                let start = Int32(lits.count)
+                for v in values {
+                    switch v {
+                    case .int(let i): lits.append(i)
+                    case .string(let s): lits.append(intern(s))
+                    }
+                }
+                n = Node(op: .attrIn, a: Int32(layout.attributeOffsets[a]), b: start, x: Int64(lits.count))
+            case let .attributeBetween(a, low, high):
+                n = Node(op: .attrBetween, a: Int32(layout.attributeOffsets[a]), x: low, y: high)
+            case let .scoreAtLeast(score, threshold):
+                n = Node(op: .score, a: Int32(score), x: Int64(threshold))
+            case .all(let cs), .any(let cs):
+                let sub = cs.map(compile)
+                let start = Int32(kids.count)
+                kids.append(contentsOf: sub)
+                let isAll: Bool
+                if case .all = c { isAll = true } else { isAll = false }
+                n = Node(op: isAll ? .all : .any, a: start, b: Int32(kids.count))
+            case .not(let x):
+                n = Node(op: .not, a: compile(x))
+            }
+            nodes.append(n)
+            return Int32(nodes.count - 1)
+        }
+        var parts: [Part] = []
+        var scoreParts: [Int32] = [0]
+        var terms: [Term] = []
+        for (s, spec) in model.scores.enumerated() {
+            for (pi, p) in spec.parts.enumerated() {
+                let ts = Int32(terms.count)
+                for term in p.staticTerms { terms.append(Term(points: Int64(term.points), cond: compile(term.when))) }
+                var off: Int32 = -1, cap: Int32 = 0
+                if let sl = layout.scoreListIndex[s][pi] {
+                    off = Int32(layout.scoreLists[sl].offset)
+                    cap = Int32(layout.scoreLists[sl].capacity)
+                }
+                parts.append(Part(cap: Int64(p.cap), termStart: ts, termEnd: Int32(terms.count), listOff: off, listCap: cap, window: p.window))
+            }
+            scoreParts.append(Int32(parts.count))
+        }
+        var groups: [Group] = []
+        var segs: [Int32] = []
+        for g in model.groups {
+            let u = g.unless.map(compile) ?? -1
+            let start = Int32(segs.count)
+            for s in g.segments { segs.append(compile(s.when)) }
+            groups.append(Group(unless: u, segStart: start, segEnd: Int32(segs.count)))
+        }
+        var sources: [BoundarySource] = []
+        for l in layout.lists {
+            for w in l.windows { sources.append(BoundarySource(off: Int32(l.offset), cap: Int32(l.capacity), shift: 0, window: w)) }
+        }
+        for l in layout.scoreLists {
+            sources.append(BoundarySource(off: Int32(l.offset), cap: Int32(l.capacity), shift: 16, window: l.window))
+        }
+        self.nodes = CompiledProgram.copy(nodes)
+        self.kids = CompiledProgram.copy(kids)
+        self.literals = CompiledProgram.copy(lits)
+        self.parts = CompiledProgram.copy(parts)
+        self.scoreParts = CompiledProgram.copy(scoreParts)
+        self.terms = CompiledProgram.copy(terms)
+        self.groups = CompiledProgram.copy(groups)
+        self.segs = CompiledProgram.copy(segs)
+        self.sources = CompiledProgram.copy(sources)
+        self.ages = CompiledProgram.copy(layout.ages)
+        self.scoreCount = model.scores.count
+    }
+
+    func deallocate() {
+        for p in [UnsafeMutableRawPointer(nodes.baseAddress), UnsafeMutableRawPointer(kids.baseAddress),
+                  UnsafeMutableRawPointer(literals.baseAddress), UnsafeMutableRawPointer(parts.baseAddress),
+                  UnsafeMutableRawPointer(scoreParts.baseAddress), UnsafeMutableRawPointer(terms.baseAddress),
+                  UnsafeMutableRawPointer(groups.baseAddress), UnsafeMutableRawPointer(segs.baseAddress),
+                  UnsafeMutableRawPointer(sources.baseAddress), UnsafeMutableRawPointer(ages.baseAddress)] {
+            p?.deallocate()
+        }
+    }
+}
+
+/// Evaluation of a compiled program over one contact's row at one instant.
+///
+/// A score is computed at most once per evaluation (the lead score is asked for by two
+/// segments): `scoreValid` marks the cached ones. Scores must fit in 64 cached entries.
+struct Evaluator {
+    let p: CompiledProgram
+    let row: UnsafePointer<Int64>
+    let t: Millis
+    var scoreValid: UInt64 = 0
+    var scores: (Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64) = (0, 0, 0, 0, 0, 0, 0, 0)
+    var extraScores: [Int64] = []
+
+    init(_ p: CompiledProgram, _ row: UnsafePointer<Int64>, _ t: Millis) {
+        self.p = p
+        self.row = row
+        self.t = t
+    }
+
+    /// The segment of group `g` at `t` (-1: none).
+    mutating func segment(_ g: Int) -> Int {
+        let grp = p.groups[g]
+        if grp.unless >= 0 && holds(grp.unless) { return -1 }
+        var i = grp.segStart
+        while i < grp.segEnd {
+            if holds(p.segs[Int(i)]) { return Int(i - grp.segStart) }
+            i += 1
+        }
+        return -1
+    }
+
+    mutating func holds(_ ni: Int32) -> Bool {
+        let n = p.nodes[Int(ni)]
+        let none = SegmentEngine.none
+        switch n.op {
+        case .always: return true
+        case .atLeast:
+            // The list is newest first: at least `count` in the window iff the count-th is.
+            let v = row[Int(n.a) + Int(n.b) - 1]
+            return v != none && v > t - n.x
+        case .firstSeen:
+            let fs = row[StateLayout.firstSeen]
+            return fs != none && fs <= t - n.x
+        case .latestIs:
+            // With no such event at all, neither `is` nor `is_not` holds.
+            guard row[Int(n.a)] != none else { return false }
+            let tag = row[Int(n.a) + 1]
+            return (tag < 64 && (n.x >> tag) & 1 != 0) != n.negated
+        case .attrIn:
+            guard row[Int(n.a)] != none else { return false }
+            let v = row[Int(n.a) + 1]
+            var k = Int(n.b)
+            while k < Int(n.x) {
+                if p.literals[k] == v { return true }
+                k += 1
+            }
+            return false
+        case .attrBetween:
+            guard row[Int(n.a)] != none else { return false }
+            let v = row[Int(n.a) + 1]
+            return v >= n.x && v <= n.y
+        case .score:
+            return score(Int(n.a)) >= n.x
+        case .all:
+            var k = Int(n.a)
+            while k < Int(n.b) {
+                if !holds(p.kids[k]) { return false }
+                k += 1
+            }
+            return true
+        case .any:
+            var k = Int(n.a)
+            while k < Int(n.b) {
+                if holds(p.kids[k]) { return true }
+                k += 1
+            }
+            return false
+        case .not:
+            return !holds(n.a)
+        }
+    }
+
+    mutating func score(_ s: Int) -> Int64 {
+        if s < 8 {
+            if scoreValid & (1 << UInt64(s)) != 0 {
+                return withUnsafeBytes(of: &scores) { $0.load(fromByteOffset: s * 8, as: Int64.self) }
+            }
+            let v = compute(s)
+            withUnsafeMutableBytes(of: &scores) { $0.storeBytes(of: v, toByteOffset: s * 8, as: Int64.self) }
+            scoreValid |= 1 << UInt64(s)
+            return v
+        }
+        return compute(s)
+    }
+
+    /// The score's total: each part's static terms plus its in-window scored events, capped.
+    mutating func compute(_ s: Int) -> Int64 {
+        var total: Int64 = 0
+        var pi = Int(p.scoreParts[s])
+        let pe = Int(p.scoreParts[s + 1])
+        while pi < pe {
+            let part = p.parts[pi]
+            var v: Int64 = 0
+            var k = Int(part.termStart)
+            while k < Int(part.termEnd) {
+                let term = p.terms[k]
+                if holds(term.cond) { v += term.points }
+                k += 1
+            }
+            if part.listOff >= 0 {
+                let off = Int(part.listOff)
+                let lo = t - part.window
+                var j = 0
+                while j < Int(part.listCap) {
+                    let e = row[off + j]
+                    if e == SegmentEngine.none || (e >> 16) <= lo { break }
+                    v += e & 0xFFFF
+                    j += 1
+                }
+            }
+            total += min(v, part.cap)
+            pi += 1
+        }
+        return total
+    }
+}
+
+extension CompiledProgram {
+    /// The first instant after `c` at which time alone can change the membership of the
+    /// contact in `row`, or `.max`. Lists are newest first, so a list's scan stops at the
+    /// first entry whose boundary is not after `c`.
+    @inline(__always)
+    func nextBoundary(_ row: UnsafePointer<Int64>, after c: Millis) -> Millis {
+        var best = SegmentEngine.unscheduled
+        for s in sources {
+            let off = Int(s.off)
+            var k = 0
+            while k < Int(s.cap) {
+                let v = row[off + k]
+                if v == SegmentEngine.none { break }
+                let b = (v >> s.shift) + s.window
+                if b <= c { break }
+                if b < best { best = b }
+                k += 1
+            }
+        }
+        let fs = row[StateLayout.firstSeen]
+        if fs != SegmentEngine.none {
+            for age in ages {
+                let b = fs + age
+                if b > c && b < best { best = b }
+            }
+        }
+        return best
+    }
+}
+
+/// Where an applied event goes in a contact's row, flattened from `StateLayout` so that
+/// inserting reads no nested arrays.
+struct InsertPlan {
+    struct List { var off: Int32; var cap: Int32; var bit: UInt64 }
+    struct Scored { var off: Int32; var cap: Int32; var scoreCap: Int64; var termStart: Int32; var termEnd: Int32 }
+    struct Term { var bit: UInt64; var points: Int64 }
+    struct Tracker { var off: Int32; var bitStart: Int32; var bitEnd: Int32 }
+
+    let lists: [List]
+    let scored: [Scored]
+    let terms: [Term]
+    let trackers: [Tracker]
+    let trackerBits: [UInt64]
+
+    init(layout: StateLayout) {
+        lists = layout.lists.map { List(off: Int32($0.offset), cap: Int32($0.capacity), bit: $0.bit) }
+        var scored: [Scored] = []
+        var terms: [Term] = []
+        for s in layout.scoreLists {
+            let start = Int32(terms.count)
+            for (bit, p) in s.terms { terms.append(Term(bit: bit, points: p)) }
+            scored.append(Scored(off: Int32(s.offset), cap: Int32(s.capacity), scoreCap: s.cap, termStart: start, termEnd: Int32(terms.count)))
+        }
+        self.scored = scored
+        self.terms = terms
+        var trackers: [Tracker] = []
+        var bits: [UInt64] = []
+        for t in layout.trackers {
+            let start = Int32(bits.count)
+            bits.append(contentsOf: t.bits)
+            trackers.append(Tracker(off: Int32(t.offset), bitStart: start, bitEnd: Int32(bits.count)))
+        }
+        self.trackers = trackers
+        self.trackerBits = bits
+    }
+}
