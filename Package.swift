@@ -50,6 +50,10 @@ let package = Package(
             ]
         ),
         .executableTarget(
+            name: "daemon-bench",
+            dependencies: ["SegmentdDaemon", "SegmentdKafka", "SegmentdEngine"]
+        ),
+        .executableTarget(
             name: "segmentd-bench",
             dependencies: ["SegmentdEngine"],
             swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]

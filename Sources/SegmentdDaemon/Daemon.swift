@@ -242,7 +242,7 @@ public final class Daemon: @unchecked Sendable {
     // MARK: partitions
 
     /// Builds a partition's engine from the changelog; returns the offset to start from.
-    func restore(partition p: Int32) throws -> Int64 {
+    public func restore(partition p: Int32) throws -> Int64 {
         let t0 = Daemon.wallMs()
         let pipeline = Pipeline(model: model, lateness: config.lateness, maxRecordBytes: config.maxRecordBytes)
         var readConfig = KafkaConfig(config.kafka.merging(config.consumer) { $1 })

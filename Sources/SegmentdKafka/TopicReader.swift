@@ -113,7 +113,7 @@ public final class TopicReader {
                 throw KafkaError(RD_KAFKA_RESP_ERR__TIMED_OUT, context: "TopicReader.readAll \(topic)",
                                  detail: "end not reached; partitions left: \(remaining.keys.sorted())")
             }
-            let got = rd_kafka_consume_batch_queue(queue, Int32(min(left, 500)), batch, batchSize)
+            let got = rd_kafka_consume_batch_queue(queue, Int32(min(left, 20)), batch, batchSize)
             if got < 0 { throw KafkaError(rd_kafka_last_error(), context: "rd_kafka_consume_batch_queue") }
             var failure: KafkaError?
             for i in 0..<got {

@@ -1,0 +1,106 @@
+// daemon-bench: the daemon end to end against the plain librdkafka consumer, in one run.
+//
+//   swift run -c release daemon-bench [--events N] [--partitions P] [--contacts C] [--guarantee exactly_once|at_least_once]
+//
+// Starts the embedded broker (librdkafka's mock cluster, over TCP on 127.0.0.1), loads N
+// synthetic B2B events (lz4, keyed by contact), then reads them twice: once with a plain
+// consumer that only reads (the limit on this machine), once with the daemon (decode, segment,
+// produce transitions, changelog and checkpoints, commit transactions). Each rate is timed
+// from the first record to the last, so the ~3 s group join is not counted. Prints figures.
+
+import Foundation
+import SegmentdDaemon
+import SegmentdEngine
+import SegmentdKafka
+import Synchronization
+
+var events = 1_000_000
+var partitions: Int32 = 32
+var contacts = 100_000
+var guarantee = "exactly_once"
+var args = CommandLine.arguments.dropFirst().makeIterator()
+while let a = args.next() {
+    guard let v = args.next() else { break }
+    switch a {
+    case "--events": events = Int(v)!
+    case "--partitions": partitions = Int32(v)!
+    case "--contacts": contacts = Int(v)!
+    case "--guarantee": guarantee = v
+    default: fatalError("unknown option \(a)")
+    }
+}
+
+func now() -> Double { Date().timeIntervalSince1970 }
+func rate(_ n: Int, _ s: Double) -> String { "\(Int(Double(n) / s)) records/s" }
+
+var config = DaemonConfig()
+config.idleAdvance = nil
+try config.set("processing_guarantee", guarantee, origin: "flag --guarantee")
+let broker = try EmbeddedBroker(config: config, partitions: partitions)
+config.brokers = broker.bootstrapServers
+print("daemon-bench: \(events) events, \(partitions) partitions, \(contacts) contacts, \(guarantee), embedded broker \(broker.bootstrapServers)")
+
+// Load.
+let producer = try KafkaProducer(config: ["bootstrap.servers": broker.bootstrapServers, "compression.type": "lz4",
+                                          "linger.ms": "20", "batch.size": "1000000", "partitioner": "murmur2_random",
+                                          "queue.buffering.max.messages": "1000000"])
+var stream = SyntheticStream(contacts: contacts, start: 1_767_225_600_000, step: 120 * 86_400_000 / Int64(events), badFraction: 0.01)
+var bytes = 0
+let t0 = now()
+for _ in 0..<events {
+    let r = stream.nextRecord()
+    bytes += r.value.count
+    try producer.produce(topic: config.inputTopic, key: r.key ?? Array("malformed".utf8), value: r.value)
+}
+try producer.flush(timeoutMs: 120_000)
+try producer.close()
+print("load: \(rate(events, now() - t0)) (\(bytes / events) bytes/record)")
+
+// Plain consumer: read only.
+let plain = try KafkaConsumer(config: ["bootstrap.servers": broker.bootstrapServers, "group.id": "plain-reader",
+                                       "auto.offset.reset": "earliest"], rebalanceHandler: DefaultRebalanceHandler())
+try plain.subscribe(topics: [config.inputTopic])
+var seen = 0
+var first = 0.0
+let deadline = now() + 300
+while seen < events && now() < deadline {
+    try plain.poll(maxRecords: 10_000, timeoutMs: 100) { view in
+        if seen == 0 { first = now() }
+        seen += 1
+        _ = view.value.count
+    }
+}
+let plainSeconds = now() - first
+try plain.close()
+let plainRate = Double(seen) / plainSeconds
+print("plain consumer: \(seen) records in \(String(format: "%.2f", plainSeconds)) s = \(rate(seen, plainSeconds))")
+
+// The daemon.
+let daemon = Daemon(config: config, model: .defaultModel(), log: { _ in })
+let finished = Atomic<Bool>(false)
+Thread.detachNewThread {
+    do { try daemon.run() } catch { print("daemon failed: \(error)") }
+    finished.store(true, ordering: .sequentiallyConsistent)
+}
+var dFirst = 0.0
+while daemon.status.records < events && now() < deadline + 600 && !finished.load(ordering: .sequentiallyConsistent) {
+    if dFirst == 0 && daemon.status.records > 0 { dFirst = now() }
+    usleep(5_000)
+}
+let dSeconds = now() - dFirst
+daemon.stop()
+while !finished.load(ordering: .sequentiallyConsistent) { usleep(10_000) }
+let s = daemon.status
+let daemonRate = Double(s.records) / dSeconds
+print("daemon (\(guarantee)): \(s.records) records in \(String(format: "%.2f", dSeconds)) s = \(rate(s.records, dSeconds)); \(s.transitions) transitions, \(s.deadLetters) dead letters, \(s.transactions) transactions")
+print("daemon / plain consumer: \(String(format: "%.2f", daemonRate / plainRate))")
+
+// Restore: a fresh daemon instance rebuilds every partition from the changelog.
+let restorer = Daemon(config: config, model: .defaultModel(), log: { _ in })
+let r0 = now()
+var restored = 0
+for p in 0..<partitions { _ = try restorer.restore(partition: p); restored = restorer.status.restoredContacts }
+let rs = now() - r0
+print("restore: \(restored) contacts from the changelog in \(String(format: "%.2f", rs)) s = \(Int(Double(restored) / rs)) contacts/s")
+broker.close()
+
