@@ -56,7 +56,7 @@ public final class SegmentEngine {
     static let none: Int64 = .min
     static let unscheduled: Int64 = .max
 
-    public init(model: Model, lateness: Millis = 0, dedupHorizon: Millis = 86_400_000) {
+    public init(model: Model, lateness: Millis = 0, dedupHorizon: Millis = 7 * 86_400_000) {
         self.model = model
         self.lateness = lateness
         self.dedupHorizon = dedupHorizon
@@ -487,7 +487,8 @@ public final class SegmentEngine {
 
     /// An id is remembered with the contact's newest event time when it was applied, and is
     /// caught while that stamp is within `dedupHorizon` of the contact's newest event time:
-    /// at least the contact's last 24 hours of events, late ones included. Most contacts fit
+    /// at least the contact's last 7 days of events by default (the contract asks for 24 hours;
+    /// upstream redeliveries can come days late), late ones included. Most contacts fit
     /// in the two slots of their row; busier ones spill into a small per-contact overflow.
     private func isDuplicate(_ idx: Int, _ base: Int, _ h: UInt64) -> Bool {
         let liveAfter = state[base + StateLayout.maxTs] - dedupHorizon

@@ -218,7 +218,7 @@ struct EngineTests {
         #expect(p.counters.duplicates == 1)
     }
 
-    @Test("duplicates are caught at least 24 hours back in the contact's time, late events included")
+    @Test("duplicates are caught 7 days back in the contact's time (the contract asks 24 hours), late events included")
     func duplicateHorizon() {
         let p = Pipeline(model: .defaultModel())
         _ = p.process(Array(ev("c", "email_open", "2026-03-02T09:00:00.000Z", id: "a").utf8))
@@ -226,6 +226,12 @@ struct EngineTests {
         #expect(p.process(Array(ev("c", "email_open", "2026-03-02T09:00:00.000Z", id: "a").utf8)) == .duplicate)
         _ = p.process(Array(ev("c", "email_open", "2026-02-01T09:00:00.000Z", id: "late").utf8))
         #expect(p.process(Array(ev("c", "email_open", "2026-02-01T09:00:00.000Z", id: "late").utf8)) == .duplicate)
+        // Three days of contact time later, a redelivery of "a" is still caught (horizon 7 days)...
+        _ = p.process(Array(ev("c", "email_open", "2026-03-05T09:00:00.000Z", id: "c3").utf8))
+        #expect(p.process(Array(ev("c", "email_open", "2026-03-02T09:00:00.000Z", id: "a").utf8)) == .duplicate)
+        // ...but not once the contact has moved on more than 7 days.
+        _ = p.process(Array(ev("c", "email_open", "2026-03-12T09:00:00.000Z", id: "c4").utf8))
+        #expect(p.process(Array(ev("c", "email_open", "2026-03-02T09:00:00.000Z", id: "a").utf8)) == .applied)
     }
 
     @Test("replay is deterministic: the same input gives byte-identical output")
