@@ -31,6 +31,7 @@ public final class SegmentEngine {
     private var rows: RowStore
     private var timers = TimerHeap()
     private var dedupOverflow: [Int32: [DedupEntry]] = [:]
+    private let wide = WideSlots()
     /// Contacts changed since `takeDirtyContacts()` (their changelog record is due).
     private var dirty: [Int32] = []
     private var sameInstant: [UInt64: Int] = [:]
@@ -95,7 +96,7 @@ public final class SegmentEngine {
 
     /// Approximate bytes of state held (contact table, slots, timers, duplicate index).
     public var stateBytes: Int {
-        contacts.footprintBytes + rows.footprintBytes + timers.footprintBytes + dedupOverflow.count * 64
+        contacts.footprintBytes + rows.footprintBytes + timers.footprintBytes + dedupOverflow.count * 64 + wide.map.count * 48
     }
 
     // MARK: applying records
@@ -231,25 +232,33 @@ public final class SegmentEngine {
             if k == Int(t.bitEnd) { continue }
             let tag = k - Int(t.bitStart)
             let off = row + Int(t.off)
-            let cur = off[0]
-            if cur == SegmentEngine.none || ts >= cur {
-                off[0] = ts
-                off[1] = Int64(tag)
-            }
+            if let cur = PackedPair.read(off, wide), ts < cur.ts { continue }
+            writePair(off, ts, Int64(tag))
         }
         if e.attributes.isEmpty { return }
         for (a, v) in e.attributes {
             let off = row + layout.attributeOffsets[a]
-            let cur = off[0]
-            if cur == SegmentEngine.none || ts >= cur {
-                off[0] = ts
-                switch v {
-                case .int(let i): off[1] = i
-                case .string(let s): off[1] = intern(s)
-                }
+            if let cur = PackedPair.read(off, wide), ts < cur.ts { continue }
+            switch v {
+            case .int(let i): writePair(off, ts, i)
+            case .string(let s): writePair(off, ts, intern(s))
             }
         }
     }
+
+    /// Stores a latest-of or attribute pair, packed when it fits (see `PackedPair`).
+    private func writePair(_ off: Row, _ ts: Int64, _ value: Int64) {
+        let key = Int(bitPattern: off)
+        if let p = PackedPair.pack(ts, value) {
+            if off[0] == PackedPair.escaped { wide.map.removeValue(forKey: key) }
+            off[0] = p
+        } else {
+            off[0] = PackedPair.escaped
+            wide.map[key] = (ts, value)
+        }
+    }
+
+    private func pair(_ off: Row) -> (ts: Int64, value: Int64)? { PackedPair.read(off, wide) }
 
     /// Inserts into a newest-first list of at most `cap` times (the oldest falls off).
     @inline(__always)
@@ -298,7 +307,7 @@ public final class SegmentEngine {
     private func evaluate(_ idx: Int, _ row: Row, at t: Millis, byEvent: Bool) {
         let groupCount = model.groups.count
         let program = self.program
-        var ev = Evaluator(program, row, t)
+        var ev = Evaluator(program, row, t, wide)
         var segs: UInt64 = 0
         for g in 0..<groupCount {
             segs |= UInt64(ev.segment(g) + 1) << UInt64(g * 8)
@@ -373,15 +382,13 @@ public final class SegmentEngine {
             let fs = row[StateLayout.firstSeen]
             return fs != SegmentEngine.none && fs <= t - age
         case let .latestIs(tracker, tags, negated):
-            let off = row + layout.trackers[tracker].offset
             // With no such event at all, neither `is` nor `is_not` holds (never subscribed nor
             // unsubscribed is not suppressed).
-            guard off[0] != SegmentEngine.none else { return false }
-            return tags.contains(Int(off[1])) != negated
+            guard let p = pair(row + layout.trackers[tracker].offset) else { return false }
+            return tags.contains(Int(p.value)) != negated
         case let .attributeIn(a, values):
-            let off = row + layout.attributeOffsets[a]
-            guard off[0] != SegmentEngine.none else { return false }
-            let v = off[1]
+            guard let p = pair(row + layout.attributeOffsets[a]) else { return false }
+            let v = p.value
             for lit in values {
                 switch lit {
                 case .int(let i): if v == i { return true }
@@ -390,9 +397,8 @@ public final class SegmentEngine {
             }
             return false
         case let .attributeBetween(a, low, high):
-            let off = row + layout.attributeOffsets[a]
-            guard off[0] != SegmentEngine.none else { return false }
-            return off[1] >= low && off[1] <= high
+            guard let p = pair(row + layout.attributeOffsets[a]) else { return false }
+            return p.value >= low && p.value <= high
         case let .scoreAtLeast(score, threshold):
             return self.score(score, row, t).total >= threshold
         case .all(let cs): return cs.allSatisfy { holds($0, row, t) }
@@ -551,8 +557,17 @@ public final class SegmentEngine {
         self.watermark = max(self.watermark, watermark)
     }
 
-    /// A contact's whole state as bytes (for the changelog). Attribute strings are written
-    /// out, not as interned ids, so a snapshot is meaningful to any process.
+    /// The slot offsets of the latest-of trackers, then of the attributes, with whether the
+    /// value is an interned string.
+    private var pairSlots: [(offset: Int, isString: Bool)] {
+        layout.trackers.map { ($0.offset, false) }
+            + model.attributes.enumerated().map { (layout.attributeOffsets[$0.offset], $0.element.kind == .string) }
+    }
+
+    /// A contact's whole state as bytes (for the changelog): model version, stride, the row's
+    /// slots, then every latest-of and attribute pair written out in full (time, then the tag,
+    /// the integer, or the string's bytes), since a packed slot may refer to this process's
+    /// interned ids or overflow map. So a snapshot is meaningful to any process.
     public func snapshot(contact idx: Int) -> [UInt8] {
         var w = SnapshotWriter()
         w.bytes(Array(model.version.utf8))
@@ -564,9 +579,10 @@ public final class SegmentEngine {
             if k == layout.flags { v &= ~layout.dirtyBit }
             w.int(v)
         }
-        for (a, spec) in model.attributes.enumerated() where spec.kind == .string {
-            let off = row + layout.attributeOffsets[a]
-            w.bytes(off[0] == SegmentEngine.none ? [] : Array(interned[Int(off[1])].utf8))
+        for (offset, isString) in pairSlots {
+            guard let p = pair(row + offset) else { w.int(SegmentEngine.none); continue }
+            w.int(p.ts)
+            if isString { w.bytes(Array(interned[Int(p.value)].utf8)) } else { w.int(p.value) }
         }
         let overflow = dedupOverflow[Int32(idx)] ?? []
         w.int(Int64(overflow.count))
@@ -594,14 +610,27 @@ public final class SegmentEngine {
         let (idx, inserted) = contacts.findOrInsert(contactId)
         if inserted { appendRow() }
         let row = rows.row(idx)
+        let pairSlots = self.pairSlots
+        for (offset, _) in pairSlots where row[offset] == PackedPair.escaped {
+            wide.map.removeValue(forKey: Int(bitPattern: row + offset))
+        }
         for k in 0..<layout.stride {
             guard let v = r.int() else { throw SnapshotError(description: "truncated snapshot") }
             row[k] = v
         }
-        for (a, spec) in model.attributes.enumerated() where spec.kind == .string {
-            guard let b = r.bytes() else { throw SnapshotError(description: "truncated snapshot") }
-            let off = row + layout.attributeOffsets[a]
-            if off[0] != SegmentEngine.none { off[1] = intern(String(decoding: b, as: UTF8.self)) }
+        for (offset, isString) in pairSlots {
+            row[offset] = SegmentEngine.none
+            guard let ts = r.int() else { throw SnapshotError(description: "truncated snapshot") }
+            if ts == SegmentEngine.none { continue }
+            let value: Int64
+            if isString {
+                guard let b = r.bytes() else { throw SnapshotError(description: "truncated snapshot") }
+                value = intern(String(decoding: b, as: UTF8.self))
+            } else {
+                guard let v = r.int() else { throw SnapshotError(description: "truncated snapshot") }
+                value = v
+            }
+            writePair(row + offset, ts, value)
         }
         guard let nOverflow = r.int() else { throw SnapshotError(description: "truncated snapshot") }
         var list: [DedupEntry] = []
@@ -680,21 +709,20 @@ public final class SegmentEngine {
             let fs = row[StateLayout.firstSeen]
             return "first seen \(fs == SegmentEngine.none ? "never" : EventTime.format(fs)), at least \(DurationSpec(millis: age)) ago: \(holds(c, row, t))"
         case let .latestIs(tracker, tags, negated):
-            let off = row + layout.trackers[tracker].offset
+            let latest = pair(row + layout.trackers[tracker].offset)
             let names = model.latest[tracker].filters.map { model.filterNames[$0] ?? "filter#\($0)" }
             let wanted = tags.map { names[$0] }.joined(separator: "/")
-            if off[0] == SegmentEngine.none { return "latest of \(names.joined(separator: ", ")): none; \(negated ? "is not" : "is") \(wanted): \(negated)" }
-            return "latest of \(names.joined(separator: ", ")) is '\(names[Int(off[1])])' at \(EventTime.format(off[0])); \(negated ? "is not" : "is") \(wanted): \(holds(c, row, t))"
+            guard let latest else { return "latest of \(names.joined(separator: ", ")): none; \(negated ? "is not" : "is") \(wanted): \(negated)" }
+            return "latest of \(names.joined(separator: ", ")) is '\(names[Int(latest.value)])' at \(EventTime.format(latest.ts)); \(negated ? "is not" : "is") \(wanted): \(holds(c, row, t))"
         case let .attributeIn(a, values):
-            let off = row + layout.attributeOffsets[a]
+            let p = pair(row + layout.attributeOffsets[a])
             let spec = model.attributes[a]
             let cur: String
-            if off[0] == SegmentEngine.none { cur = "unset" } else if spec.kind == .integer { cur = "\(off[1])" } else { cur = "'\(interned[Int(off[1])])'" }
+            if let p { cur = spec.kind == .integer ? "\(p.value)" : "'\(interned[Int(p.value)])'" } else { cur = "unset" }
             let vals = values.map { v -> String in switch v { case .int(let i): return "\(i)"; case .string(let s): return s } }
             return "\(spec.name) is \(cur), in [\(vals.joined(separator: ", "))]: \(holds(c, row, t))"
         case let .attributeBetween(a, low, high):
-            let off = row + layout.attributeOffsets[a]
-            let cur = off[0] == SegmentEngine.none ? "unset" : "\(off[1])"
+            let cur = pair(row + layout.attributeOffsets[a]).map { "\($0.value)" } ?? "unset"
             return "\(model.attributes[a].name) is \(cur), in \(low)..\(high): \(holds(c, row, t))"
         case let .scoreAtLeast(s, threshold):
             let sc = score(s, row, t)

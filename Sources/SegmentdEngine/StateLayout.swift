@@ -92,12 +92,12 @@ public struct StateLayout: Sendable {
         var trackers: [Tracker] = []
         for t in model.latest {
             trackers.append(Tracker(offset: off, bits: t.filters.map { 1 << UInt64($0) }))
-            off += 2
+            off += 1
         }
         var attrs: [Int] = []
         for _ in model.attributes {
             attrs.append(off)
-            off += 2
+            off += 1
         }
         let dedupOffset = off
         off += 2 * StateLayout.dedupSlots
@@ -212,6 +212,42 @@ struct SnapshotReader {
         defer { pos += Int(n) }
         return Array(data[pos..<(pos + Int(n))])
     }
+}
+
+/// A "latest" pair (time, small value) in one slot: a latest-of tracker's (ts, tag), an
+/// attribute's (ts, value) where the value is an integer attribute's value or a string
+/// attribute's interned id.
+///
+/// Packed as `ts << 20 | value` when 0 <= ts < 2^43 (1970 to year 2248) and
+/// 0 <= value < 2^20; the slot is then >= 0. Any other pair (an earlier or later time, a
+/// negative or large integer, more than a million distinct strings) is stored exactly in
+/// `WideSlots` and the slot holds `escaped`. An empty slot holds `SegmentEngine.none`. So
+/// every input is kept exactly; only the rare pairs cost a map entry.
+enum PackedPair {
+    static let valueBits: Int64 = 20
+    static let valueMask: Int64 = (1 << 20) - 1
+    static let tsLimit: Int64 = 1 << 43
+    static let escaped: Int64 = -1
+
+    @inline(__always)
+    static func pack(_ ts: Int64, _ value: Int64) -> Int64? {
+        guard ts >= 0, ts < tsLimit, value >= 0, value <= valueMask else { return nil }
+        return ts << valueBits | value
+    }
+
+    /// The pair in `slot`, or nil when empty. `wide` is consulted only for an escaped slot.
+    @inline(__always)
+    static func read(_ slot: UnsafePointer<Int64>, _ wide: WideSlots) -> (ts: Int64, value: Int64)? {
+        let s = slot[0]
+        if s >= 0 { return (s >> valueBits, s & valueMask) }
+        if s == SegmentEngine.none { return nil }
+        return wide.map[Int(bitPattern: slot)]
+    }
+}
+
+/// The exact pairs that do not fit a packed slot, keyed by the slot's address (rows never move).
+final class WideSlots {
+    var map: [Int: (ts: Int64, value: Int64)] = [:]
 }
 
 /// A pointer to one contact's row of `stride` slots.
