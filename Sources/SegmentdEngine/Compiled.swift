@@ -166,14 +166,17 @@ struct Evaluator {
     let p: CompiledProgram
     let row: UnsafePointer<Int64>
     let t: Millis
+    /// Latest-of and attribute pairs that do not fit their packed slot.
+    unowned(unsafe) let wide: WideSlots
     var scoreValid: UInt64 = 0
     var scores: (Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64) = (0, 0, 0, 0, 0, 0, 0, 0)
     var extraScores: [Int64] = []
 
-    init(_ p: CompiledProgram, _ row: UnsafePointer<Int64>, _ t: Millis) {
+    init(_ p: CompiledProgram, _ row: UnsafePointer<Int64>, _ t: Millis, _ wide: WideSlots) {
         self.p = p
         self.row = row
         self.t = t
+        self.wide = wide
     }
 
     /// The segment of group `g` at `t` (-1: none).
@@ -202,12 +205,12 @@ struct Evaluator {
             return fs != none && fs <= t - n.x
         case .latestIs:
             // With no such event at all, neither `is` nor `is_not` holds.
-            guard row[Int(n.a)] != none else { return false }
-            let tag = row[Int(n.a) + 1]
+            guard let pair = PackedPair.read(row + Int(n.a), wide) else { return false }
+            let tag = pair.value
             return (tag < 64 && (n.x >> tag) & 1 != 0) != n.negated
         case .attrIn:
-            guard row[Int(n.a)] != none else { return false }
-            let v = row[Int(n.a) + 1]
+            guard let pair = PackedPair.read(row + Int(n.a), wide) else { return false }
+            let v = pair.value
             var k = Int(n.b)
             while k < Int(n.x) {
                 if p.literals[k] == v { return true }
@@ -215,8 +218,8 @@ struct Evaluator {
             }
             return false
         case .attrBetween:
-            guard row[Int(n.a)] != none else { return false }
-            let v = row[Int(n.a) + 1]
+            guard let pair = PackedPair.read(row + Int(n.a), wide) else { return false }
+            let v = pair.value
             return v >= n.x && v <= n.y
         case .score:
             return score(Int(n.a)) >= n.x

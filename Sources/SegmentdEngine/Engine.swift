@@ -27,9 +27,11 @@ public final class SegmentEngine {
     public let layout: StateLayout
 
     public private(set) var contacts = ContactTable()
-    private var state: [Int64] = []
+    /// Every contact's row of `layout.stride` slots, in chunks that never move.
+    private var rows: RowStore
     private var timers = TimerHeap()
     private var dedupOverflow: [Int32: [DedupEntry]] = [:]
+    private let wide = WideSlots()
     /// Contacts changed since `takeDirtyContacts()` (their changelog record is due).
     private var dirty: [Int32] = []
     private var sameInstant: [UInt64: Int] = [:]
@@ -62,6 +64,7 @@ public final class SegmentEngine {
         self.dedupHorizon = dedupHorizon
         let layout = StateLayout(model: model)
         self.layout = layout
+        self.rows = RowStore(stride: layout.stride)
         var ids: [[UInt8]: Int64] = [:]
         var strs: [String] = []
         self.program = CompiledProgram(model: model, layout: layout) { s in
@@ -78,7 +81,10 @@ public final class SegmentEngine {
         stats.transitionsByGroup = Array(repeating: 0, count: model.groups.count)
     }
 
-    deinit { program.deallocate() }
+    deinit {
+        program.deallocate()
+        rows.deallocate()
+    }
 
     /// Takes the transitions produced so far.
     public func takeTransitions() -> [Transition] {
@@ -90,7 +96,7 @@ public final class SegmentEngine {
 
     /// Approximate bytes of state held (contact table, slots, timers, duplicate index).
     public var stateBytes: Int {
-        contacts.footprintBytes + state.capacity * 8 + timers.footprintBytes + dedupOverflow.count * 64
+        contacts.footprintBytes + rows.footprintBytes + timers.footprintBytes + dedupOverflow.count * 64 + wide.map.count * 48
     }
 
     // MARK: applying records
@@ -102,59 +108,56 @@ public final class SegmentEngine {
     public func apply(_ first: EngineEvent, _ second: EngineEvent? = nil) -> Bool {
         let (idx, inserted) = contacts.findOrInsert(first.contactId)
         if inserted { appendRow() }
-        let base = idx * layout.stride
+        let row = rows.row(idx)
         var idHash: UInt64 = 0
         curEventId = first.eventId
         if let id = first.eventId {
             idHash = SegmentEngine.hashEventId(id)
-            if !inserted, isDuplicate(idx, base, idHash) {
+            if !inserted, isDuplicate(idx, row, idHash) {
                 stats.duplicates += 1
                 return false
             }
         }
-        markDirty(base, idx)
-        applyEvent(idx, base, first)
-        if let second { applyEvent(idx, base, second) }
+        markDirty(row, idx)
+        applyEvent(idx, row, first)
+        if let second { applyEvent(idx, row, second) }
         stats.recordsApplied += 1
-        if first.eventId != nil { remember(idx, base, idHash) }
-        schedule(idx, base)
+        if first.eventId != nil { remember(idx, row, idHash) }
+        schedule(idx, row)
         let w = streamTime == .min ? Millis.min : streamTime - lateness - 1
         advanceWatermark(to: w)
         return true
     }
 
-    /// Appends an empty row. The slot array grows by an eighth at a time, not by doubling:
-    /// it is most of the engine's memory, and doubling leaves up to half of it unused.
+    /// Appends an empty row for the contact just added to `contacts`.
     private func appendRow() {
-        let need = state.count + layout.stride
-        if need > state.capacity { state.reserveCapacity(need + max(need / 8, layout.stride * 256)) }
-        state.append(contentsOf: layout.emptyState)
+        rows.append(layout.emptyState)
     }
 
-    private func applyEvent(_ idx: Int, _ base: Int, _ e: EngineEvent) {
+    private func applyEvent(_ idx: Int, _ row: Row, _ e: EngineEvent) {
         stats.eventsApplied += 1
-        let maxTs = state[base + StateLayout.maxTs]
-        let clock = max(maxTs, state[base + StateLayout.lastTransition])
+        let maxTs = row[StateLayout.maxTs]
+        let clock = max(maxTs, row[StateLayout.lastTransition])
         curType = e.type
         curCause = nil
         if maxTs == SegmentEngine.none || e.ts >= clock {
             // Rule 3: catch up on every boundary after the clock and strictly before ts.
-            var cur = max(state[base + StateLayout.cursor], clock)
+            var cur = max(row[StateLayout.cursor], clock)
             while true {
-                let b = nextBoundary(base, after: cur)
+                let b = nextBoundary(row, after: cur)
                 if b >= e.ts { break }
-                evaluate(idx, base, at: b, byEvent: false)
+                evaluate(idx, row, at: b, byEvent: false)
                 cur = b
             }
-            insert(base, e)
-            evaluate(idx, base, at: e.ts, byEvent: true)
-            state[base + StateLayout.cursor] = e.ts
+            insert(row, e)
+            evaluate(idx, row, at: e.ts, byEvent: true)
+            row[StateLayout.cursor] = e.ts
         } else {
             // Rule 4: a late event is applied at its ts and evaluated at the clock.
             stats.lateEvents += 1
-            insert(base, e)
-            evaluate(idx, base, at: clock, byEvent: true)
-            state[base + StateLayout.cursor] = clock
+            insert(row, e)
+            evaluate(idx, row, at: clock, byEvent: true)
+            row[StateLayout.cursor] = clock
         }
         if e.ts > streamTime { streamTime = e.ts }
     }
@@ -170,48 +173,48 @@ public final class SegmentEngine {
         while let top = timers.peek(), top.time <= w {
             timers.pop()
             let idx = Int(top.contact)
-            let base = idx * layout.stride
-            guard state[base + StateLayout.scheduled] == top.time else { continue }  // stale
-            state[base + StateLayout.scheduled] = SegmentEngine.unscheduled
-            var cur = state[base + StateLayout.cursor]
+            let row = rows.row(idx)
+            guard row[StateLayout.scheduled] == top.time else { continue }  // stale
+            row[StateLayout.scheduled] = SegmentEngine.unscheduled
+            var cur = row[StateLayout.cursor]
             while true {
-                let b = nextBoundary(base, after: cur)
+                let b = nextBoundary(row, after: cur)
                 if b > w { break }
-                evaluate(idx, base, at: b, byEvent: false)
+                evaluate(idx, row, at: b, byEvent: false)
                 cur = b
             }
-            state[base + StateLayout.cursor] = cur
-            schedule(idx, base)
+            row[StateLayout.cursor] = cur
+            schedule(idx, row)
         }
         if timers.count > 4096 && timers.count > 3 * contacts.count {
-            timers.compact { c, t in state[Int(c) * layout.stride + StateLayout.scheduled] == t }
+            timers.compact { c, t in rows.row(Int(c))[StateLayout.scheduled] == t }
         }
     }
 
-    private func schedule(_ idx: Int, _ base: Int) {
-        let nb = nextBoundary(base, after: state[base + StateLayout.cursor])
+    private func schedule(_ idx: Int, _ row: Row) {
+        let nb = nextBoundary(row, after: row[StateLayout.cursor])
         if nb == SegmentEngine.unscheduled {
-            state[base + StateLayout.scheduled] = SegmentEngine.unscheduled
+            row[StateLayout.scheduled] = SegmentEngine.unscheduled
             return
         }
-        if state[base + StateLayout.scheduled] != nb {
-            state[base + StateLayout.scheduled] = nb
+        if row[StateLayout.scheduled] != nb {
+            row[StateLayout.scheduled] = nb
             timers.push(time: nb, contact: Int32(idx))
         }
     }
 
     // MARK: state updates
 
-    private func insert(_ base: Int, _ e: EngineEvent) {
+    private func insert(_ row: Row, _ e: EngineEvent) {
         let ts = e.ts
-        if state[base + StateLayout.maxTs] == SegmentEngine.none || ts > state[base + StateLayout.maxTs] {
-            state[base + StateLayout.maxTs] = ts
+        if row[StateLayout.maxTs] == SegmentEngine.none || ts > row[StateLayout.maxTs] {
+            row[StateLayout.maxTs] = ts
         }
-        let fs = state[base + StateLayout.firstSeen]
-        if fs == SegmentEngine.none || ts < fs { state[base + StateLayout.firstSeen] = ts }
+        let fs = row[StateLayout.firstSeen]
+        if fs == SegmentEngine.none || ts < fs { row[StateLayout.firstSeen] = ts }
         let mask = e.filterMask
         for l in plan.lists where mask & l.bit != 0 {
-            insertTime(base + Int(l.off), Int(l.cap), ts)
+            insertTime(row + Int(l.off), Int(l.cap), ts)
         }
         for s in plan.scored {
             var points: Int64 = 0
@@ -221,60 +224,68 @@ public final class SegmentEngine {
                 if mask & term.bit != 0 { points += term.points }
                 k += 1
             }
-            if points > 0 { insertScored(base + Int(s.off), Int(s.cap), ts, points, s.scoreCap) }
+            if points > 0 { insertScored(row + Int(s.off), Int(s.cap), ts, points, s.scoreCap) }
         }
         for t in plan.trackers {
             var k = Int(t.bitStart)
             while k < Int(t.bitEnd), mask & plan.trackerBits[k] == 0 { k += 1 }
             if k == Int(t.bitEnd) { continue }
             let tag = k - Int(t.bitStart)
-            let off = base + Int(t.off)
-            let cur = state[off]
-            if cur == SegmentEngine.none || ts >= cur {
-                state[off] = ts
-                state[off + 1] = Int64(tag)
-            }
+            let off = row + Int(t.off)
+            if let cur = PackedPair.read(off, wide), ts < cur.ts { continue }
+            writePair(off, ts, Int64(tag))
         }
         if e.attributes.isEmpty { return }
         for (a, v) in e.attributes {
-            let off = base + layout.attributeOffsets[a]
-            let cur = state[off]
-            if cur == SegmentEngine.none || ts >= cur {
-                state[off] = ts
-                switch v {
-                case .int(let i): state[off + 1] = i
-                case .string(let s): state[off + 1] = intern(s)
-                }
+            let off = row + layout.attributeOffsets[a]
+            if let cur = PackedPair.read(off, wide), ts < cur.ts { continue }
+            switch v {
+            case .int(let i): writePair(off, ts, i)
+            case .string(let s): writePair(off, ts, intern(s))
             }
         }
     }
 
+    /// Stores a latest-of or attribute pair, packed when it fits (see `PackedPair`).
+    private func writePair(_ off: Row, _ ts: Int64, _ value: Int64) {
+        let key = Int(bitPattern: off)
+        if let p = PackedPair.pack(ts, value) {
+            if off[0] == PackedPair.escaped { wide.map.removeValue(forKey: key) }
+            off[0] = p
+        } else {
+            off[0] = PackedPair.escaped
+            wide.map[key] = (ts, value)
+        }
+    }
+
+    private func pair(_ off: Row) -> (ts: Int64, value: Int64)? { PackedPair.read(off, wide) }
+
     /// Inserts into a newest-first list of at most `cap` times (the oldest falls off).
     @inline(__always)
-    private func insertTime(_ off: Int, _ cap: Int, _ ts: Int64) {
+    private func insertTime(_ off: Row, _ cap: Int, _ ts: Int64) {
         var i = 0
-        while i < cap, state[off + i] != SegmentEngine.none, state[off + i] > ts { i += 1 }
+        while i < cap, off[i] != SegmentEngine.none, off[i] > ts { i += 1 }
         if i == cap { return }
         var j = cap - 1
-        while j > i { state[off + j] = state[off + j - 1]; j -= 1 }
-        state[off + i] = ts
+        while j > i { off[j] = off[j - 1]; j -= 1 }
+        off[i] = ts
     }
 
     /// Inserts a scored event (ts and points packed) and drops the events that can no longer
     /// matter: once the newest events reach the cap, older ones (which leave the window
     /// first) never change the capped score.
-    private func insertScored(_ off: Int, _ cap: Int, _ ts: Int64, _ points: Int64, _ scoreCap: Int64) {
+    private func insertScored(_ off: Row, _ cap: Int, _ ts: Int64, _ points: Int64, _ scoreCap: Int64) {
         let packed = ts << 16 | points
         var i = 0
-        while i < cap, state[off + i] != SegmentEngine.none, (state[off + i] >> 16) > ts { i += 1 }
+        while i < cap, off[i] != SegmentEngine.none, (off[i] >> 16) > ts { i += 1 }
         if i == cap { return }
         var j = cap - 1
-        while j > i { state[off + j] = state[off + j - 1]; j -= 1 }
-        state[off + i] = packed
+        while j > i { off[j] = off[j - 1]; j -= 1 }
+        off[i] = packed
         var sum: Int64 = 0
         var k = 0
-        while k < cap, state[off + k] != SegmentEngine.none {
-            if sum >= scoreCap { state[off + k] = SegmentEngine.none } else { sum += state[off + k] & 0xFFFF }
+        while k < cap, off[k] != SegmentEngine.none {
+            if sum >= scoreCap { off[k] = SegmentEngine.none } else { sum += off[k] & 0xFFFF }
             k += 1
         }
     }
@@ -293,18 +304,16 @@ public final class SegmentEngine {
     /// Evaluates every group at `t` and emits the changes (`byEvent`: caused by the event
     /// being applied, else by time). Segments are computed first, over the row as it is, then
     /// the changes are emitted in group order.
-    private func evaluate(_ idx: Int, _ base: Int, at t: Millis, byEvent: Bool) {
+    private func evaluate(_ idx: Int, _ row: Row, at t: Millis, byEvent: Bool) {
         let groupCount = model.groups.count
         let program = self.program
-        let segs: UInt64 = state.withUnsafeBufferPointer { buf in
-            var ev = Evaluator(program, buf.baseAddress! + base, t)
-            var out: UInt64 = 0
-            for g in 0..<groupCount {
-                out |= UInt64(ev.segment(g) + 1) << UInt64(g * 8)
-            }
-            return out
+        var ev = Evaluator(program, row, t, wide)
+        var segs: UInt64 = 0
+        for g in 0..<groupCount {
+            segs |= UInt64(ev.segment(g) + 1) << UInt64(g * 8)
         }
-        var members = UInt64(bitPattern: state[base + StateLayout.members])
+        let membersMask = layout.membersMask
+        var members = UInt64(bitPattern: row[StateLayout.members]) & membersMask
         if segs == members { return }
         let cause: Transition.Cause
         if byEvent {
@@ -321,33 +330,35 @@ public final class SegmentEngine {
             let seg = Int((segs >> shift) & 0xFF) - 1
             let cur = Int((members >> shift) & 0xFF) - 1
             guard seg != cur else { continue }
-            emit(idx, base, group: g, from: cur < 0 ? nil : cur, to: seg < 0 ? nil : seg, at: t, cause: cause)
+            emit(idx, row, group: g, from: cur < 0 ? nil : cur, to: seg < 0 ? nil : seg, at: t, cause: cause)
             members = (members & ~(0xFF << shift)) | (UInt64(seg + 1) << shift)
         }
-        state[base + StateLayout.members] = Int64(bitPattern: members)
+        // Re-read the slot: `emit` may have set flag bits that share it.
+        row[StateLayout.members] = Int64(bitPattern: (UInt64(bitPattern: row[StateLayout.members]) & ~membersMask) | members)
     }
 
-    private func emit(_ idx: Int, _ base: Int, group g: Int, from: Int?, to: Int?, at t: Millis, cause: Transition.Cause) {
-        markDirty(base, idx)
+    private func emit(_ idx: Int, _ row: Row, group g: Int, from: Int?, to: Int?, at t: Millis, cause: Transition.Cause) {
+        markDirty(row, idx)
         var n = 0
-        let bit: Int64 = 1 << Int64(g)
-        if state[base + StateLayout.lastTransition] == t {
-            if state[base + StateLayout.sameInstant] & bit != 0 {
+        let flags = layout.flags
+        let bit: Int64 = 1 << (Int64(g) + layout.sameInstantShift)
+        if row[StateLayout.lastTransition] == t {
+            if row[flags] & bit != 0 {
                 let key = UInt64(idx) << 8 | UInt64(g)
                 n = (sameInstant[key] ?? 0) + 1
                 sameInstant[key] = n
             } else {
-                state[base + StateLayout.sameInstant] |= bit
+                row[flags] |= bit
             }
         } else {
-            let old = state[base + StateLayout.sameInstant] & StateLayout.groupBits
+            let old = (row[flags] & layout.sameInstantBits) >> layout.sameInstantShift
             if old & (old - 1) != 0 || !sameInstant.isEmpty {
                 for gg in 0..<model.groups.count where old & (1 << Int64(gg)) != 0 {
                     sameInstant.removeValue(forKey: UInt64(idx) << 8 | UInt64(gg))
                 }
             }
-            state[base + StateLayout.sameInstant] = (state[base + StateLayout.sameInstant] & ~StateLayout.groupBits) | bit
-            state[base + StateLayout.lastTransition] = t
+            row[flags] = (row[flags] & ~layout.sameInstantBits) | bit
+            row[StateLayout.lastTransition] = t
         }
         stats.transitions += 1
         stats.transitionsByGroup[g] += 1
@@ -355,31 +366,29 @@ public final class SegmentEngine {
     }
 
     /// The segment of group `g` at `t` (-1: none).
-    func segment(of g: Int, _ base: Int, _ t: Millis) -> Int {
+    func segment(of g: Int, _ row: Row, _ t: Millis) -> Int {
         let group = model.groups[g]
-        if let u = group.unless, holds(u, base, t) { return -1 }
-        for (i, s) in group.segments.enumerated() where holds(s.when, base, t) { return i }
+        if let u = group.unless, holds(u, row, t) { return -1 }
+        for (i, s) in group.segments.enumerated() where holds(s.when, row, t) { return i }
         return -1
     }
 
-    func holds(_ c: Condition, _ base: Int, _ t: Millis) -> Bool {
+    func holds(_ c: Condition, _ row: Row, _ t: Millis) -> Bool {
         switch c {
         case .always: return true
         case let .atLeast(list, count, window):
-            return countInWindow(base, list, t, window) >= count
+            return countInWindow(row, list, t, window) >= count
         case let .firstSeenAtLeast(age):
-            let fs = state[base + StateLayout.firstSeen]
+            let fs = row[StateLayout.firstSeen]
             return fs != SegmentEngine.none && fs <= t - age
         case let .latestIs(tracker, tags, negated):
-            let off = base + layout.trackers[tracker].offset
             // With no such event at all, neither `is` nor `is_not` holds (never subscribed nor
             // unsubscribed is not suppressed).
-            guard state[off] != SegmentEngine.none else { return false }
-            return tags.contains(Int(state[off + 1])) != negated
+            guard let p = pair(row + layout.trackers[tracker].offset) else { return false }
+            return tags.contains(Int(p.value)) != negated
         case let .attributeIn(a, values):
-            let off = base + layout.attributeOffsets[a]
-            guard state[off] != SegmentEngine.none else { return false }
-            let v = state[off + 1]
+            guard let p = pair(row + layout.attributeOffsets[a]) else { return false }
+            let v = p.value
             for lit in values {
                 switch lit {
                 case .int(let i): if v == i { return true }
@@ -388,23 +397,22 @@ public final class SegmentEngine {
             }
             return false
         case let .attributeBetween(a, low, high):
-            let off = base + layout.attributeOffsets[a]
-            guard state[off] != SegmentEngine.none else { return false }
-            return state[off + 1] >= low && state[off + 1] <= high
+            guard let p = pair(row + layout.attributeOffsets[a]) else { return false }
+            return p.value >= low && p.value <= high
         case let .scoreAtLeast(score, threshold):
-            return self.score(score, base, t).total >= threshold
-        case .all(let cs): return cs.allSatisfy { holds($0, base, t) }
-        case .any(let cs): return cs.contains { holds($0, base, t) }
-        case .not(let x): return !holds(x, base, t)
+            return self.score(score, row, t).total >= threshold
+        case .all(let cs): return cs.allSatisfy { holds($0, row, t) }
+        case .any(let cs): return cs.contains { holds($0, row, t) }
+        case .not(let x): return !holds(x, row, t)
         }
     }
 
-    func countInWindow(_ base: Int, _ list: Int, _ t: Millis, _ window: Millis) -> Int {
+    func countInWindow(_ row: Row, _ list: Int, _ t: Millis, _ window: Millis) -> Int {
         let l = layout.lists[list]
-        let off = base + l.offset
+        let off = row + l.offset
         var n = 0
         while n < l.capacity {
-            let v = state[off + n]
+            let v = off[n]
             if v == SegmentEngine.none || v <= t - window { break }
             n += 1
         }
@@ -412,18 +420,18 @@ public final class SegmentEngine {
     }
 
     /// A score at `t`, with each part's capped value.
-    func score(_ s: Int, _ base: Int, _ t: Millis) -> (total: Int, parts: [Int]) {
+    func score(_ s: Int, _ row: Row, _ t: Millis) -> (total: Int, parts: [Int]) {
         let spec = model.scores[s]
         var total = 0
         var parts: [Int] = []
         for (pi, p) in spec.parts.enumerated() {
             var v = 0
-            for term in p.staticTerms where holds(term.when, base, t) { v += term.points }
+            for term in p.staticTerms where holds(term.when, row, t) { v += term.points }
             if let sl = layout.scoreListIndex[s][pi] {
                 let l = layout.scoreLists[sl]
                 var k = 0
                 while k < l.capacity {
-                    let e = state[base + l.offset + k]
+                    let e = row[l.offset + k]
                     if e == SegmentEngine.none || (e >> 16) <= t - p.window { break }
                     v += Int(e & 0xFFFF)
                     k += 1
@@ -438,17 +446,17 @@ public final class SegmentEngine {
 
     /// The first instant after `c` at which time alone can change this contact's membership
     /// (an event leaving a window, first seen reaching an age), or `.max`.
-    func nextBoundary(_ base: Int, after c: Millis) -> Millis {
+    func nextBoundary(_ row: Row, after c: Millis) -> Millis {
         let program = self.program
-        return state.withUnsafeBufferPointer { program.nextBoundary($0.baseAddress! + base, after: c) }
+        return program.nextBoundary(row, after: c)
     }
 
     /// The uncompiled form of `nextBoundary`, kept as the reference the compiled one follows.
-    func nextBoundaryReference(_ base: Int, after c: Millis) -> Millis {
+    func nextBoundaryReference(_ row: Row, after c: Millis) -> Millis {
         var best = SegmentEngine.unscheduled
         for l in layout.lists {
             for k in 0..<l.capacity {
-                let v = state[base + l.offset + k]
+                let v = row[l.offset + k]
                 if v == SegmentEngine.none { break }
                 for w in l.windows {
                     let b = v + w
@@ -458,13 +466,13 @@ public final class SegmentEngine {
         }
         for l in layout.scoreLists {
             for k in 0..<l.capacity {
-                let v = state[base + l.offset + k]
+                let v = row[l.offset + k]
                 if v == SegmentEngine.none { break }
                 let b = (v >> 16) + l.window
                 if b > c && b < best { best = b }
             }
         }
-        let fs = state[base + StateLayout.firstSeen]
+        let fs = row[StateLayout.firstSeen]
         if fs != SegmentEngine.none {
             for age in layout.ages {
                 let b = fs + age
@@ -490,11 +498,11 @@ public final class SegmentEngine {
     /// at least the contact's last 7 days of events by default (the contract asks for 24 hours;
     /// upstream redeliveries can come days late), late ones included. Most contacts fit
     /// in the two slots of their row; busier ones spill into a small per-contact overflow.
-    private func isDuplicate(_ idx: Int, _ base: Int, _ h: UInt64) -> Bool {
-        let liveAfter = state[base + StateLayout.maxTs] - dedupHorizon
+    private func isDuplicate(_ idx: Int, _ row: Row, _ h: UInt64) -> Bool {
+        let liveAfter = row[StateLayout.maxTs] - dedupHorizon
         for k in 0..<StateLayout.dedupSlots {
-            let off = base + layout.dedupOffset + 2 * k
-            if UInt64(bitPattern: state[off]) == h && state[off + 1] > liveAfter { return true }
+            let off = row + layout.dedupOffset + 2 * k
+            if UInt64(bitPattern: off[0]) == h && off[1] > liveAfter { return true }
         }
         if let list = dedupOverflow[Int32(idx)] {
             return list.contains { $0.hash == h && $0.stamp > liveAfter }
@@ -502,14 +510,14 @@ public final class SegmentEngine {
         return false
     }
 
-    private func remember(_ idx: Int, _ base: Int, _ h: UInt64) {
-        let stamp = state[base + StateLayout.maxTs]
+    private func remember(_ idx: Int, _ row: Row, _ h: UInt64) {
+        let stamp = row[StateLayout.maxTs]
         let liveAfter = stamp - dedupHorizon
         for k in 0..<StateLayout.dedupSlots {
-            let off = base + layout.dedupOffset + 2 * k
-            if state[off] == 0 || state[off + 1] <= liveAfter {
-                state[off] = Int64(bitPattern: h)
-                state[off + 1] = stamp
+            let off = row + layout.dedupOffset + 2 * k
+            if off[0] == 0 || off[1] <= liveAfter {
+                off[0] = Int64(bitPattern: h)
+                off[1] = stamp
                 return
             }
         }
@@ -522,9 +530,9 @@ public final class SegmentEngine {
     // MARK: changelog
 
     @inline(__always)
-    private func markDirty(_ base: Int, _ idx: Int) {
-        if state[base + StateLayout.sameInstant] & StateLayout.dirtyBit == 0 {
-            state[base + StateLayout.sameInstant] |= StateLayout.dirtyBit
+    private func markDirty(_ row: Row, _ idx: Int) {
+        if row[layout.flags] & layout.dirtyBit == 0 {
+            row[layout.flags] |= layout.dirtyBit
             dirty.append(Int32(idx))
         }
     }
@@ -535,7 +543,7 @@ public final class SegmentEngine {
     public func takeDirtyContacts() -> [Int] {
         defer { dirty.removeAll(keepingCapacity: true) }
         return dirty.map { i in
-            state[Int(i) * layout.stride + StateLayout.sameInstant] &= ~StateLayout.dirtyBit
+            rows.row(Int(i))[layout.flags] &= ~layout.dirtyBit
             return Int(i)
         }
     }
@@ -550,22 +558,32 @@ public final class SegmentEngine {
         self.watermark = max(self.watermark, watermark)
     }
 
-    /// A contact's whole state as bytes (for the changelog). Attribute strings are written
-    /// out, not as interned ids, so a snapshot is meaningful to any process.
+    /// The slot offsets of the latest-of trackers, then of the attributes, with whether the
+    /// value is an interned string.
+    private var pairSlots: [(offset: Int, isString: Bool)] {
+        layout.trackers.map { ($0.offset, false) }
+            + model.attributes.enumerated().map { (layout.attributeOffsets[$0.offset], $0.element.kind == .string) }
+    }
+
+    /// A contact's whole state as bytes (for the changelog): model version, stride, the row's
+    /// slots, then every latest-of and attribute pair written out in full (time, then the tag,
+    /// the integer, or the string's bytes), since a packed slot may refer to this process's
+    /// interned ids or overflow map. So a snapshot is meaningful to any process.
     public func snapshot(contact idx: Int) -> [UInt8] {
         var w = SnapshotWriter()
         w.bytes(Array(model.version.utf8))
         w.int(Int64(layout.stride))
-        let base = idx * layout.stride
+        let row = rows.row(idx)
         for k in 0..<layout.stride {
-            var v = state[base + k]
+            var v = row[k]
             if k == StateLayout.scheduled { v = SegmentEngine.unscheduled }
-            if k == StateLayout.sameInstant { v &= StateLayout.groupBits }
+            if k == layout.flags { v &= ~layout.dirtyBit }
             w.int(v)
         }
-        for (a, spec) in model.attributes.enumerated() where spec.kind == .string {
-            let off = base + layout.attributeOffsets[a]
-            w.bytes(state[off] == SegmentEngine.none ? [] : Array(interned[Int(state[off + 1])].utf8))
+        for (offset, isString) in pairSlots {
+            guard let p = pair(row + offset) else { w.int(SegmentEngine.none); continue }
+            w.int(p.ts)
+            if isString { w.bytes(Array(interned[Int(p.value)].utf8)) } else { w.int(p.value) }
         }
         let overflow = dedupOverflow[Int32(idx)] ?? []
         w.int(Int64(overflow.count))
@@ -592,15 +610,28 @@ public final class SegmentEngine {
         }
         let (idx, inserted) = contacts.findOrInsert(contactId)
         if inserted { appendRow() }
-        let base = idx * layout.stride
+        let row = rows.row(idx)
+        let pairSlots = self.pairSlots
+        for (offset, _) in pairSlots where row[offset] == PackedPair.escaped {
+            wide.map.removeValue(forKey: Int(bitPattern: row + offset))
+        }
         for k in 0..<layout.stride {
             guard let v = r.int() else { throw SnapshotError(description: "truncated snapshot") }
-            state[base + k] = v
+            row[k] = v
         }
-        for (a, spec) in model.attributes.enumerated() where spec.kind == .string {
-            guard let b = r.bytes() else { throw SnapshotError(description: "truncated snapshot") }
-            let off = base + layout.attributeOffsets[a]
-            if state[off] != SegmentEngine.none { state[off + 1] = intern(String(decoding: b, as: UTF8.self)) }
+        for (offset, isString) in pairSlots {
+            row[offset] = SegmentEngine.none
+            guard let ts = r.int() else { throw SnapshotError(description: "truncated snapshot") }
+            if ts == SegmentEngine.none { continue }
+            let value: Int64
+            if isString {
+                guard let b = r.bytes() else { throw SnapshotError(description: "truncated snapshot") }
+                value = intern(String(decoding: b, as: UTF8.self))
+            } else {
+                guard let v = r.int() else { throw SnapshotError(description: "truncated snapshot") }
+                value = v
+            }
+            writePair(row + offset, ts, value)
         }
         guard let nOverflow = r.int() else { throw SnapshotError(description: "truncated snapshot") }
         var list: [DedupEntry] = []
@@ -614,8 +645,8 @@ public final class SegmentEngine {
             guard let g = r.int(), let n = r.int() else { throw SnapshotError(description: "truncated snapshot") }
             sameInstant[UInt64(idx) << 8 | UInt64(g)] = Int(n)
         }
-        state[base + StateLayout.scheduled] = SegmentEngine.unscheduled
-        schedule(idx, base)
+        row[StateLayout.scheduled] = SegmentEngine.unscheduled
+        schedule(idx, row)
     }
 
     // MARK: queries
@@ -623,7 +654,7 @@ public final class SegmentEngine {
     /// Current memberships of a contact (segment index per group, nil for none).
     public func memberships(of contactId: [UInt8]) -> [Int?]? {
         guard let idx = contacts.find(contactId) else { return nil }
-        let m = UInt64(bitPattern: state[idx * layout.stride + StateLayout.members])
+        let m = UInt64(bitPattern: rows.row(idx)[StateLayout.members]) & layout.membersMask
         return (0..<model.groups.count).map { g in
             let v = Int((m >> UInt64(g * 8)) & 0xFF)
             return v == 0 ? nil : v - 1
@@ -633,9 +664,9 @@ public final class SegmentEngine {
     /// The contact's clock (contract §4 rule 2) and the next instant time alone could change it.
     public func clock(of contactId: [UInt8]) -> (clock: Millis, next: Millis?)? {
         guard let idx = contacts.find(contactId) else { return nil }
-        let base = idx * layout.stride
-        let clock = max(state[base + StateLayout.maxTs], state[base + StateLayout.lastTransition])
-        let nb = nextBoundary(base, after: max(clock, state[base + StateLayout.cursor]))
+        let row = rows.row(idx)
+        let clock = max(row[StateLayout.maxTs], row[StateLayout.lastTransition])
+        let nb = nextBoundary(row, after: max(clock, row[StateLayout.cursor]))
         return (clock, nb == SegmentEngine.unscheduled ? nil : nb)
     }
 
@@ -643,65 +674,64 @@ public final class SegmentEngine {
     /// with their figures.
     public func explain(_ contactId: [UInt8], at t: Millis? = nil) -> Explanation? {
         guard let idx = contacts.find(contactId) else { return nil }
-        let base = idx * layout.stride
-        let clock = max(state[base + StateLayout.maxTs], state[base + StateLayout.lastTransition])
+        let row = rows.row(idx)
+        let clock = max(row[StateLayout.maxTs], row[StateLayout.lastTransition])
         let at = t ?? clock
         var groups: [Explanation.Group] = []
         for (g, spec) in model.groups.enumerated() {
-            let seg = segment(of: g, base, at)
+            let seg = segment(of: g, row, at)
             var lines: [String] = []
             if let u = spec.unless {
-                lines.append("unless \(describe(u, base, at))")
+                lines.append("unless \(describe(u, row, at))")
             }
             for (i, s) in spec.segments.enumerated() {
-                let ok = holds(s.when, base, at)
-                lines.append("\(ok ? "✓" : "✗") \(s.name): \(describe(s.when, base, at))")
+                let ok = holds(s.when, row, at)
+                lines.append("\(ok ? "✓" : "✗") \(s.name): \(describe(s.when, row, at))")
                 if i == seg { break }
             }
             groups.append(.init(name: spec.name, segment: seg < 0 ? nil : spec.segments[seg].name, reasons: lines))
         }
-        let nb = nextBoundary(base, after: at)
+        let nb = nextBoundary(row, after: at)
         return Explanation(contactId: contacts.idString(idx), at: at, clock: clock,
-                           firstSeen: state[base + StateLayout.firstSeen],
+                           firstSeen: row[StateLayout.firstSeen],
                            nextChange: nb == SegmentEngine.unscheduled ? nil : nb, groups: groups)
     }
 
-    func describe(_ c: Condition, _ base: Int, _ t: Millis) -> String {
+    func describe(_ c: Condition, _ row: Row, _ t: Millis) -> String {
         switch c {
         case .always: return "always"
         case let .atLeast(list, count, window):
-            let n = countInWindow(base, list, t, window)
+            let n = countInWindow(row, list, t, window)
             let name = model.filterNames[model.lists[list].filter] ?? "filter#\(model.lists[list].filter)"
-            let latest = state[base + layout.lists[list].offset]
+            let latest = row[layout.lists[list].offset]
             let latestText = latest == SegmentEngine.none ? "never" : EventTime.format(latest)
             return "\(min(n, count))\(n >= layout.lists[list].capacity ? "+" : "") of at least \(count) '\(name)' in the last \(DurationSpec(millis: window)) (latest \(latestText))"
         case let .firstSeenAtLeast(age):
-            let fs = state[base + StateLayout.firstSeen]
-            return "first seen \(fs == SegmentEngine.none ? "never" : EventTime.format(fs)), at least \(DurationSpec(millis: age)) ago: \(holds(c, base, t))"
+            let fs = row[StateLayout.firstSeen]
+            return "first seen \(fs == SegmentEngine.none ? "never" : EventTime.format(fs)), at least \(DurationSpec(millis: age)) ago: \(holds(c, row, t))"
         case let .latestIs(tracker, tags, negated):
-            let off = base + layout.trackers[tracker].offset
+            let latest = pair(row + layout.trackers[tracker].offset)
             let names = model.latest[tracker].filters.map { model.filterNames[$0] ?? "filter#\($0)" }
             let wanted = tags.map { names[$0] }.joined(separator: "/")
-            if state[off] == SegmentEngine.none { return "latest of \(names.joined(separator: ", ")): none; \(negated ? "is not" : "is") \(wanted): \(negated)" }
-            return "latest of \(names.joined(separator: ", ")) is '\(names[Int(state[off + 1])])' at \(EventTime.format(state[off])); \(negated ? "is not" : "is") \(wanted): \(holds(c, base, t))"
+            guard let latest else { return "latest of \(names.joined(separator: ", ")): none; \(negated ? "is not" : "is") \(wanted): \(negated)" }
+            return "latest of \(names.joined(separator: ", ")) is '\(names[Int(latest.value)])' at \(EventTime.format(latest.ts)); \(negated ? "is not" : "is") \(wanted): \(holds(c, row, t))"
         case let .attributeIn(a, values):
-            let off = base + layout.attributeOffsets[a]
+            let p = pair(row + layout.attributeOffsets[a])
             let spec = model.attributes[a]
             let cur: String
-            if state[off] == SegmentEngine.none { cur = "unset" } else if spec.kind == .integer { cur = "\(state[off + 1])" } else { cur = "'\(interned[Int(state[off + 1])])'" }
+            if let p { cur = spec.kind == .integer ? "\(p.value)" : "'\(interned[Int(p.value)])'" } else { cur = "unset" }
             let vals = values.map { v -> String in switch v { case .int(let i): return "\(i)"; case .string(let s): return s } }
-            return "\(spec.name) is \(cur), in [\(vals.joined(separator: ", "))]: \(holds(c, base, t))"
+            return "\(spec.name) is \(cur), in [\(vals.joined(separator: ", "))]: \(holds(c, row, t))"
         case let .attributeBetween(a, low, high):
-            let off = base + layout.attributeOffsets[a]
-            let cur = state[off] == SegmentEngine.none ? "unset" : "\(state[off + 1])"
-            return "\(model.attributes[a].name) is \(cur), in \(low)..\(high): \(holds(c, base, t))"
+            let cur = pair(row + layout.attributeOffsets[a]).map { "\($0.value)" } ?? "unset"
+            return "\(model.attributes[a].name) is \(cur), in \(low)..\(high): \(holds(c, row, t))"
         case let .scoreAtLeast(s, threshold):
-            let sc = score(s, base, t)
+            let sc = score(s, row, t)
             let parts = zip(model.scores[s].parts, sc.parts).map { "\($0.name) \($1)/\($0.cap)" }.joined(separator: " + ")
             return "\(model.scores[s].name) = \(parts) = \(sc.total), at least \(threshold): \(sc.total >= threshold)"
-        case .all(let cs): return "all(" + cs.map { describe($0, base, t) }.joined(separator: "; ") + ")"
-        case .any(let cs): return "any(" + cs.map { describe($0, base, t) }.joined(separator: "; ") + ")"
-        case .not(let x): return "not(" + describe(x, base, t) + ")"
+        case .all(let cs): return "all(" + cs.map { describe($0, row, t) }.joined(separator: "; ") + ")"
+        case .any(let cs): return "any(" + cs.map { describe($0, row, t) }.joined(separator: "; ") + ")"
+        case .not(let x): return "not(" + describe(x, row, t) + ")"
         }
     }
 }

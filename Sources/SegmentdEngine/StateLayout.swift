@@ -11,10 +11,17 @@ public struct StateLayout: Sendable {
     static let cursor = 3          // latest instant evaluated: boundaries up to it are accounted for
     static let scheduled = 4       // the instant this contact's live timer is set for
     static let members = 5         // current segment per group, 8 bits each (0: none)
-    static let sameInstant = 6     // groups that changed at `lastTransition` (bit per group), and the dirty bit
-    static let headerSlots = 7
-    static let groupBits: Int64 = 0xFF
-    static let dirtyBit: Int64 = 1 << 62
+    /// The slot of the same-instant bits (groups that changed at `lastTransition`, one bit per
+    /// group from `sameInstantShift`) and of the dirty bit. With at most 7 groups they share
+    /// the `members` slot (bits 56-62 and 63: members use 8 bits per group); with 8 groups
+    /// `members` needs all 64 bits and they get slot 6.
+    let flags: Int
+    let sameInstantShift: Int64
+    let dirtyBit: Int64
+    /// The bits of the `members` slot that hold members.
+    let membersMask: UInt64
+    /// All same-instant bits, in place.
+    let sameInstantBits: Int64
     /// Event-id slots in the row (hash, stamp); more live ids spill to an overflow map.
     static let dedupSlots = 2
 
@@ -50,7 +57,20 @@ public struct StateLayout: Sendable {
     let emptyState: [Int64]
 
     init(model: Model) {
-        var off = StateLayout.headerSlots
+        let groupCount = model.groups.count
+        if groupCount <= 7 {
+            flags = StateLayout.members
+            sameInstantShift = 56
+            dirtyBit = Int64.min  // bit 63
+            membersMask = (1 << 56) - 1
+        } else {
+            flags = StateLayout.members + 1
+            sameInstantShift = 0
+            dirtyBit = 1 << 62
+            membersMask = ~0
+        }
+        sameInstantBits = ((1 << Int64(groupCount)) - 1) << sameInstantShift
+        var off = flags + 1
         var lists: [List] = []
         for l in model.lists {
             lists.append(List(offset: off, capacity: l.capacity, bit: 1 << UInt64(l.filter), windows: l.windows))
@@ -72,12 +92,12 @@ public struct StateLayout: Sendable {
         var trackers: [Tracker] = []
         for t in model.latest {
             trackers.append(Tracker(offset: off, bits: t.filters.map { 1 << UInt64($0) }))
-            off += 2
+            off += 1
         }
         var attrs: [Int] = []
         for _ in model.attributes {
             attrs.append(off)
-            off += 2
+            off += 1
         }
         let dedupOffset = off
         off += 2 * StateLayout.dedupSlots
@@ -106,7 +126,7 @@ public struct StateLayout: Sendable {
         var empty = [Int64](repeating: SegmentEngine.none, count: off)
         empty[StateLayout.scheduled] = SegmentEngine.unscheduled
         empty[StateLayout.members] = 0
-        empty[StateLayout.sameInstant] = 0
+        empty[flags] = 0
         for k in 0..<(2 * StateLayout.dedupSlots) { empty[dedupOffset + k] = 0 }
         self.emptyState = empty
     }
@@ -192,4 +212,80 @@ struct SnapshotReader {
         defer { pos += Int(n) }
         return Array(data[pos..<(pos + Int(n))])
     }
+}
+
+/// A "latest" pair (time, small value) in one slot: a latest-of tracker's (ts, tag), an
+/// attribute's (ts, value) where the value is an integer attribute's value or a string
+/// attribute's interned id.
+///
+/// Packed as `ts << 20 | value` when 0 <= ts < 2^43 (1970 to year 2248) and
+/// 0 <= value < 2^20; the slot is then >= 0. Any other pair (an earlier or later time, a
+/// negative or large integer, more than a million distinct strings) is stored exactly in
+/// `WideSlots` and the slot holds `escaped`. An empty slot holds `SegmentEngine.none`. So
+/// every input is kept exactly; only the rare pairs cost a map entry.
+enum PackedPair {
+    static let valueBits: Int64 = 20
+    static let valueMask: Int64 = (1 << 20) - 1
+    static let tsLimit: Int64 = 1 << 43
+    static let escaped: Int64 = -1
+
+    @inline(__always)
+    static func pack(_ ts: Int64, _ value: Int64) -> Int64? {
+        guard ts >= 0, ts < tsLimit, value >= 0, value <= valueMask else { return nil }
+        return ts << valueBits | value
+    }
+
+    /// The pair in `slot`, or nil when empty. `wide` is consulted only for an escaped slot.
+    @inline(__always)
+    static func read(_ slot: UnsafePointer<Int64>, _ wide: WideSlots) -> (ts: Int64, value: Int64)? {
+        let s = slot[0]
+        if s >= 0 { return (s >> valueBits, s & valueMask) }
+        if s == SegmentEngine.none { return nil }
+        return wide.map[Int(bitPattern: slot)]
+    }
+}
+
+/// The exact pairs that do not fit a packed slot, keyed by the slot's address (rows never move).
+final class WideSlots {
+    var map: [Int: (ts: Int64, value: Int64)] = [:]
+}
+
+/// A pointer to one contact's row of `stride` slots.
+typealias Row = UnsafeMutablePointer<Int64>
+
+/// Contact rows in fixed-size chunks of `rowsPerChunk` rows that are allocated once and never
+/// move or grow.
+///
+/// One growing array would copy every row when it grows, keep up to its growth step unused,
+/// and leave freed old buffers behind in the heap (they are most of the engine's memory, so the
+/// resident set was about twice the rows). Chunks cost at most one partly used chunk, and since
+/// a row never moves, a `Row` pointer stays valid while other contacts are added.
+struct RowStore {
+    static let rowsPerChunk = 2048
+    let stride: Int
+    private var chunks: [Row] = []
+    private(set) var count = 0
+
+    init(stride: Int) { self.stride = stride }
+
+    @inline(__always)
+    func row(_ idx: Int) -> Row {
+        chunks[idx / RowStore.rowsPerChunk] + (idx % RowStore.rowsPerChunk) * stride
+    }
+
+    /// Appends a row initialized from `empty` (`stride` slots) and returns its index.
+    @discardableResult
+    mutating func append(_ empty: [Int64]) -> Int {
+        if count == chunks.count * RowStore.rowsPerChunk {
+            chunks.append(Row.allocate(capacity: RowStore.rowsPerChunk * stride))
+        }
+        let r = row(count)
+        empty.withUnsafeBufferPointer { r.initialize(from: $0.baseAddress!, count: stride) }
+        count += 1
+        return count - 1
+    }
+
+    var footprintBytes: Int { chunks.count * RowStore.rowsPerChunk * stride * 8 + chunks.capacity * 8 }
+
+    func deallocate() { for c in chunks { c.deallocate() } }
 }

@@ -277,4 +277,40 @@ struct SnapshotTests {
         for l in lines[200...] { _ = c.process(Array(l.utf8)); split += c.engine.takeTransitions() }
         #expect(split == full)
     }
+
+    @Test("latest-of and attribute pairs outside the packed range are kept exactly, and survive a snapshot")
+    func widePairs() throws {
+        // Packed slots hold 0 <= ts < 2^43 and values 0 ..< 2^20; these are all outside.
+        let traits = { (size: Int) in #"{"industry": "software", "company_size": \#(size), "country": "US"}"# }
+        let lines = [
+            ev("late", "traits", "2300-01-01T00:00:00Z", id: "a1", props: traits(100)),      // ts beyond 2^43
+            ev("big", "traits", "2026-03-01T00:00:00Z", id: "b1", props: traits(1_048_676)),  // value beyond 2^20
+            ev("old", "traits", "1960-01-01T00:00:00Z", id: "o1", props: traits(500)),        // negative ts
+            ev("old", "subscribed", "1960-01-02T00:00:00Z", id: "o2"),
+            ev("old", "unsubscribed", "1960-01-03T00:00:00Z", id: "o3"),
+            ev("neg", "traits", "2026-03-01T00:00:00Z", id: "n1", props: traits(-5)),         // negative value
+        ]
+        let model = Model.defaultModel()
+        let p = Pipeline(model: model)
+        for l in lines { _ = p.process(Array(l.utf8)) }
+        func names(_ e: SegmentEngine, _ c: String) -> [String?] {
+            e.memberships(of: Array(c.utf8))!.enumerated().map { g, s in s.map { model.groups[g].segments[$0].name } }
+        }
+        // fit: software +30, US +10, company_size 51..1000 +20.
+        #expect(names(p.engine, "late")[1] == "nurture")
+        #expect(names(p.engine, "big")[1] == "top_of_funnel")
+        #expect(names(p.engine, "neg")[1] == "top_of_funnel")
+        #expect(names(p.engine, "old")[0] == "suppressed")
+        let q = Pipeline(model: model)
+        for c in ["late", "big", "old", "neg"] {
+            let i = p.engine.contacts.find(Array(c.utf8))!
+            let snap = p.engine.snapshot(contact: i)
+            try q.engine.restore(contactId: Array(c.utf8), snapshot: snap)
+            #expect(q.engine.snapshot(contact: q.engine.contacts.find(Array(c.utf8))!) == snap)
+            #expect(names(q.engine, c) == names(p.engine, c))
+        }
+        // A later pair that fits replaces an escaped one, and the reverse.
+        _ = q.process(Array(ev("late", "traits", "2301-01-01T00:00:00Z", id: "a2", props: traits(5_000_000)).utf8))
+        #expect(names(q.engine, "late")[1] == "top_of_funnel")
+    }
 }
