@@ -13,6 +13,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // System librdkafka (Debian: librdkafka-dev, 2.0.2). The shim header pulls in the
@@ -37,14 +39,35 @@ let package = Package(
         // The daemon: configuration, the processing loop, changelog, embedded broker.
         .target(
             name: "SegmentdDaemon",
-            dependencies: ["SegmentdEngine", "SegmentdKafka", .product(name: "Yams", package: "Yams")]
+            dependencies: [
+                "SegmentdEngine", "SegmentdKafka",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
         ),
-        .testTarget(name: "SegmentdDaemonTests", dependencies: ["SegmentdDaemon", "SegmentdKafka", "SegmentdEngine"]),
+        // Operations over HTTP: metrics, health, contact queries, admin.
+        .target(
+            name: "SegmentdHTTP",
+            dependencies: [
+                "SegmentdDaemon", "SegmentdEngine",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+
+        .testTarget(
+            name: "SegmentdDaemonTests",
+            dependencies: [
+                "SegmentdDaemon", "SegmentdKafka", "SegmentdEngine", "SegmentdHTTP",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
         .executableTarget(
             name: "segmentd",
             dependencies: [
                 "SegmentdEngine",
                 "SegmentdDaemon",
+                "SegmentdHTTP",
                 "SegmentdKafka",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

@@ -10,6 +10,10 @@ import SegmentdKafka
 /// - `segmentd.kind: checkpoint`: key `segmentd.checkpoint`, value = JSON with the next input
 ///   offset, stream time and watermark; written last in each transaction.
 ///
+/// - `segmentd.kind: model`: key `segmentd.model`, value = the model's YAML, header
+///   `segmentd.model` = its fingerprint; written before the first checkpoint under a model, so
+///   a restart under a changed model can read the old state and move it to the new model.
+///
 /// Restore takes the last checkpoint and every contact snapshot reflecting an offset at or
 /// before it (the latest per contact). On a real cluster (read_committed, compaction) that is
 /// exactly the committed state; on the mock broker, which shows the records of transactions
@@ -18,18 +22,21 @@ enum Changelog {
     static let kindHeader = "segmentd.kind"
     static let offsetHeader = "segmentd.offset"
     static let checkpointKey = Array("segmentd.checkpoint".utf8)
+    static let modelKey = Array("segmentd.model".utf8)
+    static let modelHeader = "segmentd.model"
 
     struct Checkpoint: Equatable {
         var offset: Int64
         var streamTime: Millis
         var watermark: Millis
         var modelVersion: String
+        var modelFingerprint: String
 
         func encode() -> [UInt8] {
             var s = #"{"offset":\#(offset),"stream_time":\#(streamTime),"watermark":\#(watermark),"model_version":"#
             var v: [UInt8] = []
             JSONText.string(modelVersion, to: &v)
-            s += String(decoding: v, as: UTF8.self) + "}"
+            s += String(decoding: v, as: UTF8.self) + #","model_fingerprint":"\#(modelFingerprint)"}"#
             return Array(s.utf8)
         }
 
@@ -42,11 +49,11 @@ enum Changelog {
                 return Int64(rest)
             }
             guard let o = int("offset"), let st = int("stream_time"), let w = int("watermark") else { return nil }
-            var version = ""
-            if let r = s.range(of: "\"model_version\":\"") {
-                version = String(s[r.upperBound...].prefix { $0 != "\"" })
+            func str(_ k: String) -> String {
+                guard let r = s.range(of: "\"\(k)\":\"") else { return "" }
+                return String(s[r.upperBound...].prefix { $0 != "\"" })
             }
-            return Checkpoint(offset: o, streamTime: st, watermark: w, modelVersion: version)
+            return Checkpoint(offset: o, streamTime: st, watermark: w, modelVersion: str("model_version"), modelFingerprint: str("model_fingerprint"))
         }
     }
 
@@ -58,10 +65,16 @@ enum Changelog {
         (checkpointKey, c.encode(), [KafkaHeader(kindHeader, Array("checkpoint".utf8)), KafkaHeader(offsetHeader, Array(String(c.offset).utf8))])
     }
 
+    static func modelRecord(_ m: Model) -> (key: [UInt8], value: [UInt8], headers: [KafkaHeader]) {
+        (modelKey, Array(m.source.utf8), [KafkaHeader(kindHeader, Array("model".utf8)), KafkaHeader(modelHeader, Array(m.fingerprint.utf8))])
+    }
+
     struct Restored {
         var checkpoint: Checkpoint?
         var contacts: [([UInt8], [UInt8])]
         var recordsRead: Int
+        /// Model sources seen in the changelog, by fingerprint.
+        var models: [String: String]
     }
 
     /// Reads one changelog partition to its end and returns the state to restore.
@@ -70,6 +83,7 @@ enum Changelog {
         var committed: [[UInt8]: [UInt8]] = [:]
         var pending: [(key: [UInt8], offset: Int64, snapshot: [UInt8])] = []
         var checkpoint: Checkpoint?
+        var models: [String: String] = [:]
         var n = 0
         try reader.readAll(partitions: [partition], timeoutMs: 120_000) { r in
             n += 1
@@ -84,11 +98,15 @@ enum Changelog {
                 pending.removeAll()
             case "contact":
                 if let key = r.key { pending.append((key, offset, r.value)) }
+            case "model":
+                if let fp = r.headers.first(where: { $0.key == modelHeader }) {
+                    models[String(decoding: fp.value, as: UTF8.self)] = String(decoding: r.value, as: UTF8.self)
+                }
             default:
                 break
             }
         }
-        return Restored(checkpoint: checkpoint, contacts: committed.map { ($0.key, $0.value) }, recordsRead: n)
+        return Restored(checkpoint: checkpoint, contacts: committed.map { ($0.key, $0.value) }, recordsRead: n, models: models)
     }
 }
 

@@ -35,10 +35,23 @@ public struct DaemonStatus: Sendable {
 /// flight and an assigned one is restored from the changelog before its first record.
 public final class Daemon: @unchecked Sendable {
     public let config: DaemonConfig
-    public let model: Model
+    private let modelBox: Mutex<Model>
+    /// The model running now (replaced by a reload).
+    public var model: Model { modelBox.withLock { $0 } }
     private let log: LogSink
     private let stopFlag = Atomic<Bool>(false)
     private let statusBox = Mutex(DaemonStatus())
+    public let metrics: DaemonMetrics
+    /// Work handed to the polling thread by other threads (HTTP queries, reloads): the engines
+    /// are not thread-safe, so everything that reads them runs here, between batches.
+    private let inbox = Mutex<[@Sendable (Daemon) -> Void]>([])
+    /// Wall-clock ms of the loop's latest iteration (liveness), and whether every assigned
+    /// partition is restored and consuming (readiness).
+    private let heartbeat = Atomic<Int64>(0)
+    private let ready = Atomic<Bool>(false)
+    private let segmentSizes = Mutex<[[Int]]>([])
+    /// Input partition count (for locating a contact's partition), read at start.
+    public private(set) var inputPartitions: Int32 = 0
 
     // Polling-thread state.
     private var consumer: KafkaConsumer!
@@ -53,6 +66,12 @@ public final class Daemon: @unchecked Sendable {
         var nextOffset: Int64
         var committedOffset: Int64
         var lastRecordWallMs: Int64
+        /// Contacts per segment in this partition: [group][segment].
+        var segmentCounts: [[Int]]
+        var lastCounters = RecordCounters()
+        var lastLate = 0
+        /// The fingerprint of the model last written to this partition's changelog.
+        var modelInChangelog: String?
 
         init(partition: Int32, pipeline: Pipeline, nextOffset: Int64, now: Int64) {
             self.partition = partition
@@ -60,6 +79,7 @@ public final class Daemon: @unchecked Sendable {
             self.nextOffset = nextOffset
             self.committedOffset = nextOffset
             self.lastRecordWallMs = now
+            self.segmentCounts = pipeline.engine.model.groups.map { Array(repeating: 0, count: $0.segments.count) }
         }
     }
 
@@ -75,16 +95,33 @@ public final class Daemon: @unchecked Sendable {
         var records: [OutRecord] = []
         var transitions = 0
         var deadLetters = 0
+        var deadByReason: [String: Int] = [:]
+        /// Kafka timestamps of the records that caused transitions in this batch.
+        var causeTimestamps: [Int64] = []
         var isEmpty: Bool { records.isEmpty }
     }
 
-    public init(config: DaemonConfig, model: Model, log: @escaping LogSink) {
+    public init(config: DaemonConfig, model: Model, log: @escaping LogSink, metrics: DaemonMetrics? = nil) {
         self.config = config
-        self.model = model
+        self.modelBox = Mutex(model)
         self.log = log
+        self.metrics = metrics ?? DaemonMetrics(model: model)
+        segmentSizes.withLock { $0 = model.groups.map { Array(repeating: 0, count: $0.segments.count) } }
     }
 
     public var status: DaemonStatus { statusBox.withLock { $0 } }
+
+    /// The loop ran within the last 30 s (liveness: `/healthz`).
+    public var isAlive: Bool { Daemon.wallMs() - heartbeat.load(ordering: .relaxed) < 30_000 }
+
+    /// Partitions are assigned, restored and being consumed (readiness: `/readyz`).
+    public var isReady: Bool { ready.load(ordering: .relaxed) && isAlive }
+
+    /// Contacts per segment over this instance's partitions, [group][segment].
+    public var segmentContacts: [[Int]] { segmentSizes.withLock { $0 } }
+
+    /// Runs `work` on the polling thread between batches (engines are single-threaded).
+    public func enqueue(_ work: @escaping @Sendable (Daemon) -> Void) { inbox.withLock { $0.append(work) } }
 
     /// Asks the loop to finish the batch in hand, commit, and leave the group.
     public func stop() { stopFlag.store(true, ordering: .relaxed) }
@@ -99,6 +136,8 @@ public final class Daemon: @unchecked Sendable {
         consumer = try KafkaConsumer(config: KafkaConfig(config.consumerProperties()), rebalanceHandler: handler) { [log] e in
             log("kafka: \(e)")
         }
+        inputPartitions = (try? TopicReader(config: KafkaConfig(config.kafka.merging(config.consumer) { $1 }.merging(["bootstrap.servers": config.brokers]) { $1 }),
+                                            topic: config.inputTopic).partitionCount()) ?? 0
         try consumer.subscribe(topics: [config.inputTopic])
         log("consuming \(config.inputTopic) as group \(config.groupId) (\(config.guarantee.rawValue)); transitions to \(config.outputTopic)")
         defer {
@@ -106,16 +145,25 @@ public final class Daemon: @unchecked Sendable {
             do { try producer.close() } catch { log("closing the producer: \(error)") }
         }
         while !stopFlag.load(ordering: .relaxed) {
+            heartbeat.store(Daemon.wallMs(), ordering: .relaxed)
             try pollOnce()
+            runInbox()
         }
+        runInbox()
         // Finish: commit what is in hand (nothing is left by pollOnce), then leave the group.
         try commit()
         log("stopped after \(status.records) records, \(status.transitions) transitions")
     }
 
+    private func runInbox() {
+        let work = inbox.withLock { w in defer { w.removeAll() }; return w }
+        for w in work { w(self) }
+    }
+
     /// One iteration: a batch of records (possibly none), idle advancement, one commit.
     func pollOnce() throws {
         let now = Daemon.wallMs()
+        let t0 = ContinuousClock.now
         var n = 0
         try consumer.poll(maxRecords: config.batchSize, timeoutMs: 100) { view in
             n += 1
@@ -131,6 +179,13 @@ public final class Daemon: @unchecked Sendable {
             try commit()
         }
         statusBox.withLock { $0.records += n }
+        if n > 0 {
+            metrics.records.increment(by: Int64(n))
+            let d = ContinuousClock.now - t0
+            metrics.batchSeconds.record(Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
+        }
+        updateGauges(now: now)
+        ready.store(!workers.isEmpty, ordering: .relaxed)
     }
 
     private func process(_ view: KafkaMessageView, now: Int64) throws {
@@ -150,18 +205,50 @@ public final class Daemon: @unchecked Sendable {
                     KafkaHeader("error.source.offset", Array(String(view.offset).utf8)),
                 ]))
             outbox.deadLetters += 1
+            outbox.deadByReason[e.reason.rawValue, default: 0] += 1
         }
         w.nextOffset = view.offset + 1
         w.lastRecordWallMs = now
-        collectTransitions(w)
+        if collectTransitions(w) > 0 { outbox.causeTimestamps.append(view.timestampMs) }
     }
 
-    private func collectTransitions(_ w: PartitionWorker) {
-        for t in w.pipeline.engine.takeTransitions() {
+    @discardableResult
+    private func collectTransitions(_ w: PartitionWorker) -> Int {
+        let ts = w.pipeline.engine.takeTransitions()
+        for t in ts {
             outbox.records.append(OutRecord(topic: config.outputTopic, partition: nil, key: t.contactId,
                                             value: w.pipeline.encoder.encode(t), headers: []))
             outbox.transitions += 1
+            metrics.transition(group: t.group, from: t.from, to: t.to)
+            if let f = t.from { w.segmentCounts[t.group][f] -= 1 }
+            if let to = t.to { w.segmentCounts[t.group][to] += 1 }
         }
+        return ts.count
+    }
+
+    /// Per-partition gauges, segment sizes and record counters (once per iteration).
+    private func updateGauges(now: Int64) {
+        var sizes = model.groups.map { Array(repeating: 0, count: $0.segments.count) }
+        for w in workers.values {
+            let e = w.pipeline.engine
+            let g = metrics.partition(w.partition)
+            g.contacts.set(Double(e.contactCount))
+            g.stateBytes.set(Double(e.stateBytes))
+            if e.watermark != .min { g.watermarkLag.set(Double(now - e.watermark) / 1000) }
+            if let wm = consumer.cachedWatermarks(topic: config.inputTopic, partition: w.partition) {
+                g.consumerLag.set(Double(max(0, wm.high - w.nextOffset)))
+            }
+            for (gi, row) in w.segmentCounts.enumerated() { for (si, v) in row.enumerated() { sizes[gi][si] += v } }
+            let c = w.pipeline.counters
+            for (shape, v) in c.byShape { metrics.recordsByShape[shape]?.increment(by: Int64(v - (w.lastCounters.byShape[shape] ?? 0))) }
+            for (r, v) in c.ignored { metrics.ignored[r]?.increment(by: Int64(v - (w.lastCounters.ignored[r] ?? 0))) }
+            metrics.duplicates.increment(by: Int64(c.duplicates - w.lastCounters.duplicates))
+            metrics.late.increment(by: Int64(e.stats.lateEvents - w.lastLate))
+            w.lastCounters = c
+            w.lastLate = e.stats.lateEvents
+        }
+        metrics.setSegmentSizes(sizes)
+        segmentSizes.withLock { $0 = sizes }
     }
 
     /// Writes the outbox, the changelog records of changed contacts and each partition's
@@ -170,17 +257,24 @@ public final class Daemon: @unchecked Sendable {
     func commit() throws {
         var offsets: [TopicPartition: Int64] = [:]
         var changelog: [OutRecord] = []
+        var written: [PartitionWorker] = []
         for w in workers.values.sorted(by: { $0.partition < $1.partition }) {
             let engine = w.pipeline.engine
             let dirty = engine.takeDirtyContacts()
             let moved = w.nextOffset != w.committedOffset
             if dirty.isEmpty && !moved { continue }
+            written.append(w)
+            if w.modelInChangelog != model.fingerprint {
+                let r = Changelog.modelRecord(model)
+                changelog.append(OutRecord(topic: config.changelogTopic, partition: w.partition, key: r.key, value: r.value, headers: r.headers))
+            }
             for i in dirty {
                 let r = Changelog.contactRecord(engine.contactId(at: i), snapshot: engine.snapshot(contact: i), reflects: w.nextOffset)
                 changelog.append(OutRecord(topic: config.changelogTopic, partition: w.partition, key: r.key, value: r.value, headers: r.headers))
             }
             let cp = Changelog.Checkpoint(offset: w.nextOffset, streamTime: engine.checkpoint.streamTime,
-                                          watermark: engine.checkpoint.watermark, modelVersion: model.version)
+                                          watermark: engine.checkpoint.watermark, modelVersion: model.version,
+                                          modelFingerprint: model.fingerprint)
             let r = Changelog.checkpointRecord(cp)
             changelog.append(OutRecord(topic: config.changelogTopic, partition: w.partition, key: r.key, value: r.value, headers: r.headers))
             offsets[TopicPartition(topic: config.inputTopic, partition: w.partition)] = w.nextOffset
@@ -205,11 +299,17 @@ public final class Daemon: @unchecked Sendable {
             log("transaction failed (\(e)); aborting and restoring from the changelog")
             do { try producer.abortTransaction(timeoutMs: 60_000) } catch { log("abort: \(error)") }
             statusBox.withLock { $0.aborts += 1 }
+            metrics.aborts.increment()
             outbox = Outbox()
             try rewindAll()
             return
         }
         for w in workers.values { w.committedOffset = w.nextOffset }
+        for w in written { w.modelInChangelog = model.fingerprint }
+        metrics.commits.increment()
+        for (r, n) in outbox.deadByReason { metrics.deadLetters[r]?.increment(by: Int64(n)) }
+        let committedAt = Daemon.wallMs()
+        for ts in outbox.causeTimestamps where ts > 0 { metrics.eventToTransitionSeconds.record(Double(max(0, committedAt - ts)) / 1000) }
         statusBox.withLock {
             $0.transactions += 1
             $0.transitions += outbox.transitions
@@ -239,19 +339,88 @@ public final class Daemon: @unchecked Sendable {
         }
     }
 
+    // MARK: queries (polling thread)
+
+    /// What the daemon knows about one contact.
+    public enum ContactLookup: Sendable {
+        case found(partition: Int32, Explanation, memberships: [Int?])
+        /// The contact would live on `partition`, which another instance owns.
+        case elsewhere(partition: Int32)
+        /// The partition is ours but the contact has no state.
+        case unknown(partition: Int32)
+    }
+
+    /// Looks a contact up in the local engines, else says which partition owns it (by the
+    /// murmur2 key hash Kafka's default partitioner uses). Must run on the polling thread:
+    /// call it through `enqueue`.
+    public func lookup(_ contactId: [UInt8]) -> ContactLookup {
+        for (p, w) in workers {
+            if let m = w.pipeline.engine.memberships(of: contactId), let x = w.pipeline.engine.explain(contactId) {
+                return .found(partition: p, x, memberships: m)
+            }
+        }
+        let p = inputPartitions > 0 ? Murmur2.partition(contactId, count: inputPartitions) : -1
+        return workers[p] == nil ? .elsewhere(partition: p) : .unknown(partition: p)
+    }
+
+    // MARK: model reload (polling thread)
+
+    /// Loads the model file again (SIGHUP, `POST /admin/reload`). A model that does not load
+    /// is refused and the running one stays. Otherwise every partition's contacts move to the
+    /// new model and are re-evaluated at their clocks; the changes are emitted as transitions
+    /// and committed with the next batch. Must run on the polling thread (`enqueue`).
+    public func reloadModel() -> Result<String, DaemonError> {
+        guard let path = config.modelPath else {
+            return .failure(DaemonError(description: "no model file is configured (the built-in default model is running)"))
+        }
+        let new: Model
+        do {
+            new = try Model.load(yaml: try readTextFile(path), file: path)
+        } catch {
+            log("model reload refused: \(error)")
+            return .failure(DaemonError(description: "\(error)"))
+        }
+        guard new.fingerprint != model.fingerprint else { return .success("model \(new.version) unchanged") }
+        var changed = 0
+        for w in workers.values.sorted(by: { $0.partition < $1.partition }) {
+            collectTransitions(w)
+            w.pipeline.migrate(to: new)
+            changed += w.pipeline.engine.stats.transitions  // a new engine: only the re-evaluation's
+            w.segmentCounts = new.groups.map { Array(repeating: 0, count: $0.segments.count) }
+            for i in 0..<w.pipeline.engine.contactCount {
+                for (g, seg) in (w.pipeline.engine.memberships(of: w.pipeline.engine.contactId(at: i)) ?? []).enumerated() {
+                    if let seg { w.segmentCounts[g][seg] += 1 }
+                }
+            }
+            collectTransitions(w)
+        }
+        modelBox.withLock { $0 = new }
+        metrics.switchModel(new)
+        log("model reloaded from \(path): version \(new.version); \(changed) transitions from re-evaluation")
+        return .success("model \(new.version) loaded; \(changed) transitions from re-evaluation")
+    }
+
     // MARK: partitions
 
     /// Builds a partition's engine from the changelog; returns the offset to start from.
     public func restore(partition p: Int32) throws -> Int64 {
         let t0 = Daemon.wallMs()
-        let pipeline = Pipeline(model: model, lateness: config.lateness, maxRecordBytes: config.maxRecordBytes)
+        let model = self.model
         var readConfig = KafkaConfig(config.kafka.merging(config.consumer) { $1 })
         readConfig["bootstrap.servers"] = config.brokers
         readConfig["isolation.level"] = "read_committed"
         let restored = try Changelog.read(config: readConfig, topic: config.changelogTopic, partition: p)
-        if let cp = restored.checkpoint, cp.modelVersion != model.version, !restored.contacts.isEmpty {
-            throw DaemonError(description: "the changelog of partition \(p) holds state of model '\(cp.modelVersion)', not '\(model.version)': a model whose state layout changed needs the state rebuilt (see README, Limits)")
+        // State written under another model is read under that model, then moved over.
+        var stateModel = model
+        if let cp = restored.checkpoint, cp.modelFingerprint != model.fingerprint, !restored.contacts.isEmpty {
+            guard let source = restored.models[cp.modelFingerprint] else {
+                throw DaemonError(description: "the changelog of partition \(p) holds state of model '\(cp.modelVersion)' (\(cp.modelFingerprint)) but not that model's text")
+            }
+            do { stateModel = try Model.load(yaml: source, file: "changelog model \(cp.modelVersion)") } catch {
+                throw DaemonError(description: "the changelog of partition \(p): its model does not load: \(error)")
+            }
         }
+        let pipeline = Pipeline(model: stateModel, lateness: config.lateness, maxRecordBytes: config.maxRecordBytes)
         for (contact, snapshot) in restored.contacts {
             do { try pipeline.engine.restore(contactId: contact, snapshot: snapshot) } catch {
                 throw DaemonError(description: "changelog of partition \(p): \(error)")
@@ -262,9 +431,25 @@ public final class Daemon: @unchecked Sendable {
         }
         _ = pipeline.engine.takeTransitions()
         _ = pipeline.engine.takeDirtyContacts()
+        let migrated = stateModel.fingerprint != model.fingerprint
+        if migrated {
+            pipeline.migrate(to: model)
+            log("partition \(p): state of model '\(stateModel.version)' moved to '\(model.version)' and re-evaluated")
+        }
         let start = restored.checkpoint?.offset ?? KafkaOffset.beginning
-        workers[p] = PartitionWorker(partition: p, pipeline: pipeline, nextOffset: max(start, 0), now: Daemon.wallMs())
+        let worker = PartitionWorker(partition: p, pipeline: pipeline, nextOffset: max(start, 0), now: Daemon.wallMs())
+        worker.modelInChangelog = restored.checkpoint?.modelFingerprint
+        for (contact, _) in restored.contacts {
+            for (g, seg) in (pipeline.engine.memberships(of: contact) ?? []).enumerated() {
+                if let seg { worker.segmentCounts[g][seg] += 1 }
+            }
+        }
+        workers[p] = worker
+        // The re-evaluation's transitions commit with the next batch (its changelog too).
+        if migrated { collectTransitions(worker) }
         let secs = Double(Daemon.wallMs() - t0) / 1000
+        metrics.restores.increment()
+        metrics.restoreSeconds.record(secs)
         statusBox.withLock {
             $0.restoredContacts += restored.contacts.count
             $0.restoreSeconds += secs
@@ -276,6 +461,7 @@ public final class Daemon: @unchecked Sendable {
 
     func drop(partition p: Int32) {
         workers[p] = nil
+        metrics.forget(p)
         statusBox.withLock { $0.assigned = workers.keys.sorted() }
         log("partition \(p): revoked, state dropped")
     }

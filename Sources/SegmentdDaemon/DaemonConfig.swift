@@ -47,6 +47,10 @@ public struct DaemonConfig: Sendable {
     public var transactionalId = "segmentd-\(DaemonConfig.hostname())"
     /// Partitions of each topic the embedded broker creates.
     public var embeddedPartitions: Int32 = 8
+    /// The HTTP server (metrics, health, queries, admin): `host:port`, nil: off.
+    public var httpAddress: String? = "127.0.0.1:9464"
+    /// When set, every HTTP request but the probes needs `Authorization: Bearer <token>`.
+    public var httpToken: String?
     /// librdkafka properties for every client (SASL, TLS, …).
     public var kafka: [String: String] = [:]
     /// librdkafka properties for the consumer only / the producer only (win over `kafka`).
@@ -72,6 +76,8 @@ public struct DaemonConfig: Sendable {
         ("batch_size", "records per poll and per transaction (default 10000)"),
         ("transactional_id", "producer transactional.id, stable per instance (default segmentd-HOSTNAME)"),
         ("embedded_partitions", "partitions per topic on the embedded broker (default 8)"),
+        ("http_address", "HTTP server for /metrics, /healthz, /readyz, /contacts, /segments, /admin/reload (default 127.0.0.1:9464; off)"),
+        ("http_token", "optional bearer token the HTTP server then requires (probes excepted)"),
         ("kafka.PROPERTY", "any librdkafka property for all clients (e.g. kafka.security.protocol)"),
         ("consumer.PROPERTY / producer.PROPERTY", "a librdkafka property for one client"),
     ]
@@ -127,6 +133,14 @@ public struct DaemonConfig: Sendable {
         case "transactional_id":
             guard !value.isEmpty else { throw fail("transactional_id must not be empty") }
             transactionalId = value
+        case "http_address":
+            if value == "off" || value.isEmpty { httpAddress = nil; return }
+            guard let colon = value.lastIndex(of: ":"), let port = Int(value[value.index(after: colon)...]), port > 0, port < 65536,
+                  !value[..<colon].isEmpty
+            else { throw fail("http_address '\(value)' is not host:port (e.g. 127.0.0.1:9464) or off") }
+            httpAddress = value
+        case "http_token":
+            httpToken = value.isEmpty ? nil : value
         case "embedded_partitions":
             let n = try positive("embedded_partitions")
             guard n <= 1024 else { throw fail("embedded_partitions must be at most 1024") }
@@ -175,7 +189,7 @@ public struct DaemonConfig: Sendable {
             let rest = String(name.dropFirst("SEGMENTD_".count)).lowercased()
             var key = rest
             for prefix in ["kafka_", "consumer_", "producer_"] where rest.hasPrefix(prefix) {
-                key = String(prefix.dropLast()) + "." + rest.dropFirst(prefix.count).replacingOccurrences(of: "_", with: ".")
+                key = String(prefix.dropLast()) + "." + String(rest.dropFirst(prefix.count).map { $0 == "_" ? "." : $0 })
             }
             if ["conformance_dir", "conformance_out"].contains(rest) { continue }
             try set(key, value, origin: "environment \(name)")
@@ -210,12 +224,6 @@ public struct DaemonConfig: Sendable {
         var buf = [CChar](repeating: 0, count: 256)
         guard gethostname(&buf, 255) == 0 else { return "local" }
         return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-}
-
-extension String {
-    func replacingOccurrences(of a: String, with b: String) -> String {
-        split(separator: Character(a), omittingEmptySubsequences: false).joined(separator: b)
     }
 }
 

@@ -750,3 +750,133 @@ public struct Explanation: Sendable {
     public var nextChange: Millis?
     public var groups: [Group]
 }
+
+// MARK: model change
+
+extension SegmentEngine {
+    /// Moves every contact of `old` (another model) into this engine and re-evaluates it
+    /// under this engine's model (contract §5: a model change never loses state).
+    ///
+    /// State is matched by *meaning*, not position: an event list moves when the new model
+    /// counts a filter with the same definition (whatever its name), a score's event list when
+    /// its window, cap and terms are the same, a latest-of when it tracks the same filters, an
+    /// attribute when it reads the same property of the same event type the same way; current
+    /// segments move by group and segment name, duplicate memory and times as they are. What
+    /// has no counterpart starts empty: a newly added rule sees the events applied from the
+    /// change on (and, for a list whose capacity grew, only the times the old list held).
+    ///
+    /// Each contact is then evaluated at its clock; changes are emitted there with cause
+    /// `time` (no event caused them), and the boundaries between the clock and the watermark
+    /// fire again under the new rules, at their true instants.
+    public func adopt(from old: SegmentEngine) {
+        let m = model, om = old.model
+        let listMap: [(new: Int, old: Int?)] = m.lists.indices.map { i in
+            let sig = FilterSignature.of(m, m.lists[i].filter)
+            return (i, om.lists.indices.first { FilterSignature.of(om, om.lists[$0].filter) == sig })
+        }
+        func scoreSig(_ model: Model, _ s: StateLayout.ScoreList, _ part: ScoreSpec.Part) -> String {
+            "\(s.window)|\(s.cap)|" + part.eventTerms.map { "\(FilterSignature.of(model, $0.filter))=\($0.points)" }.sorted().joined(separator: ",")
+        }
+        func scoreParts(_ model: Model, _ layout: StateLayout) -> [String] {
+            var out = Array(repeating: "", count: layout.scoreLists.count)
+            for (s, row) in layout.scoreListIndex.enumerated() {
+                for (p, li) in row.enumerated() { if let li { out[li] = scoreSig(model, layout.scoreLists[li], model.scores[s].parts[p]) } }
+            }
+            return out
+        }
+        let newScoreSigs = scoreParts(m, layout), oldScoreSigs = scoreParts(om, old.layout)
+        let trackerSig: (Model, Int) -> [String] = { model, t in model.latest[t].filters.map { FilterSignature.of(model, $0) } }
+        let attrSig: (Model, Int) -> String = { model, a in
+            let x = model.attributes[a]
+            return "\(x.name)|\(x.fromType)|\(model.propKeys[x.propKey])|\(x.kind)|\(x.caseInsensitive)"
+        }
+        let groupMap: [Int?] = m.groups.map { g in om.groups.firstIndex { $0.name == g.name } }
+
+        for oi in 0..<old.contacts.count {
+            let id = old.contacts.id(oi)
+            let (ni, inserted) = contacts.findOrInsert(id)
+            if inserted { appendRow() }
+            let o = old.rows.row(oi), n = rows.row(ni)
+            for k in [StateLayout.lastTransition, StateLayout.maxTs, StateLayout.firstSeen, StateLayout.cursor] { n[k] = o[k] }
+            // Current segments and same-instant bits, by group and segment name.
+            let om8 = UInt64(bitPattern: o[StateLayout.members]) & old.layout.membersMask
+            let oFlags = (o[old.layout.flags] & old.layout.sameInstantBits) >> old.layout.sameInstantShift
+            var members: UInt64 = 0
+            var same: Int64 = 0
+            for (g, og) in groupMap.enumerated() {
+                guard let og else { continue }
+                let oseg = Int((om8 >> UInt64(og * 8)) & 0xFF) - 1
+                if oseg >= 0, let s = m.groups[g].segments.firstIndex(where: { $0.name == om.groups[og].segments[oseg].name }) {
+                    members |= UInt64(s + 1) << UInt64(g * 8)
+                }
+                if oFlags & (1 << Int64(og)) != 0 {
+                    same |= 1 << Int64(g)
+                    if let c = old.sameInstant[UInt64(oi) << 8 | UInt64(og)] { sameInstant[UInt64(ni) << 8 | UInt64(g)] = c }
+                }
+            }
+            n[StateLayout.members] = Int64(bitPattern: (UInt64(bitPattern: n[StateLayout.members]) & ~layout.membersMask) | members)
+            n[layout.flags] = (n[layout.flags] & ~layout.sameInstantBits) | (same << layout.sameInstantShift)
+            for (li, oli) in listMap {
+                guard let oli else { continue }
+                let nl = layout.lists[li], ol = old.layout.lists[oli]
+                for k in 0..<min(nl.capacity, ol.capacity) { n[nl.offset + k] = o[ol.offset + k] }
+            }
+            for (si, sig) in newScoreSigs.enumerated() {
+                guard let osi = oldScoreSigs.firstIndex(of: sig) else { continue }
+                let nl = layout.scoreLists[si], ol = old.layout.scoreLists[osi]
+                for k in 0..<min(nl.capacity, ol.capacity) { n[nl.offset + k] = o[ol.offset + k] }
+            }
+            for t in m.latest.indices {
+                let sig = trackerSig(m, t)
+                guard let ot = om.latest.indices.first(where: { Set(trackerSig(om, $0)) == Set(sig) }),
+                      let p = old.pair(o + old.layout.trackers[ot].offset) else { continue }
+                let tagSig = trackerSig(om, ot)[Int(p.value)]
+                if let tag = sig.firstIndex(of: tagSig) { writePair(n + layout.trackers[t].offset, p.ts, Int64(tag)) }
+            }
+            for a in m.attributes.indices {
+                let sig = attrSig(m, a)
+                guard let oa = om.attributes.indices.first(where: { attrSig(om, $0) == sig }),
+                      let p = old.pair(o + old.layout.attributeOffsets[oa]) else { continue }
+                let value = m.attributes[a].kind == .string ? intern(old.interned[Int(p.value)]) : p.value
+                writePair(n + layout.attributeOffsets[a], p.ts, value)
+            }
+            for k in 0..<(2 * StateLayout.dedupSlots) { n[layout.dedupOffset + k] = o[old.layout.dedupOffset + k] }
+            if let list = old.dedupOverflow[Int32(oi)] { dedupOverflow[Int32(ni)] = list }
+        }
+        streamTime = max(streamTime, old.streamTime)
+        stats.eventsApplied += old.stats.eventsApplied
+        stats.recordsApplied += old.stats.recordsApplied
+        stats.duplicates += old.stats.duplicates
+        stats.lateEvents += old.stats.lateEvents
+        // Re-evaluate every contact at its clock, then let due boundaries fire again.
+        for i in 0..<contacts.count {
+            let row = rows.row(i)
+            guard row[StateLayout.maxTs] != SegmentEngine.none else { continue }
+            let clock = max(row[StateLayout.maxTs], row[StateLayout.lastTransition])
+            evaluate(i, row, at: clock, byEvent: false)
+            row[StateLayout.cursor] = clock
+            markDirty(row, i)
+            row[StateLayout.scheduled] = SegmentEngine.unscheduled
+            schedule(i, row)
+        }
+        watermark = .min
+        advanceWatermark(to: old.watermark)
+    }
+}
+
+/// A filter's definition as text, references expanded: two models' filters that select the
+/// same events have the same signature whatever they are called.
+enum FilterSignature {
+    static func of(_ m: Model, _ f: Int) -> String { of(m, m.filters[f]) }
+
+    static func of(_ m: Model, _ e: FilterExpr) -> String {
+        switch e {
+        case .types(let t): return "type(" + t.sorted().map { CanonicalTypes.all[Int($0)] }.joined(separator: ",") + ")"
+        case .prop(let key, let test): return "prop(\(m.propKeys[key]) \(test))"
+        case .all(let xs): return "all(" + xs.map { of(m, $0) }.joined(separator: ";") + ")"
+        case .any(let xs): return "any(" + xs.map { of(m, $0) }.joined(separator: ";") + ")"
+        case .not(let x): return "not(" + of(m, x) + ")"
+        case .ref(let i): return of(m, m.filters[i])
+        }
+    }
+}

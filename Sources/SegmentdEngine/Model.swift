@@ -127,6 +127,18 @@ public struct Model: Sendable {
     public var trackMappings: [String: TrackMapping]
     /// The largest window or age any condition looks back over.
     public var horizon: Millis
+    /// The YAML the model was compiled from (the daemon keeps it in the changelog, so a
+    /// restart under a changed model can read the old state and move it over).
+    public var source: String = ""
+
+    /// Identifies the model's exact text: `version` is the user's label, this changes with
+    /// any edit (64-bit FNV-1a of the source, hex).
+    public var fingerprint: String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for c in source.utf8 { h = (h ^ UInt64(c)) &* 0x0000_0100_0000_01B3 }
+        let hex = String(h, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
 
     public static let maxFilters = 64
     public static let maxGroups = 8
@@ -153,7 +165,9 @@ public struct Model: Sendable {
             throw ModelError(file: file, line: 1, column: 1, message: "\(error)")
         }
         var c = ModelCompiler(file: file)
-        return try c.compile(node)
+        var m = try c.compile(node)
+        m.source = yaml
+        return m
     }
 }
 

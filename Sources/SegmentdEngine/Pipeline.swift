@@ -24,9 +24,9 @@ public struct RecordCounters: Sendable, Equatable {
 /// Decode → engine, record by record: the one path every input takes, in replay and in the
 /// daemon alike. Transitions accumulate in the engine until taken.
 public final class Pipeline {
-    public let engine: SegmentEngine
+    public private(set) var engine: SegmentEngine
     public private(set) var decoder: EventDecoder
-    public let encoder: TransitionEncoder
+    public private(set) var encoder: TransitionEncoder
     /// Counts of records by outcome. Records by shape are counted in plain integers on the
     /// per-record path and put into `byShape` only when the counters are read.
     public var counters: RecordCounters {
@@ -63,6 +63,18 @@ public final class Pipeline {
             counts.bad[e.reason.rawValue, default: 0] += 1
             return .bad(e)
         }
+    }
+
+    /// Switches to another model without losing state: a new engine adopts every contact
+    /// (see `SegmentEngine.adopt(from:)`) and the re-evaluation's transitions wait in it.
+    public func migrate(to model: Model) {
+        let next = SegmentEngine(model: model, lateness: engine.lateness, dedupHorizon: engine.dedupHorizon)
+        next.adopt(from: engine)
+        let leftover = engine.takeTransitions()
+        engine = next
+        decoder = EventDecoder(model: model, maxRecordBytes: decoder.maxRecordBytes)
+        encoder = TransitionEncoder(model: model)
+        precondition(leftover.isEmpty, "transitions must be taken before a model change")
     }
 
     public func process(_ bytes: [UInt8]) -> RecordOutcome {

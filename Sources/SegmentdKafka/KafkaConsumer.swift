@@ -373,3 +373,14 @@ public final class KafkaConsumer: @unchecked Sendable {
         }
     }
 }
+
+extension KafkaConsumer {
+    /// The partition's (low, high) watermarks as last seen in fetch responses, without a
+    /// broker round trip: for lag metrics on the polling path. Nil until a fetch has seen them.
+    public func cachedWatermarks(topic: String, partition: Int32) -> (low: Int64, high: Int64)? {
+        var low: Int64 = -1, high: Int64 = -1
+        let err = rd_kafka_get_watermark_offsets(handle, topic, partition, &low, &high)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, high >= 0 else { return nil }
+        return (low, high)
+    }
+}

@@ -27,6 +27,7 @@ struct Demo: ParsableCommand {
         var c = DaemonConfig()
         c.embeddedPartitions = 4
         c.idleAdvance = nil
+        c.httpAddress = nil
         let broker = try EmbeddedBroker(config: c, partitions: c.embeddedPartitions)
         defer { broker.close() }
         c.brokers = broker.bootstrapServers

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import SegmentdDaemon
 import SegmentdEngine
+import SegmentdHTTP
 import SegmentdKafka
 import Synchronization
 
@@ -11,6 +12,8 @@ import Glibc
 
 /// Set by SIGTERM/SIGINT; the running command's loop polls it.
 let shutdownRequested = Atomic<Bool>(false)
+/// Set by SIGHUP: reload the model file.
+let reloadRequested = Atomic<Bool>(false)
 
 func installSignalHandlers() {
     // A parent may hand us these signals blocked (posix_spawn keeps the mask): unblock them,
@@ -19,7 +22,9 @@ func installSignalHandlers() {
     sigemptyset(&set)
     sigaddset(&set, SIGTERM)
     sigaddset(&set, SIGINT)
+    sigaddset(&set, SIGHUP)
     sigprocmask(SIG_UNBLOCK, &set, nil)
+    signal(SIGHUP) { _ in reloadRequested.store(true, ordering: .relaxed) }
     signal(SIGTERM) { _ in shutdownRequested.store(true, ordering: .relaxed) }
     signal(SIGINT) { _ in shutdownRequested.store(true, ordering: .relaxed) }
     signal(SIGPIPE, SIG_IGN)
@@ -64,6 +69,8 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("batch-size")) var batchSize: String?
     @Option(name: .customLong("transactional-id")) var transactionalId: String?
     @Option(name: .customLong("embedded-partitions")) var embeddedPartitions: String?
+    @Option(name: .customLong("http-address"), help: "host:port of the operations HTTP server, or off.") var httpAddress: String?
+    @Option(name: .customLong("http-token"), help: "Bearer token the HTTP server requires (probes excepted).") var httpToken: String?
     @Option(name: .customLong("kafka"), help: "A librdkafka property for all clients, as name=value (repeatable).")
     var kafka: [String] = []
 
@@ -77,7 +84,7 @@ struct Run: ParsableCommand {
                 ("dead_letter_topic", deadLetterTopic), ("changelog_topic", changelogTopic), ("model", model),
                 ("processing_guarantee", guarantee), ("lateness", lateness), ("idle_advance", idleAdvance),
                 ("max_record_bytes", maxRecordBytes), ("batch_size", batchSize), ("transactional_id", transactionalId),
-                ("embedded_partitions", embeddedPartitions),
+                ("embedded_partitions", embeddedPartitions), ("http_address", httpAddress), ("http_token", httpToken),
             ]
             for (k, v) in flags { if let v { try c.set(k, v, origin: "flag --\(k.replacingOccurrences(of: "_", with: "-"))") } }
             for kv in kafka {
@@ -109,6 +116,13 @@ struct Run: ParsableCommand {
         }
         defer { embedded?.close() }
         let daemon = Daemon(config: c, model: m, log: stderrLog)
+        if let address = c.httpAddress {
+            let server = try OperationsServer(daemon: daemon, address: address, token: c.httpToken)
+            Task {
+                do { try await server.run() } catch { stderrLog("HTTP server on \(address) stopped: \(error)") }
+            }
+            stderrLog("HTTP on http://\(address): /metrics /healthz /readyz /contacts/{id} /segments/{group}/{segment}/count, POST /admin/reload\(c.httpToken == nil ? "" : " (bearer token required)")")
+        }
         try runUntilSignal(daemon)
     }
 }
@@ -116,7 +130,12 @@ struct Run: ParsableCommand {
 /// Runs the daemon on the current thread; a watcher thread turns a signal into `stop()`.
 func runUntilSignal(_ daemon: Daemon) throws {
     let watcher = Thread {
-        while !shutdownRequested.load(ordering: .relaxed) { usleep(50_000) }
+        while !shutdownRequested.load(ordering: .relaxed) {
+            if reloadRequested.exchange(false, ordering: .relaxed) {
+                daemon.enqueue { d in _ = d.reloadModel() }
+            }
+            usleep(50_000)
+        }
         daemon.stop()
     }
     watcher.start()

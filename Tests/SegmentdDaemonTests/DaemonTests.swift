@@ -98,8 +98,12 @@ struct DaemonTests {
         let failed = Mutex<String?>(nil)
         let finished = Atomic<Bool>(false)
 
-        init(_ config: DaemonConfig) {
-            daemon = Daemon(config: config, model: .defaultModel(), log: { _ in })
+        convenience init(_ config: DaemonConfig) {
+            self.init(daemon: Daemon(config: config, model: .defaultModel(), log: { _ in }))
+        }
+
+        init(daemon: Daemon) {
+            self.daemon = daemon
             let d = daemon
             Thread.detachNewThread { [self] in
                 do { try d.run() } catch { self.failed.withLock { $0 = "\(error)" } }
@@ -163,6 +167,38 @@ struct DaemonTests {
         #expect(actual == (try h.expected()))
     }
 
+    @Test("a restart under a changed model moves the state over and emits the re-evaluation")
+    func restartWithChangedModel() throws {
+        let h = try Harness()
+        try h.produce(1000, seed: 61)
+        _ = try h.runDaemon(until: { $0.status.records >= 1000 })
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("segmentd-model-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let file = dir.appendingPathComponent("strict.yaml")
+        try Model.defaultModel().source
+            .replacingOccurrences(of: "{name: sales_ready, when: {score: lead_score, at_least: 80}}", with: "{name: sales_ready, when: {score: lead_score, at_least: 1000}}")
+            .replacingOccurrences(of: "version: default-1", with: "version: strict-1")
+            .write(to: file, atomically: true, encoding: .utf8)
+        var c = h.config
+        c.modelPath = file.path
+        let strict = try Model.load(yaml: try String(contentsOf: file, encoding: .utf8), file: file.path)
+        let before = try h.read(h.config.outputTopic).count
+        let d = Daemon(config: c, model: strict, log: { _ in })
+        let r = RunningDaemon(daemon: d)
+        r.wait(until: { $0.status.transitions > 0 }, timeout: 60)
+        _ = try r.stop()
+        #expect(d.status.restoredContacts > 100)
+        let out = try h.read(h.config.outputTopic).dropFirst(0).map { try JSONSerialization.jsonObject(with: Data($0.value)) as! [String: Any] }
+        let moved = out.filter { ($0["data"] as! [String: Any])["model_version"] as? String == "strict-1" }
+        #expect(out.count > before)
+        #expect(!moved.isEmpty)
+        for t in moved {
+            let data = t["data"] as! [String: Any]
+            #expect(data["from"] as? String == "sales_ready")
+            #expect((data["cause"] as! [String: Any])["kind"] as? String == "time")
+        }
+    }
+
     @Test("killed with SIGKILL mid-stream and restarted: no input lost, output equals the uninterrupted run")
     func sigkill() throws {
         let h = try Harness()
@@ -174,7 +210,7 @@ struct DaemonTests {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: bin)
             p.arguments = ["run", "--brokers", h.config.brokers, "--group-id", h.config.groupId, "--idle-advance", "off",
-                           "--batch-size", "200", "--transactional-id", h.config.transactionalId,
+                           "--batch-size", "200", "--transactional-id", h.config.transactionalId, "--http-address", "off",
                            "--kafka", "session.timeout.ms=6000", "--kafka", "heartbeat.interval.ms=500"]
             let log = FileManager.default.temporaryDirectory.appendingPathComponent("segmentd-sigkill-\(launches).log")
             launches += 1

@@ -314,3 +314,80 @@ struct SnapshotTests {
         #expect(names(q.engine, "late")[1] == "top_of_funnel")
     }
 }
+
+@Suite("Engine: model change keeps state and re-evaluates")
+struct ModelChangeTests {
+    static let lines: [String] = (0..<300).map { i in
+        ev("c\(i % 17)", ["email_open", "page_view", "subscribed", "email_click", "traits", "resource_download"][i % 6],
+           EventTime.format(1_772_442_000_000 + Millis(i) * 3_600_000 * 3), id: "e\(i)",
+           props: #"{"path": "/pricing", "industry": "SaaS", "company_size": 100, "url": "https://x/case-study"}"#)
+    }
+
+    func run(_ p: Pipeline, _ lines: ArraySlice<String>) -> [Transition] {
+        var out: [Transition] = []
+        for l in lines { _ = p.process(Array(l.utf8)); out += p.engine.takeTransitions() }
+        return out
+    }
+
+    @Test("the same model again changes nothing")
+    func sameModel() {
+        let a = Pipeline(model: .defaultModel())
+        let full = run(a, Self.lines[...])
+        let b = Pipeline(model: .defaultModel())
+        var split = run(b, Self.lines[..<150])
+        b.migrate(to: .defaultModel())
+        #expect(b.engine.takeTransitions().isEmpty)
+        split += run(b, Self.lines[150...])
+        #expect(split == full)
+    }
+
+    @Test("a changed threshold re-evaluates every contact at its clock (cause time)")
+    func changedThreshold() throws {
+        let yaml = DefaultModel.yaml.replacingOccurrences(of: "{name: sales_ready, when: {score: lead_score, at_least: 80}}",
+                                                          with: "{name: sales_ready, when: {score: lead_score, at_least: 200}}")
+        #expect(yaml != DefaultModel.yaml)
+        let strict = try Model.load(yaml: yaml.replacingOccurrences(of: "version: default-1", with: "version: strict-1"), file: "strict.yaml")
+        let p = Pipeline(model: .defaultModel())
+        _ = run(p, Self.lines[...])
+        let before = (0..<p.engine.contactCount).compactMap { p.engine.memberships(of: p.engine.contactId(at: $0))?[1] }
+        #expect(before.contains(0))  // someone is sales_ready under the default model
+        p.migrate(to: strict)
+        let changes = p.engine.takeTransitions()
+        #expect(!changes.isEmpty)
+        for t in changes where t.group == 1 && t.from == 0 {
+            #expect(t.to == 1)  // sales_ready -> nurture (200 is out of reach)
+            #expect(t.cause == .time)
+            let clock = p.engine.clock(of: t.contactId)!.clock
+            #expect(t.at <= clock)
+        }
+        let after = (0..<p.engine.contactCount).compactMap { p.engine.memberships(of: p.engine.contactId(at: $0))?[1] }
+        #expect(!after.contains(0))
+        #expect(p.encoder.model.version == "strict-1")
+    }
+
+    @Test("state moves by meaning: renamed filters keep their history")
+    func renamedFilter() throws {
+        let yaml = DefaultModel.yaml.replacingOccurrences(of: "pricing_visit", with: "pricing_page")
+        let renamed = try Model.load(yaml: yaml, file: "renamed.yaml")
+        let a = Pipeline(model: .defaultModel())
+        let full = run(a, Self.lines[...])
+        let b = Pipeline(model: .defaultModel())
+        var split = run(b, Self.lines[..<150])
+        b.migrate(to: renamed)
+        #expect(b.engine.takeTransitions().isEmpty)
+        split += run(b, Self.lines[150...])
+        #expect(split == full)
+    }
+}
+
+extension String {
+    func replacingOccurrences(of a: String, with b: String) -> String {
+        var out = ""
+        var rest = Substring(self)
+        while let r = rest.range(of: a) {
+            out += rest[..<r.lowerBound] + b
+            rest = rest[r.upperBound...]
+        }
+        return out + rest
+    }
+}

@@ -1,0 +1,139 @@
+import Prometheus
+import SegmentdEngine
+import Synchronization
+
+/// The daemon's Prometheus metrics. Written from the polling thread (counters and histograms
+/// are thread-safe in swift-prometheus), read by the HTTP server's `/metrics`.
+public final class DaemonMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+
+    let records: Counter
+    let recordsByShape: [String: Counter]
+    let recordsByType: [Counter]
+    let ignored: [String: Counter]
+    let deadLetters: [String: Counter]
+    let late: Counter
+    let duplicates: Counter
+    /// The families whose labels come from the model (group and segment names), rebuilt
+    /// when the model is reloaded.
+    private let tables: Mutex<ModelTables>
+
+    struct ModelTables {
+        /// [group][from + 1][to + 1] (index 0: no segment).
+        var transitions: [[[Counter]]]
+        var segmentSize: [[Gauge]]
+    }
+    let commits: Counter
+    let aborts: Counter
+    let restores: Counter
+    let restoreSeconds: ValueHistogram
+    let batchSeconds: ValueHistogram
+    let eventToTransitionSeconds: ValueHistogram
+    private let partitionGauges = Mutex<[Int32: PartitionGauges]>([:])
+
+    struct PartitionGauges {
+        var contacts: Gauge
+        var stateBytes: Gauge
+        var watermarkLag: Gauge
+        var consumerLag: Gauge
+    }
+
+    public init(model: Model, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        tables = Mutex(DaemonMetrics.tables(for: model, registry))
+        records = registry.makeCounter(name: "segmentd_records_total", help: "Input records read")
+        var byShape: [String: Counter] = [:]
+        for s in ["native", "segment"] {
+            byShape[s] = registry.makeCounter(name: "segmentd_events_consumed_total", labels: [("shape", s)], help: "Records applied, by input shape")
+        }
+        recordsByShape = byShape
+        recordsByType = CanonicalTypes.all.map {
+            registry.makeCounter(name: "segmentd_events_by_type_total", labels: [("type", $0)], help: "Events applied, by canonical type")
+        }
+        var ign: [String: Counter] = [:]
+        for r in IgnoreReason.allCases {
+            ign[r.rawValue] = registry.makeCounter(name: "segmentd_ignored_records_total", labels: [("reason", r.rawValue)], help: "Valid records carrying nothing for the engine")
+        }
+        ignored = ign
+        var dl: [String: Counter] = [:]
+        for r in DecodeError.Reason.allCases {
+            dl[r.rawValue] = registry.makeCounter(name: "segmentd_dead_letters_total", labels: [("reason", r.rawValue)], help: "Bad records sent to the dead-letter topic")
+        }
+        deadLetters = dl
+        late = registry.makeCounter(name: "segmentd_late_events_total", help: "Events older than their contact's clock (applied, emitted at the clock)")
+        duplicates = registry.makeCounter(name: "segmentd_duplicate_events_total", help: "Records whose event id was already applied for the contact")
+        commits = registry.makeCounter(name: "segmentd_transactions_total", labels: [("result", "commit")], help: "Kafka transactions (or at-least-once commits)")
+        aborts = registry.makeCounter(name: "segmentd_transactions_total", labels: [("result", "abort")], help: "Kafka transactions (or at-least-once commits)")
+        restores = registry.makeCounter(name: "segmentd_restores_total", help: "Partitions restored from the changelog")
+        let secs: [Double] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
+        restoreSeconds = registry.makeValueHistogram(name: "segmentd_restore_seconds", buckets: secs, help: "Time to restore a partition from the changelog")
+        batchSeconds = registry.makeValueHistogram(name: "segmentd_batch_seconds", buckets: secs, help: "Time to process and commit one batch")
+        eventToTransitionSeconds = registry.makeValueHistogram(name: "segmentd_event_to_transition_seconds", buckets: secs,
+                                                               help: "From an event's Kafka timestamp to the commit of the transitions it caused")
+    }
+
+    static func tables(for model: Model, _ registry: PrometheusCollectorRegistry) -> ModelTables {
+        let transitions = model.groups.map { g in
+            let names: [String] = ["null"] + g.segments.map(\.name)
+            return names.map { from in
+                names.map { to in
+                    registry.makeCounter(name: "segmentd_transitions_total", labels: [("group", g.name), ("from", from), ("to", to)],
+                                         help: "Segment transitions emitted")
+                }
+            }
+        }
+        let sizes = model.groups.map { g in
+            g.segments.map { registry.makeGauge(name: "segmentd_segment_contacts", labels: [("group", g.name), ("segment", $0.name)],
+                                                help: "Contacts in each segment, over this instance's partitions") }
+        }
+        return ModelTables(transitions: transitions, segmentSize: sizes)
+    }
+
+    func transition(group: Int, from: Int?, to: Int?) {
+        tables.withLock { $0.transitions[group][(from ?? -1) + 1][(to ?? -1) + 1].increment() }
+    }
+
+    func setSegmentSizes(_ sizes: [[Int]]) {
+        tables.withLock { t in
+            for (g, row) in sizes.enumerated() where g < t.segmentSize.count {
+                for (s, v) in row.enumerated() where s < t.segmentSize[g].count { t.segmentSize[g][s].set(Double(v)) }
+            }
+        }
+    }
+
+    /// After a model reload: segment gauges of the old model go away, the new model's appear.
+    func switchModel(_ model: Model) {
+        tables.withLock { t in
+            for row in t.segmentSize { for g in row { registry.unregisterGauge(g) } }
+            t = DaemonMetrics.tables(for: model, registry)
+        }
+    }
+
+    func partition(_ p: Int32) -> PartitionGauges {
+        partitionGauges.withLock { g in
+            if let x = g[p] { return x }
+            let l = [("partition", String(p))]
+            let x = PartitionGauges(
+                contacts: registry.makeGauge(name: "segmentd_contacts", labels: l, help: "Contacts in state"),
+                stateBytes: registry.makeGauge(name: "segmentd_state_bytes", labels: l, help: "Bytes of engine state"),
+                watermarkLag: registry.makeGauge(name: "segmentd_watermark_lag_seconds", labels: l, help: "Wall clock minus the partition's watermark"),
+                consumerLag: registry.makeGauge(name: "segmentd_consumer_lag", labels: l, help: "Records between the partition's end and the next offset to read"))
+            g[p] = x
+            return x
+        }
+    }
+
+    func forget(_ p: Int32) {
+        partitionGauges.withLock { g in
+            if let x = g.removeValue(forKey: p) {
+                registry.unregisterGauge(x.contacts)
+                registry.unregisterGauge(x.stateBytes)
+                registry.unregisterGauge(x.watermarkLag)
+                registry.unregisterGauge(x.consumerLag)
+            }
+        }
+    }
+
+    /// The metrics in Prometheus text format.
+    public func exposition() -> String { registry.emitToString() }
+}

@@ -1,0 +1,135 @@
+import Foundation
+import Hummingbird
+import SegmentdDaemon
+import SegmentdEngine
+
+/// The operations endpoint of a running daemon:
+/// - `GET /metrics`: Prometheus text format;
+/// - `GET /healthz`: 200 while the processing loop runs (liveness);
+/// - `GET /readyz`: 200 when partitions are assigned, restored and consumed (readiness);
+/// - `GET /contacts/{id}`: memberships, the reason per group, the next instant time alone can
+///   change them; 404 with the owning partition when another instance owns the contact;
+/// - `GET /segments/{group}/{segment}/count`: contacts in a segment on this instance;
+/// - `POST /admin/reload`: reload the model file (see `Daemon.reloadModel`).
+///
+/// Engines are single-threaded, so queries are handed to the daemon's polling thread
+/// (`Daemon.enqueue`) and answered between batches.
+public struct OperationsServer: Sendable {
+    public let daemon: Daemon
+    public let host: String
+    public let port: Int
+    public let token: String?
+
+    public init(daemon: Daemon, address: String, token: String?) throws {
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
+            throw HTTPError(.internalServerError, message: "bad address \(address)")
+        }
+        self.daemon = daemon
+        self.host = String(address[..<colon])
+        self.port = port
+        self.token = token
+    }
+
+    public func makeRouter() -> Router<BasicRequestContext> {
+        let router = Router()
+        let daemon = self.daemon
+        let token = self.token
+        router.add(middleware: BearerTokenMiddleware(token: token, open: ["/healthz", "/readyz"]))
+        router.get("/healthz") { _, _ -> Response in
+            daemon.isAlive ? text(.ok, "ok\n") : text(.serviceUnavailable, "processing loop stalled\n")
+        }
+        router.get("/readyz") { _, _ -> Response in
+            daemon.isReady ? text(.ok, "ready\n") : text(.serviceUnavailable, "not ready: no partition assigned and restored yet\n")
+        }
+        router.get("/metrics") { _, _ -> Response in
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; version=0.0.4"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: daemon.metrics.exposition())))
+        }
+        router.get("/contacts/:id") { _, context -> Response in
+            guard let id = context.parameters.get("id") else { return text(.badRequest, "missing id\n") }
+            let answer: Daemon.ContactLookup = await withCheckedContinuation { cont in
+                daemon.enqueue { d in cont.resume(returning: d.lookup(Array(id.utf8))) }
+            }
+            return json(ContactDocument.make(answer, id: id, model: daemon.model, instance: daemon.config.transactionalId))
+        }
+        router.get("/segments/:group/:segment/count") { _, context -> Response in
+            let g = context.parameters.get("group") ?? "", s = context.parameters.get("segment") ?? ""
+            guard let gi = daemon.model.groups.firstIndex(where: { $0.name == g }),
+                  let si = daemon.model.groups[gi].segments.firstIndex(where: { $0.name == s })
+            else { return text(.notFound, "no segment \(g)/\(s) in model \(daemon.model.version)\n") }
+            let n = daemon.segmentContacts[gi][si]
+            return json((.ok, ["group": g, "segment": s, "count": n, "scope": "partitions owned by this instance"] as [String: Any]))
+        }
+        router.post("/admin/reload") { _, _ -> Response in
+            let result: Result<String, DaemonError> = await withCheckedContinuation { cont in
+                daemon.enqueue { d in cont.resume(returning: d.reloadModel()) }
+            }
+            switch result {
+            case .success(let m): return text(.ok, m + "\n")
+            case .failure(let e): return text(.unprocessableContent, "model refused, the old one keeps running: \(e)\n")
+            }
+        }
+        return router
+    }
+
+    /// Serves until the task is cancelled.
+    public func run() async throws {
+        let app = Application(router: makeRouter(), configuration: .init(address: .hostname(host, port: port)))
+        try await app.runService()
+    }
+}
+
+func text(_ status: HTTPResponse.Status, _ body: String) -> Response {
+    var headers = HTTPFields()
+    headers[.contentType] = "text/plain; charset=utf-8"
+    return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+}
+
+func json(_ x: (HTTPResponse.Status, Any)) -> Response {
+    let data = (try? JSONSerialization.data(withJSONObject: x.1, options: [.sortedKeys])) ?? Data("{}".utf8)
+    var headers = HTTPFields()
+    headers[.contentType] = "application/json"
+    return Response(status: x.0, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+}
+
+/// The JSON answer of `GET /contacts/{id}`.
+enum ContactDocument {
+    static func make(_ a: Daemon.ContactLookup, id: String, model: Model, instance: String) -> (HTTPResponse.Status, Any) {
+        switch a {
+        case let .found(partition, x, memberships):
+            var groups: [[String: Any]] = []
+            for (g, spec) in model.groups.enumerated() {
+                let seg: Any = memberships[g].map { spec.segments[$0].name } ?? NSNull()
+                groups.append(["group": spec.name, "segment": seg, "reason": x.groups[g].reasons])
+            }
+            return (.ok, [
+                "contact_id": id, "partition": Int(partition), "instance": instance,
+                "clock": EventTime.format(x.clock), "first_seen": EventTime.format(x.firstSeen),
+                "next_change": x.nextChange.map(EventTime.format) ?? NSNull(),
+                "groups": groups, "model_version": model.version,
+            ] as [String: Any])
+        case let .elsewhere(partition):
+            return (.notFound, ["contact_id": id, "error": "owned by another instance",
+                                "partition": Int(partition), "hint": "ask the instance assigned this partition of the input topic"] as [String: Any])
+        case let .unknown(partition):
+            return (.notFound, ["contact_id": id, "error": "no state for this contact", "partition": Int(partition), "instance": instance] as [String: Any])
+        }
+    }
+}
+
+/// Refuses requests without `Authorization: Bearer <token>` when a token is configured.
+struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
+    let token: String?
+    let open: Set<String>
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let token, !open.contains(request.uri.path) else { return try await next(request, context) }
+        guard request.headers[.authorization] == "Bearer \(token)" else {
+            var headers = HTTPFields()
+            headers[.wwwAuthenticate] = "Bearer"
+            return Response(status: .unauthorized, headers: headers, body: .init(byteBuffer: ByteBuffer(string: "a bearer token is required\n")))
+        }
+        return try await next(request, context)
+    }
+}

@@ -1,0 +1,131 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import SegmentdEngine
+import SegmentdKafka
+import Testing
+@testable import SegmentdDaemon
+@testable import SegmentdHTTP
+
+/// The operations endpoint against a running daemon on the mock broker.
+@Suite("Operations HTTP", .serialized)
+struct HTTPTests {
+    func app(_ d: Daemon, token: String? = nil) throws -> some ApplicationProtocol {
+        let server = try OperationsServer(daemon: d, address: "127.0.0.1:0", token: token)
+        return Application(router: server.makeRouter())
+    }
+
+    func body(_ r: TestResponse) -> String { String(buffer: r.body) }
+
+    @Test("metrics, health, contact queries and segment counts after a known input")
+    func endpoints() async throws {
+        let h = try DaemonTests.Harness()
+        try h.produce(1200, seed: 41)
+        let r = DaemonTests.RunningDaemon(h.config)
+        r.wait(until: { $0.status.records >= 1200 }, timeout: 60)
+        let d = r.daemon
+        let expected = try h.expected()
+        let deadLetters = try h.read(h.config.deadLetterTopic).count
+        try await app(d).test(.router) { client in
+            try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/metrics", method: .get) { res in
+                let text = body(res)
+                #expect(text.contains("segmentd_records_total 1200"))
+                let dl = text.split(separator: "\n").filter { $0.hasPrefix("segmentd_dead_letters_total{") }
+                    .compactMap { Int($0.split(separator: " ").last!) }.reduce(0, +)
+                #expect(dl == deadLetters)
+                let tr = text.split(separator: "\n").filter { $0.hasPrefix("segmentd_transitions_total{") }
+                    .compactMap { Int($0.split(separator: " ").last!) }.reduce(0, +)
+                #expect(tr == expected.values.map(\.count).reduce(0, +))
+                for family in ["segmentd_events_consumed_total", "segmentd_segment_contacts", "segmentd_contacts{", "segmentd_state_bytes",
+                               "segmentd_watermark_lag_seconds", "segmentd_batch_seconds", "segmentd_event_to_transition_seconds",
+                               "segmentd_transactions_total", "segmentd_restores_total", "segmentd_late_events_total", "segmentd_duplicate_events_total"] {
+                    #expect(text.contains(family), "\(family) missing")
+                }
+            }
+            // c-1's memberships are the last `to` of each group in the replay.
+            let key = "c-1".utf8.map { String($0) }.joined(separator: ".")
+            let lines = try #require(expected[key])
+            try await client.execute(uri: "/contacts/c-1", method: .get) { res in
+                #expect(res.status == .ok)
+                let doc = try JSONSerialization.jsonObject(with: Data(buffer: res.body)) as! [String: Any]
+                let groups = doc["groups"] as! [[String: Any]]
+                for g in groups {
+                    let name = g["group"] as! String
+                    let last = lines.last { $0.hasPrefix(name + " ") }
+                    let want = last.map { String($0.split(separator: " ")[1].split(separator: ">").last!) } ?? "null"
+                    let got = (g["segment"] as? String) ?? "null"
+                    #expect(got == want, "\(name)")
+                    #expect(!(g["reason"] as! [String]).isEmpty)
+                }
+                #expect(doc["next_change"] != nil)
+            }
+            try await client.execute(uri: "/contacts/nobody-at-all", method: .get) { #expect($0.status == .notFound) }
+            try await client.execute(uri: "/segments/lifecycle/active_evaluator/count", method: .get) { res in
+                let doc = try JSONSerialization.jsonObject(with: Data(buffer: res.body)) as! [String: Any]
+                let want = expected.values.filter { l in l.last { $0.hasPrefix("lifecycle ") }?.contains("->active_evaluator ") == true }.count
+                #expect(doc["count"] as? Int == want)
+            }
+            try await client.execute(uri: "/segments/lifecycle/nope/count", method: .get) { #expect($0.status == .notFound) }
+        }
+        _ = try r.stop()
+    }
+
+    @Test("with a token, requests without it are refused; probes stay open")
+    func token() async throws {
+        let d = Daemon(config: DaemonConfig(), model: .defaultModel(), log: { _ in })
+        try await app(d, token: "s3cret").test(.router) { client in
+            try await client.execute(uri: "/metrics", method: .get) { #expect($0.status == .unauthorized) }
+            try await client.execute(uri: "/metrics", method: .get, headers: [.authorization: "Bearer wrong"]) { #expect($0.status == .unauthorized) }
+            try await client.execute(uri: "/metrics", method: .get, headers: [.authorization: "Bearer s3cret"]) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/contacts/c-1", method: .get) { #expect($0.status == .unauthorized) }
+            try await client.execute(uri: "/admin/reload", method: .post) { #expect($0.status == .unauthorized) }
+            try await client.execute(uri: "/healthz", method: .get) { #expect($0.status != .unauthorized) }
+        }
+    }
+
+    @Test("reload: a changed threshold emits the re-evaluation's transitions; a broken model is refused and the old one keeps running")
+    func reload() async throws {
+        let h = try DaemonTests.Harness()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("segmentd-reload-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let modelFile = dir.appendingPathComponent("model.yaml")
+        try Model.defaultModel().source.write(to: modelFile, atomically: true, encoding: .utf8)
+        var c = h.config
+        c.modelPath = modelFile.path
+        try h.produce(800, seed: 51)
+        let r = DaemonTests.RunningDaemon(c)
+        r.wait(until: { $0.status.records >= 800 }, timeout: 60)
+        let before = r.daemon.status.transitions
+        try await app(r.daemon).test(.router) { client in
+            try "version: broken\ngroups: [\n".write(to: modelFile, atomically: true, encoding: .utf8)
+            try await client.execute(uri: "/admin/reload", method: .post) { res in
+                #expect(res.status == .unprocessableContent)
+                #expect(String(buffer: res.body).contains("model.yaml"))
+            }
+            #expect(r.daemon.model.version == "default-1")
+            let strict = Model.defaultModel().source
+                .replacingOccurrences(of: "{name: sales_ready, when: {score: lead_score, at_least: 80}}", with: "{name: sales_ready, when: {score: lead_score, at_least: 1000}}")
+                .replacingOccurrences(of: "version: default-1", with: "version: strict-1")
+            try strict.write(to: modelFile, atomically: true, encoding: .utf8)
+            try await client.execute(uri: "/admin/reload", method: .post) { #expect($0.status == .ok) }
+        }
+        #expect(r.daemon.model.version == "strict-1")
+        r.wait(until: { $0.status.transitions > before }, timeout: 20)
+        _ = try r.stop()
+        // Every sales_ready contact left it at its clock, cause time, under the new model.
+        let out = try h.read(h.config.outputTopic).map { try JSONSerialization.jsonObject(with: Data($0.value)) as! [String: Any] }
+        let moved = out.filter { ($0["data"] as! [String: Any])["model_version"] as? String == "strict-1" }
+        #expect(!moved.isEmpty)
+        for t in moved {
+            let d = t["data"] as! [String: Any]
+            #expect(d["group"] as? String == "lead_score")
+            #expect(d["from"] as? String == "sales_ready")
+            #expect((d["cause"] as! [String: Any])["kind"] as? String == "time")
+        }
+        let segments = Set(out.compactMap { ($0["data"] as! [String: Any])["model_version"] as? String })
+        #expect(segments == ["default-1", "strict-1"])
+    }
+}
+
