@@ -70,6 +70,7 @@ public final class Daemon: @unchecked Sendable {
         var segmentCounts: [[Int]]
         var lastCounters = RecordCounters()
         var lastLate = 0
+        var lastByType = [Int](repeating: 0, count: CanonicalTypes.all.count)
         /// The fingerprint of the model last written to this partition's changelog.
         var modelInChangelog: String?
 
@@ -215,9 +216,22 @@ public final class Daemon: @unchecked Sendable {
     @discardableResult
     private func collectTransitions(_ w: PartitionWorker) -> Int {
         let ts = w.pipeline.engine.takeTransitions()
+        let encoder = w.pipeline.encoder
         for t in ts {
-            outbox.records.append(OutRecord(topic: config.outputTopic, partition: nil, key: t.contactId,
-                                            value: w.pipeline.encoder.encode(t), headers: []))
+            if config.binaryMode {
+                var data: [UInt8] = []
+                encoder.encodeData(t, to: &data)
+                outbox.records.append(OutRecord(topic: config.outputTopic, partition: nil, key: t.contactId, value: data,
+                                                headers: encoder.binaryHeaders(t).map { KafkaHeader($0.0, $0.1) }))
+            } else {
+                outbox.records.append(OutRecord(topic: config.outputTopic, partition: nil, key: t.contactId,
+                                                value: encoder.encode(t), headers: []))
+            }
+            if let mirror = config.segmentMirrorTopic {
+                for call in SegmentMirror.calls(t, encoder) {
+                    outbox.records.append(OutRecord(topic: mirror, partition: nil, key: t.contactId, value: call, headers: []))
+                }
+            }
             outbox.transitions += 1
             metrics.transition(group: t.group, from: t.from, to: t.to)
             if let f = t.from { w.segmentCounts[t.group][f] -= 1 }
@@ -244,8 +258,12 @@ public final class Daemon: @unchecked Sendable {
             for (r, v) in c.ignored { metrics.ignored[r]?.increment(by: Int64(v - (w.lastCounters.ignored[r] ?? 0))) }
             metrics.duplicates.increment(by: Int64(c.duplicates - w.lastCounters.duplicates))
             metrics.late.increment(by: Int64(e.stats.lateEvents - w.lastLate))
+            for (t, v) in w.pipeline.eventsByType.enumerated() where v != w.lastByType[t] {
+                metrics.recordsByType[t].increment(by: Int64(v - w.lastByType[t]))
+            }
             w.lastCounters = c
             w.lastLate = e.stats.lateEvents
+            w.lastByType = w.pipeline.eventsByType
         }
         metrics.setSegmentSizes(sizes)
         segmentSizes.withLock { $0 = sizes }

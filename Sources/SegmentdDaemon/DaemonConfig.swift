@@ -47,6 +47,12 @@ public struct DaemonConfig: Sendable {
     public var transactionalId = "segmentd-\(DaemonConfig.hostname())"
     /// Partitions of each topic the embedded broker creates.
     public var embeddedPartitions: Int32 = 8
+    /// CloudEvents structured mode (the document is the value) or binary mode (`data` is the
+    /// value, the attributes are `ce_` headers).
+    public var binaryMode = false
+    /// When set, every transition is also written there as Segment Spec track calls
+    /// (`Audience Entered` / `Audience Exited`).
+    public var segmentMirrorTopic: String?
     /// The HTTP server (metrics, health, queries, admin): `host:port`, nil: off.
     public var httpAddress: String? = "127.0.0.1:9464"
     /// When set, every HTTP request but the probes needs `Authorization: Bearer <token>`.
@@ -76,6 +82,8 @@ public struct DaemonConfig: Sendable {
         ("batch_size", "records per poll and per transaction (default 10000)"),
         ("transactional_id", "producer transactional.id, stable per instance (default segmentd-HOSTNAME)"),
         ("embedded_partitions", "partitions per topic on the embedded broker (default 8)"),
+        ("output_mode", "CloudEvents structured (default) or binary (data as value, ce_ headers)"),
+        ("segment_mirror_topic", "also write transitions there as Segment track calls Audience Entered/Exited (default: off)"),
         ("http_address", "HTTP server for /metrics, /healthz, /readyz, /contacts, /segments, /admin/reload (default 127.0.0.1:9464; off)"),
         ("http_token", "optional bearer token the HTTP server then requires (probes excepted)"),
         ("kafka.PROPERTY", "any librdkafka property for all clients (e.g. kafka.security.protocol)"),
@@ -133,6 +141,11 @@ public struct DaemonConfig: Sendable {
         case "transactional_id":
             guard !value.isEmpty else { throw fail("transactional_id must not be empty") }
             transactionalId = value
+        case "output_mode":
+            guard value == "structured" || value == "binary" else { throw fail("output_mode '\(value)' must be structured or binary") }
+            binaryMode = value == "binary"
+        case "segment_mirror_topic":
+            segmentMirrorTopic = value.isEmpty || value == "off" ? nil : try topic()
         case "http_address":
             if value == "off" || value.isEmpty { httpAddress = nil; return }
             guard let colon = value.lastIndex(of: ":"), let port = Int(value[value.index(after: colon)...]), port > 0, port < 65536,

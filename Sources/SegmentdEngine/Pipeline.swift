@@ -36,6 +36,8 @@ public final class Pipeline {
         return c
     }
     private var counts = RecordCounters()
+    /// Events applied, by canonical type index (an identify with a stage counts two).
+    public private(set) var eventsByType = [Int](repeating: 0, count: CanonicalTypes.all.count)
     private var nativeRecords = 0
     private var segmentRecords = 0
 
@@ -52,6 +54,8 @@ public final class Pipeline {
             if shape == .native { nativeRecords += 1 } else { segmentRecords += 1 }
             if engine.apply(first, second) {
                 counts.applied += 1
+                eventsByType[Int(first.type)] += 1
+                if let second { eventsByType[Int(second.type)] += 1 }
                 return .applied
             }
             counts.duplicates += 1

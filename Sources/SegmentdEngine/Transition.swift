@@ -75,7 +75,7 @@ public struct TransitionEncoder: Sendable {
         typeTails = CanonicalTypes.all.map { Array(#","event_type":""#.utf8) + Array($0.utf8) + Array(#""}"#.utf8) }
         var v: [UInt8] = Array(#","model_version":"#.utf8)
         JSONWriter.string(Array(model.version.utf8), to: &v)
-        v.append(contentsOf: "}}".utf8)
+        v.append(contentsOf: "}".utf8)
         versionTail = v
     }
 
@@ -162,7 +162,15 @@ public struct TransitionEncoder: Sendable {
         EventTime.append(t.at, to: &out)
         JSONWriter.staticString(#"","subject":"#, to: &out)
         JSONWriter.string(t.contactId, to: &out)
-        JSONWriter.staticString(#","datacontenttype":"application/json","data":{"contact_id":"#, to: &out)
+        JSONWriter.staticString(#","datacontenttype":"application/json","data":"#, to: &out)
+        encodeData(t, to: &out)
+        out.append(125)  // }
+    }
+
+    /// Appends the CloudEvent's `data` object alone: the record value in CloudEvents binary
+    /// mode, where the other attributes travel as `ce_` headers (`binaryHeaders`).
+    public func encodeData(_ t: Transition, to out: inout [UInt8]) {
+        JSONWriter.staticString(#"{"contact_id":"#, to: &out)
         JSONWriter.string(t.contactId, to: &out)
         out.append(contentsOf: groupFields[t.group])
         segment(t.from, t.group, &out)
@@ -183,6 +191,21 @@ public struct TransitionEncoder: Sendable {
             out.append(contentsOf: typeTails[Int(type)])
         }
         out.append(contentsOf: versionTail)
+    }
+
+    /// CloudEvents Kafka protocol binding, binary mode: the attributes as headers.
+    public func binaryHeaders(_ t: Transition) -> [(String, [UInt8])] {
+        var time: [UInt8] = []
+        EventTime.append(t.at, to: &time)
+        return [
+            ("ce_specversion", Array("1.0".utf8)),
+            ("ce_type", Array("segment.transition".utf8)),
+            ("ce_source", Array("segmentd/".utf8) + groupNames[t.group]),
+            ("ce_id", Array(id(of: t).utf8)),
+            ("ce_time", time),
+            ("ce_subject", t.contactId),
+            ("content-type", Array("application/json".utf8)),
+        ]
     }
 
     public func encode(_ t: Transition) -> [UInt8] {

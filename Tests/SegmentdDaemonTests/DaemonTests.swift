@@ -149,6 +149,34 @@ struct DaemonTests {
         }
     }
 
+    @Test("CloudEvents binary mode and the Segment Spec mirror")
+    func binaryModeAndMirror() throws {
+        let h = try Harness()
+        try h.broker.cluster.createTopic("segment-audiences", partitions: 4)
+        var c = h.config
+        c.binaryMode = true
+        c.segmentMirrorTopic = "segment-audiences"
+        try h.produce(600, seed: 71)
+        let d = try h.runDaemon(c, until: { $0.status.records >= 600 })
+        let out = try h.read(h.config.outputTopic)
+        #expect(out.count == d.status.transitions)
+        var expectedCalls = 0
+        for r in out {
+            let headers = Dictionary(uniqueKeysWithValues: r.headers.map { ($0.key, String(decoding: $0.value, as: UTF8.self)) })
+            #expect(headers["ce_specversion"] == "1.0")
+            #expect(headers["ce_type"] == "segment.transition")
+            #expect(headers["ce_id"]?.count == 32)
+            #expect(headers["ce_subject"] == String(decoding: r.key ?? [], as: UTF8.self))
+            let data = try JSONSerialization.jsonObject(with: Data(r.value)) as! [String: Any]
+            #expect(headers["ce_time"] == data["at"] as? String)
+            #expect(headers["ce_source"] == "segmentd/" + (data["group"] as! String))
+            expectedCalls += (data["from"] is String ? 1 : 0) + (data["to"] is String ? 1 : 0)
+        }
+        let calls = try h.read("segment-audiences").map { try JSONSerialization.jsonObject(with: Data($0.value)) as! [String: Any] }
+        #expect(calls.count == expectedCalls)
+        #expect(calls.allSatisfy { ["Audience Entered", "Audience Exited"].contains($0["event"] as? String ?? "") && $0["type"] as? String == "track" })
+    }
+
     @Test("a second daemon in the group takes over partitions with their state")
     func takeover() throws {
         let h = try Harness()
