@@ -39,6 +39,8 @@ public final class Daemon: @unchecked Sendable {
     /// The model running now (replaced by a reload).
     public var model: Model { modelBox.withLock { $0 } }
     private let log: LogSink
+    /// Per-contact detail (transitions with contact ids): only at debug level, nil otherwise.
+    private let debug: LogSink?
     private let stopFlag = Atomic<Bool>(false)
     private let statusBox = Mutex(DaemonStatus())
     public let metrics: DaemonMetrics
@@ -102,10 +104,11 @@ public final class Daemon: @unchecked Sendable {
         var isEmpty: Bool { records.isEmpty }
     }
 
-    public init(config: DaemonConfig, model: Model, log: @escaping LogSink, metrics: DaemonMetrics? = nil) {
+    public init(config: DaemonConfig, model: Model, log: @escaping LogSink, debug: LogSink? = nil, metrics: DaemonMetrics? = nil) {
         self.config = config
         self.modelBox = Mutex(model)
         self.log = log
+        self.debug = debug
         self.metrics = metrics ?? DaemonMetrics(model: model)
         segmentSizes.withLock { $0 = model.groups.map { Array(repeating: 0, count: $0.segments.count) } }
     }
@@ -234,6 +237,9 @@ public final class Daemon: @unchecked Sendable {
             }
             outbox.transitions += 1
             metrics.transition(group: t.group, from: t.from, to: t.to)
+            if let debug {
+                debug("partition \(w.partition): contact \(String(decoding: t.contactId, as: UTF8.self)) \(encoder.groupName(t)): \(encoder.segmentName(group: t.group, t.from) ?? "null") -> \(encoder.segmentName(group: t.group, t.to) ?? "null") at \(EventTime.format(t.at))")
+            }
             if let f = t.from { w.segmentCounts[t.group][f] -= 1 }
             if let to = t.to { w.segmentCounts[t.group][to] += 1 }
         }
@@ -389,6 +395,7 @@ public final class Daemon: @unchecked Sendable {
     /// and committed with the next batch. Must run on the polling thread (`enqueue`).
     public func reloadModel() -> Result<String, DaemonError> {
         guard let path = config.modelPath else {
+            log("model reload: no model file is configured (the built-in default model keeps running)")
             return .failure(DaemonError(description: "no model file is configured (the built-in default model is running)"))
         }
         let new: Model
@@ -439,6 +446,7 @@ public final class Daemon: @unchecked Sendable {
             }
         }
         let pipeline = Pipeline(model: stateModel, lateness: config.lateness, maxRecordBytes: config.maxRecordBytes)
+        pipeline.adapters = WebhookAdapters(config.adapters)
         for (contact, snapshot) in restored.contacts {
             do { try pipeline.engine.restore(contactId: contact, snapshot: snapshot) } catch {
                 throw DaemonError(description: "changelog of partition \(p): \(error)")

@@ -53,6 +53,11 @@ public struct DaemonConfig: Sendable {
     /// When set, every transition is also written there as Segment Spec track calls
     /// (`Audience Entered` / `Audience Exited`).
     public var segmentMirrorTopic: String?
+    /// Email providers' webhook shapes accepted on the input besides the contract's two.
+    public var adapters: Set<WebhookAdapters.Provider> = []
+    /// Log lines as text (default) or JSON lines; `debug` adds per-contact lines.
+    public var logJSON = false
+    public var logDebug = false
     /// The HTTP server (metrics, health, queries, admin): `host:port`, nil: off.
     public var httpAddress: String? = "127.0.0.1:9464"
     /// When set, every HTTP request but the probes needs `Authorization: Bearer <token>`.
@@ -84,6 +89,9 @@ public struct DaemonConfig: Sendable {
         ("embedded_partitions", "partitions per topic on the embedded broker (default 8)"),
         ("output_mode", "CloudEvents structured (default) or binary (data as value, ce_ headers)"),
         ("segment_mirror_topic", "also write transitions there as Segment track calls Audience Entered/Exited (default: off)"),
+        ("input_adapters", "comma list of webhook shapes also accepted: sendgrid, mailgun, postmark (default: none)"),
+        ("log_format", "text (default) or json (one JSON object per line)"),
+        ("log_level", "info (default) or debug (adds per-contact transition lines with contact ids)"),
         ("http_address", "HTTP server for /metrics, /healthz, /readyz, /contacts, /segments, /admin/reload (default 127.0.0.1:9464; off)"),
         ("http_token", "optional bearer token the HTTP server then requires (probes excepted)"),
         ("kafka.PROPERTY", "any librdkafka property for all clients (e.g. kafka.security.protocol)"),
@@ -146,9 +154,24 @@ public struct DaemonConfig: Sendable {
             binaryMode = value == "binary"
         case "segment_mirror_topic":
             segmentMirrorTopic = value.isEmpty || value == "off" ? nil : try topic()
+        case "log_format":
+            guard value == "text" || value == "json" else { throw fail("log_format '\(value)' must be text or json") }
+            logJSON = value == "json"
+        case "log_level":
+            guard value == "info" || value == "debug" else { throw fail("log_level '\(value)' must be info or debug") }
+            logDebug = value == "debug"
+        case "input_adapters":
+            var set: Set<WebhookAdapters.Provider> = []
+            for name in value.split(separator: ",").map({ $0.trimmingSpaces() }) where !name.isEmpty && name != "none" {
+                guard let p = WebhookAdapters.Provider(rawValue: name) else {
+                    throw fail("input_adapters: '\(name)' is not one of \(WebhookAdapters.Provider.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                set.insert(p)
+            }
+            adapters = set
         case "http_address":
             if value == "off" || value.isEmpty { httpAddress = nil; return }
-            guard let colon = value.lastIndex(of: ":"), let port = Int(value[value.index(after: colon)...]), port > 0, port < 65536,
+            guard let colon = value.lastIndex(of: ":"), let port = Int(value[value.index(after: colon)...]), port >= 0, port < 65536,
                   !value[..<colon].isEmpty
             else { throw fail("http_address '\(value)' is not host:port (e.g. 127.0.0.1:9464) or off") }
             httpAddress = value
@@ -238,6 +261,10 @@ public struct DaemonConfig: Sendable {
         guard gethostname(&buf, 255) == 0 else { return "local" }
         return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
+}
+
+extension Substring {
+    func trimmingSpaces() -> String { String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed()) }
 }
 
 #if canImport(Glibc)

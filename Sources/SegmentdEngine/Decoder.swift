@@ -25,6 +25,8 @@ public enum IgnoreReason: String, Sendable, CaseIterable {
     case anonymous
     case unmappedTrackEvent = "unmapped_track_event"
     case unsupportedCall = "unsupported_call"
+    /// A provider webhook event the model has no use for (delivered, processed, …).
+    case unusedProviderEvent = "unused_provider_event"
 }
 
 /// An engagement event ready for the engine: the filters it matches are already evaluated, so

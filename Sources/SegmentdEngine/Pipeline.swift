@@ -47,8 +47,34 @@ public final class Pipeline {
         encoder = TransitionEncoder(model: model)
     }
 
+    /// Email providers' webhook shapes to accept besides the contract's two (off by default).
+    public var adapters = WebhookAdapters([])
+
     public func process(_ bytes: UnsafeBufferPointer<UInt8>) -> RecordOutcome {
+        if !adapters.enabled.isEmpty, case let .records(records, _) = adapters.translate(bytes) {
+            // One input record, several events: each is decoded and applied like a native
+            // record; the record's outcome is the first bad event's, else applied, else the rest.
+            counts.records += 1
+            guard !records.isEmpty else {
+                counts.ignored[IgnoreReason.unusedProviderEvent.rawValue, default: 0] += 1
+                return .ignored(.unusedProviderEvent)
+            }
+            var outcome: RecordOutcome? = nil
+            for r in records {
+                let o = r.withUnsafeBufferPointer { decodeAndApply($0) }
+                switch (outcome, o) {
+                case (.bad, _): break
+                case (_, .bad), (nil, _), (_, .applied): outcome = o
+                default: break
+                }
+            }
+            return outcome!
+        }
         counts.records += 1
+        return decodeAndApply(bytes)
+    }
+
+    private func decodeAndApply(_ bytes: UnsafeBufferPointer<UInt8>) -> RecordOutcome {
         switch decoder.decode(bytes) {
         case let .events(first, second, shape):
             if shape == .native { nativeRecords += 1 } else { segmentRecords += 1 }

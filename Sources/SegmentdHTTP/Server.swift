@@ -73,10 +73,11 @@ public struct OperationsServer: Sendable {
         return router
     }
 
-    /// Serves until the task is cancelled.
+    /// Serves until the task is cancelled. Signals stay the daemon's: by default a service
+    /// group would take SIGTERM/SIGINT for itself and the processing loop would never hear them.
     public func run() async throws {
         let app = Application(router: makeRouter(), configuration: .init(address: .hostname(host, port: port)))
-        try await app.runService()
+        try await app.runService(gracefulShutdownSignals: [])
     }
 }
 

@@ -34,6 +34,9 @@ struct Replay: ParsableCommand {
     @Option(name: .customLong("max-record-bytes"), help: "Records larger than this are bad (too_large).")
     var maxRecordBytes: Int = 1 << 20
 
+    @Option(help: "Webhook shapes also accepted, comma-separated: sendgrid, mailgun, postmark.")
+    var adapters: String = ""
+
     @Flag(help: "No summary and no progress on stderr.")
     var quiet = false
 
@@ -51,6 +54,12 @@ struct Replay: ParsableCommand {
         let out = OutputBuffer(fd: 1)
         let badOut: OutputBuffer = try badLines.map { try OutputBuffer(path: $0) } ?? OutputBuffer(fd: 2)
         let pipeline = Pipeline(model: m, lateness: late.millis, maxRecordBytes: maxRecordBytes)
+        var providers: Set<WebhookAdapters.Provider> = []
+        for name in adapters.split(separator: ",") {
+            guard let p = WebhookAdapters.Provider(rawValue: String(name)) else { throw ValidationError("--adapters: '\(name)' is not sendgrid, mailgun or postmark") }
+            providers.insert(p)
+        }
+        pipeline.adapters = WebhookAdapters(providers)
         let progress = !quiet && isatty(2) != 0
         var lineNo = 0
         var lastProgress = 0

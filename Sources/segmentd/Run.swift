@@ -69,6 +69,8 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("batch-size")) var batchSize: String?
     @Option(name: .customLong("transactional-id")) var transactionalId: String?
     @Option(name: .customLong("embedded-partitions")) var embeddedPartitions: String?
+    @Option(name: .customLong("log-format"), help: "text or json.") var logFormat: String?
+    @Option(name: .customLong("log-level"), help: "info or debug.") var logLevel: String?
     @Option(name: .customLong("http-address"), help: "host:port of the operations HTTP server, or off.") var httpAddress: String?
     @Option(name: .customLong("http-token"), help: "Bearer token the HTTP server requires (probes excepted).") var httpToken: String?
     @Option(name: .customLong("kafka"), help: "A librdkafka property for all clients, as name=value (repeatable).")
@@ -85,6 +87,7 @@ struct Run: ParsableCommand {
                 ("processing_guarantee", guarantee), ("lateness", lateness), ("idle_advance", idleAdvance),
                 ("max_record_bytes", maxRecordBytes), ("batch_size", batchSize), ("transactional_id", transactionalId),
                 ("embedded_partitions", embeddedPartitions), ("http_address", httpAddress), ("http_token", httpToken),
+                ("log_format", logFormat), ("log_level", logLevel),
             ]
             for (k, v) in flags { if let v { try c.set(k, v, origin: "flag --\(k.replacingOccurrences(of: "_", with: "-"))") } }
             for kv in kafka {
@@ -100,6 +103,7 @@ struct Run: ParsableCommand {
     func run() throws {
         var c = try resolvedConfig()
         let m = try loadModel(c.modelPath)
+        let (stderrLog, debugLog) = makeLogging(c)
         installSignalHandlers()
         var embedded: EmbeddedBroker?
         if c.brokers.isEmpty {
@@ -115,7 +119,7 @@ struct Run: ParsableCommand {
             """)
         }
         defer { embedded?.close() }
-        let daemon = Daemon(config: c, model: m, log: stderrLog)
+        let daemon = Daemon(config: c, model: m, log: stderrLog, debug: debugLog)
         if let address = c.httpAddress {
             let server = try OperationsServer(daemon: daemon, address: address, token: c.httpToken)
             Task {

@@ -238,7 +238,7 @@ struct DaemonTests {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: bin)
             p.arguments = ["run", "--brokers", h.config.brokers, "--group-id", h.config.groupId, "--idle-advance", "off",
-                           "--batch-size", "200", "--transactional-id", h.config.transactionalId, "--http-address", "off",
+                           "--batch-size", "200", "--transactional-id", h.config.transactionalId, "--http-address", "127.0.0.1:0",
                            "--kafka", "session.timeout.ms=6000", "--kafka", "heartbeat.interval.ms=500"]
             let log = FileManager.default.temporaryDirectory.appendingPathComponent("segmentd-sigkill-\(launches).log")
             launches += 1

@@ -1,0 +1,68 @@
+import Logging
+import SegmentdDaemon
+import SegmentdEngine
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// swift-log handler writing to stderr: readable text on a terminal, or one JSON object per
+/// line for log shippers (`log_format: json`).
+struct StderrLogHandler: LogHandler {
+    var json: Bool
+    var label: String
+    var logLevel: Logger.Level = .info
+    var metadata: Logger.Metadata = [:]
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
+        let ts = stamp()
+        if json {
+            var b: [UInt8] = []
+            b.append(contentsOf: #"{"ts":"\#(ts)","level":"\#(level.rawValue)","logger":"\#(label)","msg":"#.utf8)
+            appendJSONString(message.description, to: &b)
+            b.append(contentsOf: "}\n".utf8)
+            printErr(String(decoding: b, as: UTF8.self))
+        } else {
+            printErr("\(ts) \(level.rawValue.uppercased()) \(label): \(message)\n")
+        }
+    }
+}
+
+func appendJSONString(_ s: String, to out: inout [UInt8]) {
+    out.append(34)
+    for c in s.utf8 {
+        switch c {
+        case 34: out.append(contentsOf: [92, 34])
+        case 92: out.append(contentsOf: [92, 92])
+        case 10: out.append(contentsOf: [92, 110])
+        case 0..<32: out.append(contentsOf: Array(String(format4: c).utf8))
+        default: out.append(c)
+        }
+    }
+    out.append(34)
+}
+
+extension String {
+    init(format4 c: UInt8) {
+        let hex = Array("0123456789abcdef")
+        self = "\\u00" + String(hex[Int(c >> 4)]) + String(hex[Int(c & 15)])
+    }
+}
+
+/// The daemon's log sinks over swift-log, per the configuration.
+func makeLogging(_ c: DaemonConfig) -> (info: LogSink, debug: LogSink?) {
+    let json = c.logJSON
+    // Libraries (Hummingbird) log through the same handler and format.
+    LoggingSystem.bootstrap { label in StderrLogHandler(json: json, label: label) }
+    var logger = Logger(label: "segmentd", factory: { label in StderrLogHandler(json: json, label: label) })
+    logger.logLevel = c.logDebug ? .debug : .info
+    let l = logger
+    let info: LogSink = { message in l.info("\(message)") }
+    let debug: LogSink = { message in l.debug("\(message)") }
+    return (info, c.logDebug ? debug : nil)
+}
