@@ -35,7 +35,7 @@ enum Changelog {
         func encode() -> [UInt8] {
             var s = #"{"offset":\#(offset),"stream_time":\#(streamTime),"watermark":\#(watermark),"model_version":"#
             var v: [UInt8] = []
-            JSONText.string(modelVersion, to: &v)
+            JSONWriter.string(modelVersion, to: &v)
             s += String(decoding: v, as: UTF8.self) + #","model_fingerprint":"\#(modelFingerprint)"}"#
             return Array(s.utf8)
         }
@@ -107,23 +107,5 @@ enum Changelog {
             }
         }
         return Restored(checkpoint: checkpoint, contacts: committed.map { ($0.key, $0.value) }, recordsRead: n, models: models)
-    }
-}
-
-/// JSON string escaping for the few documents the daemon writes itself.
-enum JSONText {
-    static func string(_ s: String, to out: inout [UInt8]) {
-        out.append(34)
-        for c in s.utf8 {
-            switch c {
-            case 34: out.append(contentsOf: [92, 34])
-            case 92: out.append(contentsOf: [92, 92])
-            case 0..<32:
-                let hex = Array("0123456789abcdef".utf8)
-                out.append(contentsOf: [92, 117, 48, 48, hex[Int(c >> 4)], hex[Int(c & 15)]])
-            default: out.append(c)
-            }
-        }
-        out.append(34)
     }
 }

@@ -16,19 +16,19 @@ enum SegmentMirror {
         func call(_ event: String, _ segment: String, _ suffix: String, other: String?) -> [UInt8] {
             var b: [UInt8] = []
             b.append(contentsOf: #"{"type":"track","event":"\#(event)","userId":"#.utf8)
-            JSONText.string(user, to: &b)
+            JSONWriter.string(user, to: &b)
             b.append(contentsOf: #","messageId":"\#(id)-\#(suffix)","timestamp":""#.utf8)
             EventTime.append(t.at, to: &b)
             b.append(contentsOf: #"","properties":{"audience_key":"#.utf8)
-            JSONText.string("\(group).\(segment)", to: &b)
+            JSONWriter.string("\(group).\(segment)", to: &b)
             b.append(contentsOf: #","group":"#.utf8)
-            JSONText.string(group, to: &b)
+            JSONWriter.string(group, to: &b)
             b.append(contentsOf: #","segment":"#.utf8)
-            JSONText.string(segment, to: &b)
+            JSONWriter.string(segment, to: &b)
             b.append(contentsOf: (suffix == "exited" ? #","next_segment":"# : #","previous_segment":"#).utf8)
-            if let other { JSONText.string(other, to: &b) } else { b.append(contentsOf: "null".utf8) }
+            if let other { JSONWriter.string(other, to: &b) } else { b.append(contentsOf: "null".utf8) }
             b.append(contentsOf: #","cause":"\#(cause)","model_version":"#.utf8)
-            JSONText.string(model.version, to: &b)
+            JSONWriter.string(model.version, to: &b)
             b.append(contentsOf: #"},"context":{"library":{"name":"segmentd"}}}"#.utf8)
             return b
         }

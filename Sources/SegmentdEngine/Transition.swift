@@ -221,7 +221,8 @@ public struct TransitionEncoder: Sendable {
 }
 
 /// Minimal JSON string writing for the encoders.
-enum JSONWriter {
+/// JSON string writing: the one escaper every encoder of segmentd uses.
+public enum JSONWriter {
     static func string(_ b: [UInt8], to out: inout [UInt8]) {
         b.withUnsafeBufferPointer { string($0, to: &out) }
     }
@@ -269,5 +270,5 @@ enum JSONWriter {
         if n > runStart { out.append(contentsOf: UnsafeBufferPointer(rebasing: b[runStart..<n])) }
     }
 
-    static func string(_ s: String, to out: inout [UInt8]) { string(Array(s.utf8), to: &out) }
+    public static func string(_ s: String, to out: inout [UInt8]) { string(Array(s.utf8), to: &out) }
 }

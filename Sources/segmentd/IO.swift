@@ -1,4 +1,5 @@
 import ArgumentParser
+import SegmentdDaemon
 import SegmentdEngine
 
 #if canImport(Glibc)
@@ -9,12 +10,7 @@ struct IOError: Error, CustomStringConvertible {
     var description: String
 }
 
-func readFile(_ path: String) throws -> String {
-    let r = try LineReader(path: path)
-    var all: [UInt8] = []
-    try r.readAll(into: &all)
-    return String(decoding: all, as: UTF8.self)
-}
+func readFile(_ path: String) throws -> String { try readTextFile(path) }
 
 /// Reads a file (or stdin) in large chunks and hands out lines as byte buffers, without
 /// copying a line unless it straddles two chunks.
@@ -33,16 +29,6 @@ final class LineReader {
     }
 
     deinit { if fd > 0 { close(fd) } }
-
-    func readAll(into out: inout [UInt8]) throws {
-        var buf = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n < 0 { throw IOError(description: "cannot read \(path): \(String(cString: strerror(errno)))") }
-            if n == 0 { return }
-            out.append(contentsOf: buf[0..<n])
-        }
-    }
 
     func forEachLine(_ body: (UnsafeBufferPointer<UInt8>) throws -> Void) throws {
         let chunk = 1 << 20

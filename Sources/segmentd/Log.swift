@@ -24,33 +24,12 @@ struct StderrLogHandler: LogHandler {
         if json {
             var b: [UInt8] = []
             b.append(contentsOf: #"{"ts":"\#(ts)","level":"\#(level.rawValue)","logger":"\#(label)","msg":"#.utf8)
-            appendJSONString(message.description, to: &b)
+            JSONWriter.string(message.description, to: &b)
             b.append(contentsOf: "}\n".utf8)
             printErr(String(decoding: b, as: UTF8.self))
         } else {
             printErr("\(ts) \(level.rawValue.uppercased()) \(label): \(message)\n")
         }
-    }
-}
-
-func appendJSONString(_ s: String, to out: inout [UInt8]) {
-    out.append(34)
-    for c in s.utf8 {
-        switch c {
-        case 34: out.append(contentsOf: [92, 34])
-        case 92: out.append(contentsOf: [92, 92])
-        case 10: out.append(contentsOf: [92, 110])
-        case 0..<32: out.append(contentsOf: Array(String(format4: c).utf8))
-        default: out.append(c)
-        }
-    }
-    out.append(34)
-}
-
-extension String {
-    init(format4 c: UInt8) {
-        let hex = Array("0123456789abcdef")
-        self = "\\u00" + String(hex[Int(c >> 4)]) + String(hex[Int(c & 15)])
     }
 }
 
