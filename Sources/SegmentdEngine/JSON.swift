@@ -50,7 +50,8 @@ struct JSONTape {
 
     @inline(__always) func node(_ i: Int) -> Node { nodes[i] }
 
-    /// The index of the value for `key` in the object at `object`, or nil.
+    /// The index of the value for `key` in the object at `object`, or nil. A key that appears
+    /// more than once means its last value, as in most JSON parsers (Python's, JavaScript's).
     func lookup(_ object: Int, _ key: StaticString) -> Int? {
         let n = nodes[object]
         guard n.kind == .object else { return nil }
@@ -58,13 +59,14 @@ struct JSONTape {
         let end = Int(n.next)
         let kp = key.utf8Start
         let kc = key.utf8CodeUnitCount
+        var found: Int? = nil
         while i < end {
             let k = nodes[i]
             let v = i + 1
-            if keyEquals(k, kp, kc) { return v }
+            if keyEquals(k, kp, kc) { found = v }
             i = Int(nodes[v].next)
         }
-        return nil
+        return found
     }
 
     /// Like `lookup(_:_:)` for a key known only at run time (model and mapping property names).
@@ -74,13 +76,14 @@ struct JSONTape {
         var i = object + 1
         let end = Int(n.next)
         return key.withUnsafeBufferPointer { kb in
+            var found: Int? = nil
             while i < end {
                 let k = nodes[i]
                 let v = i + 1
-                if keyEquals(k, kb.baseAddress!, kb.count) { return v }
+                if keyEquals(k, kb.baseAddress!, kb.count) { found = v }
                 i = Int(nodes[v].next)
             }
-            return nil
+            return found
         }
     }
 

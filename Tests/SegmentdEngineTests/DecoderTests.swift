@@ -108,3 +108,15 @@ struct DecoderTests {
 extension DecodeResult {
     var isBad: Bool { if case .bad = self { return true }; return false }
 }
+
+@Suite("Decoding: JSON edge cases")
+struct JSONEdgeTests {
+    @Test("a repeated key means its last value, as in most JSON parsers")
+    func repeatedKey() {
+        var d = EventDecoder(model: .defaultModel())
+        guard case let .events(e, nil, _) = d.decode(Array(#"{"contact_id":"a","type":"email_open","ts":1,"contact_id":"b"}"#.utf8)) else {
+            Issue.record("not decoded"); return
+        }
+        #expect(e.contactId == Array("b".utf8))
+    }
+}
