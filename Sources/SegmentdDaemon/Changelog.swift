@@ -57,8 +57,9 @@ enum Changelog {
         }
     }
 
-    static func contactRecord(_ contact: [UInt8], snapshot: [UInt8], reflects offset: Int64) -> (key: [UInt8], value: [UInt8], headers: [KafkaHeader]) {
-        (contact, snapshot, [KafkaHeader(kindHeader, Array("contact".utf8)), KafkaHeader(offsetHeader, Array(String(offset).utf8))])
+    /// The headers of a contact snapshot (key = contact id, value = snapshot).
+    static func contactHeaders(reflects offset: Int64) -> [KafkaHeader] {
+        [KafkaHeader(kindHeader, Array("contact".utf8)), KafkaHeader(offsetHeader, Array(String(offset).utf8))]
     }
 
     static func checkpointRecord(_ c: Checkpoint) -> (key: [UInt8], value: [UInt8], headers: [KafkaHeader]) {

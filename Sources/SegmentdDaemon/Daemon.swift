@@ -218,6 +218,8 @@ public final class Daemon: @unchecked Sendable {
 
     @discardableResult
     private func collectTransitions(_ w: PartitionWorker) -> Int {
+        // Most records change nothing: skip the take (it would reallocate the engine's buffer).
+        guard !w.pipeline.engine.pending.isEmpty else { return 0 }
         let ts = w.pipeline.engine.takeTransitions()
         let encoder = w.pipeline.encoder
         for t in ts {
@@ -292,9 +294,11 @@ public final class Daemon: @unchecked Sendable {
                 let r = Changelog.modelRecord(model)
                 changelog.append(OutRecord(topic: config.changelogTopic, partition: w.partition, key: r.key, value: r.value, headers: r.headers))
             }
+            let headers = Changelog.contactHeaders(reflects: w.nextOffset)  // shared by the partition's records
+            changelog.reserveCapacity(changelog.count + dirty.count + 2)
             for i in dirty {
-                let r = Changelog.contactRecord(engine.contactId(at: i), snapshot: engine.snapshot(contact: i), reflects: w.nextOffset)
-                changelog.append(OutRecord(topic: config.changelogTopic, partition: w.partition, key: r.key, value: r.value, headers: r.headers))
+                changelog.append(OutRecord(topic: config.changelogTopic, partition: w.partition, key: engine.contactId(at: i),
+                                           value: engine.snapshot(contact: i), headers: headers))
             }
             let cp = Changelog.Checkpoint(offset: w.nextOffset, streamTime: engine.checkpoint.streamTime,
                                           watermark: engine.checkpoint.watermark, modelVersion: model.version,
@@ -307,7 +311,10 @@ public final class Daemon: @unchecked Sendable {
         let eos = config.guarantee == .exactlyOnce
         do {
             if eos { try producer.beginTransaction() }
-            for r in outbox.records + changelog {
+            for r in outbox.records {
+                try producer.produce(topic: r.topic, partition: r.partition, key: r.key, value: r.value, headers: r.headers)
+            }
+            for r in changelog {
                 try producer.produce(topic: r.topic, partition: r.partition, key: r.key, value: r.value, headers: r.headers)
             }
             if eos {

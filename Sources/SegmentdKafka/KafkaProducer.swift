@@ -45,7 +45,9 @@ final class DeliveryReports: Sendable {
 public final class KafkaProducer: @unchecked Sendable {
     let handle: OpaquePointer
     private let reports: DeliveryReports
-    private let closed = Mutex(false)
+    private let closed = Atomic<Bool>(false)
+    /// Produce calls since delivery reports were last served.
+    private let sincePoll = Atomic<Int>(0)
 
     public init(config: KafkaConfig) throws {
         let reports = DeliveryReports()
@@ -61,14 +63,14 @@ public final class KafkaProducer: @unchecked Sendable {
 
     deinit {
         // Best effort: a producer dropped without close() still gets a short flush.
-        if !closed.withLock({ $0 }) {
+        if !closed.load(ordering: .acquiring) {
             _ = rd_kafka_flush(handle, 5_000)
             rd_kafka_destroy(handle)
         }
     }
 
     private func ensureOpen(_ what: String) throws {
-        if closed.withLock({ $0 }) {
+        if closed.load(ordering: .acquiring) {
             throw KafkaError(RD_KAFKA_RESP_ERR__STATE, context: what, detail: "producer is closed")
         }
     }
@@ -83,8 +85,9 @@ public final class KafkaProducer: @unchecked Sendable {
         // an rd_kafka_headers_t it owns); put them all in one temporary buffer.
         var headerBytes = 0
         for h in headers { headerBytes += h.key.utf8.count + 1 + h.value.count }
-        let headerBuf = UnsafeMutableRawBufferPointer.allocate(byteCount: max(headerBytes, 1), alignment: 1)
-        defer { headerBuf.deallocate() }
+        let headerBuf = headers.isEmpty ? UnsafeMutableRawBufferPointer(start: nil, count: 0)
+            : UnsafeMutableRawBufferPointer.allocate(byteCount: headerBytes, alignment: 1)
+        defer { if !headers.isEmpty { headerBuf.deallocate() } }
 
         try topic.withCString { topicPtr in
             try withOptionalBytes(key) { keyPtr in
@@ -136,7 +139,12 @@ public final class KafkaProducer: @unchecked Sendable {
                 }
             }
         }
-        rd_kafka_poll(handle, 0)   // serve delivery reports without blocking
+        // Serve delivery reports without blocking, every 256 records: a poll per record costs
+        // a lock and a clock read each, and the reports are only needed before the queue fills.
+        if sincePoll.add(1, ordering: .relaxed).newValue >= 256 {
+            sincePoll.store(0, ordering: .relaxed)
+            rd_kafka_poll(handle, 0)
+        }
     }
 
     /// Waits until every enqueued record is delivered or failed. Throws `_TIMED_OUT` if some
@@ -216,7 +224,7 @@ public final class KafkaProducer: @unchecked Sendable {
     /// Flushes (up to `timeoutMs`), then destroys the handle — even if the flush failed, in
     /// which case the flush error is thrown after destroying. Idempotent.
     public func close(timeoutMs: Int = 30_000) throws {
-        let wasClosed = closed.withLock { c in defer { c = true }; return c }
+        let wasClosed = closed.exchange(true, ordering: .acquiringAndReleasing)
         guard !wasClosed else { return }
         var flushError: (any Error)?
         do { try flushInternal(timeoutMs: timeoutMs) } catch { flushError = error }
