@@ -88,8 +88,12 @@ public final class SegmentEngine {
 
     /// Takes the transitions produced so far.
     public func takeTransitions() -> [Transition] {
-        defer { pending.removeAll(keepingCapacity: true) }
-        return pending
+        // Most records make no transition: then nothing is allocated. (Emptying `pending` while
+        // the caller holds its buffer would allocate a new one of the same capacity.)
+        if pending.isEmpty { return [] }
+        let taken = pending
+        pending = []
+        return taken
     }
 
     public var contactCount: Int { contacts.count }
@@ -504,7 +508,7 @@ public final class SegmentEngine {
             let off = row + layout.dedupOffset + 2 * k
             if UInt64(bitPattern: off[0]) == h && off[1] > liveAfter { return true }
         }
-        if let list = dedupOverflow[Int32(idx)] {
+        if !dedupOverflow.isEmpty, let list = dedupOverflow[Int32(idx)] {
             return list.contains { $0.hash == h && $0.stamp > liveAfter }
         }
         return false

@@ -120,3 +120,48 @@ struct JSONEdgeTests {
         #expect(e.contactId == Array("b".utf8))
     }
 }
+
+@Suite("Filter masks: the per-type tables give what evaluating every filter gives")
+struct FilterMaskTests {
+    @Test("per-type mask equals the reference over every type and many property values")
+    func perTypeMaskIsExact() {
+        let model = Model.defaultModel()
+        let program = FilterProgram(model: model)
+        let keys = model.propKeys.count
+        // Property values: absent, null, bools, ints, and every string literal of the filters
+        // (plus prefixes and extensions of them), put in every key and in one key at a time.
+        var bytes: [UInt8] = []
+        var values: [Prop] = [Prop()]
+        var p = Prop(); p.kind = .null; values.append(p)
+        p = Prop(); p.kind = .bool; p.bool = true; values.append(p)
+        p.bool = false; values.append(p)
+        p = Prop(); p.kind = .int; p.int = 0; values.append(p)
+        p.int = 500; values.append(p)
+        for l in program.lits where l.kind == .string {
+            let s = Array(program.litBytes[Int(l.start)..<Int(l.end)])
+            for v in [s, s + Array("/x".utf8), Array(s.dropLast()), Array("a".utf8) + s] {
+                var q = Prop(); q.kind = .string
+                q.start = Int32(bytes.count); bytes.append(contentsOf: v); q.end = Int32(bytes.count)
+                values.append(q)
+            }
+        }
+        var checked = 0
+        bytes.withUnsafeBufferPointer { b in
+            for t in 0..<CanonicalTypes.all.count {
+                for v in values {
+                    var cases = [[Prop](repeating: v, count: keys)]
+                    for k in 0..<keys { var one = [Prop](repeating: Prop(), count: keys); one[k] = v; cases.append(one) }
+                    for props in cases {
+                        props.withUnsafeBufferPointer { pb in
+                            let a = program.mask(type: UInt8(t), props: pb, bytes: b)
+                            let r = program.maskReference(type: UInt8(t), props: pb, bytes: b)
+                            #expect(a == r, "type \(CanonicalTypes.all[t])")
+                            checked += 1
+                        }
+                    }
+                }
+            }
+        }
+        #expect(checked > 1000)
+    }
+}
