@@ -165,3 +165,33 @@ struct FilterMaskTests {
         #expect(checked > 1000)
     }
 }
+
+@Suite("JSON strings: the eight-bytes-at-a-time scan sees every special byte")
+struct JSONStringScanTests {
+    @Test("a control byte, invalid UTF-8, an escape or non-ASCII at every offset")
+    func specialByteAtEveryOffset() {
+        var decoder = EventDecoder(model: .defaultModel())
+        func contact(_ id: [UInt8]) -> String {
+            let rec = Array(#"{"type":"email_open","ts":1,"contact_id":""#.utf8) + id + Array(#""}"#.utf8)
+            switch decoder.decode(rec) {
+            case let .events(e, _, _): return "ok:" + String(decoding: e.contactId, as: UTF8.self)
+            case .bad(let e): return e.reason.rawValue
+            case .ignored(let r): return r.rawValue
+            }
+        }
+        for len in 1...24 {
+            for p in 0..<len {
+                let pre = [UInt8](repeating: 97, count: p), post = [UInt8](repeating: 98, count: len - p - 1)
+                let plain = String(decoding: pre, as: UTF8.self), tail = String(decoding: post, as: UTF8.self)
+                #expect(contact(pre + [1] + post) == "invalid_json")
+                #expect(contact(pre + [0x1F] + post) == "invalid_json")
+                #expect(contact(pre + [0xFF] + post) == "invalid_json")
+                #expect(contact(pre + [0xC3] + post) == "invalid_json")
+                #expect(contact(pre + [0xC3, 0xA9] + post) == "ok:" + plain + "é" + tail)
+                #expect(contact(pre + Array(#"\""#.utf8) + post) == "ok:" + plain + "\"" + tail)
+                #expect(contact(pre + Array(#"\u0041"#.utf8) + post) == "ok:" + plain + "A" + tail)
+                #expect(contact(pre + [0x7F, 0x20, 0x21] + post) == "ok:" + plain + "\u{7F} !" + tail)
+            }
+        }
+    }
+}
