@@ -170,7 +170,6 @@ struct Evaluator {
     unowned(unsafe) let wide: WideSlots
     var scoreValid: UInt64 = 0
     var scores: (Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64) = (0, 0, 0, 0, 0, 0, 0, 0)
-    var extraScores: [Int64] = []
 
     init(_ p: CompiledProgram, _ row: UnsafePointer<Int64>, _ t: Millis, _ wide: WideSlots) {
         self.p = p
@@ -191,6 +190,16 @@ struct Evaluator {
         return -1
     }
 
+    /// `PackedPair.read` of the slot at `off`, with the packed and empty cases first: `wide`
+    /// (whose use retains and releases it) is touched only for an escaped slot.
+    @inline(__always)
+    func pair(_ off: Int32) -> (ts: Int64, value: Int64)? {
+        let s = row[Int(off)]
+        if s >= 0 { return (s >> PackedPair.valueBits, s & PackedPair.valueMask) }
+        if s == SegmentEngine.none { return nil }
+        return PackedPair.read(row + Int(off), wide)
+    }
+
     mutating func holds(_ ni: Int32) -> Bool {
         let n = p.nodes[Int(ni)]
         let none = SegmentEngine.none
@@ -205,11 +214,11 @@ struct Evaluator {
             return fs != none && fs <= t - n.x
         case .latestIs:
             // With no such event at all, neither `is` nor `is_not` holds.
-            guard let pair = PackedPair.read(row + Int(n.a), wide) else { return false }
+            guard let pair = pair(n.a) else { return false }
             let tag = pair.value
             return (tag < 64 && (n.x >> tag) & 1 != 0) != n.negated
         case .attrIn:
-            guard let pair = PackedPair.read(row + Int(n.a), wide) else { return false }
+            guard let pair = pair(n.a) else { return false }
             let v = pair.value
             var k = Int(n.b)
             while k < Int(n.x) {
@@ -218,7 +227,7 @@ struct Evaluator {
             }
             return false
         case .attrBetween:
-            guard let pair = PackedPair.read(row + Int(n.a), wide) else { return false }
+            guard let pair = pair(n.a) else { return false }
             let v = pair.value
             return v >= n.x && v <= n.y
         case .score:

@@ -561,8 +561,63 @@ struct FilterProgram {
     var litBytes: [UInt8] = []
     var roots: [Int32] = []
 
+    /// Per canonical type t: the filters that match every event of type t whatever its
+    /// properties (`fixed[t]`), and the ones whose result depends on properties, in filter
+    /// order (`dynamic[dynStart[t] ..< dynStart[t + 1]]`). Filters in neither never match t.
+    var fixed: [UInt64] = []
+    var dynStart: [Int32] = [0]
+    var dynamic: [Int32] = []
+
     init(model: Model) {
         for f in model.filters { roots.append(compile(f)) }
+        for t in 0..<CanonicalTypes.all.count {
+            var state: [Tri] = []
+            var m: UInt64 = 0
+            for (i, r) in roots.enumerated() {
+                let v = partial(r, UInt8(t), i, state)
+                state.append(v)
+                if v == .yes { m |= 1 << UInt64(i) }
+                if v == .unknown { dynamic.append(Int32(i)) }
+            }
+            fixed.append(m)
+            dynStart.append(Int32(dynamic.count))
+        }
+    }
+
+    enum Tri { case no, yes, unknown }
+
+    /// What filter node `ni` gives for any event of `type`, as far as the type alone decides,
+    /// while filter `current` is being evaluated (`state`: the earlier filters' results).
+    private func partial(_ ni: Int32, _ type: UInt8, _ current: Int, _ state: [Tri]) -> Tri {
+        let n = nodes[Int(ni)]
+        switch n.op {
+        case .types: return n.mask & (1 << UInt64(type)) != 0 ? .yes : .no
+        case .prop: return .unknown
+        case .all, .any:
+            let isAll = n.op == .all
+            var sawUnknown = false
+            var k = Int(n.a)
+            while k < Int(n.b) {
+                switch partial(kids[k], type, current, state) {
+                case .unknown: sawUnknown = true
+                case .yes: if !isAll { return .yes }
+                case .no: if isAll { return .no }
+                }
+                k += 1
+            }
+            return sawUnknown ? .unknown : (isAll ? .yes : .no)
+        case .not:
+            switch partial(n.a, type, current, state) {
+            case .yes: return .no
+            case .no: return .yes
+            case .unknown: return .unknown
+            }
+        case .ref:
+            // `matches` reads the mask built so far: only earlier filters can be set in it.
+            let j = Int(n.a)
+            guard j < current, j < 64 else { return .no }
+            return state[j]
+        }
     }
 
     private mutating func lit(_ l: PropTest.Literal) -> Lit {
@@ -610,7 +665,25 @@ struct FilterProgram {
     }
 
     /// The mask of the filters an event matches.
+    /// The filters decided by the type alone come from `fixed`; only the others are evaluated,
+    /// each over the mask of the filters before it, as `maskReference` does.
     func mask(type: UInt8, props: UnsafeBufferPointer<Prop>, bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        let t = Int(type)
+        guard t < fixed.count else { return maskReference(type: type, props: props, bytes: bytes) }
+        var mask = fixed[t]
+        var k = Int(dynStart[t])
+        let end = Int(dynStart[t + 1])
+        while k < end {
+            let i = Int(dynamic[k])
+            let before = i < 64 ? mask & ((1 << UInt64(i)) &- 1) : mask
+            if matches(roots[i], type, before, props, bytes) { mask |= 1 << UInt64(i) }
+            k += 1
+        }
+        return mask
+    }
+
+    /// Every filter evaluated in order (what `mask` computes).
+    func maskReference(type: UInt8, props: UnsafeBufferPointer<Prop>, bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
         var mask: UInt64 = 0
         for (i, r) in roots.enumerated() where matches(r, type, mask, props, bytes) {
             mask |= 1 << UInt64(i)

@@ -88,8 +88,12 @@ public final class SegmentEngine {
 
     /// Takes the transitions produced so far.
     public func takeTransitions() -> [Transition] {
-        defer { pending.removeAll(keepingCapacity: true) }
-        return pending
+        // Most records make no transition: then nothing is allocated. (Emptying `pending` while
+        // the caller holds its buffer would allocate a new one of the same capacity.)
+        if pending.isEmpty { return [] }
+        let taken = pending
+        pending = []
+        return taken
     }
 
     public var contactCount: Int { contacts.count }
@@ -177,14 +181,17 @@ public final class SegmentEngine {
             guard row[StateLayout.scheduled] == top.time else { continue }  // stale
             row[StateLayout.scheduled] = SegmentEngine.unscheduled
             var cur = row[StateLayout.cursor]
+            var next: Millis
             while true {
-                let b = nextBoundary(row, after: cur)
-                if b > w { break }
-                evaluate(idx, row, at: b, byEvent: false)
-                cur = b
+                next = nextBoundary(row, after: cur)
+                if next > w { break }
+                evaluate(idx, row, at: next, byEvent: false)
+                cur = next
             }
             row[StateLayout.cursor] = cur
-            schedule(idx, row)
+            // `evaluate` changes no list and not first seen, so `next` is the boundary after
+            // the cursor that `schedule(idx, row)` would compute again.
+            schedule(idx, row, next: next)
         }
         if timers.count > 4096 && timers.count > 3 * contacts.count {
             timers.compact { c, t in rows.row(Int(c))[StateLayout.scheduled] == t }
@@ -192,7 +199,11 @@ public final class SegmentEngine {
     }
 
     private func schedule(_ idx: Int, _ row: Row) {
-        let nb = nextBoundary(row, after: row[StateLayout.cursor])
+        schedule(idx, row, next: nextBoundary(row, after: row[StateLayout.cursor]))
+    }
+
+    /// Schedules the contact's timer at `nb`, its next boundary after its cursor.
+    private func schedule(_ idx: Int, _ row: Row, next nb: Millis) {
         if nb == SegmentEngine.unscheduled {
             row[StateLayout.scheduled] = SegmentEngine.unscheduled
             return
@@ -504,7 +515,7 @@ public final class SegmentEngine {
             let off = row + layout.dedupOffset + 2 * k
             if UInt64(bitPattern: off[0]) == h && off[1] > liveAfter { return true }
         }
-        if let list = dedupOverflow[Int32(idx)] {
+        if !dedupOverflow.isEmpty, let list = dedupOverflow[Int32(idx)] {
             return list.contains { $0.hash == h && $0.stamp > liveAfter }
         }
         return false

@@ -288,8 +288,23 @@ private struct Parser {
         i += 1  // opening quote
         let start = i
         var escaped = false
+        let count = s.count
+        let base = s.baseAddress!  // not empty: s[i - 1] is the opening quote
         while true {
-            guard i < s.count else { return fail("unterminated string") }
+            // Eight bytes at a time while none is a quote, a backslash, a control character or
+            // non-ASCII (each test is exact: nonzero iff some byte qualifies). Any such byte, or
+            // a false alarm, goes to the byte-at-a-time code below.
+            while i &+ 8 <= count {
+                let w = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)
+                let ones: UInt64 = 0x0101_0101_0101_0101
+                let high: UInt64 = 0x8080_8080_8080_8080
+                let q = w ^ (ones &* 34), b = w ^ (ones &* 92)
+                let special = (w & high) | ((w &- ones &* 0x20) & ~w & high)
+                    | ((q &- ones) & ~q & high) | ((b &- ones) & ~b & high)
+                if special != 0 { break }
+                i &+= 8
+            }
+            guard i < count else { return fail("unterminated string") }
             let c = s[i]
             if c == 34 { break }
             if c == 92 {

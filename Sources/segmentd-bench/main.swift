@@ -159,12 +159,16 @@ while i < o.events {
     }
     inputBytes += buf.count
     let t0 = cpuSeconds()
+    // The engine and encoder do not change during the run: read them once per chunk (reading
+    // `pipeline.encoder` per transition copies the struct, retaining and releasing its arrays).
+    let engine = pipeline.engine
+    let encoder = pipeline.encoder
     buf.withUnsafeBufferPointer { b in
         var s = 0
         for e in ends {
             _ = pipeline.process(UnsafeBufferPointer(rebasing: b[s..<e]))
-            for t in pipeline.engine.takeTransitions() {
-                pipeline.encoder.encode(t, to: &out)
+            for t in engine.takeTransitions() {
+                encoder.encode(t, to: &out)
                 transitions += 1
             }
             if out.count > 1 << 20 { out.removeAll(keepingCapacity: true) }

@@ -120,3 +120,78 @@ struct JSONEdgeTests {
         #expect(e.contactId == Array("b".utf8))
     }
 }
+
+@Suite("Filter masks: the per-type tables give what evaluating every filter gives")
+struct FilterMaskTests {
+    @Test("per-type mask equals the reference over every type and many property values")
+    func perTypeMaskIsExact() {
+        let model = Model.defaultModel()
+        let program = FilterProgram(model: model)
+        let keys = model.propKeys.count
+        // Property values: absent, null, bools, ints, and every string literal of the filters
+        // (plus prefixes and extensions of them), put in every key and in one key at a time.
+        var bytes: [UInt8] = []
+        var values: [Prop] = [Prop()]
+        var p = Prop(); p.kind = .null; values.append(p)
+        p = Prop(); p.kind = .bool; p.bool = true; values.append(p)
+        p.bool = false; values.append(p)
+        p = Prop(); p.kind = .int; p.int = 0; values.append(p)
+        p.int = 500; values.append(p)
+        for l in program.lits where l.kind == .string {
+            let s = Array(program.litBytes[Int(l.start)..<Int(l.end)])
+            for v in [s, s + Array("/x".utf8), Array(s.dropLast()), Array("a".utf8) + s] {
+                var q = Prop(); q.kind = .string
+                q.start = Int32(bytes.count); bytes.append(contentsOf: v); q.end = Int32(bytes.count)
+                values.append(q)
+            }
+        }
+        var checked = 0
+        bytes.withUnsafeBufferPointer { b in
+            for t in 0..<CanonicalTypes.all.count {
+                for v in values {
+                    var cases = [[Prop](repeating: v, count: keys)]
+                    for k in 0..<keys { var one = [Prop](repeating: Prop(), count: keys); one[k] = v; cases.append(one) }
+                    for props in cases {
+                        props.withUnsafeBufferPointer { pb in
+                            let a = program.mask(type: UInt8(t), props: pb, bytes: b)
+                            let r = program.maskReference(type: UInt8(t), props: pb, bytes: b)
+                            #expect(a == r, "type \(CanonicalTypes.all[t])")
+                            checked += 1
+                        }
+                    }
+                }
+            }
+        }
+        #expect(checked > 1000)
+    }
+}
+
+@Suite("JSON strings: the eight-bytes-at-a-time scan sees every special byte")
+struct JSONStringScanTests {
+    @Test("a control byte, invalid UTF-8, an escape or non-ASCII at every offset")
+    func specialByteAtEveryOffset() {
+        var decoder = EventDecoder(model: .defaultModel())
+        func contact(_ id: [UInt8]) -> String {
+            let rec = Array(#"{"type":"email_open","ts":1,"contact_id":""#.utf8) + id + Array(#""}"#.utf8)
+            switch decoder.decode(rec) {
+            case let .events(e, _, _): return "ok:" + String(decoding: e.contactId, as: UTF8.self)
+            case .bad(let e): return e.reason.rawValue
+            case .ignored(let r): return r.rawValue
+            }
+        }
+        for len in 1...24 {
+            for p in 0..<len {
+                let pre = [UInt8](repeating: 97, count: p), post = [UInt8](repeating: 98, count: len - p - 1)
+                let plain = String(decoding: pre, as: UTF8.self), tail = String(decoding: post, as: UTF8.self)
+                #expect(contact(pre + [1] + post) == "invalid_json")
+                #expect(contact(pre + [0x1F] + post) == "invalid_json")
+                #expect(contact(pre + [0xFF] + post) == "invalid_json")
+                #expect(contact(pre + [0xC3] + post) == "invalid_json")
+                #expect(contact(pre + [0xC3, 0xA9] + post) == "ok:" + plain + "é" + tail)
+                #expect(contact(pre + Array(#"\""#.utf8) + post) == "ok:" + plain + "\"" + tail)
+                #expect(contact(pre + Array(#"\u0041"#.utf8) + post) == "ok:" + plain + "A" + tail)
+                #expect(contact(pre + [0x7F, 0x20, 0x21] + post) == "ok:" + plain + "\u{7F} !" + tail)
+            }
+        }
+    }
+}
