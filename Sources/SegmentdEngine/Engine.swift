@@ -35,8 +35,8 @@ public final class SegmentEngine {
     /// Contacts changed since `takeDirtyContacts()` (their changelog record is due).
     private var dirty: [Int32] = []
     private var sameInstant: [UInt64: Int] = [:]
-    private var internIds: [[UInt8]: Int64] = [:]
-    private var interned: [String] = []
+    /// Attribute strings as small integers (rows hold ids, not strings).
+    private var strings = InternTable()
     /// Conditions, scores, groups and boundaries compiled for the hot path (string literals
     /// of attribute conditions are interned once, here).
     private let program: CompiledProgram
@@ -65,19 +65,10 @@ public final class SegmentEngine {
         let layout = StateLayout(model: model)
         self.layout = layout
         self.rows = RowStore(stride: layout.stride)
-        var ids: [[UInt8]: Int64] = [:]
-        var strs: [String] = []
-        self.program = CompiledProgram(model: model, layout: layout) { s in
-            let b = Array(s.utf8)
-            if let i = ids[b] { return i }
-            let i = Int64(strs.count)
-            strs.append(s)
-            ids[b] = i
-            return i
-        }
+        var table = InternTable()
+        self.program = CompiledProgram(model: model, layout: layout) { s in table.id(s) }
         self.plan = InsertPlan(layout: layout)
-        self.internIds = ids
-        self.interned = strs
+        self.strings = table
         stats.transitionsByGroup = Array(repeating: 0, count: model.groups.count)
     }
 
@@ -301,14 +292,7 @@ public final class SegmentEngine {
         }
     }
 
-    private func intern(_ s: String) -> Int64 {
-        let b = Array(s.utf8)
-        if let i = internIds[b] { return i }
-        let i = Int64(interned.count)
-        interned.append(s)
-        internIds[b] = i
-        return i
-    }
+    private func intern(_ s: String) -> Int64 { strings.id(s) }
 
     // MARK: evaluation
 
@@ -403,7 +387,7 @@ public final class SegmentEngine {
             for lit in values {
                 switch lit {
                 case .int(let i): if v == i { return true }
-                case .string(let s): if let id = internIds[Array(s.utf8)], id == v { return true }
+                case .string(let s): if let id = strings.existingId(s), id == v { return true }
                 }
             }
             return false
@@ -594,7 +578,7 @@ public final class SegmentEngine {
         for (offset, isString) in pairSlots {
             guard let p = pair(row + offset) else { w.int(SegmentEngine.none); continue }
             w.int(p.ts)
-            if isString { w.bytes(Array(interned[Int(p.value)].utf8)) } else { w.int(p.value) }
+            if isString { w.bytes(Array(strings.string(p.value).utf8)) } else { w.int(p.value) }
         }
         let overflow = dedupOverflow[Int32(idx)] ?? []
         w.int(Int64(overflow.count))
@@ -730,7 +714,7 @@ public final class SegmentEngine {
             let p = pair(row + layout.attributeOffsets[a])
             let spec = model.attributes[a]
             let cur: String
-            if let p { cur = spec.kind == .integer ? "\(p.value)" : "'\(interned[Int(p.value)])'" } else { cur = "unset" }
+            if let p { cur = spec.kind == .integer ? "\(p.value)" : "'\(strings.string(p.value))'" } else { cur = "unset" }
             let vals = values.map { v -> String in switch v { case .int(let i): return "\(i)"; case .string(let s): return s } }
             return "\(spec.name) is \(cur), in [\(vals.joined(separator: ", "))]: \(holds(c, row, t))"
         case let .attributeBetween(a, low, high):
@@ -848,7 +832,7 @@ extension SegmentEngine {
                 let sig = attrSig(m, a)
                 guard let oa = om.attributes.indices.first(where: { attrSig(om, $0) == sig }),
                       let p = old.pair(o + old.layout.attributeOffsets[oa]) else { continue }
-                let value = m.attributes[a].kind == .string ? intern(old.interned[Int(p.value)]) : p.value
+                let value = m.attributes[a].kind == .string ? intern(old.strings.string(p.value)) : p.value
                 writePair(n + layout.attributeOffsets[a], p.ts, value)
             }
             for k in 0..<(2 * StateLayout.dedupSlots) { n[layout.dedupOffset + k] = o[old.layout.dedupOffset + k] }
@@ -890,4 +874,23 @@ enum FilterSignature {
         case .ref(let i): return of(m, m.filters[i])
         }
     }
+}
+
+/// Strings as dense ids, compared byte for byte (attribute values and model literals).
+struct InternTable {
+    private var ids: [[UInt8]: Int64] = [:]
+    private var values: [String] = []
+
+    mutating func id(_ s: String) -> Int64 {
+        let b = Array(s.utf8)
+        if let i = ids[b] { return i }
+        let i = Int64(values.count)
+        values.append(s)
+        ids[b] = i
+        return i
+    }
+
+    func existingId(_ s: String) -> Int64? { ids[Array(s.utf8)] }
+
+    func string(_ id: Int64) -> String { values[Int(id)] }
 }
