@@ -515,10 +515,8 @@ public final class Daemon: @unchecked Sendable {
         }
     }
 
-    /// Wall-clock milliseconds (for the demo's event times).
-    public static func wallMsPublic() -> Int64 { wallMs() }
-
-    static func wallMs() -> Int64 {
+    /// Wall-clock milliseconds since the epoch.
+    public static func wallMs() -> Int64 {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
         return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000

@@ -446,37 +446,6 @@ public final class SegmentEngine {
         return program.nextBoundary(row, after: c)
     }
 
-    /// The uncompiled form of `nextBoundary`, kept as the reference the compiled one follows.
-    func nextBoundaryReference(_ row: Row, after c: Millis) -> Millis {
-        var best = SegmentEngine.unscheduled
-        for l in layout.lists {
-            for k in 0..<l.capacity {
-                let v = row[l.offset + k]
-                if v == SegmentEngine.none { break }
-                for w in l.windows {
-                    let b = v + w
-                    if b > c && b < best { best = b }
-                }
-            }
-        }
-        for l in layout.scoreLists {
-            for k in 0..<l.capacity {
-                let v = row[l.offset + k]
-                if v == SegmentEngine.none { break }
-                let b = (v >> 16) + l.window
-                if b > c && b < best { best = b }
-            }
-        }
-        let fs = row[StateLayout.firstSeen]
-        if fs != SegmentEngine.none {
-            for age in layout.ages {
-                let b = fs + age
-                if b > c && b < best { best = b }
-            }
-        }
-        return best
-    }
-
     // MARK: duplicates
 
     struct DedupEntry: Equatable { var hash: UInt64; var stamp: Int64 }

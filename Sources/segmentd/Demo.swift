@@ -39,15 +39,15 @@ struct Demo: ParsableCommand {
         daemonThread.start()
 
         let producer = try KafkaProducer(config: ["bootstrap.servers": broker.bootstrapServers, "linger.ms": "5"])
-        var stream = SyntheticStream(contacts: contacts, start: Daemon.wallMsPublic(), step: max(1, 86_400_000 / Int64(max(rate, 1))))
+        var stream = SyntheticStream(contacts: contacts, start: Daemon.wallMs(), step: max(1, 86_400_000 / Int64(max(rate, 1))))
         let tail = try KafkaConsumer(config: ["bootstrap.servers": broker.bootstrapServers, "group.id": "segmentd-demo-tail",
                                               "auto.offset.reset": "earliest"], rebalanceHandler: DefaultRebalanceHandler())
         try tail.subscribe(topics: [c.outputTopic])
-        let start = Daemon.wallMsPublic()
+        let start = Daemon.wallMs()
         var fed = 0
         var shown = 0
         while !shutdownRequested.load(ordering: .relaxed) {
-            let elapsed = Daemon.wallMsPublic() - start
+            let elapsed = Daemon.wallMs() - start
             if seconds > 0 && elapsed > Int64(seconds) * 1000 { break }
             let due = Int(elapsed) * rate / 1000
             while fed < due {

@@ -35,7 +35,7 @@ struct LoadGen: ParsableCommand {
         let producer = try KafkaProducer(config: KafkaConfig(props))
         // Event time per record: one simulated day per `daySeconds` of wall time.
         let step = max(1, Int64(86_400_000 / max(daySeconds, 0.001) / Double(max(rate, 1))))
-        var stream = SyntheticStream(contacts: contacts, start: Daemon.wallMsPublic(), step: step, badFraction: badFraction)
+        var stream = SyntheticStream(contacts: contacts, start: Daemon.wallMs(), step: step, badFraction: badFraction)
         let start = Date()
         var sent = 0
         var lastReport = start

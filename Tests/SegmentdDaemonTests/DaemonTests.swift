@@ -280,7 +280,7 @@ struct DaemonTests {
     @Test("an idle partition's watermark follows the wall clock: inactivity fires with no new input")
     func idleWallClock() throws {
         let h = try Harness(partitions: 1)
-        let now = Daemon.wallMsPublic()
+        let now = Daemon.wallMs()
         let first = now - 60 * 86_400_000 + 4_000  // first seen 60 days ago + 4 s: inactive in 4 s
         let p = try KafkaProducer(config: ["bootstrap.servers": h.config.brokers])
         try p.produce(topic: h.config.inputTopic, key: Array("c-idle".utf8),
