@@ -439,14 +439,21 @@ public struct EventDecoder {
     private func time(_ root: Int, _ key: StaticString) -> Result<Millis, DecodeError> {
         guard let i = tape.lookup(root, key) else { return .failure(.init(reason: .missingField, detail: "field '\(key)' is missing")) }
         let n = tape.node(i)
+        var outOfRange: DecodeError { DecodeError(reason: .invalidTime, detail: "'\(key)' is outside the years 0000 to 9999 (UTC)") }
         switch n.kind {
         case .string:
-            if let t = withStringBytes(n, { EventTime.parseRFC3339($0) }) { return .success(t) }
+            if let t = withStringBytes(n, { EventTime.parseRFC3339($0) }) {
+                return EventTime.isInRange(t) ? .success(t) : .failure(outOfRange)
+            }
             let raw = withStringBytes(n) { Array($0) }
             return .failure(.init(reason: .invalidTime, detail: "'\(key)' \"\(String(decoding: raw, as: UTF8.self))\" is not an RFC 3339 date-time with an offset"))
         case .number:
-            if let v = tape.integer(i) { return .success(v) }
-            if let d = tape.double(i), d.isFinite, abs(d) < 9.0e15 { return .success(Millis(d.rounded(.down))) }
+            if let v = tape.integer(i) { return EventTime.isInRange(v) ? .success(v) : .failure(outOfRange) }
+            if let d = tape.double(i), d.isFinite {
+                // Compared as a double first: converting a huge double to Int64 would trap.
+                guard d >= Double(Millis.earliestEventTime), d < Double(Millis.latestEventTime) + 1 else { return .failure(outOfRange) }
+                return .success(Millis(d.rounded(.down)))
+            }
             return .failure(.init(reason: .invalidTime, detail: "'\(key)' is not a usable epoch-milliseconds number"))
         case .null:
             return .failure(.init(reason: .missingField, detail: "field '\(key)' is null"))

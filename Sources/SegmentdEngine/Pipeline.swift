@@ -47,6 +47,11 @@ public final class Pipeline {
         encoder = TransitionEncoder(model: model)
     }
 
+    /// When set, an event later than `now + allowance` is bad (`invalid_time`) and moves
+    /// nothing: the daemon sets it from the wall clock for every batch (`max_future`), replay
+    /// from `--now`.
+    public var futureGuard: FutureGuard? = nil
+
     /// Email providers' webhook shapes to accept besides the contract's two (off by default).
     public var adapters = WebhookAdapters([])
 
@@ -77,6 +82,12 @@ public final class Pipeline {
     private func decodeAndApply(_ bytes: UnsafeBufferPointer<UInt8>) -> RecordOutcome {
         switch decoder.decode(bytes) {
         case let .events(first, second, shape):
+            // Both events of a record carry the record's one time.
+            if let guardrail = futureGuard, first.ts > guardrail.limit {
+                let e = guardrail.error(for: first.ts)
+                counts.bad[e.reason.rawValue, default: 0] += 1
+                return .bad(e)
+            }
             if shape == .native { nativeRecords += 1 } else { segmentRecords += 1 }
             if engine.apply(first, second) {
                 counts.applied += 1
@@ -109,5 +120,31 @@ public final class Pipeline {
 
     public func process(_ bytes: [UInt8]) -> RecordOutcome {
         bytes.withUnsafeBufferPointer { process($0) }
+    }
+}
+
+/// The future-time guard: one client with a wrong clock must not move a partition's time.
+public struct FutureGuard: Sendable, Equatable {
+    public var now: Millis
+    public var allowance: Millis
+    public init(now: Millis, allowance: Millis) {
+        self.now = now
+        self.allowance = allowance
+    }
+    /// The latest acceptable event time.
+    public var limit: Millis { now + allowance }
+
+    func error(for ts: Millis) -> DecodeError {
+        DecodeError(reason: .invalidTime,
+                    detail: "'ts' \(EventTime.format(ts)) is \(DurationText.approximate(ts - now)) ahead of the clock (\(EventTime.format(now))); at most \(DurationSpec(millis: allowance)) is allowed (max_future)")
+    }
+}
+
+/// Durations for people: the largest whole unit (`3d`, `5h`, `12m`, `40s`, `250ms`).
+enum DurationText {
+    static func approximate(_ ms: Millis) -> String {
+        let units: [(Millis, String)] = [(86_400_000, "d"), (3_600_000, "h"), (60_000, "m"), (1000, "s")]
+        for (size, unit) in units where ms >= size { return "\(ms / size)\(unit)" }
+        return "\(ms)ms"
     }
 }

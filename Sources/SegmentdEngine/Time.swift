@@ -4,6 +4,17 @@
 /// plain `Int64` is exact, cheap to compare and cheap to store in per-contact state.
 public typealias Millis = Int64
 
+extension Millis {
+    /// 0000-01-01T00:00:00.000Z, the earliest instant an input may carry.
+    public static let earliestEventTime: Millis = -62_167_219_200_000
+    /// 9999-12-31T23:59:59.999Z, the latest instant an input may carry.
+    public static let latestEventTime: Millis = 253_402_300_799_999
+    /// The longest duration anything may be configured with: the whole range of event times.
+    /// With times and durations bounded so, every sum and difference the engine computes
+    /// (`ts + window`, `t - window`, `stream time - lateness`) stays far inside `Int64`.
+    public static let longestDuration: Millis = latestEventTime - earliestEventTime
+}
+
 /// Parsing and formatting of the two time encodings the contract accepts, and of durations.
 public enum EventTime {
     /// Parses a strict RFC 3339 date-time (`2026-11-22T10:15:00.250Z`, `…+05:30`) into epoch
@@ -62,6 +73,12 @@ public enum EventTime {
         let days = daysFromCivil(y, mo, d)
         let secs = Int64(days) * 86_400 + Int64(h * 3600 + mi * 60 + se) - Int64(offsetMinutes * 60)
         return secs * 1000 + Int64(ms)
+    }
+
+    /// Whether `t` lies in the years 0000 to 9999 (UTC), the range every input time must have.
+    @inline(__always)
+    public static func isInRange(_ t: Millis) -> Bool {
+        t >= Millis.earliestEventTime && t <= Millis.latestEventTime
     }
 
     public static func parseRFC3339(_ s: String) -> Millis? {
@@ -150,13 +167,14 @@ public struct DurationSpec: Sendable, Hashable, CustomStringConvertible {
         self.text = t
     }
 
-    /// Parses `500ms`, `30s`, `15m`, `1h`, `30d`; returns nil on anything else.
+    /// Parses `500ms`, `30s`, `15m`, `1h`, `30d`; returns nil on anything else, and on a
+    /// duration longer than `Millis.longestDuration` (about 10,000 years).
     public init?(parsing s: String) {
         let units: [(String, Millis)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
         for (suffix, size) in units where s.hasSuffix(suffix) {
             let num = s.dropLast(suffix.count)
             guard !num.isEmpty, num.allSatisfy({ $0.isASCII && $0.isNumber }), let v = Int64(num),
-                  v <= Int64.max / size / 4
+                  v <= Millis.longestDuration / size
             else { continue }
             self.millis = v * size
             self.text = s

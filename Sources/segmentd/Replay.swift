@@ -25,6 +25,12 @@ struct Replay: ParsableCommand {
     @Option(help: "Move the watermark to this RFC 3339 instant at the end: every change at or before it is emitted.")
     var until: String?
 
+    @Option(help: "Refuse events more than --max-future ahead of this RFC 3339 instant (invalid_time), as the daemon does against its wall clock. Without it, no such check: replay stays deterministic.")
+    var now: String?
+
+    @Option(name: .customLong("max-future"), help: "With --now: how far ahead of it an event may be (e.g. 1h).")
+    var maxFuture: String = "1h"
+
     @Option(help: "Allowed lateness (e.g. 0s, 1h).")
     var lateness: String = "0s"
 
@@ -47,8 +53,16 @@ struct Replay: ParsableCommand {
         }
         var untilMs: Millis? = nil
         if let until {
-            guard let t = EventTime.parseRFC3339(until) else { throw ValidationError("--until '\(until)' is not an RFC 3339 date-time") }
+            guard let t = EventTime.parseRFC3339(until), EventTime.isInRange(t) else { throw ValidationError("--until '\(until)' is not an RFC 3339 date-time in the years 0000 to 9999") }
             untilMs = t
+        }
+        var futureGuard: FutureGuard? = nil
+        if let now {
+            guard let t = EventTime.parseRFC3339(now) else { throw ValidationError("--now '\(now)' is not an RFC 3339 date-time") }
+            guard let allowance = DurationSpec(parsing: maxFuture) else {
+                throw ValidationError("--max-future '\(maxFuture)' is not a duration like 30s, 15m, 1h")
+            }
+            futureGuard = FutureGuard(now: t, allowance: allowance.millis)
         }
         let input = try LineReader(path: file)
         let out = OutputBuffer(fd: 1)
@@ -60,6 +74,7 @@ struct Replay: ParsableCommand {
             providers.insert(p)
         }
         pipeline.adapters = WebhookAdapters(providers)
+        pipeline.futureGuard = futureGuard
         let progress = !quiet && isatty(2) != 0
         var lineNo = 0
         var lastProgress = 0
