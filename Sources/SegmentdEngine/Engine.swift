@@ -77,6 +77,14 @@ public final class SegmentEngine {
         rows.deallocate()
     }
 
+    /// Hands each transition produced so far to `body`, in emission order, then forgets them,
+    /// keeping the buffer: the per-record path of replay and benchmarks allocates nothing here.
+    public func drainTransitions(_ body: (Transition) throws -> Void) rethrows {
+        if pending.isEmpty { return }
+        defer { pending.removeAll(keepingCapacity: true) }
+        for t in pending { try body(t) }
+    }
+
     /// Takes the transitions produced so far.
     public func takeTransitions() -> [Transition] {
         // Most records make no transition: then nothing is allocated. (Emptying `pending` while
@@ -105,7 +113,6 @@ public final class SegmentEngine {
         if inserted { appendRow() }
         let row = rows.row(idx)
         var idHash: UInt64 = 0
-        curEventId = first.eventId
         if let id = first.eventId {
             idHash = SegmentEngine.hashEventId(id)
             if !inserted, isDuplicate(idx, row, idHash) {
@@ -113,9 +120,13 @@ public final class SegmentEngine {
                 return false
             }
         }
+        curEventId = first.eventId
         markDirty(row, idx)
         applyEvent(idx, row, first)
         if let second { applyEvent(idx, row, second) }
+        // Hold no reference to the decoder's reused id buffer past this record: it would make
+        // the decoder copy the buffer for the next one.
+        curEventId = nil
         stats.recordsApplied += 1
         if first.eventId != nil { remember(idx, row, idHash) }
         schedule(idx, row)
