@@ -600,10 +600,10 @@ public final class SegmentEngine {
         guard let first = r.int() else { throw truncated }
         let format: Int64
         if first < 0 {
-            format = -first
-            guard format == SegmentEngine.snapshotFormat else {
-                throw SnapshotError(description: "snapshot format \(format) is not one this version reads (1, 2)")
+            guard first == -SegmentEngine.snapshotFormat else {
+                throw SnapshotError(description: "snapshot format marker \(first) is not one this version reads (format 1 or 2)")
             }
+            format = SegmentEngine.snapshotFormat
         } else {
             format = 1
             r.pos = 0
@@ -622,8 +622,19 @@ public final class SegmentEngine {
                 throw SnapshotError(description: "snapshot holds a time outside the years 0000 to 9999")
             }
         }
-        try eventTime(slots[StateLayout.maxTs])
-        try eventTime(slots[StateLayout.firstSeen])
+        // Every instant a row holds is an event time or a boundary that fired, and boundaries
+        // fire only up to an event time or `--until`: all lie in the years 0000 to 9999.
+        for k in [StateLayout.lastTransition, StateLayout.maxTs, StateLayout.firstSeen, StateLayout.cursor] {
+            try eventTime(slots[k])
+        }
+        let members = UInt64(bitPattern: slots[StateLayout.members]) & layout.membersMask
+        for g in 0..<8 {
+            let segment = Int((members >> UInt64(g * 8)) & 0xFF)
+            let segments = g < model.groups.count ? model.groups[g].segments.count : 0
+            guard segment <= segments else {
+                throw SnapshotError(description: "snapshot puts group \(g) in segment \(segment), which the model does not have")
+            }
+        }
         for l in layout.lists {
             for k in 0..<l.capacity { try eventTime(slots[l.offset + k]) }
         }
@@ -638,15 +649,20 @@ public final class SegmentEngine {
             }
         }
         var pairs: [(offset: Int, ts: Millis, value: Int64)?] = []
-        for (offset, isString) in pairSlots {
+        for (slot, (offset, isString)) in pairSlots.enumerated() {
             guard let ts = r.int() else { throw truncated }
             if ts == SegmentEngine.none { pairs.append(nil); continue }
+            try eventTime(ts)
             let value: Int64
             if isString {
                 guard let b = r.bytes() else { throw truncated }
                 value = intern(String(decoding: b, as: UTF8.self))
             } else {
                 guard let v = r.int() else { throw truncated }
+                // A latest-of tag names one of its tracker's filters.
+                if slot < layout.trackers.count, v < 0 || v >= Int64(layout.trackers[slot].bits.count) {
+                    throw SnapshotError(description: "snapshot holds latest-of tag \(v), which the model does not have")
+                }
                 value = v
             }
             pairs.append((offset, ts, value))
