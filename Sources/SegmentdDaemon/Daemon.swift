@@ -100,6 +100,14 @@ public final class Daemon: @unchecked Sendable {
     private var producer: KafkaProducer!
     private var workers: [Int32: PartitionWorker] = [:]
     private var outbox = Outbox()
+    /// Input records (partition, offset) whose dead letter the broker refused as it was (a
+    /// permanent per-record error in a delivery report): after the abort and rewind, their
+    /// dead letter is written truncated, so one record cannot make every retry fail.
+    private var truncateOnRetry = Set<SourcePosition>()
+    struct SourcePosition: Hashable {
+        var partition: Int32
+        var offset: Int64
+    }
 
     final class PartitionWorker {
         let partition: Int32
@@ -136,6 +144,8 @@ public final class Daemon: @unchecked Sendable {
         var value: [UInt8]
         var isDeadLetter = false
         var headers: [KafkaHeader]
+        /// For a dead letter: the input record it carries.
+        var source: SourcePosition? = nil
     }
 
     struct Outbox {
@@ -143,6 +153,8 @@ public final class Daemon: @unchecked Sendable {
         var transitions = 0
         var deadLetters = 0
         var deadByReason: [String: Int] = [:]
+        /// Dead letters written truncated up front (refused whole in an earlier attempt).
+        var truncated = 0
         /// Kafka timestamps of the records that caused transitions in this batch.
         var causeTimestamps: [Int64] = []
         var isEmpty: Bool { records.isEmpty }
@@ -393,7 +405,11 @@ public final class Daemon: @unchecked Sendable {
                     KafkaHeader("error.source.topic", Array(config.inputTopic.utf8)),
                     KafkaHeader("error.source.partition", Array(String(view.partition).utf8)),
                     KafkaHeader("error.source.offset", Array(String(view.offset).utf8)),
-                ]))
+                ], source: SourcePosition(partition: view.partition, offset: view.offset)))
+            if truncateOnRetry.remove(SourcePosition(partition: view.partition, offset: view.offset)) != nil {
+                outbox.records[outbox.records.count - 1] = Daemon.truncated(outbox.records[outbox.records.count - 1])
+                outbox.truncated += 1
+            }
             outbox.deadLetters += 1
             outbox.deadByReason[e.reason.rawValue, default: 0] += 1
         }
@@ -520,12 +536,14 @@ public final class Daemon: @unchecked Sendable {
         }
         if outbox.isEmpty && changelog.isEmpty { return }
         let eos = config.guarantee == .exactlyOnce
-        var truncated = 0
+        var truncated = outbox.truncated
+        _ = producer.takeTaggedFailures()  // only this transaction's failures matter
         do {
             if eos { try producer.beginTransaction() }
-            for r in outbox.records {
+            for (i, r) in outbox.records.enumerated() {
                 do {
-                    try producer.produce(topic: r.topic, partition: r.partition, key: r.key, value: r.value, headers: r.headers)
+                    try producer.produce(topic: r.topic, partition: r.partition, key: r.key, value: r.value, headers: r.headers,
+                                         tag: r.isDeadLetter ? i + 1 : 0)
                 } catch let e as KafkaError where r.isDeadLetter && e.isPermanentRecordError {
                     // The record's own problem (too large even for the raised limit, e.g. a huge
                     // key): store it truncated, saying so, rather than abort and rewind forever.
@@ -548,6 +566,13 @@ public final class Daemon: @unchecked Sendable {
         } catch let e as KafkaError where eos && !e.isFatal {
             // The transaction is lost: abort it, and rewind every partition to its last
             // committed state (changelog) and offset, so nothing is emitted twice or lost.
+            // Dead letters the broker refused as they were are written truncated on the retry.
+            for f in producer.takeTaggedFailures() where f.error.isPermanentRecordError && f.tag >= 1 && f.tag <= outbox.records.count {
+                if let src = outbox.records[f.tag - 1].source {
+                    truncateOnRetry.insert(src)
+                    log("dead letter of \(config.inputTopic)[\(src.partition)]@\(src.offset) (\(outbox.records[f.tag - 1].value.count) bytes) refused by the broker (\(f.error.name)): it is written truncated on the retry")
+                }
+            }
             let inRow = statusBox.withLock { st in st.aborts += 1; st.consecutiveAborts += 1; return st.consecutiveAborts }
             let since = (Daemon.wallMs() - lastProgress.load(ordering: .relaxed)) / 1000
             log("\(inRow >= 3 ? "ERROR: " : "")transaction failed (\(e)); aborting and restoring from the changelog (\(inRow) aborts in a row, no progress for \(since) s)")

@@ -153,3 +153,4 @@ struct HardeningTests {
         #expect(try checkpoints(h).last?.offset == 900)
     }
 }
+
