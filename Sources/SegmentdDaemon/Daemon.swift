@@ -635,7 +635,9 @@ public final class Daemon: @unchecked Sendable {
 
     private func rewindAll() throws {
         for p in workers.keys.sorted() {
-            let start = try restore(partition: p)
+            // Only what committed: the aborted transaction's checkpoint (past the committed
+            // offset) is ignored even where the broker shows aborted records (the mock).
+            let start = try restore(partition: p, upTo: workers[p]?.committedOffset)
             try consumer.seek(topic: config.inputTopic, partition: p, offset: start, timeoutMs: 30_000)
         }
     }
@@ -705,13 +707,16 @@ public final class Daemon: @unchecked Sendable {
     // MARK: partitions
 
     /// Builds a partition's engine from the changelog; returns the offset to start from.
-    public func restore(partition p: Int32) throws -> Int64 {
+    /// `upTo`: ignore checkpoints past this input offset (and the snapshots they cover): after
+    /// an abort, the daemon knows what committed, and a broker without read_committed (the
+    /// embedded one) still shows the aborted transaction's records.
+    public func restore(partition p: Int32, upTo: Int64? = nil) throws -> Int64 {
         let t0 = Daemon.wallMs()
         let model = self.model
         var readConfig = KafkaConfig(config.kafka.merging(config.consumer) { $1 })
         readConfig["bootstrap.servers"] = config.brokers
         readConfig["isolation.level"] = "read_committed"
-        let restored = try Changelog.read(config: readConfig, topic: config.changelogTopic, partition: p)
+        let restored = try Changelog.read(config: readConfig, topic: config.changelogTopic, partition: p, upTo: upTo)
         // State written under another model is read under that model, then moved over.
         var stateModel = model
         if let cp = restored.checkpoint, cp.modelFingerprint != model.fingerprint, !restored.contacts.isEmpty {

@@ -154,3 +154,24 @@ struct HardeningTests {
     }
 }
 
+extension HardeningTests {
+    @Test("an aborted transaction on the embedded broker (aborted records visible) loses nothing: the rewind restores only what committed")
+    func abortOnEmbeddedBroker() throws {
+        let h = try Harness(partitions: 1)
+        try h.produce(300, seed: 111)
+        // The first EndTxn (commit) fails after every record of the transaction landed, its
+        // changelog checkpoint included: the mock shows them although the transaction aborts.
+        try h.broker.cluster.pushRequestErrors(apiKey: 26, errors: [59 /* UNKNOWN_PRODUCER_ID */])
+        let lines = Mutex<[String]>([])
+        let r = RunningDaemon(daemon: Daemon(config: h.config, model: .defaultModel(), log: { l in lines.withLock { $0.append(l) } }))
+        r.wait(until: { $0.status.records >= 300 && $0.status.aborts > 0 && $0.status.consecutiveAborts == 0 && $0.status.transactions > 0 }, timeout: 60)
+        let d = try r.stop()
+        #expect(d.status.aborts >= 1, "\(lines.withLock { $0 })")
+        let expected = try h.expected()
+        // Transitions counted by committed transactions: the batch was processed again.
+        #expect(d.status.transitions == expected.values.map(\.count).reduce(0, +), "\(lines.withLock { $0 })")
+        let (actual, _) = try h.actual()
+        #expect(actual == expected)
+        #expect(try checkpoints(h).last?.offset == 300)
+    }
+}
