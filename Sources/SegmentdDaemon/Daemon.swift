@@ -379,12 +379,12 @@ public final class Daemon: @unchecked Sendable {
         updateGauges(now: now)
         ready.store(!workers.isEmpty, ordering: .relaxed)
         if !workers.isEmpty && phase == .waitingForAssignment { setPhase(.running) }
-        // Progress: nothing is waiting (every fetched record committed, no lag). Commits
-        // record their own progress. Otherwise the time since the last one grows (`/healthz`).
-        let waiting = workers.values.contains { w in
-            w.nextOffset != w.committedOffset
-                || (consumer.cachedWatermarks(topic: config.inputTopic, partition: w.partition).map { $0.high > w.nextOffset } ?? false)
-        }
+        // Progress: nothing is waiting (no record fetched in this iteration, every fetched one
+        // committed). Commits record their own progress; otherwise the time since the last one
+        // grows (`/healthz`). Not the consumer lag: on a transactional input the high watermark
+        // stays past the last record (the commit marker), and an idle partition is no stall.
+        // Records that keep coming back after abort-and-rewind are input waiting.
+        let waiting = n > 0 || workers.values.contains { $0.nextOffset != $0.committedOffset }
         if !waiting { lastProgress.store(Daemon.wallMs(), ordering: .relaxed) }
     }
 

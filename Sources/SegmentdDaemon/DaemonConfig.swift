@@ -46,7 +46,7 @@ public struct DaemonConfig: Sendable {
     /// nothing: one producer with a wrong clock cannot move a partition's time.
     public var maxFuture: Millis = 3_600_000
     /// `/healthz` fails when no transaction committed for this long while input is waiting
-    /// (records fetched and not committed, or the consumer lag above zero).
+    /// (records fetched and not committed, or fetched again after an abort and rewind).
     public var stallTimeout: Millis = 120_000
     /// What an offset reset of a partition with a committed position does: `log` (count it,
     /// log an error, continue from where librdkafka reset to) or `fail` (stop the daemon).
