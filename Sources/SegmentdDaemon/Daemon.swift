@@ -69,6 +69,12 @@ public final class Daemon: @unchecked Sendable {
     private let log: LogSink
     /// Per-contact detail (transitions with contact ids): only at debug level, nil otherwise.
     private let debug: LogSink?
+    /// Errors an operator must see (offset resets, repeated aborts); nil: `log` with an
+    /// `ERROR:` prefix.
+    private let errorSink: LogSink?
+    private func logError(_ line: String) {
+        if let errorSink { errorSink(line) } else { log("ERROR: " + line) }
+    }
     private let stopFlag = Atomic<Bool>(false)
     private let statusBox = Mutex(DaemonStatus())
     public let metrics: DaemonMetrics
@@ -160,11 +166,13 @@ public final class Daemon: @unchecked Sendable {
         var isEmpty: Bool { records.isEmpty }
     }
 
-    public init(config: DaemonConfig, model: Model, log: @escaping LogSink, debug: LogSink? = nil, metrics: DaemonMetrics? = nil) {
+    public init(config: DaemonConfig, model: Model, log: @escaping LogSink, debug: LogSink? = nil, error: LogSink? = nil,
+                metrics: DaemonMetrics? = nil) {
         self.config = config
         self.modelBox = Mutex(model)
         self.log = log
         self.debug = debug
+        self.errorSink = error
         self.metrics = metrics ?? DaemonMetrics(model: model)
         segmentSizes.withLock { $0 = model.groups.map { Array(repeating: 0, count: $0.segments.count) } }
     }
@@ -437,7 +445,7 @@ public final class Daemon: @unchecked Sendable {
         let what = delivered > expected
             ? "the position \(expected) is gone (the partition now starts at \(low)); continuing at \(delivered): \(delivered - expected) offsets were never processed"
             : "the position \(expected) is past the partition's end; the consumer went back to \(delivered): those records are processed again"
-        log("ERROR: partition \(w.partition) of \(config.inputTopic): offset reset from \(expected) to \(delivered): \(what)")
+        logError("partition \(w.partition) of \(config.inputTopic): offset reset from \(expected) to \(delivered): \(what)")
         if config.failOnOffsetReset {
             throw DaemonError(description: "partition \(w.partition) of \(config.inputTopic): offset reset from \(expected) to \(delivered) (on_offset_reset: fail)")
         }
@@ -575,7 +583,8 @@ public final class Daemon: @unchecked Sendable {
             }
             let inRow = statusBox.withLock { st in st.aborts += 1; st.consecutiveAborts += 1; return st.consecutiveAborts }
             let since = (Daemon.wallMs() - lastProgress.load(ordering: .relaxed)) / 1000
-            log("\(inRow >= 3 ? "ERROR: " : "")transaction failed (\(e)); aborting and restoring from the changelog (\(inRow) aborts in a row, no progress for \(since) s)")
+            let line = "transaction failed (\(e)); aborting and restoring from the changelog (\(inRow) aborts in a row, no progress for \(since) s)"
+            if inRow >= 3 { logError(line) } else { log(line) }
             do { try producer.abortTransaction(timeoutMs: 60_000) } catch { log("abort: \(error)") }
             metrics.aborts.increment()
             metrics.consecutiveAborts.set(Double(inRow))

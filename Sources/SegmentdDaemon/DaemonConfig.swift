@@ -288,9 +288,10 @@ public struct DaemonConfig: Sendable {
         let props = kafka.merging(producer) { $1 }
         for key in ["message.max.bytes", "batch.size"] {
             if let v = props[key] {
-                guard let n = Int(v) else { throw ConfigError(origin: "producer.\(key)", message: "'\(v)' is not a whole number") }
+                let origin = producer[key] != nil ? "producer.\(key)" : "kafka.\(key)"
+                guard let n = Int(v) else { throw ConfigError(origin: origin, message: "'\(v)' is not a whole number") }
                 if n < producerMessageMaxBytes {
-                    throw ConfigError(origin: "producer.\(key)", message: "\(n) is below \(producerMessageMaxBytes) bytes, what a dead letter of a max_record_bytes (\(maxRecordBytes)) record needs with its key and headers; raise it or lower max_record_bytes")
+                    throw ConfigError(origin: origin, message: "\(n) is below \(producerMessageMaxBytes) bytes, what a dead letter of a max_record_bytes (\(maxRecordBytes)) record needs with its key and headers; raise it or lower max_record_bytes")
                 }
             }
         }

@@ -111,7 +111,7 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         var c = try resolvedConfig()
         let m = try loadModel(c.modelPath)
-        let (stderrLog, debugLog) = makeLogging(c)
+        let (stderrLog, debugLog, errorLog) = makeLogging(c)
         unblockSignals()
         var embedded: EmbeddedBroker?
         if c.brokers.isEmpty {
@@ -127,7 +127,7 @@ struct Run: AsyncParsableCommand {
             """)
         }
         defer { embedded?.close() }
-        let daemon = Daemon(config: c, model: m, log: stderrLog, debug: debugLog)
+        let daemon = Daemon(config: c, model: m, log: stderrLog, debug: debugLog, error: errorLog)
         try await runServices(daemon, log: stderrLog)
     }
 }
