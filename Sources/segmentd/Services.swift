@@ -47,10 +47,36 @@ struct ReloadOnHangup: Service, CustomStringConvertible {
     }
 }
 
+/// The HTTP server with a drain period: on graceful shutdown it keeps accepting and answering
+/// for `drain` (the daemon still runs), then stops accepting and answers every request in
+/// flight. Without it, a connection accepted just before the stop whose request was not read
+/// yet counts as idle and is closed unanswered; the drain is also the time a load balancer or
+/// Kubernetes needs to stop sending new requests.
+struct DrainingHTTP: Service, CustomStringConvertible {
+    let app: any Service
+    let drain: Duration
+    var description: String { "HTTP server" }
+
+    func run() async throws {
+        var logger = Logger(label: "segmentd.http")
+        logger.logLevel = .warning
+        let inner = ServiceGroup(configuration: .init(services: [.init(service: app)], logger: logger))
+        let drain = self.drain
+        try await withGracefulShutdownHandler {
+            try await inner.run()
+        } onGracefulShutdown: {
+            Task {
+                try? await Task.sleep(for: drain)
+                await inner.triggerGracefulShutdown()
+            }
+        }
+    }
+}
+
 /// Runs the daemon, the HTTP server (when configured) and the SIGHUP reloader in one
 /// `ServiceGroup`. SIGTERM/SIGINT shut the group down gracefully, in reverse order: the
-/// reloader, then the HTTP server (it stops accepting and answers every request in flight,
-/// with the daemon still running), then the daemon (finishes its batch, commits, leaves the
+/// reloader, then the HTTP server (after a 1 s drain it stops accepting and answers every
+/// request in flight, with the daemon still running), then the daemon (finishes its batch, commits, leaves the
 /// group). A fatal daemon error cancels the group and is thrown.
 func runServices(_ daemon: Daemon, log: @escaping LogSink) async throws {
     let c = daemon.config
@@ -63,7 +89,8 @@ func runServices(_ daemon: Daemon, log: @escaping LogSink) async throws {
         let app = server.makeApplication(onServerRunning: { port in
             log("HTTP on http://\(server.host):\(port): /metrics /healthz /readyz /contacts/{id} /segments/{group}/{segment}/count, POST /admin/reload\(c.httpToken == nil ? "" : " (bearer token required)")")
         })
-        services.append(.init(service: app, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
+        services.append(.init(service: DrainingHTTP(app: app, drain: .seconds(1)), successTerminationBehavior: .gracefullyShutdownGroup,
+                              failureTerminationBehavior: .gracefullyShutdownGroup))
     }
     services.append(.init(service: ReloadOnHangup(daemon: daemon, log: log), successTerminationBehavior: .ignore,
                           failureTerminationBehavior: .ignore))

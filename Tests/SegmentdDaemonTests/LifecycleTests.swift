@@ -104,13 +104,17 @@ struct LifecycleTests {
         #expect(p.waitFor("restored"))
         let terminating = Atomic<Bool>(false)
         let results = Mutex<[String?]>([])
+        let failTimes = Mutex<[String]>([])
+        let killedAt = Mutex<Date>(Date.distantFuture)
         let workers = 8
         let done = Atomic<Int>(0)
         for w in 0..<workers {
             Thread.detachNewThread {
                 var i = 0
                 while !terminating.load(ordering: .sequentiallyConsistent) {
+                    let t0 = Date()
                     let answer = httpGet(port: port, path: "/contacts/c-\((w * 37 + i) % 300)")
+                    if answer == nil { let e = errno; failTimes.withLock { $0.append("from \(t0.timeIntervalSince(killedAt.withLock { $0 })) to \(Date().timeIntervalSince(killedAt.withLock { $0 })) s after SIGTERM, errno \(e)") } }
                     results.withLock { $0.append(answer.map { String($0.prefix(12)) }) }
                     i += 1
                 }
@@ -119,6 +123,7 @@ struct LifecycleTests {
         }
         let deadline = Date().addingTimeInterval(60)
         while results.withLock({ $0.count }) < 200 && Date() < deadline { usleep(20_000) }
+        killedAt.withLock { $0 = Date() }
         kill(p.process.processIdentifier, SIGTERM)
         terminating.store(true, ordering: .sequentiallyConsistent)
         while done.load(ordering: .sequentiallyConsistent) < workers { usleep(10_000) }
@@ -127,7 +132,7 @@ struct LifecycleTests {
         #expect(all.count >= 200)
         let unanswered = all.filter { $0 == nil }.count
         let bad = all.compactMap { $0 }.filter { $0 != "refused" && !($0.hasPrefix("HTTP/1.1 200") || $0.hasPrefix("HTTP/1.1 404") || $0.hasPrefix("HTTP/1.1 503")) }
-        #expect(unanswered == 0, "\(unanswered) of \(all.count) queries got no answer")
+        #expect(unanswered == 0, "\(unanswered) of \(all.count) queries got no answer: \(failTimes.withLock { $0 })")
         #expect(bad.isEmpty, "\(bad.prefix(5))")
         #expect(p.process.terminationStatus == 0, "\(p.stderr.suffix(2000))")
     }
