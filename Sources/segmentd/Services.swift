@@ -62,13 +62,20 @@ struct DrainingHTTP: Service, CustomStringConvertible {
         logger.logLevel = .warning
         let inner = ServiceGroup(configuration: .init(services: [.init(service: app)], logger: logger))
         let drain = self.drain
-        try await withGracefulShutdownHandler {
-            try await inner.run()
-        } onGracefulShutdown: {
-            Task {
-                try? await Task.sleep(for: drain)
-                await inner.triggerGracefulShutdown()
+        // Detached: a ServiceGroup run inside another one follows the parent's graceful
+        // shutdown at once; this one must hear it only after the drain.
+        let task = Task.detached { try await inner.run() }
+        try await withTaskCancellationHandler {
+            try await withGracefulShutdownHandler {
+                try await task.value
+            } onGracefulShutdown: {
+                Task {
+                    try? await Task.sleep(for: drain)
+                    await inner.triggerGracefulShutdown()
+                }
             }
+        } onCancel: {
+            task.cancel()
         }
     }
 }
