@@ -25,6 +25,9 @@ public final class DaemonMetrics: Sendable {
     }
     let commits: Counter
     let aborts: Counter
+    let consecutiveAborts: Gauge
+    let offsetResets: Counter
+    let truncatedDeadLetters: Counter
     let restores: Counter
     let restoreSeconds: ValueHistogram
     let batchSeconds: ValueHistogram
@@ -64,6 +67,9 @@ public final class DaemonMetrics: Sendable {
         duplicates = registry.makeCounter(name: "segmentd_duplicate_events_total", help: "Records whose event id was already applied for the contact")
         commits = registry.makeCounter(name: "segmentd_transactions_total", labels: [("result", "commit")], help: "Kafka transactions (or at-least-once commits)")
         aborts = registry.makeCounter(name: "segmentd_transactions_total", labels: [("result", "abort")], help: "Kafka transactions (or at-least-once commits)")
+        consecutiveAborts = registry.makeGauge(name: "segmentd_transaction_aborts_in_a_row", help: "Transaction aborts since the last commit (0 while commits succeed)")
+        offsetResets = registry.makeCounter(name: "segmentd_offset_resets_total", help: "Partitions whose committed position was gone from the broker (records skipped or read again)")
+        truncatedDeadLetters = registry.makeCounter(name: "segmentd_dead_letters_truncated_total", help: "Dead letters Kafka refused whole, stored truncated with an error.truncated header")
         restores = registry.makeCounter(name: "segmentd_restores_total", help: "Partitions restored from the changelog")
         let secs: [Double] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
         restoreSeconds = registry.makeValueHistogram(name: "segmentd_restore_seconds", buckets: secs, help: "Time to restore a partition from the changelog")

@@ -34,7 +34,7 @@ struct StderrLogHandler: LogHandler {
 }
 
 /// The daemon's log sinks over swift-log, per the configuration.
-func makeLogging(_ c: DaemonConfig) -> (info: LogSink, debug: LogSink?) {
+func makeLogging(_ c: DaemonConfig) -> (info: LogSink, debug: LogSink?, error: LogSink) {
     let json = c.logJSON
     // Libraries (Hummingbird) log through the same handler and format.
     LoggingSystem.bootstrap { label in StderrLogHandler(json: json, label: label) }
@@ -43,5 +43,6 @@ func makeLogging(_ c: DaemonConfig) -> (info: LogSink, debug: LogSink?) {
     let l = logger
     let info: LogSink = { message in l.info("\(message)") }
     let debug: LogSink = { message in l.debug("\(message)") }
-    return (info, c.logDebug ? debug : nil)
+    let error: LogSink = { message in l.error("\(message)") }
+    return (info, c.logDebug ? debug : nil, error)
 }

@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 @main
-struct Segmentd: ParsableCommand {
+struct Segmentd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "segmentd",
         abstract: "Real-time segmentation: engagement events in, segment transitions out.",

@@ -223,7 +223,7 @@ struct DaemonTests {
         for t in moved {
             let data = t["data"] as! [String: Any]
             #expect(data["from"] as? String == "sales_ready")
-            #expect((data["cause"] as! [String: Any])["kind"] as? String == "time")
+            #expect((data["cause"] as! [String: Any])["kind"] as? String == "model")
         }
     }
 
