@@ -112,6 +112,7 @@ struct Run: AsyncParsableCommand {
         var c = try resolvedConfig()
         let m = try loadModel(c.modelPath)
         let (stderrLog, debugLog, errorLog) = makeLogging(c)
+        stderrLog("\(SegmentdVersion.description) starting")
         unblockSignals()
         var embedded: EmbeddedBroker?
         if c.brokers.isEmpty {
