@@ -41,7 +41,7 @@ func stamp() -> String {
 
 let stderrLog: LogSink = { line in printErr("\(stamp()) segmentd: \(line)\n") }
 
-struct Run: AsyncParsableCommand {
+struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the daemon: consume events from Kafka, emit segment transitions, exactly once.",
         discussion: """
@@ -108,7 +108,14 @@ struct Run: AsyncParsableCommand {
         return c
     }
 
-    func run() async throws {
+    /// The daemon's services are async (a ServiceGroup); the CLI's root command stays
+    /// synchronous, so `replay` and the other commands run on the main thread with no
+    /// dispatch main loop (which also keeps them runnable under valgrind).
+    func run() throws {
+        try runBlocking { try await runDaemon() }
+    }
+
+    func runDaemon() async throws {
         var c = try resolvedConfig()
         let m = try loadModel(c.modelPath)
         let (stderrLog, debugLog, errorLog) = makeLogging(c)
