@@ -46,8 +46,12 @@ public struct TransitionEncoder: Sendable {
     private let groupFields: [[UInt8]]
     /// Segment names as JSON strings, per group.
     private let segmentJSON: [[[UInt8]]]
-    /// `","event_type":"<type>"}` per canonical type.
-    private let typeTails: [[UInt8]]
+    /// `,"event_type":"<type>"},"model_version":"<version>"}` per canonical type: the end of
+    /// an event-caused document after its event id, in one piece.
+    private let eventTails: [[UInt8]]
+    /// `"time"},"model_version":"<version>"}`: the end of a time-caused document.
+    private let timeTail: [UInt8]
+    /// `,"model_version":"<version>"}`.
     private let versionTail: [UInt8]
 
     public init(model: Model) {
@@ -75,11 +79,12 @@ public struct TransitionEncoder: Sendable {
                 return o
             }
         }
-        typeTails = CanonicalTypes.all.map { Array(#","event_type":""#.utf8) + Array($0.utf8) + Array(#""}"#.utf8) }
         var v: [UInt8] = Array(#","model_version":"#.utf8)
         JSONWriter.string(Array(model.version.utf8), to: &v)
         v.append(contentsOf: "}".utf8)
         versionTail = v
+        eventTails = CanonicalTypes.all.map { Array(#","event_type":""#.utf8) + Array($0.utf8) + Array(#""}"#.utf8) + v }
+        timeTail = Array(#""time"}"#.utf8) + v
     }
 
     /// The deterministic id: a 128-bit hash of (contact_id, group, from, to, at, n), in hex.
@@ -199,21 +204,22 @@ public struct TransitionEncoder: Sendable {
         JSONWriter.staticString(#"","cause":{"kind":"#, to: &out)
         switch t.cause {
         case .time:
-            JSONWriter.staticString(#""time"}"#, to: &out)
+            out.append(contentsOf: timeTail)
         case let .model(previousVersion):
             JSONWriter.staticString(#""model","previous_model_version":"#, to: &out)
             var version = previousVersion
             version.withUTF8 { JSONWriter.string($0, to: &out) }
             out.append(125)  // }
+            out.append(contentsOf: versionTail)
         case let .event(eventId, type):
-            JSONWriter.staticString(#""event""#, to: &out)
             if var eventId {
-                JSONWriter.staticString(#","event_id":"#, to: &out)
+                JSONWriter.staticString(#""event","event_id":"#, to: &out)
                 eventId.withUTF8 { JSONWriter.string($0, to: &out) }
+            } else {
+                JSONWriter.staticString(#""event""#, to: &out)
             }
-            out.append(contentsOf: typeTails[Int(type)])
+            out.append(contentsOf: eventTails[Int(type)])
         }
-        out.append(contentsOf: versionTail)
     }
 
     /// CloudEvents Kafka protocol binding, binary mode: the attributes as headers.
