@@ -25,7 +25,7 @@ struct LifecycleTests {
         init(_ args: [String]) throws {
             #expect(FileManager.default.isExecutableFile(atPath: LifecycleTests.bin), "build the segmentd binary first (swift build)")
             log = FileManager.default.temporaryDirectory.appendingPathComponent("segmentd-lifecycle-\(UUID().uuidString).log")
-            FileManager.default.createFile(atPath: log.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
             process.executableURL = URL(fileURLWithPath: LifecycleTests.bin)
             process.arguments = ["run"] + args
             process.standardError = try FileHandle(forWritingTo: log)
