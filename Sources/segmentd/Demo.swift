@@ -31,7 +31,7 @@ struct Demo: ParsableCommand {
         let broker = try EmbeddedBroker(config: c, partitions: c.embeddedPartitions)
         defer { broker.close() }
         c.brokers = broker.bootstrapServers
-        stderrLog("embedded broker at \(broker.bootstrapServers); feeding \(rate) events/s for \(contacts) contacts, event time one day per second")
+        stderrLog("embedded broker at \(broker.bootstrapServers); feeding \(rate) events/s for \(contacts) contacts, event time one day per second, ending at the wall clock")
         let daemon = Daemon(config: c, model: Model.defaultModel(), log: stderrLog)
         let daemonThread = Thread {
             do { try daemon.run() } catch { stderrLog("daemon failed: \(error)"); shutdownRequested.store(true, ordering: .relaxed) }
@@ -39,7 +39,12 @@ struct Demo: ParsableCommand {
         daemonThread.start()
 
         let producer = try KafkaProducer(config: ["bootstrap.servers": broker.bootstrapServers, "linger.ms": "5"])
-        var stream = SyntheticStream(contacts: contacts, start: Daemon.wallMs(), step: max(1, 86_400_000 / Int64(max(rate, 1))))
+        // Event time runs one day per second. It starts as many days back as the demo runs
+        // seconds (a day per second of a run without end), so it never passes the wall clock
+        // and the daemon's future-time guard (max_future) accepts every event.
+        let daysBack = Int64(seconds > 0 ? seconds : 86_400)
+        var stream = SyntheticStream(contacts: contacts, start: Daemon.wallMs() - daysBack * 86_400_000,
+                                     step: max(1, 86_400_000 / Int64(max(rate, 1))))
         let tail = try KafkaConsumer(config: ["bootstrap.servers": broker.bootstrapServers, "group.id": "segmentd-demo-tail",
                                               "auto.offset.reset": "earliest"], rebalanceHandler: DefaultRebalanceHandler())
         try tail.subscribe(topics: [c.outputTopic])

@@ -35,7 +35,10 @@ struct LoadGen: ParsableCommand {
         let producer = try KafkaProducer(config: KafkaConfig(props))
         // Event time per record: one simulated day per `daySeconds` of wall time.
         let step = max(1, Int64(86_400_000 / max(daySeconds, 0.001) / Double(max(rate, 1))))
-        var stream = SyntheticStream(contacts: contacts, start: Daemon.wallMs(), step: step, badFraction: badFraction)
+        // The event times it will cover end at the wall clock (for a run without end, they start
+        // a year back), so a daemon's future-time guard (max_future) accepts them.
+        let span = seconds > 0 ? Int64(seconds) * Int64(max(rate, 1)) * step : 365 * 86_400_000
+        var stream = SyntheticStream(contacts: contacts, start: Daemon.wallMs() - span, step: step, badFraction: badFraction)
         let start = Date()
         var sent = 0
         var lastReport = start
