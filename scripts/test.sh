@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
 # The whole test suite, from a clean clone: installs what is missing, builds, runs `swift test`
-# (engine, Kafka layer and daemon tests, the daemon's end to end through a broker), then the
-# public conformance suite (../shared/conformance) against the built binary.
+# (engine, Kafka layer and daemon tests, the daemon's end to end through a broker), a short
+# libFuzzer campaign over every fuzz target (scripts/fuzz.sh all 15: about a minute, plus the
+# fuzz package's build), then the public conformance suite (../shared/conformance) against the
+# built binary. A fuzz finding fails the run after the conformance suite has run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
 command -v swift >/dev/null 2>&1 || export PATH=/opt/swift/usr/bin:$PATH
 swift build --build-tests
 swift test --skip-build
+fuzz_status=0
+bash scripts/fuzz.sh all "${SEGMENTD_FUZZ_SECONDS:-15}" || fuzz_status=$?
 conf=${SEGMENTD_CONFORMANCE_DIR:-../shared/conformance}
 if [ -x "$conf/run.sh" ] || [ -f "$conf/run.sh" ]; then
   bash "$conf/run.sh" .build/debug/segmentd all
 else
   echo "conformance suite not found at $conf (set SEGMENTD_CONFORMANCE_DIR)" >&2
   exit 1
+fi
+if [ "$fuzz_status" -ne 0 ]; then
+  echo "scripts/test.sh: the fuzz targets found something (scripts/fuzz.sh, Fuzz/findings/)" >&2
+  exit "$fuzz_status"
 fi
