@@ -77,6 +77,7 @@ func run(_ m: Model, _ records: [String]) {
     advanceToEnd(pipeline.engine)
     checker.check(pipeline.engine.takeTransitions())
     checker.checkMemberships(pipeline.engine)
+    debugLog("\(records.count) records, \(pipeline.engine.contactCount) contacts, \(checker.count) transitions, counters \(pipeline.counters)")
     for i in 0..<min(pipeline.engine.contactCount, 4) {
         _ = pipeline.engine.explain(pipeline.engine.contactId(at: i))
     }
@@ -89,10 +90,12 @@ func fuzzOne(_ data: UnsafeBufferPointer<UInt8>) {
     do {
         m = try Model.load(yaml: yaml, file: "fuzz.yaml")
     } catch {
+        debugLog("refused: \(error)")
         guard error.line >= 1, error.column >= 1, !error.message.isEmpty else { violated("model error without a position: \(error)") }
         return
     }
-    _ = ModelSummary.describe(m)
+    let summary = ModelSummary.describe(m)
+    debugLog(summary)
     _ = m.fingerprint
     run(m, fixedRecords + modelRecords(m) + lastRecords)
 }

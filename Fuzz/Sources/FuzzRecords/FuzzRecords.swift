@@ -29,6 +29,7 @@ func fuzzOne(_ data: UnsafeBufferPointer<UInt8>) {
         _ = pipeline.process(line)
         checker.check(pipeline.engine.takeTransitions())
     }
+    debugLog("\(records) records, \(pipeline.engine.contactCount) contacts, \(checker.count) transitions, counters \(pipeline.counters)")
     guard pipeline.counters.records == records else { violated("\(records) records processed, counters say \(pipeline.counters.records)") }
     checker.checkMemberships(pipeline.engine)
     advanceToEnd(pipeline.engine)

@@ -53,3 +53,17 @@ public func withExactCopy<R>(_ data: UnsafePointer<UInt8>?, _ size: Int, _ body:
 public func text(_ b: [UInt8]) -> String {
     String(decoding: b, as: UTF8.self).debugDescription
 }
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `FUZZ_DEBUG=1`: targets say on stderr what became of each input (refused models, …),
+/// for checking seeds by hand.
+public let fuzzDebug = getenv("FUZZ_DEBUG") != nil
+
+public func debugLog(_ s: @autoclosure () -> String) {
+    guard fuzzDebug else { return }
+    let line = Array((s() + "\n").utf8)
+    _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+}
