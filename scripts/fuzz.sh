@@ -2,6 +2,8 @@
 # libFuzzer campaigns over segmentd's hostile-input surfaces (README "Fuzzing").
 #
 #   scripts/fuzz.sh [TARGET|all] [SECONDS]     TARGET: records, model, config, webhooks (default all, 60 s each)
+#   scripts/fuzz.sh repro TARGET FILE…         runs the target on FILEs (a reproducer) and shows the crash
+#   scripts/fuzz.sh minimize TARGET FILE OUT   minimises a crashing FILE into OUT (-minimize_crash=1)
 #
 # Builds the fuzz package (Fuzz/Package.swift, in .build-fuzz) with -sanitize=fuzzer,address
 # and runs each target for SECONDS with its seed corpus (Fuzz/corpus/TARGET), its committed
@@ -18,8 +20,15 @@ cd "$(dirname "$0")/.."
 command -v swift >/dev/null 2>&1 || export PATH=/opt/swift/usr/bin:$PATH
 
 all_targets=(records model config webhooks)
+mode=fuzz
+if [ "${1:-}" = repro ] || [ "${1:-}" = minimize ]; then
+  mode=$1
+  shift
+  [ $# -ge 2 ] || { echo "usage: scripts/fuzz.sh $mode TARGET FILE…" >&2; exit 2; }
+fi
 target=${1:-all}
 seconds=${2:-60}
+[ "$mode" = fuzz ] || seconds=0
 case "$target" in
   all) targets=("${all_targets[@]}") ;;
   records|model|config|webhooks) targets=("$target") ;;
@@ -74,6 +83,19 @@ bin=$(swift build "${build_flags[@]}" --show-bin-path)
 
 export SWIFT_BACKTRACE=enable=no
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
+common=(-max_len="$(max_len "$target")" -timeout=10 -rss_limit_mb=2048 -detect_leaks=0)
+if [ "$mode" = repro ]; then
+  shift
+  exec "$bin/$(module "$target")" "${common[@]}" "$@"
+fi
+if [ "$mode" = minimize ]; then
+  [ $# -eq 3 ] || { echo "usage: scripts/fuzz.sh minimize TARGET FILE OUT" >&2; exit 2; }
+  "$bin/$(module "$target")" "${common[@]}" -minimize_crash=1 -max_total_time="${FUZZ_MINIMIZE_SECONDS:-120}" \
+    -exact_artifact_path="$3" "$2" 2>&1 | grep -E "CRASH_MIN|ERROR|Fatal error" >&2 || true
+  [ -f "$3" ] && echo "fuzz.sh: minimised $2 ($(wc -c <"$2") bytes) into $3 ($(wc -c <"$3") bytes)" >&2
+  "$bin/$(module "$target")" "${common[@]}" "$3" 2>&1 | grep -m8 -E "ERROR|Fatal error|#[0-9]+ 0x.* in .*(Segmentd|Fuzz).*swift:[0-9]+" >&2 || true
+  exit 0
+fi
 status=0
 summary=()
 for t in "${targets[@]}"; do

@@ -4,12 +4,15 @@
 // every canonical type in both shapes, records carrying each property the model reads (as a
 // string, an integer and a boolean) and each of its Segment track events, at ordinary and
 // extreme times; every transition is checked as in the record target, the watermark moves to
-// the end, and snapshots must restore. Never a crash, never memory exhaustion (libFuzzer's
-// -rss_limit_mb / -malloc_limit_mb report those).
+// the end, and snapshots must restore. The same records then run with a live model change
+// halfway (Pipeline.migrate: state moved by meaning), from the default model to this one and
+// back, and the segments' story must go on by name. Never a crash, never memory exhaustion
+// (libFuzzer's -rss_limit_mb / -malloc_limit_mb report those).
 import FuzzSupport
 import SegmentdEngine
 
 let adapters = WebhookAdapters(Set(WebhookAdapters.Provider.allCases))
+let defaultModel = Model.defaultModel()
 
 /// Records every model sees, whatever it reads.
 let fixedRecords: [String] = {
@@ -65,11 +68,20 @@ func modelRecords(_ m: Model) -> [String] {
     return r
 }
 
-func run(_ m: Model, _ records: [String]) {
-    let pipeline = Pipeline(model: m, lateness: 0)
+/// Runs `records` through a pipeline under `m`; with `from`, the pipeline starts under that
+/// model and moves to `m` (live reload, `Pipeline.migrate(to:)`) halfway, and the story of
+/// every contact's segments must go on consistently across the change.
+func run(_ m: Model, _ records: [String], from start: Model? = nil) {
+    let pipeline = Pipeline(model: start ?? m, lateness: 0)
     pipeline.adapters = adapters
     var checker = TransitionChecker(encoder: pipeline.encoder)
-    for rec in records {
+    for (n, rec) in records.enumerated() {
+        if start != nil && n == records.count / 2 {
+            pipeline.migrate(to: m)
+            checker.migrate(to: pipeline.encoder)
+            checker.check(pipeline.engine.takeTransitions())
+            checker.checkMemberships(pipeline.engine)
+        }
         var bytes = Array(rec.utf8)
         _ = bytes.withUnsafeMutableBufferPointer { pipeline.process(UnsafeBufferPointer($0)) }
         checker.check(pipeline.engine.takeTransitions())
@@ -77,7 +89,7 @@ func run(_ m: Model, _ records: [String]) {
     advanceToEnd(pipeline.engine)
     checker.check(pipeline.engine.takeTransitions())
     checker.checkMemberships(pipeline.engine)
-    debugLog("\(records.count) records, \(pipeline.engine.contactCount) contacts, \(checker.count) transitions, counters \(pipeline.counters)")
+    debugLog("\(records.count) records\(start == nil ? "" : " (model change halfway)"), \(pipeline.engine.contactCount) contacts, \(checker.count) transitions, counters \(pipeline.counters)")
     for i in 0..<min(pipeline.engine.contactCount, 4) {
         _ = pipeline.engine.explain(pipeline.engine.contactId(at: i))
     }
@@ -97,7 +109,11 @@ func fuzzOne(_ data: UnsafeBufferPointer<UInt8>) {
     let summary = ModelSummary.describe(m)
     debugLog(summary)
     _ = m.fingerprint
-    run(m, fixedRecords + modelRecords(m) + lastRecords)
+    let records = fixedRecords + modelRecords(m) + lastRecords
+    run(m, records)
+    // Live reload both ways: from the default model to this one, and back.
+    run(m, records, from: defaultModel)
+    run(defaultModel, records, from: m)
 }
 
 @_cdecl("FuzzModel_main")

@@ -35,6 +35,9 @@ func fuzzOne(_ data: UnsafeBufferPointer<UInt8>) {
     advanceToEnd(pipeline.engine)
     checker.check(pipeline.engine.takeTransitions())
     checker.checkMemberships(pipeline.engine)
+    guard pipeline.engine.stats.transitions == checker.count, pipeline.engine.stats.transitionsByGroup.reduce(0, +) == checker.count else {
+        violated("\(checker.count) transitions taken, engine stats say \(pipeline.engine.stats.transitions) (\(pipeline.engine.stats.transitionsByGroup))")
+    }
     for i in 0..<min(pipeline.engine.contactCount, 8) {
         _ = pipeline.engine.explain(pipeline.engine.contactId(at: i))
     }

@@ -17,13 +17,29 @@ public func foundationObject(_ bytes: [UInt8]) -> [String: Any]? {
 ///   (nil before the first), so the output stream tells a consistent story;
 /// - at the end, the engine's memberships are the last `to` of each group.
 public struct TransitionChecker {
-    public let encoder: TransitionEncoder
+    public private(set) var encoder: TransitionEncoder
     var lastAt: [[UInt8]: Millis] = [:]
     var current: [[UInt8]: [Int?]] = [:]
     public private(set) var count = 0
     var out: [UInt8] = []
 
     public init(encoder: TransitionEncoder) { self.encoder = encoder }
+
+    /// After `Pipeline.migrate(to:)`: the engine carries each contact's segments over by group
+    /// and segment name (a group or segment the new model lacks is no segment), so the story
+    /// goes on from there under the new model's indices.
+    public mutating func migrate(to next: TransitionEncoder) {
+        let old = encoder.model, new = next.model
+        for (contact, groups) in current {
+            var moved = [Int?](repeating: nil, count: new.groups.count)
+            for (g, group) in new.groups.enumerated() {
+                guard let og = old.groups.firstIndex(where: { $0.name == group.name }), let s = groups[og] else { continue }
+                moved[g] = group.segments.firstIndex { $0.name == old.groups[og].segments[s].name }
+            }
+            current[contact] = moved
+        }
+        encoder = next
+    }
 
     public mutating func check(_ transitions: [Transition]) {
         for t in transitions { check(t) }
