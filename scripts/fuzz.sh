@@ -103,6 +103,7 @@ for t in "${targets[@]}"; do
   mkdir -p "$out/corpus" "Fuzz/regressions/$t"
   log=$out/last.log
   echo "fuzz.sh: $t for ${seconds}s (log $log)" >&2
+  marker=$(mktemp)
   set +e
   # shellcheck disable=SC2086
   "$bin/$(module "$t")" "$out/corpus" "Fuzz/corpus/$t" "Fuzz/regressions/$t" \
@@ -111,6 +112,11 @@ for t in "${targets[@]}"; do
     ${FUZZ_FLAGS:-} >"$log" 2>&1
   rc=$?
   set -e
+  # In fork mode with -ignore_crashes (and the like) libFuzzer goes on and exits 0: the
+  # reproducers it wrote during the run are the findings.
+  new=$(find "$out" -maxdepth 1 -newer "$marker" \( -name 'crash-*' -o -name 'oom-*' -o -name 'timeout-*' -o -name 'leak-*' \) | sort)
+  rm -f "$marker"
+  if [ $rc -eq 0 ] && [ -n "$new" ]; then rc=1; fi
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   # Fork mode (FUZZ_FLAGS=-fork=1 …) prints no final stats: its last "#N:" status line counts.
   [ -n "$execs" ] || execs=$(sed -n 's/^#\([0-9]*\): cov:.*/\1/p' "$log" | tail -1)
@@ -118,9 +124,10 @@ for t in "${targets[@]}"; do
   if [ $rc -ne 0 ]; then
     status=1
     artifact=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)
-    reason=$(grep -m1 -E "Fatal error|fuzz invariant|ERROR: (AddressSanitizer|libFuzzer)|SUMMARY" "$log" || true)
+    [ -n "$artifact" ] || artifact=$(echo $new)
+    reason=$(grep -a -m1 -E "Fatal error|fuzz invariant|ERROR: (AddressSanitizer|libFuzzer)|SUMMARY" "$log" || true)
     summary+=("$t: FINDING (exit $rc) after ${execs:-?} execs: ${reason:-see $log}; reproducer ${artifact:-none written}")
-    grep -m20 -E "Fatal error|fuzz invariant|ERROR:|#[0-9]+ 0x.* in .*(Segmentd|Fuzz)" "$log" >&2 || tail -20 "$log" >&2
+    grep -a -m20 -E "Fatal error|fuzz invariant|ERROR:|#[0-9]+ 0x.* in .*(Segmentd|Fuzz)" "$log" >&2 || tail -20 "$log" >&2
   else
     summary+=("$t: ok, ${execs:-?} execs in ${secs:-$seconds}s, corpus $(ls "$out/corpus" | wc -l) + $(ls "Fuzz/corpus/$t" | wc -l) seeds")
   fi
