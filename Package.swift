@@ -36,8 +36,7 @@ let package = Package(
         // No Kafka, no network, no file I/O.
         .target(
             name: "SegmentdEngine",
-            dependencies: [.product(name: "Yams", package: "Yams")],
-            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+            dependencies: [.product(name: "Yams", package: "Yams")]
         ),
         // The daemon: configuration, the processing loop, changelog, embedded broker.
         .target(
@@ -82,8 +81,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "segmentd-bench",
-            dependencies: ["SegmentdEngine"],
-            swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+            dependencies: ["SegmentdEngine"]
         ),
         .testTarget(
             name: "SegmentdEngineTests",

@@ -11,7 +11,11 @@ enum SegmentMirror {
         let id = encoder.id(of: t)
         let user = String(decoding: t.contactId, as: UTF8.self)
         let cause: String
-        if case .event = t.cause { cause = "event" } else { cause = "time" }
+        switch t.cause {
+        case .event: cause = "event"
+        case .time: cause = "time"
+        case .model: cause = "model"
+        }
         var out: [[UInt8]] = []
         func call(_ event: String, _ segment: String, _ suffix: String, other: String?) -> [UInt8] {
             var b: [UInt8] = []

@@ -132,7 +132,7 @@ struct CompiledProgram {
             for w in l.windows { sources.append(BoundarySource(off: Int32(l.offset), cap: Int32(l.capacity), shift: 0, window: w)) }
         }
         for l in layout.scoreLists {
-            sources.append(BoundarySource(off: Int32(l.offset), cap: Int32(l.capacity), shift: 16, window: l.window))
+            sources.append(BoundarySource(off: Int32(l.offset), cap: Int32(l.capacity), shift: ScoredEvent.pointsBits, window: l.window))
         }
         self.nodes = CompiledProgram.copy(nodes)
         self.kids = CompiledProgram.copy(kids)
@@ -284,8 +284,8 @@ struct Evaluator {
                 var j = 0
                 while j < Int(part.listCap) {
                     let e = row[off + j]
-                    if e == SegmentEngine.none || (e >> 16) <= lo { break }
-                    v += e & 0xFFFF
+                    if e == SegmentEngine.none || ScoredEvent.ts(e) <= lo { break }
+                    v += ScoredEvent.points(e)
                     j += 1
                 }
             }

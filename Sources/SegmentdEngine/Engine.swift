@@ -141,17 +141,17 @@ public final class SegmentEngine {
             while true {
                 let b = nextBoundary(row, after: cur)
                 if b >= e.ts { break }
-                evaluate(idx, row, at: b, byEvent: false)
+                evaluate(idx, row, at: b, by: .time)
                 cur = b
             }
             insert(row, e)
-            evaluate(idx, row, at: e.ts, byEvent: true)
+            evaluate(idx, row, at: e.ts, by: .event)
             row[StateLayout.cursor] = e.ts
         } else {
             // Rule 4: a late event is applied at its ts and evaluated at the clock.
             stats.lateEvents += 1
             insert(row, e)
-            evaluate(idx, row, at: clock, byEvent: true)
+            evaluate(idx, row, at: clock, by: .event)
             row[StateLayout.cursor] = clock
         }
         if e.ts > streamTime { streamTime = e.ts }
@@ -176,7 +176,7 @@ public final class SegmentEngine {
             while true {
                 next = nextBoundary(row, after: cur)
                 if next > w { break }
-                evaluate(idx, row, at: next, byEvent: false)
+                evaluate(idx, row, at: next, by: .time)
                 cur = next
             }
             row[StateLayout.cursor] = cur
@@ -277,9 +277,9 @@ public final class SegmentEngine {
     /// matter: once the newest events reach the cap, older ones (which leave the window
     /// first) never change the capped score.
     private func insertScored(_ off: Row, _ cap: Int, _ ts: Int64, _ points: Int64, _ scoreCap: Int64) {
-        let packed = ts << 16 | points
+        let packed = ScoredEvent.pack(ts: ts, points: min(points, scoreCap))
         var i = 0
-        while i < cap, off[i] != SegmentEngine.none, (off[i] >> 16) > ts { i += 1 }
+        while i < cap, off[i] != SegmentEngine.none, ScoredEvent.ts(off[i]) > ts { i += 1 }
         if i == cap { return }
         var j = cap - 1
         while j > i { off[j] = off[j - 1]; j -= 1 }
@@ -287,7 +287,7 @@ public final class SegmentEngine {
         var sum: Int64 = 0
         var k = 0
         while k < cap, off[k] != SegmentEngine.none {
-            if sum >= scoreCap { off[k] = SegmentEngine.none } else { sum += off[k] & 0xFFFF }
+            if sum >= scoreCap { off[k] = SegmentEngine.none } else { sum += ScoredEvent.points(off[k]) }
             k += 1
         }
     }
@@ -296,10 +296,16 @@ public final class SegmentEngine {
 
     // MARK: evaluation
 
-    /// Evaluates every group at `t` and emits the changes (`byEvent`: caused by the event
-    /// being applied, else by time). Segments are computed first, over the row as it is, then
+    /// What an evaluation is for: the event being applied, time passing, or a model change.
+    private enum EvaluationReason {
+        case event
+        case time
+        case model(previousVersion: String)
+    }
+
+    /// Evaluates every group at `t` and emits the changes, with the cause `reason` gives. Segments are computed first, over the row as it is, then
     /// the changes are emitted in group order.
-    private func evaluate(_ idx: Int, _ row: Row, at t: Millis, byEvent: Bool) {
+    private func evaluate(_ idx: Int, _ row: Row, at t: Millis, by reason: EvaluationReason) {
         let groupCount = model.groups.count
         let program = self.program
         var ev = Evaluator(program, row, t, wide)
@@ -311,14 +317,17 @@ public final class SegmentEngine {
         var members = UInt64(bitPattern: row[StateLayout.members]) & membersMask
         if segs == members { return }
         let cause: Transition.Cause
-        if byEvent {
+        switch reason {
+        case .event:
             if let c = curCause { cause = c } else {
                 let c = Transition.Cause.event(eventId: curEventId.map { String(decoding: $0, as: UTF8.self) }, type: curType)
                 curCause = c
                 cause = c
             }
-        } else {
+        case .time:
             cause = .time
+        case let .model(previousVersion):
+            cause = .model(previousVersion: previousVersion)
         }
         for g in 0..<groupCount {
             let shift = UInt64(g * 8)
@@ -427,8 +436,8 @@ public final class SegmentEngine {
                 var k = 0
                 while k < l.capacity {
                     let e = row[l.offset + k]
-                    if e == SegmentEngine.none || (e >> 16) <= t - p.window { break }
-                    v += Int(e & 0xFFFF)
+                    if e == SegmentEngine.none || ScoredEvent.ts(e) <= t - p.window { break }
+                    v += Int(ScoredEvent.points(e))
                     k += 1
                 }
             }
@@ -522,6 +531,10 @@ public final class SegmentEngine {
         self.watermark = max(self.watermark, watermark)
     }
 
+    /// The snapshot format: 2 since scored events are packed as `ScoredEvent` (15 bits of
+    /// points); 1 (no marker) packed them with 16 bits and is still read.
+    static let snapshotFormat: Int64 = 2
+
     /// The slot offsets of the latest-of trackers, then of the attributes, with whether the
     /// value is an interned string.
     private var pairSlots: [(offset: Int, isString: Bool)] {
@@ -532,9 +545,11 @@ public final class SegmentEngine {
     /// A contact's whole state as bytes (for the changelog): model version, stride, the row's
     /// slots, then every latest-of and attribute pair written out in full (time, then the tag,
     /// the integer, or the string's bytes), since a packed slot may refer to this process's
-    /// interned ids or overflow map. So a snapshot is meaningful to any process.
+    /// interned ids or overflow map. So a snapshot is meaningful to any process. It starts
+    /// with the negated format number (`snapshotFormat`).
     public func snapshot(contact idx: Int) -> [UInt8] {
         var w = SnapshotWriter()
+        w.int(-SegmentEngine.snapshotFormat)
         w.bytes(Array(model.version.utf8))
         w.int(Int64(layout.stride))
         let row = rows.row(idx)
@@ -565,50 +580,94 @@ public final class SegmentEngine {
         public var description: String
     }
 
-    /// Restores a contact from a snapshot written by `snapshot(contact:)` under the same model.
+    /// Restores one contact from `snapshot` (see `snapshot(contact:)`). The whole snapshot is
+    /// read and checked before anything changes: a truncated or corrupt one is refused and
+    /// leaves the engine as it was.
     public func restore(contactId: [UInt8], snapshot: [UInt8]) throws(SnapshotError) {
+        let truncated = SnapshotError(description: "truncated snapshot")
         var r = SnapshotReader(data: snapshot)
-        guard let version = r.bytes(), let stride = r.int() else { throw SnapshotError(description: "truncated snapshot") }
+        guard let first = r.int() else { throw truncated }
+        let format: Int64
+        if first < 0 {
+            format = -first
+            guard format == SegmentEngine.snapshotFormat else {
+                throw SnapshotError(description: "snapshot format \(format) is not one this version reads (1, 2)")
+            }
+        } else {
+            format = 1
+            r.pos = 0
+        }
+        guard let version = r.bytes(), let stride = r.int() else { throw truncated }
         guard version == Array(model.version.utf8), stride == Int64(layout.stride) else {
             throw SnapshotError(description: "snapshot of model '\(String(decoding: version, as: UTF8.self))' (\(stride) slots) does not fit model '\(model.version)' (\(layout.stride) slots)")
         }
+        var slots = [Int64](repeating: 0, count: layout.stride)
+        for k in 0..<layout.stride {
+            guard let v = r.int() else { throw truncated }
+            slots[k] = v
+        }
+        func eventTime(_ v: Int64) throws(SnapshotError) {
+            guard v == SegmentEngine.none || EventTime.isInRange(v) else {
+                throw SnapshotError(description: "snapshot holds a time outside the years 0000 to 9999")
+            }
+        }
+        try eventTime(slots[StateLayout.maxTs])
+        try eventTime(slots[StateLayout.firstSeen])
+        for l in layout.lists {
+            for k in 0..<l.capacity { try eventTime(slots[l.offset + k]) }
+        }
+        for l in layout.scoreLists {
+            for k in 0..<l.capacity where slots[l.offset + k] != SegmentEngine.none {
+                let e = slots[l.offset + k]
+                // Format 1 packed `ts << 16 | points`.
+                let ts = format == 1 ? e >> 16 : ScoredEvent.ts(e)
+                let points = format == 1 ? e & 0xFFFF : ScoredEvent.points(e)
+                try eventTime(ts)
+                slots[l.offset + k] = ScoredEvent.pack(ts: ts, points: min(points, l.cap))
+            }
+        }
+        var pairs: [(offset: Int, ts: Millis, value: Int64)?] = []
+        for (offset, isString) in pairSlots {
+            guard let ts = r.int() else { throw truncated }
+            if ts == SegmentEngine.none { pairs.append(nil); continue }
+            let value: Int64
+            if isString {
+                guard let b = r.bytes() else { throw truncated }
+                value = intern(String(decoding: b, as: UTF8.self))
+            } else {
+                guard let v = r.int() else { throw truncated }
+                value = v
+            }
+            pairs.append((offset, ts, value))
+        }
+        guard let nOverflow = r.int(), nOverflow >= 0, nOverflow <= Int64(snapshot.count / 16) else { throw truncated }
+        var list: [DedupEntry] = []
+        for _ in 0..<nOverflow {
+            guard let h = r.int(), let st = r.int() else { throw truncated }
+            try eventTime(st)
+            list.append(DedupEntry(hash: UInt64(bitPattern: h), stamp: st))
+        }
+        guard let nCounts = r.int(), nCounts >= 0, nCounts <= Int64(model.groups.count) else { throw truncated }
+        var counts: [(group: Int, n: Int)] = []
+        for _ in 0..<nCounts {
+            guard let g = r.int(), let n = r.int(), g >= 0, g < Int64(model.groups.count), n >= 0 else { throw truncated }
+            counts.append((Int(g), Int(n)))
+        }
+
         let (idx, inserted) = contacts.findOrInsert(contactId)
         if inserted { appendRow() }
         let row = rows.row(idx)
-        let pairSlots = self.pairSlots
         for (offset, _) in pairSlots where row[offset] == PackedPair.escaped {
             wide.map.removeValue(forKey: Int(bitPattern: row + offset))
         }
-        for k in 0..<layout.stride {
-            guard let v = r.int() else { throw SnapshotError(description: "truncated snapshot") }
-            row[k] = v
-        }
-        for (offset, isString) in pairSlots {
+        for k in 0..<layout.stride { row[k] = slots[k] }
+        for ((offset, _), p) in zip(pairSlots, pairs) {
             row[offset] = SegmentEngine.none
-            guard let ts = r.int() else { throw SnapshotError(description: "truncated snapshot") }
-            if ts == SegmentEngine.none { continue }
-            let value: Int64
-            if isString {
-                guard let b = r.bytes() else { throw SnapshotError(description: "truncated snapshot") }
-                value = intern(String(decoding: b, as: UTF8.self))
-            } else {
-                guard let v = r.int() else { throw SnapshotError(description: "truncated snapshot") }
-                value = v
-            }
-            writePair(row + offset, ts, value)
-        }
-        guard let nOverflow = r.int() else { throw SnapshotError(description: "truncated snapshot") }
-        var list: [DedupEntry] = []
-        for _ in 0..<nOverflow {
-            guard let h = r.int(), let st = r.int() else { throw SnapshotError(description: "truncated snapshot") }
-            list.append(DedupEntry(hash: UInt64(bitPattern: h), stamp: st))
+            if let p { writePair(row + offset, p.ts, p.value) }
         }
         dedupOverflow[Int32(idx)] = list.isEmpty ? nil : list
-        guard let nCounts = r.int() else { throw SnapshotError(description: "truncated snapshot") }
-        for _ in 0..<nCounts {
-            guard let g = r.int(), let n = r.int() else { throw SnapshotError(description: "truncated snapshot") }
-            sameInstant[UInt64(idx) << 8 | UInt64(g)] = Int(n)
-        }
+        for g in 0..<model.groups.count { sameInstant.removeValue(forKey: UInt64(idx) << 8 | UInt64(g)) }
+        for c in counts { sameInstant[UInt64(idx) << 8 | UInt64(c.group)] = c.n }
         row[StateLayout.scheduled] = SegmentEngine.unscheduled
         schedule(idx, row)
     }
@@ -632,6 +691,20 @@ public final class SegmentEngine {
         let clock = max(row[StateLayout.maxTs], row[StateLayout.lastTransition])
         let nb = nextBoundary(row, after: max(clock, row[StateLayout.cursor]))
         return (clock, nb == SegmentEngine.unscheduled ? nil : nb)
+    }
+
+    /// The segment of every group at `t` (default: the contact's cursor, the instant of its
+    /// latest evaluation) by both evaluators: the compiled one that makes transitions and the
+    /// interpreted one behind `explain`. They must always agree; a property test checks it.
+    func segmentsByBothEvaluators(_ contactId: [UInt8], at t: Millis? = nil) -> (at: Millis, stored: [Int], compiled: [Int], interpreted: [Int])? {
+        guard let idx = contacts.find(contactId) else { return nil }
+        let row = rows.row(idx)
+        let at = t ?? row[StateLayout.cursor]
+        var ev = Evaluator(program, row, at, wide)
+        let stored = UInt64(bitPattern: row[StateLayout.members]) & layout.membersMask
+        let groups = 0..<model.groups.count
+        return (at, groups.map { Int((stored >> UInt64($0 * 8)) & 0xFF) - 1 },
+                groups.map { ev.segment($0) }, groups.map { segment(of: $0, row, at) })
     }
 
     /// Why a contact is where it is at `t`: for each group, the segment and the conditions
@@ -730,7 +803,7 @@ extension SegmentEngine {
     /// change on (and, for a list whose capacity grew, only the times the old list held).
     ///
     /// Each contact is then evaluated at its clock; changes are emitted there with cause
-    /// `time` (no event caused them), and the boundaries between the clock and the watermark
+    /// `model` (naming the previous model's version), and the boundaries between the clock and the watermark
     /// fire again under the new rules, at their true instants.
     public func adopt(from old: SegmentEngine) {
         let m = model, om = old.model
@@ -817,7 +890,7 @@ extension SegmentEngine {
             let row = rows.row(i)
             guard row[StateLayout.maxTs] != SegmentEngine.none else { continue }
             let clock = max(row[StateLayout.maxTs], row[StateLayout.lastTransition])
-            evaluate(i, row, at: clock, byEvent: false)
+            evaluate(i, row, at: clock, by: .model(previousVersion: old.model.version))
             row[StateLayout.cursor] = clock
             markDirty(row, i)
             row[StateLayout.scheduled] = SegmentEngine.unscheduled

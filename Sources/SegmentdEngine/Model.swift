@@ -142,6 +142,19 @@ public struct Model: Sendable {
 
     public static let maxFilters = 64
     public static let maxGroups = 8
+    /// The largest cap of a score part, and the largest points of a term (either sign for a
+    /// static term). Sums of points can never overflow, and a scored event's points always fit
+    /// its packed slot (`ScoredEvent`).
+    public static let maxPoints = 10_000
+    /// The most events one list keeps per contact: the largest `at_least`, and the most
+    /// scored events a score part can need (its cap over its smallest per-event points).
+    public static let maxListCapacity = 64
+    /// The most 8-byte slots of event lists and scored events one contact's state may hold
+    /// (2 KiB + the fixed part): a model's memory is bounded before it is used.
+    public static let maxEventSlots = 256
+    /// The most conditions and filter expressions a model may compile (YAML aliases can make
+    /// a small file stand for an enormous tree).
+    public static let maxNodes = 10_000
 
     /// The model of CONTRACT.md section 3 with the default Segment mapping of section 1.
     public static func defaultModel() -> Model {
@@ -202,8 +215,31 @@ struct ModelCompiler {
     var scores: [ScoreSpec] = []
     var scoreIndex: [String: Int] = [:]
     var horizon: Millis = 0
+    /// Conditions and filter expressions compiled so far (bounded by `Model.maxNodes`).
+    var nodes = 0
 
     init(file: String) { self.file = file }
+
+    /// Counts one more compiled node, refusing a model that is too large.
+    mutating func countNode(_ n: Node) throws(ModelError) {
+        nodes += 1
+        guard nodes <= Model.maxNodes else {
+            throw err(n, "the model is too large: more than \(Model.maxNodes) conditions and filters (YAML aliases count each time they are used)")
+        }
+    }
+
+    /// Slots of event lists and scored events per contact so far.
+    var eventSlots: Int {
+        lists.reduce(0) { $0 + $1.capacity } + scores.reduce(0) { $0 + $1.parts.reduce(0) { $0 + $1.eventCapacity } }
+    }
+
+    /// Refuses the model at `n` when its per-contact event slots exceed `Model.maxEventSlots`.
+    func checkEventSlots(_ extra: Int, _ n: Node) throws(ModelError) {
+        let total = eventSlots + extra
+        guard total <= Model.maxEventSlots else {
+            throw err(n, "the model would keep \(total) event times per contact; at most \(Model.maxEventSlots) are supported (lower at_least counts or score caps)")
+        }
+    }
 
     func err(_ n: Node?, _ m: String) -> ModelError {
         ModelError(file: file, line: n?.mark?.line ?? 1, column: n?.mark?.column ?? 1, message: m)
@@ -354,6 +390,7 @@ struct ModelCompiler {
     /// A filter: a name, or a mapping of `type`, `prop` with one test, `any`, `all`, `not`
     /// (all keys present must hold).
     mutating func filterExpr(_ n: Node) throws(ModelError) -> FilterExpr {
+        try countNode(n)
         if case let .scalar(s) = n {
             guard let i = filterIndex[s.string] else { throw err(n, "unknown filter '\(s.string)' (filters must be defined above their use)") }
             return .ref(i)
@@ -417,18 +454,21 @@ struct ModelCompiler {
         return try addFilter(e, name: nil, at: n)
     }
 
-    mutating func list(for filter: Int, count: Int, window: Millis) -> Int {
+    mutating func list(for filter: Int, count: Int, window: Millis, at n: Node) throws(ModelError) -> Int {
         horizon = max(horizon, window)
         if let i = lists.firstIndex(where: { $0.filter == filter }) {
+            try checkEventSlots(max(0, count - lists[i].capacity), n)
             lists[i].capacity = max(lists[i].capacity, count)
             if !lists[i].windows.contains(window) { lists[i].windows.append(window) }
             return i
         }
+        try checkEventSlots(count, n)
         lists.append(ListSpec(filter: filter, capacity: count, windows: [window]))
         return lists.count - 1
     }
 
     mutating func condition(_ n: Node) throws(ModelError) -> Condition {
+        try countNode(n)
         if case let .scalar(s) = n {
             if s.string == "always" { return .always }
             guard let c = conditionIndex[s.string] else { throw err(n, "unknown condition '\(s.string)'") }
@@ -441,18 +481,20 @@ struct ModelCompiler {
         case "at_least":
             try checkKeys(m, allowed: ["at_least", "of", "within"], "at_least")
             let count = try int(g("at_least")!, "at_least")
-            guard count >= 1, count <= 64 else { throw err(g("at_least"), "at_least must be between 1 and 64") }
+            guard count >= 1, count <= Model.maxListCapacity else {
+                throw err(g("at_least"), "at_least must be between 1 and \(Model.maxListCapacity)")
+            }
             guard let of = g("of") else { throw err(n, "at_least needs 'of' (a filter)") }
             guard let w = g("within") else { throw err(n, "at_least needs 'within' (a duration)") }
             let window = try duration(w, "within")
             let f = try filterRef(of)
-            return .atLeast(list: list(for: f, count: count, window: window), count: count, window: window)
+            return .atLeast(list: try list(for: f, count: count, window: window, at: n), count: count, window: window)
         case "none_of":
             try checkKeys(m, allowed: ["none_of", "within"], "none_of")
             guard let w = g("within") else { throw err(n, "none_of needs 'within' (a duration)") }
             let window = try duration(w, "within")
             let f = try filterRef(g("none_of")!)
-            return .not(.atLeast(list: list(for: f, count: 1, window: window), count: 1, window: window))
+            return .not(.atLeast(list: try list(for: f, count: 1, window: window, at: n), count: 1, window: window))
         case "first_seen_at_least":
             try checkKeys(m, allowed: ["first_seen_at_least"], "first_seen_at_least")
             let age = try duration(g("first_seen_at_least")!, "first_seen_at_least")
@@ -543,7 +585,7 @@ struct ModelCompiler {
             let pname = try g("name").map { (x: Node) throws(ModelError) -> String in try string(x, "name") } ?? "part\(parts.count)"
             guard let capN = g("cap") else { throw err(p, "score part '\(pname)' needs a 'cap'") }
             let cap = try int(capN, "cap")
-            guard cap > 0 else { throw err(capN, "cap must be positive") }
+            guard cap > 0, cap <= Model.maxPoints else { throw err(capN, "cap must be between 1 and \(Model.maxPoints)") }
             var statics: [ScoreSpec.StaticTerm] = []
             if let t = g("terms") {
                 for e in try sequence(t, "terms") {
@@ -552,7 +594,11 @@ struct ModelCompiler {
                     guard let pts = em.first(where: { $0.0 == "points" })?.2, let w = em.first(where: { $0.0 == "when" })?.2 else {
                         throw err(e, "a term needs 'points' and 'when'")
                     }
-                    statics.append(.init(points: try int(pts, "points"), when: try condition(w)))
+                    let points = try int(pts, "points")
+                    guard abs(points) <= Model.maxPoints else {
+                        throw err(pts, "points must be between -\(Model.maxPoints) and \(Model.maxPoints)")
+                    }
+                    statics.append(.init(points: points, when: try condition(w)))
                 }
             }
             var events: [ScoreSpec.EventTerm] = []
@@ -568,14 +614,18 @@ struct ModelCompiler {
                         throw err(e, "a per-event term needs 'points' and 'filter'")
                     }
                     let points = try int(pts, "points")
-                    guard points > 0, points < 65_536 else {
-                        throw err(pts, "per-event points must be between 1 and 65535 (a capped window score is kept exactly only for positive points)")
+                    guard points > 0, points <= Model.maxPoints else {
+                        throw err(pts, "per-event points must be between 1 and \(Model.maxPoints) (a capped window score is kept exactly only for positive points)")
                     }
                     events.append(.init(points: points, filter: try filterRef(f)))
                 }
             }
             let minPoints = events.map(\.points).min() ?? cap
             let capacity = events.isEmpty ? 0 : (cap + minPoints - 1) / minPoints
+            guard capacity <= Model.maxListCapacity else {
+                throw err(capN, "a cap of \(cap) with per-event terms of \(minPoints) points keeps up to \(capacity) events per contact; at most \(Model.maxListCapacity) are supported (lower the cap or raise the smallest points)")
+            }
+            try checkEventSlots(capacity + parts.reduce(0) { $0 + $1.eventCapacity }, capN)
             parts.append(.init(name: pname, cap: cap, staticTerms: statics, eventTerms: events, window: window, eventList: -1, eventCapacity: capacity))
         }
         return ScoreSpec(name: name, parts: parts)

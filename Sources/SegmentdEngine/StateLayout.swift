@@ -208,7 +208,7 @@ struct SnapshotReader {
         return v
     }
     mutating func bytes() -> [UInt8]? {
-        guard let n = int(), n >= 0, pos + Int(n) <= data.count else { return nil }
+        guard let n = int(), n >= 0, n <= Int64(data.count - pos) else { return nil }
         defer { pos += Int(n) }
         return Array(data[pos..<(pos + Int(n))])
     }
@@ -243,6 +243,28 @@ enum PackedPair {
         if s == SegmentEngine.none { return nil }
         return wide.map[Int(bitPattern: slot)]
     }
+}
+
+/// A scored event in one slot: `ts << 15 | points`.
+///
+/// Every event time lies in the years 0000 to 9999, i.e. within ±2^48 ms, so the time takes
+/// 49 bits (signed: an arithmetic shift gives it back, negative times included) and leaves
+/// 15 bits for the points. The model bounds a score part's cap to `maxPoints`, and an event's
+/// points are stored capped at the part's cap (one event can never count more than the cap
+/// anyway), so the points always fit. No packed value equals `SegmentEngine.none`: that
+/// would need `ts = -2^48`, before the year 0000.
+enum ScoredEvent {
+    static let pointsBits: Int64 = 15
+    static let maxPoints: Int64 = (1 << pointsBits) - 1
+
+    @inline(__always)
+    static func pack(ts: Millis, points: Int64) -> Int64 {
+        precondition(EventTime.isInRange(ts) && points >= 0 && points <= maxPoints)
+        return ts << pointsBits | points
+    }
+
+    @inline(__always) static func ts(_ slot: Int64) -> Millis { slot >> pointsBits }
+    @inline(__always) static func points(_ slot: Int64) -> Int64 { slot & maxPoints }
 }
 
 /// The exact pairs that do not fit a packed slot, keyed by the slot's address (rows never move).

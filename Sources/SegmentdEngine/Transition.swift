@@ -5,6 +5,9 @@ public struct Transition: Sendable, Equatable {
         case event(eventId: String?, type: UInt8)
         /// Time passing did (a window expired, an age was reached).
         case time
+        /// A model change did: the contact was re-evaluated under the new rules (live reload
+        /// or a restart under another model). Carries the version of the model before.
+        case model(previousVersion: String)
     }
 
     public var contactId: [UInt8]
@@ -182,6 +185,11 @@ public struct TransitionEncoder: Sendable {
         switch t.cause {
         case .time:
             JSONWriter.staticString(#""time"}"#, to: &out)
+        case let .model(previousVersion):
+            JSONWriter.staticString(#""model","previous_model_version":"#, to: &out)
+            var version = previousVersion
+            version.withUTF8 { JSONWriter.string($0, to: &out) }
+            out.append(125)  // }
         case let .event(eventId, type):
             JSONWriter.staticString(#""event""#, to: &out)
             if var eventId {

@@ -77,7 +77,8 @@ struct Demo: ParsableCommand {
             if rest.hasPrefix("null") { return "(none)" }
             return String(rest.dropFirst().prefix { $0 != "\"" })
         }
-        let cause = s.contains(#""kind":"time""#) ? "time passed" : "event \(field("event_type"))"
+        let cause = s.contains(#""kind":"time""#) ? "time passed"
+            : s.contains(#""kind":"model""#) ? "model changed" : "event \(field("event_type"))"
         return "\(field("at"))  \(field("contact_id"))  \(field("group")): \(field("from")) -> \(field("to"))  (\(cause))"
     }
 }

@@ -341,7 +341,7 @@ struct ModelChangeTests {
         #expect(split == full)
     }
 
-    @Test("a changed threshold re-evaluates every contact at its clock (cause time)")
+    @Test("a changed threshold re-evaluates every contact at its clock (cause model)")
     func changedThreshold() throws {
         let yaml = DefaultModel.yaml.replacingOccurrences(of: "{name: sales_ready, when: {score: lead_score, at_least: 80}}",
                                                           with: "{name: sales_ready, when: {score: lead_score, at_least: 200}}")
@@ -356,7 +356,7 @@ struct ModelChangeTests {
         #expect(!changes.isEmpty)
         for t in changes where t.group == 1 && t.from == 0 {
             #expect(t.to == 1)  // sales_ready -> nurture (200 is out of reach)
-            #expect(t.cause == .time)
+            #expect(t.cause == .model(previousVersion: "default-1"))
             let clock = p.engine.clock(of: t.contactId)!.clock
             #expect(t.at <= clock)
         }

@@ -30,7 +30,11 @@ func replay(_ lines: [String], model: Model = .defaultModel(), lateness: Millis 
     out += p.engine.takeTransitions()
     return out.map { tr in
         var kind = "time", eid: String? = nil, et: String? = nil
-        if case let .event(id, type) = tr.cause { kind = "event"; eid = id; et = CanonicalTypes.all[Int(type)] }
+        switch tr.cause {
+        case let .event(id, type): kind = "event"; eid = id; et = CanonicalTypes.all[Int(type)]
+        case .time: kind = "time"
+        case .model: kind = "model"
+        }
         return T(contact: String(decoding: tr.contactId, as: UTF8.self), group: model.groups[tr.group].name,
                  from: tr.from.map { model.groups[tr.group].segments[$0].name },
                  to: tr.to.map { model.groups[tr.group].segments[$0].name },
