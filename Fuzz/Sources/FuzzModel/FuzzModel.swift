@@ -77,17 +77,18 @@ func run(_ m: Model, _ records: [String], from start: Model? = nil) {
     var checker = TransitionChecker(encoder: pipeline.encoder)
     for (n, rec) in records.enumerated() {
         if start != nil && n == records.count / 2 {
+            let previous = pipeline.engine.model.version
             pipeline.migrate(to: m)
             checker.migrate(to: pipeline.encoder)
-            checker.check(pipeline.engine.takeTransitions())
+            checker.checkModelChange(pipeline.engine.takeTransitions(), previousVersion: previous)
             checker.checkMemberships(pipeline.engine)
         }
         var bytes = Array(rec.utf8)
         _ = bytes.withUnsafeMutableBufferPointer { pipeline.process(UnsafeBufferPointer($0)) }
-        checker.check(pipeline.engine.takeTransitions())
+        checker.checkNoModelCause(pipeline.engine.takeTransitions())
     }
     advanceToEnd(pipeline.engine)
-    checker.check(pipeline.engine.takeTransitions())
+    checker.checkNoModelCause(pipeline.engine.takeTransitions())
     checker.checkMemberships(pipeline.engine)
     debugLog("\(records.count) records\(start == nil ? "" : " (model change halfway)"), \(pipeline.engine.contactCount) contacts, \(checker.count) transitions, counters \(pipeline.counters)")
     for i in 0..<min(pipeline.engine.contactCount, 4) {

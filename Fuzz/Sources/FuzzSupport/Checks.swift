@@ -45,6 +45,28 @@ public struct TransitionChecker {
         for t in transitions { check(t) }
     }
 
+    /// The transitions of a model change: caused by it (`cause.kind = model`, with the version
+    /// before) at the contact's clock, or by time (boundaries of the new model between the
+    /// contact's clock and the watermark fire at their instants); never by an event.
+    public mutating func checkModelChange(_ transitions: [Transition], previousVersion: String) {
+        for t in transitions {
+            switch t.cause {
+            case .model(let v) where v == previousVersion: break
+            case .time: break
+            default: violated("transition of \(text(t.contactId)) after a model change from '\(previousVersion)' has cause \(t.cause)")
+            }
+            check(t)
+        }
+    }
+
+    /// Transitions outside a model change never claim one as their cause.
+    public mutating func checkNoModelCause(_ transitions: [Transition]) {
+        for t in transitions {
+            if case .model = t.cause { violated("transition of \(text(t.contactId)) caused by a model change, without one") }
+            check(t)
+        }
+    }
+
     public mutating func check(_ t: Transition) {
         count += 1
         let model = encoder.model
@@ -112,6 +134,10 @@ public struct TransitionChecker {
         switch t.cause {
         case .time:
             guard cause["kind"] as? String == "time", cause.count == 1 else { violated("cause of a time transition: \(text(raw))") }
+        case let .model(previousVersion):
+            guard cause["kind"] as? String == "model", cause["previous_model_version"] as? String == previousVersion, cause.count == 2 else {
+                violated("cause of a model-change transition: \(text(raw))")
+            }
         case let .event(eventId, type):
             guard Int(type) < CanonicalTypes.all.count, cause["kind"] as? String == "event",
                   cause["event_type"] as? String == CanonicalTypes.all[Int(type)],
