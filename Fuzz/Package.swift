@@ -32,6 +32,8 @@ let package = Package(
             name: "FuzzConfig",
             dependencies: ["FuzzSupport", .product(name: "SegmentdDaemon", package: "segmentd")]
         ),
+        // snapshot: bytes -> SegmentEngine.restore (the changelog); an accepted state then runs.
+        .executableTarget(name: "FuzzSnapshot", dependencies: ["FuzzSupport", engine]),
         // webhooks: bytes -> WebhookAdapters.translate -> every record re-parsed and decoded.
         .executableTarget(name: "FuzzWebhooks", dependencies: ["FuzzSupport", engine]),
     ]

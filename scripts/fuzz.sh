@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # libFuzzer campaigns over segmentd's hostile-input surfaces (README "Fuzzing").
 #
-#   scripts/fuzz.sh [TARGET|all] [SECONDS]     TARGET: records, model, config, webhooks (default all, 60 s each)
+#   scripts/fuzz.sh [TARGET|all] [SECONDS]     TARGET: records, model, config, webhooks, snapshot (default all, 60 s each)
 #   scripts/fuzz.sh repro TARGET FILE…         runs the target on FILEs (a reproducer) and shows the crash
 #   scripts/fuzz.sh minimize TARGET FILE OUT   minimises a crashing FILE into OUT (-minimize_crash=1)
 #
@@ -19,7 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v swift >/dev/null 2>&1 || export PATH=/opt/swift/usr/bin:$PATH
 
-all_targets=(records model config webhooks)
+all_targets=(records model config webhooks snapshot)
 mode=fuzz
 if [ "${1:-}" = repro ] || [ "${1:-}" = minimize ]; then
   mode=$1
@@ -31,8 +31,8 @@ seconds=${2:-60}
 [ "$mode" = fuzz ] || seconds=0
 case "$target" in
   all) targets=("${all_targets[@]}") ;;
-  records|model|config|webhooks) targets=("$target") ;;
-  *) echo "usage: scripts/fuzz.sh [records|model|config|webhooks|all] [SECONDS]" >&2; exit 2 ;;
+  records|model|config|webhooks|snapshot) targets=("$target") ;;
+  *) echo "usage: scripts/fuzz.sh [records|model|config|webhooks|snapshot|all] [SECONDS]" >&2; exit 2 ;;
 esac
 [[ "$seconds" =~ ^[0-9]+$ ]] || { echo "fuzz.sh: SECONDS must be a whole number, not '$seconds'" >&2; exit 2; }
 
@@ -53,12 +53,12 @@ fi
 
 module() {
   case "$1" in
-    records) echo FuzzRecords ;; model) echo FuzzModel ;; config) echo FuzzConfig ;; webhooks) echo FuzzWebhooks ;;
+    records) echo FuzzRecords ;; model) echo FuzzModel ;; config) echo FuzzConfig ;; webhooks) echo FuzzWebhooks ;; snapshot) echo FuzzSnapshot ;;
   esac
 }
 max_len() {
   case "$1" in
-    records) echo 4096 ;; model) echo 8192 ;; config) echo 2048 ;; webhooks) echo 4096 ;;
+    records) echo 4096 ;; model) echo 8192 ;; config) echo 2048 ;; webhooks) echo 4096 ;; snapshot) echo 2048 ;;
   esac
 }
 

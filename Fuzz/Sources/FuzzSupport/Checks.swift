@@ -25,6 +25,11 @@ public struct TransitionChecker {
 
     public init(encoder: TransitionEncoder) { self.encoder = encoder }
 
+    /// A contact whose state was restored (from a snapshot): its story starts in `memberships`.
+    public mutating func start(contact: [UInt8], memberships: [Int?]) {
+        current[contact] = memberships
+    }
+
     /// After `Pipeline.migrate(to:)`: the engine carries each contact's segments over by group
     /// and segment name (a group or segment the new model lacks is no segment), so the story
     /// goes on from there under the new model's indices.
