@@ -124,7 +124,7 @@ for t in "${targets[@]}"; do
   if [ $rc -ne 0 ]; then
     status=1
     artifact=$(sed -n 's/.*Test unit written to \(.*\)$/\1/p' "$log" | tail -1)
-    [ -n "$artifact" ] || artifact=$(echo $new)
+    [ -n "$artifact" ] || artifact="$(echo "$new" | head -3 | tr '\n' ' ')($(echo "$new" | wc -l) in all)"
     reason=$(grep -a -m1 -E "Fatal error|fuzz invariant|ERROR: (AddressSanitizer|libFuzzer)|SUMMARY" "$log" || true)
     summary+=("$t: FINDING (exit $rc) after ${execs:-?} execs: ${reason:-see $log}; reproducer ${artifact:-none written}")
     grep -a -m20 -E "Fatal error|fuzz invariant|ERROR:|#[0-9]+ 0x.* in .*(Segmentd|Fuzz)" "$log" >&2 || tail -20 "$log" >&2
