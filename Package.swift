@@ -3,7 +3,6 @@ import PackageDescription
 
 let package = Package(
     name: "segmentd",
-    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "segmentd", targets: ["segmentd"]),
         .library(name: "SegmentdEngine", targets: ["SegmentdEngine"]),
@@ -85,7 +84,9 @@ let package = Package(
         ),
         .testTarget(
             name: "SegmentdEngineTests",
-            dependencies: ["SegmentdEngine"]
+            dependencies: ["SegmentdEngine"],
+            // Input and expected NDJSON of the fixture cases, read at test time.
+            exclude: ["Fixtures"]
         ),
     ]
 )

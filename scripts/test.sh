@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite, from a clean clone: installs what is missing, builds, runs `swift test`
-# (engine, Kafka layer and daemon tests, the daemon's end to end through a broker), a short
-# libFuzzer campaign over every fuzz target (scripts/fuzz.sh all 15: about a minute, plus the
-# fuzz package's build), then the public conformance suite (../shared/conformance) against the
-# built binary. A fuzz finding fails the run after the conformance suite has run.
+# (engine, Kafka layer and daemon tests with the repository's own fixtures, the daemon's end to
+# end through a broker), a short libFuzzer campaign over the fuzz targets (scripts/fuzz.sh all
+# 15: about a minute, plus the fuzz package's build); then, when it is present beside the clone
+# (as in CI), the public conformance suite (../shared/conformance, or $SEGMENTD_CONFORMANCE_DIR)
+# against the built binary. A lone clone needs nothing beside it: the suite's absence is
+# reported, not a failure. A fuzz finding fails the run after the conformance suite has run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
@@ -15,9 +17,11 @@ bash scripts/fuzz.sh all "${SEGMENTD_FUZZ_SECONDS:-15}" || fuzz_status=$?
 conf=${SEGMENTD_CONFORMANCE_DIR:-../shared/conformance}
 if [ -x "$conf/run.sh" ] || [ -f "$conf/run.sh" ]; then
   bash "$conf/run.sh" .build/debug/segmentd all
-else
-  echo "conformance suite not found at $conf (set SEGMENTD_CONFORMANCE_DIR)" >&2
+elif [ -n "${SEGMENTD_CONFORMANCE_DIR:-}" ]; then
+  echo "conformance suite not found at $conf (SEGMENTD_CONFORMANCE_DIR is set)" >&2
   exit 1
+else
+  echo "conformance suite not present at $conf: skipped (the project's own tests above passed; set SEGMENTD_CONFORMANCE_DIR to run it)"
 fi
 if [ "$fuzz_status" -ne 0 ]; then
   echo "scripts/test.sh: the fuzz targets found something (scripts/fuzz.sh, Fuzz/findings/)" >&2

@@ -2,9 +2,9 @@
 /// `config/default-model.yaml` is the same text (a test keeps the two equal).
 enum DefaultModel {
     static let yaml = """
-# segmentd default model (CONTRACT.md section 3): the five-segment B2B lifecycle, the
+# segmentd default model (docs/default-model.md): the five-segment B2B lifecycle, the
 # fit + behavior lead score, hot/warm/cold/dead engagement tiers and the hot_lead flag, with the
-# default Segment Spec mapping of section 1. Every name, window and threshold is configuration:
+# default Segment Spec mapping (docs/input.md). Every name, window and threshold is configuration:
 # copy this file, change it, and pass it with --model. `segmentd validate FILE` checks a copy.
 version: default-1
 
@@ -105,7 +105,7 @@ groups:
 
 # Segment Spec track events -> canonical types, with property renames (target: source, or a
 # list of sources where the first present one wins). Page and identify calls are mapped as
-# the contract says. A track event not listed here is counted as ignored.
+# docs/input.md says. A track event not listed here is counted as ignored.
 segment:
   track:
     Signed Up: {type: subscribed}

@@ -77,6 +77,14 @@ public final class SegmentEngine {
         rows.deallocate()
     }
 
+    /// Hands each transition produced so far to `body`, in emission order, then forgets them,
+    /// keeping the buffer: the per-record path of replay and benchmarks allocates nothing here.
+    public func drainTransitions(_ body: (Transition) throws -> Void) rethrows {
+        if pending.isEmpty { return }
+        defer { pending.removeAll(keepingCapacity: true) }
+        for t in pending { try body(t) }
+    }
+
     /// Takes the transitions produced so far.
     public func takeTransitions() -> [Transition] {
         // Most records make no transition: then nothing is allocated. (Emptying `pending` while
@@ -105,7 +113,6 @@ public final class SegmentEngine {
         if inserted { appendRow() }
         let row = rows.row(idx)
         var idHash: UInt64 = 0
-        curEventId = first.eventId
         if let id = first.eventId {
             idHash = SegmentEngine.hashEventId(id)
             if !inserted, isDuplicate(idx, row, idHash) {
@@ -113,9 +120,13 @@ public final class SegmentEngine {
                 return false
             }
         }
+        curEventId = first.eventId
         markDirty(row, idx)
         applyEvent(idx, row, first)
         if let second { applyEvent(idx, row, second) }
+        // Hold no reference to the decoder's reused id buffer past this record: it would make
+        // the decoder copy the buffer for the next one.
+        curEventId = nil
         stats.recordsApplied += 1
         if first.eventId != nil { remember(idx, row, idHash) }
         schedule(idx, row)
@@ -589,10 +600,10 @@ public final class SegmentEngine {
         guard let first = r.int() else { throw truncated }
         let format: Int64
         if first < 0 {
-            format = -first
-            guard format == SegmentEngine.snapshotFormat else {
-                throw SnapshotError(description: "snapshot format \(format) is not one this version reads (1, 2)")
+            guard first == -SegmentEngine.snapshotFormat else {
+                throw SnapshotError(description: "snapshot format marker \(first) is not one this version reads (format 1 or 2)")
             }
+            format = SegmentEngine.snapshotFormat
         } else {
             format = 1
             r.pos = 0
@@ -611,8 +622,19 @@ public final class SegmentEngine {
                 throw SnapshotError(description: "snapshot holds a time outside the years 0000 to 9999")
             }
         }
-        try eventTime(slots[StateLayout.maxTs])
-        try eventTime(slots[StateLayout.firstSeen])
+        // Every instant a row holds is an event time or a boundary that fired, and boundaries
+        // fire only up to an event time or `--until`: all lie in the years 0000 to 9999.
+        for k in [StateLayout.lastTransition, StateLayout.maxTs, StateLayout.firstSeen, StateLayout.cursor] {
+            try eventTime(slots[k])
+        }
+        let members = UInt64(bitPattern: slots[StateLayout.members]) & layout.membersMask
+        for g in 0..<8 {
+            let segment = Int((members >> UInt64(g * 8)) & 0xFF)
+            let segments = g < model.groups.count ? model.groups[g].segments.count : 0
+            guard segment <= segments else {
+                throw SnapshotError(description: "snapshot puts group \(g) in segment \(segment), which the model does not have")
+            }
+        }
         for l in layout.lists {
             for k in 0..<l.capacity { try eventTime(slots[l.offset + k]) }
         }
@@ -627,15 +649,20 @@ public final class SegmentEngine {
             }
         }
         var pairs: [(offset: Int, ts: Millis, value: Int64)?] = []
-        for (offset, isString) in pairSlots {
+        for (slot, (offset, isString)) in pairSlots.enumerated() {
             guard let ts = r.int() else { throw truncated }
             if ts == SegmentEngine.none { pairs.append(nil); continue }
+            try eventTime(ts)
             let value: Int64
             if isString {
                 guard let b = r.bytes() else { throw truncated }
                 value = intern(String(decoding: b, as: UTF8.self))
             } else {
                 guard let v = r.int() else { throw truncated }
+                // A latest-of tag names one of its tracker's filters.
+                if slot < layout.trackers.count, v < 0 || v >= Int64(layout.trackers[slot].bits.count) {
+                    throw SnapshotError(description: "snapshot holds latest-of tag \(v), which the model does not have")
+                }
                 value = v
             }
             pairs.append((offset, ts, value))

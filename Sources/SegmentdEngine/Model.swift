@@ -156,7 +156,7 @@ public struct Model: Sendable {
     /// a small file stand for an enormous tree).
     public static let maxNodes = 10_000
 
-    /// The model of CONTRACT.md section 3 with the default Segment mapping of section 1.
+    /// The default model (docs/default-model.md) with the default Segment mapping (docs/input.md).
     public static func defaultModel() -> Model {
         // The shipped default is validated by the test suite; failing here is a build defect.
         try! Model.load(yaml: DefaultModel.yaml, file: "default-model.yaml")

@@ -158,7 +158,10 @@ public struct TransitionEncoder: Sendable {
 
     /// Appends one CloudEvents document (no trailing newline).
     public func encode(_ t: Transition, to out: inout [UInt8]) {
-        out.reserveCapacity(out.count + 512 + 2 * t.contactId.count)
+        // Grow geometrically: `reserveCapacity(count + n)` alone allocates exactly that, so a
+        // buffer that is not flushed between transitions would be copied for every one of them.
+        let need = out.count + 512 + 2 * t.contactId.count
+        if out.capacity < need { out.reserveCapacity(max(need, 2 * out.capacity)) }
         out.append(contentsOf: heads[t.group])
         appendId(t, to: &out)
         JSONWriter.staticString(#"","time":""#, to: &out)

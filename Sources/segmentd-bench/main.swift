@@ -167,7 +167,7 @@ while i < o.events {
         var s = 0
         for e in ends {
             _ = pipeline.process(UnsafeBufferPointer(rebasing: b[s..<e]))
-            for t in engine.takeTransitions() {
+            engine.drainTransitions { t in
                 encoder.encode(t, to: &out)
                 transitions += 1
             }

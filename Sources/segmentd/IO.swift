@@ -39,20 +39,19 @@ final class LineReader {
             if n < 0 { throw IOError(description: "cannot read \(path): \(String(cString: strerror(errno)))") }
             if n == 0 { break }
             try buf.withUnsafeBufferPointer { b in
+                let base = b.baseAddress!
                 var start = 0
-                var i = 0
-                while i < n {
-                    if b[i] == 10 {
-                        if carry.isEmpty {
-                            try body(UnsafeBufferPointer(rebasing: b[start..<i]))
-                        } else {
-                            carry.append(contentsOf: b[start..<i])
-                            try carry.withUnsafeBufferPointer { try body($0) }
-                            carry.removeAll(keepingCapacity: true)
-                        }
-                        start = i + 1
+                // memchr finds each newline (word-at-a-time in libc), not a byte loop.
+                while start < n, let hit = memchr(base + start, 10, n - start) {
+                    let i = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+                    if carry.isEmpty {
+                        try body(UnsafeBufferPointer(rebasing: b[start..<i]))
+                    } else {
+                        carry.append(contentsOf: b[start..<i])
+                        try carry.withUnsafeBufferPointer { try body($0) }
+                        carry.removeAll(keepingCapacity: true)
                     }
-                    i += 1
+                    start = i + 1
                 }
                 if start < n { carry.append(contentsOf: b[start..<n]) }
             }

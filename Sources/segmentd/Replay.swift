@@ -78,10 +78,15 @@ struct Replay: ParsableCommand {
         let progress = !quiet && isatty(2) != 0
         var lineNo = 0
         var lastProgress = 0
+        // Replay never changes the model: read the engine and encoder once (reading
+        // `pipeline.encoder` per transition would copy the struct and retain its arrays).
+        let engine = pipeline.engine
+        let encoder = pipeline.encoder
         func flushTransitions() {
-            for t in pipeline.engine.takeTransitions() {
-                pipeline.encoder.encode(t, to: &out.buffer)
+            engine.drainTransitions { t in
+                encoder.encode(t, to: &out.buffer)
                 out.buffer.append(10)
+                out.flushIfFull()
             }
             out.flushIfFull()
         }
@@ -99,7 +104,7 @@ struct Replay: ParsableCommand {
             }
         }
         if progress && lastProgress > 0 { printErr("\n") }
-        if let untilMs { pipeline.engine.advanceWatermark(to: untilMs) }
+        if let untilMs { engine.advanceWatermark(to: untilMs) }
         flushTransitions()
         out.flush()
         badOut.flush()

@@ -48,9 +48,15 @@ func perContact(_ lines: [[UInt8]]) throws -> [String: [String]] {
     return out
 }
 
-@Suite("Conformance (shared/conformance, in-process)")
+/// The public conformance suite is optional: present beside the repository in CI (or named by
+/// `SEGMENTD_CONFORMANCE_DIR`, which then must hold it); a lone clone relies on its own fixtures
+/// (FixtureTests).
+let conformanceExpected = ProcessInfo.processInfo.environment["SEGMENTD_CONFORMANCE_DIR"] != nil
+    || FileManager.default.fileExists(atPath: conformanceDir.path)
+
+@Suite("Conformance (shared/conformance, in-process, when present)")
 struct ConformanceTests {
-    @Test("the suite is present")
+    @Test("the suite is present", .enabled(if: conformanceExpected, "no conformance suite beside this clone"))
     func present() {
         #expect(manifest("cases").count >= 50, "conformance cases not found under \(conformanceDir.path)")
         #expect(manifest("samples").count >= 2)

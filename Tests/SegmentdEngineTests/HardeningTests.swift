@@ -199,6 +199,7 @@ struct HardeningTests {
     func engineWithHistory() -> Pipeline {
         let p = Pipeline(model: .defaultModel())
         for l in [
+            ev("c", "subscribed", "2026-06-01T09:00:00.000Z"),
             #"{"type":"identify","userId":"c","timestamp":"2026-06-01T10:00:00.000Z","traits":{"industry":"software","company_size":200,"country":"US"}}"#,
             ev("c", "page_view", "2026-06-01T10:01:00.000Z", id: "p1", props: #"{"path": "/pricing"}"#),
             ev("c", "email_open", "2026-06-02T10:00:00.000Z", id: "o1"),
@@ -253,6 +254,40 @@ struct HardeningTests {
             #expect(throws: SegmentEngine.SnapshotError.self) { try target.engine.restore(contactId: Array("c".utf8), snapshot: s) }
         }
         #expect(target.engine.snapshot(contact: 0) == before)
+    }
+
+    @Test("a snapshot naming what the model does not have, or holding an impossible instant, is refused")
+    func impossibleSnapshots() {
+        let source = engineWithHistory()
+        let engine = source.engine
+        let snap = engine.snapshot(contact: 0)
+        let slotsAt = 8 + 8 + engine.model.version.utf8.count + 8
+        func with(slot: Int, _ value: Int64) -> [UInt8] {
+            var s = snap
+            withUnsafeBytes(of: value.littleEndian) { s.replaceSubrange((slotsAt + 8 * slot)..<(slotsAt + 8 * slot + 8), with: $0) }
+            return s
+        }
+        var marker = snap
+        withUnsafeBytes(of: Int64.min.littleEndian) { marker.replaceSubrange(0..<8, with: $0) }
+        // The pairs follow the slots: the first is the suppression tracker's (ts, tag).
+        let pairsAt = slotsAt + 8 * engine.layout.stride
+        var tag = snap
+        withUnsafeBytes(of: Int64(9).littleEndian) { tag.replaceSubrange((pairsAt + 8)..<(pairsAt + 16), with: $0) }
+        let bad: [(String, [UInt8])] = [
+            ("format marker Int64.min", marker),
+            ("last transition far in the future", with(slot: StateLayout.lastTransition, 71_777_894_440_817_280)),
+            ("cursor before the year 0000", with(slot: StateLayout.cursor, -72_000_000_000_000)),
+            ("lifecycle segment 16 of 6", with(slot: StateLayout.members, 16)),
+            ("a segment in a fifth group", with(slot: StateLayout.members, 1 << 32)),
+            ("latest-of tag 9 of 4", tag),
+        ]
+        let target = engineWithHistory()
+        let before = target.engine.snapshot(contact: 0)
+        for (what, s) in bad {
+            #expect(throws: SegmentEngine.SnapshotError.self, "\(what)") { try target.engine.restore(contactId: Array("c".utf8), snapshot: s) }
+        }
+        #expect(target.engine.snapshot(contact: 0) == before)
+        #expect(throws: Never.self) { try target.engine.restore(contactId: Array("c".utf8), snapshot: snap) }
     }
 
     @Test("a model change re-evaluates every contact with cause model, naming the previous version")

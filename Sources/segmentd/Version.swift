@@ -1,0 +1,7 @@
+import SegmentdKafka
+
+/// segmentd's own version, printed by `segmentd --version` with librdkafka's.
+enum SegmentdVersion {
+    static let number = "0.2.0"
+    static var description: String { "segmentd \(number) (librdkafka \(Librdkafka.version))" }
+}
