@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # libFuzzer campaigns over segmentd's hostile-input surfaces (README "Fuzzing").
 #
-#   scripts/fuzz.sh [TARGET|all] [SECONDS]     TARGET: records, model, config, webhooks, snapshot (default all:
-#                                               the first four, 60 s each)
+#   scripts/fuzz.sh [TARGET|all] [SECONDS]     TARGET: records, model, config, webhooks, snapshot (default all, 60 s each)
 #   scripts/fuzz.sh repro TARGET FILE…         runs the target on FILEs (a reproducer) and shows the crash
 #   scripts/fuzz.sh minimize TARGET FILE OUT   minimises a crashing FILE into OUT (-minimize_crash=1)
 #
@@ -20,9 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v swift >/dev/null 2>&1 || export PATH=/opt/swift/usr/bin:$PATH
 
-# `snapshot` is not in `all` (so not in scripts/test.sh) while its findings are open
-# (Fuzz/regressions/README.md): add it here once restore refuses them.
-all_targets=(records model config webhooks)
+all_targets=(records model config webhooks snapshot)
 mode=fuzz
 if [ "${1:-}" = repro ] || [ "${1:-}" = minimize ]; then
   mode=$1
