@@ -2,9 +2,9 @@
 # The whole test suite, from a clean clone: installs what is missing, builds, runs `swift test`
 # (engine, Kafka layer and daemon tests with the repository's own fixtures, the daemon's end to
 # end through a broker), a short libFuzzer campaign over the fuzz targets (scripts/fuzz.sh all
-# 15: about a minute, plus the fuzz package's build); then, when it is present beside the clone
-# (as in CI), the public conformance suite (../shared/conformance, or $SEGMENTD_CONFORMANCE_DIR)
-# against the built binary. A lone clone needs nothing beside it: the suite's absence is
+# 15: 15 s per target, about 75 s, plus the fuzz package's build); then, when it is present
+# beside the clone (as in CI), the public conformance suite (../shared/conformance, or
+# $SEGMENTD_CONFORMANCE_DIR) against the built binary. A lone clone needs nothing beside it: the suite's absence is
 # reported, not a failure. A fuzz finding fails the run after the conformance suite has run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
