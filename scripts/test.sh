@@ -4,8 +4,8 @@
 # end through a broker), a short libFuzzer campaign over the fuzz targets (scripts/fuzz.sh all
 # 15: 15 s per target, about 75 s, plus the fuzz package's build); then, when it is present
 # beside the clone (as in CI), the public conformance suite (../shared/conformance, or
-# $SEGMENTD_CONFORMANCE_DIR) against the built binary. A lone clone needs nothing beside it: the suite's absence is
-# reported, not a failure. A fuzz finding fails the run after the conformance suite has run.
+# $SEGMENTD_CONFORMANCE_DIR) against the built binary. A lone clone needs nothing beside it:
+# the suite's absence is reported, not a failure. A fuzz finding fails the run after the conformance suite has run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/deps.sh
