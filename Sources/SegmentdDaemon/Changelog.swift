@@ -79,7 +79,9 @@ enum Changelog {
     }
 
     /// Reads one changelog partition to its end and returns the state to restore.
-    static func read(config: KafkaConfig, topic: String, partition: Int32) throws -> Restored {
+    /// `upTo`: checkpoints past this input offset are skipped with the snapshots before them
+    /// (they belong to a transaction known to have aborted).
+    static func read(config: KafkaConfig, topic: String, partition: Int32, upTo: Int64? = nil) throws -> Restored {
         let reader = try TopicReader(config: config, topic: topic)
         var committed: [[UInt8]: [UInt8]] = [:]
         var pending: [(key: [UInt8], offset: Int64, snapshot: [UInt8])] = []
@@ -93,6 +95,10 @@ enum Changelog {
             switch kind {
             case "checkpoint":
                 guard let c = Checkpoint.decode(r.value) else { break }
+                if let upTo, c.offset > upTo {
+                    pending.removeAll()
+                    break
+                }
                 checkpoint = c
                 // Snapshots of a transaction whose checkpoint never landed reflect offsets past it.
                 for p in pending where p.offset <= c.offset { committed[p.key] = p.snapshot }

@@ -24,6 +24,34 @@ public struct DaemonStatus: Sendable {
     public var assigned: [Int32] = []
     public var restoredContacts = 0
     public var restoreSeconds = 0.0
+    /// Partitions whose checkpointed (or processed) position was gone from the broker.
+    public var offsetResets = 0
+    /// Dead letters refused by Kafka as they were and stored truncated.
+    public var truncatedDeadLetters = 0
+    /// Transaction aborts since the last commit.
+    public var consecutiveAborts = 0
+}
+
+/// Where the daemon is in its life (for answers that cannot be given, and for logs).
+public enum DaemonPhase: Int, Sendable, CustomStringConvertible {
+    case starting, initialisingTransactions, waitingForAssignment, restoring, running, stopping, stopped
+
+    public var description: String {
+        switch self {
+        case .starting: "starting"
+        case .initialisingTransactions: "initialising transactions with the broker"
+        case .waitingForAssignment: "waiting for a partition assignment"
+        case .restoring: "restoring a partition from the changelog"
+        case .running: "running"
+        case .stopping: "shutting down"
+        case .stopped: "stopped"
+        }
+    }
+}
+
+/// Why a question to the daemon got no answer (the HTTP server turns it into a 503).
+public struct Unavailable: Error, CustomStringConvertible, Sendable {
+    public var description: String
 }
 
 /// `segmentd run`: consume engagement events, segment them, produce transitions, exactly once.
@@ -41,15 +69,33 @@ public final class Daemon: @unchecked Sendable {
     private let log: LogSink
     /// Per-contact detail (transitions with contact ids): only at debug level, nil otherwise.
     private let debug: LogSink?
+    /// Errors an operator must see (offset resets, repeated aborts); nil: `log` with an
+    /// `ERROR:` prefix.
+    private let errorSink: LogSink?
+    private func logError(_ line: String) {
+        if let errorSink { errorSink(line) } else { log("ERROR: " + line) }
+    }
     private let stopFlag = Atomic<Bool>(false)
     private let statusBox = Mutex(DaemonStatus())
     public let metrics: DaemonMetrics
     /// Work handed to the polling thread by other threads (HTTP queries, reloads): the engines
-    /// are not thread-safe, so everything that reads them runs here, between batches.
-    private let inbox = Mutex<[@Sendable (Daemon) -> Void]>([])
+    /// are not thread-safe, so everything that reads them runs here, between batches. Once the
+    /// loop ended, `closed` says why and new work is refused at once.
+    private let inbox = Mutex<Inbox>(Inbox())
+    struct Inbox {
+        var items: [InboxItem] = []
+        var closed: String?
+    }
+    struct InboxItem {
+        var run: @Sendable (Daemon) -> Void
+        var refuse: @Sendable (String) -> Void
+    }
+    private let phaseValue = Atomic<Int>(DaemonPhase.starting.rawValue)
     /// Wall-clock ms of the loop's latest iteration (liveness), and whether every assigned
     /// partition is restored and consuming (readiness).
     private let heartbeat = Atomic<Int64>(0)
+    /// Wall-clock ms of the latest progress: a commit, or an iteration with no input waiting.
+    private let lastProgress = Atomic<Int64>(0)
     private let ready = Atomic<Bool>(false)
     private let segmentSizes = Mutex<[[Int]]>([])
     /// Input partition count (for locating a contact's partition), read at start.
@@ -60,6 +106,14 @@ public final class Daemon: @unchecked Sendable {
     private var producer: KafkaProducer!
     private var workers: [Int32: PartitionWorker] = [:]
     private var outbox = Outbox()
+    /// Input records (partition, offset) whose dead letter the broker refused as it was (a
+    /// permanent per-record error in a delivery report): after the abort and rewind, their
+    /// dead letter is written truncated, so one record cannot make every retry fail.
+    private var truncateOnRetry = Set<SourcePosition>()
+    struct SourcePosition: Hashable {
+        var partition: Int32
+        var offset: Int64
+    }
 
     final class PartitionWorker {
         let partition: Int32
@@ -70,6 +124,9 @@ public final class Daemon: @unchecked Sendable {
         var lastRecordWallMs: Int64
         /// Contacts per segment in this partition: [group][segment].
         var segmentCounts: [[Int]]
+        /// `nextOffset` is a position the daemon committed or reached (a checkpoint, or a
+        /// processed record), so a different first offset from the consumer means a reset.
+        var positionKnown = false
         var lastCounters = RecordCounters()
         var lastLate = 0
         var lastByType = [Int](repeating: 0, count: CanonicalTypes.all.count)
@@ -91,7 +148,10 @@ public final class Daemon: @unchecked Sendable {
         var partition: Int32?
         var key: [UInt8]?
         var value: [UInt8]
+        var isDeadLetter = false
         var headers: [KafkaHeader]
+        /// For a dead letter: the input record it carries.
+        var source: SourcePosition? = nil
     }
 
     struct Outbox {
@@ -99,24 +159,46 @@ public final class Daemon: @unchecked Sendable {
         var transitions = 0
         var deadLetters = 0
         var deadByReason: [String: Int] = [:]
+        /// Dead letters written truncated up front (refused whole in an earlier attempt).
+        var truncated = 0
         /// Kafka timestamps of the records that caused transitions in this batch.
         var causeTimestamps: [Int64] = []
         var isEmpty: Bool { records.isEmpty }
     }
 
-    public init(config: DaemonConfig, model: Model, log: @escaping LogSink, debug: LogSink? = nil, metrics: DaemonMetrics? = nil) {
+    public init(config: DaemonConfig, model: Model, log: @escaping LogSink, debug: LogSink? = nil, error: LogSink? = nil,
+                metrics: DaemonMetrics? = nil) {
         self.config = config
         self.modelBox = Mutex(model)
         self.log = log
         self.debug = debug
+        self.errorSink = error
         self.metrics = metrics ?? DaemonMetrics(model: model)
         segmentSizes.withLock { $0 = model.groups.map { Array(repeating: 0, count: $0.segments.count) } }
     }
 
     public var status: DaemonStatus { statusBox.withLock { $0 } }
 
-    /// The loop ran within the last 30 s (liveness: `/healthz`).
-    public var isAlive: Bool { Daemon.wallMs() - heartbeat.load(ordering: .relaxed) < 30_000 }
+    public var phase: DaemonPhase { DaemonPhase(rawValue: phaseValue.load(ordering: .relaxed)) ?? .starting }
+    private func setPhase(_ p: DaemonPhase) { phaseValue.store(p.rawValue, ordering: .relaxed) }
+
+    /// Why the daemon is not live, or nil: the loop has not run for 30 s, or input is waiting
+    /// and nothing committed for `stall_timeout` (`/healthz`).
+    public var livenessProblem: String? {
+        let now = Daemon.wallMs()
+        let beat = heartbeat.load(ordering: .relaxed)
+        if phase == .stopped { return "stopped" }
+        if beat > 0 && now - beat >= 30_000 { return "processing loop stalled: no iteration for \((now - beat) / 1000) s (\(phase))" }
+        let progress = lastProgress.load(ordering: .relaxed)
+        if progress > 0 && now - progress >= config.stallTimeout {
+            let aborts = status.consecutiveAborts
+            return "no progress: input is waiting and nothing committed for \((now - progress) / 1000) s (stall_timeout \(DurationSpec(millis: config.stallTimeout)))\(aborts > 0 ? "; \(aborts) transaction aborts in a row" : "")"
+        }
+        return nil
+    }
+
+    /// The loop runs and makes progress (liveness: `/healthz`).
+    public var isAlive: Bool { livenessProblem == nil }
 
     /// Partitions are assigned, restored and being consumed (readiness: `/readyz`).
     public var isReady: Bool { ready.load(ordering: .relaxed) && isAlive }
@@ -124,44 +206,155 @@ public final class Daemon: @unchecked Sendable {
     /// Contacts per segment over this instance's partitions, [group][segment].
     public var segmentContacts: [[Int]] { segmentSizes.withLock { $0 } }
 
-    /// Runs `work` on the polling thread between batches (engines are single-threaded).
-    public func enqueue(_ work: @escaping @Sendable (Daemon) -> Void) { inbox.withLock { $0.append(work) } }
+    /// Runs `work` on the polling thread between batches (engines are single-threaded); once
+    /// the loop ended, `refuse` is called with the reason instead (at once, or at shutdown).
+    public func enqueue(_ work: @escaping @Sendable (Daemon) -> Void, refuse: @escaping @Sendable (String) -> Void = { _ in }) {
+        let closed: String? = inbox.withLock { box in
+            if let c = box.closed { return c }
+            box.items.append(InboxItem(run: work, refuse: refuse))
+            return nil
+        }
+        if let closed { refuse(closed) }
+    }
 
-    /// Asks the loop to finish the batch in hand, commit, and leave the group.
+    /// Runs `work` on the polling thread and returns its result, or why it could not: the
+    /// daemon is not consuming yet (connecting, initialising transactions), shutting down, or
+    /// did not get to it within `timeoutMs` (a partition being restored, a slow commit).
+    public func ask<T: Sendable>(timeoutMs: Int = 10_000, _ work: @escaping @Sendable (Daemon) -> T) async -> Result<T, Unavailable> {
+        switch phase {
+        case .starting, .initialisingTransactions:
+            return .failure(Unavailable(description: "not ready: \(phase)"))
+        case .stopping, .stopped:
+            return .failure(Unavailable(description: "shutting down"))
+        default: break
+        }
+        return await withCheckedContinuation { (cont: CheckedContinuation<Result<T, Unavailable>, Never>) in
+            let reply = Reply(cont)
+            let timer = Task {
+                try? await Task.sleep(for: .milliseconds(timeoutMs))
+                if Task.isCancelled { return }
+                reply.resume(.failure(Unavailable(description: "no answer within \(timeoutMs / 1000) s: the daemon is \(self.phase)")))
+            }
+            enqueue({ d in
+                        let result = work(d)
+                        reply.resume(.success(result))
+                        timer.cancel()
+                    },
+                    refuse: { why in
+                        reply.resume(.failure(Unavailable(description: why)))
+                        timer.cancel()
+                    })
+        }
+    }
+
+    /// A continuation resumed exactly once, by whichever comes first (answer, refusal, timeout).
+    final class Reply<T: Sendable>: Sendable {
+        let cont: Mutex<CheckedContinuation<Result<T, Unavailable>, Never>?>
+        init(_ c: CheckedContinuation<Result<T, Unavailable>, Never>) { cont = Mutex(c) }
+        func resume(_ r: Result<T, Unavailable>) {
+            let c = cont.withLock { c in defer { c = nil }; return c }
+            c?.resume(returning: r)
+        }
+    }
+
+    /// Asks the loop to finish the batch in hand, commit, and leave the group. Also interrupts
+    /// the start (transaction initialisation, waiting for an assignment).
     public func stop() { stopFlag.store(true, ordering: .relaxed) }
+    private var stopping: Bool { stopFlag.load(ordering: .relaxed) }
 
-    /// Runs until `stop()`; throws on a fatal Kafka error.
+    /// Runs until `stop()`; throws on a fatal Kafka error. Every blocking librdkafka call on
+    /// the way is bounded and `stop()` is checked between calls, so a stop is honoured within
+    /// about a second at any stage (connecting, initialising transactions, waiting for the
+    /// assignment, consuming).
     public func run() throws {
-        producer = try KafkaProducer(config: KafkaConfig(config.producerProperties()))
+        try config.checkConsistency()
+        setPhase(.starting)
+        defer {
+            setPhase(.stopped)
+            let refused = inbox.withLock { box in
+                box.closed = "shutting down"
+                defer { box.items.removeAll() }
+                return box.items
+            }
+            for item in refused { item.refuse("shutting down") }
+        }
+        let producer = try KafkaProducer(config: KafkaConfig(config.producerProperties()))
+        self.producer = producer
+        defer {
+            do { try producer.close(timeoutMs: stopping ? 5_000 : 30_000) } catch { log("closing the producer: \(error)") }
+        }
         if config.guarantee == .exactlyOnce {
-            try producer.initTransactions(timeoutMs: 60_000)
+            setPhase(.initialisingTransactions)
+            guard try initTransactions() else {
+                log("stopped while initialising transactions with \(config.brokers)")
+                return
+            }
         }
         let handler = Rebalance(daemon: self)
-        consumer = try KafkaConsumer(config: KafkaConfig(config.consumerProperties()), rebalanceHandler: handler) { [log] e in
+        let consumer = try KafkaConsumer(config: KafkaConfig(config.consumerProperties()), rebalanceHandler: handler) { [log] e in
             log("kafka: \(e)")
         }
+        self.consumer = consumer
         inputPartitions = (try? TopicReader(config: KafkaConfig(config.kafka.merging(config.consumer) { $1 }.merging(["bootstrap.servers": config.brokers]) { $1 }),
-                                            topic: config.inputTopic).partitionCount()) ?? 0
+                                            topic: config.inputTopic).partitionCount(timeoutMs: 5_000)) ?? 0
         try consumer.subscribe(topics: [config.inputTopic])
+        setPhase(.waitingForAssignment)
         log("consuming \(config.inputTopic) as group \(config.groupId) (\(config.guarantee.rawValue)); transitions to \(config.outputTopic)")
         defer {
-            do { try consumer.close() } catch { log("closing the consumer: \(error)") }
-            do { try producer.close() } catch { log("closing the producer: \(error)") }
+            closeConsumerSafely(consumer)
         }
-        while !stopFlag.load(ordering: .relaxed) {
+        lastProgress.store(Daemon.wallMs(), ordering: .relaxed)
+        while !stopping {
             heartbeat.store(Daemon.wallMs(), ordering: .relaxed)
             try pollOnce()
             runInbox()
         }
         runInbox()
+        setPhase(.stopping)
         // Finish: commit what is in hand (nothing is left by pollOnce), then leave the group.
         try commit()
         log("stopped after \(status.records) records, \(status.transitions) transitions")
     }
 
+    /// `init_transactions` in one-second steps until it succeeds or `stop()`: against an
+    /// unreachable broker one long call would ignore a stop for its whole timeout. Returns
+    /// false when stopped. Retriable errors (the coordinator not reachable yet) are retried.
+    private func initTransactions() throws -> Bool {
+        let t0 = Daemon.wallMs()
+        var lastLog = t0
+        while !stopping {
+            heartbeat.store(Daemon.wallMs(), ordering: .relaxed)
+            do {
+                try producer.initTransactions(timeoutMs: 1_000)
+                return true
+            } catch let e as KafkaError where !e.isFatal && (e.isRetriable || e.isTimeout) {
+                let now = Daemon.wallMs()
+                if now - lastLog >= 10_000 {
+                    lastLog = now
+                    log("still initialising transactions with \(config.brokers) after \((now - t0) / 1000) s: \(e)")
+                }
+            }
+        }
+        return false
+    }
+
+    /// Leaves the group and destroys the consumer. librdkafka 2.0.2 asserts when a consumer
+    /// that joined the group is destroyed before its first assignment (cooperative-sticky
+    /// assignor state, librdkafka#4312): in that state, poll (dropping records, restoring
+    /// nothing) until the assignment arrives, for at most 15 s. A consumer that never got a
+    /// JoinGroup response (no member id: e.g. the broker is unreachable) has no assignor state
+    /// and closes at once.
+    private func closeConsumerSafely(_ consumer: KafkaConsumer) {
+        let deadline = Daemon.wallMs() + 15_000
+        while !consumer.hasReceivedAssignment && consumer.memberId != nil && Daemon.wallMs() < deadline {
+            do { try consumer.poll(maxRecords: 100, timeoutMs: 100) { _ in } } catch { break }
+        }
+        do { try consumer.close() } catch { log("closing the consumer: \(error)") }
+    }
+
     private func runInbox() {
-        let work = inbox.withLock { w in defer { w.removeAll() }; return w }
-        for w in work { w(self) }
+        let work = inbox.withLock { box in defer { box.items.removeAll() }; return box.items }
+        for w in work { w.run(self) }
     }
 
     /// One iteration: a batch of records (possibly none), idle advancement, one commit.
@@ -169,6 +362,9 @@ public final class Daemon: @unchecked Sendable {
         let now = Daemon.wallMs()
         let t0 = ContinuousClock.now
         var n = 0
+        // Events later than the wall clock plus max_future are bad (invalid_time) and move
+        // nothing; partitions restored during this poll get the same guard in `restore`.
+        for w in workers.values { w.pipeline.futureGuard = FutureGuard(now: now, allowance: config.maxFuture) }
         try consumer.poll(maxRecords: config.batchSize, timeoutMs: 100) { view in
             n += 1
             try self.process(view, now: now)
@@ -190,30 +386,69 @@ public final class Daemon: @unchecked Sendable {
         }
         updateGauges(now: now)
         ready.store(!workers.isEmpty, ordering: .relaxed)
+        if !workers.isEmpty && phase == .waitingForAssignment { setPhase(.running) }
+        // Progress: nothing is waiting (no record fetched in this iteration, every fetched one
+        // committed). Commits record their own progress; otherwise the time since the last one
+        // grows (`/healthz`). Not the consumer lag: on a transactional input the high watermark
+        // stays past the last record (the commit marker), and an idle partition is no stall.
+        // Records that keep coming back after abort-and-rewind are input waiting.
+        let waiting = n > 0 || workers.values.contains { $0.nextOffset != $0.committedOffset }
+        if !waiting { lastProgress.store(Daemon.wallMs(), ordering: .relaxed) }
     }
 
     private func process(_ view: KafkaMessageView, now: Int64) throws {
         guard let w = workers[view.partition] else {
             throw DaemonError(description: "record from partition \(view.partition), which is not assigned to this instance")
         }
+        if w.positionKnown && view.offset != w.nextOffset { try checkOffsetReset(w, delivered: view.offset) }
+        w.positionKnown = true
         let value = view.value
         let outcome = value.withMemoryRebound(to: UInt8.self) { w.pipeline.process($0) }
         if case .bad(let e) = outcome {
             outbox.records.append(OutRecord(
-                topic: config.deadLetterTopic, partition: nil, key: view.key.map { Array($0) }, value: Array(value),
+                topic: config.deadLetterTopic, partition: nil, key: view.key.map { Array($0) }, value: Array(value), isDeadLetter: true,
                 headers: [
                     KafkaHeader("error.reason", Array(e.reason.rawValue.utf8)),
                     KafkaHeader("error.detail", Array(e.detail.utf8)),
                     KafkaHeader("error.source.topic", Array(config.inputTopic.utf8)),
                     KafkaHeader("error.source.partition", Array(String(view.partition).utf8)),
                     KafkaHeader("error.source.offset", Array(String(view.offset).utf8)),
-                ]))
+                ], source: SourcePosition(partition: view.partition, offset: view.offset)))
+            if truncateOnRetry.remove(SourcePosition(partition: view.partition, offset: view.offset)) != nil {
+                outbox.records[outbox.records.count - 1] = Daemon.truncated(outbox.records[outbox.records.count - 1])
+                outbox.truncated += 1
+            }
             outbox.deadLetters += 1
             outbox.deadByReason[e.reason.rawValue, default: 0] += 1
         }
         w.nextOffset = view.offset + 1
         w.lastRecordWallMs = now
         if collectTransitions(w) > 0 { outbox.causeTimestamps.append(view.timestampMs) }
+    }
+
+    /// The consumer delivered `delivered` where `w.nextOffset` was expected. Offsets may skip
+    /// (transaction markers, aborted records on a real cluster), so a gap alone is no reset:
+    /// it is one when the expected position is gone (below the partition's first offset, as
+    /// when retention removed it) or when the consumer went backwards (the position was past
+    /// the end). Counted, logged as an error with both offsets; fatal with
+    /// `on_offset_reset: fail`.
+    private func checkOffsetReset(_ w: PartitionWorker, delivered: Int64) throws {
+        let expected = w.nextOffset
+        var low: Int64 = -1
+        if delivered > expected {
+            low = consumer.cachedWatermarks(topic: config.inputTopic, partition: w.partition)?.low ?? -1
+            if low < 0 { low = (try? consumer.queryWatermarks(topic: config.inputTopic, partition: w.partition, timeoutMs: 5_000).low) ?? -1 }
+            guard low > expected else { return }
+        }
+        metrics.offsetResets.increment()
+        statusBox.withLock { $0.offsetResets += 1 }
+        let what = delivered > expected
+            ? "the position \(expected) is gone (the partition now starts at \(low)); continuing at \(delivered): \(delivered - expected) offsets were never processed"
+            : "the position \(expected) is past the partition's end; the consumer went back to \(delivered): those records are processed again"
+        logError("partition \(w.partition) of \(config.inputTopic): offset reset from \(expected) to \(delivered): \(what)")
+        if config.failOnOffsetReset {
+            throw DaemonError(description: "partition \(w.partition) of \(config.inputTopic): offset reset from \(expected) to \(delivered) (on_offset_reset: fail)")
+        }
     }
 
     @discardableResult
@@ -309,10 +544,22 @@ public final class Daemon: @unchecked Sendable {
         }
         if outbox.isEmpty && changelog.isEmpty { return }
         let eos = config.guarantee == .exactlyOnce
+        var truncated = outbox.truncated
+        _ = producer.takeTaggedFailures()  // only this transaction's failures matter
         do {
             if eos { try producer.beginTransaction() }
-            for r in outbox.records {
-                try producer.produce(topic: r.topic, partition: r.partition, key: r.key, value: r.value, headers: r.headers)
+            for (i, r) in outbox.records.enumerated() {
+                do {
+                    try producer.produce(topic: r.topic, partition: r.partition, key: r.key, value: r.value, headers: r.headers,
+                                         tag: r.isDeadLetter ? i + 1 : 0)
+                } catch let e as KafkaError where r.isDeadLetter && e.isPermanentRecordError {
+                    // The record's own problem (too large even for the raised limit, e.g. a huge
+                    // key): store it truncated, saying so, rather than abort and rewind forever.
+                    let t = Daemon.truncated(r)
+                    try producer.produce(topic: t.topic, partition: t.partition, key: t.key, value: t.value, headers: t.headers)
+                    truncated += 1
+                    log("dead letter of \(String(decoding: r.headers.first { $0.key == "error.source.partition" }?.value ?? [], as: UTF8.self))@\(String(decoding: r.headers.first { $0.key == "error.source.offset" }?.value ?? [], as: UTF8.self)) (\(r.value.count) bytes, key \(r.key?.count ?? 0) bytes) refused (\(e.name)): stored truncated")
+                }
             }
             for r in changelog {
                 try producer.produce(topic: r.topic, partition: r.partition, key: r.key, value: r.value, headers: r.headers)
@@ -327,17 +574,30 @@ public final class Daemon: @unchecked Sendable {
         } catch let e as KafkaError where eos && !e.isFatal {
             // The transaction is lost: abort it, and rewind every partition to its last
             // committed state (changelog) and offset, so nothing is emitted twice or lost.
-            log("transaction failed (\(e)); aborting and restoring from the changelog")
+            // Dead letters the broker refused as they were are written truncated on the retry.
+            for f in producer.takeTaggedFailures() where f.error.isPermanentRecordError && f.tag >= 1 && f.tag <= outbox.records.count {
+                if let src = outbox.records[f.tag - 1].source {
+                    truncateOnRetry.insert(src)
+                    log("dead letter of \(config.inputTopic)[\(src.partition)]@\(src.offset) (\(outbox.records[f.tag - 1].value.count) bytes) refused by the broker (\(f.error.name)): it is written truncated on the retry")
+                }
+            }
+            let inRow = statusBox.withLock { st in st.aborts += 1; st.consecutiveAborts += 1; return st.consecutiveAborts }
+            let since = (Daemon.wallMs() - lastProgress.load(ordering: .relaxed)) / 1000
+            let line = "transaction failed (\(e)); aborting and restoring from the changelog (\(inRow) aborts in a row, no progress for \(since) s)"
+            if inRow >= 3 { logError(line) } else { log(line) }
             do { try producer.abortTransaction(timeoutMs: 60_000) } catch { log("abort: \(error)") }
-            statusBox.withLock { $0.aborts += 1 }
             metrics.aborts.increment()
+            metrics.consecutiveAborts.set(Double(inRow))
             outbox = Outbox()
             try rewindAll()
             return
         }
         for w in workers.values { w.committedOffset = w.nextOffset }
         for w in written { w.modelInChangelog = model.fingerprint }
+        lastProgress.store(Daemon.wallMs(), ordering: .relaxed)
         metrics.commits.increment()
+        metrics.consecutiveAborts.set(0.0)
+        if truncated > 0 { metrics.truncatedDeadLetters.increment(by: Int64(truncated)) }
         for (r, n) in outbox.deadByReason { metrics.deadLetters[r]?.increment(by: Int64(n)) }
         let committedAt = Daemon.wallMs()
         for ts in outbox.causeTimestamps where ts > 0 { metrics.eventToTransitionSeconds.record(Double(max(0, committedAt - ts)) / 1000) }
@@ -345,8 +605,27 @@ public final class Daemon: @unchecked Sendable {
             $0.transactions += 1
             $0.transitions += outbox.transitions
             $0.deadLetters += outbox.deadLetters
+            $0.truncatedDeadLetters += truncated
+            $0.consecutiveAborts = 0
         }
         outbox = Outbox()
+    }
+
+    /// The most of a refused dead letter's value (and key) that is kept.
+    static let truncatedDeadLetterBytes = 64 << 10
+
+    /// A dead letter cut to `truncatedDeadLetterBytes` of value and 1 KiB of key, with
+    /// `error.truncated: <original value bytes>` (and `error.truncated.key` when the key was
+    /// cut); the source headers still say where the whole record is.
+    static func truncated(_ r: OutRecord) -> OutRecord {
+        var t = r
+        t.value = Array(r.value.prefix(truncatedDeadLetterBytes))
+        t.headers.append(KafkaHeader("error.truncated", Array(String(r.value.count).utf8)))
+        if let k = r.key, k.count > 1024 {
+            t.key = Array(k.prefix(1024))
+            t.headers.append(KafkaHeader("error.truncated.key", Array(String(k.count).utf8)))
+        }
+        return t
     }
 
     /// Commits, retrying a retriable failure a few times (librdkafka allows calling it again).
@@ -365,7 +644,9 @@ public final class Daemon: @unchecked Sendable {
 
     private func rewindAll() throws {
         for p in workers.keys.sorted() {
-            let start = try restore(partition: p)
+            // Only what committed: the aborted transaction's checkpoint (past the committed
+            // offset) is ignored even where the broker shows aborted records (the mock).
+            let start = try restore(partition: p, upTo: workers[p]?.committedOffset)
             try consumer.seek(topic: config.inputTopic, partition: p, offset: start, timeoutMs: 30_000)
         }
     }
@@ -435,13 +716,16 @@ public final class Daemon: @unchecked Sendable {
     // MARK: partitions
 
     /// Builds a partition's engine from the changelog; returns the offset to start from.
-    public func restore(partition p: Int32) throws -> Int64 {
+    /// `upTo`: ignore checkpoints past this input offset (and the snapshots they cover): after
+    /// an abort, the daemon knows what committed, and a broker without read_committed (the
+    /// embedded one) still shows the aborted transaction's records.
+    public func restore(partition p: Int32, upTo: Int64? = nil) throws -> Int64 {
         let t0 = Daemon.wallMs()
         let model = self.model
         var readConfig = KafkaConfig(config.kafka.merging(config.consumer) { $1 })
         readConfig["bootstrap.servers"] = config.brokers
         readConfig["isolation.level"] = "read_committed"
-        let restored = try Changelog.read(config: readConfig, topic: config.changelogTopic, partition: p)
+        let restored = try Changelog.read(config: readConfig, topic: config.changelogTopic, partition: p, upTo: upTo)
         // State written under another model is read under that model, then moved over.
         var stateModel = model
         if let cp = restored.checkpoint, cp.modelFingerprint != model.fingerprint, !restored.contacts.isEmpty {
@@ -454,6 +738,7 @@ public final class Daemon: @unchecked Sendable {
         }
         let pipeline = Pipeline(model: stateModel, lateness: config.lateness, maxRecordBytes: config.maxRecordBytes)
         pipeline.adapters = WebhookAdapters(config.adapters)
+        pipeline.futureGuard = FutureGuard(now: Daemon.wallMs(), allowance: config.maxFuture)
         for (contact, snapshot) in restored.contacts {
             do { try pipeline.engine.restore(contactId: contact, snapshot: snapshot) } catch {
                 throw DaemonError(description: "changelog of partition \(p): \(error)")
@@ -472,6 +757,7 @@ public final class Daemon: @unchecked Sendable {
         let start = restored.checkpoint?.offset ?? KafkaOffset.beginning
         let worker = PartitionWorker(partition: p, pipeline: pipeline, nextOffset: max(start, 0), now: Daemon.wallMs())
         worker.modelInChangelog = restored.checkpoint?.modelFingerprint
+        worker.positionKnown = restored.checkpoint != nil
         for (contact, _) in restored.contacts {
             for (g, seg) in (pipeline.engine.memberships(of: contact) ?? []).enumerated() {
                 if let seg { worker.segmentCounts[g][seg] += 1 }
@@ -502,10 +788,18 @@ public final class Daemon: @unchecked Sendable {
     struct Rebalance: RebalanceHandler {
         let daemon: Daemon
         func assigned(partitions: [TopicPartition], consumer: KafkaConsumer) throws -> [TopicPartition: Int64] {
+            // Stopping (the assignment arrived while shutting down): take it so the consumer can
+            // close safely, restore nothing; nothing is consumed or committed for it.
+            if daemon.stopping { return [:] }
             var starts: [TopicPartition: Int64] = [:]
+            let before = daemon.phase
+            daemon.setPhase(.restoring)
+            defer { daemon.setPhase(before == .restoring ? .running : before) }
             for tp in partitions where tp.topic == daemon.config.inputTopic {
                 starts[tp] = try daemon.restore(partition: tp.partition)
             }
+            // Taking over partitions is progress (a rewind after an abort is not).
+            daemon.lastProgress.store(Daemon.wallMs(), ordering: .relaxed)
             return starts
         }
 

@@ -42,6 +42,15 @@ public struct DaemonConfig: Sendable {
     /// How long a partition must be idle before its watermark follows the wall clock; nil: never.
     public var idleAdvance: Millis? = 10_000
     public var maxRecordBytes = 1 << 20
+    /// An event more than this ahead of the wall clock is bad (`invalid_time`) and moves
+    /// nothing: one producer with a wrong clock cannot move a partition's time.
+    public var maxFuture: Millis = 3_600_000
+    /// `/healthz` fails when no transaction committed for this long while input is waiting
+    /// (records fetched and not committed, or fetched again after an abort and rewind).
+    public var stallTimeout: Millis = 120_000
+    /// What an offset reset of a partition with a committed position does: `log` (count it,
+    /// log an error, continue from where librdkafka reset to) or `fail` (stop the daemon).
+    public var failOnOffsetReset = false
     /// Records per poll and at most per transaction.
     public var batchSize = 10_000
     public var transactionalId = "segmentd-\(DaemonConfig.hostname())"
@@ -85,6 +94,9 @@ public struct DaemonConfig: Sendable {
         ("idle_advance", "idle time after which a partition's watermark follows the wall clock, or off (default 10s)"),
         ("max_record_bytes", "larger records are dead-lettered as too_large (default 1048576)"),
         ("batch_size", "records per poll and per transaction (default 10000)"),
+        ("max_future", "events more than this ahead of the wall clock are dead-lettered as invalid_time (default 1h)"),
+        ("stall_timeout", "/healthz fails when nothing committed for this long while input waits (default 2m)"),
+        ("on_offset_reset", "a checkpointed position gone from the broker (offset reset): log (default: count, log an error, continue) or fail (stop)"),
         ("transactional_id", "producer transactional.id, stable per instance (default segmentd-HOSTNAME)"),
         ("embedded_partitions", "partitions per topic on the embedded broker (default 8)"),
         ("output_mode", "CloudEvents structured (default) or binary (data as value, ce_ headers)"),
@@ -144,7 +156,21 @@ public struct DaemonConfig: Sendable {
             if value == "off" || value == "false" { idleAdvance = nil; return }
             guard let d = DurationSpec(parsing: value) else { throw fail("idle_advance '\(value)' is not a duration (e.g. 10s) or off") }
             idleAdvance = d.millis
-        case "max_record_bytes": maxRecordBytes = try positive("max_record_bytes")
+        case "max_record_bytes":
+            let n = try positive("max_record_bytes")
+            guard n <= DaemonConfig.maxRecordBytesLimit else {
+                throw fail("max_record_bytes \(n) is above \(DaemonConfig.maxRecordBytesLimit), the largest record the clients are set up to fetch and write back as a dead letter")
+            }
+            maxRecordBytes = n
+        case "max_future":
+            guard let d = DurationSpec(parsing: value), d.millis > 0 else { throw fail("max_future '\(value)' is not a positive duration like 1h, 15m") }
+            maxFuture = d.millis
+        case "stall_timeout":
+            guard let d = DurationSpec(parsing: value), d.millis >= 1000 else { throw fail("stall_timeout '\(value)' is not a duration of at least 1s (e.g. 2m)") }
+            stallTimeout = d.millis
+        case "on_offset_reset":
+            guard value == "log" || value == "fail" else { throw fail("on_offset_reset '\(value)' must be log or fail") }
+            failOnOffsetReset = value == "fail"
         case "batch_size": batchSize = try positive("batch_size")
         case "transactional_id":
             guard !value.isEmpty else { throw fail("transactional_id must not be empty") }
@@ -242,9 +268,44 @@ public struct DaemonConfig: Sendable {
         return p
     }
 
+    /// The largest `max_record_bytes`: librdkafka's consumer refuses responses above
+    /// `receive.message.max.bytes` (100 MB by default), and dead letters must fit the producer.
+    public static let maxRecordBytesLimit = 64 << 20
+
+    /// Room a dead letter needs beyond the record's value: its key (Kafka keys are usually
+    /// small; a larger one is truncated with the value, see `Daemon`), the `error.*` headers
+    /// and the record batch framing.
+    public static let deadLetterHeadroom = 64 << 10
+
+    /// The producer's `message.max.bytes`: large enough for a dead letter of the largest record
+    /// the daemon accepts (`max_record_bytes` plus headroom), never below librdkafka's default.
+    public var producerMessageMaxBytes: Int { max(1_000_000, maxRecordBytes + DaemonConfig.deadLetterHeadroom) }
+
+    /// Checks that settings which depend on each other agree (called at start, after every
+    /// source was applied): a producer limit set by hand below what a dead letter of
+    /// `max_record_bytes` needs would make such records unwritable.
+    public func checkConsistency() throws(ConfigError) {
+        let props = kafka.merging(producer) { $1 }
+        for key in ["message.max.bytes", "batch.size"] {
+            if let v = props[key] {
+                let origin = producer[key] != nil ? "producer.\(key)" : "kafka.\(key)"
+                guard let n = Int(v) else { throw ConfigError(origin: origin, message: "'\(v)' is not a whole number") }
+                if n < producerMessageMaxBytes {
+                    throw ConfigError(origin: origin, message: "\(n) is below \(producerMessageMaxBytes) bytes, what a dead letter of a max_record_bytes (\(maxRecordBytes)) record needs with its key and headers; raise it or lower max_record_bytes")
+                }
+            }
+        }
+        if let v = props["batch.num.messages"], let n = Int(v), n < 1 {
+            throw ConfigError(origin: "producer.batch.num.messages", message: "must be at least 1")
+        }
+    }
+
     /// librdkafka properties for the producer (transactional under exactly_once).
     public func producerProperties() -> [String: String] {
         var p = kafka.merging(producer) { $1 }
+        // A dead letter carries the record unchanged: the producer must accept the largest one.
+        p["message.max.bytes"] = p["message.max.bytes"] ?? String(producerMessageMaxBytes)
+        p["batch.size"] = p["batch.size"] ?? String(producerMessageMaxBytes)
         p["bootstrap.servers"] = brokers
         p["enable.idempotence"] = "true"
         p["acks"] = "all"

@@ -25,6 +25,9 @@ public final class DaemonMetrics: Sendable {
     }
     let commits: Counter
     let aborts: Counter
+    let consecutiveAborts: Gauge
+    let offsetResets: Counter
+    let truncatedDeadLetters: Counter
     let restores: Counter
     let restoreSeconds: ValueHistogram
     let batchSeconds: ValueHistogram
@@ -41,34 +44,37 @@ public final class DaemonMetrics: Sendable {
     public init(model: Model, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
         tables = Mutex(DaemonMetrics.tables(for: model, registry))
-        records = registry.makeCounter(name: "segmentd_records_total", help: "Input records read")
+        records = registry.counter("segmentd_records_total", help: "Input records read")
         var byShape: [String: Counter] = [:]
         for s in ["native", "segment"] {
-            byShape[s] = registry.makeCounter(name: "segmentd_events_consumed_total", labels: [("shape", s)], help: "Records applied, by input shape")
+            byShape[s] = registry.counter("segmentd_events_consumed_total", labels: [("shape", s)], help: "Records applied, by input shape")
         }
         recordsByShape = byShape
         recordsByType = CanonicalTypes.all.map {
-            registry.makeCounter(name: "segmentd_events_by_type_total", labels: [("type", $0)], help: "Events applied, by canonical type")
+            registry.counter("segmentd_events_by_type_total", labels: [("type", $0)], help: "Events applied, by canonical type")
         }
         var ign: [String: Counter] = [:]
         for r in IgnoreReason.allCases {
-            ign[r.rawValue] = registry.makeCounter(name: "segmentd_ignored_records_total", labels: [("reason", r.rawValue)], help: "Valid records carrying nothing for the engine")
+            ign[r.rawValue] = registry.counter("segmentd_ignored_records_total", labels: [("reason", r.rawValue)], help: "Valid records carrying nothing for the engine")
         }
         ignored = ign
         var dl: [String: Counter] = [:]
         for r in DecodeError.Reason.allCases {
-            dl[r.rawValue] = registry.makeCounter(name: "segmentd_dead_letters_total", labels: [("reason", r.rawValue)], help: "Bad records sent to the dead-letter topic")
+            dl[r.rawValue] = registry.counter("segmentd_dead_letters_total", labels: [("reason", r.rawValue)], help: "Bad records sent to the dead-letter topic")
         }
         deadLetters = dl
-        late = registry.makeCounter(name: "segmentd_late_events_total", help: "Events older than their contact's clock (applied, emitted at the clock)")
-        duplicates = registry.makeCounter(name: "segmentd_duplicate_events_total", help: "Records whose event id was already applied for the contact")
-        commits = registry.makeCounter(name: "segmentd_transactions_total", labels: [("result", "commit")], help: "Kafka transactions (or at-least-once commits)")
-        aborts = registry.makeCounter(name: "segmentd_transactions_total", labels: [("result", "abort")], help: "Kafka transactions (or at-least-once commits)")
-        restores = registry.makeCounter(name: "segmentd_restores_total", help: "Partitions restored from the changelog")
+        late = registry.counter("segmentd_late_events_total", help: "Events older than their contact's clock (applied, emitted at the clock)")
+        duplicates = registry.counter("segmentd_duplicate_events_total", help: "Records whose event id was already applied for the contact")
+        commits = registry.counter("segmentd_transactions_total", labels: [("result", "commit")], help: "Kafka transactions (or at-least-once commits)")
+        aborts = registry.counter("segmentd_transactions_total", labels: [("result", "abort")], help: "Kafka transactions (or at-least-once commits)")
+        consecutiveAborts = registry.gauge("segmentd_transaction_aborts_in_a_row", help: "Transaction aborts since the last commit (0 while commits succeed)")
+        offsetResets = registry.counter("segmentd_offset_resets_total", help: "Partitions whose committed position was gone from the broker (records skipped or read again)")
+        truncatedDeadLetters = registry.counter("segmentd_dead_letters_truncated_total", help: "Dead letters Kafka refused whole, stored truncated with an error.truncated header")
+        restores = registry.counter("segmentd_restores_total", help: "Partitions restored from the changelog")
         let secs: [Double] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
-        restoreSeconds = registry.makeValueHistogram(name: "segmentd_restore_seconds", buckets: secs, help: "Time to restore a partition from the changelog")
-        batchSeconds = registry.makeValueHistogram(name: "segmentd_batch_seconds", buckets: secs, help: "Time to process and commit one batch")
-        eventToTransitionSeconds = registry.makeValueHistogram(name: "segmentd_event_to_transition_seconds", buckets: secs,
+        restoreSeconds = registry.histogram("segmentd_restore_seconds", buckets: secs, help: "Time to restore a partition from the changelog")
+        batchSeconds = registry.histogram("segmentd_batch_seconds", buckets: secs, help: "Time to process and commit one batch")
+        eventToTransitionSeconds = registry.histogram("segmentd_event_to_transition_seconds", buckets: secs,
                                                                help: "From an event's Kafka timestamp to the commit of the transitions it caused")
     }
 
@@ -77,13 +83,13 @@ public final class DaemonMetrics: Sendable {
             let names: [String] = ["null"] + g.segments.map(\.name)
             return names.map { from in
                 names.map { to in
-                    registry.makeCounter(name: "segmentd_transitions_total", labels: [("group", g.name), ("from", from), ("to", to)],
+                    registry.counter("segmentd_transitions_total", labels: [("group", g.name), ("from", from), ("to", to)],
                                          help: "Segment transitions emitted")
                 }
             }
         }
         let sizes = model.groups.map { g in
-            g.segments.map { registry.makeGauge(name: "segmentd_segment_contacts", labels: [("group", g.name), ("segment", $0.name)],
+            g.segments.map { registry.gauge("segmentd_segment_contacts", labels: [("group", g.name), ("segment", $0.name)],
                                                 help: "Contacts in each segment, over this instance's partitions") }
         }
         return ModelTables(transitions: transitions, segmentSize: sizes)
@@ -114,10 +120,10 @@ public final class DaemonMetrics: Sendable {
             if let x = g[p] { return x }
             let l = [("partition", String(p))]
             let x = PartitionGauges(
-                contacts: registry.makeGauge(name: "segmentd_contacts", labels: l, help: "Contacts in state"),
-                stateBytes: registry.makeGauge(name: "segmentd_state_bytes", labels: l, help: "Bytes of engine state"),
-                watermarkLag: registry.makeGauge(name: "segmentd_watermark_lag_seconds", labels: l, help: "Wall clock minus the partition's watermark"),
-                consumerLag: registry.makeGauge(name: "segmentd_consumer_lag", labels: l, help: "Records between the partition's end and the next offset to read"))
+                contacts: registry.gauge("segmentd_contacts", labels: l, help: "Contacts in state"),
+                stateBytes: registry.gauge("segmentd_state_bytes", labels: l, help: "Bytes of engine state"),
+                watermarkLag: registry.gauge("segmentd_watermark_lag_seconds", labels: l, help: "Wall clock minus the partition's watermark"),
+                consumerLag: registry.gauge("segmentd_consumer_lag", labels: l, help: "Records between the partition's end and the next offset to read"))
             g[p] = x
             return x
         }
@@ -136,4 +142,20 @@ public final class DaemonMetrics: Sendable {
 
     /// The metrics in Prometheus text format.
     public func exposition() -> String { registry.emitToString() }
+}
+
+/// Metrics by name, labels and help text, through swift-prometheus's descriptor API (our names
+/// already end in their unit, `_total` or `_seconds`, so the descriptor's unit is empty).
+extension PrometheusCollectorRegistry {
+    func counter(_ name: String, labels: [(String, String)] = [], help: String) -> Counter {
+        makeCounter(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help), labels: labels)
+    }
+
+    func gauge(_ name: String, labels: [(String, String)] = [], help: String) -> Gauge {
+        makeGauge(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help), labels: labels)
+    }
+
+    func histogram(_ name: String, buckets: [Double], help: String) -> ValueHistogram {
+        makeValueHistogram(descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: help), buckets: buckets)
+    }
 }

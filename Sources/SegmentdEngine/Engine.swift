@@ -26,7 +26,7 @@ public final class SegmentEngine {
     public let dedupHorizon: Millis
     public let layout: StateLayout
 
-    public private(set) var contacts = ContactTable()
+    private(set) var contacts = ContactTable()
     /// Every contact's row of `layout.stride` slots, in chunks that never move.
     private var rows: RowStore
     private var timers = TimerHeap()
@@ -48,12 +48,19 @@ public final class SegmentEngine {
     private var curCause: Transition.Cause? = nil
 
     /// Largest `ts` of the events applied so far (nil before the first).
-    public private(set) var streamTime: Millis = .min
+    public var streamTime: Millis { _streamTime }
     /// No event at or before the watermark is expected any more.
-    public private(set) var watermark: Millis = .min
-    public private(set) var stats = EngineStats()
+    public var watermark: Millis { _watermark }
+    public var stats: EngineStats { _stats }
+    // The storage behind the getters above (and `pending`) is private: the optimizer can then
+    // prove that no other code accesses it during an update, and drops the dynamic exclusivity
+    // checks that public stored properties of a class cost on every access.
+    private var _streamTime: Millis = .min
+    private var _watermark: Millis = .min
+    private var _stats = EngineStats()
     /// Transitions produced and not yet taken, in emission order.
-    public private(set) var pending: [Transition] = []
+    public var pending: [Transition] { _pending }
+    private var _pending: [Transition] = []
 
     static let none: Int64 = .min
     static let unscheduled: Int64 = .max
@@ -69,7 +76,7 @@ public final class SegmentEngine {
         self.program = CompiledProgram(model: model, layout: layout) { s in table.id(s) }
         self.plan = InsertPlan(layout: layout)
         self.strings = table
-        stats.transitionsByGroup = Array(repeating: 0, count: model.groups.count)
+        _stats.transitionsByGroup = Array(repeating: 0, count: model.groups.count)
     }
 
     deinit {
@@ -80,18 +87,18 @@ public final class SegmentEngine {
     /// Hands each transition produced so far to `body`, in emission order, then forgets them,
     /// keeping the buffer: the per-record path of replay and benchmarks allocates nothing here.
     public func drainTransitions(_ body: (Transition) throws -> Void) rethrows {
-        if pending.isEmpty { return }
-        defer { pending.removeAll(keepingCapacity: true) }
-        for t in pending { try body(t) }
+        if _pending.isEmpty { return }
+        defer { _pending.removeAll(keepingCapacity: true) }
+        for t in _pending { try body(t) }
     }
 
     /// Takes the transitions produced so far.
     public func takeTransitions() -> [Transition] {
         // Most records make no transition: then nothing is allocated. (Emptying `pending` while
         // the caller holds its buffer would allocate a new one of the same capacity.)
-        if pending.isEmpty { return [] }
-        let taken = pending
-        pending = []
+        if _pending.isEmpty { return [] }
+        let taken = _pending
+        _pending = []
         return taken
     }
 
@@ -116,7 +123,7 @@ public final class SegmentEngine {
         if let id = first.eventId {
             idHash = SegmentEngine.hashEventId(id)
             if !inserted, isDuplicate(idx, row, idHash) {
-                stats.duplicates += 1
+                _stats.duplicates += 1
                 return false
             }
         }
@@ -127,10 +134,10 @@ public final class SegmentEngine {
         // Hold no reference to the decoder's reused id buffer past this record: it would make
         // the decoder copy the buffer for the next one.
         curEventId = nil
-        stats.recordsApplied += 1
+        _stats.recordsApplied += 1
         if first.eventId != nil { remember(idx, row, idHash) }
         schedule(idx, row)
-        let w = streamTime == .min ? Millis.min : streamTime - lateness - 1
+        let w = _streamTime == .min ? Millis.min : _streamTime - lateness - 1
         advanceWatermark(to: w)
         return true
     }
@@ -141,7 +148,7 @@ public final class SegmentEngine {
     }
 
     private func applyEvent(_ idx: Int, _ row: Row, _ e: EngineEvent) {
-        stats.eventsApplied += 1
+        _stats.eventsApplied += 1
         let maxTs = row[StateLayout.maxTs]
         let clock = max(maxTs, row[StateLayout.lastTransition])
         curType = e.type
@@ -160,12 +167,12 @@ public final class SegmentEngine {
             row[StateLayout.cursor] = e.ts
         } else {
             // Rule 4: a late event is applied at its ts and evaluated at the clock.
-            stats.lateEvents += 1
+            _stats.lateEvents += 1
             insert(row, e)
             evaluate(idx, row, at: clock, by: .event)
             row[StateLayout.cursor] = clock
         }
-        if e.ts > streamTime { streamTime = e.ts }
+        if e.ts > _streamTime { _streamTime = e.ts }
     }
 
     /// Rule 5: moves the watermark (never back) and fires every boundary at or before it.
@@ -174,8 +181,8 @@ public final class SegmentEngine {
     /// Timers at or before the watermark fire even when it did not move: a contact that just
     /// received an event behind the watermark may have boundaries already due.
     public func advanceWatermark(to newWatermark: Millis) {
-        if newWatermark > watermark { watermark = newWatermark }
-        let w = watermark
+        if newWatermark > _watermark { _watermark = newWatermark }
+        let w = _watermark
         while let top = timers.peek(), top.time <= w {
             timers.pop()
             let idx = Int(top.contact)
@@ -375,9 +382,9 @@ public final class SegmentEngine {
             row[flags] = (row[flags] & ~layout.sameInstantBits) | bit
             row[StateLayout.lastTransition] = t
         }
-        stats.transitions += 1
-        stats.transitionsByGroup[g] += 1
-        pending.append(Transition(contactId: contacts.id(idx), group: g, from: from, to: to, at: t, n: n, cause: cause))
+        _stats.transitions += 1
+        _stats.transitionsByGroup[g] += 1
+        _pending.append(Transition(contactId: contacts.id(idx), group: g, from: from, to: to, at: t, n: n, cause: cause))
     }
 
     /// The segment of group `g` at `t` (-1: none).
@@ -535,11 +542,11 @@ public final class SegmentEngine {
     public func contactId(at index: Int) -> [UInt8] { contacts.id(index) }
 
     /// The partition-level part of the state: stream time and watermark.
-    public var checkpoint: (streamTime: Millis, watermark: Millis) { (streamTime, watermark) }
+    public var checkpoint: (streamTime: Millis, watermark: Millis) { (_streamTime, _watermark) }
 
     public func restoreCheckpoint(streamTime: Millis, watermark: Millis) {
-        self.streamTime = max(self.streamTime, streamTime)
-        self.watermark = max(self.watermark, watermark)
+        _streamTime = max(_streamTime, streamTime)
+        _watermark = max(_watermark, watermark)
     }
 
     /// The snapshot format: 2 since scored events are packed as `ScoredEvent` (15 bits of
@@ -907,11 +914,11 @@ extension SegmentEngine {
             for k in 0..<(2 * StateLayout.dedupSlots) { n[layout.dedupOffset + k] = o[old.layout.dedupOffset + k] }
             if let list = old.dedupOverflow[Int32(oi)] { dedupOverflow[Int32(ni)] = list }
         }
-        streamTime = max(streamTime, old.streamTime)
-        stats.eventsApplied += old.stats.eventsApplied
-        stats.recordsApplied += old.stats.recordsApplied
-        stats.duplicates += old.stats.duplicates
-        stats.lateEvents += old.stats.lateEvents
+        _streamTime = max(_streamTime, old.streamTime)
+        _stats.eventsApplied += old.stats.eventsApplied
+        _stats.recordsApplied += old.stats.recordsApplied
+        _stats.duplicates += old.stats.duplicates
+        _stats.lateEvents += old.stats.lateEvents
         // Re-evaluate every contact at its clock, then let due boundaries fire again.
         for i in 0..<contacts.count {
             let row = rows.row(i)
@@ -923,7 +930,7 @@ extension SegmentEngine {
             row[StateLayout.scheduled] = SegmentEngine.unscheduled
             schedule(i, row)
         }
-        watermark = .min
+        _watermark = .min
         advanceWatermark(to: old.watermark)
     }
 }

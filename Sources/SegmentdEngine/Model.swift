@@ -310,7 +310,7 @@ struct ModelCompiler {
             }
         }
         if let a = get("attributes") {
-            for (name, kn, v) in try mapping(a, "attributes") {
+            for (name, _, v) in try mapping(a, "attributes") {
                 let m = try mapping(v, "attribute '\(name)'")
                 try checkKeys(m, allowed: ["from", "prop", "kind", "case_insensitive"], "attribute '\(name)'")
                 func g(_ k: String) -> Node? { m.first { $0.0 == k }?.2 }

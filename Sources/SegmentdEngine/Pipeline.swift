@@ -24,9 +24,14 @@ public struct RecordCounters: Sendable, Equatable {
 /// Decode → engine, record by record: the one path every input takes, in replay and in the
 /// daemon alike. Transitions accumulate in the engine until taken.
 public final class Pipeline {
-    public private(set) var engine: SegmentEngine
-    public private(set) var decoder: EventDecoder
-    public private(set) var encoder: TransitionEncoder
+    public var engine: SegmentEngine { _engine }
+    public var decoder: EventDecoder { _decoder }
+    public var encoder: TransitionEncoder { _encoder }
+    // Private storage behind public getters: the optimizer then drops the dynamic exclusivity
+    // checks a class's public stored properties cost on every per-record access.
+    private var _engine: SegmentEngine
+    private var _decoder: EventDecoder
+    private var _encoder: TransitionEncoder
     /// Counts of records by outcome. Records by shape are counted in plain integers on the
     /// per-record path and put into `byShape` only when the counters are read.
     public var counters: RecordCounters {
@@ -37,26 +42,35 @@ public final class Pipeline {
     }
     private var counts = RecordCounters()
     /// Events applied, by canonical type index (an identify with a stage counts two).
-    public private(set) var eventsByType = [Int](repeating: 0, count: CanonicalTypes.all.count)
+    public var eventsByType: [Int] { _eventsByType }
+    private var _eventsByType = [Int](repeating: 0, count: CanonicalTypes.all.count)
     private var nativeRecords = 0
     private var segmentRecords = 0
 
     public init(model: Model, lateness: Millis = 0, maxRecordBytes: Int = 1 << 20) {
-        engine = SegmentEngine(model: model, lateness: lateness)
-        decoder = EventDecoder(model: model, maxRecordBytes: maxRecordBytes)
-        encoder = TransitionEncoder(model: model)
+        _engine = SegmentEngine(model: model, lateness: lateness)
+        _decoder = EventDecoder(model: model, maxRecordBytes: maxRecordBytes)
+        _encoder = TransitionEncoder(model: model)
     }
 
     /// When set, an event later than `now + allowance` is bad (`invalid_time`) and moves
     /// nothing: the daemon sets it from the wall clock for every batch (`max_future`), replay
     /// from `--now`.
-    public var futureGuard: FutureGuard? = nil
+    public var futureGuard: FutureGuard? {
+        get { _futureGuard }
+        set { _futureGuard = newValue }
+    }
+    private var _futureGuard: FutureGuard? = nil
 
     /// Email providers' webhook shapes to accept besides the contract's two (off by default).
-    public var adapters = WebhookAdapters([])
+    public var adapters: WebhookAdapters {
+        get { _adapters }
+        set { _adapters = newValue }
+    }
+    private var _adapters = WebhookAdapters([])
 
     public func process(_ bytes: UnsafeBufferPointer<UInt8>) -> RecordOutcome {
-        if !adapters.enabled.isEmpty, case let .records(records, _) = adapters.translate(bytes) {
+        if !_adapters.enabled.isEmpty, case let .records(records, _) = _adapters.translate(bytes) {
             // One input record, several events: each is decoded and applied like a native
             // record; the record's outcome is the first bad event's, else applied, else the rest.
             counts.records += 1
@@ -80,19 +94,19 @@ public final class Pipeline {
     }
 
     private func decodeAndApply(_ bytes: UnsafeBufferPointer<UInt8>) -> RecordOutcome {
-        switch decoder.decode(bytes) {
+        switch _decoder.decode(bytes) {
         case let .events(first, second, shape):
             // Both events of a record carry the record's one time.
-            if let guardrail = futureGuard, first.ts > guardrail.limit {
+            if let guardrail = _futureGuard, first.ts > guardrail.limit {
                 let e = guardrail.error(for: first.ts)
                 counts.bad[e.reason.rawValue, default: 0] += 1
                 return .bad(e)
             }
             if shape == .native { nativeRecords += 1 } else { segmentRecords += 1 }
-            if engine.apply(first, second) {
+            if _engine.apply(first, second) {
                 counts.applied += 1
-                eventsByType[Int(first.type)] += 1
-                if let second { eventsByType[Int(second.type)] += 1 }
+                _eventsByType[Int(first.type)] += 1
+                if let second { _eventsByType[Int(second.type)] += 1 }
                 return .applied
             }
             counts.duplicates += 1
@@ -112,9 +126,9 @@ public final class Pipeline {
         let next = SegmentEngine(model: model, lateness: engine.lateness, dedupHorizon: engine.dedupHorizon)
         next.adopt(from: engine)
         let leftover = engine.takeTransitions()
-        engine = next
-        decoder = EventDecoder(model: model, maxRecordBytes: decoder.maxRecordBytes)
-        encoder = TransitionEncoder(model: model)
+        _engine = next
+        _decoder = EventDecoder(model: model, maxRecordBytes: _decoder.maxRecordBytes)
+        _encoder = TransitionEncoder(model: model)
         precondition(leftover.isEmpty, "transitions must be taken before a model change")
     }
 

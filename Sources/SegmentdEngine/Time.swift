@@ -96,6 +96,24 @@ public enum EventTime {
 
     /// Appends the formatted instant to a byte buffer (the transition encoder's hot path).
     public static func append(_ t: Millis, to out: inout [UInt8]) {
+        withFormatted(t) { out.append(contentsOf: $0) }
+    }
+
+    /// The length of every formatted instant: `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+    public static let formattedLength = 24
+
+    /// Formats `t` into a buffer on the stack and hands it to `body` (the 24 bytes are written
+    /// with no per-byte append, and can be appended more than once).
+    @inline(__always)
+    public static func withFormatted<R>(_ t: Millis, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: formattedLength) { buffer in
+            write(t, into: buffer.baseAddress!)
+            return try body(UnsafeBufferPointer(buffer))
+        }
+    }
+
+    /// Writes the 24 bytes of `t` at `p`.
+    static func write(_ t: Millis, into p: UnsafeMutablePointer<UInt8>) {
         var secs = t / 1000
         var ms = Int(t % 1000)
         if ms < 0 { ms += 1000; secs -= 1 }
@@ -103,15 +121,15 @@ public enum EventTime {
         var rem = Int(secs % 86_400)
         if rem < 0 { rem += 86_400; days -= 1 }
         let (y, m, d) = civilFromDays(Int(days))
-        @inline(__always) func put2(_ v: Int) { out.append(UInt8(48 + v / 10)); out.append(UInt8(48 + v % 10)) }
+        @inline(__always) func put2(_ at: Int, _ v: Int) { p[at] = UInt8(48 + v / 10); p[at + 1] = UInt8(48 + v % 10) }
         let yy = max(0, min(9999, y))
-        put2(yy / 100); put2(yy % 100)
-        out.append(45); put2(m); out.append(45); put2(d)
-        out.append(84)
-        put2(rem / 3600); out.append(58); put2(rem / 60 % 60); out.append(58); put2(rem % 60)
-        out.append(46)
-        out.append(UInt8(48 + ms / 100)); out.append(UInt8(48 + ms / 10 % 10)); out.append(UInt8(48 + ms % 10))
-        out.append(90)
+        put2(0, yy / 100); put2(2, yy % 100)
+        p[4] = 45; put2(5, m); p[7] = 45; put2(8, d)
+        p[10] = 84
+        put2(11, rem / 3600); p[13] = 58; put2(14, rem / 60 % 60); p[16] = 58; put2(17, rem % 60)
+        p[19] = 46
+        p[20] = UInt8(48 + ms / 100); p[21] = UInt8(48 + ms / 10 % 10); p[22] = UInt8(48 + ms % 10)
+        p[23] = 90
     }
 
     static func isLeap(_ y: Int) -> Bool { (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 }

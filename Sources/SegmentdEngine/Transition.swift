@@ -46,8 +46,12 @@ public struct TransitionEncoder: Sendable {
     private let groupFields: [[UInt8]]
     /// Segment names as JSON strings, per group.
     private let segmentJSON: [[[UInt8]]]
-    /// `","event_type":"<type>"}` per canonical type.
-    private let typeTails: [[UInt8]]
+    /// `,"event_type":"<type>"},"model_version":"<version>"}` per canonical type: the end of
+    /// an event-caused document after its event id, in one piece.
+    private let eventTails: [[UInt8]]
+    /// `"time"},"model_version":"<version>"}`: the end of a time-caused document.
+    private let timeTail: [UInt8]
+    /// `,"model_version":"<version>"}`.
     private let versionTail: [UInt8]
 
     public init(model: Model) {
@@ -75,11 +79,12 @@ public struct TransitionEncoder: Sendable {
                 return o
             }
         }
-        typeTails = CanonicalTypes.all.map { Array(#","event_type":""#.utf8) + Array($0.utf8) + Array(#""}"#.utf8) }
         var v: [UInt8] = Array(#","model_version":"#.utf8)
         JSONWriter.string(Array(model.version.utf8), to: &v)
         v.append(contentsOf: "}".utf8)
         versionTail = v
+        eventTails = CanonicalTypes.all.map { Array(#","event_type":""#.utf8) + Array($0.utf8) + Array(#""}"#.utf8) + v }
+        timeTail = Array(#""time"}"#.utf8) + v
     }
 
     /// The deterministic id: a 128-bit hash of (contact_id, group, from, to, at, n), in hex.
@@ -126,8 +131,8 @@ public struct TransitionEncoder: Sendable {
         var h = IdHasher()
         h.feed(t.contactId)
         h.feed(groupNames[t.group])
-        if let f = t.from { h.feed(segmentNames[t.group][f]) } else { h.feed([0]) }
-        if let to = t.to { h.feed(segmentNames[t.group][to]) } else { h.feed([0]) }
+        if let f = t.from { h.feed(segmentNames[t.group][f]) } else { h.feed(TransitionEncoder.noSegment) }
+        if let to = t.to { h.feed(segmentNames[t.group][to]) } else { h.feed(TransitionEncoder.noSegment) }
         h.feed(decimal: t.at)
         h.feed(decimal: Int64(t.n))
         func mix(_ x0: UInt64) -> UInt64 {
@@ -138,17 +143,22 @@ public struct TransitionEncoder: Sendable {
             return x
         }
         let a = mix(h.h1), b = mix(h.h2 ^ a)
-        TransitionEncoder.hex(a, to: &out)
-        TransitionEncoder.hex(b, to: &out)
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { digits in
+            TransitionEncoder.hex(a, into: digits.baseAddress!)
+            TransitionEncoder.hex(b, into: digits.baseAddress! + 16)
+            out.append(contentsOf: UnsafeBufferPointer(digits))
+        }
     }
 
-    /// 16 lower-case hex digits, zero-padded.
-    private static func hex(_ v: UInt64, to out: inout [UInt8]) {
-        var shift = 60
-        while shift >= 0 {
-            let d = UInt8((v >> UInt64(shift)) & 15)
-            out.append(d < 10 ? 48 + d : 87 + d)
-            shift -= 4
+    /// What the id hash is fed for "no segment" (a byte no segment name has alone).
+    private static let noSegment: [UInt8] = [0]
+
+    /// 16 lower-case hex digits, zero-padded, written at `p`.
+    @inline(__always)
+    private static func hex(_ v: UInt64, into p: UnsafeMutablePointer<UInt8>) {
+        for k in 0..<16 {
+            let d = UInt8((v >> UInt64(60 - 4 * k)) & 15)
+            p[k] = d < 10 ? 48 + d : 87 + d
         }
     }
 
@@ -164,18 +174,25 @@ public struct TransitionEncoder: Sendable {
         if out.capacity < need { out.reserveCapacity(max(need, 2 * out.capacity)) }
         out.append(contentsOf: heads[t.group])
         appendId(t, to: &out)
-        JSONWriter.staticString(#"","time":""#, to: &out)
-        EventTime.append(t.at, to: &out)
-        JSONWriter.staticString(#"","subject":"#, to: &out)
-        JSONWriter.string(t.contactId, to: &out)
-        JSONWriter.staticString(#","datacontenttype":"application/json","data":"#, to: &out)
-        encodeData(t, to: &out)
+        // `time` and `data.at` are the same instant: formatted once, written twice.
+        EventTime.withFormatted(t.at) { at in
+            JSONWriter.staticString(#"","time":""#, to: &out)
+            out.append(contentsOf: at)
+            JSONWriter.staticString(#"","subject":"#, to: &out)
+            JSONWriter.string(t.contactId, to: &out)
+            JSONWriter.staticString(#","datacontenttype":"application/json","data":"#, to: &out)
+            encodeData(t, at: at, to: &out)
+        }
         out.append(125)  // }
     }
 
     /// Appends the CloudEvent's `data` object alone: the record value in CloudEvents binary
     /// mode, where the other attributes travel as `ce_` headers (`binaryHeaders`).
     public func encodeData(_ t: Transition, to out: inout [UInt8]) {
+        EventTime.withFormatted(t.at) { encodeData(t, at: $0, to: &out) }
+    }
+
+    private func encodeData(_ t: Transition, at: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
         JSONWriter.staticString(#"{"contact_id":"#, to: &out)
         JSONWriter.string(t.contactId, to: &out)
         out.append(contentsOf: groupFields[t.group])
@@ -183,25 +200,26 @@ public struct TransitionEncoder: Sendable {
         JSONWriter.staticString(#","to":"#, to: &out)
         segment(t.to, t.group, &out)
         JSONWriter.staticString(#","at":""#, to: &out)
-        EventTime.append(t.at, to: &out)
+        out.append(contentsOf: at)
         JSONWriter.staticString(#"","cause":{"kind":"#, to: &out)
         switch t.cause {
         case .time:
-            JSONWriter.staticString(#""time"}"#, to: &out)
+            out.append(contentsOf: timeTail)
         case let .model(previousVersion):
             JSONWriter.staticString(#""model","previous_model_version":"#, to: &out)
             var version = previousVersion
             version.withUTF8 { JSONWriter.string($0, to: &out) }
             out.append(125)  // }
+            out.append(contentsOf: versionTail)
         case let .event(eventId, type):
-            JSONWriter.staticString(#""event""#, to: &out)
             if var eventId {
-                JSONWriter.staticString(#","event_id":"#, to: &out)
+                JSONWriter.staticString(#""event","event_id":"#, to: &out)
                 eventId.withUTF8 { JSONWriter.string($0, to: &out) }
+            } else {
+                JSONWriter.staticString(#""event""#, to: &out)
             }
-            out.append(contentsOf: typeTails[Int(type)])
+            out.append(contentsOf: eventTails[Int(type)])
         }
-        out.append(contentsOf: versionTail)
     }
 
     /// CloudEvents Kafka protocol binding, binary mode: the attributes as headers.

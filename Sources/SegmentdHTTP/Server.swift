@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import ServiceLifecycle
 import SegmentdDaemon
 import SegmentdEngine
 
@@ -36,10 +37,14 @@ public struct OperationsServer: Sendable {
         let token = self.token
         router.add(middleware: BearerTokenMiddleware(token: token, open: ["/healthz", "/readyz"]))
         router.get("/healthz") { _, _ -> Response in
-            daemon.isAlive ? text(.ok, "ok\n") : text(.serviceUnavailable, "processing loop stalled\n")
+            if let problem = daemon.livenessProblem { return text(.serviceUnavailable, problem + "\n") }
+            return text(.ok, "ok\n")
         }
         router.get("/readyz") { _, _ -> Response in
-            daemon.isReady ? text(.ok, "ready\n") : text(.serviceUnavailable, "not ready: no partition assigned and restored yet\n")
+            if daemon.isReady { return text(.ok, "ready\n") }
+            if let problem = daemon.livenessProblem { return text(.serviceUnavailable, "not ready: \(problem)\n") }
+            let phase = daemon.phase
+            return text(.serviceUnavailable, "not ready: \(phase == .running || phase == .waitingForAssignment ? "no partition assigned and restored yet" : phase.description)\n")
         }
         router.get("/metrics") { _, _ -> Response in
             var headers = HTTPFields()
@@ -48,10 +53,12 @@ public struct OperationsServer: Sendable {
         }
         router.get("/contacts/:id") { _, context -> Response in
             guard let id = context.parameters.get("id") else { return text(.badRequest, "missing id\n") }
-            let answer: Daemon.ContactLookup = await withCheckedContinuation { cont in
-                daemon.enqueue { d in cont.resume(returning: d.lookup(Array(id.utf8))) }
+            switch await daemon.ask({ d in d.lookup(Array(id.utf8)) }) {
+            case .success(let answer):
+                return json(ContactDocument.make(answer, id: id, model: daemon.model, instance: daemon.config.transactionalId))
+            case .failure(let why):
+                return unavailable(why)
             }
-            return json(ContactDocument.make(answer, id: id, model: daemon.model, instance: daemon.config.transactionalId))
         }
         router.get("/segments/:group/:segment/count") { _, context -> Response in
             let g = context.parameters.get("group") ?? "", s = context.parameters.get("segment") ?? ""
@@ -62,23 +69,30 @@ public struct OperationsServer: Sendable {
             return json((.ok, ["group": g, "segment": s, "count": n, "scope": "partitions owned by this instance"] as [String: Any]))
         }
         router.post("/admin/reload") { _, _ -> Response in
-            let result: Result<String, DaemonError> = await withCheckedContinuation { cont in
-                daemon.enqueue { d in cont.resume(returning: d.reloadModel()) }
-            }
-            switch result {
-            case .success(let m): return text(.ok, m + "\n")
-            case .failure(let e): return text(.unprocessableContent, "model refused, the old one keeps running: \(e)\n")
+            switch await daemon.ask(timeoutMs: 60_000, { d in d.reloadModel() }) {
+            case .success(.success(let m)): return text(.ok, m + "\n")
+            case .success(.failure(let e)): return text(.unprocessableContent, "model refused, the old one keeps running: \(e)\n")
+            case .failure(let why): return unavailable(why)
             }
         }
         return router
     }
 
-    /// Serves until the task is cancelled. Signals stay the daemon's: by default a service
-    /// group would take SIGTERM/SIGINT for itself and the processing loop would never hear them.
-    public func run() async throws {
-        let app = Application(router: makeRouter(), configuration: .init(address: .hostname(host, port: port)))
-        try await app.runService(gracefulShutdownSignals: [])
+    /// The server as a `Service` for the process's `ServiceGroup` (which owns the signals):
+    /// on graceful shutdown it stops accepting and answers every request in flight.
+    public func makeApplication(onServerRunning: (@Sendable (Int) async -> Void)? = nil) -> some Service {
+        Application(router: makeRouter(), configuration: .init(address: .hostname(host, port: port)),
+                    onServerRunning: { channel in await onServerRunning?(channel.localAddress?.port ?? port) })
     }
+}
+
+/// A question the daemon cannot answer now (not consuming yet, restoring, shutting down):
+/// 503 with the reason and a hint to retry, never a dropped connection.
+func unavailable(_ why: Unavailable) -> Response {
+    var headers = HTTPFields()
+    headers[.contentType] = "text/plain; charset=utf-8"
+    headers[.retryAfter] = "1"
+    return Response(status: .serviceUnavailable, headers: headers, body: .init(byteBuffer: ByteBuffer(string: "unavailable: \(why)\n")))
 }
 
 func text(_ status: HTTPResponse.Status, _ body: String) -> Response {

@@ -57,6 +57,9 @@ final class ConsumerCallbackContext: @unchecked Sendable {
     var pendingError: (any Error)?
     /// A fatal client error reported via error_cb; rethrown by every later `poll`.
     var fatalError: KafkaError?
+    /// An assignment callback has run (librdkafka < 2.3 asserts in the cooperative-sticky
+    /// assignor when a consumer that joined the group is destroyed before its first one).
+    var receivedAssignment = false
 
     init(handler: any RebalanceHandler, onError: (@Sendable (KafkaError) -> Void)?) {
         self.handler = handler
@@ -71,6 +74,7 @@ final class ConsumerCallbackContext: @unchecked Sendable {
 
         switch err {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+            receivedAssignment = true
             if let consumer, !tps.isEmpty {
                 do {
                     let starts = try handler.assigned(partitions: tps, consumer: consumer)
@@ -375,6 +379,28 @@ public final class KafkaConsumer: @unchecked Sendable {
 }
 
 extension KafkaConsumer {
+    /// True once the group gave this member an assignment (possibly empty). Until then, a
+    /// member that already joined must not be destroyed: librdkafka 2.0.2's cooperative-sticky
+    /// assignor asserts on its missing state (fixed in 2.3.0, librdkafka#4312). Polling thread.
+    public var hasReceivedAssignment: Bool { context.receivedAssignment }
+
+    /// The member id the group coordinator gave this consumer; nil before the first JoinGroup
+    /// response (then no assignor state exists yet and destroying the consumer is safe).
+    public var memberId: String? {
+        guard let p = rd_kafka_memberid(handle) else { return nil }
+        defer { rd_kafka_mem_free(handle, p) }
+        let s = String(cString: p)
+        return s.isEmpty ? nil : s
+    }
+
+    /// The partition's (low, high) watermarks asked from the broker (a round trip).
+    public func queryWatermarks(topic: String, partition: Int32, timeoutMs: Int) throws -> (low: Int64, high: Int64) {
+        var low: Int64 = -1, high: Int64 = -1
+        try KafkaError.check(rd_kafka_query_watermark_offsets(handle, topic, partition, &low, &high, Int32(clamping: timeoutMs)),
+                             "query watermarks \(topic)[\(partition)]")
+        return (low, high)
+    }
+
     /// The partition's (low, high) watermarks as last seen in fetch responses, without a
     /// broker round trip: for lag metrics on the polling path. Nil until a fetch has seen them.
     public func cachedWatermarks(topic: String, partition: Int32) -> (low: Int64, high: Int64)? {

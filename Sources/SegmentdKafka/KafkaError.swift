@@ -70,6 +70,13 @@ public struct KafkaError: Error, CustomStringConvertible, Sendable {
         if err != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(err, context: context()) }
     }
 
+    /// An error about one record that retrying cannot fix: too large for the producer's
+    /// `message.max.bytes` or the broker's limit, or refused as invalid by the broker.
+    public var isPermanentRecordError: Bool {
+        [RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE, RD_KAFKA_RESP_ERR_INVALID_RECORD,
+         RD_KAFKA_RESP_ERR_INVALID_MSG].contains { $0.rawValue == code }
+    }
+
     /// True for librdkafka's local `_TIMED_OUT` (e.g. `flush` did not drain in time).
     public var isTimeout: Bool { code == RD_KAFKA_RESP_ERR__TIMED_OUT.rawValue }
 

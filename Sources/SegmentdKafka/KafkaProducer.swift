@@ -7,6 +7,9 @@ final class DeliveryReports: Sendable {
         var failures: [KafkaError] = []
         var failureCount = 0
         var delivered = 0
+        /// Failures of records produced with a `tag`, kept until `takeTagged` (not cleared by
+        /// commit, abort or flush): the caller decides what each failed record needs.
+        var tagged: [(tag: Int, error: KafkaError)] = []
     }
     let state = Mutex(State())
 
@@ -18,10 +21,17 @@ final class DeliveryReports: Sendable {
         }
         let topic = m.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "?"
         let e = KafkaError(err, context: "delivery to \(topic)[\(m.pointee.partition)]")
+        let tag = Int(bitPattern: m.pointee._private)
         state.withLock {
             $0.failureCount += 1
             if $0.failures.count < 16 { $0.failures.append(e) }   // keep memory bounded
+            if tag != 0 { $0.tagged.append((tag, e)) }
         }
+    }
+
+    /// Returns (and clears) the failures of tagged records.
+    func takeTagged() -> [(tag: Int, error: KafkaError)] {
+        state.withLock { st in defer { st.tagged = [] }; return st.tagged }
     }
 
     /// Returns (and clears) the failures seen so far.
@@ -78,8 +88,11 @@ public final class KafkaProducer: @unchecked Sendable {
     /// Enqueues one record (copied; the arrays may be reused immediately). `partition == nil`
     /// lets the configured partitioner pick by key. If librdkafka's local queue is full this
     /// serves delivery reports for up to 100 ms and retries, i.e. it applies backpressure.
+    ///
+    /// A non-zero `tag` marks the record: if its delivery fails, `takeTaggedFailures` returns
+    /// the tag with the error (for records that need individual treatment, e.g. dead letters).
     public func produce(topic: String, partition: Int32? = nil, key: [UInt8]?, value: [UInt8],
-                        headers: [KafkaHeader] = []) throws {
+                        headers: [KafkaHeader] = [], tag: Int = 0) throws {
         try ensureOpen("produce")
         // Header names and values must stay valid during rd_kafka_produceva (it copies them into
         // an rd_kafka_headers_t it owns); put them all in one temporary buffer.
@@ -100,6 +113,12 @@ public final class KafkaProducer: @unchecked Sendable {
                     vu.vtype = RD_KAFKA_VTYPE_PARTITION; vu.u.i32 = partition ?? -1; vus.append(vu)
                     vu = rd_kafka_vu_t()
                     vu.vtype = RD_KAFKA_VTYPE_MSGFLAGS; vu.u.i = 0x2 /* RD_KAFKA_MSG_F_COPY */; vus.append(vu)
+                    if tag != 0 {
+                        vu = rd_kafka_vu_t()
+                        vu.vtype = RD_KAFKA_VTYPE_OPAQUE
+                        vu.u.ptr = UnsafeMutableRawPointer(bitPattern: tag)
+                        vus.append(vu)
+                    }
                     if let keyPtr {
                         vu = rd_kafka_vu_t()
                         vu.vtype = RD_KAFKA_VTYPE_KEY
@@ -169,6 +188,10 @@ public final class KafkaProducer: @unchecked Sendable {
                              isFatal: first.isFatal, txnRequiresAbort: first.txnRequiresAbort)
         }
     }
+
+    /// The tags of records produced with one whose delivery failed since the last call, with
+    /// the error (kept across commit, abort and flush).
+    public func takeTaggedFailures() -> [(tag: Int, error: KafkaError)] { reports.takeTagged() }
 
     /// Records delivered successfully so far (for tools and tests).
     public var deliveredCount: Int { reports.state.withLock { $0.delivered } }

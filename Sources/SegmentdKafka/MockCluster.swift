@@ -63,6 +63,15 @@ public final class MockCluster: @unchecked Sendable {
         }
     }
 
+    /// Makes the next `errors.count` requests of Kafka API `apiKey` (0 Produce, 24
+    /// AddPartitionsToTxn, 26 EndTxn, …) fail with these error codes, in order (fault injection).
+    public func pushRequestErrors(apiKey: Int16, errors: [Int32]) throws {
+        try withCluster("pushRequestErrors \(apiKey)") { mc in
+            let codes = errors.map { rd_kafka_resp_err_t(rawValue: $0) }
+            codes.withUnsafeBufferPointer { rd_kafka_mock_push_request_errors_array(mc, apiKey, codes.count, $0.baseAddress) }
+        }
+    }
+
     /// Adds round-trip latency to a broker (fault injection for timeouts).
     public func setBrokerRtt(_ id: Int32, ms: Int32) throws {
         try withCluster("setBrokerRtt \(id)") { mc in

@@ -19,7 +19,8 @@ struct StderrLogHandler: LogHandler {
         set { metadata[key] = newValue }
     }
 
-    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
+    func log(event: LogEvent) {
+        let level = event.level, message = event.message
         let ts = stamp()
         if json {
             var b: [UInt8] = []
@@ -34,7 +35,7 @@ struct StderrLogHandler: LogHandler {
 }
 
 /// The daemon's log sinks over swift-log, per the configuration.
-func makeLogging(_ c: DaemonConfig) -> (info: LogSink, debug: LogSink?) {
+func makeLogging(_ c: DaemonConfig) -> (info: LogSink, debug: LogSink?, error: LogSink) {
     let json = c.logJSON
     // Libraries (Hummingbird) log through the same handler and format.
     LoggingSystem.bootstrap { label in StderrLogHandler(json: json, label: label) }
@@ -43,5 +44,6 @@ func makeLogging(_ c: DaemonConfig) -> (info: LogSink, debug: LogSink?) {
     let l = logger
     let info: LogSink = { message in l.info("\(message)") }
     let debug: LogSink = { message in l.debug("\(message)") }
-    return (info, c.logDebug ? debug : nil)
+    let error: LogSink = { message in l.error("\(message)") }
+    return (info, c.logDebug ? debug : nil, error)
 }

@@ -10,24 +10,27 @@ import Synchronization
 import Glibc
 #endif
 
-/// Set by SIGTERM/SIGINT; the running command's loop polls it.
+/// Set by SIGTERM/SIGINT in `demo` and `loadgen` (simple foreground tools); `run` leaves
+/// signals to its ServiceGroup.
 let shutdownRequested = Atomic<Bool>(false)
-/// Set by SIGHUP: reload the model file.
-let reloadRequested = Atomic<Bool>(false)
 
-func installSignalHandlers() {
-    // A parent may hand us these signals blocked (posix_spawn keeps the mask): unblock them,
-    // or SIGTERM from a supervisor would never reach the handler.
+/// A parent may hand us these signals blocked (posix_spawn keeps the mask): unblock them, or
+/// SIGTERM from a supervisor would never be delivered, whoever handles it.
+func unblockSignals() {
     var set = sigset_t()
     sigemptyset(&set)
     sigaddset(&set, SIGTERM)
     sigaddset(&set, SIGINT)
     sigaddset(&set, SIGHUP)
     sigprocmask(SIG_UNBLOCK, &set, nil)
-    signal(SIGHUP) { _ in reloadRequested.store(true, ordering: .relaxed) }
+    signal(SIGPIPE, SIG_IGN)
+}
+
+/// Signal handlers of the foreground tools (`demo`, `loadgen`).
+func installSignalHandlers() {
+    unblockSignals()
     signal(SIGTERM) { _ in shutdownRequested.store(true, ordering: .relaxed) }
     signal(SIGINT) { _ in shutdownRequested.store(true, ordering: .relaxed) }
-    signal(SIGPIPE, SIG_IGN)
 }
 
 func stamp() -> String {
@@ -67,6 +70,9 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("idle-advance"), help: "Idle time before a partition's watermark follows the wall clock, or off.") var idleAdvance: String?
     @Option(name: .customLong("max-record-bytes")) var maxRecordBytes: String?
     @Option(name: .customLong("batch-size")) var batchSize: String?
+    @Option(name: .customLong("max-future"), help: "Events further ahead of the wall clock are dead-lettered (invalid_time), e.g. 1h.") var maxFuture: String?
+    @Option(name: .customLong("stall-timeout"), help: "/healthz fails when nothing commits for this long while input waits, e.g. 2m.") var stallTimeout: String?
+    @Option(name: .customLong("on-offset-reset"), help: "log or fail, when a checkpointed input position is gone from the broker.") var onOffsetReset: String?
     @Option(name: .customLong("transactional-id")) var transactionalId: String?
     @Option(name: .customLong("embedded-partitions")) var embeddedPartitions: String?
     @Option(name: .customLong("log-format"), help: "text or json.") var logFormat: String?
@@ -87,24 +93,34 @@ struct Run: ParsableCommand {
                 ("processing_guarantee", guarantee), ("lateness", lateness), ("idle_advance", idleAdvance),
                 ("max_record_bytes", maxRecordBytes), ("batch_size", batchSize), ("transactional_id", transactionalId),
                 ("embedded_partitions", embeddedPartitions), ("http_address", httpAddress), ("http_token", httpToken),
-                ("log_format", logFormat), ("log_level", logLevel),
+                ("log_format", logFormat), ("log_level", logLevel), ("max_future", maxFuture),
+                ("stall_timeout", stallTimeout), ("on_offset_reset", onOffsetReset),
             ]
             for (k, v) in flags { if let v { try c.set(k, v, origin: "flag --\(k.replacingOccurrences(of: "_", with: "-"))") } }
             for kv in kafka {
                 guard let eq = kv.firstIndex(of: "=") else { throw ConfigError(origin: "flag --kafka", message: "'\(kv)' is not name=value") }
                 try c.set("kafka." + kv[..<eq], String(kv[kv.index(after: eq)...]), origin: "flag --kafka")
             }
+            try c.checkConsistency()
         } catch let e as ConfigError {
             throw ValidationError("invalid configuration: \(e)")
         }
         return c
     }
 
+    /// The daemon's services are async (a ServiceGroup); the CLI's root command stays
+    /// synchronous, so `replay` and the other commands run on the main thread with no
+    /// dispatch main loop (which also keeps them runnable under valgrind).
     func run() throws {
+        try runBlocking { try await runDaemon() }
+    }
+
+    func runDaemon() async throws {
         var c = try resolvedConfig()
         let m = try loadModel(c.modelPath)
-        let (stderrLog, debugLog) = makeLogging(c)
-        installSignalHandlers()
+        let (stderrLog, debugLog, errorLog) = makeLogging(c)
+        stderrLog("\(SegmentdVersion.description) starting")
+        unblockSignals()
         var embedded: EmbeddedBroker?
         if c.brokers.isEmpty {
             let b = try EmbeddedBroker(config: c, partitions: c.embeddedPartitions)
@@ -119,37 +135,9 @@ struct Run: ParsableCommand {
             """)
         }
         defer { embedded?.close() }
-        let daemon = Daemon(config: c, model: m, log: stderrLog, debug: debugLog)
-        if let address = c.httpAddress {
-            let server = try OperationsServer(daemon: daemon, address: address, token: c.httpToken)
-            Task {
-                do { try await server.run() } catch { stderrLog("HTTP server on \(address) stopped: \(error)") }
-            }
-            stderrLog("HTTP on http://\(address): /metrics /healthz /readyz /contacts/{id} /segments/{group}/{segment}/count, POST /admin/reload\(c.httpToken == nil ? "" : " (bearer token required)")")
-        }
-        try runUntilSignal(daemon)
+        let daemon = Daemon(config: c, model: m, log: stderrLog, debug: debugLog, error: errorLog)
+        try await runServices(daemon, log: stderrLog)
     }
-}
-
-/// Runs the daemon on the current thread; a watcher thread turns a signal into `stop()`.
-func runUntilSignal(_ daemon: Daemon) throws {
-    let watcher = Thread {
-        while !shutdownRequested.load(ordering: .relaxed) {
-            if reloadRequested.exchange(false, ordering: .relaxed) {
-                daemon.enqueue { d in _ = d.reloadModel() }
-            }
-            usleep(50_000)
-        }
-        daemon.stop()
-    }
-    watcher.start()
-    do {
-        try daemon.run()
-    } catch {
-        shutdownRequested.store(true, ordering: .relaxed)
-        throw DaemonFailure(description: "fatal: \(error)")
-    }
-    shutdownRequested.store(true, ordering: .relaxed)
 }
 
 struct DaemonFailure: Error, CustomStringConvertible { var description: String }

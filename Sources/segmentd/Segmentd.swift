@@ -1,4 +1,6 @@
 import ArgumentParser
+import Dispatch
+import Synchronization
 import SegmentdEngine
 
 #if canImport(Glibc)
@@ -13,4 +15,17 @@ struct Segmentd: ParsableCommand {
         version: SegmentdVersion.description,
         subcommands: [Run.self, Demo.self, Replay.self, Validate.self, Explain.self, LoadGen.self]
     )
+}
+
+/// Runs `body` on the concurrency runtime's threads and waits for it on this one (the main
+/// thread, which runs no executor here: nothing in `body` needs it).
+func runBlocking(_ body: @escaping @Sendable () async throws -> Void) throws {
+    let outcome = Mutex<Result<Void, any Error>?>(nil)
+    let done = DispatchSemaphore(value: 0)
+    Task.detached {
+        do { try await body(); outcome.withLock { $0 = .success(()) } } catch { outcome.withLock { $0 = .failure(error) } }
+        done.signal()
+    }
+    done.wait()
+    try outcome.withLock { $0! }.get()
 }

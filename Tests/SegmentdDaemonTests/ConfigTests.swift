@@ -55,3 +55,65 @@ struct ConfigTests {
         #expect(e?.message.contains("'klaviyo'") == true)
     }
 }
+
+@Suite("Daemon configuration: hardening")
+struct HardeningConfigTests {
+    @Test("max_future, stall_timeout and on_offset_reset are settings with checked values")
+    func newSettings() throws {
+        var c = DaemonConfig()
+        #expect(c.maxFuture == 3_600_000)
+        #expect(!c.failOnOffsetReset)
+        try c.apply(yaml: "max_future: 15m\nstall_timeout: 30s\non_offset_reset: fail\n", file: "s.yaml")
+        #expect(c.maxFuture == 900_000)
+        #expect(c.stallTimeout == 30_000)
+        #expect(c.failOnOffsetReset)
+        try c.apply(environment: ["SEGMENTD_MAX_FUTURE": "2h"])
+        #expect(c.maxFuture == 7_200_000)
+        #expect(throws: ConfigError.self) { try c.set("max_future", "0s", origin: "flag --max-future") }
+        #expect(throws: ConfigError.self) { try c.set("on_offset_reset", "ignore", origin: "flag --on-offset-reset") }
+        #expect(throws: ConfigError.self) { try c.set("max_record_bytes", String(DaemonConfig.maxRecordBytesLimit + 1), origin: "flag") }
+    }
+
+    @Test("the producer is sized for a dead letter of the largest record; a smaller limit set by hand is refused at start")
+    func deadLetterLimits() throws {
+        var c = DaemonConfig()
+        let p = c.producerProperties()
+        let needed = c.maxRecordBytes + DaemonConfig.deadLetterHeadroom
+        #expect(Int(p["message.max.bytes"]!)! >= needed)
+        #expect(Int(p["batch.size"]!)! >= needed)
+        try c.checkConsistency()
+        try c.set("producer.message.max.bytes", "1000000", origin: "flag --kafka")
+        do {
+            try c.checkConsistency()
+            Issue.record("a producer limit below max_record_bytes was accepted")
+        } catch {
+            #expect(error.origin == "producer.message.max.bytes")
+            #expect(error.message.contains("max_record_bytes"))
+        }
+        try c.set("max_record_bytes", "900000", origin: "flag --max-record-bytes")
+        #expect(throws: Never.self) { try c.checkConsistency() }
+    }
+
+    @Test("configuration and model files are read with a size limit: /dev/zero is refused, not read forever")
+    func fileLimit() throws {
+        do {
+            _ = try readTextFile("/dev/zero")
+            Issue.record("/dev/zero was read")
+        } catch {
+            #expect("\(error)".contains("larger than \(maxTextFileBytes) bytes"))
+        }
+        #expect(throws: (any Error).self) { _ = try readTextFile("/dev/zero", limit: 10) }
+        let path = "/tmp/segmentd-limit-\(UInt32.random(in: 0...UInt32.max)).yaml"
+        let f = fopen(path, "wb")!
+        let text = Array(String(repeating: "a", count: 100).utf8)
+        fwrite(text, 1, text.count, f)
+        fclose(f)
+        defer { unlink(path) }
+        #expect(try readTextFile(path, limit: 100).count == 100)
+        #expect(throws: (any Error).self) { _ = try readTextFile(path, limit: 99) }
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -223,7 +223,7 @@ struct DaemonTests {
         for t in moved {
             let data = t["data"] as! [String: Any]
             #expect(data["from"] as? String == "sales_ready")
-            #expect((data["cause"] as! [String: Any])["kind"] as? String == "time")
+            #expect((data["cause"] as! [String: Any])["kind"] as? String == "model")
         }
     }
 
@@ -242,7 +242,7 @@ struct DaemonTests {
                            "--kafka", "session.timeout.ms=6000", "--kafka", "heartbeat.interval.ms=500"]
             let log = FileManager.default.temporaryDirectory.appendingPathComponent("segmentd-sigkill-\(launches).log")
             launches += 1
-            FileManager.default.createFile(atPath: log.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
             p.standardError = try FileHandle(forWritingTo: log)
             try p.run()
             return p

@@ -122,7 +122,7 @@ struct HTTPTests {
             let d = t["data"] as! [String: Any]
             #expect(d["group"] as? String == "lead_score")
             #expect(d["from"] as? String == "sales_ready")
-            #expect((d["cause"] as! [String: Any])["kind"] as? String == "time")
+            #expect((d["cause"] as! [String: Any])["kind"] as? String == "model")
         }
         let segments = Set(out.compactMap { ($0["data"] as! [String: Any])["model_version"] as? String })
         #expect(segments == ["default-1", "strict-1"])

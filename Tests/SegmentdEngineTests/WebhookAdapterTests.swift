@@ -12,7 +12,7 @@ struct WebhookAdapterTests {
     let all = WebhookAdapters(Set(WebhookAdapters.Provider.allCases))
 
     func translate(_ s: String) -> [String] {
-        var b = Array(s.utf8)
+        let b = Array(s.utf8)
         guard case let .records(rs, _) = b.withUnsafeBufferPointer({ all.translate($0) }) else { return ["pass"] }
         return rs.map { String(decoding: $0, as: UTF8.self) }
     }

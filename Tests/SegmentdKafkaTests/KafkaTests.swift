@@ -276,3 +276,30 @@ struct KafkaTests {
         #expect(got.count == 21)
     }
 }
+
+extension KafkaTests {
+    @Test("a tagged record whose delivery fails is reported with its tag and error; untagged ones are not")
+    func taggedDeliveryFailures() throws {
+        let cluster = try MockCluster()
+        defer { cluster.close() }
+        let topic = uniqueName("tagged")
+        try cluster.createTopic(topic, partitions: 1)
+        let p = try KafkaProducer(config: producerConfig(cluster, extra: ["enable.idempotence": "false", "retries": "0"]))
+        // The next Produce request is refused (one record per flush: one request each).
+        try cluster.pushRequestErrors(apiKey: 0, errors: [10 /* MSG_SIZE_TOO_LARGE */])
+        try p.produce(topic: topic, key: bytes("b"), value: bytes("tagged"), tag: 7)
+        #expect(throws: KafkaError.self) { try p.flush(timeoutMs: 10_000) }
+        let failures = p.takeTaggedFailures()
+        #expect(failures.map(\.tag) == [7])
+        #expect(failures.first?.error.isPermanentRecordError == true, "\(failures)")
+        #expect(p.takeTaggedFailures().isEmpty)
+        try cluster.pushRequestErrors(apiKey: 0, errors: [10])
+        try p.produce(topic: topic, key: bytes("a"), value: bytes("untagged"))
+        #expect(throws: KafkaError.self) { try p.flush(timeoutMs: 10_000) }
+        #expect(p.takeTaggedFailures().isEmpty)
+        try p.produce(topic: topic, key: bytes("c"), value: bytes("tagged, delivered"), tag: 8)
+        try p.flush(timeoutMs: 10_000)
+        #expect(p.takeTaggedFailures().isEmpty)
+        try p.close()
+    }
+}
