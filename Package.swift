@@ -7,6 +7,8 @@ let package = Package(
         .executable(name: "segmentd", targets: ["segmentd"]),
         .library(name: "SegmentdEngine", targets: ["SegmentdEngine"]),
         .library(name: "SegmentdKafka", targets: ["SegmentdKafka"]),
+        // For the fuzz package (Fuzz/Package.swift), which depends on this one by path.
+        .library(name: "SegmentdDaemon", targets: ["SegmentdDaemon"]),
         .executable(name: "kafka-read-bench", targets: ["kafka-read-bench"]),
     ],
     dependencies: [

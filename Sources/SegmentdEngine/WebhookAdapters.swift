@@ -71,7 +71,7 @@ public struct WebhookAdapters: Sendable {
         guard let event = str(t, o, Array("event".utf8)) else { return native(nil, "unknown", nil, nil, [:]) }
         let who = contact(t, o, custom: nil, email: Array("email".utf8))
         let id = str(t, o, Array("sg_event_id".utf8))
-        let ts = t.lookup(o, "timestamp").flatMap { t.double($0) }.map { Int64(($0 * 1000).rounded(.down)) }
+        let ts = t.lookup(o, "timestamp").flatMap { t.double($0) }.map(WebhookAdapters.millis)
         var props: [String: Any] = [:]
         let type: String
         switch event {
@@ -98,7 +98,7 @@ public struct WebhookAdapters: Sendable {
         guard let event = str(t, o, Array("event".utf8)) else { return native(nil, "unknown", nil, nil, [:]) }
         let who = contact(t, o, custom: Array("user-variables".utf8), email: Array("recipient".utf8))
         let id = str(t, o, Array("id".utf8))
-        let ts = t.lookup(o, "timestamp").flatMap { t.double($0) }.map { Int64(($0 * 1000).rounded(.down)) }
+        let ts = t.lookup(o, "timestamp").flatMap { t.double($0) }.map(WebhookAdapters.millis)
         var props: [String: Any] = [:]
         let type: String
         switch event {
@@ -145,6 +145,15 @@ public struct WebhookAdapters: Sendable {
         // Opens and clicks carry no event id of their own: the message, the kind and the time.
         let id = message.isEmpty ? nil : "\(message):\(record):\(timeText ?? "")"
         return native(who, type, id, ts, props)
+    }
+
+    /// Epoch seconds (with a fraction) as epoch milliseconds, floored. A value beyond Int64's
+    /// milliseconds (or not finite) becomes Int64.max or .min: a time outside the years
+    /// 0000-9999, so the decoder refuses the record as `invalid_time` (it must never trap).
+    static func millis(_ seconds: Double) -> Int64 {
+        let ms = (seconds * 1000).rounded(.down)
+        guard ms.isFinite, ms > -9.2e18, ms < 9.2e18 else { return ms < 0 ? .min : .max }
+        return Int64(ms)
     }
 
     /// A native-shape record. Missing pieces stay missing, so the decoder reports them as it

@@ -51,4 +51,22 @@ struct WebhookAdapterTests {
         // Native records pass through the adapters untouched.
         #expect(on.process(Array(#"{"contact_id":"c","type":"email_open","ts":1}"#.utf8)) == .applied)
     }
+
+    @Test("a provider time beyond Int64 milliseconds is invalid_time, never a trap (fuzz regressions)")
+    func hugeTimestamps() {
+        #expect(translate(#"[{"timestamp":9233720854775807,"event":"","sg_event_id":""}]"#) == [])
+        #expect(translate(#"[{"email":"a","timestamp":1e308,"event":"open","sg_event_id":"1"}]"#) == [
+            #"{"type":"email_open","contact_id":"a","event_id":"1","ts":9223372036854775807}"#,
+        ])
+        #expect(translate(#"{"event-data":{"event":"opened","recipient":"a","timestamp":-1e300}}"#) == [
+            #"{"type":"email_open","contact_id":"a","ts":-9223372036854775808}"#,
+        ])
+        let p = Pipeline(model: .defaultModel())
+        p.adapters = all
+        for payload in [#"[{"email":"a","timestamp":1e400,"event":"click","sg_event_id":"1"}]"#,
+                        #"{"event-data":{"event":"opened","recipient":"a","timestamp":1e300}}"#] {
+            guard case .bad(let e) = p.process(Array(payload.utf8)) else { Issue.record("expected bad: \(payload)"); continue }
+            #expect(e.reason == .invalidTime)
+        }
+    }
 }

@@ -1,0 +1,53 @@
+// The record path: bytes -> records (one per line) -> Pipeline.process with the default model
+// and every webhook adapter on (native and Segment records pass through them untouched) ->
+// each transition encoded and checked (FuzzSupport.TransitionChecker); at the end the
+// watermark moves 400 days on (as `replay --until` does), memberships must equal the
+// transitions' story, and every contact's snapshot must restore exactly.
+//
+// An optional first line `#lateness=DURATION` sets the allowed lateness (e.g. `#lateness=1h`).
+import FuzzSupport
+import SegmentdEngine
+
+let model = Model.defaultModel()
+let adapters = WebhookAdapters(Set(WebhookAdapters.Provider.allCases))
+let latenessPrefix = Array("#lateness=".utf8)
+
+func fuzzOne(_ data: UnsafeBufferPointer<UInt8>) {
+    var lateness: Millis = 0
+    if data.starts(with: latenessPrefix) {
+        let end = data.firstIndex(of: 10) ?? data.count
+        let text = String(decoding: data[latenessPrefix.count..<end], as: UTF8.self)
+        if let d = DurationSpec(parsing: text) { lateness = d.millis }
+    }
+    let pipeline = Pipeline(model: model, lateness: lateness, maxRecordBytes: 2048)
+    pipeline.adapters = adapters
+    var checker = TransitionChecker(encoder: pipeline.encoder)
+    var records = 0
+    forEachLine(data) { line in
+        if line.starts(with: latenessPrefix) { return }
+        records += 1
+        _ = pipeline.process(line)
+        checker.checkNoModelCause(pipeline.engine.takeTransitions())
+    }
+    debugLog("\(records) records, \(pipeline.engine.contactCount) contacts, \(checker.count) transitions, counters \(pipeline.counters)")
+    guard pipeline.counters.records == records else { violated("\(records) records processed, counters say \(pipeline.counters.records)") }
+    checker.checkMemberships(pipeline.engine)
+    advanceToEnd(pipeline.engine)
+    checker.checkNoModelCause(pipeline.engine.takeTransitions())
+    checker.checkMemberships(pipeline.engine)
+    guard pipeline.engine.stats.transitions == checker.count, pipeline.engine.stats.transitionsByGroup.reduce(0, +) == checker.count else {
+        violated("\(checker.count) transitions taken, engine stats say \(pipeline.engine.stats.transitions) (\(pipeline.engine.stats.transitionsByGroup))")
+    }
+    for i in 0..<min(pipeline.engine.contactCount, 8) {
+        _ = pipeline.engine.explain(pipeline.engine.contactId(at: i))
+    }
+    checkSnapshots(pipeline.engine)
+}
+
+@_cdecl("FuzzRecords_main")
+func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> Int32 {
+    runFuzzer(argc, argv) { data, size in
+        withExactCopy(data, size) { fuzzOne($0) }
+        return 0
+    }
+}
