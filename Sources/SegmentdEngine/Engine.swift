@@ -634,6 +634,13 @@ public final class SegmentEngine {
         for k in [StateLayout.lastTransition, StateLayout.maxTs, StateLayout.firstSeen, StateLayout.cursor] {
             try eventTime(slots[k])
         }
+        // A contact exists because it applied an event: it has a newest and a first time, in
+        // that order, and was evaluated at least once.
+        guard slots[StateLayout.maxTs] != SegmentEngine.none, slots[StateLayout.firstSeen] != SegmentEngine.none,
+              slots[StateLayout.cursor] != SegmentEngine.none, slots[StateLayout.firstSeen] <= slots[StateLayout.maxTs]
+        else {
+            throw SnapshotError(description: "snapshot of a contact without applied events (no newest or first time, or first after newest)")
+        }
         let members = UInt64(bitPattern: slots[StateLayout.members]) & layout.membersMask
         for g in 0..<8 {
             let segment = Int((members >> UInt64(g * 8)) & 0xFF)

@@ -280,6 +280,10 @@ struct HardeningTests {
             ("lifecycle segment 16 of 6", with(slot: StateLayout.members, 16)),
             ("a segment in a fifth group", with(slot: StateLayout.members, 1 << 32)),
             ("latest-of tag 9 of 4", tag),
+            ("no applied event (newest time none)", with(slot: StateLayout.maxTs, Int64.min)),
+            ("no first time", with(slot: StateLayout.firstSeen, Int64.min)),
+            ("never evaluated (cursor none)", with(slot: StateLayout.cursor, Int64.min)),
+            ("first seen after the newest event", with(slot: StateLayout.firstSeen, EventTime.parseRFC3339("2027-01-01T00:00:00Z")!)),
         ]
         let target = engineWithHistory()
         let before = target.engine.snapshot(contact: 0)
