@@ -153,12 +153,3 @@ public struct FutureGuard: Sendable, Equatable {
                     detail: "'ts' \(EventTime.format(ts)) is \(DurationText.approximate(ts - now)) ahead of the clock (\(EventTime.format(now))); at most \(DurationSpec(millis: allowance)) is allowed (max_future)")
     }
 }
-
-/// Durations for people: the largest whole unit (`3d`, `5h`, `12m`, `40s`, `250ms`).
-enum DurationText {
-    static func approximate(_ ms: Millis) -> String {
-        let units: [(Millis, String)] = [(86_400_000, "d"), (3_600_000, "h"), (60_000, "m"), (1000, "s")]
-        for (size, unit) in units where ms >= size { return "\(ms / size)\(unit)" }
-        return "\(ms)ms"
-    }
-}
