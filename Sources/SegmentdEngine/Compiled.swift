@@ -38,9 +38,15 @@ struct CompiledProgram {
 
     struct Group { var unless: Int32; var segStart: Int32; var segEnd: Int32 }
 
-    /// One (list, window) pair that yields boundaries: entry `v` (shifted right by `shift`)
-    /// leaves the window at `v + window`.
-    struct BoundarySource { var off: Int32; var cap: Int32; var shift: Int64; var window: Int64 }
+    /// A scored-event list, whose every entry `v` changes its part's sum when it leaves the
+    /// window, at `ScoredEvent.ts(v) + window`.
+    struct BoundarySource { var off: Int32; var cap: Int32; var window: Int64 }
+
+    /// The one list entry whose leaving can change an "at least N of F within W" condition:
+    /// the list is newest first, so the condition holds exactly while its N-th newest entry
+    /// (slot `off`) is in the window, and changes only at that entry's time + W. The newer
+    /// entries leaving change a count but never the condition, so they are not boundaries.
+    struct EntryBoundary: Equatable { var off: Int32; var window: Int64 }
 
     private(set) var nodes: UnsafeMutableBufferPointer<Node>
     private(set) var kids: UnsafeMutableBufferPointer<Int32>
@@ -52,6 +58,7 @@ struct CompiledProgram {
     private(set) var groups: UnsafeMutableBufferPointer<Group>
     private(set) var segs: UnsafeMutableBufferPointer<Int32>
     private(set) var sources: UnsafeMutableBufferPointer<BoundarySource>
+    private(set) var entryBoundaries: UnsafeMutableBufferPointer<EntryBoundary>
     private(set) var ages: UnsafeMutableBufferPointer<Int64>
     let scoreCount: Int
 
@@ -66,12 +73,15 @@ struct CompiledProgram {
         var nodes: [Node] = []
         var kids: [Int32] = []
         var lits: [Int64] = []
+        var entryBoundaries: [EntryBoundary] = []
         func compile(_ c: Condition) -> Int32 {
             var n: Node
             switch c {
             case .always: n = Node(op: .always)
             case let .atLeast(list, count, window):
                 n = Node(op: .atLeast, a: Int32(layout.lists[list].offset), b: Int32(count), x: window)
+                let boundary = EntryBoundary(off: Int32(layout.lists[list].offset + count - 1), window: window)
+                if !entryBoundaries.contains(boundary) { entryBoundaries.append(boundary) }
             case let .firstSeenAtLeast(age): n = Node(op: .firstSeen, x: age)
             case let .latestIs(tracker, tags, negated):
                 var mask: Int64 = 0
@@ -128,11 +138,8 @@ struct CompiledProgram {
             groups.append(Group(unless: u, segStart: start, segEnd: Int32(segs.count)))
         }
         var sources: [BoundarySource] = []
-        for l in layout.lists {
-            for w in l.windows { sources.append(BoundarySource(off: Int32(l.offset), cap: Int32(l.capacity), shift: 0, window: w)) }
-        }
         for l in layout.scoreLists {
-            sources.append(BoundarySource(off: Int32(l.offset), cap: Int32(l.capacity), shift: ScoredEvent.pointsBits, window: l.window))
+            sources.append(BoundarySource(off: Int32(l.offset), cap: Int32(l.capacity), window: l.window))
         }
         self.nodes = CompiledProgram.copy(nodes)
         self.kids = CompiledProgram.copy(kids)
@@ -143,6 +150,7 @@ struct CompiledProgram {
         self.groups = CompiledProgram.copy(groups)
         self.segs = CompiledProgram.copy(segs)
         self.sources = CompiledProgram.copy(sources)
+        self.entryBoundaries = CompiledProgram.copy(entryBoundaries)
         self.ages = CompiledProgram.copy(layout.ages)
         self.scoreCount = model.scores.count
     }
@@ -152,7 +160,8 @@ struct CompiledProgram {
                   UnsafeMutableRawPointer(literals.baseAddress), UnsafeMutableRawPointer(parts.baseAddress),
                   UnsafeMutableRawPointer(scoreParts.baseAddress), UnsafeMutableRawPointer(terms.baseAddress),
                   UnsafeMutableRawPointer(groups.baseAddress), UnsafeMutableRawPointer(segs.baseAddress),
-                  UnsafeMutableRawPointer(sources.baseAddress), UnsafeMutableRawPointer(ages.baseAddress)] {
+                  UnsafeMutableRawPointer(sources.baseAddress), UnsafeMutableRawPointer(ages.baseAddress),
+                  UnsafeMutableRawPointer(entryBoundaries.baseAddress)] {
             p?.deallocate()
         }
     }
@@ -298,18 +307,27 @@ struct Evaluator {
 
 extension CompiledProgram {
     /// The first instant after `c` at which time alone can change the membership of the
-    /// contact in `row`, or `.max`. Lists are newest first, so a list's scan stops at the
-    /// first entry whose boundary is not after `c`.
+    /// contact in `row`, or `.max`: an "at least N" condition's N-th newest entry leaving its
+    /// window, a scored event leaving its part's window, first seen reaching an age. Instants
+    /// at which nothing can change are not boundaries, so no timer is set for them. Lists are
+    /// newest first, so a scored list's scan stops at the first entry whose boundary is not
+    /// after `c`.
     @inline(__always)
     func nextBoundary(_ row: UnsafePointer<Int64>, after c: Millis) -> Millis {
         var best = SegmentEngine.unscheduled
+        for e in entryBoundaries {
+            let v = row[Int(e.off)]
+            if v == SegmentEngine.none { continue }
+            let b = v + e.window
+            if b > c && b < best { best = b }
+        }
         for s in sources {
             let off = Int(s.off)
             var k = 0
             while k < Int(s.cap) {
                 let v = row[off + k]
                 if v == SegmentEngine.none { break }
-                let b = (v >> s.shift) + s.window
+                let b = ScoredEvent.ts(v) + s.window
                 if b <= c { break }
                 if b < best { best = b }
                 k += 1

@@ -41,11 +41,13 @@ public final class SegmentEngine {
     /// of attribute conditions are interned once, here).
     private let program: CompiledProgram
     private let plan: InsertPlan
-    /// The event being applied, for the `cause` of the transitions it makes; its id is made a
-    /// String only when a transition needs it.
+    /// The event being applied, for the `cause` of the transitions it makes; its id is copied
+    /// into `causeBytes` only when a transition needs it.
     private var curType: UInt8 = 0
     private var curEventId: [UInt8]? = nil
-    private var curCause: Transition.Cause? = nil
+    /// Where the current event's id sits in `causeBytes` (start -1: no id), once a transition
+    /// of this event needed it.
+    private var curEventCause: (start: Int32, end: Int32)? = nil
 
     /// Largest `ts` of the events applied so far (nil before the first).
     public var streamTime: Millis { _streamTime }
@@ -58,9 +60,13 @@ public final class SegmentEngine {
     private var _streamTime: Millis = .min
     private var _watermark: Millis = .min
     private var _stats = EngineStats()
-    /// Transitions produced and not yet taken, in emission order.
-    public var pending: [Transition] { _pending }
-    private var _pending: [Transition] = []
+    /// Transitions produced and not yet taken, in emission order, as plain values: the
+    /// contact id stays in the contact table, the cause's text in `causeBytes`.
+    private var _pending: [PendingTransition] = []
+    /// Event ids and model versions the pending transitions' causes name.
+    private var causeBytes: [UInt8] = []
+    /// Whether transitions wait to be taken.
+    public var hasPendingTransitions: Bool { !_pending.isEmpty }
 
     static let none: Int64 = .min
     static let unscheduled: Int64 = .max
@@ -85,20 +91,42 @@ public final class SegmentEngine {
     }
 
     /// Hands each transition produced so far to `body`, in emission order, then forgets them,
-    /// keeping the buffer: the per-record path of replay and benchmarks allocates nothing here.
-    public func drainTransitions(_ body: (Transition) throws -> Void) rethrows {
+    /// keeping the buffers. The views borrow the engine's memory: they are valid only during
+    /// the call, and `body` must not call back into the engine. Nothing is allocated or
+    /// reference-counted per transition: replay and the benchmarks encode straight from here.
+    public func drainTransitions(_ body: (TransitionView) throws -> Void) rethrows {
         if _pending.isEmpty { return }
-        defer { _pending.removeAll(keepingCapacity: true) }
-        for t in _pending { try body(t) }
+        defer {
+            _pending.removeAll(keepingCapacity: true)
+            causeBytes.removeAll(keepingCapacity: true)
+        }
+        try causeBytes.withUnsafeBufferPointer { causeText in
+            try contacts.withIds { ids in
+                try _pending.withUnsafeBufferPointer { pending in
+                    for t in pending {
+                        let cause: TransitionView.Cause
+                        switch t.kind {
+                        case .time: cause = .time
+                        case .event:
+                            cause = .event(eventId: t.causeStart < 0 ? nil : UnsafeBufferPointer(rebasing: causeText[Int(t.causeStart)..<Int(t.causeEnd)]), type: t.eventType)
+                        case .model:
+                            cause = .model(previousVersion: UnsafeBufferPointer(rebasing: causeText[Int(t.causeStart)..<Int(t.causeEnd)]))
+                        }
+                        try body(TransitionView(contactId: ids.id(Int(t.contact)), group: Int(t.group),
+                                                from: t.from < 0 ? nil : Int(t.from), to: t.to < 0 ? nil : Int(t.to),
+                                                at: t.at, n: Int(t.n), cause: cause))
+                    }
+                }
+            }
+        }
     }
 
-    /// Takes the transitions produced so far.
+    /// Takes the transitions produced so far, as owned values.
     public func takeTransitions() -> [Transition] {
-        // Most records make no transition: then nothing is allocated. (Emptying `pending` while
-        // the caller holds its buffer would allocate a new one of the same capacity.)
         if _pending.isEmpty { return [] }
-        let taken = _pending
-        _pending = []
+        var taken: [Transition] = []
+        taken.reserveCapacity(_pending.count)
+        drainTransitions { taken.append($0.transition) }
         return taken
     }
 
@@ -152,7 +180,7 @@ public final class SegmentEngine {
         let maxTs = row[StateLayout.maxTs]
         let clock = max(maxTs, row[StateLayout.lastTransition])
         curType = e.type
-        curCause = nil
+        curEventCause = nil
         if maxTs == SegmentEngine.none || e.ts >= clock {
             // Rule 3: catch up on every boundary after the clock and strictly before ts.
             var cur = max(row[StateLayout.cursor], clock)
@@ -334,18 +362,25 @@ public final class SegmentEngine {
         let membersMask = layout.membersMask
         var members = UInt64(bitPattern: row[StateLayout.members]) & membersMask
         if segs == members { return }
-        let cause: Transition.Cause
+        var cause = PendingTransition.Cause(kind: .time, eventType: 0, start: -1, end: -1)
         switch reason {
         case .event:
-            if let c = curCause { cause = c } else {
-                let c = Transition.Cause.event(eventId: curEventId.map { String(decoding: $0, as: UTF8.self) }, type: curType)
-                curCause = c
-                cause = c
+            if curEventCause == nil {
+                if let id = curEventId {
+                    let start = Int32(causeBytes.count)
+                    causeBytes.append(contentsOf: id)
+                    curEventCause = (start, Int32(causeBytes.count))
+                } else {
+                    curEventCause = (-1, -1)
+                }
             }
+            cause = .init(kind: .event, eventType: curType, start: curEventCause!.start, end: curEventCause!.end)
         case .time:
-            cause = .time
+            break
         case let .model(previousVersion):
-            cause = .model(previousVersion: previousVersion)
+            let start = Int32(causeBytes.count)
+            causeBytes.append(contentsOf: previousVersion.utf8)
+            cause = .init(kind: .model, eventType: 0, start: start, end: Int32(causeBytes.count))
         }
         for g in 0..<groupCount {
             let shift = UInt64(g * 8)
@@ -359,7 +394,7 @@ public final class SegmentEngine {
         row[StateLayout.members] = Int64(bitPattern: (UInt64(bitPattern: row[StateLayout.members]) & ~membersMask) | members)
     }
 
-    private func emit(_ idx: Int, _ row: Row, group g: Int, from: Int?, to: Int?, at t: Millis, cause: Transition.Cause) {
+    private func emit(_ idx: Int, _ row: Row, group g: Int, from: Int?, to: Int?, at t: Millis, cause: PendingTransition.Cause) {
         markDirty(row, idx)
         var n = 0
         let flags = layout.flags
@@ -384,7 +419,9 @@ public final class SegmentEngine {
         }
         _stats.transitions += 1
         _stats.transitionsByGroup[g] += 1
-        _pending.append(Transition(contactId: contacts.id(idx), group: g, from: from, to: to, at: t, n: n, cause: cause))
+        _pending.append(PendingTransition(at: t, contact: Int32(idx), n: Int32(n), causeStart: cause.start, causeEnd: cause.end,
+                                          group: UInt8(g), from: Int16(from ?? -1), to: Int16(to ?? -1),
+                                          kind: cause.kind, eventType: cause.eventType))
     }
 
     /// The segment of group `g` at `t` (-1: none).
@@ -812,6 +849,26 @@ public final class SegmentEngine {
         case .not(let x): return "not(" + describe(x, row, t) + ")"
         }
     }
+}
+
+/// A transition as the engine keeps it until drained: plain values, no references.
+struct PendingTransition {
+    enum Kind: UInt8 { case event, time, model }
+    /// What caused it: the kind, the event's type, and where the event id or previous model
+    /// version lies in the engine's cause bytes (start -1: none).
+    struct Cause { var kind: Kind; var eventType: UInt8; var start: Int32; var end: Int32 }
+
+    var at: Millis
+    var contact: Int32
+    var n: Int32
+    var causeStart: Int32
+    var causeEnd: Int32
+    var group: UInt8
+    /// Segment index, or -1 for none.
+    var from: Int16
+    var to: Int16
+    var kind: Kind
+    var eventType: UInt8
 }
 
 /// What `explain` reports about one contact.

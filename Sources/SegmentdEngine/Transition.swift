@@ -31,6 +31,60 @@ public struct Transition: Sendable, Equatable {
     }
 }
 
+extension Transition {
+    /// Calls `body` with a view of this transition (valid only during the call).
+    public func withView<R>(_ body: (TransitionView) throws -> R) rethrows -> R {
+        try contactId.withUnsafeBufferPointer { contact in
+            switch cause {
+            case .time:
+                return try body(TransitionView(contactId: contact, group: group, from: from, to: to, at: at, n: n, cause: .time))
+            case let .event(eventId, type):
+                guard var eventId else {
+                    return try body(TransitionView(contactId: contact, group: group, from: from, to: to, at: at, n: n, cause: .event(eventId: nil, type: type)))
+                }
+                return try eventId.withUTF8 { id in
+                    try body(TransitionView(contactId: contact, group: group, from: from, to: to, at: at, n: n, cause: .event(eventId: id, type: type)))
+                }
+            case let .model(previousVersion):
+                var version = previousVersion
+                return try version.withUTF8 { v in
+                    try body(TransitionView(contactId: contact, group: group, from: from, to: to, at: at, n: n, cause: .model(previousVersion: v)))
+                }
+            }
+        }
+    }
+}
+
+/// A transition borrowed from where it is kept (the engine's contact arena and cause bytes):
+/// plain values and pointers, no reference counting. Its pointers are valid only inside the
+/// call that hands it out (`SegmentEngine.drainTransitions`, `Transition.withView`).
+public struct TransitionView {
+    public enum Cause {
+        case event(eventId: UnsafeBufferPointer<UInt8>?, type: UInt8)
+        case time
+        case model(previousVersion: UnsafeBufferPointer<UInt8>)
+    }
+
+    public let contactId: UnsafeBufferPointer<UInt8>
+    public let group: Int
+    public let from: Int?
+    public let to: Int?
+    public let at: Millis
+    public let n: Int
+    public let cause: Cause
+
+    /// An owned copy, for callers that keep transitions past the call.
+    public var transition: Transition {
+        let owned: Transition.Cause
+        switch cause {
+        case .time: owned = .time
+        case let .event(eventId, type): owned = .event(eventId: eventId.map { String(decoding: $0, as: UTF8.self) }, type: type)
+        case let .model(previousVersion): owned = .model(previousVersion: String(decoding: previousVersion, as: UTF8.self))
+        }
+        return Transition(contactId: Array(contactId), group: group, from: from, to: to, at: at, n: n, cause: owned)
+    }
+}
+
 /// Writes transitions as CloudEvents 1.0 structured-mode JSON, byte for byte deterministic.
 ///
 /// Every constant piece (the header with the group's source, group and segment names as JSON
@@ -91,7 +145,7 @@ public struct TransitionEncoder: Sendable {
     public func id(of t: Transition) -> String {
         var out: [UInt8] = []
         out.reserveCapacity(32)
-        appendId(t, to: &out)
+        t.withView { appendId($0, to: &out) }
         return String(decoding: out, as: UTF8.self)
     }
 
@@ -127,7 +181,7 @@ public struct TransitionEncoder: Sendable {
         }
     }
 
-    private func appendId(_ t: Transition, to out: inout [UInt8]) {
+    private func appendId(_ t: TransitionView, to out: inout [UInt8]) {
         var h = IdHasher()
         h.feed(t.contactId)
         h.feed(groupNames[t.group])
@@ -168,6 +222,11 @@ public struct TransitionEncoder: Sendable {
 
     /// Appends one CloudEvents document (no trailing newline).
     public func encode(_ t: Transition, to out: inout [UInt8]) {
+        t.withView { encode($0, to: &out) }
+    }
+
+    /// Appends one CloudEvents document (no trailing newline).
+    public func encode(_ t: TransitionView, to out: inout [UInt8]) {
         // Grow geometrically: `reserveCapacity(count + n)` alone allocates exactly that, so a
         // buffer that is not flushed between transitions would be copied for every one of them.
         let need = out.count + 512 + 2 * t.contactId.count
@@ -189,10 +248,10 @@ public struct TransitionEncoder: Sendable {
     /// Appends the CloudEvent's `data` object alone: the record value in CloudEvents binary
     /// mode, where the other attributes travel as `ce_` headers (`binaryHeaders`).
     public func encodeData(_ t: Transition, to out: inout [UInt8]) {
-        EventTime.withFormatted(t.at) { encodeData(t, at: $0, to: &out) }
+        t.withView { view in EventTime.withFormatted(t.at) { encodeData(view, at: $0, to: &out) } }
     }
 
-    private func encodeData(_ t: Transition, at: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+    private func encodeData(_ t: TransitionView, at: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
         JSONWriter.staticString(#"{"contact_id":"#, to: &out)
         JSONWriter.string(t.contactId, to: &out)
         out.append(contentsOf: groupFields[t.group])
@@ -207,14 +266,13 @@ public struct TransitionEncoder: Sendable {
             out.append(contentsOf: timeTail)
         case let .model(previousVersion):
             JSONWriter.staticString(#""model","previous_model_version":"#, to: &out)
-            var version = previousVersion
-            version.withUTF8 { JSONWriter.string($0, to: &out) }
+            JSONWriter.string(previousVersion, to: &out)
             out.append(125)  // }
             out.append(contentsOf: versionTail)
         case let .event(eventId, type):
-            if var eventId {
+            if let eventId {
                 JSONWriter.staticString(#""event","event_id":"#, to: &out)
-                eventId.withUTF8 { JSONWriter.string($0, to: &out) }
+                JSONWriter.string(eventId, to: &out)
             } else {
                 JSONWriter.staticString(#""event""#, to: &out)
             }
