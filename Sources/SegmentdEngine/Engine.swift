@@ -8,29 +8,24 @@ public struct EngineStats: Sendable, Equatable {
     public var transitionsByGroup: [Int] = []
 }
 
-/// The segmentation engine for one stream (one input partition): per-contact state, the
-/// watermark and the timers, exactly as contract section 4 defines them.
+/// The engine's state and its hot path, as one value owned by `SegmentEngine`.
 ///
-/// It is pure: events in, transitions out, no I/O, no clock of its own. Not thread-safe: one
-/// owner drives it (the replay loop, or the daemon's partition worker).
-///
-/// State is kept small and flat. Every contact owns `layout.stride` 64-bit slots in one array
-/// (no allocation per contact): for each filter counted by a condition, only its most recent
-/// event times (as many as the largest "at least N" over it); for each windowed score, only the
-/// most recent events whose points still reach the cap; one slot pair per "latest of" and per
-/// attribute. That is enough to compute membership exactly at any instant at or after the
-/// contact's clock, and to know the next instant at which time alone can change it.
-public final class SegmentEngine {
-    public let model: Model
-    public let lateness: Millis
-    public let dedupHorizon: Millis
-    public let layout: StateLayout
+/// Everything mutable lives in this struct, so the per-record path mutates one `inout` value:
+/// the compiler checks exclusive access statically, where a class's stored properties would be
+/// checked at run time on every access (that cost about 8% of the instructions per event).
+/// It holds raw buffers (rows, the compiled program): it is never copied while mutated, and
+/// its owner frees them (`deallocate`).
+struct EngineCore {
+    let model: Model
+    let lateness: Millis
+    let dedupHorizon: Millis
+    let layout: StateLayout
 
-    private(set) var contacts = ContactTable()
+    var contacts = ContactTable()
     /// Every contact's row of `layout.stride` slots, in chunks that never move.
     private var rows: RowStore
     private var timers = TimerHeap()
-    private var dedupOverflow: [Int32: [DedupEntry]] = [:]
+    private var dedupOverflow = DuplicateOverflow()
     private let wide = WideSlots()
     /// Contacts changed since `takeDirtyContacts()` (their changelog record is due).
     private var dirty: [Int32] = []
@@ -50,28 +45,26 @@ public final class SegmentEngine {
     private var curEventCause: (start: Int32, end: Int32)? = nil
 
     /// Largest `ts` of the events applied so far (nil before the first).
-    public var streamTime: Millis { _streamTime }
+    var streamTime: Millis { _streamTime }
     /// No event at or before the watermark is expected any more.
-    public var watermark: Millis { _watermark }
-    public var stats: EngineStats { _stats }
+    var watermark: Millis { _watermark }
+    var stats: EngineStats { _stats }
     // The storage behind the getters above (and `pending`) is private: the optimizer can then
     // prove that no other code accesses it during an update, and drops the dynamic exclusivity
     // checks that public stored properties of a class cost on every access.
-    private var _streamTime: Millis = .min
-    private var _watermark: Millis = .min
-    private var _stats = EngineStats()
+    var _streamTime: Millis = .min
+    var _watermark: Millis = .min
+    var _stats = EngineStats()
     /// Transitions produced and not yet taken, in emission order, as plain values: the
     /// contact id stays in the contact table, the cause's text in `causeBytes`.
     private var _pending: [PendingTransition] = []
     /// Event ids and model versions the pending transitions' causes name.
     private var causeBytes: [UInt8] = []
     /// Whether transitions wait to be taken.
-    public var hasPendingTransitions: Bool { !_pending.isEmpty }
+    var hasPendingTransitions: Bool { !_pending.isEmpty }
 
-    static let none: Int64 = .min
-    static let unscheduled: Int64 = .max
-
-    public init(model: Model, lateness: Millis = 0, dedupHorizon: Millis = 7 * 86_400_000) {
+    
+    init(model: Model, lateness: Millis = 0, dedupHorizon: Millis = 7 * 86_400_000) {
         self.model = model
         self.lateness = lateness
         self.dedupHorizon = dedupHorizon
@@ -85,7 +78,7 @@ public final class SegmentEngine {
         _stats.transitionsByGroup = Array(repeating: 0, count: model.groups.count)
     }
 
-    deinit {
+    func deallocate() {
         program.deallocate()
         rows.deallocate()
     }
@@ -94,7 +87,7 @@ public final class SegmentEngine {
     /// keeping the buffers. The views borrow the engine's memory: they are valid only during
     /// the call, and `body` must not call back into the engine. Nothing is allocated or
     /// reference-counted per transition: replay and the benchmarks encode straight from here.
-    public func drainTransitions(_ body: (TransitionView) throws -> Void) rethrows {
+    mutating func drainTransitions(_ body: (TransitionView) throws -> Void) rethrows {
         if _pending.isEmpty { return }
         defer {
             _pending.removeAll(keepingCapacity: true)
@@ -122,7 +115,7 @@ public final class SegmentEngine {
     }
 
     /// Takes the transitions produced so far, as owned values.
-    public func takeTransitions() -> [Transition] {
+    mutating func takeTransitions() -> [Transition] {
         if _pending.isEmpty { return [] }
         var taken: [Transition] = []
         taken.reserveCapacity(_pending.count)
@@ -130,11 +123,11 @@ public final class SegmentEngine {
         return taken
     }
 
-    public var contactCount: Int { contacts.count }
+    var contactCount: Int { contacts.count }
 
     /// Approximate bytes of state held (contact table, slots, timers, duplicate index).
-    public var stateBytes: Int {
-        contacts.footprintBytes + rows.footprintBytes + timers.footprintBytes + dedupOverflow.count * 64 + wide.map.count * 48
+    var stateBytes: Int {
+        contacts.footprintBytes + rows.footprintBytes + timers.footprintBytes + dedupOverflow.footprintBytes + wide.map.count * 48
     }
 
     // MARK: applying records
@@ -143,7 +136,7 @@ public final class SegmentEngine {
     /// Returns false when the record was a duplicate (then nothing changed, not even time).
     /// After the events, the watermark moves and every due boundary of every contact fires.
     @discardableResult
-    public func apply(_ first: EngineEvent, _ second: EngineEvent? = nil) -> Bool {
+    mutating func apply(_ first: EngineEvent, _ second: EngineEvent? = nil) -> Bool {
         let (idx, inserted) = contacts.findOrInsert(first.contactId)
         if inserted { appendRow() }
         let row = rows.row(idx)
@@ -171,11 +164,12 @@ public final class SegmentEngine {
     }
 
     /// Appends an empty row for the contact just added to `contacts`.
-    private func appendRow() {
+    private mutating func appendRow() {
         rows.append(layout.emptyState)
+        dedupOverflow.addContact()
     }
 
-    private func applyEvent(_ idx: Int, _ row: Row, _ e: EngineEvent) {
+    private mutating func applyEvent(_ idx: Int, _ row: Row, _ e: EngineEvent) {
         _stats.eventsApplied += 1
         let maxTs = row[StateLayout.maxTs]
         let clock = max(maxTs, row[StateLayout.lastTransition])
@@ -208,7 +202,7 @@ public final class SegmentEngine {
     /// replay with `--until`.
     /// Timers at or before the watermark fire even when it did not move: a contact that just
     /// received an event behind the watermark may have boundaries already due.
-    public func advanceWatermark(to newWatermark: Millis) {
+    mutating func advanceWatermark(to newWatermark: Millis) {
         if newWatermark > _watermark { _watermark = newWatermark }
         let w = _watermark
         while let top = timers.peek(), top.time <= w {
@@ -235,12 +229,12 @@ public final class SegmentEngine {
         }
     }
 
-    private func schedule(_ idx: Int, _ row: Row) {
+    private mutating func schedule(_ idx: Int, _ row: Row) {
         schedule(idx, row, next: nextBoundary(row, after: row[StateLayout.cursor]))
     }
 
     /// Schedules the contact's timer at `nb`, its next boundary after its cursor.
-    private func schedule(_ idx: Int, _ row: Row, next nb: Millis) {
+    private mutating func schedule(_ idx: Int, _ row: Row, next nb: Millis) {
         if nb == SegmentEngine.unscheduled {
             row[StateLayout.scheduled] = SegmentEngine.unscheduled
             return
@@ -253,7 +247,7 @@ public final class SegmentEngine {
 
     // MARK: state updates
 
-    private func insert(_ row: Row, _ e: EngineEvent) {
+    private mutating func insert(_ row: Row, _ e: EngineEvent) {
         let ts = e.ts
         if row[StateLayout.maxTs] == SegmentEngine.none || ts > row[StateLayout.maxTs] {
             row[StateLayout.maxTs] = ts
@@ -295,7 +289,7 @@ public final class SegmentEngine {
     }
 
     /// Stores a latest-of or attribute pair, packed when it fits (see `PackedPair`).
-    private func writePair(_ off: Row, _ ts: Int64, _ value: Int64) {
+    private mutating func writePair(_ off: Row, _ ts: Int64, _ value: Int64) {
         let key = Int(bitPattern: off)
         if let p = PackedPair.pack(ts, value) {
             if off[0] == PackedPair.escaped { wide.map.removeValue(forKey: key) }
@@ -338,7 +332,7 @@ public final class SegmentEngine {
         }
     }
 
-    private func intern(_ s: String) -> Int64 { strings.id(s) }
+    private mutating func intern(_ s: String) -> Int64 { strings.id(s) }
 
     // MARK: evaluation
 
@@ -351,7 +345,7 @@ public final class SegmentEngine {
 
     /// Evaluates every group at `t` and emits the changes, with the cause `reason` gives. Segments are computed first, over the row as it is, then
     /// the changes are emitted in group order.
-    private func evaluate(_ idx: Int, _ row: Row, at t: Millis, by reason: EvaluationReason) {
+    private mutating func evaluate(_ idx: Int, _ row: Row, at t: Millis, by reason: EvaluationReason) {
         let groupCount = model.groups.count
         let program = self.program
         var ev = Evaluator(program, row, t, wide)
@@ -394,7 +388,7 @@ public final class SegmentEngine {
         row[StateLayout.members] = Int64(bitPattern: (UInt64(bitPattern: row[StateLayout.members]) & ~membersMask) | members)
     }
 
-    private func emit(_ idx: Int, _ row: Row, group g: Int, from: Int?, to: Int?, at t: Millis, cause: PendingTransition.Cause) {
+    private mutating func emit(_ idx: Int, _ row: Row, group g: Int, from: Int?, to: Int?, at t: Millis, cause: PendingTransition.Cause) {
         markDirty(row, idx)
         var n = 0
         let flags = layout.flags
@@ -512,8 +506,6 @@ public final class SegmentEngine {
 
     // MARK: duplicates
 
-    struct DedupEntry: Equatable { var hash: UInt64; var stamp: Int64 }
-
     static func hashEventId(_ s: [UInt8]) -> UInt64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for c in s { h = (h ^ UInt64(c)) &* 0x0000_0100_0000_01B3 }
@@ -532,13 +524,10 @@ public final class SegmentEngine {
             let off = row + layout.dedupOffset + 2 * k
             if UInt64(bitPattern: off[0]) == h && off[1] > liveAfter { return true }
         }
-        if !dedupOverflow.isEmpty, let list = dedupOverflow[Int32(idx)] {
-            return list.contains { $0.hash == h && $0.stamp > liveAfter }
-        }
-        return false
+        return dedupOverflow.contains(contact: idx, hash: h, liveAfter: liveAfter)
     }
 
-    private func remember(_ idx: Int, _ row: Row, _ h: UInt64) {
+    private mutating func remember(_ idx: Int, _ row: Row, _ h: UInt64) {
         let stamp = row[StateLayout.maxTs]
         let liveAfter = stamp - dedupHorizon
         for k in 0..<StateLayout.dedupSlots {
@@ -549,16 +538,13 @@ public final class SegmentEngine {
                 return
             }
         }
-        var list = dedupOverflow[Int32(idx)] ?? []
-        list.removeAll { $0.stamp <= liveAfter }
-        list.append(DedupEntry(hash: h, stamp: stamp))
-        dedupOverflow[Int32(idx)] = list
+        dedupOverflow.remember(contact: idx, hash: h, stamp: stamp, liveAfter: liveAfter)
     }
 
     // MARK: changelog
 
     @inline(__always)
-    private func markDirty(_ row: Row, _ idx: Int) {
+    private mutating func markDirty(_ row: Row, _ idx: Int) {
         if row[layout.flags] & layout.dirtyBit == 0 {
             row[layout.flags] |= layout.dirtyBit
             dirty.append(Int32(idx))
@@ -568,7 +554,7 @@ public final class SegmentEngine {
     /// The contacts whose state changed since the last call (applied events or transitions),
     /// each once: the daemon writes their snapshots to the changelog in the same transaction
     /// as the transitions.
-    public func takeDirtyContacts() -> [Int] {
+    mutating func takeDirtyContacts() -> [Int] {
         defer { dirty.removeAll(keepingCapacity: true) }
         return dirty.map { i in
             rows.row(Int(i))[layout.flags] &= ~layout.dirtyBit
@@ -576,12 +562,12 @@ public final class SegmentEngine {
         }
     }
 
-    public func contactId(at index: Int) -> [UInt8] { contacts.id(index) }
+    func contactId(at index: Int) -> [UInt8] { contacts.id(index) }
 
     /// The partition-level part of the state: stream time and watermark.
-    public var checkpoint: (streamTime: Millis, watermark: Millis) { (_streamTime, _watermark) }
+    var checkpoint: (streamTime: Millis, watermark: Millis) { (_streamTime, _watermark) }
 
-    public func restoreCheckpoint(streamTime: Millis, watermark: Millis) {
+    mutating func restoreCheckpoint(streamTime: Millis, watermark: Millis) {
         _streamTime = max(_streamTime, streamTime)
         _watermark = max(_watermark, watermark)
     }
@@ -602,7 +588,7 @@ public final class SegmentEngine {
     /// the integer, or the string's bytes), since a packed slot may refer to this process's
     /// interned ids or overflow map. So a snapshot is meaningful to any process. It starts
     /// with the negated format number (`snapshotFormat`).
-    public func snapshot(contact idx: Int) -> [UInt8] {
+    func snapshot(contact idx: Int) -> [UInt8] {
         var w = SnapshotWriter()
         w.int(-SegmentEngine.snapshotFormat)
         w.bytes(Array(model.version.utf8))
@@ -619,7 +605,7 @@ public final class SegmentEngine {
             w.int(p.ts)
             if isString { w.bytes(Array(strings.string(p.value).utf8)) } else { w.int(p.value) }
         }
-        let overflow = dedupOverflow[Int32(idx)] ?? []
+        let overflow = dedupOverflow.entries(contact: idx, liveAfter: row[StateLayout.maxTs] - dedupHorizon)
         w.int(Int64(overflow.count))
         for e in overflow { w.int(Int64(bitPattern: e.hash)); w.int(e.stamp) }
         var counts: [(Int, Int)] = []
@@ -631,14 +617,12 @@ public final class SegmentEngine {
         return w.out
     }
 
-    public struct SnapshotError: Error, CustomStringConvertible {
-        public var description: String
-    }
+    typealias SnapshotError = SegmentEngine.SnapshotError
 
     /// Restores one contact from `snapshot` (see `snapshot(contact:)`). The whole snapshot is
     /// read and checked before anything changes: a truncated or corrupt one is refused and
     /// leaves the engine as it was.
-    public func restore(contactId: [UInt8], snapshot: [UInt8]) throws(SnapshotError) {
+    mutating func restore(contactId: [UInt8], snapshot: [UInt8]) throws(SnapshotError) {
         let truncated = SnapshotError(description: "truncated snapshot")
         var r = SnapshotReader(data: snapshot)
         guard let first = r.int() else { throw truncated }
@@ -719,11 +703,13 @@ public final class SegmentEngine {
             pairs.append((offset, ts, value))
         }
         guard let nOverflow = r.int(), nOverflow >= 0, nOverflow <= Int64(snapshot.count / 16) else { throw truncated }
-        var list: [DedupEntry] = []
+        var list: [(hash: UInt64, stamp: Millis)] = []
         for _ in 0..<nOverflow {
             guard let h = r.int(), let st = r.int() else { throw truncated }
             try eventTime(st)
-            list.append(DedupEntry(hash: UInt64(bitPattern: h), stamp: st))
+            // Hash 0 marks an empty entry: `hashEventId` never gives it.
+            guard h != 0 else { throw SnapshotError(description: "snapshot holds an event-id fingerprint of 0") }
+            list.append((UInt64(bitPattern: h), st))
         }
         guard let nCounts = r.int(), nCounts >= 0, nCounts <= Int64(model.groups.count) else { throw truncated }
         var counts: [(group: Int, n: Int)] = []
@@ -743,7 +729,7 @@ public final class SegmentEngine {
             row[offset] = SegmentEngine.none
             if let p { writePair(row + offset, p.ts, p.value) }
         }
-        dedupOverflow[Int32(idx)] = list.isEmpty ? nil : list
+        dedupOverflow.replace(contact: idx, with: list)
         for g in 0..<model.groups.count { sameInstant.removeValue(forKey: UInt64(idx) << 8 | UInt64(g)) }
         for c in counts { sameInstant[UInt64(idx) << 8 | UInt64(c.group)] = c.n }
         row[StateLayout.scheduled] = SegmentEngine.unscheduled
@@ -753,7 +739,7 @@ public final class SegmentEngine {
     // MARK: queries
 
     /// Current memberships of a contact (segment index per group, nil for none).
-    public func memberships(of contactId: [UInt8]) -> [Int?]? {
+    func memberships(of contactId: [UInt8]) -> [Int?]? {
         guard let idx = contacts.find(contactId) else { return nil }
         let m = UInt64(bitPattern: rows.row(idx)[StateLayout.members]) & layout.membersMask
         return (0..<model.groups.count).map { g in
@@ -763,7 +749,7 @@ public final class SegmentEngine {
     }
 
     /// The contact's clock (contract §4 rule 2) and the next instant time alone could change it.
-    public func clock(of contactId: [UInt8]) -> (clock: Millis, next: Millis?)? {
+    func clock(of contactId: [UInt8]) -> (clock: Millis, next: Millis?)? {
         guard let idx = contacts.find(contactId) else { return nil }
         let row = rows.row(idx)
         let clock = max(row[StateLayout.maxTs], row[StateLayout.lastTransition])
@@ -787,7 +773,7 @@ public final class SegmentEngine {
 
     /// Why a contact is where it is at `t`: for each group, the segment and the conditions
     /// with their figures.
-    public func explain(_ contactId: [UInt8], at t: Millis? = nil) -> Explanation? {
+    func explain(_ contactId: [UInt8], at t: Millis? = nil) -> Explanation? {
         guard let idx = contacts.find(contactId) else { return nil }
         let row = rows.row(idx)
         let clock = max(row[StateLayout.maxTs], row[StateLayout.lastTransition])
@@ -888,7 +874,7 @@ public struct Explanation: Sendable {
 
 // MARK: model change
 
-extension SegmentEngine {
+extension EngineCore {
     /// Moves every contact of `old` (another model) into this engine and re-evaluates it
     /// under this engine's model (contract §5: a model change never loses state).
     ///
@@ -903,7 +889,7 @@ extension SegmentEngine {
     /// Each contact is then evaluated at its clock; changes are emitted there with cause
     /// `model` (naming the previous model's version), and the boundaries between the clock and the watermark
     /// fire again under the new rules, at their true instants.
-    public func adopt(from old: SegmentEngine) {
+    mutating func adopt(from old: EngineCore) {
         let m = model, om = old.model
         let listMap: [(new: Int, old: Int?)] = m.lists.indices.map { i in
             let sig = FilterSignature.of(m, m.lists[i].filter)
@@ -976,7 +962,7 @@ extension SegmentEngine {
                 writePair(n + layout.attributeOffsets[a], p.ts, value)
             }
             for k in 0..<(2 * StateLayout.dedupSlots) { n[layout.dedupOffset + k] = o[old.layout.dedupOffset + k] }
-            if let list = old.dedupOverflow[Int32(oi)] { dedupOverflow[Int32(ni)] = list }
+            dedupOverflow.replace(contact: ni, with: old.dedupOverflow.entries(contact: oi, liveAfter: .min))
         }
         _streamTime = max(_streamTime, old.streamTime)
         _stats.eventsApplied += old.stats.eventsApplied
