@@ -167,6 +167,7 @@ struct EngineCore {
     private mutating func appendRow() {
         rows.append(layout.emptyState)
         dedupOverflow.addContact()
+        timers.addContact()
     }
 
     private mutating func applyEvent(_ idx: Int, _ row: Row, _ e: EngineEvent) {
@@ -206,10 +207,9 @@ struct EngineCore {
         if newWatermark > _watermark { _watermark = newWatermark }
         let w = _watermark
         while let top = timers.peek(), top.time <= w {
-            timers.pop()
+            timers.popMin()
             let idx = Int(top.contact)
             let row = rows.row(idx)
-            guard row[StateLayout.scheduled] == top.time else { continue }  // stale
             row[StateLayout.scheduled] = SegmentEngine.unscheduled
             var cur = row[StateLayout.cursor]
             var next: Millis
@@ -224,9 +224,6 @@ struct EngineCore {
             // the cursor that `schedule(idx, row)` would compute again.
             schedule(idx, row, next: next)
         }
-        if timers.count > 4096 && timers.count > 3 * contacts.count {
-            timers.compact { c, t in rows.row(Int(c))[StateLayout.scheduled] == t }
-        }
     }
 
     private mutating func schedule(_ idx: Int, _ row: Row) {
@@ -235,13 +232,12 @@ struct EngineCore {
 
     /// Schedules the contact's timer at `nb`, its next boundary after its cursor.
     private mutating func schedule(_ idx: Int, _ row: Row, next nb: Millis) {
+        if row[StateLayout.scheduled] == nb { return }
+        row[StateLayout.scheduled] = nb
         if nb == SegmentEngine.unscheduled {
-            row[StateLayout.scheduled] = SegmentEngine.unscheduled
-            return
-        }
-        if row[StateLayout.scheduled] != nb {
-            row[StateLayout.scheduled] = nb
-            timers.push(time: nb, contact: Int32(idx))
+            timers.remove(contact: Int32(idx))
+        } else {
+            timers.set(contact: Int32(idx), time: nb)
         }
     }
 
@@ -732,6 +728,8 @@ struct EngineCore {
         dedupOverflow.replace(contact: idx, with: list)
         for g in 0..<model.groups.count { sameInstant.removeValue(forKey: UInt64(idx) << 8 | UInt64(g)) }
         for c in counts { sameInstant[UInt64(idx) << 8 | UInt64(c.group)] = c.n }
+        // The row now says "no timer": drop the contact's old one, then set the restored one.
+        timers.remove(contact: Int32(idx))
         row[StateLayout.scheduled] = SegmentEngine.unscheduled
         schedule(idx, row)
     }
