@@ -172,7 +172,7 @@ struct CompiledProgram {
 /// A score is computed at most once per evaluation (the lead score is asked for by two
 /// segments): `scoreValid` marks the cached ones. Scores must fit in 64 cached entries.
 struct Evaluator {
-    let p: CompiledProgram
+    let p: UnsafePointer<CompiledProgram>
     let row: UnsafePointer<Int64>
     let t: Millis
     /// Latest-of and attribute pairs that do not fit their packed slot.
@@ -180,7 +180,7 @@ struct Evaluator {
     var scoreValid: UInt64 = 0
     var scores: (Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64) = (0, 0, 0, 0, 0, 0, 0, 0)
 
-    init(_ p: CompiledProgram, _ row: UnsafePointer<Int64>, _ t: Millis, _ wide: WideSlots) {
+    init(_ p: UnsafePointer<CompiledProgram>, _ row: UnsafePointer<Int64>, _ t: Millis, _ wide: WideSlots) {
         self.p = p
         self.row = row
         self.t = t
@@ -189,11 +189,11 @@ struct Evaluator {
 
     /// The segment of group `g` at `t` (-1: none).
     mutating func segment(_ g: Int) -> Int {
-        let grp = p.groups[g]
+        let grp = p.pointee.groups[g]
         if grp.unless >= 0 && holds(grp.unless) { return -1 }
         var i = grp.segStart
         while i < grp.segEnd {
-            if holds(p.segs[Int(i)]) { return Int(i - grp.segStart) }
+            if holds(p.pointee.segs[Int(i)]) { return Int(i - grp.segStart) }
             i += 1
         }
         return -1
@@ -210,7 +210,7 @@ struct Evaluator {
     }
 
     mutating func holds(_ ni: Int32) -> Bool {
-        let n = p.nodes[Int(ni)]
+        let n = p.pointee.nodes[Int(ni)]
         let none = SegmentEngine.none
         switch n.op {
         case .always: return true
@@ -231,7 +231,7 @@ struct Evaluator {
             let v = pair.value
             var k = Int(n.b)
             while k < Int(n.x) {
-                if p.literals[k] == v { return true }
+                if p.pointee.literals[k] == v { return true }
                 k += 1
             }
             return false
@@ -244,14 +244,14 @@ struct Evaluator {
         case .all:
             var k = Int(n.a)
             while k < Int(n.b) {
-                if !holds(p.kids[k]) { return false }
+                if !holds(p.pointee.kids[k]) { return false }
                 k += 1
             }
             return true
         case .any:
             var k = Int(n.a)
             while k < Int(n.b) {
-                if holds(p.kids[k]) { return true }
+                if holds(p.pointee.kids[k]) { return true }
                 k += 1
             }
             return false
@@ -276,14 +276,14 @@ struct Evaluator {
     /// The score's total: each part's static terms plus its in-window scored events, capped.
     mutating func compute(_ s: Int) -> Int64 {
         var total: Int64 = 0
-        var pi = Int(p.scoreParts[s])
-        let pe = Int(p.scoreParts[s + 1])
+        var pi = Int(p.pointee.scoreParts[s])
+        let pe = Int(p.pointee.scoreParts[s + 1])
         while pi < pe {
-            let part = p.parts[pi]
+            let part = p.pointee.parts[pi]
             var v: Int64 = 0
             var k = Int(part.termStart)
             while k < Int(part.termEnd) {
-                let term = p.terms[k]
+                let term = p.pointee.terms[k]
                 if holds(term.cond) { v += term.points }
                 k += 1
             }

@@ -34,7 +34,7 @@ struct EngineCore {
     private var strings = InternTable()
     /// Conditions, scores, groups and boundaries compiled for the hot path (string literals
     /// of attribute conditions are interned once, here).
-    private let program: CompiledProgram
+    private let program: UnsafeMutablePointer<CompiledProgram>
     private let plan: InsertPlan
     /// The event being applied, for the `cause` of the transitions it makes; its id is copied
     /// into `causeBytes` only when a transition needs it.
@@ -72,13 +72,16 @@ struct EngineCore {
         self.layout = layout
         self.rows = RowStore(stride: layout.stride)
         var table = InternTable()
-        self.program = CompiledProgram(model: model, layout: layout) { s in table.id(s) }
+        self.program = .allocate(capacity: 1)
+        self.program.initialize(to: CompiledProgram(model: model, layout: layout) { s in table.id(s) })
         self.plan = InsertPlan(layout: layout)
         self.strings = table
         _stats.transitionsByGroup = Array(repeating: 0, count: model.groups.count)
     }
 
     func deallocate() {
+        program.pointee.deallocate()
+        program.deinitialize(count: 1)
         program.deallocate()
         rows.deallocate()
     }
@@ -343,7 +346,6 @@ struct EngineCore {
     /// the changes are emitted in group order.
     private mutating func evaluate(_ idx: Int, _ row: Row, at t: Millis, by reason: EvaluationReason) {
         let groupCount = model.groups.count
-        let program = self.program
         var ev = Evaluator(program, row, t, wide)
         var segs: UInt64 = 0
         for g in 0..<groupCount {
@@ -496,8 +498,7 @@ struct EngineCore {
     /// The first instant after `c` at which time alone can change this contact's membership
     /// (an event leaving a window, first seen reaching an age), or `.max`.
     func nextBoundary(_ row: Row, after c: Millis) -> Millis {
-        let program = self.program
-        return program.nextBoundary(row, after: c)
+        program.pointee.nextBoundary(row, after: c)
     }
 
     // MARK: duplicates
