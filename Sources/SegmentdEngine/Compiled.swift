@@ -59,6 +59,10 @@ struct CompiledProgram {
     private(set) var segs: UnsafeMutableBufferPointer<Int32>
     private(set) var sources: UnsafeMutableBufferPointer<BoundarySource>
     private(set) var entryBoundaries: UnsafeMutableBufferPointer<EntryBoundary>
+    /// Per group, the inputs (`InputBits`) its segments and `unless` read.
+    private(set) var groupInputs: UnsafeMutableBufferPointer<UInt64>
+    /// Every group's bit: the groups an evaluation must compute when anything may have changed.
+    let allGroups: UInt64
     private(set) var ages: UnsafeMutableBufferPointer<Int64>
     let scoreCount: Int
 
@@ -129,6 +133,29 @@ struct CompiledProgram {
             }
             scoreParts.append(Int32(parts.count))
         }
+        let bits = InputBits(layout: layout)
+        func inputs(_ c: Condition) -> UInt64 {
+            switch c {
+            case .always: return 0
+            case let .atLeast(list, _, _): return bits.list(list)
+            case .firstSeenAtLeast: return bits.firstSeen
+            case let .latestIs(tracker, _, _): return bits.tracker(tracker)
+            case let .attributeIn(a, _), let .attributeBetween(a, _, _): return bits.attribute(a)
+            case let .scoreAtLeast(score, _):
+                var used: UInt64 = 0
+                for (pi, part) in model.scores[score].parts.enumerated() {
+                    for term in part.staticTerms { used |= inputs(term.when) }
+                    if let sl = layout.scoreListIndex[score][pi] { used |= bits.scoreList(sl) }
+                }
+                return used
+            case .all(let cs), .any(let cs): return cs.reduce(0) { $0 | inputs($1) }
+            case .not(let x): return inputs(x)
+            }
+        }
+        var groupInputs: [UInt64] = []
+        for g in model.groups {
+            groupInputs.append(g.segments.reduce(g.unless.map(inputs) ?? 0) { $0 | inputs($1.when) })
+        }
         var groups: [Group] = []
         var segs: [Int32] = []
         for g in model.groups {
@@ -151,6 +178,8 @@ struct CompiledProgram {
         self.segs = CompiledProgram.copy(segs)
         self.sources = CompiledProgram.copy(sources)
         self.entryBoundaries = CompiledProgram.copy(entryBoundaries)
+        self.groupInputs = CompiledProgram.copy(groupInputs)
+        self.allGroups = model.groups.count >= 64 ? ~0 : (1 << UInt64(model.groups.count)) - 1
         self.ages = CompiledProgram.copy(layout.ages)
         self.scoreCount = model.scores.count
     }
@@ -161,7 +190,7 @@ struct CompiledProgram {
                   UnsafeMutableRawPointer(scoreParts.baseAddress), UnsafeMutableRawPointer(terms.baseAddress),
                   UnsafeMutableRawPointer(groups.baseAddress), UnsafeMutableRawPointer(segs.baseAddress),
                   UnsafeMutableRawPointer(sources.baseAddress), UnsafeMutableRawPointer(ages.baseAddress),
-                  UnsafeMutableRawPointer(entryBoundaries.baseAddress)] {
+                  UnsafeMutableRawPointer(entryBoundaries.baseAddress), UnsafeMutableRawPointer(groupInputs.baseAddress)] {
             p?.deallocate()
         }
     }
@@ -306,6 +335,14 @@ struct Evaluator {
 }
 
 extension CompiledProgram {
+    /// The groups that read any of `inputs`: after an event, only they can have changed.
+    @inline(__always)
+    func groups(reading inputs: UInt64) -> UInt64 {
+        var touched: UInt64 = 0
+        for g in 0..<groupInputs.count where groupInputs[g] & inputs != 0 { touched |= 1 << UInt64(g) }
+        return touched
+    }
+
     /// The first instant after `c` at which time alone can change the membership of the
     /// contact in `row`, or `.max`: an "at least N" condition's N-th newest entry leaving its
     /// window, a scored event leaving its part's window, first seen reaching an age. Instants
@@ -347,36 +384,62 @@ extension CompiledProgram {
 /// Where an applied event goes in a contact's row, flattened from `StateLayout` so that
 /// inserting reads no nested arrays.
 struct InsertPlan {
-    struct List { var off: Int32; var cap: Int32; var bit: UInt64 }
-    struct Scored { var off: Int32; var cap: Int32; var scoreCap: Int64; var termStart: Int32; var termEnd: Int32 }
+    /// `bit`: the filter's bit in an event's filter mask; `input`: the state's `InputBits` bit.
+    struct List { var off: Int32; var cap: Int32; var bit: UInt64; var input: UInt64 }
+    struct Scored { var off: Int32; var cap: Int32; var scoreCap: Int64; var termStart: Int32; var termEnd: Int32; var input: UInt64 }
     struct Term { var bit: UInt64; var points: Int64 }
-    struct Tracker { var off: Int32; var bitStart: Int32; var bitEnd: Int32 }
+    struct Tracker { var off: Int32; var bitStart: Int32; var bitEnd: Int32; var input: UInt64 }
 
     let lists: [List]
     let scored: [Scored]
     let terms: [Term]
     let trackers: [Tracker]
     let trackerBits: [UInt64]
+    let inputs: InputBits
 
     init(layout: StateLayout) {
-        lists = layout.lists.map { List(off: Int32($0.offset), cap: Int32($0.capacity), bit: $0.bit) }
+        let inputs = InputBits(layout: layout)
+        self.inputs = inputs
+        lists = layout.lists.enumerated().map { List(off: Int32($1.offset), cap: Int32($1.capacity), bit: $1.bit, input: inputs.list($0)) }
         var scored: [Scored] = []
         var terms: [Term] = []
-        for s in layout.scoreLists {
+        for (j, s) in layout.scoreLists.enumerated() {
             let start = Int32(terms.count)
             for (bit, p) in s.terms { terms.append(Term(bit: bit, points: p)) }
-            scored.append(Scored(off: Int32(s.offset), cap: Int32(s.capacity), scoreCap: s.cap, termStart: start, termEnd: Int32(terms.count)))
+            scored.append(Scored(off: Int32(s.offset), cap: Int32(s.capacity), scoreCap: s.cap, termStart: start, termEnd: Int32(terms.count), input: inputs.scoreList(j)))
         }
         self.scored = scored
         self.terms = terms
         var trackers: [Tracker] = []
         var bits: [UInt64] = []
-        for t in layout.trackers {
+        for (k, t) in layout.trackers.enumerated() {
             let start = Int32(bits.count)
             bits.append(contentsOf: t.bits)
-            trackers.append(Tracker(off: Int32(t.offset), bitStart: start, bitEnd: Int32(bits.count)))
+            trackers.append(Tracker(off: Int32(t.offset), bitStart: start, bitEnd: Int32(bits.count), input: inputs.tracker(k)))
         }
         self.trackers = trackers
         self.trackerBits = bits
     }
+}
+
+/// One bit per piece of a contact's state that conditions read (each event list, scored list,
+/// latest-of tracker and attribute, and first seen), so that an event's changes and a group's
+/// inputs can be compared as masks. With more than 64 pieces, bits are shared (index modulo
+/// 64): a shared bit can only make more groups be evaluated than needed, never fewer.
+struct InputBits {
+    private let scoreListBase: Int, trackerBase: Int, attributeBase: Int, firstSeenIndex: Int
+
+    init(layout: StateLayout) {
+        scoreListBase = layout.lists.count
+        trackerBase = scoreListBase + layout.scoreLists.count
+        attributeBase = trackerBase + layout.trackers.count
+        firstSeenIndex = attributeBase + layout.attributeOffsets.count
+    }
+
+    @inline(__always) private static func bit(_ index: Int) -> UInt64 { 1 << UInt64(index % 64) }
+    func list(_ i: Int) -> UInt64 { InputBits.bit(i) }
+    func scoreList(_ j: Int) -> UInt64 { InputBits.bit(scoreListBase + j) }
+    func tracker(_ k: Int) -> UInt64 { InputBits.bit(trackerBase + k) }
+    func attribute(_ a: Int) -> UInt64 { InputBits.bit(attributeBase + a) }
+    var firstSeen: UInt64 { InputBits.bit(firstSeenIndex) }
 }

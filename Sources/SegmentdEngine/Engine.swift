@@ -182,20 +182,26 @@ struct EngineCore {
         if maxTs == SegmentEngine.none || e.ts >= clock {
             // Rule 3: catch up on every boundary after the clock and strictly before ts.
             var cur = max(row[StateLayout.cursor], clock)
+            var boundaryAtTs = false
             while true {
                 let b = nextBoundary(row, after: cur)
-                if b >= e.ts { break }
+                if b >= e.ts { boundaryAtTs = b == e.ts; break }
                 evaluate(idx, row, at: b, by: .time)
                 cur = b
             }
-            insert(row, e)
-            evaluate(idx, row, at: e.ts, by: .event)
+            let changed = insert(row, e)
+            // Every group was evaluated at the instants up to here, and nothing but `changed`
+            // and a boundary exactly at ts can make a group differ at ts: evaluate the groups
+            // that read what the event changed. A new contact, or a boundary at ts, needs all.
+            let groups = maxTs == SegmentEngine.none || boundaryAtTs ? program.pointee.allGroups : program.pointee.groups(reading: changed)
+            evaluate(idx, row, at: e.ts, by: .event, groups: groups)
             row[StateLayout.cursor] = e.ts
         } else {
-            // Rule 4: a late event is applied at its ts and evaluated at the clock.
+            // Rule 4: a late event is applied at its ts and evaluated at the clock, where every
+            // group was already evaluated: only the groups that read what it changed can move.
             _stats.lateEvents += 1
-            insert(row, e)
-            evaluate(idx, row, at: clock, by: .event)
+            let changed = insert(row, e)
+            evaluate(idx, row, at: clock, by: .event, groups: program.pointee.groups(reading: changed))
             row[StateLayout.cursor] = clock
         }
         if e.ts > _streamTime { _streamTime = e.ts }
@@ -246,16 +252,22 @@ struct EngineCore {
 
     // MARK: state updates
 
-    private mutating func insert(_ row: Row, _ e: EngineEvent) {
+    /// Applies the event to the row; returns the `InputBits` of what it may have changed.
+    private mutating func insert(_ row: Row, _ e: EngineEvent) -> UInt64 {
+        var changed: UInt64 = 0
         let ts = e.ts
         if row[StateLayout.maxTs] == SegmentEngine.none || ts > row[StateLayout.maxTs] {
             row[StateLayout.maxTs] = ts
         }
         let fs = row[StateLayout.firstSeen]
-        if fs == SegmentEngine.none || ts < fs { row[StateLayout.firstSeen] = ts }
+        if fs == SegmentEngine.none || ts < fs {
+            row[StateLayout.firstSeen] = ts
+            changed |= plan.inputs.firstSeen
+        }
         let mask = e.filterMask
         for l in plan.lists where mask & l.bit != 0 {
             insertTime(row + Int(l.off), Int(l.cap), ts)
+            changed |= l.input
         }
         for s in plan.scored {
             var points: Int64 = 0
@@ -265,7 +277,10 @@ struct EngineCore {
                 if mask & term.bit != 0 { points += term.points }
                 k += 1
             }
-            if points > 0 { insertScored(row + Int(s.off), Int(s.cap), ts, points, s.scoreCap) }
+            if points > 0 {
+                insertScored(row + Int(s.off), Int(s.cap), ts, points, s.scoreCap)
+                changed |= s.input
+            }
         }
         for t in plan.trackers {
             var k = Int(t.bitStart)
@@ -275,8 +290,9 @@ struct EngineCore {
             let off = row + Int(t.off)
             if let cur = PackedPair.read(off, wide), ts < cur.ts { continue }
             writePair(off, ts, Int64(tag))
+            changed |= t.input
         }
-        if e.attributes.isEmpty { return }
+        if e.attributes.isEmpty { return changed }
         for (a, v) in e.attributes {
             let off = row + layout.attributeOffsets[a]
             if let cur = PackedPair.read(off, wide), ts < cur.ts { continue }
@@ -284,7 +300,9 @@ struct EngineCore {
             case .int(let i): writePair(off, ts, i)
             case .string(let s): writePair(off, ts, intern(s))
             }
+            changed |= plan.inputs.attribute(a)
         }
+        return changed
     }
 
     /// Stores a latest-of or attribute pair, packed when it fits (see `PackedPair`).
@@ -342,17 +360,24 @@ struct EngineCore {
         case model(previousVersion: String)
     }
 
-    /// Evaluates every group at `t` and emits the changes, with the cause `reason` gives. Segments are computed first, over the row as it is, then
-    /// the changes are emitted in group order.
-    private mutating func evaluate(_ idx: Int, _ row: Row, at t: Millis, by reason: EvaluationReason) {
+    /// Evaluates the groups in `groups` (bit g: group g; default all) at `t` and emits the
+    /// changes, with the cause `reason` gives. Segments are computed first, over the row as it
+    /// is, then the changes are emitted in group order. A group left out keeps its segment.
+    private mutating func evaluate(_ idx: Int, _ row: Row, at t: Millis, by reason: EvaluationReason, groups: UInt64 = ~0) {
         let groupCount = model.groups.count
+        let membersMask = layout.membersMask
+        var members = UInt64(bitPattern: row[StateLayout.members]) & membersMask
+        if groups == 0 { return }
         var ev = Evaluator(program, row, t, wide)
         var segs: UInt64 = 0
         for g in 0..<groupCount {
-            segs |= UInt64(ev.segment(g) + 1) << UInt64(g * 8)
+            let shift = UInt64(g * 8)
+            if groups & (1 << UInt64(g)) == 0 {
+                segs |= members & (0xFF << shift)
+            } else {
+                segs |= UInt64(ev.segment(g) + 1) << shift
+            }
         }
-        let membersMask = layout.membersMask
-        var members = UInt64(bitPattern: row[StateLayout.members]) & membersMask
         if segs == members { return }
         var cause = PendingTransition.Cause(kind: .time, eventType: 0, start: -1, end: -1)
         switch reason {
