@@ -146,7 +146,7 @@ struct EngineCore {
         var idHash: UInt64 = 0
         if let id = first.eventId {
             idHash = SegmentEngine.hashEventId(id)
-            if !inserted, isDuplicate(idx, row, idHash) {
+            if !inserted, EngineCore.isDuplicate(idx, row, idHash, layout.dedupOffset, dedupHorizon, dedupOverflow) {
                 _stats.duplicates += 1
                 return false
             }
@@ -184,7 +184,7 @@ struct EngineCore {
             var cur = max(row[StateLayout.cursor], clock)
             var boundaryAtTs = false
             while true {
-                let b = nextBoundary(row, after: cur)
+                let b = program.pointee.nextBoundary(row, after: cur)
                 if b >= e.ts { boundaryAtTs = b == e.ts; break }
                 evaluate(idx, row, at: b, by: .time)
                 cur = b
@@ -223,7 +223,7 @@ struct EngineCore {
             var cur = row[StateLayout.cursor]
             var next: Millis
             while true {
-                next = nextBoundary(row, after: cur)
+                next = program.pointee.nextBoundary(row, after: cur)
                 if next > w { break }
                 evaluate(idx, row, at: next, by: .time)
                 cur = next
@@ -236,7 +236,7 @@ struct EngineCore {
     }
 
     private mutating func schedule(_ idx: Int, _ row: Row) {
-        schedule(idx, row, next: nextBoundary(row, after: row[StateLayout.cursor]))
+        schedule(idx, row, next: program.pointee.nextBoundary(row, after: row[StateLayout.cursor]))
     }
 
     /// Schedules the contact's timer at `nb`, its next boundary after its cursor.
@@ -266,7 +266,7 @@ struct EngineCore {
         }
         let mask = e.filterMask
         for l in plan.lists where mask & l.bit != 0 {
-            insertTime(row + Int(l.off), Int(l.cap), ts)
+            EngineCore.insertTime(row + Int(l.off), Int(l.cap), ts)
             changed |= l.input
         }
         for s in plan.scored {
@@ -278,7 +278,7 @@ struct EngineCore {
                 k += 1
             }
             if points > 0 {
-                insertScored(row + Int(s.off), Int(s.cap), ts, points, s.scoreCap)
+                EngineCore.insertScored(row + Int(s.off), Int(s.cap), ts, points, s.scoreCap)
                 changed |= s.input
             }
         }
@@ -321,7 +321,7 @@ struct EngineCore {
 
     /// Inserts into a newest-first list of at most `cap` times (the oldest falls off).
     @inline(__always)
-    private func insertTime(_ off: Row, _ cap: Int, _ ts: Int64) {
+    private static func insertTime(_ off: Row, _ cap: Int, _ ts: Int64) {
         var i = 0
         while i < cap, off[i] != SegmentEngine.none, off[i] > ts { i += 1 }
         if i == cap { return }
@@ -333,7 +333,7 @@ struct EngineCore {
     /// Inserts a scored event (ts and points packed) and drops the events that can no longer
     /// matter: once the newest events reach the cap, older ones (which leave the window
     /// first) never change the capped score.
-    private func insertScored(_ off: Row, _ cap: Int, _ ts: Int64, _ points: Int64, _ scoreCap: Int64) {
+    private static func insertScored(_ off: Row, _ cap: Int, _ ts: Int64, _ points: Int64, _ scoreCap: Int64) {
         let packed = ScoredEvent.pack(ts: ts, points: min(points, scoreCap))
         var i = 0
         while i < cap, off[i] != SegmentEngine.none, ScoredEvent.ts(off[i]) > ts { i += 1 }
@@ -540,13 +540,15 @@ struct EngineCore {
     /// at least the contact's last 7 days of events by default (the contract asks for 24 hours;
     /// upstream redeliveries can come days late), late ones included. Most contacts fit
     /// in the two slots of their row; busier ones spill into a small per-contact overflow.
-    private func isDuplicate(_ idx: Int, _ row: Row, _ h: UInt64) -> Bool {
-        let liveAfter = row[StateLayout.maxTs] - dedupHorizon
+    /// (Static, with what it reads passed in: a method reading `self` from the mutating path
+    /// would make the compiler copy the whole engine state for the call.)
+    private static func isDuplicate(_ idx: Int, _ row: Row, _ h: UInt64, _ dedupOffset: Int, _ horizon: Millis, _ overflow: borrowing DuplicateOverflow) -> Bool {
+        let liveAfter = row[StateLayout.maxTs] - horizon
         for k in 0..<StateLayout.dedupSlots {
-            let off = row + layout.dedupOffset + 2 * k
+            let off = row + dedupOffset + 2 * k
             if UInt64(bitPattern: off[0]) == h && off[1] > liveAfter { return true }
         }
-        return dedupOverflow.contains(contact: idx, hash: h, liveAfter: liveAfter)
+        return overflow.contains(contact: idx, hash: h, liveAfter: liveAfter)
     }
 
     private mutating func remember(_ idx: Int, _ row: Row, _ h: UInt64) {
