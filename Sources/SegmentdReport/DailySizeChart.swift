@@ -1,12 +1,13 @@
 /// One segment's size at the end of every day: an area line with its own y scale (labelled),
-/// month ticks, the size floor dashed when it is in range, the last value at the end.
+/// month ticks, the size floor dashed when it is in range (the scale reaches up to it for a
+/// segment below the floor, so the gap shows), the last value at the end.
 enum DailySizeChart {
     static let width = 340.0, height = 150.0
     static let left = 46.0, right = 12.0, top = 12.0, bottom = 22.0
 
-    static func svg(name: String?, sizes: [Int], days: [String], colour: String, minSize: Int) -> String {
+    static func svg(name: String?, sizes: [Int], days: [String], colour: String, minSize: Int, belowFloor: Bool) -> String {
         let plotWidth = width - left - right, plotHeight = height - top - bottom
-        let yMax = Formatting.niceCeiling(Double(max(sizes.max() ?? 0, 1)))
+        let yMax = Formatting.niceCeiling(Double(max(sizes.max() ?? 0, belowFloor ? minSize : 0, 1)))
         let xStep = sizes.count > 1 ? plotWidth / Double(sizes.count - 1) : 0
         func x(_ i: Int) -> Double { left + (sizes.count > 1 ? Double(i) * xStep : plotWidth / 2) }
         func y(_ v: Double) -> Double { top + plotHeight - v / yMax * plotHeight }

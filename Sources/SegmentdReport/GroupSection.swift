@@ -10,7 +10,7 @@ enum GroupSection {
         out += "<h3>Size now</h3><p class=\"note\">Contacts in each segment at the end of the period; the dashed line is the size floor.</p>"
         out += "<div class=\"wide\">\(SizeBarChart.svg(group, minSize: minSize))</div>"
 
-        out += "<h3>Each segment over time</h3><p class=\"note\">Top: size at the end of each day, on the segment's own scale. Bottom: contacts who <span class=\"key\" style=\"background:\(Palette.entries)\"></span>entered (up) and <span class=\"key\" style=\"background:\(Palette.exits)\"></span>left (down) each week.</p>"
+        out += "<h3>Each segment over time</h3><p class=\"note\">Top: size at the end of each day, each on its own scale, the floor dashed. Bottom: contacts per week who <span class=\"nowrap\"><span class=\"key\" style=\"background:\(Palette.entries)\"></span>entered (up)</span> and <span class=\"nowrap\"><span class=\"key\" style=\"background:\(Palette.exits)\"></span>left (down)</span>; paler: a week partly outside the period.</p>"
         out += "<div class=\"cards\">"
         for (i, s) in group.segments.enumerated() { out += card(s, colour: Palette.segment(i), period: period, minSize: minSize) }
         out += "</div>"
@@ -41,7 +41,7 @@ enum GroupSection {
         out += "<h4><span class=\"swatch\" style=\"background:\(colour)\"></span>\(HTMLText.escape(s.name))\(badges(s))</h4>"
         let change = s.size - s.sizeAtStart
         out += "<p class=\"size\"><strong>\(Formatting.count(s.size))</strong>now · \(change >= 0 ? "+" : "")\(Formatting.count(change)) since the start</p>"
-        out += DailySizeChart.svg(name: s.name, sizes: s.dailySize, days: period.days, colour: colour, minSize: minSize)
+        out += DailySizeChart.svg(name: s.name, sizes: s.dailySize, days: period.days, colour: colour, minSize: minSize, belowFloor: s.belowMinSize)
         out += "<p class=\"caption\"><span class=\"key\" style=\"background:\(Palette.entries)\"></span>\(Formatting.count(s.entries)) entered<span class=\"key\" style=\"background:\(Palette.exits)\"></span>\(Formatting.count(s.exits)) left</p>"
         out += WeeklyChart.svg(name: s.name, entries: s.weeklyEntries, exits: s.weeklyExits, weeks: period.weeks)
         out += "<p class=\"caption\">time inside: median \(Formatting.duration(s.timeInSegment.median)) · p90 \(Formatting.duration(s.timeInSegment.p90))</p>"

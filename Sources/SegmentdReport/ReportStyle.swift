@@ -36,7 +36,10 @@ enum ReportStyle {
     .card .size { font-size: 13px; color: var(--muted); margin: 2px 0 4px; }
     .card .size strong { font-size: 22px; color: var(--ink); margin-right: 4px; }
     .card .caption { font-size: 12px; color: var(--muted); margin: 6px 0 0; }
-    .key { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin: 0 3px 0 8px; vertical-align: -1px; }
+    .key { display: inline-block; width: 10px; height: 10px; border-radius: 2px; margin: 0 4px 0 2px; vertical-align: -1px; }
+    .caption .key { margin-left: 10px; }
+    .caption .key:first-child { margin-left: 0; }
+    .nowrap { white-space: nowrap; }
     svg.chart { width: 100%; height: auto; display: block; overflow: visible; }
     .wide { overflow-x: auto; }
     .wide svg.chart { min-width: 560px; }
