@@ -8,7 +8,9 @@ struct Report: ParsableCommand {
         abstract: "A segment health report from transitions: one self-contained HTML page, or JSON.",
         discussion: """
         Reads transitions as `replay` writes them (CloudEvents NDJSON, one per line; the bare \
-        `data` object is accepted too) and writes, per group: sizes now and per day, entries \
+        `data` object is accepted too), or with --brokers or --config the daemon's output \
+        topic on a cluster (the connection settings of `run`; read_committed; from the \
+        beginning to the end that exists when the read starts), and writes, per group: sizes now and per day, entries \
         and exits per week, the flows between segments, median and 90th-percentile time in \
         each segment, flagged segments (below --min-size, nobody entered), the overlap of \
         groups at the end, the model versions seen and the period. A line that is not a \
@@ -18,8 +20,23 @@ struct Report: ParsableCommand {
         """
     )
 
-    @Argument(help: "The transitions (NDJSON), or - for standard input.")
-    var file: String = "-"
+    @Argument(help: "The transitions (NDJSON), or - for standard input (the default without --brokers or --config).")
+    var file: String?
+
+    @Option(help: "Read the transitions from the output topic of this cluster (bootstrap servers) instead of a file.")
+    var brokers: String?
+
+    @Option(help: "A configuration file as for run: its brokers, output_topic and kafka/consumer properties; reads the topic.")
+    var config: String?
+
+    @Option(name: .customLong("output-topic"), help: "The topic of transitions (default: output_topic of the configuration, segment-transitions).")
+    var outputTopic: String?
+
+    @Option(name: .customLong("kafka"), help: "A librdkafka property for reading the topic, as name=value (repeatable).")
+    var kafka: [String] = []
+
+    @Option(name: .customLong("topic-timeout"), help: "How long reading the topic to its end may take.")
+    var topicTimeout = "2m"
 
     @Option(help: "The first instant of the period (RFC 3339). Default: the earliest transition. Earlier transitions only set the starting sizes.")
     var since: String?
@@ -52,7 +69,10 @@ struct Report: ParsableCommand {
         case html, json
     }
 
+    private var readsTopic: Bool { brokers != nil || config != nil }
+
     func validate() throws {
+        if readsTopic && file != nil { throw ValidationError("give a FILE or --brokers/--config (the output topic), not both") }
         if minSize < 0 { throw ValidationError("--min-size must be 0 or more") }
         for pair in overlap where pair.split(separator: ",").count != 2 {
             throw ValidationError("--overlap '\(pair)' is not ROWS,COLUMNS (two group names)")
@@ -84,13 +104,25 @@ struct Report: ParsableCommand {
             engagement: events == nil ? nil : EngagementMeasure.standard)
         let builder = ReportBuilder(options: options)
         let badOut = OutputBuffer(fd: 2)
-        var lineNumber = 0
-        try LineReader(path: file).forEachLine { line in
-            lineNumber += 1
+        func add(_ line: UnsafeBufferPointer<UInt8>, _ lineNumber: Int, _ position: String) {
             if line.isEmpty { return }
             if let error = builder.add(line: Data(buffer: line), lineNumber: lineNumber) {
-                badOut.buffer.append(contentsOf: "\(file == "-" ? "stdin" : file): line \(lineNumber): \(error.message)\n".utf8)
+                badOut.buffer.append(contentsOf: "\(position): \(error.message)\n".utf8)
                 badOut.flushIfFull()
+            }
+        }
+        var lineNumber = 0
+        if readsTopic {
+            let source = try ReportTopicSource(configFile: config, brokers: brokers, outputTopic: outputTopic, kafka: kafka, timeout: topicTimeout)
+            try source.forEachRecord { value, position in
+                lineNumber += 1
+                value.withUnsafeBufferPointer { add($0, lineNumber, position) }
+            }
+        } else {
+            let path = file ?? "-"
+            try LineReader(path: path).forEachLine { line in
+                lineNumber += 1
+                add(line, lineNumber, "\(path == "-" ? "stdin" : path): line \(lineNumber)")
             }
         }
         badOut.flush()

@@ -10,9 +10,9 @@ struct BrowserTests {
     static let chromium: String? = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
         .first { FileManager.default.isExecutableFile(atPath: $0) }
 
-    /// Where screenshots go: `SEGMENTD_TEST_ARTIFACTS`, or a temporary directory.
+    /// Where screenshots go: `REPORT_TEST_ARTIFACTS`, or a temporary directory.
     static let artifacts: URL = {
-        let dir = ProcessInfo.processInfo.environment["SEGMENTD_TEST_ARTIFACTS"].map { URL(fileURLWithPath: $0) }
+        let dir = ProcessInfo.processInfo.environment["REPORT_TEST_ARTIFACTS"].map { URL(fileURLWithPath: $0) }
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("segmentd-report-artifacts")
         try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         return dir
