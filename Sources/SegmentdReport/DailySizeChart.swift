@@ -32,8 +32,8 @@ enum DailySizeChart {
             out += "<path d=\"\(line)\" fill=\"none\" stroke=\"\(colour)\" stroke-width=\"2\" stroke-linejoin=\"round\"/>"
             let last = sizes.count - 1
             out += "<circle cx=\"\(HTMLText.n(x(last)))\" cy=\"\(HTMLText.n(y(Double(sizes[last]))))\" r=\"3\" fill=\"\(colour)\"><title>\(days.last.map { TimeAxis.short($0) } ?? ""): \(Formatting.count(sizes[last]))</title></circle>"
-            // Peak, labelled when it is not the end.
-            if let peak = sizes.indices.max(by: { sizes[$0] < sizes[$1] }), peak != last, sizes[peak] > 0 {
+            // The peak, labelled when the end is below it.
+            if let peak = sizes.indices.max(by: { sizes[$0] < sizes[$1] }), sizes[peak] > sizes[last] {
                 out += "<text class=\"annotation\" x=\"\(HTMLText.n(min(max(x(peak), left + 20), width - right - 20)))\" y=\"\(HTMLText.n(max(y(Double(sizes[peak])) - 5, top + 8)))\" text-anchor=\"middle\">peak \(Formatting.count(sizes[peak]))<title>\(TimeAxis.short(days[peak])): \(Formatting.count(sizes[peak]))</title></text>"
             }
         }

@@ -20,7 +20,7 @@ enum GroupSection {
         out += flowTable(group)
 
         out += "<h3>Time in segment</h3><p class=\"note\">Median (dark) and 90th percentile (light) time from entering to leaving, stays still open at the end counted as censored; hatched: a lower bound.</p>"
-        out += "<div class=\"wide\">\(StayChart.svg(group))</div>"
+        out += "<div class=\"wide\">\(StayChart.svg(group, index: index))</div>"
         out += stayTable(group)
         out += weeklyTable(group, period: period)
         out += "</section>"
@@ -44,7 +44,9 @@ enum GroupSection {
         out += DailySizeChart.svg(name: s.name, sizes: s.dailySize, days: period.days, colour: colour, minSize: minSize, belowFloor: s.belowMinSize)
         out += "<p class=\"caption\"><span class=\"key\" style=\"background:\(Palette.entries)\"></span>\(Formatting.count(s.entries)) entered<span class=\"key\" style=\"background:\(Palette.exits)\"></span>\(Formatting.count(s.exits)) left</p>"
         out += WeeklyChart.svg(name: s.name, entries: s.weeklyEntries, exits: s.weeklyExits, weeks: period.weeks)
-        out += "<p class=\"caption\">time inside: median \(Formatting.duration(s.timeInSegment.median)) · p90 \(Formatting.duration(s.timeInSegment.p90))</p>"
+        out += s.timeInSegment.stays == 0
+            ? "<p class=\"caption\">time inside: no stays began in the period</p>"
+            : "<p class=\"caption\">time inside: median \(Formatting.duration(s.timeInSegment.median)) · p90 \(Formatting.duration(s.timeInSegment.p90))</p>"
         out += "</article>"
         return out
     }

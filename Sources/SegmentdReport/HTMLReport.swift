@@ -76,7 +76,7 @@ public enum HTMLReport {
         var out = "<section class=\"attention\" id=\"attention\"><strong>Needs attention</strong><ul>"
         for f in report.flags {
             let what = f.kind == .belowMinSize
-                ? "\(Formatting.count(f.size)) contacts, below the size floor of \(Formatting.count(report.minSize))"
+                ? "\(Formatting.count(f.size)) \(f.size == 1 ? "contact" : "contacts"), below the size floor of \(Formatting.count(report.minSize))"
                 : "nobody entered it during the period"
             out += "<li class=\"flag\" data-group=\"\(HTMLText.escape(f.group))\" data-segment=\"\(HTMLText.escape(f.segment))\" data-kind=\"\(f.kind.rawValue)\"><strong>\(HTMLText.escape(f.group)) / \(HTMLText.escape(f.segment))</strong>: \(what)</li>"
         }

@@ -2,7 +2,7 @@
 /// percentile, both numbered; an estimate that is only a lower bound (too many contacts still
 /// inside) is drawn open-ended and written "> …".
 enum StayChart {
-    static func svg(_ group: GroupFigures) -> String {
+    static func svg(_ group: GroupFigures, index: Int) -> String {
         let width = 760.0, labelWidth = 190.0, textWidth = 250.0, rowHeight = 30.0, top = 8.0
         let barSpace = width - labelWidth - textWidth
         let segments = group.segments
@@ -10,7 +10,7 @@ enum StayChart {
         let longest = segments.compactMap { s in [s.timeInSegment.median?.ms, s.timeInSegment.p90?.ms].compactMap { $0 }.max() }.max() ?? 0
         let scale = barSpace / Double(max(longest, 1))
         var out = "<svg class=\"chart stays\" viewBox=\"0 0 \(HTMLText.n(width)) \(HTMLText.n(height))\" role=\"img\" aria-label=\"Median and 90th percentile time in each segment of \(HTMLText.escape(group.name))\">"
-        out += "<defs><pattern id=\"open-\(HTMLText.escape(group.name))\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\" patternTransform=\"rotate(45)\"><rect width=\"3\" height=\"6\" fill=\"#000\" fill-opacity=\"0.18\"/></pattern></defs>"
+        out += "<defs><pattern id=\"open-\(index)\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\" patternTransform=\"rotate(45)\"><rect width=\"3\" height=\"6\" fill=\"#000\" fill-opacity=\"0.18\"/></pattern></defs>"
         for (i, s) in segments.enumerated() {
             let y = top + Double(i) * rowHeight
             let colour = Palette.segment(i)
@@ -23,13 +23,16 @@ enum StayChart {
                 let w = max(1.5, Double(p90.ms) * scale)
                 out += "<rect x=\"\(HTMLText.n(labelWidth))\" y=\"\(HTMLText.n(y + 7))\" width=\"\(HTMLText.n(w))\" height=\"\(HTMLText.n(rowHeight - 14))\" fill=\"\(colour)\" fill-opacity=\"0.35\"/>"
                 if p90.atLeast {
-                    out += "<rect x=\"\(HTMLText.n(labelWidth))\" y=\"\(HTMLText.n(y + 7))\" width=\"\(HTMLText.n(w))\" height=\"\(HTMLText.n(rowHeight - 14))\" fill=\"url(#open-\(HTMLText.escape(group.name)))\"/>"
+                    out += "<rect x=\"\(HTMLText.n(labelWidth))\" y=\"\(HTMLText.n(y + 7))\" width=\"\(HTMLText.n(w))\" height=\"\(HTMLText.n(rowHeight - 14))\" fill=\"url(#open-\(index))\"/>"
                 }
                 textX = labelWidth + w + 6
             }
             if let median = stays.median {
                 let w = max(1.5, Double(median.ms) * scale)
                 out += "<rect x=\"\(HTMLText.n(labelWidth))\" y=\"\(HTMLText.n(y + 7))\" width=\"\(HTMLText.n(w))\" height=\"\(HTMLText.n(rowHeight - 14))\" fill=\"\(colour)\"/>"
+                if median.atLeast {
+                    out += "<rect x=\"\(HTMLText.n(labelWidth))\" y=\"\(HTMLText.n(y + 7))\" width=\"\(HTMLText.n(w))\" height=\"\(HTMLText.n(rowHeight - 14))\" fill=\"url(#open-\(index))\"/>"
+                }
                 textX = max(textX, labelWidth + w + 6)
             }
             let text = stays.stays == 0
