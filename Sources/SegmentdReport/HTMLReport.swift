@@ -36,7 +36,7 @@ public enum HTMLReport {
     private static func header(_ report: SegmentReport) -> String {
         var out = "<header class=\"page\"><h1>Segment health</h1>"
         if let p = report.period {
-            out += "<p class=\"period\" data-since=\"\(p.since)\" data-until=\"\(p.until)\">\(Formatting.instant(p.since)) to \(Formatting.instant(p.until)) · \(p.days.count) days · model \(versionsText(report))</p>"
+            out += "<p class=\"period\" data-since=\"\(p.since)\" data-until=\"\(p.until)\">\(Formatting.instant(p.since)) to \(Formatting.instant(p.until)) · \(p.days.count) days · model \(versionsText(report))\(report.source.map { " · from " + HTMLText.escape($0) } ?? "")</p>"
             out += "<nav class=\"groups\" aria-label=\"Groups\">"
             for (i, g) in report.groups.enumerated() { out += "<a href=\"#group-\(i)\">\(HTMLText.escape(g.name))</a>" }
             if !report.overlaps.isEmpty { out += "<a href=\"#overlap\">overlap</a>" }

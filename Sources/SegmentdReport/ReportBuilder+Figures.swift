@@ -9,7 +9,7 @@ extension ReportBuilder {
         let since = options.since ?? (firstAt == .max ? nil : firstAt)
         let until = options.until ?? (lastAt == .min ? nil : lastAt)
         var report = SegmentReport(
-            period: nil, input: input, segmentOrder: segmentOrder(), minSize: options.minSize,
+            source: options.source, period: nil, input: input, segmentOrder: segmentOrder(), minSize: options.minSize,
             contacts: contacts.count, modelVersions: modelVersions(), causes: causeCounts(),
             groups: [], overlaps: [], flags: [], engagement: nil)
         guard let since, let until, since <= until else {

@@ -2,6 +2,8 @@
 /// docs/report.md) and what the HTML page draws.
 public struct SegmentReport: Codable, Sendable, Equatable {
     public var schema = "segmentd.report/1"
+    /// What the transitions were read from (a file, standard input, a topic), as given.
+    public var source: String?
     /// The period covered; absent when the input holds no transition in it.
     public var period: Period?
     public var input: InputSummary

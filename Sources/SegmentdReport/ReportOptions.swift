@@ -20,6 +20,8 @@ public struct ReportOptions: Sendable {
     public var overlapPairs: [(rows: String, columns: String)]?
     /// How many bad lines the report lists (all are counted).
     public var badLineSamples: Int
+    /// What the transitions are read from, said on the page.
+    public var source: String?
     /// What engagement to count per segment when events are added; nil: none.
     public var engagement: [EngagementMeasure]?
 
@@ -27,7 +29,7 @@ public struct ReportOptions: Sendable {
         since: Millis? = nil, until: Millis? = nil, minSize: Int = 100,
         catalog: SegmentCatalog = .fromTransitions, catalogIsAssumed: Bool = false,
         overlapPairs: [(rows: String, columns: String)]? = nil, badLineSamples: Int = 20,
-        engagement: [EngagementMeasure]? = nil
+        engagement: [EngagementMeasure]? = nil, source: String? = nil
     ) {
         self.since = since
         self.until = until
@@ -37,5 +39,6 @@ public struct ReportOptions: Sendable {
         self.overlapPairs = overlapPairs
         self.badLineSamples = badLineSamples
         self.engagement = engagement
+        self.source = source
     }
 }

@@ -94,6 +94,10 @@ struct Report: ParsableCommand {
         let m = try loadModel(model)
         let catalog = SegmentCatalog(
             model: m, origin: model.map { "model \(m.version) from \($0)" } ?? "the built-in default model (\(m.version))")
+        let topic = readsTopic
+            ? try ReportTopicSource(configFile: config, brokers: brokers, outputTopic: outputTopic, kafka: kafka, timeout: topicTimeout)
+            : nil
+        let path = file ?? "-"
         let options = ReportOptions(
             since: try instant(since, "--since"), until: try instant(until, "--until"), minSize: minSize,
             catalog: catalog, catalogIsAssumed: model == nil,
@@ -101,7 +105,8 @@ struct Report: ParsableCommand {
                 let names = pair.split(separator: ",").map(String.init)
                 return (rows: names[0], columns: names[1])
             },
-            engagement: events == nil ? nil : EngagementMeasure.standard)
+            engagement: events == nil ? nil : EngagementMeasure.standard,
+            source: topic.map { "topic \($0.description)" } ?? (path == "-" ? "standard input" : path))
         let builder = ReportBuilder(options: options)
         let badOut = OutputBuffer(fd: 2)
         func add(_ line: UnsafeBufferPointer<UInt8>, _ lineNumber: Int, _ position: String) {
@@ -112,14 +117,12 @@ struct Report: ParsableCommand {
             }
         }
         var lineNumber = 0
-        if readsTopic {
-            let source = try ReportTopicSource(configFile: config, brokers: brokers, outputTopic: outputTopic, kafka: kafka, timeout: topicTimeout)
-            try source.forEachRecord { value, position in
+        if let topic {
+            try topic.forEachRecord { value, position in
                 lineNumber += 1
                 value.withUnsafeBufferPointer { add($0, lineNumber, position) }
             }
         } else {
-            let path = file ?? "-"
             try LineReader(path: path).forEachLine { line in
                 lineNumber += 1
                 add(line, lineNumber, "\(path == "-" ? "stdin" : path): line \(lineNumber)")
