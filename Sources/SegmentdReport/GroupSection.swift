@@ -22,6 +22,7 @@ enum GroupSection {
         out += "<h3>Time in segment</h3><p class=\"note\">Median (dark) and 90th percentile (light) time from entering to leaving, stays still open at the end counted as censored; hatched: a lower bound.</p>"
         out += "<div class=\"wide\">\(StayChart.svg(group, index: index))</div>"
         out += stayTable(group)
+        out += dailyTable(group, period: period)
         out += weeklyTable(group, period: period)
         out += "</section>"
         return out
@@ -65,6 +66,18 @@ enum GroupSection {
         for s in group.segments {
             let t = s.timeInSegment
             out += "<tr><th scope=\"row\">\(HTMLText.escape(s.name))</th><td>\(Formatting.count(t.stays))</td><td>\(Formatting.count(t.ended))</td><td>\(Formatting.count(t.stillInside))</td><td>\(Formatting.duration(t.median))</td><td>\(Formatting.duration(t.p90))</td></tr>"
+        }
+        return out + "</tbody></table></div></details>"
+    }
+
+    private static func dailyTable(_ group: GroupFigures, period: Period) -> String {
+        var out = "<details><summary>Daily sizes as a table</summary><div class=\"table-scroll\"><table class=\"daily\"><thead><tr><th scope=\"col\">end of day</th>"
+        for s in group.segments { out += "<th scope=\"col\">\(HTMLText.escape(s.name))</th>" }
+        out += "<th scope=\"col\">(no segment)</th></tr></thead><tbody>"
+        for (d, day) in period.days.enumerated() {
+            out += "<tr><th scope=\"row\">\(day)</th>"
+            for s in group.segments { out += "<td>\(Formatting.count(s.dailySize[d]))</td>" }
+            out += "<td>\(Formatting.count(group.noSegment.dailySize[d]))</td></tr>"
         }
         return out + "</tbody></table></div></details>"
     }

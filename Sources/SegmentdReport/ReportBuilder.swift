@@ -1,7 +1,8 @@
 import Foundation
 import SegmentdEngine
 
-/// Reconstructs segment membership from transitions and computes the report's figures.
+/// Reconstructs segment membership from transitions and accumulates what the figures need
+/// (`finish()`, in ReportBuilder+Figures.swift, turns it into a `SegmentReport`).
 ///
 /// A contact's segment in a group is the `to` of its latest transition there (transitions of
 /// one contact arrive in order; contacts interleave freely). Sizes come from per-day deltas,
@@ -17,12 +18,14 @@ public final class ReportBuilder {
     var contactIndex: [String: Int] = [:]
     var contacts: [ContactState] = []
 
+    /// Engagement (`--events`): per group, per segment index (`none` too), a count per measure.
     var engagementCounts: [[Int: [Int]]] = []
     var engagementRead = 0
     var engagementNotUsable = 0
     var engagementCounted = 0
     var engagementWithoutSegments = 0
 
+    /// Transitions in the period by model version and by cause, and their first and last `at`.
     var versions: [String: (count: Int, first: Millis, last: Millis)] = [:]
     var causes: [String: Int] = [:]
     var firstAt: Millis = .max

@@ -42,7 +42,8 @@ enum ReportStyle {
     .nowrap { white-space: nowrap; }
     svg.chart { width: 100%; height: auto; display: block; overflow: visible; }
     .wide { overflow-x: auto; }
-    .wide svg.chart { min-width: 560px; }
+    .wide svg.chart { min-width: 620px; }
+    .wide svg.sankey { min-width: 820px; }
     svg text { font-family: inherit; }
     svg .label { font-size: 13px; fill: var(--ink); }
     svg .value { font-size: 13px; font-weight: 600; fill: var(--ink); }
