@@ -194,4 +194,20 @@ struct ReportFiguresTests {
         #expect(text.contains(#""schema" : "segmentd.report\/1""#) || text.contains(#""schema" : "segmentd.report/1""#))
         #expect(try JSONReport.decode(data) == r)
     }
+
+    @Test("names from the input are escaped on the page")
+    func escaping() {
+        let evil = "<img src=x onerror=alert(1)>"
+        let lines = [
+            transitionLine("c1", "g\\\"<b>", nil, evil, "2026-03-02T10:00:00.000Z", version: "<v>"),
+            "{\"data\":{\"contact_id\":\"c2\",\"group\":\"x\",\"from\":null,\"to\":\"a\",\"at\":\"<script>\"}}",
+        ]
+        let r = build(lines, ReportOptions())
+        #expect(r.group("g\"<b>").segments.map(\.name) == [evil])
+        let html = HTMLReport.render(r)
+        #expect(!html.contains("<img"))
+        #expect(!html.contains("<script"))
+        #expect(!html.contains("<b>") && !html.contains("<v>"))
+        #expect(html.contains("&lt;img src=x onerror=alert(1)&gt;"))
+    }
 }
