@@ -89,6 +89,7 @@ public enum HTMLReport {
         if let p = report.period {
             out += "<p>Period: <strong>\(Formatting.instant(p.since))</strong> to <strong>\(Formatting.instant(p.until))</strong> (\(p.days.count) days, \(p.weeks.count) weeks).</p>"
         }
+        if let source = report.source { out += "<p>Read from: \(HTMLText.escape(source)).</p>" }
         out += "<p>Segment order and names: \(HTMLText.escape(report.segmentOrder)).</p>"
         if !report.modelVersions.isEmpty {
             out += "<div class=\"table-scroll\"><table id=\"model-versions\"><caption>Model versions of the transitions in the period</caption><thead><tr><th scope=\"col\">version</th><th scope=\"col\">transitions</th><th scope=\"col\">first</th><th scope=\"col\">last</th></tr></thead><tbody>"
@@ -123,6 +124,10 @@ public enum HTMLReport {
         out += "<dt>Entries and exits</dt><dd>Transitions into and out of a segment, counted in the UTC week (Monday to Sunday) they happen in. Weeks only partly inside the period are drawn paler.</dd>"
         out += "<dt>Flows</dt><dd>Every transition in the period, from the segment left to the segment entered; “(no segment)” is a contact in none of the group's segments.</dd>"
         out += "<dt>Time in segment</dt><dd>From entering a segment to leaving it, for stays that began in the period. Contacts still inside at the end are right-censored there (they stayed at least that long): the median and 90th percentile are Kaplan-Meier estimates, so open stays neither vanish nor count as ended. “&gt; 41 d” means so many contacts are still inside that the estimate is not reached: it is longer than the longest stay seen.</dd>"
+        out += "<dt>Overlap</dt><dd>Contacts by their segment in two groups at the end of the period; a contact with no transition in one of the groups is in its “(no segment)” row or column.</dd>"
+        if report.engagement != nil {
+            out += "<dt>Engagement</dt><dd>Each event counts under the segment the contact was in just before it (the open that makes a cold contact warm counts for cold, where it happened). Per contact per week: events over the segment's contact-weeks, the sum of its daily sizes divided by 7.</dd>"
+        }
         out += "<dt>Flags</dt><dd>“below floor”: fewer than \(Formatting.count(report.minSize)) contacts at the end (<code>--min-size</code>). “nobody entered”: no transition into the segment during the period.</dd>"
         out += "</dl></section>"
         return out
