@@ -107,6 +107,8 @@ struct Report: ParsableCommand {
             },
             engagement: events == nil ? nil : EngagementMeasure.standard,
             source: topic.map { "topic \($0.description)" } ?? (path == "-" ? "standard input" : path))
+        // Opened first: an unwritable --out fails before the reading, not after.
+        let output = try out.map { try OutputBuffer(path: $0) } ?? OutputBuffer(fd: 1)
         let builder = ReportBuilder(options: options)
         let badOut = OutputBuffer(fd: 2)
         func add(_ line: UnsafeBufferPointer<UInt8>, _ lineNumber: Int, _ position: String) {
@@ -135,7 +137,6 @@ struct Report: ParsableCommand {
         case .html: Array(HTMLReport.render(report).utf8)
         case .json: Array(try JSONReport.render(report))
         }
-        let output = try out.map { try OutputBuffer(path: $0) } ?? OutputBuffer(fd: 1)
         output.buffer = bytes
         output.flush()
         if !quiet { printErr(summary(report)) }
