@@ -35,7 +35,11 @@ struct ReplayAgreementTests {
         let pipeline = Pipeline(model: model)
         var lines: [String] = []
         func drain() {
-            pipeline.engine.drainTransitions { t in lines.append(String(decoding: pipeline.encoder.encode(t), as: UTF8.self)) }
+            pipeline.engine.drainTransitions { t in
+                var line: [UInt8] = []
+                pipeline.encoder.encode(t, to: &line)
+                lines.append(String(decoding: line, as: UTF8.self))
+            }
         }
         for e in Self.events() {
             _ = pipeline.process(Array(e.utf8))
