@@ -454,7 +454,7 @@ public final class Daemon: @unchecked Sendable {
     @discardableResult
     private func collectTransitions(_ w: PartitionWorker) -> Int {
         // Most records change nothing: skip the take (it would reallocate the engine's buffer).
-        guard !w.pipeline.engine.pending.isEmpty else { return 0 }
+        guard w.pipeline.engine.hasPendingTransitions else { return 0 }
         let ts = w.pipeline.engine.takeTransitions()
         let encoder = w.pipeline.encoder
         for t in ts {

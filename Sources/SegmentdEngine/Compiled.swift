@@ -38,9 +38,15 @@ struct CompiledProgram {
 
     struct Group { var unless: Int32; var segStart: Int32; var segEnd: Int32 }
 
-    /// One (list, window) pair that yields boundaries: entry `v` (shifted right by `shift`)
-    /// leaves the window at `v + window`.
-    struct BoundarySource { var off: Int32; var cap: Int32; var shift: Int64; var window: Int64 }
+    /// A scored-event list, whose every entry `v` changes its part's sum when it leaves the
+    /// window, at `ScoredEvent.ts(v) + window`.
+    struct BoundarySource { var off: Int32; var cap: Int32; var window: Int64 }
+
+    /// The one list entry whose leaving can change an "at least N of F within W" condition:
+    /// the list is newest first, so the condition holds exactly while its N-th newest entry
+    /// (slot `off`) is in the window, and changes only at that entry's time + W. The newer
+    /// entries leaving change a count but never the condition, so they are not boundaries.
+    struct EntryBoundary: Equatable { var off: Int32; var window: Int64 }
 
     private(set) var nodes: UnsafeMutableBufferPointer<Node>
     private(set) var kids: UnsafeMutableBufferPointer<Int32>
@@ -52,6 +58,11 @@ struct CompiledProgram {
     private(set) var groups: UnsafeMutableBufferPointer<Group>
     private(set) var segs: UnsafeMutableBufferPointer<Int32>
     private(set) var sources: UnsafeMutableBufferPointer<BoundarySource>
+    private(set) var entryBoundaries: UnsafeMutableBufferPointer<EntryBoundary>
+    /// Per group, the inputs (`InputBits`) its segments and `unless` read.
+    private(set) var groupInputs: UnsafeMutableBufferPointer<UInt64>
+    /// Every group's bit: the groups an evaluation must compute when anything may have changed.
+    let allGroups: UInt64
     private(set) var ages: UnsafeMutableBufferPointer<Int64>
     let scoreCount: Int
 
@@ -66,12 +77,15 @@ struct CompiledProgram {
         var nodes: [Node] = []
         var kids: [Int32] = []
         var lits: [Int64] = []
+        var entryBoundaries: [EntryBoundary] = []
         func compile(_ c: Condition) -> Int32 {
             var n: Node
             switch c {
             case .always: n = Node(op: .always)
             case let .atLeast(list, count, window):
                 n = Node(op: .atLeast, a: Int32(layout.lists[list].offset), b: Int32(count), x: window)
+                let boundary = EntryBoundary(off: Int32(layout.lists[list].offset + count - 1), window: window)
+                if !entryBoundaries.contains(boundary) { entryBoundaries.append(boundary) }
             case let .firstSeenAtLeast(age): n = Node(op: .firstSeen, x: age)
             case let .latestIs(tracker, tags, negated):
                 var mask: Int64 = 0
@@ -119,6 +133,29 @@ struct CompiledProgram {
             }
             scoreParts.append(Int32(parts.count))
         }
+        let bits = InputBits(layout: layout)
+        func inputs(_ c: Condition) -> UInt64 {
+            switch c {
+            case .always: return 0
+            case let .atLeast(list, _, _): return bits.list(list)
+            case .firstSeenAtLeast: return bits.firstSeen
+            case let .latestIs(tracker, _, _): return bits.tracker(tracker)
+            case let .attributeIn(a, _), let .attributeBetween(a, _, _): return bits.attribute(a)
+            case let .scoreAtLeast(score, _):
+                var used: UInt64 = 0
+                for (pi, part) in model.scores[score].parts.enumerated() {
+                    for term in part.staticTerms { used |= inputs(term.when) }
+                    if let sl = layout.scoreListIndex[score][pi] { used |= bits.scoreList(sl) }
+                }
+                return used
+            case .all(let cs), .any(let cs): return cs.reduce(0) { $0 | inputs($1) }
+            case .not(let x): return inputs(x)
+            }
+        }
+        var groupInputs: [UInt64] = []
+        for g in model.groups {
+            groupInputs.append(g.segments.reduce(g.unless.map(inputs) ?? 0) { $0 | inputs($1.when) })
+        }
         var groups: [Group] = []
         var segs: [Int32] = []
         for g in model.groups {
@@ -128,11 +165,8 @@ struct CompiledProgram {
             groups.append(Group(unless: u, segStart: start, segEnd: Int32(segs.count)))
         }
         var sources: [BoundarySource] = []
-        for l in layout.lists {
-            for w in l.windows { sources.append(BoundarySource(off: Int32(l.offset), cap: Int32(l.capacity), shift: 0, window: w)) }
-        }
         for l in layout.scoreLists {
-            sources.append(BoundarySource(off: Int32(l.offset), cap: Int32(l.capacity), shift: ScoredEvent.pointsBits, window: l.window))
+            sources.append(BoundarySource(off: Int32(l.offset), cap: Int32(l.capacity), window: l.window))
         }
         self.nodes = CompiledProgram.copy(nodes)
         self.kids = CompiledProgram.copy(kids)
@@ -143,6 +177,9 @@ struct CompiledProgram {
         self.groups = CompiledProgram.copy(groups)
         self.segs = CompiledProgram.copy(segs)
         self.sources = CompiledProgram.copy(sources)
+        self.entryBoundaries = CompiledProgram.copy(entryBoundaries)
+        self.groupInputs = CompiledProgram.copy(groupInputs)
+        self.allGroups = model.groups.count >= 64 ? ~0 : (1 << UInt64(model.groups.count)) - 1
         self.ages = CompiledProgram.copy(layout.ages)
         self.scoreCount = model.scores.count
     }
@@ -152,7 +189,8 @@ struct CompiledProgram {
                   UnsafeMutableRawPointer(literals.baseAddress), UnsafeMutableRawPointer(parts.baseAddress),
                   UnsafeMutableRawPointer(scoreParts.baseAddress), UnsafeMutableRawPointer(terms.baseAddress),
                   UnsafeMutableRawPointer(groups.baseAddress), UnsafeMutableRawPointer(segs.baseAddress),
-                  UnsafeMutableRawPointer(sources.baseAddress), UnsafeMutableRawPointer(ages.baseAddress)] {
+                  UnsafeMutableRawPointer(sources.baseAddress), UnsafeMutableRawPointer(ages.baseAddress),
+                  UnsafeMutableRawPointer(entryBoundaries.baseAddress), UnsafeMutableRawPointer(groupInputs.baseAddress)] {
             p?.deallocate()
         }
     }
@@ -163,7 +201,7 @@ struct CompiledProgram {
 /// A score is computed at most once per evaluation (the lead score is asked for by two
 /// segments): `scoreValid` marks the cached ones. Scores must fit in 64 cached entries.
 struct Evaluator {
-    let p: CompiledProgram
+    let p: UnsafePointer<CompiledProgram>
     let row: UnsafePointer<Int64>
     let t: Millis
     /// Latest-of and attribute pairs that do not fit their packed slot.
@@ -171,7 +209,7 @@ struct Evaluator {
     var scoreValid: UInt64 = 0
     var scores: (Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64) = (0, 0, 0, 0, 0, 0, 0, 0)
 
-    init(_ p: CompiledProgram, _ row: UnsafePointer<Int64>, _ t: Millis, _ wide: WideSlots) {
+    init(_ p: UnsafePointer<CompiledProgram>, _ row: UnsafePointer<Int64>, _ t: Millis, _ wide: WideSlots) {
         self.p = p
         self.row = row
         self.t = t
@@ -180,11 +218,11 @@ struct Evaluator {
 
     /// The segment of group `g` at `t` (-1: none).
     mutating func segment(_ g: Int) -> Int {
-        let grp = p.groups[g]
+        let grp = p.pointee.groups[g]
         if grp.unless >= 0 && holds(grp.unless) { return -1 }
         var i = grp.segStart
         while i < grp.segEnd {
-            if holds(p.segs[Int(i)]) { return Int(i - grp.segStart) }
+            if holds(p.pointee.segs[Int(i)]) { return Int(i - grp.segStart) }
             i += 1
         }
         return -1
@@ -201,7 +239,7 @@ struct Evaluator {
     }
 
     mutating func holds(_ ni: Int32) -> Bool {
-        let n = p.nodes[Int(ni)]
+        let n = p.pointee.nodes[Int(ni)]
         let none = SegmentEngine.none
         switch n.op {
         case .always: return true
@@ -222,7 +260,7 @@ struct Evaluator {
             let v = pair.value
             var k = Int(n.b)
             while k < Int(n.x) {
-                if p.literals[k] == v { return true }
+                if p.pointee.literals[k] == v { return true }
                 k += 1
             }
             return false
@@ -235,14 +273,14 @@ struct Evaluator {
         case .all:
             var k = Int(n.a)
             while k < Int(n.b) {
-                if !holds(p.kids[k]) { return false }
+                if !holds(p.pointee.kids[k]) { return false }
                 k += 1
             }
             return true
         case .any:
             var k = Int(n.a)
             while k < Int(n.b) {
-                if holds(p.kids[k]) { return true }
+                if holds(p.pointee.kids[k]) { return true }
                 k += 1
             }
             return false
@@ -267,14 +305,14 @@ struct Evaluator {
     /// The score's total: each part's static terms plus its in-window scored events, capped.
     mutating func compute(_ s: Int) -> Int64 {
         var total: Int64 = 0
-        var pi = Int(p.scoreParts[s])
-        let pe = Int(p.scoreParts[s + 1])
+        var pi = Int(p.pointee.scoreParts[s])
+        let pe = Int(p.pointee.scoreParts[s + 1])
         while pi < pe {
-            let part = p.parts[pi]
+            let part = p.pointee.parts[pi]
             var v: Int64 = 0
             var k = Int(part.termStart)
             while k < Int(part.termEnd) {
-                let term = p.terms[k]
+                let term = p.pointee.terms[k]
                 if holds(term.cond) { v += term.points }
                 k += 1
             }
@@ -297,19 +335,36 @@ struct Evaluator {
 }
 
 extension CompiledProgram {
+    /// The groups that read any of `inputs`: after an event, only they can have changed.
+    @inline(__always)
+    func groups(reading inputs: UInt64) -> UInt64 {
+        var touched: UInt64 = 0
+        for g in 0..<groupInputs.count where groupInputs[g] & inputs != 0 { touched |= 1 << UInt64(g) }
+        return touched
+    }
+
     /// The first instant after `c` at which time alone can change the membership of the
-    /// contact in `row`, or `.max`. Lists are newest first, so a list's scan stops at the
-    /// first entry whose boundary is not after `c`.
+    /// contact in `row`, or `.max`: an "at least N" condition's N-th newest entry leaving its
+    /// window, a scored event leaving its part's window, first seen reaching an age. Instants
+    /// at which nothing can change are not boundaries, so no timer is set for them. Lists are
+    /// newest first, so a scored list's scan stops at the first entry whose boundary is not
+    /// after `c`.
     @inline(__always)
     func nextBoundary(_ row: UnsafePointer<Int64>, after c: Millis) -> Millis {
         var best = SegmentEngine.unscheduled
+        for e in entryBoundaries {
+            let v = row[Int(e.off)]
+            if v == SegmentEngine.none { continue }
+            let b = v + e.window
+            if b > c && b < best { best = b }
+        }
         for s in sources {
             let off = Int(s.off)
             var k = 0
             while k < Int(s.cap) {
                 let v = row[off + k]
                 if v == SegmentEngine.none { break }
-                let b = (v >> s.shift) + s.window
+                let b = ScoredEvent.ts(v) + s.window
                 if b <= c { break }
                 if b < best { best = b }
                 k += 1
@@ -329,36 +384,62 @@ extension CompiledProgram {
 /// Where an applied event goes in a contact's row, flattened from `StateLayout` so that
 /// inserting reads no nested arrays.
 struct InsertPlan {
-    struct List { var off: Int32; var cap: Int32; var bit: UInt64 }
-    struct Scored { var off: Int32; var cap: Int32; var scoreCap: Int64; var termStart: Int32; var termEnd: Int32 }
+    /// `bit`: the filter's bit in an event's filter mask; `input`: the state's `InputBits` bit.
+    struct List { var off: Int32; var cap: Int32; var bit: UInt64; var input: UInt64 }
+    struct Scored { var off: Int32; var cap: Int32; var scoreCap: Int64; var termStart: Int32; var termEnd: Int32; var input: UInt64 }
     struct Term { var bit: UInt64; var points: Int64 }
-    struct Tracker { var off: Int32; var bitStart: Int32; var bitEnd: Int32 }
+    struct Tracker { var off: Int32; var bitStart: Int32; var bitEnd: Int32; var input: UInt64 }
 
     let lists: [List]
     let scored: [Scored]
     let terms: [Term]
     let trackers: [Tracker]
     let trackerBits: [UInt64]
+    let inputs: InputBits
 
     init(layout: StateLayout) {
-        lists = layout.lists.map { List(off: Int32($0.offset), cap: Int32($0.capacity), bit: $0.bit) }
+        let inputs = InputBits(layout: layout)
+        self.inputs = inputs
+        lists = layout.lists.enumerated().map { List(off: Int32($1.offset), cap: Int32($1.capacity), bit: $1.bit, input: inputs.list($0)) }
         var scored: [Scored] = []
         var terms: [Term] = []
-        for s in layout.scoreLists {
+        for (j, s) in layout.scoreLists.enumerated() {
             let start = Int32(terms.count)
             for (bit, p) in s.terms { terms.append(Term(bit: bit, points: p)) }
-            scored.append(Scored(off: Int32(s.offset), cap: Int32(s.capacity), scoreCap: s.cap, termStart: start, termEnd: Int32(terms.count)))
+            scored.append(Scored(off: Int32(s.offset), cap: Int32(s.capacity), scoreCap: s.cap, termStart: start, termEnd: Int32(terms.count), input: inputs.scoreList(j)))
         }
         self.scored = scored
         self.terms = terms
         var trackers: [Tracker] = []
         var bits: [UInt64] = []
-        for t in layout.trackers {
+        for (k, t) in layout.trackers.enumerated() {
             let start = Int32(bits.count)
             bits.append(contentsOf: t.bits)
-            trackers.append(Tracker(off: Int32(t.offset), bitStart: start, bitEnd: Int32(bits.count)))
+            trackers.append(Tracker(off: Int32(t.offset), bitStart: start, bitEnd: Int32(bits.count), input: inputs.tracker(k)))
         }
         self.trackers = trackers
         self.trackerBits = bits
     }
+}
+
+/// One bit per piece of a contact's state that conditions read (each event list, scored list,
+/// latest-of tracker and attribute, and first seen), so that an event's changes and a group's
+/// inputs can be compared as masks. With more than 64 pieces, bits are shared (index modulo
+/// 64): a shared bit can only make more groups be evaluated than needed, never fewer.
+struct InputBits {
+    private let scoreListBase: Int, trackerBase: Int, attributeBase: Int, firstSeenIndex: Int
+
+    init(layout: StateLayout) {
+        scoreListBase = layout.lists.count
+        trackerBase = scoreListBase + layout.scoreLists.count
+        attributeBase = trackerBase + layout.trackers.count
+        firstSeenIndex = attributeBase + layout.attributeOffsets.count
+    }
+
+    @inline(__always) private static func bit(_ index: Int) -> UInt64 { 1 << UInt64(index % 64) }
+    func list(_ i: Int) -> UInt64 { InputBits.bit(i) }
+    func scoreList(_ j: Int) -> UInt64 { InputBits.bit(scoreListBase + j) }
+    func tracker(_ k: Int) -> UInt64 { InputBits.bit(trackerBase + k) }
+    func attribute(_ a: Int) -> UInt64 { InputBits.bit(attributeBase + a) }
+    var firstSeen: UInt64 { InputBits.bit(firstSeenIndex) }
 }

@@ -42,6 +42,23 @@ public struct ContactTable: Sendable {
         String(decoding: arena[Int(offsets[index])..<Int(offsets[index + 1])], as: UTF8.self)
     }
 
+    /// The ids as borrowed bytes, for reading many of them without copies.
+    struct Ids {
+        let arena: UnsafeBufferPointer<UInt8>
+        let offsets: UnsafeBufferPointer<UInt32>
+        @inline(__always)
+        func id(_ index: Int) -> UnsafeBufferPointer<UInt8> {
+            UnsafeBufferPointer(rebasing: arena[Int(offsets[index])..<Int(offsets[index + 1])])
+        }
+    }
+
+    /// Calls `body` with every id borrowed (valid only during the call).
+    func withIds<R>(_ body: (Ids) throws -> R) rethrows -> R {
+        try arena.withUnsafeBufferPointer { a in
+            try offsets.withUnsafeBufferPointer { o in try body(Ids(arena: a, offsets: o)) }
+        }
+    }
+
     public func find(_ key: [UInt8]) -> Int? {
         key.withUnsafeBufferPointer { kb in
             let h = ContactTable.hash(kb)

@@ -8,29 +8,24 @@ public struct EngineStats: Sendable, Equatable {
     public var transitionsByGroup: [Int] = []
 }
 
-/// The segmentation engine for one stream (one input partition): per-contact state, the
-/// watermark and the timers, exactly as contract section 4 defines them.
+/// The engine's state and its hot path, as one value owned by `SegmentEngine`.
 ///
-/// It is pure: events in, transitions out, no I/O, no clock of its own. Not thread-safe: one
-/// owner drives it (the replay loop, or the daemon's partition worker).
-///
-/// State is kept small and flat. Every contact owns `layout.stride` 64-bit slots in one array
-/// (no allocation per contact): for each filter counted by a condition, only its most recent
-/// event times (as many as the largest "at least N" over it); for each windowed score, only the
-/// most recent events whose points still reach the cap; one slot pair per "latest of" and per
-/// attribute. That is enough to compute membership exactly at any instant at or after the
-/// contact's clock, and to know the next instant at which time alone can change it.
-public final class SegmentEngine {
-    public let model: Model
-    public let lateness: Millis
-    public let dedupHorizon: Millis
-    public let layout: StateLayout
+/// Everything mutable lives in this struct, so the per-record path mutates one `inout` value:
+/// the compiler checks exclusive access statically, where a class's stored properties would be
+/// checked at run time on every access (that cost about 8% of the instructions per event).
+/// It holds raw buffers (rows, the compiled program): it is never copied while mutated, and
+/// its owner frees them (`deallocate`).
+struct EngineCore {
+    let model: Model
+    let lateness: Millis
+    let dedupHorizon: Millis
+    let layout: StateLayout
 
-    private(set) var contacts = ContactTable()
+    var contacts = ContactTable()
     /// Every contact's row of `layout.stride` slots, in chunks that never move.
     private var rows: RowStore
     private var timers = TimerHeap()
-    private var dedupOverflow: [Int32: [DedupEntry]] = [:]
+    private var dedupOverflow = DuplicateOverflow()
     private let wide = WideSlots()
     /// Contacts changed since `takeDirtyContacts()` (their changelog record is due).
     private var dirty: [Int32] = []
@@ -39,33 +34,37 @@ public final class SegmentEngine {
     private var strings = InternTable()
     /// Conditions, scores, groups and boundaries compiled for the hot path (string literals
     /// of attribute conditions are interned once, here).
-    private let program: CompiledProgram
+    private let program: UnsafeMutablePointer<CompiledProgram>
     private let plan: InsertPlan
-    /// The event being applied, for the `cause` of the transitions it makes; its id is made a
-    /// String only when a transition needs it.
+    /// The event being applied, for the `cause` of the transitions it makes; its id is copied
+    /// into `causeBytes` only when a transition needs it.
     private var curType: UInt8 = 0
     private var curEventId: [UInt8]? = nil
-    private var curCause: Transition.Cause? = nil
+    /// Where the current event's id sits in `causeBytes` (start -1: no id), once a transition
+    /// of this event needed it.
+    private var curEventCause: (start: Int32, end: Int32)? = nil
 
     /// Largest `ts` of the events applied so far (nil before the first).
-    public var streamTime: Millis { _streamTime }
+    var streamTime: Millis { _streamTime }
     /// No event at or before the watermark is expected any more.
-    public var watermark: Millis { _watermark }
-    public var stats: EngineStats { _stats }
+    var watermark: Millis { _watermark }
+    var stats: EngineStats { _stats }
     // The storage behind the getters above (and `pending`) is private: the optimizer can then
     // prove that no other code accesses it during an update, and drops the dynamic exclusivity
     // checks that public stored properties of a class cost on every access.
-    private var _streamTime: Millis = .min
-    private var _watermark: Millis = .min
-    private var _stats = EngineStats()
-    /// Transitions produced and not yet taken, in emission order.
-    public var pending: [Transition] { _pending }
-    private var _pending: [Transition] = []
+    var _streamTime: Millis = .min
+    var _watermark: Millis = .min
+    var _stats = EngineStats()
+    /// Transitions produced and not yet taken, in emission order, as plain values: the
+    /// contact id stays in the contact table, the cause's text in `causeBytes`.
+    private var _pending: [PendingTransition] = []
+    /// Event ids and model versions the pending transitions' causes name.
+    private var causeBytes: [UInt8] = []
+    /// Whether transitions wait to be taken.
+    var hasPendingTransitions: Bool { !_pending.isEmpty }
 
-    static let none: Int64 = .min
-    static let unscheduled: Int64 = .max
-
-    public init(model: Model, lateness: Millis = 0, dedupHorizon: Millis = 7 * 86_400_000) {
+    
+    init(model: Model, lateness: Millis = 0, dedupHorizon: Millis = 7 * 86_400_000) {
         self.model = model
         self.lateness = lateness
         self.dedupHorizon = dedupHorizon
@@ -73,40 +72,65 @@ public final class SegmentEngine {
         self.layout = layout
         self.rows = RowStore(stride: layout.stride)
         var table = InternTable()
-        self.program = CompiledProgram(model: model, layout: layout) { s in table.id(s) }
+        self.program = .allocate(capacity: 1)
+        self.program.initialize(to: CompiledProgram(model: model, layout: layout) { s in table.id(s) })
         self.plan = InsertPlan(layout: layout)
         self.strings = table
         _stats.transitionsByGroup = Array(repeating: 0, count: model.groups.count)
     }
 
-    deinit {
+    func deallocate() {
+        program.pointee.deallocate()
+        program.deinitialize(count: 1)
         program.deallocate()
         rows.deallocate()
     }
 
     /// Hands each transition produced so far to `body`, in emission order, then forgets them,
-    /// keeping the buffer: the per-record path of replay and benchmarks allocates nothing here.
-    public func drainTransitions(_ body: (Transition) throws -> Void) rethrows {
+    /// keeping the buffers. The views borrow the engine's memory: they are valid only during
+    /// the call, and `body` must not call back into the engine. Nothing is allocated or
+    /// reference-counted per transition: replay and the benchmarks encode straight from here.
+    mutating func drainTransitions(_ body: (TransitionView) throws -> Void) rethrows {
         if _pending.isEmpty { return }
-        defer { _pending.removeAll(keepingCapacity: true) }
-        for t in _pending { try body(t) }
+        defer {
+            _pending.removeAll(keepingCapacity: true)
+            causeBytes.removeAll(keepingCapacity: true)
+        }
+        try causeBytes.withUnsafeBufferPointer { causeText in
+            try contacts.withIds { ids in
+                try _pending.withUnsafeBufferPointer { pending in
+                    for t in pending {
+                        let cause: TransitionView.Cause
+                        switch t.kind {
+                        case .time: cause = .time
+                        case .event:
+                            cause = .event(eventId: t.causeStart < 0 ? nil : UnsafeBufferPointer(rebasing: causeText[Int(t.causeStart)..<Int(t.causeEnd)]), type: t.eventType)
+                        case .model:
+                            cause = .model(previousVersion: UnsafeBufferPointer(rebasing: causeText[Int(t.causeStart)..<Int(t.causeEnd)]))
+                        }
+                        try body(TransitionView(contactId: ids.id(Int(t.contact)), group: Int(t.group),
+                                                from: t.from < 0 ? nil : Int(t.from), to: t.to < 0 ? nil : Int(t.to),
+                                                at: t.at, n: Int(t.n), cause: cause))
+                    }
+                }
+            }
+        }
     }
 
-    /// Takes the transitions produced so far.
-    public func takeTransitions() -> [Transition] {
-        // Most records make no transition: then nothing is allocated. (Emptying `pending` while
-        // the caller holds its buffer would allocate a new one of the same capacity.)
+    /// Takes the transitions produced so far, as owned values.
+    mutating func takeTransitions() -> [Transition] {
         if _pending.isEmpty { return [] }
-        let taken = _pending
-        _pending = []
+        var taken: [Transition] = []
+        taken.reserveCapacity(_pending.count)
+        drainTransitions { taken.append($0.transition) }
         return taken
     }
 
-    public var contactCount: Int { contacts.count }
+    var contactCount: Int { contacts.count }
 
     /// Approximate bytes of state held (contact table, slots, timers, duplicate index).
-    public var stateBytes: Int {
-        contacts.footprintBytes + rows.footprintBytes + timers.footprintBytes + dedupOverflow.count * 64 + wide.map.count * 48
+    var stateBytes: Int {
+        contacts.footprintBytes + rows.footprintBytes + timers.footprintBytes + dedupOverflow.footprintBytes + wide.map.count * 48
     }
 
     // MARK: applying records
@@ -115,7 +139,7 @@ public final class SegmentEngine {
     /// Returns false when the record was a duplicate (then nothing changed, not even time).
     /// After the events, the watermark moves and every due boundary of every contact fires.
     @discardableResult
-    public func apply(_ first: EngineEvent, _ second: EngineEvent? = nil) -> Bool {
+    mutating func apply(_ first: EngineEvent, _ second: EngineEvent? = nil) -> Bool {
         let (idx, inserted) = contacts.findOrInsert(first.contactId)
         if inserted { appendRow() }
         let row = rows.row(idx)
@@ -143,33 +167,41 @@ public final class SegmentEngine {
     }
 
     /// Appends an empty row for the contact just added to `contacts`.
-    private func appendRow() {
+    private mutating func appendRow() {
         rows.append(layout.emptyState)
+        dedupOverflow.addContact()
+        timers.addContact()
     }
 
-    private func applyEvent(_ idx: Int, _ row: Row, _ e: EngineEvent) {
+    private mutating func applyEvent(_ idx: Int, _ row: Row, _ e: EngineEvent) {
         _stats.eventsApplied += 1
         let maxTs = row[StateLayout.maxTs]
         let clock = max(maxTs, row[StateLayout.lastTransition])
         curType = e.type
-        curCause = nil
+        curEventCause = nil
         if maxTs == SegmentEngine.none || e.ts >= clock {
             // Rule 3: catch up on every boundary after the clock and strictly before ts.
             var cur = max(row[StateLayout.cursor], clock)
+            var boundaryAtTs = false
             while true {
                 let b = nextBoundary(row, after: cur)
-                if b >= e.ts { break }
+                if b >= e.ts { boundaryAtTs = b == e.ts; break }
                 evaluate(idx, row, at: b, by: .time)
                 cur = b
             }
-            insert(row, e)
-            evaluate(idx, row, at: e.ts, by: .event)
+            let changed = insert(row, e)
+            // Every group was evaluated at the instants up to here, and nothing but `changed`
+            // and a boundary exactly at ts can make a group differ at ts: evaluate the groups
+            // that read what the event changed. A new contact, or a boundary at ts, needs all.
+            let groups = maxTs == SegmentEngine.none || boundaryAtTs ? program.pointee.allGroups : program.pointee.groups(reading: changed)
+            evaluate(idx, row, at: e.ts, by: .event, groups: groups)
             row[StateLayout.cursor] = e.ts
         } else {
-            // Rule 4: a late event is applied at its ts and evaluated at the clock.
+            // Rule 4: a late event is applied at its ts and evaluated at the clock, where every
+            // group was already evaluated: only the groups that read what it changed can move.
             _stats.lateEvents += 1
-            insert(row, e)
-            evaluate(idx, row, at: clock, by: .event)
+            let changed = insert(row, e)
+            evaluate(idx, row, at: clock, by: .event, groups: program.pointee.groups(reading: changed))
             row[StateLayout.cursor] = clock
         }
         if e.ts > _streamTime { _streamTime = e.ts }
@@ -180,14 +212,13 @@ public final class SegmentEngine {
     /// replay with `--until`.
     /// Timers at or before the watermark fire even when it did not move: a contact that just
     /// received an event behind the watermark may have boundaries already due.
-    public func advanceWatermark(to newWatermark: Millis) {
+    mutating func advanceWatermark(to newWatermark: Millis) {
         if newWatermark > _watermark { _watermark = newWatermark }
         let w = _watermark
         while let top = timers.peek(), top.time <= w {
-            timers.pop()
+            timers.popMin()
             let idx = Int(top.contact)
             let row = rows.row(idx)
-            guard row[StateLayout.scheduled] == top.time else { continue }  // stale
             row[StateLayout.scheduled] = SegmentEngine.unscheduled
             var cur = row[StateLayout.cursor]
             var next: Millis
@@ -202,39 +233,41 @@ public final class SegmentEngine {
             // the cursor that `schedule(idx, row)` would compute again.
             schedule(idx, row, next: next)
         }
-        if timers.count > 4096 && timers.count > 3 * contacts.count {
-            timers.compact { c, t in rows.row(Int(c))[StateLayout.scheduled] == t }
-        }
     }
 
-    private func schedule(_ idx: Int, _ row: Row) {
+    private mutating func schedule(_ idx: Int, _ row: Row) {
         schedule(idx, row, next: nextBoundary(row, after: row[StateLayout.cursor]))
     }
 
     /// Schedules the contact's timer at `nb`, its next boundary after its cursor.
-    private func schedule(_ idx: Int, _ row: Row, next nb: Millis) {
+    private mutating func schedule(_ idx: Int, _ row: Row, next nb: Millis) {
+        if row[StateLayout.scheduled] == nb { return }
+        row[StateLayout.scheduled] = nb
         if nb == SegmentEngine.unscheduled {
-            row[StateLayout.scheduled] = SegmentEngine.unscheduled
-            return
-        }
-        if row[StateLayout.scheduled] != nb {
-            row[StateLayout.scheduled] = nb
-            timers.push(time: nb, contact: Int32(idx))
+            timers.remove(contact: Int32(idx))
+        } else {
+            timers.set(contact: Int32(idx), time: nb)
         }
     }
 
     // MARK: state updates
 
-    private func insert(_ row: Row, _ e: EngineEvent) {
+    /// Applies the event to the row; returns the `InputBits` of what it may have changed.
+    private mutating func insert(_ row: Row, _ e: EngineEvent) -> UInt64 {
+        var changed: UInt64 = 0
         let ts = e.ts
         if row[StateLayout.maxTs] == SegmentEngine.none || ts > row[StateLayout.maxTs] {
             row[StateLayout.maxTs] = ts
         }
         let fs = row[StateLayout.firstSeen]
-        if fs == SegmentEngine.none || ts < fs { row[StateLayout.firstSeen] = ts }
+        if fs == SegmentEngine.none || ts < fs {
+            row[StateLayout.firstSeen] = ts
+            changed |= plan.inputs.firstSeen
+        }
         let mask = e.filterMask
         for l in plan.lists where mask & l.bit != 0 {
             insertTime(row + Int(l.off), Int(l.cap), ts)
+            changed |= l.input
         }
         for s in plan.scored {
             var points: Int64 = 0
@@ -244,7 +277,10 @@ public final class SegmentEngine {
                 if mask & term.bit != 0 { points += term.points }
                 k += 1
             }
-            if points > 0 { insertScored(row + Int(s.off), Int(s.cap), ts, points, s.scoreCap) }
+            if points > 0 {
+                insertScored(row + Int(s.off), Int(s.cap), ts, points, s.scoreCap)
+                changed |= s.input
+            }
         }
         for t in plan.trackers {
             var k = Int(t.bitStart)
@@ -254,8 +290,9 @@ public final class SegmentEngine {
             let off = row + Int(t.off)
             if let cur = PackedPair.read(off, wide), ts < cur.ts { continue }
             writePair(off, ts, Int64(tag))
+            changed |= t.input
         }
-        if e.attributes.isEmpty { return }
+        if e.attributes.isEmpty { return changed }
         for (a, v) in e.attributes {
             let off = row + layout.attributeOffsets[a]
             if let cur = PackedPair.read(off, wide), ts < cur.ts { continue }
@@ -263,11 +300,13 @@ public final class SegmentEngine {
             case .int(let i): writePair(off, ts, i)
             case .string(let s): writePair(off, ts, intern(s))
             }
+            changed |= plan.inputs.attribute(a)
         }
+        return changed
     }
 
     /// Stores a latest-of or attribute pair, packed when it fits (see `PackedPair`).
-    private func writePair(_ off: Row, _ ts: Int64, _ value: Int64) {
+    private mutating func writePair(_ off: Row, _ ts: Int64, _ value: Int64) {
         let key = Int(bitPattern: off)
         if let p = PackedPair.pack(ts, value) {
             if off[0] == PackedPair.escaped { wide.map.removeValue(forKey: key) }
@@ -310,7 +349,7 @@ public final class SegmentEngine {
         }
     }
 
-    private func intern(_ s: String) -> Int64 { strings.id(s) }
+    private mutating func intern(_ s: String) -> Int64 { strings.id(s) }
 
     // MARK: evaluation
 
@@ -321,31 +360,44 @@ public final class SegmentEngine {
         case model(previousVersion: String)
     }
 
-    /// Evaluates every group at `t` and emits the changes, with the cause `reason` gives. Segments are computed first, over the row as it is, then
-    /// the changes are emitted in group order.
-    private func evaluate(_ idx: Int, _ row: Row, at t: Millis, by reason: EvaluationReason) {
+    /// Evaluates the groups in `groups` (bit g: group g; default all) at `t` and emits the
+    /// changes, with the cause `reason` gives. Segments are computed first, over the row as it
+    /// is, then the changes are emitted in group order. A group left out keeps its segment.
+    private mutating func evaluate(_ idx: Int, _ row: Row, at t: Millis, by reason: EvaluationReason, groups: UInt64 = ~0) {
         let groupCount = model.groups.count
-        let program = self.program
+        let membersMask = layout.membersMask
+        var members = UInt64(bitPattern: row[StateLayout.members]) & membersMask
+        if groups == 0 { return }
         var ev = Evaluator(program, row, t, wide)
         var segs: UInt64 = 0
         for g in 0..<groupCount {
-            segs |= UInt64(ev.segment(g) + 1) << UInt64(g * 8)
+            let shift = UInt64(g * 8)
+            if groups & (1 << UInt64(g)) == 0 {
+                segs |= members & (0xFF << shift)
+            } else {
+                segs |= UInt64(ev.segment(g) + 1) << shift
+            }
         }
-        let membersMask = layout.membersMask
-        var members = UInt64(bitPattern: row[StateLayout.members]) & membersMask
         if segs == members { return }
-        let cause: Transition.Cause
+        var cause = PendingTransition.Cause(kind: .time, eventType: 0, start: -1, end: -1)
         switch reason {
         case .event:
-            if let c = curCause { cause = c } else {
-                let c = Transition.Cause.event(eventId: curEventId.map { String(decoding: $0, as: UTF8.self) }, type: curType)
-                curCause = c
-                cause = c
+            if curEventCause == nil {
+                if let id = curEventId {
+                    let start = Int32(causeBytes.count)
+                    causeBytes.append(contentsOf: id)
+                    curEventCause = (start, Int32(causeBytes.count))
+                } else {
+                    curEventCause = (-1, -1)
+                }
             }
+            cause = .init(kind: .event, eventType: curType, start: curEventCause!.start, end: curEventCause!.end)
         case .time:
-            cause = .time
+            break
         case let .model(previousVersion):
-            cause = .model(previousVersion: previousVersion)
+            let start = Int32(causeBytes.count)
+            causeBytes.append(contentsOf: previousVersion.utf8)
+            cause = .init(kind: .model, eventType: 0, start: start, end: Int32(causeBytes.count))
         }
         for g in 0..<groupCount {
             let shift = UInt64(g * 8)
@@ -359,7 +411,7 @@ public final class SegmentEngine {
         row[StateLayout.members] = Int64(bitPattern: (UInt64(bitPattern: row[StateLayout.members]) & ~membersMask) | members)
     }
 
-    private func emit(_ idx: Int, _ row: Row, group g: Int, from: Int?, to: Int?, at t: Millis, cause: Transition.Cause) {
+    private mutating func emit(_ idx: Int, _ row: Row, group g: Int, from: Int?, to: Int?, at t: Millis, cause: PendingTransition.Cause) {
         markDirty(row, idx)
         var n = 0
         let flags = layout.flags
@@ -384,7 +436,9 @@ public final class SegmentEngine {
         }
         _stats.transitions += 1
         _stats.transitionsByGroup[g] += 1
-        _pending.append(Transition(contactId: contacts.id(idx), group: g, from: from, to: to, at: t, n: n, cause: cause))
+        _pending.append(PendingTransition(at: t, contact: Int32(idx), n: Int32(n), causeStart: cause.start, causeEnd: cause.end,
+                                          group: UInt8(g), from: Int16(from ?? -1), to: Int16(to ?? -1),
+                                          kind: cause.kind, eventType: cause.eventType))
     }
 
     /// The segment of group `g` at `t` (-1: none).
@@ -469,13 +523,10 @@ public final class SegmentEngine {
     /// The first instant after `c` at which time alone can change this contact's membership
     /// (an event leaving a window, first seen reaching an age), or `.max`.
     func nextBoundary(_ row: Row, after c: Millis) -> Millis {
-        let program = self.program
-        return program.nextBoundary(row, after: c)
+        program.pointee.nextBoundary(row, after: c)
     }
 
     // MARK: duplicates
-
-    struct DedupEntry: Equatable { var hash: UInt64; var stamp: Int64 }
 
     static func hashEventId(_ s: [UInt8]) -> UInt64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
@@ -495,13 +546,10 @@ public final class SegmentEngine {
             let off = row + layout.dedupOffset + 2 * k
             if UInt64(bitPattern: off[0]) == h && off[1] > liveAfter { return true }
         }
-        if !dedupOverflow.isEmpty, let list = dedupOverflow[Int32(idx)] {
-            return list.contains { $0.hash == h && $0.stamp > liveAfter }
-        }
-        return false
+        return dedupOverflow.contains(contact: idx, hash: h, liveAfter: liveAfter)
     }
 
-    private func remember(_ idx: Int, _ row: Row, _ h: UInt64) {
+    private mutating func remember(_ idx: Int, _ row: Row, _ h: UInt64) {
         let stamp = row[StateLayout.maxTs]
         let liveAfter = stamp - dedupHorizon
         for k in 0..<StateLayout.dedupSlots {
@@ -512,16 +560,13 @@ public final class SegmentEngine {
                 return
             }
         }
-        var list = dedupOverflow[Int32(idx)] ?? []
-        list.removeAll { $0.stamp <= liveAfter }
-        list.append(DedupEntry(hash: h, stamp: stamp))
-        dedupOverflow[Int32(idx)] = list
+        dedupOverflow.remember(contact: idx, hash: h, stamp: stamp, liveAfter: liveAfter)
     }
 
     // MARK: changelog
 
     @inline(__always)
-    private func markDirty(_ row: Row, _ idx: Int) {
+    private mutating func markDirty(_ row: Row, _ idx: Int) {
         if row[layout.flags] & layout.dirtyBit == 0 {
             row[layout.flags] |= layout.dirtyBit
             dirty.append(Int32(idx))
@@ -531,7 +576,7 @@ public final class SegmentEngine {
     /// The contacts whose state changed since the last call (applied events or transitions),
     /// each once: the daemon writes their snapshots to the changelog in the same transaction
     /// as the transitions.
-    public func takeDirtyContacts() -> [Int] {
+    mutating func takeDirtyContacts() -> [Int] {
         defer { dirty.removeAll(keepingCapacity: true) }
         return dirty.map { i in
             rows.row(Int(i))[layout.flags] &= ~layout.dirtyBit
@@ -539,12 +584,12 @@ public final class SegmentEngine {
         }
     }
 
-    public func contactId(at index: Int) -> [UInt8] { contacts.id(index) }
+    func contactId(at index: Int) -> [UInt8] { contacts.id(index) }
 
     /// The partition-level part of the state: stream time and watermark.
-    public var checkpoint: (streamTime: Millis, watermark: Millis) { (_streamTime, _watermark) }
+    var checkpoint: (streamTime: Millis, watermark: Millis) { (_streamTime, _watermark) }
 
-    public func restoreCheckpoint(streamTime: Millis, watermark: Millis) {
+    mutating func restoreCheckpoint(streamTime: Millis, watermark: Millis) {
         _streamTime = max(_streamTime, streamTime)
         _watermark = max(_watermark, watermark)
     }
@@ -565,7 +610,7 @@ public final class SegmentEngine {
     /// the integer, or the string's bytes), since a packed slot may refer to this process's
     /// interned ids or overflow map. So a snapshot is meaningful to any process. It starts
     /// with the negated format number (`snapshotFormat`).
-    public func snapshot(contact idx: Int) -> [UInt8] {
+    func snapshot(contact idx: Int) -> [UInt8] {
         var w = SnapshotWriter()
         w.int(-SegmentEngine.snapshotFormat)
         w.bytes(Array(model.version.utf8))
@@ -582,7 +627,7 @@ public final class SegmentEngine {
             w.int(p.ts)
             if isString { w.bytes(Array(strings.string(p.value).utf8)) } else { w.int(p.value) }
         }
-        let overflow = dedupOverflow[Int32(idx)] ?? []
+        let overflow = dedupOverflow.entries(contact: idx, liveAfter: row[StateLayout.maxTs] - dedupHorizon)
         w.int(Int64(overflow.count))
         for e in overflow { w.int(Int64(bitPattern: e.hash)); w.int(e.stamp) }
         var counts: [(Int, Int)] = []
@@ -594,14 +639,12 @@ public final class SegmentEngine {
         return w.out
     }
 
-    public struct SnapshotError: Error, CustomStringConvertible {
-        public var description: String
-    }
+    typealias SnapshotError = SegmentEngine.SnapshotError
 
     /// Restores one contact from `snapshot` (see `snapshot(contact:)`). The whole snapshot is
     /// read and checked before anything changes: a truncated or corrupt one is refused and
     /// leaves the engine as it was.
-    public func restore(contactId: [UInt8], snapshot: [UInt8]) throws(SnapshotError) {
+    mutating func restore(contactId: [UInt8], snapshot: [UInt8]) throws(SnapshotError) {
         let truncated = SnapshotError(description: "truncated snapshot")
         var r = SnapshotReader(data: snapshot)
         guard let first = r.int() else { throw truncated }
@@ -682,11 +725,13 @@ public final class SegmentEngine {
             pairs.append((offset, ts, value))
         }
         guard let nOverflow = r.int(), nOverflow >= 0, nOverflow <= Int64(snapshot.count / 16) else { throw truncated }
-        var list: [DedupEntry] = []
+        var list: [(hash: UInt64, stamp: Millis)] = []
         for _ in 0..<nOverflow {
             guard let h = r.int(), let st = r.int() else { throw truncated }
             try eventTime(st)
-            list.append(DedupEntry(hash: UInt64(bitPattern: h), stamp: st))
+            // Hash 0 marks an empty entry: `hashEventId` never gives it.
+            guard h != 0 else { throw SnapshotError(description: "snapshot holds an event-id fingerprint of 0") }
+            list.append((UInt64(bitPattern: h), st))
         }
         guard let nCounts = r.int(), nCounts >= 0, nCounts <= Int64(model.groups.count) else { throw truncated }
         var counts: [(group: Int, n: Int)] = []
@@ -706,9 +751,11 @@ public final class SegmentEngine {
             row[offset] = SegmentEngine.none
             if let p { writePair(row + offset, p.ts, p.value) }
         }
-        dedupOverflow[Int32(idx)] = list.isEmpty ? nil : list
+        dedupOverflow.replace(contact: idx, with: list)
         for g in 0..<model.groups.count { sameInstant.removeValue(forKey: UInt64(idx) << 8 | UInt64(g)) }
         for c in counts { sameInstant[UInt64(idx) << 8 | UInt64(c.group)] = c.n }
+        // The row now says "no timer": drop the contact's old one, then set the restored one.
+        timers.remove(contact: Int32(idx))
         row[StateLayout.scheduled] = SegmentEngine.unscheduled
         schedule(idx, row)
     }
@@ -716,7 +763,7 @@ public final class SegmentEngine {
     // MARK: queries
 
     /// Current memberships of a contact (segment index per group, nil for none).
-    public func memberships(of contactId: [UInt8]) -> [Int?]? {
+    func memberships(of contactId: [UInt8]) -> [Int?]? {
         guard let idx = contacts.find(contactId) else { return nil }
         let m = UInt64(bitPattern: rows.row(idx)[StateLayout.members]) & layout.membersMask
         return (0..<model.groups.count).map { g in
@@ -726,7 +773,7 @@ public final class SegmentEngine {
     }
 
     /// The contact's clock (contract §4 rule 2) and the next instant time alone could change it.
-    public func clock(of contactId: [UInt8]) -> (clock: Millis, next: Millis?)? {
+    func clock(of contactId: [UInt8]) -> (clock: Millis, next: Millis?)? {
         guard let idx = contacts.find(contactId) else { return nil }
         let row = rows.row(idx)
         let clock = max(row[StateLayout.maxTs], row[StateLayout.lastTransition])
@@ -750,7 +797,7 @@ public final class SegmentEngine {
 
     /// Why a contact is where it is at `t`: for each group, the segment and the conditions
     /// with their figures.
-    public func explain(_ contactId: [UInt8], at t: Millis? = nil) -> Explanation? {
+    func explain(_ contactId: [UInt8], at t: Millis? = nil) -> Explanation? {
         guard let idx = contacts.find(contactId) else { return nil }
         let row = rows.row(idx)
         let clock = max(row[StateLayout.maxTs], row[StateLayout.lastTransition])
@@ -814,6 +861,26 @@ public final class SegmentEngine {
     }
 }
 
+/// A transition as the engine keeps it until drained: plain values, no references.
+struct PendingTransition {
+    enum Kind: UInt8 { case event, time, model }
+    /// What caused it: the kind, the event's type, and where the event id or previous model
+    /// version lies in the engine's cause bytes (start -1: none).
+    struct Cause { var kind: Kind; var eventType: UInt8; var start: Int32; var end: Int32 }
+
+    var at: Millis
+    var contact: Int32
+    var n: Int32
+    var causeStart: Int32
+    var causeEnd: Int32
+    var group: UInt8
+    /// Segment index, or -1 for none.
+    var from: Int16
+    var to: Int16
+    var kind: Kind
+    var eventType: UInt8
+}
+
 /// What `explain` reports about one contact.
 public struct Explanation: Sendable {
     public struct Group: Sendable {
@@ -831,7 +898,7 @@ public struct Explanation: Sendable {
 
 // MARK: model change
 
-extension SegmentEngine {
+extension EngineCore {
     /// Moves every contact of `old` (another model) into this engine and re-evaluates it
     /// under this engine's model (contract §5: a model change never loses state).
     ///
@@ -846,7 +913,7 @@ extension SegmentEngine {
     /// Each contact is then evaluated at its clock; changes are emitted there with cause
     /// `model` (naming the previous model's version), and the boundaries between the clock and the watermark
     /// fire again under the new rules, at their true instants.
-    public func adopt(from old: SegmentEngine) {
+    mutating func adopt(from old: EngineCore) {
         let m = model, om = old.model
         let listMap: [(new: Int, old: Int?)] = m.lists.indices.map { i in
             let sig = FilterSignature.of(m, m.lists[i].filter)
@@ -919,7 +986,7 @@ extension SegmentEngine {
                 writePair(n + layout.attributeOffsets[a], p.ts, value)
             }
             for k in 0..<(2 * StateLayout.dedupSlots) { n[layout.dedupOffset + k] = o[old.layout.dedupOffset + k] }
-            if let list = old.dedupOverflow[Int32(oi)] { dedupOverflow[Int32(ni)] = list }
+            dedupOverflow.replace(contact: ni, with: old.dedupOverflow.entries(contact: oi, liveAfter: .min))
         }
         _streamTime = max(_streamTime, old.streamTime)
         _stats.eventsApplied += old.stats.eventsApplied

@@ -132,64 +132,6 @@ public struct StateLayout: Sendable {
     }
 }
 
-/// A binary min-heap of (instant, contact) timers. Entries are never removed in place: a
-/// contact's row records the one instant its live timer is set for, and an entry that does
-/// not match it is stale and skipped when popped (or dropped by `compact`).
-struct TimerHeap {
-    struct Entry { var time: Int64; var contact: Int32 }
-    private var a: [Entry] = []
-
-    var count: Int { a.count }
-    var footprintBytes: Int { a.capacity * MemoryLayout<Entry>.stride }
-
-    @inline(__always) private static func less(_ x: Entry, _ y: Entry) -> Bool {
-        x.time < y.time || (x.time == y.time && x.contact < y.contact)
-    }
-
-    func peek() -> Entry? { a.first }
-
-    mutating func push(time: Int64, contact: Int32) {
-        // Grow by an eighth, not by doubling: the heap holds about one entry per contact.
-        if a.count == a.capacity { a.reserveCapacity(a.count + a.count / 8 + 256) }
-        a.append(Entry(time: time, contact: contact))
-        var i = a.count - 1
-        while i > 0 {
-            let p = (i - 1) / 2
-            if !TimerHeap.less(a[i], a[p]) { break }
-            a.swapAt(i, p)
-            i = p
-        }
-    }
-
-    mutating func pop() {
-        let last = a.removeLast()
-        guard !a.isEmpty else { return }
-        a[0] = last
-        siftDown(0)
-    }
-
-    private mutating func siftDown(_ start: Int) {
-        var i = start
-        let n = a.count
-        while true {
-            let l = 2 * i + 1
-            if l >= n { break }
-            var m = l
-            if l + 1 < n && TimerHeap.less(a[l + 1], a[l]) { m = l + 1 }
-            if !TimerHeap.less(a[m], a[i]) { break }
-            a.swapAt(i, m)
-            i = m
-        }
-    }
-
-    /// Drops stale entries and rebuilds the heap.
-    mutating func compact(isLive: (Int32, Int64) -> Bool) {
-        a = a.filter { isLive($0.contact, $0.time) }
-        var i = a.count / 2
-        while i > 0 { i -= 1; siftDown(i) }
-    }
-}
-
 /// Little-endian encoding of snapshots.
 struct SnapshotWriter {
     var out: [UInt8] = []

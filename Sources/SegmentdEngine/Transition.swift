@@ -31,68 +31,140 @@ public struct Transition: Sendable, Equatable {
     }
 }
 
+extension Transition {
+    /// Calls `body` with a view of this transition (valid only during the call).
+    public func withView<R>(_ body: (TransitionView) throws -> R) rethrows -> R {
+        try contactId.withUnsafeBufferPointer { contact in
+            switch cause {
+            case .time:
+                return try body(TransitionView(contactId: contact, group: group, from: from, to: to, at: at, n: n, cause: .time))
+            case let .event(eventId, type):
+                guard var eventId else {
+                    return try body(TransitionView(contactId: contact, group: group, from: from, to: to, at: at, n: n, cause: .event(eventId: nil, type: type)))
+                }
+                return try eventId.withUTF8 { id in
+                    try body(TransitionView(contactId: contact, group: group, from: from, to: to, at: at, n: n, cause: .event(eventId: id, type: type)))
+                }
+            case let .model(previousVersion):
+                var version = previousVersion
+                return try version.withUTF8 { v in
+                    try body(TransitionView(contactId: contact, group: group, from: from, to: to, at: at, n: n, cause: .model(previousVersion: v)))
+                }
+            }
+        }
+    }
+}
+
+/// A transition borrowed from where it is kept (the engine's contact arena and cause bytes):
+/// plain values and pointers, no reference counting. Its pointers are valid only inside the
+/// call that hands it out (`SegmentEngine.drainTransitions`, `Transition.withView`).
+public struct TransitionView {
+    public enum Cause {
+        case event(eventId: UnsafeBufferPointer<UInt8>?, type: UInt8)
+        case time
+        case model(previousVersion: UnsafeBufferPointer<UInt8>)
+    }
+
+    public let contactId: UnsafeBufferPointer<UInt8>
+    public let group: Int
+    public let from: Int?
+    public let to: Int?
+    public let at: Millis
+    public let n: Int
+    public let cause: Cause
+
+    /// An owned copy, for callers that keep transitions past the call.
+    public var transition: Transition {
+        let owned: Transition.Cause
+        switch cause {
+        case .time: owned = .time
+        case let .event(eventId, type): owned = .event(eventId: eventId.map { String(decoding: $0, as: UTF8.self) }, type: type)
+        case let .model(previousVersion): owned = .model(previousVersion: String(decoding: previousVersion, as: UTF8.self))
+        }
+        return Transition(contactId: Array(contactId), group: group, from: from, to: to, at: at, n: n, cause: owned)
+    }
+}
+
 /// Writes transitions as CloudEvents 1.0 structured-mode JSON, byte for byte deterministic.
 ///
 /// Every constant piece (the header with the group's source, group and segment names as JSON
-/// strings, event type names, the model version) is encoded once at init; per transition only
-/// the id, times, contact id, event id and cause are written, straight into `out`.
-public struct TransitionEncoder: Sendable {
+/// strings, event type names, the model version) is encoded once at init into one table.
+/// A document is assembled through a `RawWriter` in a scratch buffer sized for the worst case
+/// and appended to the output in one piece: no per-field appends, no allocation per transition.
+public final class TransitionEncoder: Sendable {
     public let model: Model
     private let groupNames: [[UInt8]]
     private let segmentNames: [[[UInt8]]]
-    /// `{"specversion":…,"source":"segmentd/<group>","id":"` per group.
-    private let heads: [[UInt8]]
-    /// `","group":"<group>"` per group (after the contact id).
-    private let groupFields: [[UInt8]]
-    /// Segment names as JSON strings, per group.
-    private let segmentJSON: [[[UInt8]]]
-    /// `,"event_type":"<type>"},"model_version":"<version>"}` per canonical type: the end of
-    /// an event-caused document after its event id, in one piece.
-    private let eventTails: [[UInt8]]
-    /// `"time"},"model_version":"<version>"}`: the end of a time-caused document.
-    private let timeTail: [UInt8]
-    /// `,"model_version":"<version>"}`.
-    private let versionTail: [UInt8]
+    /// The constant pieces, back to back, and where each is (`Piece`).
+    private let pieces: [UInt8]
+    private let pieceStarts: [Int32]
+    /// Piece indices: per group its header and group field, then per group the first of its
+    /// segments' JSON names, per canonical type the end of an event-caused document.
+    private let headPiece: Int, groupFieldPiece: Int, segmentPiece: [Int], eventTailPiece: Int
+    private let timeTailPiece: Int, versionTailPiece: Int
+    /// The longest a document can be besides its contact id and cause text (escaped).
+    private let constantBound: Int
 
     public init(model: Model) {
         self.model = model
         groupNames = model.groups.map { Array($0.name.utf8) }
         segmentNames = model.groups.map { $0.segments.map { Array($0.name.utf8) } }
-        var heads: [[UInt8]] = []
-        var groupFields: [[UInt8]] = []
+        var table: [[UInt8]] = []
+        // `{"specversion":…,"source":"segmentd/<group>","id":"` per group.
+        headPiece = 0
         for g in model.groups {
             var h: [UInt8] = Array(#"{"specversion":"1.0","type":"segment.transition","source":"segmentd/"#.utf8)
             JSONWriter.raw(Array(g.name.utf8), to: &h)
             h.append(contentsOf: #"","id":""#.utf8)
-            heads.append(h)
+            table.append(h)
+        }
+        // `,"group":"<group>","from":` per group (after the contact id).
+        groupFieldPiece = table.count
+        for g in model.groups {
             var f: [UInt8] = Array(#","group":"#.utf8)
             JSONWriter.string(Array(g.name.utf8), to: &f)
             f.append(contentsOf: #","from":"#.utf8)
-            groupFields.append(f)
+            table.append(f)
         }
-        self.heads = heads
-        self.groupFields = groupFields
-        segmentJSON = model.groups.map { g in
-            g.segments.map { s in
+        var segmentPiece: [Int] = []
+        for g in model.groups {
+            segmentPiece.append(table.count)
+            for segment in g.segments {
                 var o: [UInt8] = []
-                JSONWriter.string(Array(s.name.utf8), to: &o)
-                return o
+                JSONWriter.string(Array(segment.name.utf8), to: &o)
+                table.append(o)
             }
         }
+        self.segmentPiece = segmentPiece
         var v: [UInt8] = Array(#","model_version":"#.utf8)
         JSONWriter.string(Array(model.version.utf8), to: &v)
         v.append(contentsOf: "}".utf8)
-        versionTail = v
-        eventTails = CanonicalTypes.all.map { Array(#","event_type":""#.utf8) + Array($0.utf8) + Array(#""}"#.utf8) + v }
-        timeTail = Array(#""time"}"#.utf8) + v
+        // `,"event_type":"<type>"},"model_version":"<version>"}` per canonical type: the end
+        // of an event-caused document after its event id, in one piece.
+        eventTailPiece = table.count
+        for type in CanonicalTypes.all { table.append(Array(#","event_type":""#.utf8) + Array(type.utf8) + Array(#""}"#.utf8) + v) }
+        timeTailPiece = table.count
+        table.append(Array(#""time"}"#.utf8) + v)
+        versionTailPiece = table.count
+        table.append(v)
+        var starts: [Int32] = [0]
+        for piece in table { starts.append(starts.last! + Int32(piece.count)) }
+        pieces = table.flatMap { $0 }
+        pieceStarts = starts
+        // Header + id + time twice + the fixed field names, the longest group field, two
+        // segment names, cause kind and tail, with room to spare.
+        let longest = { (range: Range<Int>) in range.map { table[$0].count }.max() ?? 0 }
+        constantBound = longest(0..<model.groups.count) + longest(groupFieldPiece..<(groupFieldPiece + model.groups.count))
+            + 2 * max(4, longest((segmentPiece.first ?? eventTailPiece)..<eventTailPiece)) + longest(eventTailPiece..<table.count)
+            + 32 + 2 * EventTime.formattedLength + 256
     }
 
     /// The deterministic id: a 128-bit hash of (contact_id, group, from, to, at, n), in hex.
     public func id(of t: Transition) -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity(32)
-        appendId(t, to: &out)
-        return String(decoding: out, as: UTF8.self)
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { digits in
+            t.withView { writeId($0, to: digits.baseAddress!) }
+            return String(decoding: digits, as: UTF8.self)
+        }
     }
 
     private struct IdHasher {
@@ -127,7 +199,8 @@ public struct TransitionEncoder: Sendable {
         }
     }
 
-    private func appendId(_ t: Transition, to out: inout [UInt8]) {
+    /// Writes the 32 hex digits of the id at `p`.
+    private func writeId(_ t: TransitionView, to p: UnsafeMutablePointer<UInt8>) {
         var h = IdHasher()
         h.feed(t.contactId)
         h.feed(groupNames[t.group])
@@ -143,11 +216,8 @@ public struct TransitionEncoder: Sendable {
             return x
         }
         let a = mix(h.h1), b = mix(h.h2 ^ a)
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { digits in
-            TransitionEncoder.hex(a, into: digits.baseAddress!)
-            TransitionEncoder.hex(b, into: digits.baseAddress! + 16)
-            out.append(contentsOf: UnsafeBufferPointer(digits))
-        }
+        TransitionEncoder.hex(a, into: p)
+        TransitionEncoder.hex(b, into: p + 16)
     }
 
     /// What the id hash is fed for "no segment" (a byte no segment name has alone).
@@ -168,57 +238,95 @@ public struct TransitionEncoder: Sendable {
 
     /// Appends one CloudEvents document (no trailing newline).
     public func encode(_ t: Transition, to out: inout [UInt8]) {
+        t.withView { encode($0, to: &out) }
+    }
+
+    /// The most bytes a document (or its data object) for `t` can take: every byte of the
+    /// contact id (written twice) and of the cause text escaped to at most 6.
+    private func bound(_ t: TransitionView) -> Int {
+        var causeText = 0
+        switch t.cause {
+        case .time: break
+        case let .event(eventId, _): causeText = eventId?.count ?? 0
+        case let .model(previousVersion): causeText = previousVersion.count
+        }
+        return constantBound + 12 * t.contactId.count + 6 * causeText
+    }
+
+    /// Assembles a document of at most `bound` bytes in scratch memory (on the stack when
+    /// small) and appends it to `out` in one piece.
+    @inline(__always)
+    private func assemble(bound: Int, to out: inout [UInt8], _ body: (inout RawWriter) -> Void) {
         // Grow geometrically: `reserveCapacity(count + n)` alone allocates exactly that, so a
         // buffer that is not flushed between transitions would be copied for every one of them.
-        let need = out.count + 512 + 2 * t.contactId.count
+        let need = out.count + bound
         if out.capacity < need { out.reserveCapacity(max(need, 2 * out.capacity)) }
-        out.append(contentsOf: heads[t.group])
-        appendId(t, to: &out)
-        // `time` and `data.at` are the same instant: formatted once, written twice.
-        EventTime.withFormatted(t.at) { at in
-            JSONWriter.staticString(#"","time":""#, to: &out)
-            out.append(contentsOf: at)
-            JSONWriter.staticString(#"","subject":"#, to: &out)
-            JSONWriter.string(t.contactId, to: &out)
-            JSONWriter.staticString(#","datacontenttype":"application/json","data":"#, to: &out)
-            encodeData(t, at: at, to: &out)
+        pieces.withUnsafeBufferPointer { table in
+            pieceStarts.withUnsafeBufferPointer { starts in
+                withUnsafeTemporaryAllocation(of: UInt8.self, capacity: bound) { scratch in
+                    var w = RawWriter(start: scratch.baseAddress!, table: table, starts: starts)
+                    body(&w)
+                    out.append(contentsOf: UnsafeBufferPointer(start: scratch.baseAddress!, count: w.count))
+                }
+            }
         }
-        out.append(125)  // }
+    }
+
+    /// Appends one CloudEvents document (no trailing newline).
+    public func encode(_ t: TransitionView, to out: inout [UInt8]) {
+        assemble(bound: bound(t), to: &out) { w in
+            w.piece(headPiece + t.group)
+            writeId(t, to: w.cursor)
+            w.advance(32)
+            // `time` and `data.at` are the same instant: formatted once, copied once.
+            w.staticString(#"","time":""#)
+            let at = w.cursor
+            EventTime.write(t.at, into: at)
+            w.advance(EventTime.formattedLength)
+            w.staticString(#"","subject":"#)
+            w.jsonString(t.contactId)
+            w.staticString(#","datacontenttype":"application/json","data":"#)
+            writeData(t, at: UnsafeBufferPointer(start: at, count: EventTime.formattedLength), &w)
+            w.byte(125)  // }
+        }
     }
 
     /// Appends the CloudEvent's `data` object alone: the record value in CloudEvents binary
     /// mode, where the other attributes travel as `ce_` headers (`binaryHeaders`).
     public func encodeData(_ t: Transition, to out: inout [UInt8]) {
-        EventTime.withFormatted(t.at) { encodeData(t, at: $0, to: &out) }
+        t.withView { view in
+            assemble(bound: bound(view), to: &out) { w in
+                EventTime.withFormatted(t.at) { writeData(view, at: $0, &w) }
+            }
+        }
     }
 
-    private func encodeData(_ t: Transition, at: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
-        JSONWriter.staticString(#"{"contact_id":"#, to: &out)
-        JSONWriter.string(t.contactId, to: &out)
-        out.append(contentsOf: groupFields[t.group])
-        segment(t.from, t.group, &out)
-        JSONWriter.staticString(#","to":"#, to: &out)
-        segment(t.to, t.group, &out)
-        JSONWriter.staticString(#","at":""#, to: &out)
-        out.append(contentsOf: at)
-        JSONWriter.staticString(#"","cause":{"kind":"#, to: &out)
+    private func writeData(_ t: TransitionView, at: UnsafeBufferPointer<UInt8>, _ w: inout RawWriter) {
+        w.staticString(#"{"contact_id":"#)
+        w.jsonString(t.contactId)
+        w.piece(groupFieldPiece + t.group)
+        segment(t.from, t.group, &w)
+        w.staticString(#","to":"#)
+        segment(t.to, t.group, &w)
+        w.staticString(#","at":""#)
+        w.bytes(at)
+        w.staticString(#"","cause":{"kind":"#)
         switch t.cause {
         case .time:
-            out.append(contentsOf: timeTail)
+            w.piece(timeTailPiece)
         case let .model(previousVersion):
-            JSONWriter.staticString(#""model","previous_model_version":"#, to: &out)
-            var version = previousVersion
-            version.withUTF8 { JSONWriter.string($0, to: &out) }
-            out.append(125)  // }
-            out.append(contentsOf: versionTail)
+            w.staticString(#""model","previous_model_version":"#)
+            w.jsonString(previousVersion)
+            w.byte(125)  // }
+            w.piece(versionTailPiece)
         case let .event(eventId, type):
-            if var eventId {
-                JSONWriter.staticString(#""event","event_id":"#, to: &out)
-                eventId.withUTF8 { JSONWriter.string($0, to: &out) }
+            if let eventId {
+                w.staticString(#""event","event_id":"#)
+                w.jsonString(eventId)
             } else {
-                JSONWriter.staticString(#""event""#, to: &out)
+                w.staticString(#""event""#)
             }
-            out.append(contentsOf: eventTails[Int(type)])
+            w.piece(eventTailPiece + Int(type))
         }
     }
 
@@ -244,8 +352,78 @@ public struct TransitionEncoder: Sendable {
         return out
     }
 
-    private func segment(_ s: Int?, _ g: Int, _ out: inout [UInt8]) {
-        if let s { out.append(contentsOf: segmentJSON[g][s]) } else { JSONWriter.staticString("null", to: &out) }
+    private func segment(_ s: Int?, _ g: Int, _ w: inout RawWriter) {
+        if let s { w.piece(segmentPiece[g] + s) } else { w.staticString("null") }
+    }
+}
+
+/// Writes bytes through a pointer into memory the caller sized for the worst case: no bounds
+/// or capacity checks per byte, no reference counting.
+struct RawWriter {
+    private let start: UnsafeMutablePointer<UInt8>
+    private(set) var cursor: UnsafeMutablePointer<UInt8>
+    /// The encoder's constant pieces and where each begins (piece i: starts[i] ..< starts[i + 1]).
+    private let table: UnsafeBufferPointer<UInt8>
+    private let starts: UnsafeBufferPointer<Int32>
+
+    init(start: UnsafeMutablePointer<UInt8>, table: UnsafeBufferPointer<UInt8>, starts: UnsafeBufferPointer<Int32>) {
+        self.start = start
+        self.cursor = start
+        self.table = table
+        self.starts = starts
+    }
+
+    var count: Int { cursor - start }
+
+    @inline(__always) mutating func advance(_ n: Int) { cursor += n }
+
+    @inline(__always) mutating func byte(_ c: UInt8) {
+        cursor.pointee = c
+        cursor += 1
+    }
+
+    @inline(__always) mutating func bytes(_ b: UnsafeBufferPointer<UInt8>) {
+        guard let base = b.baseAddress, b.count > 0 else { return }
+        cursor.update(from: base, count: b.count)
+        cursor += b.count
+    }
+
+    @inline(__always) mutating func piece(_ i: Int) {
+        let lo = Int(starts[i]), hi = Int(starts[i + 1])
+        bytes(UnsafeBufferPointer(rebasing: table[lo..<hi]))
+    }
+
+    @inline(__always) mutating func staticString(_ s: StaticString) {
+        bytes(UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
+    }
+
+    /// A JSON string: quotes, and the bytes escaped as `JSONWriter.raw` escapes them (runs that
+    /// need no escape copied in one go).
+    mutating func jsonString(_ b: UnsafeBufferPointer<UInt8>) {
+        byte(34)
+        var runStart = 0
+        var i = 0
+        let n = b.count
+        while i < n {
+            let c = b[i]
+            if c >= 32 && c != 34 && c != 92 && c != 127 { i += 1; continue }
+            if i > runStart { bytes(UnsafeBufferPointer(rebasing: b[runStart..<i])) }
+            switch c {
+            case 34: byte(92); byte(34)
+            case 92: byte(92); byte(92)
+            case 10: byte(92); byte(110)
+            case 13: byte(92); byte(114)
+            case 9: byte(92); byte(116)
+            default:
+                let hexDigits: StaticString = "0123456789abcdef"
+                byte(92); byte(117); byte(48); byte(48)
+                byte(hexDigits.utf8Start[Int(c >> 4)]); byte(hexDigits.utf8Start[Int(c & 15)])
+            }
+            i += 1
+            runStart = i
+        }
+        if n > runStart { bytes(UnsafeBufferPointer(rebasing: b[runStart..<n])) }
+        byte(34)
     }
 }
 

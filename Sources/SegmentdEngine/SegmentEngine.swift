@@ -1,0 +1,108 @@
+/// The segmentation engine for one stream (one input partition): per-contact state, the
+/// watermark and the timers, exactly as contract section 4 defines them.
+///
+/// It is pure: events in, transitions out, no I/O, no clock of its own. Not thread-safe: one
+/// owner drives it (the replay loop, or the daemon's partition worker).
+///
+/// State is kept small and flat. Every contact owns `layout.stride` 64-bit slots in one array
+/// (no allocation per contact): for each filter counted by a condition, only its most recent
+/// event times (as many as the largest "at least N" over it); for each windowed score, only the
+/// most recent events whose points still reach the cap; one slot pair per "latest of" and per
+/// attribute. That is enough to compute membership exactly at any instant at or after the
+/// contact's clock, and to know the next instant at which time alone can change it.
+public final class SegmentEngine {
+    /// All state, mutated in place through this one stored property.
+    private var core: EngineCore
+
+    public init(model: Model, lateness: Millis = 0, dedupHorizon: Millis = 7 * 86_400_000) {
+        core = EngineCore(model: model, lateness: lateness, dedupHorizon: dedupHorizon)
+    }
+
+    deinit { core.deallocate() }
+
+    static let none: Int64 = .min
+    static let unscheduled: Int64 = .max
+    static var snapshotFormat: Int64 { EngineCore.snapshotFormat }
+    static func hashEventId(_ s: [UInt8]) -> UInt64 { EngineCore.hashEventId(s) }
+
+    public struct SnapshotError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    public var model: Model { core.model }
+    public var lateness: Millis { core.lateness }
+    public var dedupHorizon: Millis { core.dedupHorizon }
+    public var layout: StateLayout { core.layout }
+    var contacts: ContactTable { core.contacts }
+
+    /// Largest `ts` of the events applied so far (`.min` before the first).
+    public var streamTime: Millis { core._streamTime }
+    /// No event at or before the watermark is expected any more.
+    public var watermark: Millis { core._watermark }
+    public var stats: EngineStats { core._stats }
+    public var contactCount: Int { core.contactCount }
+    /// Approximate bytes of state held (contact table, rows, timers, duplicate memory).
+    public var stateBytes: Int { core.stateBytes }
+    /// Whether transitions wait to be taken.
+    public var hasPendingTransitions: Bool { core.hasPendingTransitions }
+
+    /// Applies one input record: one event, or two for a Segment identify with a stage.
+    /// Returns false when the record was a duplicate (then nothing changed, not even time).
+    /// After the events, the watermark moves and every due boundary of every contact fires.
+    @discardableResult
+    public func apply(_ first: EngineEvent, _ second: EngineEvent? = nil) -> Bool { core.apply(first, second) }
+
+    /// Rule 5: moves the watermark (never back) and fires every boundary at or before it.
+    /// The daemon also calls this with `now - lateness - 1ms` while a partition is idle, and
+    /// replay with `--until`.
+    public func advanceWatermark(to newWatermark: Millis) { core.advanceWatermark(to: newWatermark) }
+
+    /// Hands each transition produced so far to `body`, in emission order, then forgets them.
+    /// The views borrow the engine's memory: valid only during the call, and `body` must not
+    /// call back into the engine. Nothing is allocated or reference-counted per transition.
+    public func drainTransitions(_ body: (TransitionView) throws -> Void) rethrows { try core.drainTransitions(body) }
+
+    /// Takes the transitions produced so far, as owned values.
+    public func takeTransitions() -> [Transition] { core.takeTransitions() }
+
+    /// The contacts whose state changed since the last call (applied events or transitions),
+    /// each once: the daemon writes their snapshots to the changelog in the same transaction
+    /// as the transitions.
+    public func takeDirtyContacts() -> [Int] { core.takeDirtyContacts() }
+
+    public func contactId(at index: Int) -> [UInt8] { core.contactId(at: index) }
+
+    /// The partition-level part of the state: stream time and watermark.
+    public var checkpoint: (streamTime: Millis, watermark: Millis) { core.checkpoint }
+
+    public func restoreCheckpoint(streamTime: Millis, watermark: Millis) {
+        core.restoreCheckpoint(streamTime: streamTime, watermark: watermark)
+    }
+
+    /// A contact's whole state as bytes, for the changelog (see `EngineCore.snapshot`).
+    public func snapshot(contact idx: Int) -> [UInt8] { core.snapshot(contact: idx) }
+
+    /// Restores one contact from a snapshot; a truncated or corrupt one is refused and leaves
+    /// the engine as it was.
+    public func restore(contactId: [UInt8], snapshot: [UInt8]) throws(SnapshotError) {
+        try core.restore(contactId: contactId, snapshot: snapshot)
+    }
+
+    /// Current memberships of a contact (segment index per group, nil for none).
+    public func memberships(of contactId: [UInt8]) -> [Int?]? { core.memberships(of: contactId) }
+
+    /// The contact's clock (contract §4 rule 2) and the next instant time alone could change it.
+    public func clock(of contactId: [UInt8]) -> (clock: Millis, next: Millis?)? { core.clock(of: contactId) }
+
+    func segmentsByBothEvaluators(_ contactId: [UInt8], at t: Millis? = nil) -> (at: Millis, stored: [Int], compiled: [Int], interpreted: [Int])? {
+        core.segmentsByBothEvaluators(contactId, at: t)
+    }
+
+    /// Why a contact is where it is at `t`: for each group, the segment and the conditions
+    /// with their figures.
+    public func explain(_ contactId: [UInt8], at t: Millis? = nil) -> Explanation? { core.explain(contactId, at: t) }
+
+    /// Moves every contact of `old` (another model) into this engine and re-evaluates it
+    /// under this engine's model (see `EngineCore.adopt`).
+    public func adopt(from old: SegmentEngine) { core.adopt(from: old.core) }
+}
