@@ -65,10 +65,15 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),
+        // Segment health report: transitions in, figures (JSON) and a self-contained HTML page
+        // out. Pure: no Kafka, no network; reads nothing but what it is handed.
+        .target(name: "SegmentdReport", dependencies: ["SegmentdEngine"]),
+        .testTarget(name: "SegmentdReportTests", dependencies: ["SegmentdReport", "SegmentdEngine", "SegmentdKafka"]),
         .executableTarget(
             name: "segmentd",
             dependencies: [
                 "SegmentdEngine",
+                "SegmentdReport",
                 "SegmentdDaemon",
                 "SegmentdHTTP",
                 "SegmentdKafka",

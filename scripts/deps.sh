@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Installs what a clean Debian machine lacks to build and test segmentd: the librdkafka C
 # library (with its mock cluster) and pkg-config. Idempotent; needs root or sudo when
-# something is missing. Swift itself is expected at /opt/swift or on PATH.
+# something is missing. Swift itself is expected at /opt/swift or on PATH. With --browser (the
+# test setup), also Debian's chromium: the report's tests render its page headless.
 set -euo pipefail
 need=()
+if [ "${1:-}" = "--browser" ]; then
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
+fi
 dpkg -s librdkafka-dev >/dev/null 2>&1 || need+=(librdkafka-dev)
 command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v python3 >/dev/null 2>&1 || need+=(python3)

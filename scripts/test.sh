@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite, from a clean clone: installs what is missing, builds, runs `swift test`
+# The whole test suite, from a clean clone: installs what is missing (chromium too, for the
+# report's browser tests), builds, runs `swift test`
 # (engine, Kafka layer and daemon tests with the repository's own fixtures, the daemon's end to
 # end through a broker), a short libFuzzer campaign over the fuzz targets (scripts/fuzz.sh all
 # 15: 15 s per target, about 75 s, plus the fuzz package's build); then, when it is present
@@ -8,7 +9,7 @@
 # the suite's absence is reported, not a failure. A fuzz finding fails the run after the conformance suite has run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/deps.sh
+bash scripts/deps.sh --browser
 command -v swift >/dev/null 2>&1 || export PATH=/opt/swift/usr/bin:$PATH
 swift build --build-tests
 swift test --skip-build
