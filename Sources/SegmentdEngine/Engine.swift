@@ -39,7 +39,8 @@ struct EngineCore {
     /// The event being applied, for the `cause` of the transitions it makes; its id is copied
     /// into `causeBytes` only when a transition needs it.
     private var curType: UInt8 = 0
-    private var curEventId: [UInt8]? = nil
+    /// The event id's bytes, borrowed from the event for the duration of `apply` only.
+    private var curEventId: UnsafeBufferPointer<UInt8>? = nil
     /// Where the current event's id sits in `causeBytes` (start -1: no id), once a transition
     /// of this event needed it.
     private var curEventCause: (start: Int32, end: Int32)? = nil
@@ -140,26 +141,30 @@ struct EngineCore {
     /// After the events, the watermark moves and every due boundary of every contact fires.
     @discardableResult
     mutating func apply(_ first: EngineEvent, _ second: EngineEvent? = nil) -> Bool {
+        guard let id = first.eventId else { return apply(first, second, eventId: nil) }
+        return id.withUnsafeBufferPointer { apply(first, second, eventId: $0) }
+    }
+
+    private mutating func apply(_ first: EngineEvent, _ second: EngineEvent?, eventId: UnsafeBufferPointer<UInt8>?) -> Bool {
         let (idx, inserted) = contacts.findOrInsert(first.contactId)
         if inserted { appendRow() }
         let row = rows.row(idx)
         var idHash: UInt64 = 0
-        if let id = first.eventId {
-            idHash = SegmentEngine.hashEventId(id)
+        if let eventId {
+            idHash = EngineCore.hashEventId(eventId)
             if !inserted, EngineCore.isDuplicate(idx, row, idHash, layout.dedupOffset, dedupHorizon, dedupOverflow) {
                 _stats.duplicates += 1
                 return false
             }
         }
-        curEventId = first.eventId
+        curEventId = eventId
         markDirty(row, idx)
         applyEvent(idx, row, first)
         if let second { applyEvent(idx, row, second) }
-        // Hold no reference to the decoder's reused id buffer past this record: it would make
-        // the decoder copy the buffer for the next one.
+        // The borrowed bytes are valid only during this call.
         curEventId = nil
         _stats.recordsApplied += 1
-        if first.eventId != nil { remember(idx, row, idHash) }
+        if eventId != nil { remember(idx, row, idHash) }
         schedule(idx, row)
         let w = _streamTime == .min ? Millis.min : _streamTime - lateness - 1
         advanceWatermark(to: w)
@@ -528,7 +533,9 @@ struct EngineCore {
 
     // MARK: duplicates
 
-    static func hashEventId(_ s: [UInt8]) -> UInt64 {
+    static func hashEventId(_ s: [UInt8]) -> UInt64 { s.withUnsafeBufferPointer { hashEventId($0) } }
+
+    static func hashEventId(_ s: UnsafeBufferPointer<UInt8>) -> UInt64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for c in s { h = (h ^ UInt64(c)) &* 0x0000_0100_0000_01B3 }
         h ^= h >> 31
