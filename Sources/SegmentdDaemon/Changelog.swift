@@ -6,9 +6,11 @@ import SegmentdKafka
 ///
 /// Records, on the changelog partition with the input partition's number:
 /// - `segmentd.kind: contact`: key = contact id, value = the engine's snapshot of that contact,
-///   `segmentd.offset` = the input offset the snapshot reflects (the next one to read);
+///   `segmentd.offset` = the input offset the snapshot reflects (the next one to read), and
+///   `segmentd.repartition_offset` the repartition topic's (when repartitioning);
 /// - `segmentd.kind: checkpoint`: key `segmentd.checkpoint`, value = JSON with the next input
-///   offset, stream time and watermark; written last in each transaction.
+///   offset, the next repartition-topic offset (when repartitioning), stream time and
+///   watermark; written last in each transaction.
 ///
 /// - `segmentd.kind: model`: key `segmentd.model`, value = the model's YAML, header
 ///   `segmentd.model` = its fingerprint; written before the first checkpoint under a model, so
@@ -21,19 +23,26 @@ import SegmentdKafka
 enum Changelog {
     static let kindHeader = "segmentd.kind"
     static let offsetHeader = "segmentd.offset"
+    static let repartitionOffsetHeader = "segmentd.repartition_offset"
     static let checkpointKey = Array("segmentd.checkpoint".utf8)
     static let modelKey = Array("segmentd.model".utf8)
     static let modelHeader = "segmentd.model"
 
     struct Checkpoint: Equatable {
         var offset: Int64
+        /// Next offset to read on the partition's repartition topic (nil: never read from it).
+        var repartitionOffset: Int64? = nil
         var streamTime: Millis
         var watermark: Millis
         var modelVersion: String
         var modelFingerprint: String
 
+        var position: Position { Position(input: offset, repartition: repartitionOffset) }
+
         func encode() -> [UInt8] {
-            var s = #"{"offset":\#(offset),"stream_time":\#(streamTime),"watermark":\#(watermark),"model_version":"#
+            var s = #"{"offset":\#(offset),"#
+            if let repartitionOffset { s += #""repartition_offset":\#(repartitionOffset),"# }
+            s += #""stream_time":\#(streamTime),"watermark":\#(watermark),"model_version":"#
             var v: [UInt8] = []
             JSONWriter.string(modelVersion, to: &v)
             s += String(decoding: v, as: UTF8.self) + #","model_fingerprint":"\#(modelFingerprint)"}"#
@@ -41,7 +50,7 @@ enum Changelog {
         }
 
         static func decode(_ b: [UInt8]) -> Checkpoint? {
-            // Our own fixed format: four fields, written by `encode`.
+            // Our own fixed format, written by `encode`.
             let s = String(decoding: b, as: UTF8.self)
             func int(_ k: String) -> Int64? {
                 guard let r = s.range(of: "\"\(k)\":") else { return nil }
@@ -53,13 +62,30 @@ enum Changelog {
                 guard let r = s.range(of: "\"\(k)\":\"") else { return "" }
                 return String(s[r.upperBound...].prefix { $0 != "\"" })
             }
-            return Checkpoint(offset: o, streamTime: st, watermark: w, modelVersion: str("model_version"), modelFingerprint: str("model_fingerprint"))
+            return Checkpoint(offset: o, repartitionOffset: int("repartition_offset"), streamTime: st, watermark: w, modelVersion: str("model_version"), modelFingerprint: str("model_fingerprint"))
+        }
+    }
+
+    /// Where a partition's engine stands: the next input offset and, when repartitioning, the
+    /// next repartition-topic offset. State reflects every record before both.
+    struct Position: Equatable {
+        var input: Int64
+        var repartition: Int64?
+
+        /// Every record `other` reflects, this reflects too (an unknown repartition offset on
+        /// either side does not constrain: the setting was off for one of them).
+        func covers(_ other: Position) -> Bool {
+            guard other.input <= input else { return false }
+            if let a = repartition, let b = other.repartition { return b <= a }
+            return true
         }
     }
 
     /// The headers of a contact snapshot (key = contact id, value = snapshot).
-    static func contactHeaders(reflects offset: Int64) -> [KafkaHeader] {
-        [KafkaHeader(kindHeader, Array("contact".utf8)), KafkaHeader(offsetHeader, Array(String(offset).utf8))]
+    static func contactHeaders(reflects p: Position) -> [KafkaHeader] {
+        var h = [KafkaHeader(kindHeader, Array("contact".utf8)), KafkaHeader(offsetHeader, Array(String(p.input).utf8))]
+        if let r = p.repartition { h.append(KafkaHeader(repartitionOffsetHeader, Array(String(r).utf8))) }
+        return h
     }
 
     static func checkpointRecord(_ c: Checkpoint) -> (key: [UInt8], value: [UInt8], headers: [KafkaHeader]) {
@@ -79,32 +105,36 @@ enum Changelog {
     }
 
     /// Reads one changelog partition to its end and returns the state to restore.
-    /// `upTo`: checkpoints past this input offset are skipped with the snapshots before them
+    /// `upTo`: checkpoints past this position are skipped with the snapshots before them
     /// (they belong to a transaction known to have aborted).
-    static func read(config: KafkaConfig, topic: String, partition: Int32, upTo: Int64? = nil) throws -> Restored {
+    static func read(config: KafkaConfig, topic: String, partition: Int32, upTo: Position? = nil) throws -> Restored {
         let reader = try TopicReader(config: config, topic: topic)
         var committed: [[UInt8]: [UInt8]] = [:]
-        var pending: [(key: [UInt8], offset: Int64, snapshot: [UInt8])] = []
+        var pending: [(key: [UInt8], position: Position, snapshot: [UInt8])] = []
         var checkpoint: Checkpoint?
         var models: [String: String] = [:]
         var n = 0
         try reader.readAll(partitions: [partition], timeoutMs: 120_000) { r in
             n += 1
             let kind = r.headers.first { $0.key == kindHeader }.map { String(decoding: $0.value, as: UTF8.self) }
-            let offset = r.headers.first { $0.key == offsetHeader }.flatMap { Int64(String(decoding: $0.value, as: UTF8.self)) } ?? -1
+            func int(_ header: String) -> Int64? {
+                r.headers.first { $0.key == header }.flatMap { Int64(String(decoding: $0.value, as: UTF8.self)) }
+            }
             switch kind {
             case "checkpoint":
                 guard let c = Checkpoint.decode(r.value) else { break }
-                if let upTo, c.offset > upTo {
+                if let upTo, !upTo.covers(c.position) {
                     pending.removeAll()
                     break
                 }
                 checkpoint = c
                 // Snapshots of a transaction whose checkpoint never landed reflect offsets past it.
-                for p in pending where p.offset <= c.offset { committed[p.key] = p.snapshot }
+                for p in pending where c.position.covers(p.position) { committed[p.key] = p.snapshot }
                 pending.removeAll()
             case "contact":
-                if let key = r.key { pending.append((key, offset, r.value)) }
+                if let key = r.key {
+                    pending.append((key, Position(input: int(offsetHeader) ?? -1, repartition: int(repartitionOffsetHeader)), r.value))
+                }
             case "model":
                 if let fp = r.headers.first(where: { $0.key == modelHeader }) {
                     models[String(decoding: fp.value, as: UTF8.self)] = String(decoding: r.value, as: UTF8.self)

@@ -16,7 +16,12 @@ public struct DaemonError: Error, CustomStringConvertible {
 
 /// What the daemon has done so far (read from other threads through `Daemon.status`).
 public struct DaemonStatus: Sendable {
+    /// Records read from the input topic.
     public var records = 0
+    /// Input records forwarded to the repartition topic (committed).
+    public var recordsRepartitioned = 0
+    /// Records read from the repartition topic and handed to their partition's engine.
+    public var repartitionRecordsRead = 0
     public var transitions = 0
     public var deadLetters = 0
     public var transactions = 0
@@ -57,10 +62,19 @@ public struct Unavailable: Error, CustomStringConvertible, Sendable {
 /// `segmentd run`: consume engagement events, segment them, produce transitions, exactly once.
 ///
 /// One polling thread does everything, in a loop: poll a batch (zero-copy) → feed each record
-/// to its partition's engine → produce transitions, dead letters and changelog records → commit
-/// one transaction with the input offsets. Rebalance callbacks run inside `poll` on the same
-/// thread, after the previous batch committed, so a revoked partition never has work in
-/// flight and an assigned one is restored from the changelog before its first record.
+/// to its partition's engine, or forward it to the repartition topic when its contact belongs
+/// to another partition → read the repartition topic's records of the assigned partitions →
+/// produce transitions, dead letters, forwarded records and changelog records → commit one
+/// transaction with the input and repartition offsets. Rebalance callbacks run inside `poll`
+/// on the same thread, after the previous batch committed, so a revoked partition never has
+/// work in flight and an assigned one is restored from the changelog before its first record.
+///
+/// Repartitioning (`repartition: auto`): the engine of partition p owns the contacts whose id
+/// hashes to p (murmur2 over the input's partition count, as Kafka's default partitioner and
+/// segmentd's outputs). It reads the input partition p's records of its own contacts and
+/// partition p of the repartition topic, where every instance forwards the records of p's
+/// contacts that arrived on other input partitions; a second consumer (`repartitionReader`,
+/// manually assigned, no group) follows the group's assignment of the input.
 public final class Daemon: @unchecked Sendable {
     public let config: DaemonConfig
     private let modelBox: Mutex<Model>
@@ -103,6 +117,11 @@ public final class Daemon: @unchecked Sendable {
 
     // Polling-thread state.
     private var consumer: KafkaConsumer!
+    /// Reads the repartition topic's partitions of the assigned input partitions (nil with
+    /// `repartition: off`).
+    private var repartitionReader: KafkaConsumer?
+    /// The last poll of the repartition topic returned records: poll the input without waiting.
+    private var repartitionBacklog = false
     private var producer: KafkaProducer!
     private var workers: [Int32: PartitionWorker] = [:]
     private var outbox = Outbox()
@@ -115,12 +134,20 @@ public final class Daemon: @unchecked Sendable {
         var offset: Int64
     }
 
+    /// Test hook: every record handed to an engine (partition, value), in the order read.
+    var engineInputTap: ((Int32, [UInt8]) -> Void)?
+
     final class PartitionWorker {
         let partition: Int32
         let pipeline: Pipeline
+        /// Decodes input records for their contact id only (where a record belongs).
+        var router: EventDecoder
         /// Next input offset to read (the one to commit).
         var nextOffset: Int64
         var committedOffset: Int64
+        /// Next repartition-topic offset to read, and the committed one.
+        var nextRepartitionOffset: Int64
+        var committedRepartitionOffset: Int64
         var lastRecordWallMs: Int64
         /// Contacts per segment in this partition: [group][segment].
         var segmentCounts: [[Int]]
@@ -133,13 +160,21 @@ public final class Daemon: @unchecked Sendable {
         /// The fingerprint of the model last written to this partition's changelog.
         var modelInChangelog: String?
 
-        init(partition: Int32, pipeline: Pipeline, nextOffset: Int64, now: Int64) {
+        init(partition: Int32, pipeline: Pipeline, model: Model, nextOffset: Int64, nextRepartitionOffset: Int64, now: Int64) {
             self.partition = partition
             self.pipeline = pipeline
+            self.router = EventDecoder(model: model, maxRecordBytes: pipeline.decoder.maxRecordBytes)
             self.nextOffset = nextOffset
             self.committedOffset = nextOffset
+            self.nextRepartitionOffset = nextRepartitionOffset
+            self.committedRepartitionOffset = nextRepartitionOffset
             self.lastRecordWallMs = now
             self.segmentCounts = pipeline.engine.model.groups.map { Array(repeating: 0, count: $0.segments.count) }
+        }
+
+        /// Records were read (input or repartition topic) that no transaction committed yet.
+        var hasUncommittedPosition: Bool {
+            nextOffset != committedOffset || nextRepartitionOffset != committedRepartitionOffset
         }
     }
 
@@ -158,6 +193,8 @@ public final class Daemon: @unchecked Sendable {
         var records: [OutRecord] = []
         var transitions = 0
         var deadLetters = 0
+        /// Input records forwarded to the repartition topic.
+        var forwarded = 0
         var deadByReason: [String: Int] = [:]
         /// Dead letters written truncated up front (refused whole in an earlier attempt).
         var truncated = 0
@@ -295,11 +332,28 @@ public final class Daemon: @unchecked Sendable {
             log("kafka: \(e)")
         }
         self.consumer = consumer
-        inputPartitions = (try? TopicReader(config: KafkaConfig(config.kafka.merging(config.consumer) { $1 }.merging(["bootstrap.servers": config.brokers]) { $1 }),
-                                            topic: config.inputTopic).partitionCount(timeoutMs: 5_000)) ?? 0
+        let metadataConfig = KafkaConfig(config.kafka.merging(config.consumer) { $1 }.merging(["bootstrap.servers": config.brokers]) { $1 })
+        inputPartitions = (try? TopicReader(config: metadataConfig, topic: config.inputTopic).partitionCount(timeoutMs: 5_000)) ?? 0
+        if config.repartition == .auto {
+            guard inputPartitions > 0 else {
+                throw DaemonError(description: "repartition: auto needs the partition count of \(config.inputTopic), which the broker did not give (does the topic exist?)")
+            }
+            let n = try TopicReader(config: metadataConfig, topic: config.repartitionTopic).partitionCount(timeoutMs: 10_000)
+            guard n == inputPartitions else {
+                throw DaemonError(description: "the repartition topic \(config.repartitionTopic) has \(n) partitions; it needs the input's \(inputPartitions) (create it so, or set repartition: off)")
+            }
+            repartitionReader = try KafkaConsumer(config: KafkaConfig(config.repartitionReaderProperties()), rebalanceHandler: DefaultRebalanceHandler()) { [log] e in
+                log("kafka (repartition reader): \(e)")
+            }
+        }
+        defer {
+            if let reader = repartitionReader {
+                do { try reader.close() } catch { log("closing the repartition reader: \(error)") }
+            }
+        }
         try consumer.subscribe(topics: [config.inputTopic])
         setPhase(.waitingForAssignment)
-        log("consuming \(config.inputTopic) as group \(config.groupId) (\(config.guarantee.rawValue)); transitions to \(config.outputTopic)")
+        log("consuming \(config.inputTopic) as group \(config.groupId) (\(config.guarantee.rawValue)); transitions to \(config.outputTopic)\(config.repartition == .auto ? "; records of other partitions' contacts through \(config.repartitionTopic)" : "")")
         defer {
             closeConsumerSafely(consumer)
         }
@@ -365,9 +419,17 @@ public final class Daemon: @unchecked Sendable {
         // Events later than the wall clock plus max_future are bad (invalid_time) and move
         // nothing; partitions restored during this poll get the same guard in `restore`.
         for w in workers.values { w.pipeline.futureGuard = FutureGuard(now: now, allowance: config.maxFuture) }
-        try consumer.poll(maxRecords: config.batchSize, timeoutMs: 100) { view in
+        try consumer.poll(maxRecords: config.batchSize, timeoutMs: repartitionBacklog ? 0 : 100) { view in
             n += 1
-            try self.process(view, now: now)
+            try self.processInput(view, now: now)
+        }
+        var fromRepartition = 0
+        if let reader = repartitionReader {
+            try reader.poll(maxRecords: config.batchSize, timeoutMs: 0) { view in
+                fromRepartition += 1
+                try self.processRepartitioned(view, now: now)
+            }
+            repartitionBacklog = fromRepartition > 0
         }
         if let idle = config.idleAdvance {
             for w in workers.values where now - w.lastRecordWallMs >= idle {
@@ -375,10 +437,13 @@ public final class Daemon: @unchecked Sendable {
                 collectTransitions(w)
             }
         }
-        if n > 0 || !outbox.isEmpty || workers.values.contains(where: { $0.nextOffset != $0.committedOffset }) {
+        if n > 0 || fromRepartition > 0 || !outbox.isEmpty || workers.values.contains(where: \.hasUncommittedPosition) {
             try commit()
         }
-        statusBox.withLock { $0.records += n }
+        statusBox.withLock {
+            $0.records += n
+            $0.repartitionRecordsRead += fromRepartition
+        }
         if n > 0 {
             metrics.records.increment(by: Int64(n))
             let d = ContinuousClock.now - t0
@@ -392,38 +457,89 @@ public final class Daemon: @unchecked Sendable {
         // grows (`/healthz`). Not the consumer lag: on a transactional input the high watermark
         // stays past the last record (the commit marker), and an idle partition is no stall.
         // Records that keep coming back after abort-and-rewind are input waiting.
-        let waiting = n > 0 || workers.values.contains { $0.nextOffset != $0.committedOffset }
+        let waiting = n > 0 || fromRepartition > 0 || workers.values.contains(where: \.hasUncommittedPosition)
         if !waiting { lastProgress.store(Daemon.wallMs(), ordering: .relaxed) }
     }
 
-    private func process(_ view: KafkaMessageView, now: Int64) throws {
+    /// Headers of a forwarded record: where it came from on the input (its dead letter, if it
+    /// is bad, names that position and carries the original key).
+    static let sourcePartitionHeader = "segmentd.source.partition"
+    static let sourceOffsetHeader = "segmentd.source.offset"
+    static let sourceKeyHeader = "segmentd.source.key"
+
+    private func processInput(_ view: KafkaMessageView, now: Int64) throws {
         guard let w = workers[view.partition] else {
             throw DaemonError(description: "record from partition \(view.partition), which is not assigned to this instance")
         }
         if w.positionKnown && view.offset != w.nextOffset { try checkOffsetReset(w, delivered: view.offset) }
         w.positionKnown = true
-        let value = view.value
-        let outcome = value.withMemoryRebound(to: UInt8.self) { w.pipeline.process($0) }
-        if case .bad(let e) = outcome {
+        w.nextOffset = view.offset + 1
+        w.lastRecordWallMs = now
+        let value = view.value.assumingMemoryBound(to: UInt8.self)
+        if config.repartition == .auto, let (contact, owner) = owningPartition(of: value, w), owner != w.partition {
+            var headers = [KafkaHeader(Daemon.sourcePartitionHeader, Array(String(view.partition).utf8)),
+                           KafkaHeader(Daemon.sourceOffsetHeader, Array(String(view.offset).utf8))]
+            if let k = view.key { headers.append(KafkaHeader(Daemon.sourceKeyHeader, Array(k))) }
+            outbox.records.append(OutRecord(topic: config.repartitionTopic, partition: owner, key: contact, value: Array(value), headers: headers))
+            outbox.forwarded += 1
+            return
+        }
+        apply(value, to: w, timestampMs: view.timestampMs) {
+            (SourcePosition(partition: view.partition, offset: view.offset), view.key.map { Array($0) })
+        }
+    }
+
+    /// A record of the repartition topic: its partition's engine applies it (it belongs there).
+    private func processRepartitioned(_ view: KafkaMessageView, now: Int64) throws {
+        guard let w = workers[view.partition] else {
+            throw DaemonError(description: "record from \(config.repartitionTopic)[\(view.partition)], which is not assigned to this instance")
+        }
+        w.nextRepartitionOffset = view.offset + 1
+        w.lastRecordWallMs = now
+        apply(view.value.assumingMemoryBound(to: UInt8.self), to: w, timestampMs: view.timestampMs) {
+            let headers = view.headers
+            func int(_ name: String) -> Int64 {
+                headers.first { $0.key == name }.flatMap { Int64(String(decoding: $0.value, as: UTF8.self)) } ?? -1
+            }
+            return (SourcePosition(partition: Int32(truncatingIfNeeded: int(Daemon.sourcePartitionHeader)), offset: int(Daemon.sourceOffsetHeader)),
+                    headers.first { $0.key == Daemon.sourceKeyHeader }?.value)
+        }
+    }
+
+    /// The contact id of an input record and the partition that owns it (murmur2 over the
+    /// input's partition count); nil when the record has no contact (bad or ignored: it is
+    /// dead-lettered or counted where it arrived) or is a webhook-adapter record (processed
+    /// where it arrived, see the README's Limits).
+    private func owningPartition(of value: UnsafeBufferPointer<UInt8>, _ w: PartitionWorker) -> ([UInt8], Int32)? {
+        if !config.adapters.isEmpty, case .records = w.pipeline.adapters.translate(value) { return nil }
+        guard case .events(let first, _, _) = w.router.decode(value) else { return nil }
+        return (first.contactId, Murmur2.partition(first.contactId, count: inputPartitions))
+    }
+
+    /// Hands one record to its partition's engine; a bad one becomes a dead letter naming its
+    /// input position (`source`, only computed for bad records).
+    private func apply(_ value: UnsafeBufferPointer<UInt8>, to w: PartitionWorker, timestampMs: Int64,
+                       source: () -> (SourcePosition, [UInt8]?)) {
+        engineInputTap?(w.partition, Array(value))
+        if case .bad(let e) = w.pipeline.process(value) {
+            let (position, key) = source()
             outbox.records.append(OutRecord(
-                topic: config.deadLetterTopic, partition: nil, key: view.key.map { Array($0) }, value: Array(value), isDeadLetter: true,
+                topic: config.deadLetterTopic, partition: nil, key: key, value: Array(value), isDeadLetter: true,
                 headers: [
                     KafkaHeader("error.reason", Array(e.reason.rawValue.utf8)),
                     KafkaHeader("error.detail", Array(e.detail.utf8)),
                     KafkaHeader("error.source.topic", Array(config.inputTopic.utf8)),
-                    KafkaHeader("error.source.partition", Array(String(view.partition).utf8)),
-                    KafkaHeader("error.source.offset", Array(String(view.offset).utf8)),
-                ], source: SourcePosition(partition: view.partition, offset: view.offset)))
-            if truncateOnRetry.remove(SourcePosition(partition: view.partition, offset: view.offset)) != nil {
+                    KafkaHeader("error.source.partition", Array(String(position.partition).utf8)),
+                    KafkaHeader("error.source.offset", Array(String(position.offset).utf8)),
+                ], source: position))
+            if truncateOnRetry.remove(position) != nil {
                 outbox.records[outbox.records.count - 1] = Daemon.truncated(outbox.records[outbox.records.count - 1])
                 outbox.truncated += 1
             }
             outbox.deadLetters += 1
             outbox.deadByReason[e.reason.rawValue, default: 0] += 1
         }
-        w.nextOffset = view.offset + 1
-        w.lastRecordWallMs = now
-        if collectTransitions(w) > 0 { outbox.causeTimestamps.append(view.timestampMs) }
+        if collectTransitions(w) > 0 { outbox.causeTimestamps.append(timestampMs) }
     }
 
     /// The consumer delivered `delivered` where `w.nextOffset` was expected. Offsets may skip
@@ -522,25 +638,26 @@ public final class Daemon: @unchecked Sendable {
         for w in workers.values.sorted(by: { $0.partition < $1.partition }) {
             let engine = w.pipeline.engine
             let dirty = engine.takeDirtyContacts()
-            let moved = w.nextOffset != w.committedOffset
-            if dirty.isEmpty && !moved { continue }
+            if dirty.isEmpty && !w.hasUncommittedPosition { continue }
             written.append(w)
             if w.modelInChangelog != model.fingerprint {
                 let r = Changelog.modelRecord(model)
                 changelog.append(OutRecord(topic: config.changelogTopic, partition: w.partition, key: r.key, value: r.value, headers: r.headers))
             }
-            let headers = Changelog.contactHeaders(reflects: w.nextOffset)  // shared by the partition's records
+            let repartitionOffset = repartitionReader == nil ? nil : w.nextRepartitionOffset
+            let headers = Changelog.contactHeaders(reflects: Changelog.Position(input: w.nextOffset, repartition: repartitionOffset))  // shared by the partition's records
             changelog.reserveCapacity(changelog.count + dirty.count + 2)
             for i in dirty {
                 changelog.append(OutRecord(topic: config.changelogTopic, partition: w.partition, key: engine.contactId(at: i),
                                            value: engine.snapshot(contact: i), headers: headers))
             }
-            let cp = Changelog.Checkpoint(offset: w.nextOffset, streamTime: engine.checkpoint.streamTime,
+            let cp = Changelog.Checkpoint(offset: w.nextOffset, repartitionOffset: repartitionOffset, streamTime: engine.checkpoint.streamTime,
                                           watermark: engine.checkpoint.watermark, modelVersion: model.version,
                                           modelFingerprint: model.fingerprint)
             let r = Changelog.checkpointRecord(cp)
             changelog.append(OutRecord(topic: config.changelogTopic, partition: w.partition, key: r.key, value: r.value, headers: r.headers))
             offsets[TopicPartition(topic: config.inputTopic, partition: w.partition)] = w.nextOffset
+            if let repartitionOffset { offsets[TopicPartition(topic: config.repartitionTopic, partition: w.partition)] = repartitionOffset }
         }
         if outbox.isEmpty && changelog.isEmpty { return }
         let eos = config.guarantee == .exactlyOnce
@@ -592,19 +709,24 @@ public final class Daemon: @unchecked Sendable {
             try rewindAll()
             return
         }
-        for w in workers.values { w.committedOffset = w.nextOffset }
+        for w in workers.values {
+            w.committedOffset = w.nextOffset
+            w.committedRepartitionOffset = w.nextRepartitionOffset
+        }
         for w in written { w.modelInChangelog = model.fingerprint }
         lastProgress.store(Daemon.wallMs(), ordering: .relaxed)
         metrics.commits.increment()
         metrics.consecutiveAborts.set(0.0)
         if truncated > 0 { metrics.truncatedDeadLetters.increment(by: Int64(truncated)) }
         for (r, n) in outbox.deadByReason { metrics.deadLetters[r]?.increment(by: Int64(n)) }
+        if outbox.forwarded > 0 { metrics.recordsRepartitioned.increment(by: Int64(outbox.forwarded)) }
         let committedAt = Daemon.wallMs()
         for ts in outbox.causeTimestamps where ts > 0 { metrics.eventToTransitionSeconds.record(Double(max(0, committedAt - ts)) / 1000) }
         statusBox.withLock {
             $0.transactions += 1
             $0.transitions += outbox.transitions
             $0.deadLetters += outbox.deadLetters
+            $0.recordsRepartitioned += outbox.forwarded
             $0.truncatedDeadLetters += truncated
             $0.consecutiveAborts = 0
         }
@@ -646,8 +768,14 @@ public final class Daemon: @unchecked Sendable {
         for p in workers.keys.sorted() {
             // Only what committed: the aborted transaction's checkpoint (past the committed
             // offset) is ignored even where the broker shows aborted records (the mock).
-            let start = try restore(partition: p, upTo: workers[p]?.committedOffset)
+            let committed = workers[p].map {
+                Changelog.Position(input: $0.committedOffset, repartition: repartitionReader == nil ? nil : $0.committedRepartitionOffset)
+            }
+            let start = try restore(partition: p, upTo: committed)
             try consumer.seek(topic: config.inputTopic, partition: p, offset: start, timeoutMs: 30_000)
+            if let reader = repartitionReader, let w = workers[p] {
+                try reader.seek(topic: config.repartitionTopic, partition: p, offset: w.nextRepartitionOffset, timeoutMs: 30_000)
+            }
         }
     }
 
@@ -698,6 +826,7 @@ public final class Daemon: @unchecked Sendable {
         for w in workers.values.sorted(by: { $0.partition < $1.partition }) {
             collectTransitions(w)
             w.pipeline.migrate(to: new)
+            w.router = EventDecoder(model: new, maxRecordBytes: config.maxRecordBytes)
             changed += w.pipeline.engine.stats.transitions  // a new engine: only the re-evaluation's
             w.segmentCounts = new.groups.map { Array(repeating: 0, count: $0.segments.count) }
             for i in 0..<w.pipeline.engine.contactCount {
@@ -719,7 +848,9 @@ public final class Daemon: @unchecked Sendable {
     /// `upTo`: ignore checkpoints past this input offset (and the snapshots they cover): after
     /// an abort, the daemon knows what committed, and a broker without read_committed (the
     /// embedded one) still shows the aborted transaction's records.
-    public func restore(partition p: Int32, upTo: Int64? = nil) throws -> Int64 {
+    public func restore(partition p: Int32) throws -> Int64 { try restore(partition: p, upTo: nil) }
+
+    func restore(partition p: Int32, upTo: Changelog.Position?) throws -> Int64 {
         let t0 = Daemon.wallMs()
         let model = self.model
         var readConfig = KafkaConfig(config.kafka.merging(config.consumer) { $1 })
@@ -755,7 +886,8 @@ public final class Daemon: @unchecked Sendable {
             log("partition \(p): state of model '\(stateModel.version)' moved to '\(model.version)' and re-evaluated")
         }
         let start = restored.checkpoint?.offset ?? KafkaOffset.beginning
-        let worker = PartitionWorker(partition: p, pipeline: pipeline, nextOffset: max(start, 0), now: Daemon.wallMs())
+        let worker = PartitionWorker(partition: p, pipeline: pipeline, model: model, nextOffset: max(start, 0),
+                                     nextRepartitionOffset: restored.checkpoint?.repartitionOffset ?? 0, now: Daemon.wallMs())
         worker.modelInChangelog = restored.checkpoint?.modelFingerprint
         worker.positionKnown = restored.checkpoint != nil
         for (contact, _) in restored.contacts {
@@ -774,8 +906,18 @@ public final class Daemon: @unchecked Sendable {
             $0.restoreSeconds += secs
             $0.assigned = workers.keys.sorted()
         }
-        log("partition \(p): restored \(restored.contacts.count) contacts from \(restored.recordsRead) changelog records in \(String(format: "%.3f", secs)) s; starting at offset \(start == KafkaOffset.beginning ? "beginning" : String(start))")
+        log("partition \(p): restored \(restored.contacts.count) contacts from \(restored.recordsRead) changelog records in \(String(format: "%.3f", secs)) s; starting at offset \(start == KafkaOffset.beginning ? "beginning" : String(start))\(repartitionReader == nil ? "" : ", repartition offset \(worker.nextRepartitionOffset)")")
         return start
+    }
+
+    /// Points the repartition reader at the repartition partitions of the assigned input
+    /// partitions, each from its engine's position (between batches: every record it fetched
+    /// before was applied, so nothing is skipped or read twice).
+    func followAssignment() throws {
+        guard let reader = repartitionReader else { return }
+        var starts: [TopicPartition: Int64] = [:]
+        for (p, w) in workers { starts[TopicPartition(topic: config.repartitionTopic, partition: p)] = w.nextRepartitionOffset }
+        try reader.assign(starts)
     }
 
     func drop(partition p: Int32) {
@@ -798,6 +940,7 @@ public final class Daemon: @unchecked Sendable {
             for tp in partitions where tp.topic == daemon.config.inputTopic {
                 starts[tp] = try daemon.restore(partition: tp.partition)
             }
+            try daemon.followAssignment()
             // Taking over partitions is progress (a rewind after an abort is not).
             daemon.lastProgress.store(Daemon.wallMs(), ordering: .relaxed)
             return starts
@@ -806,6 +949,7 @@ public final class Daemon: @unchecked Sendable {
         func revoked(partitions: [TopicPartition], lost: Bool, consumer: KafkaConsumer) throws {
             // The loop commits before every poll, so nothing is in flight for these partitions.
             for tp in partitions { daemon.drop(partition: tp.partition) }
+            try daemon.followAssignment()
         }
     }
 

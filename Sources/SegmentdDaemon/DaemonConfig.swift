@@ -24,6 +24,15 @@ public enum ProcessingGuarantee: String, Sendable, CaseIterable {
     case atLeastOnce = "at_least_once"
 }
 
+/// What the daemon does with an input record whose contact belongs to another partition.
+public enum RepartitionMode: String, Sendable, CaseIterable {
+    /// Forward it, in the same transaction, to the repartition topic's partition of its
+    /// contact (murmur2 of the contact id), where that partition's engine reads it.
+    case auto
+    /// Trust the producers' keys: process every record on the partition where it arrives.
+    case off
+}
+
 /// Everything `segmentd run` needs. Built from defaults, then a YAML file, then `SEGMENTD_*`
 /// environment variables, then flags: later sources win. Every value is checked where it is
 /// read, so a bad one is refused at start with its origin.
@@ -35,6 +44,12 @@ public struct DaemonConfig: Sendable {
     public var outputTopic = "segment-transitions"
     public var deadLetterTopic = "segmentd-dead-letters"
     public var changelogTopic = "segmentd-changelog"
+    public var repartition = RepartitionMode.auto
+    /// The internal topic records are forwarded to (`repartition_topic`); nil: the default name.
+    public var repartitionTopicSetting: String?
+    /// `<group_id>-<input_topic>-repartition` unless set: one per group and input, like Kafka
+    /// Streams' `<application.id>-…-repartition`, so two groups reading one input never share it.
+    public var repartitionTopic: String { repartitionTopicSetting ?? "\(groupId)-\(inputTopic)-repartition" }
     /// Model file; nil: the built-in default model.
     public var modelPath: String?
     public var guarantee = ProcessingGuarantee.exactlyOnce
@@ -88,6 +103,8 @@ public struct DaemonConfig: Sendable {
         ("output_topic", "segment transitions, CloudEvents JSON keyed by contact (default segment-transitions)"),
         ("dead_letter_topic", "bad records, unchanged, with error.* headers (default segmentd-dead-letters)"),
         ("changelog_topic", "per-contact state, co-partitioned with the input (default segmentd-changelog)"),
+        ("repartition", "auto (default): a record whose contact belongs to another partition is forwarded through the repartition topic; off: trust the keys"),
+        ("repartition_topic", "internal topic for forwarded records, with the input's partition count (default GROUP_ID-INPUT_TOPIC-repartition)"),
         ("model", "model file (YAML); default: the built-in model"),
         ("processing_guarantee", "exactly_once (default) or at_least_once"),
         ("lateness", "allowed lateness, e.g. 0s, 30s, 1h (default 0s)"),
@@ -143,6 +160,10 @@ public struct DaemonConfig: Sendable {
         case "output_topic": outputTopic = try topic()
         case "dead_letter_topic": deadLetterTopic = try topic()
         case "changelog_topic": changelogTopic = try topic()
+        case "repartition":
+            guard let m = RepartitionMode(rawValue: value) else { throw fail("repartition '\(value)' must be auto or off") }
+            repartition = m
+        case "repartition_topic": repartitionTopicSetting = value.isEmpty ? nil : try topic()
         case "model": modelPath = value.isEmpty ? nil : value
         case "processing_guarantee":
             guard let g = ProcessingGuarantee(rawValue: value) else {
@@ -265,6 +286,18 @@ public struct DaemonConfig: Sendable {
         p["group.id"] = groupId
         p["isolation.level"] = p["isolation.level"] ?? "read_committed"
         p["auto.offset.reset"] = p["auto.offset.reset"] ?? "earliest"
+        return p
+    }
+
+    /// librdkafka properties for the repartition topic's reader: a consumer that is assigned
+    /// partitions by the daemon (never joins the group, never commits), read_committed so a
+    /// forwarded record counts only once its transaction committed.
+    public func repartitionReaderProperties() -> [String: String] {
+        var p = kafka.merging(consumer) { $1 }
+        p["bootstrap.servers"] = brokers
+        p["group.id"] = "\(groupId)-repartition-reader"
+        p["isolation.level"] = p["isolation.level"] ?? "read_committed"
+        p["auto.offset.reset"] = "earliest"
         return p
     }
 

@@ -8,6 +8,7 @@ public final class DaemonMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
 
     let records: Counter
+    let recordsRepartitioned: Counter
     let recordsByShape: [String: Counter]
     let recordsByType: [Counter]
     let ignored: [String: Counter]
@@ -45,6 +46,8 @@ public final class DaemonMetrics: Sendable {
         self.registry = registry
         tables = Mutex(DaemonMetrics.tables(for: model, registry))
         records = registry.counter("segmentd_records_total", help: "Input records read")
+        recordsRepartitioned = registry.counter("segmentd_records_repartitioned_total",
+                                                help: "Input records whose contact belongs to another partition, forwarded to the repartition topic")
         var byShape: [String: Counter] = [:]
         for s in ["native", "segment"] {
             byShape[s] = registry.counter("segmentd_events_consumed_total", labels: [("shape", s)], help: "Records applied, by input shape")

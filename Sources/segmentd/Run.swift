@@ -64,6 +64,8 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("output-topic")) var outputTopic: String?
     @Option(name: .customLong("dead-letter-topic")) var deadLetterTopic: String?
     @Option(name: .customLong("changelog-topic")) var changelogTopic: String?
+    @Option(help: "auto (forward records whose contact belongs to another partition) or off (trust the keys).") var repartition: String?
+    @Option(name: .customLong("repartition-topic")) var repartitionTopic: String?
     @Option(help: "A model file (YAML).") var model: String?
     @Option(name: .customLong("processing-guarantee"), help: "exactly_once or at_least_once.") var guarantee: String?
     @Option(help: "Allowed lateness, e.g. 0s, 1h.") var lateness: String?
@@ -90,6 +92,7 @@ struct Run: ParsableCommand {
             let flags: [(String, String?)] = [
                 ("brokers", brokers), ("group_id", groupId), ("input_topic", inputTopic), ("output_topic", outputTopic),
                 ("dead_letter_topic", deadLetterTopic), ("changelog_topic", changelogTopic), ("model", model),
+                ("repartition", repartition), ("repartition_topic", repartitionTopic),
                 ("processing_guarantee", guarantee), ("lateness", lateness), ("idle_advance", idleAdvance),
                 ("max_record_bytes", maxRecordBytes), ("batch_size", batchSize), ("transactional_id", transactionalId),
                 ("embedded_partitions", embeddedPartitions), ("http_address", httpAddress), ("http_token", httpToken),
@@ -128,7 +131,7 @@ struct Run: ParsableCommand {
             c.brokers = b.bootstrapServers
             stderrLog("""
             no brokers configured: started the embedded broker (librdkafka mock cluster) at \(b.bootstrapServers)
-              topics: \(c.inputTopic), \(c.outputTopic), \(c.deadLetterTopic), \(c.changelogTopic) (\(c.embeddedPartitions) partitions each)
+              topics: \(c.inputTopic), \(c.outputTopic), \(c.deadLetterTopic), \(c.changelogTopic)\(c.repartition == .auto ? ", " + c.repartitionTopic : "") (\(c.embeddedPartitions) partitions each)
               produce events:   kcat -b \(b.bootstrapServers) -t \(c.inputTopic) -P -K '|'   (then type: c-1|{"contact_id":"c-1","type":"subscribed","ts":"2026-11-22T10:00:00Z"})
               read transitions: kcat -b \(b.bootstrapServers) -t \(c.outputTopic) -C
               it lives in this process's memory: stop segmentd and it is gone
