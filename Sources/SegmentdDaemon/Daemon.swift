@@ -63,11 +63,14 @@ public struct Unavailable: Error, CustomStringConvertible, Sendable {
 ///
 /// One polling thread does everything, in a loop: poll a batch (zero-copy) → feed each record
 /// to its partition's engine, or forward it to the repartition topic when its contact belongs
-/// to another partition → read the repartition topic's records of the assigned partitions →
-/// produce transitions, dead letters, forwarded records and changelog records → commit one
-/// transaction with the input and repartition offsets. Rebalance callbacks run inside `poll`
-/// on the same thread, after the previous batch committed, so a revoked partition never has
-/// work in flight and an assigned one is restored from the changelog before its first record.
+/// to another partition → read the repartition topic's records of the assigned partitions.
+/// Transitions, dead letters and forwarded records are produced into the open transaction as
+/// they arise (librdkafka sends them while the loop goes on); every `commit_interval` (or
+/// `commit_max_records` input records) the transaction gets the changelog records of the
+/// contacts that changed since the last commit, each partition's checkpoint and the input and
+/// repartition offsets, and commits. Rebalance callbacks run inside `poll` on the same thread:
+/// a revocation commits the open transaction first, so a revoked partition never has work in
+/// flight, and an assigned one is restored from the changelog before its first record.
 ///
 /// Repartitioning (`repartition: auto`): the engine of partition p owns the contacts whose id
 /// hashes to p (murmur2 over the input's partition count, as Kafka's default partitioner and
@@ -124,7 +127,10 @@ public final class Daemon: @unchecked Sendable {
     private var repartitionBacklog = false
     private var producer: KafkaProducer!
     private var workers: [Int32: PartitionWorker] = [:]
-    private var outbox = Outbox()
+    private var open = OpenTransaction()
+    /// A produce that failed outside the loop's own steps (a model reload's transitions): the
+    /// loop aborts and rewinds on its next iteration.
+    private var deferredFailure: KafkaError?
     /// Input records (partition, offset) whose dead letter the broker refused as it was (a
     /// permanent per-record error in a delivery report): after the abort and rewind, their
     /// dead letter is written truncated, so one record cannot make every retry fail.
@@ -178,29 +184,36 @@ public final class Daemon: @unchecked Sendable {
         }
     }
 
-    struct OutRecord {
-        var topic: String
-        var partition: Int32?
+    /// A bad record on its way to the dead-letter topic, with the input record it carries.
+    struct DeadLetter {
         var key: [UInt8]?
         var value: [UInt8]
-        var isDeadLetter = false
         var headers: [KafkaHeader]
-        /// For a dead letter: the input record it carries.
-        var source: SourcePosition? = nil
+        var source: SourcePosition
     }
 
-    struct Outbox {
-        var records: [OutRecord] = []
+    /// What the open transaction holds (exactly_once), or what was produced and read since the
+    /// last offset commit (at_least_once): counted into metrics and status when it commits,
+    /// dropped when it aborts (the records are read again).
+    struct OpenTransaction {
+        /// Wall-clock ms of its first record read or produced; nil: it holds nothing.
+        var startedMs: Int64?
+        /// `beginTransaction` was called (exactly_once).
+        var begun = false
+        /// Records read from the input and from the repartition topic.
+        var records = 0
+        var repartitionRecordsRead = 0
         var transitions = 0
         var deadLetters = 0
         /// Input records forwarded to the repartition topic.
         var forwarded = 0
         var deadByReason: [String: Int] = [:]
-        /// Dead letters written truncated up front (refused whole in an earlier attempt).
+        /// Dead letters written truncated (refused whole in an earlier attempt, or at produce).
         var truncated = 0
-        /// Kafka timestamps of the records that caused transitions in this batch.
+        /// Kafka timestamps of the records that caused transitions.
         var causeTimestamps: [Int64] = []
-        var isEmpty: Bool { records.isEmpty }
+        /// Input position and value size of each dead letter; its delivery tag is index + 1.
+        var deadLetterSources: [(SourcePosition, Int)] = []
     }
 
     public init(config: DaemonConfig, model: Model, log: @escaping LogSink, debug: LogSink? = nil, error: LogSink? = nil,
@@ -365,8 +378,8 @@ public final class Daemon: @unchecked Sendable {
         }
         runInbox()
         setPhase(.stopping)
-        // Finish: commit what is in hand (nothing is left by pollOnce), then leave the group.
-        try commit()
+        // Finish: commit what is in hand, then leave the group.
+        try abortingOnFailure { try commit() }
         log("stopped after \(status.records) records, \(status.transitions) transitions")
     }
 
@@ -411,41 +424,49 @@ public final class Daemon: @unchecked Sendable {
         for w in work { w.run(self) }
     }
 
-    /// One iteration: a batch of records (possibly none), idle advancement, one commit.
+    /// One iteration: a batch of records (possibly none) processed into the open transaction,
+    /// idle advancement, and a commit when the transaction is due (`commit_interval` after its
+    /// first record, or `commit_max_records` input records).
     func pollOnce() throws {
         let now = Daemon.wallMs()
         let t0 = ContinuousClock.now
         var n = 0
+        var fromRepartition = 0
         // Events later than the wall clock plus max_future are bad (invalid_time) and move
         // nothing; partitions restored during this poll get the same guard in `restore`.
         for w in workers.values { w.pipeline.futureGuard = FutureGuard(now: now, allowance: config.maxFuture) }
-        try consumer.poll(maxRecords: config.batchSize, timeoutMs: repartitionBacklog ? 0 : 100) { view in
-            n += 1
-            try self.processInput(view, now: now)
-        }
-        var fromRepartition = 0
-        if let reader = repartitionReader {
-            try reader.poll(maxRecords: config.batchSize, timeoutMs: 0) { view in
-                fromRepartition += 1
-                try self.processRepartitioned(view, now: now)
+        // Wait for input at most until the open transaction is due.
+        let untilDue = open.startedMs.map { Int(max(0, min(100, $0 + config.commitInterval - now))) } ?? 100
+        try abortingOnFailure {
+            if let e = deferredFailure {
+                deferredFailure = nil
+                throw e
             }
-            repartitionBacklog = fromRepartition > 0
-        }
-        if let idle = config.idleAdvance {
-            for w in workers.values where now - w.lastRecordWallMs >= idle {
-                w.pipeline.engine.advanceWatermark(to: now - config.lateness - 1)
-                collectTransitions(w)
+            try consumer.poll(maxRecords: config.batchSize, timeoutMs: repartitionBacklog ? 0 : untilDue) { view in
+                n += 1
+                try self.processInput(view, now: now)
             }
-        }
-        if n > 0 || fromRepartition > 0 || !outbox.isEmpty || workers.values.contains(where: \.hasUncommittedPosition) {
-            try commit()
-        }
-        statusBox.withLock {
-            $0.records += n
-            $0.repartitionRecordsRead += fromRepartition
+            if let reader = repartitionReader {
+                try reader.poll(maxRecords: config.batchSize, timeoutMs: 0) { view in
+                    fromRepartition += 1
+                    try self.processRepartitioned(view, now: now)
+                }
+                repartitionBacklog = fromRepartition > 0
+            }
+            if n + fromRepartition > 0 && open.startedMs == nil { open.startedMs = now }
+            open.records += n
+            open.repartitionRecordsRead += fromRepartition
+            if let idle = config.idleAdvance {
+                for w in workers.values where now - w.lastRecordWallMs >= idle {
+                    w.pipeline.engine.advanceWatermark(to: now - config.lateness - 1)
+                    try collectTransitions(w)
+                }
+            }
+            if let started = open.startedMs, Daemon.wallMs() - started >= config.commitInterval || open.records >= config.commitMaxRecords {
+                try commit()
+            }
         }
         if n > 0 {
-            metrics.records.increment(by: Int64(n))
             let d = ContinuousClock.now - t0
             metrics.batchSeconds.record(Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
         }
@@ -480,11 +501,11 @@ public final class Daemon: @unchecked Sendable {
             var headers = [KafkaHeader(Daemon.sourcePartitionHeader, Array(String(view.partition).utf8)),
                            KafkaHeader(Daemon.sourceOffsetHeader, Array(String(view.offset).utf8))]
             if let k = view.key { headers.append(KafkaHeader(Daemon.sourceKeyHeader, Array(k))) }
-            outbox.records.append(OutRecord(topic: config.repartitionTopic, partition: owner, key: contact, value: Array(value), headers: headers))
-            outbox.forwarded += 1
+            try send(topic: config.repartitionTopic, partition: owner, key: contact, value: Array(value), headers: headers)
+            open.forwarded += 1
             return
         }
-        apply(value, to: w, timestampMs: view.timestampMs) {
+        try apply(value, to: w, timestampMs: view.timestampMs) {
             (SourcePosition(partition: view.partition, offset: view.offset), view.key.map { Array($0) })
         }
     }
@@ -496,7 +517,7 @@ public final class Daemon: @unchecked Sendable {
         }
         w.nextRepartitionOffset = view.offset + 1
         w.lastRecordWallMs = now
-        apply(view.value.assumingMemoryBound(to: UInt8.self), to: w, timestampMs: view.timestampMs) {
+        try apply(view.value.assumingMemoryBound(to: UInt8.self), to: w, timestampMs: view.timestampMs) {
             let headers = view.headers
             func int(_ name: String) -> Int64 {
                 headers.first { $0.key == name }.flatMap { Int64(String(decoding: $0.value, as: UTF8.self)) } ?? -1
@@ -519,27 +540,53 @@ public final class Daemon: @unchecked Sendable {
     /// Hands one record to its partition's engine; a bad one becomes a dead letter naming its
     /// input position (`source`, only computed for bad records).
     private func apply(_ value: UnsafeBufferPointer<UInt8>, to w: PartitionWorker, timestampMs: Int64,
-                       source: () -> (SourcePosition, [UInt8]?)) {
+                       source: () -> (SourcePosition, [UInt8]?)) throws {
         engineInputTap?(w.partition, Array(value))
         if case .bad(let e) = w.pipeline.process(value) {
             let (position, key) = source()
-            outbox.records.append(OutRecord(
-                topic: config.deadLetterTopic, partition: nil, key: key, value: Array(value), isDeadLetter: true,
-                headers: [
-                    KafkaHeader("error.reason", Array(e.reason.rawValue.utf8)),
-                    KafkaHeader("error.detail", Array(e.detail.utf8)),
-                    KafkaHeader("error.source.topic", Array(config.inputTopic.utf8)),
-                    KafkaHeader("error.source.partition", Array(String(position.partition).utf8)),
-                    KafkaHeader("error.source.offset", Array(String(position.offset).utf8)),
-                ], source: position))
-            if truncateOnRetry.remove(position) != nil {
-                outbox.records[outbox.records.count - 1] = Daemon.truncated(outbox.records[outbox.records.count - 1])
-                outbox.truncated += 1
-            }
-            outbox.deadLetters += 1
-            outbox.deadByReason[e.reason.rawValue, default: 0] += 1
+            try sendDeadLetter(DeadLetter(key: key, value: Array(value), headers: [
+                KafkaHeader("error.reason", Array(e.reason.rawValue.utf8)),
+                KafkaHeader("error.detail", Array(e.detail.utf8)),
+                KafkaHeader("error.source.topic", Array(config.inputTopic.utf8)),
+                KafkaHeader("error.source.partition", Array(String(position.partition).utf8)),
+                KafkaHeader("error.source.offset", Array(String(position.offset).utf8)),
+            ], source: position))
+            open.deadByReason[e.reason.rawValue, default: 0] += 1
         }
-        if collectTransitions(w) > 0 { outbox.causeTimestamps.append(timestampMs) }
+        if try collectTransitions(w) > 0 { open.causeTimestamps.append(timestampMs) }
+    }
+
+    /// Produces one record into the open transaction, beginning it first if needed.
+    private func send(topic: String, partition: Int32?, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader] = [], tag: Int = 0) throws {
+        if open.startedMs == nil { open.startedMs = Daemon.wallMs() }
+        if config.guarantee == .exactlyOnce && !open.begun {
+            _ = producer.takeTaggedFailures()  // only this transaction's failures matter
+            try producer.beginTransaction()
+            open.begun = true
+        }
+        try producer.produce(topic: topic, partition: partition, key: key, value: value, headers: headers, tag: tag)
+    }
+
+    /// Produces a dead letter, tagged so that a delivery refusal names its input record. One
+    /// refused before (an earlier attempt of this transaction) is written truncated; one the
+    /// producer refuses at once (too large even for the raised limit, e.g. a huge key) too,
+    /// saying so, rather than abort and rewind forever.
+    private func sendDeadLetter(_ letter: DeadLetter) throws {
+        var d = letter
+        if truncateOnRetry.remove(d.source) != nil {
+            d = Daemon.truncated(d)
+            open.truncated += 1
+        }
+        open.deadLetterSources.append((d.source, d.value.count))
+        do {
+            try send(topic: config.deadLetterTopic, partition: nil, key: d.key, value: d.value, headers: d.headers, tag: open.deadLetterSources.count)
+        } catch let e as KafkaError where e.isPermanentRecordError {
+            let t = Daemon.truncated(d)
+            try send(topic: config.deadLetterTopic, partition: nil, key: t.key, value: t.value, headers: t.headers)
+            open.truncated += 1
+            log("dead letter of \(config.inputTopic)[\(d.source.partition)]@\(d.source.offset) (\(d.value.count) bytes, key \(d.key?.count ?? 0) bytes) refused (\(e.name)): stored truncated")
+        }
+        open.deadLetters += 1
     }
 
     /// The consumer delivered `delivered` where `w.nextOffset` was expected. Offsets may skip
@@ -567,8 +614,9 @@ public final class Daemon: @unchecked Sendable {
         }
     }
 
+    /// Produces the engine's pending transitions (and their Segment mirror calls).
     @discardableResult
-    private func collectTransitions(_ w: PartitionWorker) -> Int {
+    private func collectTransitions(_ w: PartitionWorker) throws -> Int {
         // Most records change nothing: skip the take (it would reallocate the engine's buffer).
         guard !w.pipeline.engine.pending.isEmpty else { return 0 }
         let ts = w.pipeline.engine.takeTransitions()
@@ -577,18 +625,17 @@ public final class Daemon: @unchecked Sendable {
             if config.binaryMode {
                 var data: [UInt8] = []
                 encoder.encodeData(t, to: &data)
-                outbox.records.append(OutRecord(topic: config.outputTopic, partition: nil, key: t.contactId, value: data,
-                                                headers: encoder.binaryHeaders(t).map { KafkaHeader($0.0, $0.1) }))
+                try send(topic: config.outputTopic, partition: nil, key: t.contactId, value: data,
+                         headers: encoder.binaryHeaders(t).map { KafkaHeader($0.0, $0.1) })
             } else {
-                outbox.records.append(OutRecord(topic: config.outputTopic, partition: nil, key: t.contactId,
-                                                value: encoder.encode(t), headers: []))
+                try send(topic: config.outputTopic, partition: nil, key: t.contactId, value: encoder.encode(t))
             }
             if let mirror = config.segmentMirrorTopic {
                 for call in SegmentMirror.calls(t, encoder) {
-                    outbox.records.append(OutRecord(topic: mirror, partition: nil, key: t.contactId, value: call, headers: []))
+                    try send(topic: mirror, partition: nil, key: t.contactId, value: call)
                 }
             }
-            outbox.transitions += 1
+            open.transitions += 1
             metrics.transition(group: t.group, from: t.from, to: t.to)
             if let debug {
                 debug("partition \(w.partition): contact \(String(decoding: t.contactId, as: UTF8.self)) \(encoder.groupName(t)): \(encoder.segmentName(group: t.group, t.from) ?? "null") -> \(encoder.segmentName(group: t.group, t.to) ?? "null") at \(EventTime.format(t.at))")
@@ -628,12 +675,12 @@ public final class Daemon: @unchecked Sendable {
         segmentSizes.withLock { $0 = sizes }
     }
 
-    /// Writes the outbox, the changelog records of changed contacts and each partition's
-    /// checkpoint, and commits them with the input offsets: one transaction under
-    /// exactly_once; produce, flush, then commit offsets under at_least_once.
+    /// Completes the open transaction: the changelog records of the contacts that changed since
+    /// the last commit (one per contact) and each partition's checkpoint, then the input and
+    /// repartition offsets, and commit (exactly_once); flush, then commit offsets
+    /// (at_least_once). Throws what fails: callers abort and rewind (`abortingOnFailure`).
     func commit() throws {
         var offsets: [TopicPartition: Int64] = [:]
-        var changelog: [OutRecord] = []
         var written: [PartitionWorker] = []
         for w in workers.values.sorted(by: { $0.partition < $1.partition }) {
             let engine = w.pipeline.engine
@@ -642,72 +689,30 @@ public final class Daemon: @unchecked Sendable {
             written.append(w)
             if w.modelInChangelog != model.fingerprint {
                 let r = Changelog.modelRecord(model)
-                changelog.append(OutRecord(topic: config.changelogTopic, partition: w.partition, key: r.key, value: r.value, headers: r.headers))
+                try send(topic: config.changelogTopic, partition: w.partition, key: r.key, value: r.value, headers: r.headers)
             }
             let repartitionOffset = repartitionReader == nil ? nil : w.nextRepartitionOffset
             let headers = Changelog.contactHeaders(reflects: Changelog.Position(input: w.nextOffset, repartition: repartitionOffset))  // shared by the partition's records
-            changelog.reserveCapacity(changelog.count + dirty.count + 2)
             for i in dirty {
-                changelog.append(OutRecord(topic: config.changelogTopic, partition: w.partition, key: engine.contactId(at: i),
-                                           value: engine.snapshot(contact: i), headers: headers))
+                try send(topic: config.changelogTopic, partition: w.partition, key: engine.contactId(at: i), value: engine.snapshot(contact: i), headers: headers)
             }
             let cp = Changelog.Checkpoint(offset: w.nextOffset, repartitionOffset: repartitionOffset, streamTime: engine.checkpoint.streamTime,
                                           watermark: engine.checkpoint.watermark, modelVersion: model.version,
                                           modelFingerprint: model.fingerprint)
             let r = Changelog.checkpointRecord(cp)
-            changelog.append(OutRecord(topic: config.changelogTopic, partition: w.partition, key: r.key, value: r.value, headers: r.headers))
+            try send(topic: config.changelogTopic, partition: w.partition, key: r.key, value: r.value, headers: r.headers)
             offsets[TopicPartition(topic: config.inputTopic, partition: w.partition)] = w.nextOffset
             if let repartitionOffset { offsets[TopicPartition(topic: config.repartitionTopic, partition: w.partition)] = repartitionOffset }
         }
-        if outbox.isEmpty && changelog.isEmpty { return }
-        let eos = config.guarantee == .exactlyOnce
-        var truncated = outbox.truncated
-        _ = producer.takeTaggedFailures()  // only this transaction's failures matter
-        do {
-            if eos { try producer.beginTransaction() }
-            for (i, r) in outbox.records.enumerated() {
-                do {
-                    try producer.produce(topic: r.topic, partition: r.partition, key: r.key, value: r.value, headers: r.headers,
-                                         tag: r.isDeadLetter ? i + 1 : 0)
-                } catch let e as KafkaError where r.isDeadLetter && e.isPermanentRecordError {
-                    // The record's own problem (too large even for the raised limit, e.g. a huge
-                    // key): store it truncated, saying so, rather than abort and rewind forever.
-                    let t = Daemon.truncated(r)
-                    try producer.produce(topic: t.topic, partition: t.partition, key: t.key, value: t.value, headers: t.headers)
-                    truncated += 1
-                    log("dead letter of \(String(decoding: r.headers.first { $0.key == "error.source.partition" }?.value ?? [], as: UTF8.self))@\(String(decoding: r.headers.first { $0.key == "error.source.offset" }?.value ?? [], as: UTF8.self)) (\(r.value.count) bytes, key \(r.key?.count ?? 0) bytes) refused (\(e.name)): stored truncated")
-                }
-            }
-            for r in changelog {
-                try producer.produce(topic: r.topic, partition: r.partition, key: r.key, value: r.value, headers: r.headers)
-            }
-            if eos {
+        guard open.startedMs != nil else { return }
+        if config.guarantee == .exactlyOnce {
+            if open.begun {
                 if !offsets.isEmpty { try producer.sendOffsetsToTransaction(offsets: offsets, consumer: consumer, timeoutMs: 60_000) }
                 try commitTransaction()
-            } else {
-                try producer.flush(timeoutMs: 60_000)
-                if !offsets.isEmpty { try consumer.commit(offsets: offsets) }
             }
-        } catch let e as KafkaError where eos && !e.isFatal {
-            // The transaction is lost: abort it, and rewind every partition to its last
-            // committed state (changelog) and offset, so nothing is emitted twice or lost.
-            // Dead letters the broker refused as they were are written truncated on the retry.
-            for f in producer.takeTaggedFailures() where f.error.isPermanentRecordError && f.tag >= 1 && f.tag <= outbox.records.count {
-                if let src = outbox.records[f.tag - 1].source {
-                    truncateOnRetry.insert(src)
-                    log("dead letter of \(config.inputTopic)[\(src.partition)]@\(src.offset) (\(outbox.records[f.tag - 1].value.count) bytes) refused by the broker (\(f.error.name)): it is written truncated on the retry")
-                }
-            }
-            let inRow = statusBox.withLock { st in st.aborts += 1; st.consecutiveAborts += 1; return st.consecutiveAborts }
-            let since = (Daemon.wallMs() - lastProgress.load(ordering: .relaxed)) / 1000
-            let line = "transaction failed (\(e)); aborting and restoring from the changelog (\(inRow) aborts in a row, no progress for \(since) s)"
-            if inRow >= 3 { logError(line) } else { log(line) }
-            do { try producer.abortTransaction(timeoutMs: 60_000) } catch { log("abort: \(error)") }
-            metrics.aborts.increment()
-            metrics.consecutiveAborts.set(Double(inRow))
-            outbox = Outbox()
-            try rewindAll()
-            return
+        } else {
+            try producer.flush(timeoutMs: 60_000)
+            if !offsets.isEmpty { try consumer.commit(offsets: offsets) }
         }
         for w in workers.values {
             w.committedOffset = w.nextOffset
@@ -717,20 +722,51 @@ public final class Daemon: @unchecked Sendable {
         lastProgress.store(Daemon.wallMs(), ordering: .relaxed)
         metrics.commits.increment()
         metrics.consecutiveAborts.set(0.0)
-        if truncated > 0 { metrics.truncatedDeadLetters.increment(by: Int64(truncated)) }
-        for (r, n) in outbox.deadByReason { metrics.deadLetters[r]?.increment(by: Int64(n)) }
-        if outbox.forwarded > 0 { metrics.recordsRepartitioned.increment(by: Int64(outbox.forwarded)) }
+        let done = open
+        open = OpenTransaction()
+        if done.records > 0 { metrics.records.increment(by: Int64(done.records)) }
+        if done.truncated > 0 { metrics.truncatedDeadLetters.increment(by: Int64(done.truncated)) }
+        for (r, n) in done.deadByReason { metrics.deadLetters[r]?.increment(by: Int64(n)) }
+        if done.forwarded > 0 { metrics.recordsRepartitioned.increment(by: Int64(done.forwarded)) }
         let committedAt = Daemon.wallMs()
-        for ts in outbox.causeTimestamps where ts > 0 { metrics.eventToTransitionSeconds.record(Double(max(0, committedAt - ts)) / 1000) }
+        for ts in done.causeTimestamps where ts > 0 { metrics.eventToTransitionSeconds.record(Double(max(0, committedAt - ts)) / 1000) }
         statusBox.withLock {
+            $0.records += done.records
+            $0.repartitionRecordsRead += done.repartitionRecordsRead
             $0.transactions += 1
-            $0.transitions += outbox.transitions
-            $0.deadLetters += outbox.deadLetters
-            $0.recordsRepartitioned += outbox.forwarded
-            $0.truncatedDeadLetters += truncated
+            $0.transitions += done.transitions
+            $0.deadLetters += done.deadLetters
+            $0.recordsRepartitioned += done.forwarded
+            $0.truncatedDeadLetters += done.truncated
             $0.consecutiveAborts = 0
         }
-        outbox = Outbox()
+    }
+
+    /// Runs `body`; under exactly_once, a Kafka error that is not fatal loses the open
+    /// transaction: abort it and rewind every partition to its last committed state
+    /// (changelog) and offsets, so nothing is emitted twice or lost. Dead letters the broker
+    /// refused as they were are written truncated on the retry.
+    func abortingOnFailure(_ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch let e as KafkaError where config.guarantee == .exactlyOnce && !e.isFatal {
+            for f in producer.takeTaggedFailures() where f.error.isPermanentRecordError && f.tag >= 1 && f.tag <= open.deadLetterSources.count {
+                let (src, size) = open.deadLetterSources[f.tag - 1]
+                truncateOnRetry.insert(src)
+                log("dead letter of \(config.inputTopic)[\(src.partition)]@\(src.offset) (\(size) bytes) refused by the broker (\(f.error.name)): it is written truncated on the retry")
+            }
+            let inRow = statusBox.withLock { st in st.aborts += 1; st.consecutiveAborts += 1; return st.consecutiveAborts }
+            let since = (Daemon.wallMs() - lastProgress.load(ordering: .relaxed)) / 1000
+            let line = "transaction failed (\(e)); aborting and restoring from the changelog (\(inRow) aborts in a row, no progress for \(since) s)"
+            if inRow >= 3 { logError(line) } else { log(line) }
+            if open.begun {
+                do { try producer.abortTransaction(timeoutMs: 60_000) } catch { log("abort: \(error)") }
+            }
+            metrics.aborts.increment()
+            metrics.consecutiveAborts.set(Double(inRow))
+            open = OpenTransaction()
+            try rewindAll()
+        }
     }
 
     /// The most of a refused dead letter's value (and key) that is kept.
@@ -739,7 +775,7 @@ public final class Daemon: @unchecked Sendable {
     /// A dead letter cut to `truncatedDeadLetterBytes` of value and 1 KiB of key, with
     /// `error.truncated: <original value bytes>` (and `error.truncated.key` when the key was
     /// cut); the source headers still say where the whole record is.
-    static func truncated(_ r: OutRecord) -> OutRecord {
+    static func truncated(_ r: DeadLetter) -> DeadLetter {
         var t = r
         t.value = Array(r.value.prefix(truncatedDeadLetterBytes))
         t.headers.append(KafkaHeader("error.truncated", Array(String(r.value.count).utf8)))
@@ -823,8 +859,15 @@ public final class Daemon: @unchecked Sendable {
         }
         guard new.fingerprint != model.fingerprint else { return .success("model \(new.version) unchanged") }
         var changed = 0
+        do {
+            for w in workers.values.sorted(by: { $0.partition < $1.partition }) { try collectTransitions(w) }
+        } catch let e as KafkaError {
+            deferredFailure = e
+            return .failure(DaemonError(description: "the transaction failed before the reload (\(e)); the old model keeps running"))
+        } catch {
+            return .failure(DaemonError(description: "\(error)"))
+        }
         for w in workers.values.sorted(by: { $0.partition < $1.partition }) {
-            collectTransitions(w)
             w.pipeline.migrate(to: new)
             w.router = EventDecoder(model: new, maxRecordBytes: config.maxRecordBytes)
             changed += w.pipeline.engine.stats.transitions  // a new engine: only the re-evaluation's
@@ -834,9 +877,16 @@ public final class Daemon: @unchecked Sendable {
                     if let seg { w.segmentCounts[g][seg] += 1 }
                 }
             }
-            collectTransitions(w)
         }
         modelBox.withLock { $0 = new }
+        // The re-evaluation's transitions join the open transaction.
+        do {
+            for w in workers.values.sorted(by: { $0.partition < $1.partition }) { try collectTransitions(w) }
+        } catch let e as KafkaError {
+            deferredFailure = e
+        } catch {
+            log("model reload: \(error)")
+        }
         metrics.switchModel(new)
         log("model reloaded from \(path): version \(new.version); \(changed) transitions from re-evaluation")
         return .success("model \(new.version) loaded; \(changed) transitions from re-evaluation")
@@ -896,8 +946,8 @@ public final class Daemon: @unchecked Sendable {
             }
         }
         workers[p] = worker
-        // The re-evaluation's transitions commit with the next batch (its changelog too).
-        if migrated { collectTransitions(worker) }
+        // The re-evaluation's transitions commit with the next transaction (its changelog too).
+        if migrated { try collectTransitions(worker) }
         let secs = Double(Daemon.wallMs() - t0) / 1000
         metrics.restores.increment()
         metrics.restoreSeconds.record(secs)
@@ -947,7 +997,9 @@ public final class Daemon: @unchecked Sendable {
         }
 
         func revoked(partitions: [TopicPartition], lost: Bool, consumer: KafkaConsumer) throws {
-            // The loop commits before every poll, so nothing is in flight for these partitions.
+            // Commit what is in flight first (the next owner restores from it); a lost
+            // assignment's commit is refused, then the transaction aborts and rewinds.
+            try daemon.abortingOnFailure { try daemon.commit() }
             for tp in partitions { daemon.drop(partition: tp.partition) }
             try daemon.followAssignment()
         }

@@ -66,8 +66,13 @@ public struct DaemonConfig: Sendable {
     /// What an offset reset of a partition with a committed position does: `log` (count it,
     /// log an error, continue from where librdkafka reset to) or `fail` (stop the daemon).
     public var failOnOffsetReset = false
-    /// Records per poll and at most per transaction.
+    /// Records per poll.
     public var batchSize = 10_000
+    /// How long a transaction stays open after its first record before it commits (Kafka
+    /// Streams' `commit.interval.ms` under exactly-once is 100 ms too).
+    public var commitInterval: Millis = 100
+    /// A transaction commits early once it holds this many input records.
+    public var commitMaxRecords = 100_000
     public var transactionalId = "segmentd-\(DaemonConfig.hostname())"
     /// Partitions of each topic the embedded broker creates.
     public var embeddedPartitions: Int32 = 8
@@ -110,7 +115,9 @@ public struct DaemonConfig: Sendable {
         ("lateness", "allowed lateness, e.g. 0s, 30s, 1h (default 0s)"),
         ("idle_advance", "idle time after which a partition's watermark follows the wall clock, or off (default 10s)"),
         ("max_record_bytes", "larger records are dead-lettered as too_large (default 1048576)"),
-        ("batch_size", "records per poll and per transaction (default 10000)"),
+        ("batch_size", "records per poll (default 10000)"),
+        ("commit_interval", "a transaction commits this long after its first record, e.g. 100ms, 1s (default 100ms)"),
+        ("commit_max_records", "a transaction commits early once it holds this many input records (default 100000)"),
         ("max_future", "events more than this ahead of the wall clock are dead-lettered as invalid_time (default 1h)"),
         ("stall_timeout", "/healthz fails when nothing committed for this long while input waits (default 2m)"),
         ("on_offset_reset", "a checkpointed position gone from the broker (offset reset): log (default: count, log an error, continue) or fail (stop)"),
@@ -193,6 +200,12 @@ public struct DaemonConfig: Sendable {
             guard value == "log" || value == "fail" else { throw fail("on_offset_reset '\(value)' must be log or fail") }
             failOnOffsetReset = value == "fail"
         case "batch_size": batchSize = try positive("batch_size")
+        case "commit_interval":
+            guard let d = DurationSpec(parsing: value), d.millis <= 60_000 else {
+                throw fail("commit_interval '\(value)' is not a duration from 0ms to 1m (e.g. 100ms); transactions must commit well within transaction.timeout.ms")
+            }
+            commitInterval = d.millis
+        case "commit_max_records": commitMaxRecords = try positive("commit_max_records")
         case "transactional_id":
             guard !value.isEmpty else { throw fail("transactional_id must not be empty") }
             transactionalId = value

@@ -1,12 +1,16 @@
 // daemon-bench: the daemon end to end against the plain librdkafka consumer, in one run.
 //
-//   swift run -c release daemon-bench [--events N] [--partitions P] [--contacts C] [--guarantee exactly_once|at_least_once]
+//   swift run -c release daemon-bench [--events N] [--partitions P] [--contacts C]
+//       [--guarantee exactly_once|at_least_once] [--commit-intervals 0ms,100ms] [--repartition auto|off]
 //
 // Starts the embedded broker (librdkafka's mock cluster, over TCP on 127.0.0.1), loads N
-// synthetic B2B events (lz4, keyed by contact), then reads them twice: once with a plain
-// consumer that only reads (the limit on this machine), once with the daemon (decode, segment,
-// produce transitions, changelog and checkpoints, commit transactions). Each rate is timed
-// from the first record to the last, so the ~3 s group join is not counted. Prints figures.
+// synthetic B2B events (lz4, keyed by contact), then reads them with a plain consumer that only
+// reads (the limit on this machine), and with the daemon once per commit interval (decode,
+// segment, produce transitions, changelog and checkpoints, commit transactions), each run with
+// its own group, changelog and repartition topic; `0ms` commits after every poll (as the daemon
+// did before `commit_interval` existed). Each rate is timed from the first record to the last,
+// so the ~3 s group join is not counted. Then a fresh instance restores every partition from
+// the last run's changelog. Prints figures.
 
 import Foundation
 import SegmentdDaemon
@@ -18,6 +22,8 @@ var events = 1_000_000
 var partitions: Int32 = 32
 var contacts = 100_000
 var guarantee = "exactly_once"
+var commitIntervals = ["0ms", "100ms"]
+var repartition = "auto"
 var args = CommandLine.arguments.dropFirst().makeIterator()
 while let a = args.next() {
     guard let v = args.next() else { break }
@@ -26,6 +32,8 @@ while let a = args.next() {
     case "--partitions": partitions = Int32(v)!
     case "--contacts": contacts = Int(v)!
     case "--guarantee": guarantee = v
+    case "--commit-intervals": commitIntervals = v.split(separator: ",").map(String.init)
+    case "--repartition": repartition = v
     default: fatalError("unknown option \(a)")
     }
 }
@@ -36,9 +44,10 @@ func rate(_ n: Int, _ s: Double) -> String { "\(Int(Double(n) / s)) records/s" }
 var config = DaemonConfig()
 config.idleAdvance = nil
 try config.set("processing_guarantee", guarantee, origin: "flag --guarantee")
+try config.set("repartition", repartition, origin: "flag --repartition")
 let broker = try EmbeddedBroker(config: config, partitions: partitions)
 config.brokers = broker.bootstrapServers
-print("daemon-bench: \(events) events, \(partitions) partitions, \(contacts) contacts, \(guarantee), embedded broker \(broker.bootstrapServers)")
+print("daemon-bench: \(events) events, \(partitions) partitions, \(contacts) contacts, \(guarantee), repartition \(repartition), embedded broker \(broker.bootstrapServers)")
 
 // Load.
 let producer = try KafkaProducer(config: ["bootstrap.servers": broker.bootstrapServers, "compression.type": "lz4",
@@ -75,32 +84,43 @@ try plain.close()
 let plainRate = Double(seen) / plainSeconds
 print("plain consumer: \(seen) records in \(String(format: "%.2f", plainSeconds)) s = \(rate(seen, plainSeconds))")
 
-// The daemon.
-let daemon = Daemon(config: config, model: .defaultModel(), log: { _ in })
-let finished = Atomic<Bool>(false)
-Thread.detachNewThread {
-    do { try daemon.run() } catch { print("daemon failed: \(error)") }
-    finished.store(true, ordering: .sequentiallyConsistent)
+// The daemon, once per commit interval, each with its own group and state topics.
+var lastRun = config
+for interval in commitIntervals {
+    var c = config
+    try c.set("commit_interval", interval, origin: "flag --commit-intervals")
+    c.groupId = "bench-\(interval)"
+    c.transactionalId = "bench-\(interval)"
+    c.changelogTopic = "segmentd-changelog-\(interval)"
+    try broker.cluster.createTopic(c.changelogTopic, partitions: partitions)
+    if c.repartition == .auto { try broker.cluster.createTopic(c.repartitionTopic, partitions: partitions) }
+    let daemon = Daemon(config: c, model: .defaultModel(), log: { _ in })
+    let finished = Atomic<Bool>(false)
+    Thread.detachNewThread {
+        do { try daemon.run() } catch { print("daemon failed: \(error)") }
+        finished.store(true, ordering: .sequentiallyConsistent)
+    }
+    var dFirst = 0.0
+    let runDeadline = now() + 900
+    while daemon.status.records < events && now() < runDeadline && !finished.load(ordering: .sequentiallyConsistent) {
+        if dFirst == 0 && daemon.status.records > 0 { dFirst = now() }
+        usleep(2_000)
+    }
+    let dSeconds = now() - dFirst
+    daemon.stop()
+    while !finished.load(ordering: .sequentiallyConsistent) { usleep(10_000) }
+    let s = daemon.status
+    let daemonRate = Double(s.records) / dSeconds
+    print("daemon (\(guarantee), commit_interval \(interval)): \(s.records) records in \(String(format: "%.2f", dSeconds)) s = \(rate(s.records, dSeconds)); \(s.transitions) transitions, \(s.deadLetters) dead letters, \(s.recordsRepartitioned) repartitioned, \(s.transactions) transactions")
+    print("daemon (commit_interval \(interval)) / plain consumer: \(String(format: "%.2f", daemonRate / plainRate))")
+    lastRun = c
 }
-var dFirst = 0.0
-while daemon.status.records < events && now() < deadline + 600 && !finished.load(ordering: .sequentiallyConsistent) {
-    if dFirst == 0 && daemon.status.records > 0 { dFirst = now() }
-    usleep(5_000)
-}
-let dSeconds = now() - dFirst
-daemon.stop()
-while !finished.load(ordering: .sequentiallyConsistent) { usleep(10_000) }
-let s = daemon.status
-let daemonRate = Double(s.records) / dSeconds
-print("daemon (\(guarantee)): \(s.records) records in \(String(format: "%.2f", dSeconds)) s = \(rate(s.records, dSeconds)); \(s.transitions) transitions, \(s.deadLetters) dead letters, \(s.transactions) transactions")
-print("daemon / plain consumer: \(String(format: "%.2f", daemonRate / plainRate))")
 
-// Restore: a fresh daemon instance rebuilds every partition from the changelog.
-let restorer = Daemon(config: config, model: .defaultModel(), log: { _ in })
+// Restore: a fresh daemon instance rebuilds every partition from the last run's changelog.
+let restorer = Daemon(config: lastRun, model: .defaultModel(), log: { _ in })
 let r0 = now()
 var restored = 0
 for p in 0..<partitions { _ = try restorer.restore(partition: p); restored = restorer.status.restoredContacts }
 let rs = now() - r0
 print("restore: \(restored) contacts from the changelog in \(String(format: "%.2f", rs)) s = \(Int(Double(restored) / rs)) contacts/s")
 broker.close()
-

@@ -72,6 +72,8 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("idle-advance"), help: "Idle time before a partition's watermark follows the wall clock, or off.") var idleAdvance: String?
     @Option(name: .customLong("max-record-bytes")) var maxRecordBytes: String?
     @Option(name: .customLong("batch-size")) var batchSize: String?
+    @Option(name: .customLong("commit-interval"), help: "A transaction commits this long after its first record, e.g. 100ms.") var commitInterval: String?
+    @Option(name: .customLong("commit-max-records"), help: "A transaction commits early once it holds this many input records.") var commitMaxRecords: String?
     @Option(name: .customLong("max-future"), help: "Events further ahead of the wall clock are dead-lettered (invalid_time), e.g. 1h.") var maxFuture: String?
     @Option(name: .customLong("stall-timeout"), help: "/healthz fails when nothing commits for this long while input waits, e.g. 2m.") var stallTimeout: String?
     @Option(name: .customLong("on-offset-reset"), help: "log or fail, when a checkpointed input position is gone from the broker.") var onOffsetReset: String?
@@ -94,7 +96,7 @@ struct Run: ParsableCommand {
                 ("dead_letter_topic", deadLetterTopic), ("changelog_topic", changelogTopic), ("model", model),
                 ("repartition", repartition), ("repartition_topic", repartitionTopic),
                 ("processing_guarantee", guarantee), ("lateness", lateness), ("idle_advance", idleAdvance),
-                ("max_record_bytes", maxRecordBytes), ("batch_size", batchSize), ("transactional_id", transactionalId),
+                ("max_record_bytes", maxRecordBytes), ("batch_size", batchSize), ("commit_interval", commitInterval), ("commit_max_records", commitMaxRecords), ("transactional_id", transactionalId),
                 ("embedded_partitions", embeddedPartitions), ("http_address", httpAddress), ("http_token", httpToken),
                 ("log_format", logFormat), ("log_level", logLevel), ("max_future", maxFuture),
                 ("stall_timeout", stallTimeout), ("on_offset_reset", onOffsetReset),
