@@ -104,45 +104,88 @@ enum Changelog {
         var models: [String: String]
     }
 
-    /// Reads one changelog partition to its end and returns the state to restore.
-    /// `upTo`: checkpoints past this position are skipped with the snapshots before them
-    /// (they belong to a transaction known to have aborted).
-    static func read(config: KafkaConfig, topic: String, partition: Int32, upTo: Position? = nil) throws -> Restored {
-        let reader = try TopicReader(config: config, topic: topic)
+    /// librdkafka properties for reading changelog partitions in bulk: large fetches, and a
+    /// local queue large enough that a fetch never overshoots `queued.min.messages` (librdkafka
+    /// 2.0.2 then stalls for a second, see the notes).
+    static let bulkReadProperties: [String: String] = [
+        "fetch.max.bytes": "52428800",
+        "max.partition.fetch.bytes": "8388608",
+        "queued.min.messages": "10000000",
+        "queued.max.messages.kbytes": "2097151",
+        "fetch.wait.max.ms": "10",
+    ]
+
+    /// Reads changelog partitions to their end, all at once through one reader (zero-copy
+    /// records, headers compared as bytes), and returns each partition's state to restore.
+    /// `upTo`: a partition's checkpoints past its position are skipped with the snapshots
+    /// before them (they belong to a transaction known to have aborted).
+    static func read(config: KafkaConfig, topic: String, partitions: [Int32], upTo: [Int32: Position] = [:]) throws -> [Int32: Restored] {
+        var cfg = config
+        for (k, v) in bulkReadProperties where cfg[k] == nil { cfg[k] = v }
+        let reader = try TopicReader(config: cfg, topic: topic)
+        var states: [Int32: PartitionRead] = [:]
+        for p in partitions { states[p] = PartitionRead(upTo: upTo[p]) }
+        try reader.readAllViews(partitions: partitions, timeoutMs: 300_000) { v in
+            states[v.partition]?.add(v)
+        }
+        return states.mapValues { $0.restored }
+    }
+
+    /// One partition's state as its changelog records are read in order.
+    struct PartitionRead {
+        let upTo: Position?
         var committed: [[UInt8]: [UInt8]] = [:]
         var pending: [(key: [UInt8], position: Position, snapshot: [UInt8])] = []
         var checkpoint: Checkpoint?
         var models: [String: String] = [:]
         var n = 0
-        try reader.readAll(partitions: [partition], timeoutMs: 120_000) { r in
+
+        init(upTo: Position?) { self.upTo = upTo }
+
+        static let contactKind = Array("contact".utf8), checkpointKind = Array("checkpoint".utf8), modelKind = Array("model".utf8)
+
+        mutating func add(_ v: KafkaMessageView) {
             n += 1
-            let kind = r.headers.first { $0.key == kindHeader }.map { String(decoding: $0.value, as: UTF8.self) }
-            func int(_ header: String) -> Int64? {
-                r.headers.first { $0.key == header }.flatMap { Int64(String(decoding: $0.value, as: UTF8.self)) }
-            }
-            switch kind {
-            case "checkpoint":
-                guard let c = Checkpoint.decode(r.value) else { break }
+            guard let kind = v.header(kindHeader) else { return }
+            if kind.elementsEqual(PartitionRead.contactKind) {
+                guard let key = v.key else { return }
+                let position = Position(input: v.header(offsetHeader).flatMap(PartitionRead.int) ?? -1,
+                                        repartition: v.header(repartitionOffsetHeader).flatMap(PartitionRead.int))
+                pending.append((Array(key), position, Array(v.value)))
+            } else if kind.elementsEqual(PartitionRead.checkpointKind) {
+                guard let c = Checkpoint.decode(Array(v.value)) else { return }
                 if let upTo, !upTo.covers(c.position) {
                     pending.removeAll()
-                    break
+                    return
                 }
                 checkpoint = c
                 // Snapshots of a transaction whose checkpoint never landed reflect offsets past it.
                 for p in pending where c.position.covers(p.position) { committed[p.key] = p.snapshot }
-                pending.removeAll()
-            case "contact":
-                if let key = r.key {
-                    pending.append((key, Position(input: int(offsetHeader) ?? -1, repartition: int(repartitionOffsetHeader)), r.value))
+                pending.removeAll(keepingCapacity: true)
+            } else if kind.elementsEqual(PartitionRead.modelKind) {
+                if let fp = v.header(modelHeader) {
+                    models[String(decoding: fp, as: UTF8.self)] = String(decoding: v.value, as: UTF8.self)
                 }
-            case "model":
-                if let fp = r.headers.first(where: { $0.key == modelHeader }) {
-                    models[String(decoding: fp.value, as: UTF8.self)] = String(decoding: r.value, as: UTF8.self)
-                }
-            default:
-                break
             }
         }
-        return Restored(checkpoint: checkpoint, contacts: committed.map { ($0.key, $0.value) }, recordsRead: n, models: models)
+
+        /// A decimal header value (our own, ASCII digits with an optional minus).
+        static func int(_ b: UnsafeRawBufferPointer) -> Int64? {
+            guard !b.isEmpty else { return nil }
+            var i = 0, negative = false, v: Int64 = 0
+            if b[0] == UInt8(ascii: "-") { negative = true; i = 1 }
+            guard i < b.count else { return nil }
+            while i < b.count {
+                let d = b[i] &- UInt8(ascii: "0")
+                guard d < 10 else { return nil }
+                v = v &* 10 &+ Int64(d)
+                i += 1
+            }
+            return negative ? -v : v
+        }
+
+        var restored: Restored {
+            Restored(checkpoint: checkpoint, contacts: committed.map { ($0.key, $0.value) }, recordsRead: n, models: models)
+        }
     }
 }

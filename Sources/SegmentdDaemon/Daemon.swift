@@ -1,3 +1,4 @@
+import Dispatch
 import SegmentdEngine
 import SegmentdKafka
 import Synchronization
@@ -801,13 +802,14 @@ public final class Daemon: @unchecked Sendable {
     }
 
     private func rewindAll() throws {
-        for p in workers.keys.sorted() {
-            // Only what committed: the aborted transaction's checkpoint (past the committed
-            // offset) is ignored even where the broker shows aborted records (the mock).
-            let committed = workers[p].map {
-                Changelog.Position(input: $0.committedOffset, repartition: repartitionReader == nil ? nil : $0.committedRepartitionOffset)
-            }
-            let start = try restore(partition: p, upTo: committed)
+        // Only what committed: the aborted transaction's checkpoint (past the committed
+        // offsets) is ignored even where the broker shows aborted records (the mock).
+        var committed: [Int32: Changelog.Position] = [:]
+        for (p, w) in workers {
+            committed[p] = Changelog.Position(input: w.committedOffset, repartition: repartitionReader == nil ? nil : w.committedRepartitionOffset)
+        }
+        let starts = try restore(partitions: committed.keys.sorted(), upTo: committed)
+        for (p, start) in starts.sorted(by: { $0.key < $1.key }) {
             try consumer.seek(topic: config.inputTopic, partition: p, offset: start, timeoutMs: 30_000)
             if let reader = repartitionReader, let w = workers[p] {
                 try reader.seek(topic: config.repartitionTopic, partition: p, offset: w.nextRepartitionOffset, timeoutMs: 30_000)
@@ -894,20 +896,77 @@ public final class Daemon: @unchecked Sendable {
 
     // MARK: partitions
 
-    /// Builds a partition's engine from the changelog; returns the offset to start from.
-    /// `upTo`: ignore checkpoints past this input offset (and the snapshots they cover): after
-    /// an abort, the daemon knows what committed, and a broker without read_committed (the
-    /// embedded one) still shows the aborted transaction's records.
-    public func restore(partition p: Int32) throws -> Int64 { try restore(partition: p, upTo: nil) }
+    /// Builds the engines of `partitions` from the changelog and returns each one's input
+    /// offset to start from: one bulk read of all their changelog partitions (one reader,
+    /// large fetches, zero-copy records), then the engines built in parallel, one partition per
+    /// task on as many threads as there are cores (each engine is independent). The partitions
+    /// are then added to this instance's.
+    public func restore(partitions: [Int32]) throws -> [Int32: Int64] { try restore(partitions: partitions, upTo: [:]) }
 
-    func restore(partition p: Int32, upTo: Changelog.Position?) throws -> Int64 {
+    /// `upTo`: ignore a partition's checkpoints past this position (and the snapshots they
+    /// cover): after an abort, the daemon knows what committed, and a broker without
+    /// read_committed (the embedded one) still shows the aborted transaction's records.
+    func restore(partitions ps: [Int32], upTo: [Int32: Changelog.Position]) throws -> [Int32: Int64] {
+        guard !ps.isEmpty else { return [:] }
         let t0 = Daemon.wallMs()
         let model = self.model
         var readConfig = KafkaConfig(config.kafka.merging(config.consumer) { $1 })
         readConfig["bootstrap.servers"] = config.brokers
         readConfig["isolation.level"] = "read_committed"
-        let restored = try Changelog.read(config: readConfig, topic: config.changelogTopic, partition: p, upTo: upTo)
-        // State written under another model is read under that model, then moved over.
+        let read = try Changelog.read(config: readConfig, topic: config.changelogTopic, partitions: ps, upTo: upTo)
+        let readSeconds = Double(Daemon.wallMs() - t0) / 1000
+        let jobs = ps.map { p in (p, read[p] ?? Changelog.Restored(checkpoint: nil, contacts: [], recordsRead: 0, models: [:])) }
+        let slots = jobs.map { _ in BuildSlot() }
+        DispatchQueue.concurrentPerform(iterations: jobs.count) { i in
+            slots[i].result = Result { try self.buildEngine(partition: jobs[i].0, from: jobs[i].1, model: model) }
+        }
+        var starts: [Int32: Int64] = [:]
+        var contacts = 0, records = 0
+        for (i, (p, restored)) in jobs.enumerated() {
+            let built = try slots[i].result!.get()
+            let start = restored.checkpoint?.offset ?? KafkaOffset.beginning
+            let worker = PartitionWorker(partition: p, pipeline: built.pipeline, model: model, nextOffset: max(start, 0),
+                                         nextRepartitionOffset: restored.checkpoint?.repartitionOffset ?? 0, now: Daemon.wallMs())
+            worker.modelInChangelog = restored.checkpoint?.modelFingerprint
+            worker.positionKnown = restored.checkpoint != nil
+            worker.segmentCounts = built.segmentCounts
+            workers[p] = worker
+            // The re-evaluation's transitions commit with the next transaction (its changelog too).
+            if built.migrated { try collectTransitions(worker) }
+            starts[p] = start
+            contacts += restored.contacts.count
+            records += restored.recordsRead
+            log("partition \(p): restored \(restored.contacts.count) contacts from \(restored.recordsRead) changelog records; starting at offset \(start == KafkaOffset.beginning ? "beginning" : String(start))\(repartitionReader == nil ? "" : ", repartition offset \(worker.nextRepartitionOffset)")")
+        }
+        let secs = Double(Daemon.wallMs() - t0) / 1000
+        metrics.restores.increment(by: Int64(ps.count))
+        metrics.restoreSeconds.record(secs)
+        statusBox.withLock {
+            $0.restoredContacts += contacts
+            $0.restoreSeconds += secs
+            $0.assigned = workers.keys.sorted()
+        }
+        log("restored \(ps.count) partitions, \(contacts) contacts from \(records) changelog records in \(String(format: "%.3f", secs)) s (read \(String(format: "%.3f", readSeconds)) s)")
+        return starts
+    }
+
+    /// One restored engine, built off the polling thread.
+    struct EngineBuild {
+        var pipeline: Pipeline
+        var migrated: Bool
+        var segmentCounts: [[Int]]
+    }
+
+    /// Where a parallel build leaves its result (each slot is written by one task, read after
+    /// all finished).
+    final class BuildSlot: @unchecked Sendable {
+        var result: Result<EngineBuild, any Error>?
+    }
+
+    /// Builds one partition's engine from its restored state (any thread: touches nothing but
+    /// its own pipeline). State written under another model is read under that model, then
+    /// moved over and re-evaluated.
+    private func buildEngine(partition p: Int32, from restored: Changelog.Restored, model: Model) throws -> EngineBuild {
         var stateModel = model
         if let cp = restored.checkpoint, cp.modelFingerprint != model.fingerprint, !restored.contacts.isEmpty {
             guard let source = restored.models[cp.modelFingerprint] else {
@@ -935,29 +994,13 @@ public final class Daemon: @unchecked Sendable {
             pipeline.migrate(to: model)
             log("partition \(p): state of model '\(stateModel.version)' moved to '\(model.version)' and re-evaluated")
         }
-        let start = restored.checkpoint?.offset ?? KafkaOffset.beginning
-        let worker = PartitionWorker(partition: p, pipeline: pipeline, model: model, nextOffset: max(start, 0),
-                                     nextRepartitionOffset: restored.checkpoint?.repartitionOffset ?? 0, now: Daemon.wallMs())
-        worker.modelInChangelog = restored.checkpoint?.modelFingerprint
-        worker.positionKnown = restored.checkpoint != nil
+        var counts = model.groups.map { Array(repeating: 0, count: $0.segments.count) }
         for (contact, _) in restored.contacts {
             for (g, seg) in (pipeline.engine.memberships(of: contact) ?? []).enumerated() {
-                if let seg { worker.segmentCounts[g][seg] += 1 }
+                if let seg { counts[g][seg] += 1 }
             }
         }
-        workers[p] = worker
-        // The re-evaluation's transitions commit with the next transaction (its changelog too).
-        if migrated { try collectTransitions(worker) }
-        let secs = Double(Daemon.wallMs() - t0) / 1000
-        metrics.restores.increment()
-        metrics.restoreSeconds.record(secs)
-        statusBox.withLock {
-            $0.restoredContacts += restored.contacts.count
-            $0.restoreSeconds += secs
-            $0.assigned = workers.keys.sorted()
-        }
-        log("partition \(p): restored \(restored.contacts.count) contacts from \(restored.recordsRead) changelog records in \(String(format: "%.3f", secs)) s; starting at offset \(start == KafkaOffset.beginning ? "beginning" : String(start))\(repartitionReader == nil ? "" : ", repartition offset \(worker.nextRepartitionOffset)")")
-        return start
+        return EngineBuild(pipeline: pipeline, migrated: migrated, segmentCounts: counts)
     }
 
     /// Points the repartition reader at the repartition partitions of the assigned input
@@ -983,13 +1026,13 @@ public final class Daemon: @unchecked Sendable {
             // Stopping (the assignment arrived while shutting down): take it so the consumer can
             // close safely, restore nothing; nothing is consumed or committed for it.
             if daemon.stopping { return [:] }
-            var starts: [TopicPartition: Int64] = [:]
             let before = daemon.phase
             daemon.setPhase(.restoring)
             defer { daemon.setPhase(before == .restoring ? .running : before) }
-            for tp in partitions where tp.topic == daemon.config.inputTopic {
-                starts[tp] = try daemon.restore(partition: tp.partition)
-            }
+            let inputs = partitions.filter { $0.topic == daemon.config.inputTopic }
+            let restored = try daemon.restore(partitions: inputs.map(\.partition))
+            var starts: [TopicPartition: Int64] = [:]
+            for tp in inputs { starts[tp] = restored[tp.partition] }
             try daemon.followAssignment()
             // Taking over partitions is progress (a rewind after an abort is not).
             daemon.lastProgress.store(Daemon.wallMs(), ordering: .relaxed)

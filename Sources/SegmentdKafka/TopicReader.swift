@@ -86,8 +86,14 @@ public final class TopicReader {
     }
 
     /// Streaming form of `readAll`, for topics too large to hold as one array. `partitions`
-    /// restricts the read (the daemon restores one changelog partition at a time).
+    /// restricts the read.
     public func readAll(partitions only: [Int32]? = nil, timeoutMs: Int = 30_000, _ body: (KafkaRecord) throws -> Void) throws {
+        try readAllViews(partitions: only, timeoutMs: timeoutMs) { try body($0.record) }
+    }
+
+    /// Zero-copy form of `readAll`: each record is a view valid only during `body` (the daemon
+    /// restores changelog partitions with it, decoding straight from librdkafka's buffers).
+    public func readAllViews(partitions only: [Int32]? = nil, timeoutMs: Int = 30_000, _ body: (KafkaMessageView) throws -> Void) throws {
         let deadline = monotonicMs() + Int64(timeoutMs)
         let n = try partitionCount(timeoutMs: timeoutMs)
         var remaining: [Int32: Int64] = [:]   // partition -> high watermark still to reach
@@ -136,7 +142,7 @@ public final class TopicReader {
                     continue
                 }
                 guard let high = remaining[p], m.pointee.offset < high else { continue }
-                do { try body(KafkaRecord(message: m, topic: topic)) } catch {
+                do { try body(KafkaMessageView(message: m, topic: topic)) } catch {
                     failure = failure ?? (error as? KafkaError)
                         ?? KafkaError(RD_KAFKA_RESP_ERR__FAIL, context: "TopicReader body", detail: "\(error)")
                     continue
