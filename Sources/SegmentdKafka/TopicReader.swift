@@ -77,6 +77,19 @@ public final class TopicReader {
         return (low, high)
     }
 
+    /// The end (high watermark; the last stable offset under read_committed) of each of
+    /// `partitions`, in one ListOffsets round trip per broker rather than one per partition.
+    public func ends(partitions: [Int32], timeoutMs: Int = 10_000) throws -> [Int32: Int64] {
+        guard !partitions.isEmpty else { return [:] }
+        // offsets_for_times with timestamp -1 asks for the latest offset.
+        let list = PartitionList(partitions.map { TopicPartition(topic: topic, partition: $0) }, offset: -1)
+        try KafkaError.check(rd_kafka_offsets_for_times(handle, list.list, Int32(clamping: timeoutMs)), "ends of \(topic)")
+        try list.checkElements("ends of \(topic)")
+        var out: [Int32: Int64] = [:]
+        for e in list.entries { out[e.tp.partition] = e.offset }
+        return out
+    }
+
     /// Returns every record present when the call starts, per partition in offset order
     /// (partitions interleaved). Throws `_TIMED_OUT` if the end is not reached within `timeoutMs`.
     public func readAll(timeoutMs: Int = 30_000) throws -> [KafkaRecord] {
@@ -103,11 +116,11 @@ public final class TopicReader {
                 throw KafkaError(RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION, context: "TopicReader \(topic)",
                                  detail: "partition \(p) does not exist (the topic has \(n))")
             }
-            let (low, high) = try watermarks(partition: p, timeoutMs: timeoutMs)
-            if high > low {
-                remaining[p] = high
-                list.add(TopicPartition(topic: topic, partition: p), offset: KafkaOffset.beginning)
-            }
+        }
+        for (p, high) in try ends(partitions: only ?? Array(0..<n), timeoutMs: timeoutMs) where high > 0 {
+            // A partition emptied by retention (low == high) ends with its EOF event at once.
+            remaining[p] = high
+            list.add(TopicPartition(topic: topic, partition: p), offset: KafkaOffset.beginning)
         }
         guard !remaining.isEmpty else { return }
         try KafkaError.check(rd_kafka_assign(handle, list.list), "assign \(topic)")

@@ -49,6 +49,8 @@ func rate(_ n: Int, _ s: Double) -> String { "\(Int(Double(n) / s)) records/s" }
 
 var config = DaemonConfig()
 config.idleAdvance = nil
+// SEGMENTD_* variables tune the daemon as for `segmentd run` (e.g. SEGMENTD_CONSUMER_FETCH_MAX_BYTES).
+try config.apply(environment: ProcessInfo.processInfo.environment)
 try config.set("processing_guarantee", guarantee, origin: "flag --guarantee")
 try config.set("repartition", repartition, origin: "flag --repartition")
 let broker = try EmbeddedBroker(config: config, partitions: partitions)
@@ -124,7 +126,7 @@ for interval in commitIntervals {
 
 // Restore: a fresh daemon instance rebuilds every partition from the last run's changelog.
 func timeRestore(_ c: DaemonConfig, _ what: String, partitions: Int32) throws {
-    let restorer = Daemon(config: c, model: .defaultModel(), log: { _ in })
+    let restorer = Daemon(config: c, model: .defaultModel(), log: { line in if line.hasPrefix("restored ") { print("  " + line) } })
     let r0 = now()
     _ = try restorer.restore(partitions: Array(0..<partitions))
     let rs = now() - r0
