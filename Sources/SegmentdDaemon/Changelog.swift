@@ -115,6 +115,41 @@ enum Changelog {
         "fetch.wait.max.ms": "10",
     ]
 
+    /// Waits until no transaction is open on these changelog partitions: each one's last
+    /// stable offset (its end under read_committed) has reached its high watermark (its end
+    /// under read_uncommitted). A transaction left open by a killed owner holds the last stable
+    /// offset back, and its committed predecessors stay invisible behind it; restoring then
+    /// would resume from an older checkpoint (see the README's *Restarts and fencing*). The
+    /// broker aborts such a transaction after its `transaction.timeout.ms`; past `timeoutMs` this
+    /// throws rather than restore from a partial view. Returns the partitions that had to be
+    /// waited for.
+    static func awaitNoOpenTransaction(config: KafkaConfig, topic: String, partitions: [Int32], timeoutMs: Int,
+                                       log: (String) -> Void) throws -> [Int32] {
+        var committedConfig = config
+        committedConfig["isolation.level"] = "read_committed"
+        var uncommittedConfig = config
+        uncommittedConfig["isolation.level"] = "read_uncommitted"
+        let committed = try TopicReader(config: committedConfig, topic: topic)
+        let uncommitted = try TopicReader(config: uncommittedConfig, topic: topic)
+        let start = Daemon.wallMs()
+        var waited = Set<Int32>()
+        while true {
+            let stable = try committed.ends(partitions: partitions, timeoutMs: 10_000)
+            let high = try uncommitted.ends(partitions: partitions, timeoutMs: 10_000)
+            let open = partitions.filter { (stable[$0] ?? 0) < (high[$0] ?? 0) }
+            if open.isEmpty { return waited.sorted() }
+            let elapsed = Daemon.wallMs() - start
+            if waited.isEmpty {
+                log("changelog partitions \(open) have a transaction open (last stable offset below the end): waiting up to \(timeoutMs / 1000) s for it to commit or be aborted before restoring")
+            }
+            waited.formUnion(open)
+            if elapsed >= timeoutMs {
+                throw DaemonError(description: "changelog partitions \(open) of \(topic) still have a transaction open after \(elapsed / 1000) s (last stable offsets \(open.map { stable[$0] ?? 0 }), ends \(open.map { high[$0] ?? 0 })): restoring now could miss committed state")
+            }
+            usleep(100_000)
+        }
+    }
+
     /// Reads changelog partitions to their end, all at once through one reader (zero-copy
     /// records, headers compared as bytes), and returns each partition's state to restore.
     /// `upTo`: a partition's checkpoints past its position are skipped with the snapshots
@@ -189,3 +224,7 @@ enum Changelog {
         }
     }
 }
+
+#if canImport(Glibc)
+import Glibc
+#endif

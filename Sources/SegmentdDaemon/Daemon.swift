@@ -913,6 +913,9 @@ public final class Daemon: @unchecked Sendable {
         var readConfig = KafkaConfig(config.kafka.merging(config.consumer) { $1 })
         readConfig["bootstrap.servers"] = config.brokers
         readConfig["isolation.level"] = "read_committed"
+        let waited = try Changelog.awaitNoOpenTransaction(config: readConfig, topic: config.changelogTopic, partitions: ps,
+                                                          timeoutMs: config.transactionTimeoutMs + 5_000, log: log)
+        if !waited.isEmpty { log("changelog partitions \(waited): no transaction open any more after \(String(format: "%.1f", Double(Daemon.wallMs() - t0) / 1000)) s; restoring") }
         let read = try Changelog.read(config: readConfig, topic: config.changelogTopic, partitions: ps, upTo: upTo)
         let readSeconds = Double(Daemon.wallMs() - t0) / 1000
         let jobs = ps.map { p in (p, read[p] ?? Changelog.Restored(checkpoint: nil, contacts: [], recordsRead: 0, models: [:])) }

@@ -74,6 +74,11 @@ public struct DaemonConfig: Sendable {
     /// A transaction commits early once it holds this many input records.
     public var commitMaxRecords = 100_000
     public var transactionalId = "segmentd-\(DaemonConfig.hostname())"
+    /// `group_instance_id` as set: nil (off), `auto` or an id.
+    public var groupInstanceIdSetting: String?
+    /// Static group membership (`group.instance.id`): nil, dynamic membership; `auto` is the
+    /// transactional id (stable per instance, unique across instances, as this must be).
+    public var groupInstanceId: String? { groupInstanceIdSetting == "auto" ? transactionalId : groupInstanceIdSetting }
     /// Partitions of each topic the embedded broker creates.
     public var embeddedPartitions: Int32 = 8
     /// CloudEvents structured mode (the document is the value) or binary mode (`data` is the
@@ -122,6 +127,7 @@ public struct DaemonConfig: Sendable {
         ("stall_timeout", "/healthz fails when nothing committed for this long while input waits (default 2m)"),
         ("on_offset_reset", "a checkpointed position gone from the broker (offset reset): log (default: count, log an error, continue) or fail (stop)"),
         ("transactional_id", "producer transactional.id, stable per instance (default segmentd-HOSTNAME)"),
+        ("group_instance_id", "static group membership: off (default), auto (the transactional_id) or an id stable per instance; a restart within session.timeout.ms gets its partitions back without a rebalance, but SIGTERM does not leave the group"),
         ("embedded_partitions", "partitions per topic on the embedded broker (default 8)"),
         ("output_mode", "CloudEvents structured (default) or binary (data as value, ce_ headers)"),
         ("segment_mirror_topic", "also write transitions there as Segment track calls Audience Entered/Exited (default: off)"),
@@ -209,6 +215,15 @@ public struct DaemonConfig: Sendable {
         case "transactional_id":
             guard !value.isEmpty else { throw fail("transactional_id must not be empty") }
             transactionalId = value
+        case "group_instance_id":
+            switch value {
+            case "", "off": groupInstanceIdSetting = nil
+            default:
+                guard value.count <= 249, value.allSatisfy({ $0.isASCII && !$0.isWhitespace }) else {
+                    throw fail("group_instance_id '\(value)' must be off, auto, or an id of at most 249 printable ASCII characters")
+                }
+                groupInstanceIdSetting = value
+            }
         case "output_mode":
             guard value == "structured" || value == "binary" else { throw fail("output_mode '\(value)' must be structured or binary") }
             binaryMode = value == "binary"
@@ -299,6 +314,7 @@ public struct DaemonConfig: Sendable {
         p["group.id"] = groupId
         p["isolation.level"] = p["isolation.level"] ?? "read_committed"
         p["auto.offset.reset"] = p["auto.offset.reset"] ?? "earliest"
+        if let groupInstanceId { p["group.instance.id"] = groupInstanceId }
         return p
     }
 
@@ -344,6 +360,16 @@ public struct DaemonConfig: Sendable {
         if let v = props["batch.num.messages"], let n = Int(v), n < 1 {
             throw ConfigError(origin: "producer.batch.num.messages", message: "must be at least 1")
         }
+        if guarantee == .exactlyOnce && commitInterval * 2 > Millis(transactionTimeoutMs) {
+            throw ConfigError(origin: "commit_interval", message: "\(DurationSpec(millis: commitInterval)) is more than half of transaction.timeout.ms (\(transactionTimeoutMs) ms): a transaction must commit well before the broker aborts it")
+        }
+    }
+
+    public static let defaultTransactionTimeoutMs = 10_000
+
+    /// The producer's `transaction.timeout.ms`.
+    public var transactionTimeoutMs: Int {
+        Int(kafka.merging(producer) { $1 }["transaction.timeout.ms"] ?? "") ?? DaemonConfig.defaultTransactionTimeoutMs
     }
 
     /// librdkafka properties for the producer (transactional under exactly_once).
@@ -359,7 +385,13 @@ public struct DaemonConfig: Sendable {
         p["linger.ms"] = p["linger.ms"] ?? "5"
         // Java-compatible key hashing, so transitions land where Kafka Streams would put them.
         p["partitioner"] = p["partitioner"] ?? "murmur2_random"
-        if guarantee == .exactlyOnce { p["transactional.id"] = transactionalId }
+        if guarantee == .exactlyOnce {
+            p["transactional.id"] = transactionalId
+            // As Kafka Streams: a killed instance's open transaction (which holds back its
+            // changelog partitions' last stable offset) is aborted by the broker within 10 s,
+            // not the 60 s default (see the README's *Restarts and fencing*).
+            p["transaction.timeout.ms"] = p["transaction.timeout.ms"] ?? String(DaemonConfig.defaultTransactionTimeoutMs)
+        }
         return p
     }
 

@@ -78,6 +78,7 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("stall-timeout"), help: "/healthz fails when nothing commits for this long while input waits, e.g. 2m.") var stallTimeout: String?
     @Option(name: .customLong("on-offset-reset"), help: "log or fail, when a checkpointed input position is gone from the broker.") var onOffsetReset: String?
     @Option(name: .customLong("transactional-id")) var transactionalId: String?
+    @Option(name: .customLong("group-instance-id"), help: "Static group membership: off, auto (the transactional id) or an id.") var groupInstanceId: String?
     @Option(name: .customLong("embedded-partitions")) var embeddedPartitions: String?
     @Option(name: .customLong("log-format"), help: "text or json.") var logFormat: String?
     @Option(name: .customLong("log-level"), help: "info or debug.") var logLevel: String?
@@ -96,7 +97,7 @@ struct Run: ParsableCommand {
                 ("dead_letter_topic", deadLetterTopic), ("changelog_topic", changelogTopic), ("model", model),
                 ("repartition", repartition), ("repartition_topic", repartitionTopic),
                 ("processing_guarantee", guarantee), ("lateness", lateness), ("idle_advance", idleAdvance),
-                ("max_record_bytes", maxRecordBytes), ("batch_size", batchSize), ("commit_interval", commitInterval), ("commit_max_records", commitMaxRecords), ("transactional_id", transactionalId),
+                ("max_record_bytes", maxRecordBytes), ("batch_size", batchSize), ("commit_interval", commitInterval), ("commit_max_records", commitMaxRecords), ("transactional_id", transactionalId), ("group_instance_id", groupInstanceId),
                 ("embedded_partitions", embeddedPartitions), ("http_address", httpAddress), ("http_token", httpToken),
                 ("log_format", logFormat), ("log_level", logLevel), ("max_future", maxFuture),
                 ("stall_timeout", stallTimeout), ("on_offset_reset", onOffsetReset),

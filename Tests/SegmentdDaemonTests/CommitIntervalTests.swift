@@ -16,7 +16,7 @@ struct CommitIntervalTests {
         try h.produce(3000, seed: 301)
         var c = h.config
         c.batchSize = 100
-        c.commitInterval = 60_000
+        c.commitInterval = 4_000
         c.commitMaxRecords = 1000
         let d = try h.runDaemon(c, until: { $0.status.records >= 3000 })
         #expect(d.status.records == 3000)
