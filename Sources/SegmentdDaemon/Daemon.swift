@@ -69,9 +69,9 @@ public struct Unavailable: Error, CustomStringConvertible, Sendable {
 /// they arise (librdkafka sends them while the loop goes on); every `commit_interval` (or
 /// `commit_max_records` input records) the transaction gets the changelog records of the
 /// contacts that changed since the last commit, each partition's checkpoint and the input and
-/// repartition offsets, and commits. Rebalance callbacks run inside `poll` on the same thread:
-/// a revocation commits the open transaction first, so a revoked partition never has work in
-/// flight, and an assigned one is restored from the changelog before its first record.
+/// repartition offsets, and commits. Rebalance callbacks run inside `poll` on the same thread
+/// and commit the open transaction first, so a revoked partition never has work in flight, and
+/// an assigned one is restored from the changelog before its first record.
 ///
 /// Repartitioning (`repartition: auto`): the engine of partition p owns the contacts whose id
 /// hashes to p (murmur2 over the input's partition count, as Kafka's default partitioner and
@@ -1029,6 +1029,9 @@ public final class Daemon: @unchecked Sendable {
             // Stopping (the assignment arrived while shutting down): take it so the consumer can
             // close safely, restore nothing; nothing is consumed or committed for it.
             if daemon.stopping { return [:] }
+            // Commit what is open first: a long restore must not keep it open towards
+            // transaction.timeout.ms.
+            try daemon.abortingOnFailure { try daemon.commit() }
             let before = daemon.phase
             daemon.setPhase(.restoring)
             defer { daemon.setPhase(before == .restoring ? .running : before) }
