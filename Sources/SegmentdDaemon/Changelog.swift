@@ -166,10 +166,18 @@ enum Changelog {
         return states.mapValues { $0.restored }
     }
 
+    /// A contact id as a dictionary key, hashed as one run of bytes (an `[UInt8]` key is
+    /// hashed byte by byte, which dominated the restore's bookkeeping).
+    struct ContactKey: Hashable {
+        let bytes: [UInt8]
+        func hash(into hasher: inout Hasher) { bytes.withUnsafeBytes { hasher.combine(bytes: $0) } }
+        static func == (a: ContactKey, b: ContactKey) -> Bool { a.bytes == b.bytes }
+    }
+
     /// One partition's state as its changelog records are read in order.
     struct PartitionRead {
         let upTo: Position?
-        var committed: [[UInt8]: [UInt8]] = [:]
+        var committed: [ContactKey: [UInt8]] = [:]
         var pending: [(key: [UInt8], position: Position, snapshot: [UInt8])] = []
         var checkpoint: Checkpoint?
         var models: [String: String] = [:]
@@ -195,7 +203,8 @@ enum Changelog {
                 }
                 checkpoint = c
                 // Snapshots of a transaction whose checkpoint never landed reflect offsets past it.
-                for p in pending where c.position.covers(p.position) { committed[p.key] = p.snapshot }
+                if committed.isEmpty { committed.reserveCapacity(pending.count) }
+                for p in pending where c.position.covers(p.position) { committed[ContactKey(bytes: p.key)] = p.snapshot }
                 pending.removeAll(keepingCapacity: true)
             } else if kind.elementsEqual(PartitionRead.modelKind) {
                 if let fp = v.header(modelHeader) {
@@ -220,7 +229,7 @@ enum Changelog {
         }
 
         var restored: Restored {
-            Restored(checkpoint: checkpoint, contacts: committed.map { ($0.key, $0.value) }, recordsRead: n, models: models)
+            Restored(checkpoint: checkpoint, contacts: committed.map { ($0.key.bytes, $0.value) }, recordsRead: n, models: models)
         }
     }
 }
