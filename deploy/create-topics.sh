@@ -4,6 +4,9 @@
 # The changelog must have the same partition count as the input (state of input partition p
 # lives in changelog partition p) and must be compacted (only the latest state per contact is
 # needed; compaction keeps restore time proportional to contacts, not to history).
+# The repartition topic (repartition: auto, the default) has the input's partition count too;
+# its name is GROUP_ID-INPUT_TOPIC-repartition unless repartition_topic is set. It is read once,
+# soon after it is written: keep it a few days (delete policy), like Kafka Streams' own.
 set -euo pipefail
 B=${BOOTSTRAP:-localhost:9092}
 P=${PARTITIONS:-12}
@@ -15,3 +18,5 @@ $KT --bootstrap-server "$B" --create --if-not-exists --topic segmentd-dead-lette
   --config retention.ms=2592000000
 $KT --bootstrap-server "$B" --create --if-not-exists --topic segmentd-changelog --partitions "$P" --replication-factor "$R" \
   --config cleanup.policy=compact --config min.compaction.lag.ms=60000
+$KT --bootstrap-server "$B" --create --if-not-exists --topic "${REPARTITION_TOPIC:-segmentd-engagement-events-repartition}" \
+  --partitions "$P" --replication-factor "$R" --config retention.ms=604800000

@@ -1,3 +1,4 @@
+import Dispatch
 import SegmentdEngine
 import SegmentdKafka
 import Synchronization
@@ -16,7 +17,12 @@ public struct DaemonError: Error, CustomStringConvertible {
 
 /// What the daemon has done so far (read from other threads through `Daemon.status`).
 public struct DaemonStatus: Sendable {
+    /// Records read from the input topic.
     public var records = 0
+    /// Input records forwarded to the repartition topic (committed).
+    public var recordsRepartitioned = 0
+    /// Records read from the repartition topic and handed to their partition's engine.
+    public var repartitionRecordsRead = 0
     public var transitions = 0
     public var deadLetters = 0
     public var transactions = 0
@@ -57,10 +63,22 @@ public struct Unavailable: Error, CustomStringConvertible, Sendable {
 /// `segmentd run`: consume engagement events, segment them, produce transitions, exactly once.
 ///
 /// One polling thread does everything, in a loop: poll a batch (zero-copy) → feed each record
-/// to its partition's engine → produce transitions, dead letters and changelog records → commit
-/// one transaction with the input offsets. Rebalance callbacks run inside `poll` on the same
-/// thread, after the previous batch committed, so a revoked partition never has work in
-/// flight and an assigned one is restored from the changelog before its first record.
+/// to its partition's engine, or forward it to the repartition topic when its contact belongs
+/// to another partition → read the repartition topic's records of the assigned partitions.
+/// Transitions, dead letters and forwarded records are produced into the open transaction as
+/// they arise (librdkafka sends them while the loop goes on); every `commit_interval` (or
+/// `commit_max_records` input records) the transaction gets the changelog records of the
+/// contacts that changed since the last commit, each partition's checkpoint and the input and
+/// repartition offsets, and commits. Rebalance callbacks run inside `poll` on the same thread
+/// and commit the open transaction first, so a revoked partition never has work in flight, and
+/// an assigned one is restored from the changelog before its first record.
+///
+/// Repartitioning (`repartition: auto`): the engine of partition p owns the contacts whose id
+/// hashes to p (murmur2 over the input's partition count, as Kafka's default partitioner and
+/// segmentd's outputs). It reads the input partition p's records of its own contacts and
+/// partition p of the repartition topic, where every instance forwards the records of p's
+/// contacts that arrived on other input partitions; a second consumer (`repartitionReader`,
+/// manually assigned, no group) follows the group's assignment of the input.
 public final class Daemon: @unchecked Sendable {
     public let config: DaemonConfig
     private let modelBox: Mutex<Model>
@@ -103,9 +121,17 @@ public final class Daemon: @unchecked Sendable {
 
     // Polling-thread state.
     private var consumer: KafkaConsumer!
+    /// Reads the repartition topic's partitions of the assigned input partitions (nil with
+    /// `repartition: off`).
+    private var repartitionReader: KafkaConsumer?
+    /// The last poll of the repartition topic returned records: poll the input without waiting.
+    private var repartitionBacklog = false
     private var producer: KafkaProducer!
     private var workers: [Int32: PartitionWorker] = [:]
-    private var outbox = Outbox()
+    private var open = OpenTransaction()
+    /// A produce that failed outside the loop's own steps (a model reload's transitions): the
+    /// loop aborts and rewinds on its next iteration.
+    private var deferredFailure: KafkaError?
     /// Input records (partition, offset) whose dead letter the broker refused as it was (a
     /// permanent per-record error in a delivery report): after the abort and rewind, their
     /// dead letter is written truncated, so one record cannot make every retry fail.
@@ -115,12 +141,20 @@ public final class Daemon: @unchecked Sendable {
         var offset: Int64
     }
 
+    /// Test hook: every record handed to an engine (partition, value), in the order read.
+    var engineInputTap: ((Int32, [UInt8]) -> Void)?
+
     final class PartitionWorker {
         let partition: Int32
         let pipeline: Pipeline
+        /// Decodes input records for their contact id only (where a record belongs).
+        var router: EventDecoder
         /// Next input offset to read (the one to commit).
         var nextOffset: Int64
         var committedOffset: Int64
+        /// Next repartition-topic offset to read, and the committed one.
+        var nextRepartitionOffset: Int64
+        var committedRepartitionOffset: Int64
         var lastRecordWallMs: Int64
         /// Contacts per segment in this partition: [group][segment].
         var segmentCounts: [[Int]]
@@ -133,37 +167,54 @@ public final class Daemon: @unchecked Sendable {
         /// The fingerprint of the model last written to this partition's changelog.
         var modelInChangelog: String?
 
-        init(partition: Int32, pipeline: Pipeline, nextOffset: Int64, now: Int64) {
+        init(partition: Int32, pipeline: Pipeline, model: Model, nextOffset: Int64, nextRepartitionOffset: Int64, now: Int64) {
             self.partition = partition
             self.pipeline = pipeline
+            self.router = EventDecoder(model: model, maxRecordBytes: pipeline.decoder.maxRecordBytes)
             self.nextOffset = nextOffset
             self.committedOffset = nextOffset
+            self.nextRepartitionOffset = nextRepartitionOffset
+            self.committedRepartitionOffset = nextRepartitionOffset
             self.lastRecordWallMs = now
             self.segmentCounts = pipeline.engine.model.groups.map { Array(repeating: 0, count: $0.segments.count) }
         }
+
+        /// Records were read (input or repartition topic) that no transaction committed yet.
+        var hasUncommittedPosition: Bool {
+            nextOffset != committedOffset || nextRepartitionOffset != committedRepartitionOffset
+        }
     }
 
-    struct OutRecord {
-        var topic: String
-        var partition: Int32?
+    /// A bad record on its way to the dead-letter topic, with the input record it carries.
+    struct DeadLetter {
         var key: [UInt8]?
         var value: [UInt8]
-        var isDeadLetter = false
         var headers: [KafkaHeader]
-        /// For a dead letter: the input record it carries.
-        var source: SourcePosition? = nil
+        var source: SourcePosition
     }
 
-    struct Outbox {
-        var records: [OutRecord] = []
+    /// What the open transaction holds (exactly_once), or what was produced and read since the
+    /// last offset commit (at_least_once): counted into metrics and status when it commits,
+    /// dropped when it aborts (the records are read again).
+    struct OpenTransaction {
+        /// Wall-clock ms of its first record read or produced; nil: it holds nothing.
+        var startedMs: Int64?
+        /// `beginTransaction` was called (exactly_once).
+        var begun = false
+        /// Records read from the input and from the repartition topic.
+        var records = 0
+        var repartitionRecordsRead = 0
         var transitions = 0
         var deadLetters = 0
+        /// Input records forwarded to the repartition topic.
+        var forwarded = 0
         var deadByReason: [String: Int] = [:]
-        /// Dead letters written truncated up front (refused whole in an earlier attempt).
+        /// Dead letters written truncated (refused whole in an earlier attempt, or at produce).
         var truncated = 0
-        /// Kafka timestamps of the records that caused transitions in this batch.
+        /// Kafka timestamps of the records that caused transitions.
         var causeTimestamps: [Int64] = []
-        var isEmpty: Bool { records.isEmpty }
+        /// Input position and value size of each dead letter; its delivery tag is index + 1.
+        var deadLetterSources: [(SourcePosition, Int)] = []
     }
 
     public init(config: DaemonConfig, model: Model, log: @escaping LogSink, debug: LogSink? = nil, error: LogSink? = nil,
@@ -295,11 +346,28 @@ public final class Daemon: @unchecked Sendable {
             log("kafka: \(e)")
         }
         self.consumer = consumer
-        inputPartitions = (try? TopicReader(config: KafkaConfig(config.kafka.merging(config.consumer) { $1 }.merging(["bootstrap.servers": config.brokers]) { $1 }),
-                                            topic: config.inputTopic).partitionCount(timeoutMs: 5_000)) ?? 0
+        let metadataConfig = KafkaConfig(config.kafka.merging(config.consumer) { $1 }.merging(["bootstrap.servers": config.brokers]) { $1 })
+        inputPartitions = (try? TopicReader(config: metadataConfig, topic: config.inputTopic).partitionCount(timeoutMs: 5_000)) ?? 0
+        if config.repartition == .auto {
+            guard inputPartitions > 0 else {
+                throw DaemonError(description: "repartition: auto needs the partition count of \(config.inputTopic), which the broker did not give (does the topic exist?)")
+            }
+            let n = try TopicReader(config: metadataConfig, topic: config.repartitionTopic).partitionCount(timeoutMs: 10_000)
+            guard n == inputPartitions else {
+                throw DaemonError(description: "the repartition topic \(config.repartitionTopic) has \(n) partitions; it needs the input's \(inputPartitions) (create it so, or set repartition: off)")
+            }
+            repartitionReader = try KafkaConsumer(config: KafkaConfig(config.repartitionReaderProperties()), rebalanceHandler: DefaultRebalanceHandler()) { [log] e in
+                log("kafka (repartition reader): \(e)")
+            }
+        }
+        defer {
+            if let reader = repartitionReader {
+                do { try reader.close() } catch { log("closing the repartition reader: \(error)") }
+            }
+        }
         try consumer.subscribe(topics: [config.inputTopic])
         setPhase(.waitingForAssignment)
-        log("consuming \(config.inputTopic) as group \(config.groupId) (\(config.guarantee.rawValue)); transitions to \(config.outputTopic)")
+        log("consuming \(config.inputTopic) as group \(config.groupId) (\(config.guarantee.rawValue)); transitions to \(config.outputTopic)\(config.repartition == .auto ? "; records of other partitions' contacts through \(config.repartitionTopic)" : "")")
         defer {
             closeConsumerSafely(consumer)
         }
@@ -311,8 +379,8 @@ public final class Daemon: @unchecked Sendable {
         }
         runInbox()
         setPhase(.stopping)
-        // Finish: commit what is in hand (nothing is left by pollOnce), then leave the group.
-        try commit()
+        // Finish: commit what is in hand, then leave the group.
+        try abortingOnFailure { try commit() }
         log("stopped after \(status.records) records, \(status.transitions) transitions")
     }
 
@@ -357,30 +425,49 @@ public final class Daemon: @unchecked Sendable {
         for w in work { w.run(self) }
     }
 
-    /// One iteration: a batch of records (possibly none), idle advancement, one commit.
+    /// One iteration: a batch of records (possibly none) processed into the open transaction,
+    /// idle advancement, and a commit when the transaction is due (`commit_interval` after its
+    /// first record, or `commit_max_records` input records).
     func pollOnce() throws {
         let now = Daemon.wallMs()
         let t0 = ContinuousClock.now
         var n = 0
+        var fromRepartition = 0
         // Events later than the wall clock plus max_future are bad (invalid_time) and move
         // nothing; partitions restored during this poll get the same guard in `restore`.
         for w in workers.values { w.pipeline.futureGuard = FutureGuard(now: now, allowance: config.maxFuture) }
-        try consumer.poll(maxRecords: config.batchSize, timeoutMs: 100) { view in
-            n += 1
-            try self.process(view, now: now)
-        }
-        if let idle = config.idleAdvance {
-            for w in workers.values where now - w.lastRecordWallMs >= idle {
-                w.pipeline.engine.advanceWatermark(to: now - config.lateness - 1)
-                collectTransitions(w)
+        // Wait for input at most until the open transaction is due.
+        let untilDue = open.startedMs.map { Int(max(0, min(100, $0 + config.commitInterval - now))) } ?? 100
+        try abortingOnFailure {
+            if let e = deferredFailure {
+                deferredFailure = nil
+                throw e
+            }
+            try consumer.poll(maxRecords: config.batchSize, timeoutMs: repartitionBacklog ? 0 : untilDue) { view in
+                n += 1
+                try self.processInput(view, now: now)
+            }
+            if let reader = repartitionReader {
+                try reader.poll(maxRecords: config.batchSize, timeoutMs: 0) { view in
+                    fromRepartition += 1
+                    try self.processRepartitioned(view, now: now)
+                }
+                repartitionBacklog = fromRepartition > 0
+            }
+            if n + fromRepartition > 0 && open.startedMs == nil { open.startedMs = now }
+            open.records += n
+            open.repartitionRecordsRead += fromRepartition
+            if let idle = config.idleAdvance {
+                for w in workers.values where now - w.lastRecordWallMs >= idle {
+                    w.pipeline.engine.advanceWatermark(to: now - config.lateness - 1)
+                    try collectTransitions(w)
+                }
+            }
+            if let started = open.startedMs, Daemon.wallMs() - started >= config.commitInterval || open.records >= config.commitMaxRecords {
+                try commit()
             }
         }
-        if n > 0 || !outbox.isEmpty || workers.values.contains(where: { $0.nextOffset != $0.committedOffset }) {
-            try commit()
-        }
-        statusBox.withLock { $0.records += n }
         if n > 0 {
-            metrics.records.increment(by: Int64(n))
             let d = ContinuousClock.now - t0
             metrics.batchSeconds.record(Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
         }
@@ -392,38 +479,115 @@ public final class Daemon: @unchecked Sendable {
         // grows (`/healthz`). Not the consumer lag: on a transactional input the high watermark
         // stays past the last record (the commit marker), and an idle partition is no stall.
         // Records that keep coming back after abort-and-rewind are input waiting.
-        let waiting = n > 0 || workers.values.contains { $0.nextOffset != $0.committedOffset }
+        let waiting = n > 0 || fromRepartition > 0 || workers.values.contains(where: \.hasUncommittedPosition)
         if !waiting { lastProgress.store(Daemon.wallMs(), ordering: .relaxed) }
     }
 
-    private func process(_ view: KafkaMessageView, now: Int64) throws {
+    /// Headers of a forwarded record: where it came from on the input (its dead letter, if it
+    /// is bad, names that position and carries the original key).
+    static let sourcePartitionHeader = "segmentd.source.partition"
+    static let sourceOffsetHeader = "segmentd.source.offset"
+    static let sourceKeyHeader = "segmentd.source.key"
+
+    private func processInput(_ view: KafkaMessageView, now: Int64) throws {
         guard let w = workers[view.partition] else {
             throw DaemonError(description: "record from partition \(view.partition), which is not assigned to this instance")
         }
         if w.positionKnown && view.offset != w.nextOffset { try checkOffsetReset(w, delivered: view.offset) }
         w.positionKnown = true
-        let value = view.value
-        let outcome = value.withMemoryRebound(to: UInt8.self) { w.pipeline.process($0) }
-        if case .bad(let e) = outcome {
-            outbox.records.append(OutRecord(
-                topic: config.deadLetterTopic, partition: nil, key: view.key.map { Array($0) }, value: Array(value), isDeadLetter: true,
-                headers: [
-                    KafkaHeader("error.reason", Array(e.reason.rawValue.utf8)),
-                    KafkaHeader("error.detail", Array(e.detail.utf8)),
-                    KafkaHeader("error.source.topic", Array(config.inputTopic.utf8)),
-                    KafkaHeader("error.source.partition", Array(String(view.partition).utf8)),
-                    KafkaHeader("error.source.offset", Array(String(view.offset).utf8)),
-                ], source: SourcePosition(partition: view.partition, offset: view.offset)))
-            if truncateOnRetry.remove(SourcePosition(partition: view.partition, offset: view.offset)) != nil {
-                outbox.records[outbox.records.count - 1] = Daemon.truncated(outbox.records[outbox.records.count - 1])
-                outbox.truncated += 1
-            }
-            outbox.deadLetters += 1
-            outbox.deadByReason[e.reason.rawValue, default: 0] += 1
-        }
         w.nextOffset = view.offset + 1
         w.lastRecordWallMs = now
-        if collectTransitions(w) > 0 { outbox.causeTimestamps.append(view.timestampMs) }
+        let value = view.value.assumingMemoryBound(to: UInt8.self)
+        if config.repartition == .auto, let (contact, owner) = owningPartition(of: value, w), owner != w.partition {
+            var headers = [KafkaHeader(Daemon.sourcePartitionHeader, Array(String(view.partition).utf8)),
+                           KafkaHeader(Daemon.sourceOffsetHeader, Array(String(view.offset).utf8))]
+            if let k = view.key { headers.append(KafkaHeader(Daemon.sourceKeyHeader, Array(k))) }
+            try send(topic: config.repartitionTopic, partition: owner, key: contact, value: Array(value), headers: headers)
+            open.forwarded += 1
+            return
+        }
+        try apply(value, to: w, timestampMs: view.timestampMs) {
+            (SourcePosition(partition: view.partition, offset: view.offset), view.key.map { Array($0) })
+        }
+    }
+
+    /// A record of the repartition topic: its partition's engine applies it (it belongs there).
+    private func processRepartitioned(_ view: KafkaMessageView, now: Int64) throws {
+        guard let w = workers[view.partition] else {
+            throw DaemonError(description: "record from \(config.repartitionTopic)[\(view.partition)], which is not assigned to this instance")
+        }
+        w.nextRepartitionOffset = view.offset + 1
+        w.lastRecordWallMs = now
+        try apply(view.value.assumingMemoryBound(to: UInt8.self), to: w, timestampMs: view.timestampMs) {
+            let headers = view.headers
+            func int(_ name: String) -> Int64 {
+                headers.first { $0.key == name }.flatMap { Int64(String(decoding: $0.value, as: UTF8.self)) } ?? -1
+            }
+            return (SourcePosition(partition: Int32(truncatingIfNeeded: int(Daemon.sourcePartitionHeader)), offset: int(Daemon.sourceOffsetHeader)),
+                    headers.first { $0.key == Daemon.sourceKeyHeader }?.value)
+        }
+    }
+
+    /// The contact id of an input record and the partition that owns it (murmur2 over the
+    /// input's partition count); nil when the record has no contact (bad or ignored: it is
+    /// dead-lettered or counted where it arrived) or is a webhook-adapter record (processed
+    /// where it arrived, see the README's Limits).
+    private func owningPartition(of value: UnsafeBufferPointer<UInt8>, _ w: PartitionWorker) -> ([UInt8], Int32)? {
+        if !config.adapters.isEmpty, case .records = w.pipeline.adapters.translate(value) { return nil }
+        guard case .events(let first, _, _) = w.router.decode(value) else { return nil }
+        return (first.contactId, Murmur2.partition(first.contactId, count: inputPartitions))
+    }
+
+    /// Hands one record to its partition's engine; a bad one becomes a dead letter naming its
+    /// input position (`source`, only computed for bad records).
+    private func apply(_ value: UnsafeBufferPointer<UInt8>, to w: PartitionWorker, timestampMs: Int64,
+                       source: () -> (SourcePosition, [UInt8]?)) throws {
+        engineInputTap?(w.partition, Array(value))
+        if case .bad(let e) = w.pipeline.process(value) {
+            let (position, key) = source()
+            try sendDeadLetter(DeadLetter(key: key, value: Array(value), headers: [
+                KafkaHeader("error.reason", Array(e.reason.rawValue.utf8)),
+                KafkaHeader("error.detail", Array(e.detail.utf8)),
+                KafkaHeader("error.source.topic", Array(config.inputTopic.utf8)),
+                KafkaHeader("error.source.partition", Array(String(position.partition).utf8)),
+                KafkaHeader("error.source.offset", Array(String(position.offset).utf8)),
+            ], source: position))
+            open.deadByReason[e.reason.rawValue, default: 0] += 1
+        }
+        if try collectTransitions(w) > 0 { open.causeTimestamps.append(timestampMs) }
+    }
+
+    /// Produces one record into the open transaction, beginning it first if needed.
+    private func send(topic: String, partition: Int32?, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader] = [], tag: Int = 0) throws {
+        if open.startedMs == nil { open.startedMs = Daemon.wallMs() }
+        if config.guarantee == .exactlyOnce && !open.begun {
+            _ = producer.takeTaggedFailures()  // only this transaction's failures matter
+            try producer.beginTransaction()
+            open.begun = true
+        }
+        try producer.produce(topic: topic, partition: partition, key: key, value: value, headers: headers, tag: tag)
+    }
+
+    /// Produces a dead letter, tagged so that a delivery refusal names its input record. One
+    /// refused before (an earlier attempt of this transaction) is written truncated; one the
+    /// producer refuses at once (too large even for the raised limit, e.g. a huge key) too,
+    /// saying so, rather than abort and rewind forever.
+    private func sendDeadLetter(_ letter: DeadLetter) throws {
+        var d = letter
+        if truncateOnRetry.remove(d.source) != nil {
+            d = Daemon.truncated(d)
+            open.truncated += 1
+        }
+        open.deadLetterSources.append((d.source, d.value.count))
+        do {
+            try send(topic: config.deadLetterTopic, partition: nil, key: d.key, value: d.value, headers: d.headers, tag: open.deadLetterSources.count)
+        } catch let e as KafkaError where e.isPermanentRecordError {
+            let t = Daemon.truncated(d)
+            try send(topic: config.deadLetterTopic, partition: nil, key: t.key, value: t.value, headers: t.headers)
+            open.truncated += 1
+            log("dead letter of \(config.inputTopic)[\(d.source.partition)]@\(d.source.offset) (\(d.value.count) bytes, key \(d.key?.count ?? 0) bytes) refused (\(e.name)): stored truncated")
+        }
+        open.deadLetters += 1
     }
 
     /// The consumer delivered `delivered` where `w.nextOffset` was expected. Offsets may skip
@@ -451,8 +615,9 @@ public final class Daemon: @unchecked Sendable {
         }
     }
 
+    /// Produces the engine's pending transitions (and their Segment mirror calls).
     @discardableResult
-    private func collectTransitions(_ w: PartitionWorker) -> Int {
+    private func collectTransitions(_ w: PartitionWorker) throws -> Int {
         // Most records change nothing: skip the take (it would reallocate the engine's buffer).
         guard w.pipeline.engine.hasPendingTransitions else { return 0 }
         let ts = w.pipeline.engine.takeTransitions()
@@ -461,18 +626,17 @@ public final class Daemon: @unchecked Sendable {
             if config.binaryMode {
                 var data: [UInt8] = []
                 encoder.encodeData(t, to: &data)
-                outbox.records.append(OutRecord(topic: config.outputTopic, partition: nil, key: t.contactId, value: data,
-                                                headers: encoder.binaryHeaders(t).map { KafkaHeader($0.0, $0.1) }))
+                try send(topic: config.outputTopic, partition: nil, key: t.contactId, value: data,
+                         headers: encoder.binaryHeaders(t).map { KafkaHeader($0.0, $0.1) })
             } else {
-                outbox.records.append(OutRecord(topic: config.outputTopic, partition: nil, key: t.contactId,
-                                                value: encoder.encode(t), headers: []))
+                try send(topic: config.outputTopic, partition: nil, key: t.contactId, value: encoder.encode(t))
             }
             if let mirror = config.segmentMirrorTopic {
                 for call in SegmentMirror.calls(t, encoder) {
-                    outbox.records.append(OutRecord(topic: mirror, partition: nil, key: t.contactId, value: call, headers: []))
+                    try send(topic: mirror, partition: nil, key: t.contactId, value: call)
                 }
             }
-            outbox.transitions += 1
+            open.transitions += 1
             metrics.transition(group: t.group, from: t.from, to: t.to)
             if let debug {
                 debug("partition \(w.partition): contact \(String(decoding: t.contactId, as: UTF8.self)) \(encoder.groupName(t)): \(encoder.segmentName(group: t.group, t.from) ?? "null") -> \(encoder.segmentName(group: t.group, t.to) ?? "null") at \(EventTime.format(t.at))")
@@ -512,103 +676,98 @@ public final class Daemon: @unchecked Sendable {
         segmentSizes.withLock { $0 = sizes }
     }
 
-    /// Writes the outbox, the changelog records of changed contacts and each partition's
-    /// checkpoint, and commits them with the input offsets: one transaction under
-    /// exactly_once; produce, flush, then commit offsets under at_least_once.
+    /// Completes the open transaction: the changelog records of the contacts that changed since
+    /// the last commit (one per contact) and each partition's checkpoint, then the input and
+    /// repartition offsets, and commit (exactly_once); flush, then commit offsets
+    /// (at_least_once). Throws what fails: callers abort and rewind (`abortingOnFailure`).
     func commit() throws {
         var offsets: [TopicPartition: Int64] = [:]
-        var changelog: [OutRecord] = []
         var written: [PartitionWorker] = []
         for w in workers.values.sorted(by: { $0.partition < $1.partition }) {
             let engine = w.pipeline.engine
             let dirty = engine.takeDirtyContacts()
-            let moved = w.nextOffset != w.committedOffset
-            if dirty.isEmpty && !moved { continue }
+            if dirty.isEmpty && !w.hasUncommittedPosition { continue }
             written.append(w)
             if w.modelInChangelog != model.fingerprint {
                 let r = Changelog.modelRecord(model)
-                changelog.append(OutRecord(topic: config.changelogTopic, partition: w.partition, key: r.key, value: r.value, headers: r.headers))
+                try send(topic: config.changelogTopic, partition: w.partition, key: r.key, value: r.value, headers: r.headers)
             }
-            let headers = Changelog.contactHeaders(reflects: w.nextOffset)  // shared by the partition's records
-            changelog.reserveCapacity(changelog.count + dirty.count + 2)
+            let repartitionOffset = repartitionReader == nil ? nil : w.nextRepartitionOffset
+            let headers = Changelog.contactHeaders(reflects: Changelog.Position(input: w.nextOffset, repartition: repartitionOffset))  // shared by the partition's records
             for i in dirty {
-                changelog.append(OutRecord(topic: config.changelogTopic, partition: w.partition, key: engine.contactId(at: i),
-                                           value: engine.snapshot(contact: i), headers: headers))
+                try send(topic: config.changelogTopic, partition: w.partition, key: engine.contactId(at: i), value: engine.snapshot(contact: i), headers: headers)
             }
-            let cp = Changelog.Checkpoint(offset: w.nextOffset, streamTime: engine.checkpoint.streamTime,
+            let cp = Changelog.Checkpoint(offset: w.nextOffset, repartitionOffset: repartitionOffset, streamTime: engine.checkpoint.streamTime,
                                           watermark: engine.checkpoint.watermark, modelVersion: model.version,
                                           modelFingerprint: model.fingerprint)
             let r = Changelog.checkpointRecord(cp)
-            changelog.append(OutRecord(topic: config.changelogTopic, partition: w.partition, key: r.key, value: r.value, headers: r.headers))
+            try send(topic: config.changelogTopic, partition: w.partition, key: r.key, value: r.value, headers: r.headers)
             offsets[TopicPartition(topic: config.inputTopic, partition: w.partition)] = w.nextOffset
+            if let repartitionOffset { offsets[TopicPartition(topic: config.repartitionTopic, partition: w.partition)] = repartitionOffset }
         }
-        if outbox.isEmpty && changelog.isEmpty { return }
-        let eos = config.guarantee == .exactlyOnce
-        var truncated = outbox.truncated
-        _ = producer.takeTaggedFailures()  // only this transaction's failures matter
-        do {
-            if eos { try producer.beginTransaction() }
-            for (i, r) in outbox.records.enumerated() {
-                do {
-                    try producer.produce(topic: r.topic, partition: r.partition, key: r.key, value: r.value, headers: r.headers,
-                                         tag: r.isDeadLetter ? i + 1 : 0)
-                } catch let e as KafkaError where r.isDeadLetter && e.isPermanentRecordError {
-                    // The record's own problem (too large even for the raised limit, e.g. a huge
-                    // key): store it truncated, saying so, rather than abort and rewind forever.
-                    let t = Daemon.truncated(r)
-                    try producer.produce(topic: t.topic, partition: t.partition, key: t.key, value: t.value, headers: t.headers)
-                    truncated += 1
-                    log("dead letter of \(String(decoding: r.headers.first { $0.key == "error.source.partition" }?.value ?? [], as: UTF8.self))@\(String(decoding: r.headers.first { $0.key == "error.source.offset" }?.value ?? [], as: UTF8.self)) (\(r.value.count) bytes, key \(r.key?.count ?? 0) bytes) refused (\(e.name)): stored truncated")
-                }
-            }
-            for r in changelog {
-                try producer.produce(topic: r.topic, partition: r.partition, key: r.key, value: r.value, headers: r.headers)
-            }
-            if eos {
+        guard open.startedMs != nil else { return }
+        if config.guarantee == .exactlyOnce {
+            if open.begun {
                 if !offsets.isEmpty { try producer.sendOffsetsToTransaction(offsets: offsets, consumer: consumer, timeoutMs: 60_000) }
                 try commitTransaction()
-            } else {
-                try producer.flush(timeoutMs: 60_000)
-                if !offsets.isEmpty { try consumer.commit(offsets: offsets) }
             }
-        } catch let e as KafkaError where eos && !e.isFatal {
-            // The transaction is lost: abort it, and rewind every partition to its last
-            // committed state (changelog) and offset, so nothing is emitted twice or lost.
-            // Dead letters the broker refused as they were are written truncated on the retry.
-            for f in producer.takeTaggedFailures() where f.error.isPermanentRecordError && f.tag >= 1 && f.tag <= outbox.records.count {
-                if let src = outbox.records[f.tag - 1].source {
-                    truncateOnRetry.insert(src)
-                    log("dead letter of \(config.inputTopic)[\(src.partition)]@\(src.offset) (\(outbox.records[f.tag - 1].value.count) bytes) refused by the broker (\(f.error.name)): it is written truncated on the retry")
-                }
+        } else {
+            try producer.flush(timeoutMs: 60_000)
+            if !offsets.isEmpty { try consumer.commit(offsets: offsets) }
+        }
+        for w in workers.values {
+            w.committedOffset = w.nextOffset
+            w.committedRepartitionOffset = w.nextRepartitionOffset
+        }
+        for w in written { w.modelInChangelog = model.fingerprint }
+        lastProgress.store(Daemon.wallMs(), ordering: .relaxed)
+        metrics.commits.increment()
+        metrics.consecutiveAborts.set(0.0)
+        let done = open
+        open = OpenTransaction()
+        if done.records > 0 { metrics.records.increment(by: Int64(done.records)) }
+        if done.truncated > 0 { metrics.truncatedDeadLetters.increment(by: Int64(done.truncated)) }
+        for (r, n) in done.deadByReason { metrics.deadLetters[r]?.increment(by: Int64(n)) }
+        if done.forwarded > 0 { metrics.recordsRepartitioned.increment(by: Int64(done.forwarded)) }
+        let committedAt = Daemon.wallMs()
+        for ts in done.causeTimestamps where ts > 0 { metrics.eventToTransitionSeconds.record(Double(max(0, committedAt - ts)) / 1000) }
+        statusBox.withLock {
+            $0.records += done.records
+            $0.repartitionRecordsRead += done.repartitionRecordsRead
+            $0.transactions += 1
+            $0.transitions += done.transitions
+            $0.deadLetters += done.deadLetters
+            $0.recordsRepartitioned += done.forwarded
+            $0.truncatedDeadLetters += done.truncated
+            $0.consecutiveAborts = 0
+        }
+    }
+
+    /// Runs `body`; under exactly_once, a Kafka error that is not fatal loses the open
+    /// transaction: abort it and rewind every partition to its last committed state
+    /// (changelog) and offsets, so nothing is emitted twice or lost. Dead letters the broker
+    /// refused as they were are written truncated on the retry.
+    func abortingOnFailure(_ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch let e as KafkaError where config.guarantee == .exactlyOnce && !e.isFatal {
+            for f in producer.takeTaggedFailures() where f.error.isPermanentRecordError && f.tag >= 1 && f.tag <= open.deadLetterSources.count {
+                let (src, size) = open.deadLetterSources[f.tag - 1]
+                truncateOnRetry.insert(src)
+                log("dead letter of \(config.inputTopic)[\(src.partition)]@\(src.offset) (\(size) bytes) refused by the broker (\(f.error.name)): it is written truncated on the retry")
             }
             let inRow = statusBox.withLock { st in st.aborts += 1; st.consecutiveAborts += 1; return st.consecutiveAborts }
             let since = (Daemon.wallMs() - lastProgress.load(ordering: .relaxed)) / 1000
             let line = "transaction failed (\(e)); aborting and restoring from the changelog (\(inRow) aborts in a row, no progress for \(since) s)"
             if inRow >= 3 { logError(line) } else { log(line) }
-            do { try producer.abortTransaction(timeoutMs: 60_000) } catch { log("abort: \(error)") }
+            if open.begun {
+                do { try producer.abortTransaction(timeoutMs: 60_000) } catch { log("abort: \(error)") }
+            }
             metrics.aborts.increment()
             metrics.consecutiveAborts.set(Double(inRow))
-            outbox = Outbox()
+            open = OpenTransaction()
             try rewindAll()
-            return
         }
-        for w in workers.values { w.committedOffset = w.nextOffset }
-        for w in written { w.modelInChangelog = model.fingerprint }
-        lastProgress.store(Daemon.wallMs(), ordering: .relaxed)
-        metrics.commits.increment()
-        metrics.consecutiveAborts.set(0.0)
-        if truncated > 0 { metrics.truncatedDeadLetters.increment(by: Int64(truncated)) }
-        for (r, n) in outbox.deadByReason { metrics.deadLetters[r]?.increment(by: Int64(n)) }
-        let committedAt = Daemon.wallMs()
-        for ts in outbox.causeTimestamps where ts > 0 { metrics.eventToTransitionSeconds.record(Double(max(0, committedAt - ts)) / 1000) }
-        statusBox.withLock {
-            $0.transactions += 1
-            $0.transitions += outbox.transitions
-            $0.deadLetters += outbox.deadLetters
-            $0.truncatedDeadLetters += truncated
-            $0.consecutiveAborts = 0
-        }
-        outbox = Outbox()
     }
 
     /// The most of a refused dead letter's value (and key) that is kept.
@@ -617,7 +776,7 @@ public final class Daemon: @unchecked Sendable {
     /// A dead letter cut to `truncatedDeadLetterBytes` of value and 1 KiB of key, with
     /// `error.truncated: <original value bytes>` (and `error.truncated.key` when the key was
     /// cut); the source headers still say where the whole record is.
-    static func truncated(_ r: OutRecord) -> OutRecord {
+    static func truncated(_ r: DeadLetter) -> DeadLetter {
         var t = r
         t.value = Array(r.value.prefix(truncatedDeadLetterBytes))
         t.headers.append(KafkaHeader("error.truncated", Array(String(r.value.count).utf8)))
@@ -643,11 +802,18 @@ public final class Daemon: @unchecked Sendable {
     }
 
     private func rewindAll() throws {
-        for p in workers.keys.sorted() {
-            // Only what committed: the aborted transaction's checkpoint (past the committed
-            // offset) is ignored even where the broker shows aborted records (the mock).
-            let start = try restore(partition: p, upTo: workers[p]?.committedOffset)
+        // Only what committed: the aborted transaction's checkpoint (past the committed
+        // offsets) is ignored even where the broker shows aborted records (the mock).
+        var committed: [Int32: Changelog.Position] = [:]
+        for (p, w) in workers {
+            committed[p] = Changelog.Position(input: w.committedOffset, repartition: repartitionReader == nil ? nil : w.committedRepartitionOffset)
+        }
+        let starts = try restore(partitions: committed.keys.sorted(), upTo: committed)
+        for (p, start) in starts.sorted(by: { $0.key < $1.key }) {
             try consumer.seek(topic: config.inputTopic, partition: p, offset: start, timeoutMs: 30_000)
+            if let reader = repartitionReader, let w = workers[p] {
+                try reader.seek(topic: config.repartitionTopic, partition: p, offset: w.nextRepartitionOffset, timeoutMs: 30_000)
+            }
         }
     }
 
@@ -695,9 +861,17 @@ public final class Daemon: @unchecked Sendable {
         }
         guard new.fingerprint != model.fingerprint else { return .success("model \(new.version) unchanged") }
         var changed = 0
+        do {
+            for w in workers.values.sorted(by: { $0.partition < $1.partition }) { try collectTransitions(w) }
+        } catch let e as KafkaError {
+            deferredFailure = e
+            return .failure(DaemonError(description: "the transaction failed before the reload (\(e)); the old model keeps running"))
+        } catch {
+            return .failure(DaemonError(description: "\(error)"))
+        }
         for w in workers.values.sorted(by: { $0.partition < $1.partition }) {
-            collectTransitions(w)
             w.pipeline.migrate(to: new)
+            w.router = EventDecoder(model: new, maxRecordBytes: config.maxRecordBytes)
             changed += w.pipeline.engine.stats.transitions  // a new engine: only the re-evaluation's
             w.segmentCounts = new.groups.map { Array(repeating: 0, count: $0.segments.count) }
             for i in 0..<w.pipeline.engine.contactCount {
@@ -705,9 +879,16 @@ public final class Daemon: @unchecked Sendable {
                     if let seg { w.segmentCounts[g][seg] += 1 }
                 }
             }
-            collectTransitions(w)
         }
         modelBox.withLock { $0 = new }
+        // The re-evaluation's transitions join the open transaction.
+        do {
+            for w in workers.values.sorted(by: { $0.partition < $1.partition }) { try collectTransitions(w) }
+        } catch let e as KafkaError {
+            deferredFailure = e
+        } catch {
+            log("model reload: \(error)")
+        }
         metrics.switchModel(new)
         log("model reloaded from \(path): version \(new.version); \(changed) transitions from re-evaluation")
         return .success("model \(new.version) loaded; \(changed) transitions from re-evaluation")
@@ -715,18 +896,80 @@ public final class Daemon: @unchecked Sendable {
 
     // MARK: partitions
 
-    /// Builds a partition's engine from the changelog; returns the offset to start from.
-    /// `upTo`: ignore checkpoints past this input offset (and the snapshots they cover): after
-    /// an abort, the daemon knows what committed, and a broker without read_committed (the
-    /// embedded one) still shows the aborted transaction's records.
-    public func restore(partition p: Int32, upTo: Int64? = nil) throws -> Int64 {
+    /// Builds the engines of `partitions` from the changelog and returns each one's input
+    /// offset to start from: one bulk read of all their changelog partitions (one reader,
+    /// large fetches, zero-copy records), then the engines built in parallel, one partition per
+    /// task on as many threads as there are cores (each engine is independent). The partitions
+    /// are then added to this instance's.
+    public func restore(partitions: [Int32]) throws -> [Int32: Int64] { try restore(partitions: partitions, upTo: [:]) }
+
+    /// `upTo`: ignore a partition's checkpoints past this position (and the snapshots they
+    /// cover): after an abort, the daemon knows what committed, and a broker without
+    /// read_committed (the embedded one) still shows the aborted transaction's records.
+    func restore(partitions ps: [Int32], upTo: [Int32: Changelog.Position]) throws -> [Int32: Int64] {
+        guard !ps.isEmpty else { return [:] }
         let t0 = Daemon.wallMs()
         let model = self.model
         var readConfig = KafkaConfig(config.kafka.merging(config.consumer) { $1 })
         readConfig["bootstrap.servers"] = config.brokers
         readConfig["isolation.level"] = "read_committed"
-        let restored = try Changelog.read(config: readConfig, topic: config.changelogTopic, partition: p, upTo: upTo)
-        // State written under another model is read under that model, then moved over.
+        let waited = try Changelog.awaitNoOpenTransaction(config: readConfig, topic: config.changelogTopic, partitions: ps,
+                                                          timeoutMs: config.transactionTimeoutMs + 5_000, log: log)
+        if !waited.isEmpty { log("changelog partitions \(waited): no transaction open any more after \(String(format: "%.1f", Double(Daemon.wallMs() - t0) / 1000)) s; restoring") }
+        let read = try Changelog.read(config: readConfig, topic: config.changelogTopic, partitions: ps, upTo: upTo)
+        let readSeconds = Double(Daemon.wallMs() - t0) / 1000
+        let jobs = ps.map { p in (p, read[p] ?? Changelog.Restored(checkpoint: nil, contacts: [], recordsRead: 0, models: [:])) }
+        let slots = jobs.map { _ in BuildSlot() }
+        DispatchQueue.concurrentPerform(iterations: jobs.count) { i in
+            slots[i].result = Result { try self.buildEngine(partition: jobs[i].0, from: jobs[i].1, model: model) }
+        }
+        var starts: [Int32: Int64] = [:]
+        var contacts = 0, records = 0
+        for (i, (p, restored)) in jobs.enumerated() {
+            let built = try slots[i].result!.get()
+            let start = restored.checkpoint?.offset ?? KafkaOffset.beginning
+            let worker = PartitionWorker(partition: p, pipeline: built.pipeline, model: model, nextOffset: max(start, 0),
+                                         nextRepartitionOffset: restored.checkpoint?.repartitionOffset ?? 0, now: Daemon.wallMs())
+            worker.modelInChangelog = restored.checkpoint?.modelFingerprint
+            worker.positionKnown = restored.checkpoint != nil
+            worker.segmentCounts = built.segmentCounts
+            workers[p] = worker
+            // The re-evaluation's transitions commit with the next transaction (its changelog too).
+            if built.migrated { try collectTransitions(worker) }
+            starts[p] = start
+            contacts += restored.contacts.count
+            records += restored.recordsRead
+            log("partition \(p): restored \(restored.contacts.count) contacts from \(restored.recordsRead) changelog records; starting at offset \(start == KafkaOffset.beginning ? "beginning" : String(start))\(repartitionReader == nil ? "" : ", repartition offset \(worker.nextRepartitionOffset)")")
+        }
+        let secs = Double(Daemon.wallMs() - t0) / 1000
+        metrics.restores.increment(by: Int64(ps.count))
+        metrics.restoreSeconds.record(secs)
+        statusBox.withLock {
+            $0.restoredContacts += contacts
+            $0.restoreSeconds += secs
+            $0.assigned = workers.keys.sorted()
+        }
+        log("restored \(ps.count) partitions, \(contacts) contacts from \(records) changelog records in \(String(format: "%.3f", secs)) s (read \(String(format: "%.3f", readSeconds)) s)")
+        return starts
+    }
+
+    /// One restored engine, built off the polling thread.
+    struct EngineBuild {
+        var pipeline: Pipeline
+        var migrated: Bool
+        var segmentCounts: [[Int]]
+    }
+
+    /// Where a parallel build leaves its result (each slot is written by one task, read after
+    /// all finished).
+    final class BuildSlot: @unchecked Sendable {
+        var result: Result<EngineBuild, any Error>?
+    }
+
+    /// Builds one partition's engine from its restored state (any thread: touches nothing but
+    /// its own pipeline). State written under another model is read under that model, then
+    /// moved over and re-evaluated.
+    private func buildEngine(partition p: Int32, from restored: Changelog.Restored, model: Model) throws -> EngineBuild {
         var stateModel = model
         if let cp = restored.checkpoint, cp.modelFingerprint != model.fingerprint, !restored.contacts.isEmpty {
             guard let source = restored.models[cp.modelFingerprint] else {
@@ -754,28 +997,23 @@ public final class Daemon: @unchecked Sendable {
             pipeline.migrate(to: model)
             log("partition \(p): state of model '\(stateModel.version)' moved to '\(model.version)' and re-evaluated")
         }
-        let start = restored.checkpoint?.offset ?? KafkaOffset.beginning
-        let worker = PartitionWorker(partition: p, pipeline: pipeline, nextOffset: max(start, 0), now: Daemon.wallMs())
-        worker.modelInChangelog = restored.checkpoint?.modelFingerprint
-        worker.positionKnown = restored.checkpoint != nil
+        var counts = model.groups.map { Array(repeating: 0, count: $0.segments.count) }
         for (contact, _) in restored.contacts {
             for (g, seg) in (pipeline.engine.memberships(of: contact) ?? []).enumerated() {
-                if let seg { worker.segmentCounts[g][seg] += 1 }
+                if let seg { counts[g][seg] += 1 }
             }
         }
-        workers[p] = worker
-        // The re-evaluation's transitions commit with the next batch (its changelog too).
-        if migrated { collectTransitions(worker) }
-        let secs = Double(Daemon.wallMs() - t0) / 1000
-        metrics.restores.increment()
-        metrics.restoreSeconds.record(secs)
-        statusBox.withLock {
-            $0.restoredContacts += restored.contacts.count
-            $0.restoreSeconds += secs
-            $0.assigned = workers.keys.sorted()
-        }
-        log("partition \(p): restored \(restored.contacts.count) contacts from \(restored.recordsRead) changelog records in \(String(format: "%.3f", secs)) s; starting at offset \(start == KafkaOffset.beginning ? "beginning" : String(start))")
-        return start
+        return EngineBuild(pipeline: pipeline, migrated: migrated, segmentCounts: counts)
+    }
+
+    /// Points the repartition reader at the repartition partitions of the assigned input
+    /// partitions, each from its engine's position (between batches: every record it fetched
+    /// before was applied, so nothing is skipped or read twice).
+    func followAssignment() throws {
+        guard let reader = repartitionReader else { return }
+        var starts: [TopicPartition: Int64] = [:]
+        for (p, w) in workers { starts[TopicPartition(topic: config.repartitionTopic, partition: p)] = w.nextRepartitionOffset }
+        try reader.assign(starts)
     }
 
     func drop(partition p: Int32) {
@@ -791,21 +1029,28 @@ public final class Daemon: @unchecked Sendable {
             // Stopping (the assignment arrived while shutting down): take it so the consumer can
             // close safely, restore nothing; nothing is consumed or committed for it.
             if daemon.stopping { return [:] }
-            var starts: [TopicPartition: Int64] = [:]
+            // Commit what is open first: a long restore must not keep it open towards
+            // transaction.timeout.ms.
+            try daemon.abortingOnFailure { try daemon.commit() }
             let before = daemon.phase
             daemon.setPhase(.restoring)
             defer { daemon.setPhase(before == .restoring ? .running : before) }
-            for tp in partitions where tp.topic == daemon.config.inputTopic {
-                starts[tp] = try daemon.restore(partition: tp.partition)
-            }
+            let inputs = partitions.filter { $0.topic == daemon.config.inputTopic }
+            let restored = try daemon.restore(partitions: inputs.map(\.partition))
+            var starts: [TopicPartition: Int64] = [:]
+            for tp in inputs { starts[tp] = restored[tp.partition] }
+            try daemon.followAssignment()
             // Taking over partitions is progress (a rewind after an abort is not).
             daemon.lastProgress.store(Daemon.wallMs(), ordering: .relaxed)
             return starts
         }
 
         func revoked(partitions: [TopicPartition], lost: Bool, consumer: KafkaConsumer) throws {
-            // The loop commits before every poll, so nothing is in flight for these partitions.
+            // Commit what is in flight first (the next owner restores from it); a lost
+            // assignment's commit is refused, then the transaction aborts and rewinds.
+            try daemon.abortingOnFailure { try daemon.commit() }
             for tp in partitions { daemon.drop(partition: tp.partition) }
+            try daemon.followAssignment()
         }
     }
 

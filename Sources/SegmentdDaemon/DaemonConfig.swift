@@ -24,6 +24,15 @@ public enum ProcessingGuarantee: String, Sendable, CaseIterable {
     case atLeastOnce = "at_least_once"
 }
 
+/// What the daemon does with an input record whose contact belongs to another partition.
+public enum RepartitionMode: String, Sendable, CaseIterable {
+    /// Forward it, in the same transaction, to the repartition topic's partition of its
+    /// contact (murmur2 of the contact id), where that partition's engine reads it.
+    case auto
+    /// Trust the producers' keys: process every record on the partition where it arrives.
+    case off
+}
+
 /// Everything `segmentd run` needs. Built from defaults, then a YAML file, then `SEGMENTD_*`
 /// environment variables, then flags: later sources win. Every value is checked where it is
 /// read, so a bad one is refused at start with its origin.
@@ -35,6 +44,12 @@ public struct DaemonConfig: Sendable {
     public var outputTopic = "segment-transitions"
     public var deadLetterTopic = "segmentd-dead-letters"
     public var changelogTopic = "segmentd-changelog"
+    public var repartition = RepartitionMode.auto
+    /// The internal topic records are forwarded to (`repartition_topic`); nil: the default name.
+    public var repartitionTopicSetting: String?
+    /// `<group_id>-<input_topic>-repartition` unless set: one per group and input, like Kafka
+    /// Streams' `<application.id>-…-repartition`, so two groups reading one input never share it.
+    public var repartitionTopic: String { repartitionTopicSetting ?? "\(groupId)-\(inputTopic)-repartition" }
     /// Model file; nil: the built-in default model.
     public var modelPath: String?
     public var guarantee = ProcessingGuarantee.exactlyOnce
@@ -51,9 +66,19 @@ public struct DaemonConfig: Sendable {
     /// What an offset reset of a partition with a committed position does: `log` (count it,
     /// log an error, continue from where librdkafka reset to) or `fail` (stop the daemon).
     public var failOnOffsetReset = false
-    /// Records per poll and at most per transaction.
+    /// Records per poll.
     public var batchSize = 10_000
+    /// How long a transaction stays open after its first record before it commits (Kafka
+    /// Streams' `commit.interval.ms` under exactly-once is 100 ms too).
+    public var commitInterval: Millis = 100
+    /// A transaction commits early once it holds this many input records.
+    public var commitMaxRecords = 100_000
     public var transactionalId = "segmentd-\(DaemonConfig.hostname())"
+    /// `group_instance_id` as set: nil (off), `auto` or an id.
+    public var groupInstanceIdSetting: String?
+    /// Static group membership (`group.instance.id`): nil, dynamic membership; `auto` is the
+    /// transactional id (stable per instance, unique across instances, as this must be).
+    public var groupInstanceId: String? { groupInstanceIdSetting == "auto" ? transactionalId : groupInstanceIdSetting }
     /// Partitions of each topic the embedded broker creates.
     public var embeddedPartitions: Int32 = 8
     /// CloudEvents structured mode (the document is the value) or binary mode (`data` is the
@@ -88,16 +113,21 @@ public struct DaemonConfig: Sendable {
         ("output_topic", "segment transitions, CloudEvents JSON keyed by contact (default segment-transitions)"),
         ("dead_letter_topic", "bad records, unchanged, with error.* headers (default segmentd-dead-letters)"),
         ("changelog_topic", "per-contact state, co-partitioned with the input (default segmentd-changelog)"),
+        ("repartition", "auto (default): a record whose contact belongs to another partition is forwarded through the repartition topic; off: trust the keys"),
+        ("repartition_topic", "internal topic for forwarded records, with the input's partition count (default GROUP_ID-INPUT_TOPIC-repartition)"),
         ("model", "model file (YAML); default: the built-in model"),
         ("processing_guarantee", "exactly_once (default) or at_least_once"),
         ("lateness", "allowed lateness, e.g. 0s, 30s, 1h (default 0s)"),
         ("idle_advance", "idle time after which a partition's watermark follows the wall clock, or off (default 10s)"),
         ("max_record_bytes", "larger records are dead-lettered as too_large (default 1048576)"),
-        ("batch_size", "records per poll and per transaction (default 10000)"),
+        ("batch_size", "records per poll (default 10000)"),
+        ("commit_interval", "a transaction commits this long after its first record, e.g. 100ms, 1s (default 100ms)"),
+        ("commit_max_records", "a transaction commits early once it holds this many input records (default 100000)"),
         ("max_future", "events more than this ahead of the wall clock are dead-lettered as invalid_time (default 1h)"),
         ("stall_timeout", "/healthz fails when nothing committed for this long while input waits (default 2m)"),
         ("on_offset_reset", "a checkpointed position gone from the broker (offset reset): log (default: count, log an error, continue) or fail (stop)"),
         ("transactional_id", "producer transactional.id, stable per instance (default segmentd-HOSTNAME)"),
+        ("group_instance_id", "static group membership: off (default), auto (the transactional_id) or an id stable per instance; a restart within session.timeout.ms gets its partitions back without a rebalance, but SIGTERM does not leave the group"),
         ("embedded_partitions", "partitions per topic on the embedded broker (default 8)"),
         ("output_mode", "CloudEvents structured (default) or binary (data as value, ce_ headers)"),
         ("segment_mirror_topic", "also write transitions there as Segment track calls Audience Entered/Exited (default: off)"),
@@ -143,6 +173,10 @@ public struct DaemonConfig: Sendable {
         case "output_topic": outputTopic = try topic()
         case "dead_letter_topic": deadLetterTopic = try topic()
         case "changelog_topic": changelogTopic = try topic()
+        case "repartition":
+            guard let m = RepartitionMode(rawValue: value) else { throw fail("repartition '\(value)' must be auto or off") }
+            repartition = m
+        case "repartition_topic": repartitionTopicSetting = value.isEmpty ? nil : try topic()
         case "model": modelPath = value.isEmpty ? nil : value
         case "processing_guarantee":
             guard let g = ProcessingGuarantee(rawValue: value) else {
@@ -172,9 +206,24 @@ public struct DaemonConfig: Sendable {
             guard value == "log" || value == "fail" else { throw fail("on_offset_reset '\(value)' must be log or fail") }
             failOnOffsetReset = value == "fail"
         case "batch_size": batchSize = try positive("batch_size")
+        case "commit_interval":
+            guard let d = DurationSpec(parsing: value), d.millis <= 60_000 else {
+                throw fail("commit_interval '\(value)' is not a duration from 0ms to 1m (e.g. 100ms); transactions must commit well within transaction.timeout.ms")
+            }
+            commitInterval = d.millis
+        case "commit_max_records": commitMaxRecords = try positive("commit_max_records")
         case "transactional_id":
             guard !value.isEmpty else { throw fail("transactional_id must not be empty") }
             transactionalId = value
+        case "group_instance_id":
+            switch value {
+            case "", "off": groupInstanceIdSetting = nil
+            default:
+                guard value.count <= 249, value.allSatisfy({ $0.isASCII && !$0.isWhitespace }) else {
+                    throw fail("group_instance_id '\(value)' must be off, auto, or an id of at most 249 printable ASCII characters")
+                }
+                groupInstanceIdSetting = value
+            }
         case "output_mode":
             guard value == "structured" || value == "binary" else { throw fail("output_mode '\(value)' must be structured or binary") }
             binaryMode = value == "binary"
@@ -265,6 +314,19 @@ public struct DaemonConfig: Sendable {
         p["group.id"] = groupId
         p["isolation.level"] = p["isolation.level"] ?? "read_committed"
         p["auto.offset.reset"] = p["auto.offset.reset"] ?? "earliest"
+        if let groupInstanceId { p["group.instance.id"] = groupInstanceId }
+        return p
+    }
+
+    /// librdkafka properties for the repartition topic's reader: a consumer that is assigned
+    /// partitions by the daemon (never joins the group, never commits), read_committed so a
+    /// forwarded record counts only once its transaction committed.
+    public func repartitionReaderProperties() -> [String: String] {
+        var p = kafka.merging(consumer) { $1 }
+        p["bootstrap.servers"] = brokers
+        p["group.id"] = "\(groupId)-repartition-reader"
+        p["isolation.level"] = p["isolation.level"] ?? "read_committed"
+        p["auto.offset.reset"] = "earliest"
         return p
     }
 
@@ -298,6 +360,16 @@ public struct DaemonConfig: Sendable {
         if let v = props["batch.num.messages"], let n = Int(v), n < 1 {
             throw ConfigError(origin: "producer.batch.num.messages", message: "must be at least 1")
         }
+        if guarantee == .exactlyOnce && commitInterval * 2 > Millis(transactionTimeoutMs) {
+            throw ConfigError(origin: "commit_interval", message: "\(DurationSpec(millis: commitInterval)) is more than half of transaction.timeout.ms (\(transactionTimeoutMs) ms): a transaction must commit well before the broker aborts it")
+        }
+    }
+
+    public static let defaultTransactionTimeoutMs = 10_000
+
+    /// The producer's `transaction.timeout.ms`.
+    public var transactionTimeoutMs: Int {
+        Int(kafka.merging(producer) { $1 }["transaction.timeout.ms"] ?? "") ?? DaemonConfig.defaultTransactionTimeoutMs
     }
 
     /// librdkafka properties for the producer (transactional under exactly_once).
@@ -313,7 +385,13 @@ public struct DaemonConfig: Sendable {
         p["linger.ms"] = p["linger.ms"] ?? "5"
         // Java-compatible key hashing, so transitions land where Kafka Streams would put them.
         p["partitioner"] = p["partitioner"] ?? "murmur2_random"
-        if guarantee == .exactlyOnce { p["transactional.id"] = transactionalId }
+        if guarantee == .exactlyOnce {
+            p["transactional.id"] = transactionalId
+            // As Kafka Streams: a killed instance's open transaction (which holds back its
+            // changelog partitions' last stable offset) is aborted by the broker within 10 s,
+            // not the 60 s default (see the README's *Restarts and fencing*).
+            p["transaction.timeout.ms"] = p["transaction.timeout.ms"] ?? String(DaemonConfig.defaultTransactionTimeoutMs)
+        }
         return p
     }
 

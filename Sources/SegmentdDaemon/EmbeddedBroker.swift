@@ -11,13 +11,14 @@ public final class EmbeddedBroker: @unchecked Sendable {
     public let cluster: MockCluster
     public var bootstrapServers: String { cluster.bootstrapServers }
 
-    /// Starts the broker and creates the daemon's four topics with `partitions` each (the
+    /// Starts the broker and creates the daemon's topics (input, output, dead letters,
+    /// changelog, and the repartition topic unless `repartition: off`) with `partitions` each (the
     /// mock implements no CreateTopics, so they must exist before anyone subscribes).
     public init(config: DaemonConfig, partitions: Int32) throws {
         cluster = try MockCluster(brokers: 1)
-        for t in [config.inputTopic, config.outputTopic, config.deadLetterTopic, config.changelogTopic] {
-            try cluster.createTopic(t, partitions: partitions)
-        }
+        var topics = [config.inputTopic, config.outputTopic, config.deadLetterTopic, config.changelogTopic]
+        if config.repartition == .auto { topics.append(config.repartitionTopic) }
+        for t in topics { try cluster.createTopic(t, partitions: partitions) }
     }
 
     public func close() { cluster.close() }

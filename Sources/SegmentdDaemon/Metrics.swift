@@ -8,6 +8,7 @@ public final class DaemonMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
 
     let records: Counter
+    let recordsRepartitioned: Counter
     let recordsByShape: [String: Counter]
     let recordsByType: [Counter]
     let ignored: [String: Counter]
@@ -45,6 +46,8 @@ public final class DaemonMetrics: Sendable {
         self.registry = registry
         tables = Mutex(DaemonMetrics.tables(for: model, registry))
         records = registry.counter("segmentd_records_total", help: "Input records read")
+        recordsRepartitioned = registry.counter("segmentd_records_repartitioned_total",
+                                                help: "Input records whose contact belongs to another partition, forwarded to the repartition topic")
         var byShape: [String: Counter] = [:]
         for s in ["native", "segment"] {
             byShape[s] = registry.counter("segmentd_events_consumed_total", labels: [("shape", s)], help: "Records applied, by input shape")
@@ -72,8 +75,8 @@ public final class DaemonMetrics: Sendable {
         truncatedDeadLetters = registry.counter("segmentd_dead_letters_truncated_total", help: "Dead letters Kafka refused whole, stored truncated with an error.truncated header")
         restores = registry.counter("segmentd_restores_total", help: "Partitions restored from the changelog")
         let secs: [Double] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
-        restoreSeconds = registry.histogram("segmentd_restore_seconds", buckets: secs, help: "Time to restore a partition from the changelog")
-        batchSeconds = registry.histogram("segmentd_batch_seconds", buckets: secs, help: "Time to process and commit one batch")
+        restoreSeconds = registry.histogram("segmentd_restore_seconds", buckets: secs, help: "Time to restore the partitions of one assignment from the changelog (read together, built in parallel)")
+        batchSeconds = registry.histogram("segmentd_batch_seconds", buckets: secs, help: "Time to process one poll's batch, and commit the transaction when due")
         eventToTransitionSeconds = registry.histogram("segmentd_event_to_transition_seconds", buckets: secs,
                                                                help: "From an event's Kafka timestamp to the commit of the transitions it caused")
     }

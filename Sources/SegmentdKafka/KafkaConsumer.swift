@@ -332,6 +332,20 @@ public final class KafkaConsumer: @unchecked Sendable {
         return Dictionary(list.entries.map { ($0.tp, $0.offset) }, uniquingKeysWith: { a, _ in a })
     }
 
+    /// Replaces a consumer's manual assignment (no group membership: never `subscribe` the same
+    /// consumer): it fetches exactly `partitions`, each from its offset (`KafkaOffset.beginning`
+    /// and the like allowed). An empty map stops all fetching. The daemon reads its repartition
+    /// topic's partitions this way, following the group's assignment of the input.
+    public func assign(_ partitions: [TopicPartition: Int64]) throws {
+        try ensureOpen("assign")
+        if partitions.isEmpty {
+            try KafkaError.check(rd_kafka_assign(handle, nil), "unassign")
+            return
+        }
+        let list = PartitionList(partitions)
+        try KafkaError.check(rd_kafka_assign(handle, list.list), "assign \(partitions.keys.sorted())")
+    }
+
     /// Moves the fetch position of an assigned partition (the next record returned is `offset`).
     public func seek(topic: String, partition: Int32, offset: Int64, timeoutMs: Int = 5_000) throws {
         try ensureOpen("seek")

@@ -77,6 +77,19 @@ public final class TopicReader {
         return (low, high)
     }
 
+    /// The end (high watermark; the last stable offset under read_committed) of each of
+    /// `partitions`, in one ListOffsets round trip per broker rather than one per partition.
+    public func ends(partitions: [Int32], timeoutMs: Int = 10_000) throws -> [Int32: Int64] {
+        guard !partitions.isEmpty else { return [:] }
+        // offsets_for_times with timestamp -1 asks for the latest offset.
+        let list = PartitionList(partitions.map { TopicPartition(topic: topic, partition: $0) }, offset: -1)
+        try KafkaError.check(rd_kafka_offsets_for_times(handle, list.list, Int32(clamping: timeoutMs)), "ends of \(topic)")
+        try list.checkElements("ends of \(topic)")
+        var out: [Int32: Int64] = [:]
+        for e in list.entries { out[e.tp.partition] = e.offset }
+        return out
+    }
+
     /// Returns every record present when the call starts, per partition in offset order
     /// (partitions interleaved). Throws `_TIMED_OUT` if the end is not reached within `timeoutMs`.
     public func readAll(timeoutMs: Int = 30_000) throws -> [KafkaRecord] {
@@ -86,8 +99,14 @@ public final class TopicReader {
     }
 
     /// Streaming form of `readAll`, for topics too large to hold as one array. `partitions`
-    /// restricts the read (the daemon restores one changelog partition at a time).
+    /// restricts the read.
     public func readAll(partitions only: [Int32]? = nil, timeoutMs: Int = 30_000, _ body: (KafkaRecord) throws -> Void) throws {
+        try readAllViews(partitions: only, timeoutMs: timeoutMs) { try body($0.record) }
+    }
+
+    /// Zero-copy form of `readAll`: each record is a view valid only during `body` (the daemon
+    /// restores changelog partitions with it, decoding straight from librdkafka's buffers).
+    public func readAllViews(partitions only: [Int32]? = nil, timeoutMs: Int = 30_000, _ body: (KafkaMessageView) throws -> Void) throws {
         let deadline = monotonicMs() + Int64(timeoutMs)
         let n = try partitionCount(timeoutMs: timeoutMs)
         var remaining: [Int32: Int64] = [:]   // partition -> high watermark still to reach
@@ -97,11 +116,11 @@ public final class TopicReader {
                 throw KafkaError(RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION, context: "TopicReader \(topic)",
                                  detail: "partition \(p) does not exist (the topic has \(n))")
             }
-            let (low, high) = try watermarks(partition: p, timeoutMs: timeoutMs)
-            if high > low {
-                remaining[p] = high
-                list.add(TopicPartition(topic: topic, partition: p), offset: KafkaOffset.beginning)
-            }
+        }
+        for (p, high) in try ends(partitions: only ?? Array(0..<n), timeoutMs: timeoutMs) where high > 0 {
+            // A partition emptied by retention (low == high) ends with its EOF event at once.
+            remaining[p] = high
+            list.add(TopicPartition(topic: topic, partition: p), offset: KafkaOffset.beginning)
         }
         guard !remaining.isEmpty else { return }
         try KafkaError.check(rd_kafka_assign(handle, list.list), "assign \(topic)")
@@ -136,7 +155,7 @@ public final class TopicReader {
                     continue
                 }
                 guard let high = remaining[p], m.pointee.offset < high else { continue }
-                do { try body(KafkaRecord(message: m, topic: topic)) } catch {
+                do { try body(KafkaMessageView(message: m, topic: topic)) } catch {
                     failure = failure ?? (error as? KafkaError)
                         ?? KafkaError(RD_KAFKA_RESP_ERR__FAIL, context: "TopicReader body", detail: "\(error)")
                     continue

@@ -127,6 +127,16 @@ public struct KafkaMessageView {
         var tstype = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
         return rd_kafka_message_timestamp(message, &tstype)
     }
+    /// The value of the last header named `name`, not copied (nil if absent). Do not let the
+    /// pointer escape.
+    public func header(_ name: String) -> UnsafeRawBufferPointer? {
+        var hdrs: OpaquePointer?
+        guard rd_kafka_message_headers(message, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR, let hdrs else { return nil }
+        var val: UnsafeRawPointer?
+        var size = 0
+        guard rd_kafka_header_get_last(hdrs, name, &val, &size) == RD_KAFKA_RESP_ERR_NO_ERROR else { return nil }
+        return UnsafeRawBufferPointer(start: val, count: val == nil ? 0 : size)
+    }
     /// Headers, copied (parsing them has a cost, so it is on demand).
     public var headers: [KafkaHeader] { KafkaRecord(message: message, topic: topic).headers }
     /// An owned copy.

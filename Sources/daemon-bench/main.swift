@@ -1,12 +1,20 @@
 // daemon-bench: the daemon end to end against the plain librdkafka consumer, in one run.
 //
-//   swift run -c release daemon-bench [--events N] [--partitions P] [--contacts C] [--guarantee exactly_once|at_least_once]
+//   swift run -c release daemon-bench [--events N] [--partitions P] [--contacts C]
+//       [--guarantee exactly_once|at_least_once] [--commit-intervals 0ms,100ms] [--repartition auto|off]
+//       [--restore-contacts N]
 //
 // Starts the embedded broker (librdkafka's mock cluster, over TCP on 127.0.0.1), loads N
-// synthetic B2B events (lz4, keyed by contact), then reads them twice: once with a plain
-// consumer that only reads (the limit on this machine), once with the daemon (decode, segment,
-// produce transitions, changelog and checkpoints, commit transactions). Each rate is timed
-// from the first record to the last, so the ~3 s group join is not counted. Prints figures.
+// synthetic B2B events (lz4, keyed by contact), then reads them with a plain consumer that only
+// reads (the limit on this machine), and with the daemon once per commit interval (decode,
+// segment, produce transitions, changelog and checkpoints, commit transactions), each run with
+// its own group, changelog and repartition topic; `0ms` commits after every poll (as the daemon
+// did before `commit_interval` existed). Each rate is timed from the first record to the last,
+// so the ~3 s group join is not counted. Then a fresh instance restores every partition from
+// the last run's changelog. With `--restore-contacts N`, a restore benchmark follows: the daemon
+// processes one event for each of N distinct contacts (a changelog of N contact snapshots, on
+// topics of their own with the same partition count), then a fresh instance restores them all.
+// Prints figures.
 
 import Foundation
 import SegmentdDaemon
@@ -18,6 +26,9 @@ var events = 1_000_000
 var partitions: Int32 = 32
 var contacts = 100_000
 var guarantee = "exactly_once"
+var commitIntervals = ["0ms", "100ms"]
+var repartition = "auto"
+var restoreContacts = 0
 var args = CommandLine.arguments.dropFirst().makeIterator()
 while let a = args.next() {
     guard let v = args.next() else { break }
@@ -26,6 +37,9 @@ while let a = args.next() {
     case "--partitions": partitions = Int32(v)!
     case "--contacts": contacts = Int(v)!
     case "--guarantee": guarantee = v
+    case "--commit-intervals": commitIntervals = v.split(separator: ",").map(String.init)
+    case "--repartition": repartition = v
+    case "--restore-contacts": restoreContacts = Int(v)!
     default: fatalError("unknown option \(a)")
     }
 }
@@ -35,10 +49,13 @@ func rate(_ n: Int, _ s: Double) -> String { "\(Int(Double(n) / s)) records/s" }
 
 var config = DaemonConfig()
 config.idleAdvance = nil
+// SEGMENTD_* variables tune the daemon as for `segmentd run` (e.g. SEGMENTD_CONSUMER_FETCH_MAX_BYTES).
+try config.apply(environment: ProcessInfo.processInfo.environment)
 try config.set("processing_guarantee", guarantee, origin: "flag --guarantee")
+try config.set("repartition", repartition, origin: "flag --repartition")
 let broker = try EmbeddedBroker(config: config, partitions: partitions)
 config.brokers = broker.bootstrapServers
-print("daemon-bench: \(events) events, \(partitions) partitions, \(contacts) contacts, \(guarantee), embedded broker \(broker.bootstrapServers)")
+print("daemon-bench: \(events) events, \(partitions) partitions, \(contacts) contacts, \(guarantee), repartition \(repartition), embedded broker \(broker.bootstrapServers)")
 
 // Load.
 let producer = try KafkaProducer(config: ["bootstrap.servers": broker.bootstrapServers, "compression.type": "lz4",
@@ -75,32 +92,89 @@ try plain.close()
 let plainRate = Double(seen) / plainSeconds
 print("plain consumer: \(seen) records in \(String(format: "%.2f", plainSeconds)) s = \(rate(seen, plainSeconds))")
 
-// The daemon.
-let daemon = Daemon(config: config, model: .defaultModel(), log: { _ in })
-let finished = Atomic<Bool>(false)
-Thread.detachNewThread {
-    do { try daemon.run() } catch { print("daemon failed: \(error)") }
-    finished.store(true, ordering: .sequentiallyConsistent)
+// The daemon, once per commit interval, each with its own group and state topics.
+var lastRun = config
+for interval in commitIntervals {
+    var c = config
+    try c.set("commit_interval", interval, origin: "flag --commit-intervals")
+    c.groupId = "bench-\(interval)"
+    c.transactionalId = "bench-\(interval)"
+    c.changelogTopic = "segmentd-changelog-\(interval)"
+    try broker.cluster.createTopic(c.changelogTopic, partitions: partitions)
+    if c.repartition == .auto { try broker.cluster.createTopic(c.repartitionTopic, partitions: partitions) }
+    let daemon = Daemon(config: c, model: .defaultModel(), log: { _ in })
+    let finished = Atomic<Bool>(false)
+    Thread.detachNewThread {
+        do { try daemon.run() } catch { print("daemon failed: \(error)") }
+        finished.store(true, ordering: .sequentiallyConsistent)
+    }
+    var dFirst = 0.0
+    let runDeadline = now() + 900
+    while daemon.status.records < events && now() < runDeadline && !finished.load(ordering: .sequentiallyConsistent) {
+        if dFirst == 0 && daemon.status.records > 0 { dFirst = now() }
+        usleep(2_000)
+    }
+    let dSeconds = now() - dFirst
+    daemon.stop()
+    while !finished.load(ordering: .sequentiallyConsistent) { usleep(10_000) }
+    let s = daemon.status
+    let daemonRate = Double(s.records) / dSeconds
+    print("daemon (\(guarantee), commit_interval \(interval)): \(s.records) records in \(String(format: "%.2f", dSeconds)) s = \(rate(s.records, dSeconds)); \(s.transitions) transitions, \(s.deadLetters) dead letters, \(s.recordsRepartitioned) repartitioned, \(s.transactions) transactions")
+    print("daemon (commit_interval \(interval)) / plain consumer: \(String(format: "%.2f", daemonRate / plainRate))")
+    lastRun = c
 }
-var dFirst = 0.0
-while daemon.status.records < events && now() < deadline + 600 && !finished.load(ordering: .sequentiallyConsistent) {
-    if dFirst == 0 && daemon.status.records > 0 { dFirst = now() }
-    usleep(5_000)
-}
-let dSeconds = now() - dFirst
-daemon.stop()
-while !finished.load(ordering: .sequentiallyConsistent) { usleep(10_000) }
-let s = daemon.status
-let daemonRate = Double(s.records) / dSeconds
-print("daemon (\(guarantee)): \(s.records) records in \(String(format: "%.2f", dSeconds)) s = \(rate(s.records, dSeconds)); \(s.transitions) transitions, \(s.deadLetters) dead letters, \(s.transactions) transactions")
-print("daemon / plain consumer: \(String(format: "%.2f", daemonRate / plainRate))")
 
-// Restore: a fresh daemon instance rebuilds every partition from the changelog.
-let restorer = Daemon(config: config, model: .defaultModel(), log: { _ in })
-let r0 = now()
-var restored = 0
-for p in 0..<partitions { _ = try restorer.restore(partition: p); restored = restorer.status.restoredContacts }
-let rs = now() - r0
-print("restore: \(restored) contacts from the changelog in \(String(format: "%.2f", rs)) s = \(Int(Double(restored) / rs)) contacts/s")
+// Restore: a fresh daemon instance rebuilds every partition from the last run's changelog.
+func timeRestore(_ c: DaemonConfig, _ what: String, partitions: Int32) throws {
+    let restorer = Daemon(config: c, model: .defaultModel(), log: { line in if line.hasPrefix("restored ") { print("  " + line) } })
+    let r0 = now()
+    _ = try restorer.restore(partitions: Array(0..<partitions))
+    let rs = now() - r0
+    let restored = restorer.status.restoredContacts
+    print("restore (\(what)): \(restored) contacts from the changelog in \(String(format: "%.2f", rs)) s = \(Int(Double(restored) / rs)) contacts/s")
+}
+try timeRestore(lastRun, "the last run's changelog", partitions: partitions)
+
+/// Runs the daemon on its own thread until it has read `records` records.
+func runDaemon(_ c: DaemonConfig, records: Int) {
+    let daemon = Daemon(config: c, model: .defaultModel(), log: { _ in })
+    let finished = Atomic<Bool>(false)
+    Thread.detachNewThread {
+        do { try daemon.run() } catch { print("daemon failed: \(error)") }
+        finished.store(true, ordering: .sequentiallyConsistent)
+    }
+    let until = now() + 900
+    while daemon.status.records < records && now() < until && !finished.load(ordering: .sequentiallyConsistent) { usleep(10_000) }
+    daemon.stop()
+    while !finished.load(ordering: .sequentiallyConsistent) { usleep(10_000) }
+}
+
+if restoreContacts > 0 {
+    var c = config
+    c.inputTopic = "restore-bench-events"
+    c.changelogTopic = "restore-bench-changelog"
+    c.groupId = "restore-bench"
+    c.transactionalId = "restore-bench"
+    for t in [c.inputTopic, c.changelogTopic] + (c.repartition == .auto ? [c.repartitionTopic] : []) {
+        try broker.cluster.createTopic(t, partitions: partitions)
+    }
+    let p = try KafkaProducer(config: ["bootstrap.servers": broker.bootstrapServers, "compression.type": "lz4",
+                                       "linger.ms": "20", "batch.size": "1000000", "partitioner": "murmur2_random",
+                                       "queue.buffering.max.messages": "1000000"])
+    let start: Int64 = 1_767_225_600_000
+    for i in 0..<restoreContacts {
+        let contact = "r-\(i)"
+        let ts = start + Int64(i)
+        let value = i % 2 == 0
+            ? #"{"event_id":"e-\#(i)","contact_id":"\#(contact)","type":"email_open","ts":\#(ts)}"#
+            : #"{"event_id":"e-\#(i)","contact_id":"\#(contact)","type":"page_view","ts":\#(ts),"props":{"path":"/pricing"}}"#
+        try p.produce(topic: c.inputTopic, key: Array(contact.utf8), value: Array(value.utf8))
+    }
+    try p.flush(timeoutMs: 300_000)
+    try p.close()
+    let w0 = now()
+    runDaemon(c, records: restoreContacts)
+    print("restore bench: the daemon wrote the changelog of \(restoreContacts) contacts in \(String(format: "%.1f", now() - w0)) s")
+    try timeRestore(c, "\(restoreContacts) contacts, one snapshot each", partitions: partitions)
+}
 broker.close()
-

@@ -64,16 +64,21 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("output-topic")) var outputTopic: String?
     @Option(name: .customLong("dead-letter-topic")) var deadLetterTopic: String?
     @Option(name: .customLong("changelog-topic")) var changelogTopic: String?
+    @Option(help: "auto (forward records whose contact belongs to another partition) or off (trust the keys).") var repartition: String?
+    @Option(name: .customLong("repartition-topic")) var repartitionTopic: String?
     @Option(help: "A model file (YAML).") var model: String?
     @Option(name: .customLong("processing-guarantee"), help: "exactly_once or at_least_once.") var guarantee: String?
     @Option(help: "Allowed lateness, e.g. 0s, 1h.") var lateness: String?
     @Option(name: .customLong("idle-advance"), help: "Idle time before a partition's watermark follows the wall clock, or off.") var idleAdvance: String?
     @Option(name: .customLong("max-record-bytes")) var maxRecordBytes: String?
     @Option(name: .customLong("batch-size")) var batchSize: String?
+    @Option(name: .customLong("commit-interval"), help: "A transaction commits this long after its first record, e.g. 100ms.") var commitInterval: String?
+    @Option(name: .customLong("commit-max-records"), help: "A transaction commits early once it holds this many input records.") var commitMaxRecords: String?
     @Option(name: .customLong("max-future"), help: "Events further ahead of the wall clock are dead-lettered (invalid_time), e.g. 1h.") var maxFuture: String?
     @Option(name: .customLong("stall-timeout"), help: "/healthz fails when nothing commits for this long while input waits, e.g. 2m.") var stallTimeout: String?
     @Option(name: .customLong("on-offset-reset"), help: "log or fail, when a checkpointed input position is gone from the broker.") var onOffsetReset: String?
     @Option(name: .customLong("transactional-id")) var transactionalId: String?
+    @Option(name: .customLong("group-instance-id"), help: "Static group membership: off, auto (the transactional id) or an id.") var groupInstanceId: String?
     @Option(name: .customLong("embedded-partitions")) var embeddedPartitions: String?
     @Option(name: .customLong("log-format"), help: "text or json.") var logFormat: String?
     @Option(name: .customLong("log-level"), help: "info or debug.") var logLevel: String?
@@ -90,8 +95,9 @@ struct Run: ParsableCommand {
             let flags: [(String, String?)] = [
                 ("brokers", brokers), ("group_id", groupId), ("input_topic", inputTopic), ("output_topic", outputTopic),
                 ("dead_letter_topic", deadLetterTopic), ("changelog_topic", changelogTopic), ("model", model),
+                ("repartition", repartition), ("repartition_topic", repartitionTopic),
                 ("processing_guarantee", guarantee), ("lateness", lateness), ("idle_advance", idleAdvance),
-                ("max_record_bytes", maxRecordBytes), ("batch_size", batchSize), ("transactional_id", transactionalId),
+                ("max_record_bytes", maxRecordBytes), ("batch_size", batchSize), ("commit_interval", commitInterval), ("commit_max_records", commitMaxRecords), ("transactional_id", transactionalId), ("group_instance_id", groupInstanceId),
                 ("embedded_partitions", embeddedPartitions), ("http_address", httpAddress), ("http_token", httpToken),
                 ("log_format", logFormat), ("log_level", logLevel), ("max_future", maxFuture),
                 ("stall_timeout", stallTimeout), ("on_offset_reset", onOffsetReset),
@@ -128,7 +134,7 @@ struct Run: ParsableCommand {
             c.brokers = b.bootstrapServers
             stderrLog("""
             no brokers configured: started the embedded broker (librdkafka mock cluster) at \(b.bootstrapServers)
-              topics: \(c.inputTopic), \(c.outputTopic), \(c.deadLetterTopic), \(c.changelogTopic) (\(c.embeddedPartitions) partitions each)
+              topics: \(c.inputTopic), \(c.outputTopic), \(c.deadLetterTopic), \(c.changelogTopic)\(c.repartition == .auto ? ", " + c.repartitionTopic : "") (\(c.embeddedPartitions) partitions each)
               produce events:   kcat -b \(b.bootstrapServers) -t \(c.inputTopic) -P -K '|'   (then type: c-1|{"contact_id":"c-1","type":"subscribed","ts":"2026-11-22T10:00:00Z"})
               read transitions: kcat -b \(b.bootstrapServers) -t \(c.outputTopic) -C
               it lives in this process's memory: stop segmentd and it is gone

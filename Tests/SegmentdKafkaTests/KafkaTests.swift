@@ -138,6 +138,39 @@ struct KafkaTests {
         try c.close()
     }
 
+    @Test("manual assignment without a group: fetches exactly the partitions given, from their offsets; reassigning moves them")
+    func manualAssignment() throws {
+        let cluster = try MockCluster()
+        defer { cluster.close() }
+        let topic = uniqueName("manual")
+        try cluster.createTopic(topic, partitions: 3)
+        let producer = try KafkaProducer(config: producerConfig(cluster))
+        for p in Int32(0)..<3 {
+            for i in 0..<10 { try producer.produce(topic: topic, partition: p, key: nil, value: bytes("p\(p)-\(i)")) }
+        }
+        try producer.close()
+        let c = try KafkaConsumer(config: consumerConfig(cluster, group: uniqueName("reader")), rebalanceHandler: DefaultRebalanceHandler())
+        let p0 = TopicPartition(topic: topic, partition: 0), p2 = TopicPartition(topic: topic, partition: 2)
+        try c.assign([p0: 4, p2: KafkaOffset.beginning])
+        func drain(_ count: Int) throws -> [KafkaRecord] {
+            var out: [KafkaRecord] = []
+            let deadline = Date().addingTimeInterval(10)
+            while out.count < count && Date() < deadline { out += try c.poll(maxRecords: 100, timeoutMs: 100) }
+            out += try c.poll(maxRecords: 100, timeoutMs: 200)
+            return out
+        }
+        let first = try drain(16)
+        #expect(first.filter { $0.partition == 0 }.map(\.offset) == Array(4..<10))
+        #expect(first.filter { $0.partition == 2 }.map(\.offset) == Array(0..<10))
+        #expect(!first.contains { $0.partition == 1 })
+        try c.assign([p2: 8])
+        let second = try drain(2)
+        #expect(second.map(\.partition) == [2, 2])
+        #expect(second.map(\.offset) == [8, 9])
+        try c.assign([:])
+        try c.close()
+    }
+
     @Test("transactional producer: commit with consumer offsets, and abort")
     func transactions() throws {
         let cluster = try MockCluster()

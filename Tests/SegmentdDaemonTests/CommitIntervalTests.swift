@@ -1,0 +1,58 @@
+import Foundation
+import SegmentdEngine
+import SegmentdKafka
+import Testing
+@testable import SegmentdDaemon
+
+/// Transactions that span polls: records produced as they are processed, commits on
+/// `commit_interval` or `commit_max_records`.
+@Suite("Commit interval", .serialized)
+struct CommitIntervalTests {
+    typealias Harness = DaemonTests.Harness
+
+    @Test("a transaction spans polls until commit_max_records; each changed contact gets one changelog record per commit; output equals replay")
+    func sizeBound() throws {
+        let h = try Harness()
+        try h.produce(3000, seed: 301)
+        var c = h.config
+        c.batchSize = 100
+        c.commitInterval = 4_000
+        c.commitMaxRecords = 1000
+        let d = try h.runDaemon(c, until: { $0.status.records >= 3000 })
+        #expect(d.status.records == 3000)
+        #expect(d.status.transactions == 3, "30 polls of 100 records, a commit every 1000")
+        let (actual, dups) = try h.actual()
+        #expect(dups == 0)
+        #expect(actual == (try h.expected()))
+        // Between two checkpoints of a partition, a contact's snapshot appears at most once.
+        var sinceCheckpoint: [Int32: Set<[UInt8]>] = [:]
+        var checkpoints = 0
+        for r in try h.read(h.config.changelogTopic) {
+            guard let key = r.key else { continue }
+            if key == Changelog.checkpointKey {
+                sinceCheckpoint[r.partition] = []
+                checkpoints += 1
+            } else if key != Changelog.modelKey {
+                #expect(sinceCheckpoint[r.partition, default: []].insert(key).inserted, "contact written twice in one commit")
+            }
+        }
+        #expect(checkpoints >= 4 && checkpoints <= 3 * 4, "at most one checkpoint per partition and commit")
+    }
+
+    @Test("commit_interval bounds how long a transaction stays open; the setting is checked")
+    func interval() throws {
+        let h = try Harness()
+        try h.produce(2000, seed: 311)
+        var c = h.config
+        c.batchSize = 50
+        try c.set("commit_interval", "400ms", origin: "test")
+        #expect(c.commitInterval == 400)
+        let d = try h.runDaemon(c, until: { $0.status.records >= 2000 })
+        #expect(d.status.records == 2000)
+        #expect(d.status.transactions < 40, "fewer transactions than the 40 polls")
+        #expect(try h.actual().perContact == (try h.expected()))
+        #expect(throws: ConfigError.self) { try c.set("commit_interval", "2m", origin: "flag --commit-interval") }
+        #expect(throws: ConfigError.self) { try c.set("commit_interval", "soon", origin: "flag --commit-interval") }
+        #expect(throws: ConfigError.self) { try c.set("commit_max_records", "0", origin: "flag --commit-max-records") }
+    }
+}

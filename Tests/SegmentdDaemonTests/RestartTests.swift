@@ -1,0 +1,102 @@
+import Foundation
+import SegmentdEngine
+import SegmentdKafka
+import Testing
+@testable import SegmentdDaemon
+
+/// Restarts and fencing: static membership, the transaction timeout, the restore gate.
+@Suite("Restarts and fencing", .serialized)
+struct RestartTests {
+    typealias Harness = DaemonTests.Harness
+
+    @Test("group_instance_id (off, auto = the transactional id, an id), transaction.timeout.ms 10 s, commit_interval checked against it")
+    func settings() throws {
+        var c = DaemonConfig()
+        #expect(c.groupInstanceId == nil)
+        #expect(c.consumerProperties()["group.instance.id"] == nil)
+        #expect(c.producerProperties()["transaction.timeout.ms"] == "10000")
+        try c.apply(yaml: "group_instance_id: auto\ntransactional_id: segmentd-a\n", file: "s.yaml")
+        #expect(c.groupInstanceId == "segmentd-a", "auto follows the transactional id, whatever the order")
+        #expect(c.consumerProperties()["group.instance.id"] == "segmentd-a")
+        try c.set("group_instance_id", "node-7", origin: "test")
+        #expect(c.consumerProperties()["group.instance.id"] == "node-7")
+        try c.set("group_instance_id", "off", origin: "test")
+        #expect(c.consumerProperties()["group.instance.id"] == nil)
+        #expect(throws: ConfigError.self) { try c.set("group_instance_id", "has space", origin: "test") }
+        try c.set("producer.transaction.timeout.ms", "30000", origin: "test")
+        #expect(c.producerProperties()["transaction.timeout.ms"] == "30000")
+        try c.set("commit_interval", "20s", origin: "test")
+        #expect(throws: ConfigError.self) { try c.checkConsistency() }
+        try c.set("commit_interval", "100ms", origin: "test")
+        try c.checkConsistency()
+    }
+
+    @Test("restore waits for no open transaction on the changelog: none here, so it proceeds at once")
+    func restoreGate() throws {
+        let h = try Harness()
+        try h.produce(500, seed: 401)
+        _ = try h.runDaemon(until: { $0.status.records >= 500 })
+        var cfg = KafkaConfig(["bootstrap.servers": h.config.brokers])
+        cfg["isolation.level"] = "read_committed"
+        let t0 = Daemon.wallMs()
+        let waited = try Changelog.awaitNoOpenTransaction(config: cfg, topic: h.config.changelogTopic, partitions: [0, 1, 2, 3],
+                                                          timeoutMs: 1_000, log: { _ in })
+        #expect(waited.isEmpty)
+        #expect(Daemon.wallMs() - t0 < 1_000)
+        // And the ends agree with the partitions' own watermarks.
+        let reader = try TopicReader(config: ["bootstrap.servers": h.config.brokers], topic: h.config.changelogTopic)
+        let ends = try reader.ends(partitions: [0, 1, 2, 3])
+        for p in Int32(0)..<4 { #expect(ends[p] == (try reader.watermarks(partition: p)).high) }
+    }
+
+    @Test("SIGKILLed under static membership and restarted with the same identity: processes again, output equals replay")
+    func staticMembershipRestart() throws {
+        let h = try Harness()
+        try h.produce(1000, seed: 411)
+        let bin = repoRoot.appendingPathComponent(".build/debug/segmentd").path
+        func launch(_ i: Int) throws -> Process {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: bin)
+            p.arguments = ["run", "--brokers", h.config.brokers, "--group-id", h.config.groupId, "--idle-advance", "off",
+                           "--batch-size", "200", "--transactional-id", h.config.transactionalId, "--group-instance-id", "auto",
+                           "--http-address", "127.0.0.1:0", "--kafka", "session.timeout.ms=6000", "--kafka", "heartbeat.interval.ms=500"]
+            let log = FileManager.default.temporaryDirectory.appendingPathComponent("segmentd-static-\(i).log")
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+            p.standardError = try FileHandle(forWritingTo: log)
+            try p.run()
+            return p
+        }
+        func checkpointed() throws -> Int64 {
+            var reached: [Int32: Int64] = [:]
+            for r in try h.read(h.config.changelogTopic) where r.key == Changelog.checkpointKey {
+                reached[r.partition] = Changelog.Checkpoint.decode(r.value)?.offset
+            }
+            return reached.values.reduce(0, +)
+        }
+        let first = try launch(0)
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, try checkpointed() < 1000 { usleep(100_000) }
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+        let before = try checkpointed()
+        #expect(before == 1000)
+        try h.produce(2000, seed: 412, start: DaemonTests.start + 1000 * 600_000)
+        let restartedAt = Date()
+        let second = try launch(1)
+        var processingAgainAfter: Double?
+        let deadline2 = Date().addingTimeInterval(90)
+        while Date() < deadline2 {
+            let now = try checkpointed()
+            if processingAgainAfter == nil && now > before { processingAgainAfter = Date().timeIntervalSince(restartedAt) }
+            if now == 3000 { break }
+            usleep(100_000)
+        }
+        kill(second.processIdentifier, SIGTERM)
+        second.waitUntilExit()
+        #expect(second.terminationStatus == 0)
+        print("static membership restart on the embedded broker: processing again \(processingAgainAfter.map { String(format: "%.1f", $0) } ?? "never") s after the relaunch")
+        #expect(processingAgainAfter != nil)
+        let (actual, _) = try h.actual()
+        #expect(actual == (try h.expected()))
+    }
+}
