@@ -36,6 +36,10 @@ struct EngineCore {
     /// of attribute conditions are interned once, here).
     private let program: UnsafeMutablePointer<CompiledProgram>
     private let plan: InsertPlan
+    /// The latest-of and attribute slots, as snapshots write them (`pairSlots(_:_:)`).
+    private let pairSlots: [(offset: Int, isString: Bool)]
+    /// The model version's bytes, as snapshots carry them.
+    private let versionBytes: [UInt8]
     /// The event being applied, for the `cause` of the transitions it makes; its id is copied
     /// into `causeBytes` only when a transition needs it.
     private var curType: UInt8 = 0
@@ -76,6 +80,8 @@ struct EngineCore {
         self.program = .allocate(capacity: 1)
         self.program.initialize(to: CompiledProgram(model: model, layout: layout) { s in table.id(s) })
         self.plan = InsertPlan(layout: layout)
+        self.pairSlots = EngineCore.pairSlots(model, layout)
+        self.versionBytes = Array(model.version.utf8)
         self.strings = table
         _stats.transitionsByGroup = Array(repeating: 0, count: model.groups.count)
     }
@@ -609,9 +615,21 @@ struct EngineCore {
 
     /// The slot offsets of the latest-of trackers, then of the attributes, with whether the
     /// value is an interned string.
-    private var pairSlots: [(offset: Int, isString: Bool)] {
+    private static func pairSlots(_ model: Model, _ layout: StateLayout) -> [(offset: Int, isString: Bool)] {
         layout.trackers.map { ($0.offset, false) }
             + model.attributes.enumerated().map { (layout.attributeOffsets[$0.offset], $0.element.kind == .string) }
+    }
+
+    /// Groups `g` of the contact in `row` that have a same-instant count (see `emit`): only a
+    /// group whose same-instant bit is set can have one.
+    private func sameInstantCounts(_ idx: Int, _ row: Row) -> [(group: Int, n: Int)] {
+        let bits = (row[layout.flags] & layout.sameInstantBits) >> layout.sameInstantShift
+        if bits == 0 || sameInstant.isEmpty { return [] }
+        var counts: [(group: Int, n: Int)] = []
+        for g in 0..<model.groups.count where bits & (1 << Int64(g)) != 0 {
+            if let n = sameInstant[UInt64(idx) << 8 | UInt64(g)] { counts.append((g, n)) }
+        }
+        return counts
     }
 
     /// A contact's whole state as bytes (for the changelog): model version, stride, the row's
@@ -620,32 +638,42 @@ struct EngineCore {
     /// interned ids or overflow map. So a snapshot is meaningful to any process. It starts
     /// with the negated format number (`snapshotFormat`).
     func snapshot(contact idx: Int) -> [UInt8] {
-        var w = SnapshotWriter()
-        w.int(-SegmentEngine.snapshotFormat)
-        w.bytes(Array(model.version.utf8))
-        w.int(Int64(layout.stride))
         let row = rows.row(idx)
+        let overflow = dedupOverflow.entries(contact: idx, liveAfter: row[StateLayout.maxTs] - dedupHorizon)
+        let counts = sameInstantCounts(idx, row)
+        var pairs: [(ts: Millis, value: Int64)?] = []
+        pairs.reserveCapacity(pairSlots.count)
+        // The exact size first, so the snapshot is written once into its own memory.
+        // Format marker, version length, stride, overflow count and same-instant count; the
+        // version; the slots; the overflow entries and counts (two words each); then the pairs.
+        var size = 8 * (5 + layout.stride + 2 * overflow.count + 2 * counts.count) + versionBytes.count
+        for (offset, isString) in pairSlots {
+            let p = pair(row + offset)
+            pairs.append(p)
+            guard let p else { size += 8; continue }
+            // Time, then the integer, or the string's length and bytes.
+            size += 16 + (isString ? strings.bytes(p.value).count : 0)
+        }
+        var w = SnapshotWriter(size: size)
+        w.int(-SegmentEngine.snapshotFormat)
+        w.bytes(versionBytes)
+        w.int(Int64(layout.stride))
         for k in 0..<layout.stride {
             var v = row[k]
             if k == StateLayout.scheduled { v = SegmentEngine.unscheduled }
             if k == layout.flags { v &= ~layout.dirtyBit }
             w.int(v)
         }
-        for (offset, isString) in pairSlots {
-            guard let p = pair(row + offset) else { w.int(SegmentEngine.none); continue }
+        for ((_, isString), p) in zip(pairSlots, pairs) {
+            guard let p else { w.int(SegmentEngine.none); continue }
             w.int(p.ts)
-            if isString { w.bytes(Array(strings.string(p.value).utf8)) } else { w.int(p.value) }
+            if isString { w.bytes(strings.bytes(p.value)) } else { w.int(p.value) }
         }
-        let overflow = dedupOverflow.entries(contact: idx, liveAfter: row[StateLayout.maxTs] - dedupHorizon)
         w.int(Int64(overflow.count))
         for e in overflow { w.int(Int64(bitPattern: e.hash)); w.int(e.stamp) }
-        var counts: [(Int, Int)] = []
-        for g in 0..<model.groups.count {
-            if let n = sameInstant[UInt64(idx) << 8 | UInt64(g)] { counts.append((g, n)) }
-        }
         w.int(Int64(counts.count))
         for (g, n) in counts { w.int(Int64(g)); w.int(Int64(n)) }
-        return w.out
+        return w.finish()
     }
 
     typealias SnapshotError = SegmentEngine.SnapshotError
@@ -668,7 +696,7 @@ struct EngineCore {
             r.pos = 0
         }
         guard let version = r.bytes(), let stride = r.int() else { throw truncated }
-        guard version == Array(model.version.utf8), stride == Int64(layout.stride) else {
+        guard version == versionBytes, stride == Int64(layout.stride) else {
             throw SnapshotError(description: "snapshot of model '\(String(decoding: version, as: UTF8.self))' (\(stride) slots) does not fit model '\(model.version)' (\(layout.stride) slots)")
         }
         var slots = [Int64](repeating: 0, count: layout.stride)
@@ -715,6 +743,7 @@ struct EngineCore {
             }
         }
         var pairs: [(offset: Int, ts: Millis, value: Int64)?] = []
+        pairs.reserveCapacity(pairSlots.count)
         for (slot, (offset, isString)) in pairSlots.enumerated() {
             guard let ts = r.int() else { throw truncated }
             if ts == SegmentEngine.none { pairs.append(nil); continue }
@@ -722,7 +751,7 @@ struct EngineCore {
             let value: Int64
             if isString {
                 guard let b = r.bytes() else { throw truncated }
-                value = intern(String(decoding: b, as: UTF8.self))
+                value = strings.id(bytes: b)
             } else {
                 guard let v = r.int() else { throw truncated }
                 // A latest-of tag names one of its tracker's filters.
@@ -761,7 +790,9 @@ struct EngineCore {
             if let p { writePair(row + offset, p.ts, p.value) }
         }
         dedupOverflow.replace(contact: idx, with: list)
-        for g in 0..<model.groups.count { sameInstant.removeValue(forKey: UInt64(idx) << 8 | UInt64(g)) }
+        if !inserted && !sameInstant.isEmpty {
+            for g in 0..<model.groups.count { sameInstant.removeValue(forKey: UInt64(idx) << 8 | UInt64(g)) }
+        }
         for c in counts { sameInstant[UInt64(idx) << 8 | UInt64(c.group)] = c.n }
         // The row now says "no timer": drop the contact's old one, then set the restored one.
         timers.remove(contact: Int32(idx))
@@ -1038,18 +1069,21 @@ enum FilterSignature {
 /// Strings as dense ids, compared byte for byte (attribute values and model literals).
 struct InternTable {
     private var ids: [[UInt8]: Int64] = [:]
-    private var values: [String] = []
+    private var values: [[UInt8]] = []
 
-    mutating func id(_ s: String) -> Int64 {
-        let b = Array(s.utf8)
-        if let i = ids[b] { return i }
+    mutating func id(_ s: String) -> Int64 { id(bytes: Array(s.utf8)) }
+
+    mutating func id(bytes: [UInt8]) -> Int64 {
+        if let i = ids[bytes] { return i }
         let i = Int64(values.count)
-        values.append(s)
-        ids[b] = i
+        values.append(bytes)
+        ids[bytes] = i
         return i
     }
 
     func existingId(_ s: String) -> Int64? { ids[Array(s.utf8)] }
 
-    func string(_ id: Int64) -> String { values[Int(id)] }
+    func string(_ id: Int64) -> String { String(decoding: values[Int(id)], as: UTF8.self) }
+
+    func bytes(_ id: Int64) -> [UInt8] { values[Int(id)] }
 }

@@ -188,3 +188,28 @@ print("contacts: \(contacts)")
 print("throughput: \(fmt(Double(o.events) / busy)) events/s on one core (decode + apply + evaluate + encode, \(String(format: "%.2f", busy)) s CPU)")
 print("memory: \(fmt(Double(rssAfter - rssBefore) / Double(contacts))) resident bytes per contact (RSS growth \((rssAfter - rssBefore) >> 20) MiB)")
 print("memory: \(fmt(Double(pipeline.engine.stateBytes) / Double(contacts))) bytes per contact held by engine structures (\(pipeline.engine.layout.stride) state slots per contact)")
+
+// The changelog's two halves in the engine alone: every contact snapshotted (as the daemon
+// does for each changed contact at a commit), then restored into a fresh engine (as a new
+// owner of a partition does), each timed on one core.
+let snapshotStart = cpuSeconds()
+var snapshots: [[UInt8]] = []
+snapshots.reserveCapacity(contacts)
+var snapshotBytes = 0
+for index in 0..<contacts {
+    let snapshot = pipeline.engine.snapshot(contact: index)
+    snapshotBytes += snapshot.count
+    snapshots.append(snapshot)
+}
+let snapshotSeconds = cpuSeconds() - snapshotStart
+let restored = SegmentEngine(model: .defaultModel())
+let restoreStart = cpuSeconds()
+for (index, snapshot) in snapshots.enumerated() {
+    do {
+        try restored.restore(contactId: pipeline.engine.contactId(at: index), snapshot: snapshot)
+    } catch {
+        fatalError("restore of contact \(index) failed: \(error)")
+    }
+}
+let restoreSeconds = cpuSeconds() - restoreStart
+print("snapshot: \(fmt(Double(contacts) / snapshotSeconds)) contacts/s (\(snapshotBytes / max(1, contacts)) bytes each); restore: \(fmt(Double(contacts) / restoreSeconds)) contacts/s (one core)")
