@@ -44,7 +44,7 @@ public final class SegmentEngine {
     /// The event being applied, for the `cause` of the transitions it makes; its id is made a
     /// String only when a transition needs it.
     private var curType: UInt8 = 0
-    private var curEventId: [UInt8]? = nil
+    private var curEventId: UnsafeBufferPointer<UInt8>? = nil
     private var curCause: Transition.Cause? = nil
 
     /// Largest `ts` of the events applied so far (nil before the first).
@@ -261,7 +261,7 @@ public final class SegmentEngine {
             if let cur = PackedPair.read(off, wide), ts < cur.ts { continue }
             switch v {
             case .int(let i): writePair(off, ts, i)
-            case .string(let s): writePair(off, ts, intern(s))
+            case .string(let s): writePair(off, ts, intern(String(decoding: s, as: UTF8.self)))
             }
         }
     }
@@ -477,7 +477,7 @@ public final class SegmentEngine {
 
     struct DedupEntry: Equatable { var hash: UInt64; var stamp: Int64 }
 
-    static func hashEventId(_ s: [UInt8]) -> UInt64 {
+    static func hashEventId(_ s: UnsafeBufferPointer<UInt8>) -> UInt64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for c in s { h = (h ^ UInt64(c)) &* 0x0000_0100_0000_01B3 }
         h ^= h >> 31
