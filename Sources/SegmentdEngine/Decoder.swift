@@ -146,9 +146,14 @@ public struct EventDecoder {
     /// Bit t set: some attribute is read from events of canonical type t.
     private let attrTypes: UInt64
     let pathKey: Int?, industryKey: Int?, countryKey: Int?, companySizeKey: Int?, stageKey: Int?
-    /// What the fast path needs (FastDecoder.swift); nil when the model names too many
-    /// properties for it.
-    let fastPlan: FastPlan?
+    /// What the fast path needs (FastDecoder.swift), owned by `storage`: unowned here, so
+    /// that reading it costs no reference counting.
+    unowned(unsafe) let fastPlan: FastPlan
+    /// Per canonical type t, the property keys its filters and attributes read:
+    /// `keysRead[keysReadStart[t] ..< keysReadStart[t + 1]]` (all keys for a type whose filters
+    /// have no mask table).
+    let keysReadStart: [Int32]
+    let keysRead: [Int32]
 
     struct CompiledTrack {
         var type: UInt8
@@ -176,7 +181,8 @@ public struct EventDecoder {
         self.tracks = tracks
         self.trackNames = NameTable(trackNames)
         self.typeNames = NameTable((CanonicalTypes.all + SegmentCall.names).map { Array($0.utf8) })
-        self.filters = FilterProgram(model: model)
+        let filters = FilterProgram(model: model)
+        self.filters = filters
         var plan: [AttrPlan] = []
         var types: UInt64 = 0
         for (i, a) in model.attributes.enumerated() {
@@ -194,7 +200,18 @@ public struct EventDecoder {
         attributeUpdates = storage.attributeUpdates
         arena = storage.bytes
         arenaCapacity = storage.byteCapacity
-        fastPlan = FastPlan(model: model, tracks: tracks)
+        storage.fastPlan = FastPlan(model: model, tracks: tracks)
+        storage.tables = [typeNames, self.trackNames]
+        fastPlan = storage.fastPlan!
+        var keysReadStart: [Int32] = [0], keysRead: [Int32] = []
+        for t in 0..<CanonicalTypes.all.count {
+            var keys = filters.tableStart[t] >= 0 ? filters.propKeys(of: UInt8(t)) : Array(0..<model.propKeys.count)
+            for a in plan where Int(a.fromType) == t && !keys.contains(a.propKey) { keys.append(a.propKey) }
+            keysRead.append(contentsOf: keys.map { Int32($0) })
+            keysReadStart.append(Int32(keysRead.count))
+        }
+        self.keysReadStart = keysReadStart
+        self.keysRead = keysRead
     }
 
     /// Decodes one record (see `EngineEvent` for how long the events' bytes stay valid).
@@ -616,6 +633,9 @@ final class DecodeStorage {
     let attributeUpdates: UnsafeMutablePointer<(Int, AttributeValue)>
     private(set) var bytes: UnsafeMutablePointer<UInt8>
     private(set) var byteCapacity: Int
+    var fastPlan: FastPlan? = nil
+    /// Name tables the decoder reads, freed here.
+    var tables: [NameTable] = []
 
     init(props: Int, attributeUpdates: Int, bytes: Int) {
         self.props = .allocate(capacity: max(props, 1))
@@ -636,6 +656,7 @@ final class DecodeStorage {
         props.deallocate()
         attributeUpdates.deallocate()
         bytes.deallocate()
+        for table in tables { table.deallocate() }
     }
 }
 
@@ -674,27 +695,89 @@ struct FilterProgram {
     var litBytes: [UInt8] = []
     var roots: [Int32] = []
 
-    /// Per canonical type t: the filters that match every event of type t whatever its
-    /// properties (`fixed[t]`), and the ones whose result depends on properties, in filter
-    /// order (`dynamic[dynStart[t] ..< dynStart[t + 1]]`). Filters in neither never match t.
-    var fixed: [UInt64] = []
-    var dynStart: [Int32] = [0]
-    var dynamic: [Int32] = []
+    /// Per canonical type t: the property tests (`.prop` nodes) its filters depend on,
+    /// `testNodes[testStart[t] ..< testStart[t + 1]]`, and the mask for every outcome of those
+    /// tests, `maskTable[tableStart[t] + outcomes]` (bit j of `outcomes`: test j holds). The
+    /// table is built by evaluating the filters in order for each outcome, as `maskReference`
+    /// does, so an event costs its type's few tests and one load. A type with more than
+    /// `maxTableTests` tests has no table (`tableStart[t] == -1`): `maskReference` decides.
+    var testStart: [Int32] = [0]
+    var testNodes: [Int32] = []
+    var tableStart: [Int32] = []
+    var maskTable: [UInt64] = []
+    static let maxTableTests = 8
 
     init(model: Model) {
         for f in model.filters { roots.append(compile(f)) }
         for t in 0..<CanonicalTypes.all.count {
+            // The filters the type alone decides (`fixed`), and the others in order (`dynamic`).
             var state: [Tri] = []
-            var m: UInt64 = 0
+            var fixed: UInt64 = 0
+            var dynamic: [Int] = []
             for (i, r) in roots.enumerated() {
                 let v = partial(r, UInt8(t), i, state)
                 state.append(v)
-                if v == .yes { m |= 1 << UInt64(i) }
-                if v == .unknown { dynamic.append(Int32(i)) }
+                if v == .yes { fixed |= 1 << UInt64(i) }
+                if v == .unknown { dynamic.append(i) }
             }
-            fixed.append(m)
-            dynStart.append(Int32(dynamic.count))
+            var found: [Int32] = []
+            for i in dynamic { collectTests(roots[i], into: &found) }
+            testNodes.append(contentsOf: found)
+            testStart.append(Int32(testNodes.count))
+            guard found.count <= FilterProgram.maxTableTests else {
+                tableStart.append(-1)
+                continue
+            }
+            tableStart.append(Int32(maskTable.count))
+            for outcomes in 0..<(1 << found.count) {
+                var mask = fixed
+                for i in dynamic {
+                    let before = i < 64 ? mask & ((1 << UInt64(i)) &- 1) : mask
+                    if matches(roots[i], UInt8(t), before, tests: found, outcomes: outcomes) { mask |= 1 << UInt64(i) }
+                }
+                maskTable.append(mask)
+            }
         }
+    }
+
+    /// The property tests under node `ni` (not through references: a referenced filter's
+    /// tests are collected as its own).
+    private func collectTests(_ ni: Int32, into found: inout [Int32]) {
+        let n = nodes[Int(ni)]
+        switch n.op {
+        case .prop: if !found.contains(ni) { found.append(ni) }
+        case .all, .any: for k in Int(n.a)..<Int(n.b) { collectTests(kids[k], into: &found) }
+        case .not: collectTests(n.a, into: &found)
+        case .types, .ref: break
+        }
+    }
+
+    /// `matches` with the outcome of each property test given: test node `tests[j]` holds
+    /// when bit j of `outcomes` is set.
+    private func matches(_ ni: Int32, _ type: UInt8, _ mask: UInt64, tests found: [Int32], outcomes: Int) -> Bool {
+        let n = nodes[Int(ni)]
+        switch n.op {
+        case .types: return n.mask & (1 << UInt64(type)) != 0
+        case .prop: return outcomes & (1 << found.firstIndex(of: ni)!) != 0
+        case .all:
+            for k in Int(n.a)..<Int(n.b) where !matches(kids[k], type, mask, tests: found, outcomes: outcomes) { return false }
+            return true
+        case .any:
+            for k in Int(n.a)..<Int(n.b) where matches(kids[k], type, mask, tests: found, outcomes: outcomes) { return true }
+            return false
+        case .not: return !matches(n.a, type, mask, tests: found, outcomes: outcomes)
+        case .ref: return mask & (1 << UInt64(n.a)) != 0
+        }
+    }
+
+    /// The property keys the filters of events of `type` read.
+    func propKeys(of type: UInt8) -> [Int] {
+        var keys: [Int] = []
+        for k in Int(testStart[Int(type)])..<Int(testStart[Int(type) + 1]) {
+            let key = Int(nodes[Int(testNodes[k])].a)
+            if !keys.contains(key) { keys.append(key) }
+        }
+        return keys
     }
 
     enum Tri { case no, yes, unknown }
@@ -777,22 +860,19 @@ struct FilterProgram {
         return Int32(nodes.count - 1)
     }
 
-    /// The mask of the filters an event matches.
-    /// The filters decided by the type alone come from `fixed`; only the others are evaluated,
-    /// each over the mask of the filters before it, as `maskReference` does.
+    /// The mask of the filters an event matches: its type's property tests, then the table.
     func mask(type: UInt8, props: UnsafeBufferPointer<Prop>, bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
         let t = Int(type)
-        guard t < fixed.count else { return maskReference(type: type, props: props, bytes: bytes) }
-        var mask = fixed[t]
-        var k = Int(dynStart[t])
-        let end = Int(dynStart[t + 1])
-        while k < end {
-            let i = Int(dynamic[k])
-            let before = i < 64 ? mask & ((1 << UInt64(i)) &- 1) : mask
-            if matches(roots[i], type, before, props, bytes) { mask |= 1 << UInt64(i) }
+        guard t < tableStart.count, tableStart[t] >= 0 else { return maskReference(type: type, props: props, bytes: bytes) }
+        let first = Int(testStart[t])
+        var outcomes = 0
+        var k = first
+        while k < Int(testStart[t + 1]) {
+            let node = nodes[Int(testNodes[k])]
+            if test(props[Int(node.a)], tests[Int(node.b)], bytes) { outcomes |= 1 << (k - first) }
             k += 1
         }
-        return mask
+        return maskTable[Int(tableStart[t]) + outcomes]
     }
 
     /// Every filter evaluated in order (what `mask` computes).

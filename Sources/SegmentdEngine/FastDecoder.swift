@@ -1,11 +1,13 @@
 /// The decoder's fast path: one pass over the record, schema-directed.
 ///
 /// The keys of the root object and of its property object (`props`, `properties` or
-/// `traits`) are read once each and dispatched at once: root keys by a switch on their length
-/// and bytes, property names through a `NameTable` of the names the model and the Segment
-/// mapping read. Values are read in place (strings stay ranges of the record), everything
-/// else is validated and skipped. Nothing is allocated; the filters run over the record's
-/// bytes (`FilterProgram`: per-type masks plus the few property tests the type needs).
+/// `traits`) are read once each and dispatched at once through `NameTable`s (a hash of the
+/// length and first word, confirmed by word compares): the root keys both shapes use, and the
+/// property names the model and the Segment mapping read. Values are read in place (strings
+/// stay ranges of the record), everything else is validated and skipped. Nothing is
+/// allocated or reference-counted; the filter mask is the type's table entry for the outcome
+/// of the few property tests the type's filters make (`FilterProgram`), and only the
+/// properties the type's filters and attributes read are looked at.
 ///
 /// The fast path is exact by construction: it decodes a record only when every check the
 /// generic path makes is known to pass, and otherwise returns nil ("not sure") so that the
@@ -18,11 +20,12 @@
 extension EventDecoder {
     /// The fast path: the record's result, or nil when the generic path must decide.
     public mutating func decodeFast(_ bytes: UnsafeBufferPointer<UInt8>) -> DecodeResult? {
-        guard let plan = fastPlan, let base = bytes.baseAddress, bytes.count <= maxRecordBytes else { return nil }
+        let plan = fastPlan
+        guard plan.enabled, let base = bytes.baseAddress, bytes.count <= maxRecordBytes else { return nil }
         var scan = RecordScan(record: base, count: bytes.count, fields: plan.fields, slots: plan.slots)
-        guard scan.scanRecord(plan.names) else { return nil }
+        guard scan.scanRecord(plan.rootNames, plan.names) else { return nil }
         let typeField = plan.fields[RootField.type.rawValue]
-        guard scan.has(.type), typeField.kind == .string, let typeIndex = typeNames.index(base, typeField) else { return nil }
+        guard scan.has(.type), typeField.kind == .string, let typeIndex = typeNames.index(base, bytes.count, typeField) else { return nil }
         startRecord(bytes.count)
         if typeIndex < CanonicalTypes.all.count {
             return decodeFastNative(UInt8(typeIndex), scan, plan, bytes)
@@ -40,10 +43,12 @@ extension EventDecoder {
         var eventId: UnsafeBufferPointer<UInt8>? = nil
         guard fastEventId(scan, .eventId, plan, record, into: &eventId) else { return nil }
         guard let haveProps = scan.propertyObject(.props, plan) else { return nil }
-        if haveProps {
-            for k in 0..<propKeyCount { props[k] = scan.prop(k) }
-        } else {
-            for k in 0..<propKeyCount { props[k] = Prop() }
+        // Only the keys this type's filters and attributes read: the others are not looked at.
+        var k = Int(keysReadStart[Int(type)])
+        while k < Int(keysReadStart[Int(type) + 1]) {
+            let key = Int(keysRead[k])
+            props[key] = haveProps ? scan.prop(key) : Prop()
+            k += 1
         }
         if type == CanonicalTypes.crmStage {
             guard haveProps, scan.prop(plan.stage).kind == .string else { return nil }
@@ -68,7 +73,7 @@ extension EventDecoder {
         case .track:
             let event = plan.fields[RootField.event.rawValue]
             guard scan.has(.event), event.kind == .string else { return nil }
-            guard let track = trackNames.index(record.baseAddress!, event) else { return .ignored(.unmappedTrackEvent) }
+            guard let track = trackNames.index(record.baseAddress!, record.count, event) else { return .ignored(.unmappedTrackEvent) }
             if haveObject {
                 var k = Int(plan.trackProps[track])
                 while k < Int(plan.trackProps[track + 1]) {
@@ -165,21 +170,7 @@ enum RootField: Int {
     case type, contactId, ts, eventId, props, userId, timestamp, messageId, properties, traits, event
     static let count = 11
 
-    /// The field a root key names, if any: a switch on the length, then the bytes.
-    @inline(__always)
-    static func of(_ key: UnsafePointer<UInt8>, _ length: Int) -> RootField? {
-        @inline(__always) func equal(_ name: StaticString) -> Bool { memcmp(key, name.utf8Start, length) == 0 }
-        switch length {
-        case 2: return key[0] == 116 && key[1] == 115 ? .ts : nil
-        case 4: return equal("type") ? .type : nil
-        case 5: return key[0] == 112 ? (equal("props") ? .props : nil) : (equal("event") ? .event : nil)
-        case 6: return key[0] == 117 ? (equal("userId") ? .userId : nil) : (equal("traits") ? .traits : nil)
-        case 8: return equal("event_id") ? .eventId : nil
-        case 9: return key[0] == 116 ? (equal("timestamp") ? .timestamp : nil) : (equal("messageId") ? .messageId : nil)
-        case 10: return key[0] == 99 ? (equal("contact_id") ? .contactId : nil) : (equal("properties") ? .properties : nil)
-        default: return nil
-        }
-    }
+    static let names = ["type", "contact_id", "ts", "event_id", "props", "userId", "timestamp", "messageId", "properties", "traits", "event"]
 
     var isPropertyObject: Bool { self == .props || self == .properties || self == .traits }
 }
@@ -200,6 +191,7 @@ struct ScannedValue {
 /// property keys first, so slot k is key k, then the names the Segment mapping reads) and the
 /// slots of the names it needs by name, and the memory the scan writes into.
 final class FastPlan {
+    let rootNames = NameTable(RootField.names.map { Array($0.utf8) })
     let names: NameTable
     let stage: Int, path: Int, url: Int, lifecycleStage: Int, industry: Int, country: Int, companySize: Int, employees: Int
     /// Track mapping t's properties are `trackProps[t] ..< trackProps[t + 1]`: property k goes
@@ -215,8 +207,11 @@ final class FastPlan {
     let slots: UnsafeMutablePointer<ScannedValue>
     private let owner: ScanStorage
 
-    /// Nil when there are more than 64 names to record (the scan keeps one bit per name).
-    init?(model: Model, tracks: [EventDecoder.CompiledTrack]) {
+    /// False when there are more than 64 names to record (the scan keeps one bit per name):
+    /// then every record takes the generic path.
+    let enabled: Bool
+
+    init(model: Model, tracks: [EventDecoder.CompiledTrack]) {
         var names = model.propKeys.map { Array($0.utf8) }
         func slot(_ name: [UInt8]) -> Int {
             if let i = names.firstIndex(of: name) { return i }
@@ -235,7 +230,7 @@ final class FastPlan {
             }
             trackProps.append(Int32(targets.count))
         }
-        guard names.count <= 64 else { return nil }
+        enabled = names.count <= 64
         self.trackProps = trackProps
         trackTargets = targets
         trackSourceStart = sourceStart
@@ -244,6 +239,11 @@ final class FastPlan {
         owner = ScanStorage(count: RootField.count + names.count)
         fields = owner.values
         slots = owner.values + RootField.count
+    }
+
+    deinit {
+        rootNames.deallocate()
+        names.deallocate()
     }
 }
 
@@ -316,7 +316,8 @@ struct RecordScan {
     }
 
     /// The root object, then nothing but whitespace.
-    mutating func scanRecord(_ names: NameTable) -> Bool {
+    @inline(__always)
+    mutating func scanRecord(_ rootNames: NameTable, _ names: NameTable) -> Bool {
         skipWhitespace()
         guard position < count, record[position] == 123 else { return false }
         position += 1
@@ -324,7 +325,8 @@ struct RecordScan {
         guard position < count, record[position] != 125 else { return false }  // {} has no type
         while true {
             guard let key = key() else { return false }
-            if let field = RootField.of(record + key.lowerBound, key.count) {
+            if let index = rootNames.index(record + key.lowerBound, key.count, readable: count - key.lowerBound),
+               let field = RootField(rawValue: index) {
                 let bit = UInt32(1) << UInt32(field.rawValue)
                 guard fieldsSeen & bit == 0 else { return false }
                 fieldsSeen |= bit
@@ -376,13 +378,14 @@ struct RecordScan {
     }
 
     /// The property object (at its `{`): the values of the names in `names` go to their slots.
+    @inline(__always)
     private mutating func scanProperties(_ names: NameTable) -> Bool {
         position += 1
         skipWhitespace()
         if position < count && record[position] == 125 { position += 1; return true }
         while true {
             guard let key = key() else { return false }
-            if let slot = names.index(record + key.lowerBound, key.count) {
+            if let slot = names.index(record + key.lowerBound, key.count, readable: count - key.lowerBound) {
                 let bit = UInt64(1) << UInt64(slot)
                 guard slotsSeen & bit == 0, value(&slots[slot], depth: 2) else { return false }
                 slotsSeen |= bit
@@ -397,7 +400,8 @@ struct RecordScan {
     }
 
     /// Any JSON value (at its first byte), into `v`; objects and arrays are validated and
-    /// skipped. `depth`: of the value's container.
+    /// skipped (`skipComposite`). `depth`: of the value's container.
+    @inline(__always)
     private mutating func value(_ v: inout ScannedValue, depth: Int) -> Bool {
         guard position < count else { return false }
         switch record[position] {
@@ -426,38 +430,40 @@ struct RecordScan {
             v.kind = .null
             return true
         case 123:
-            guard depth < 32 else { return false }
-            position += 1
-            skipWhitespace()
-            if position < count && record[position] == 125 {
-                position += 1
-            } else {
-                var ignored = ScannedValue()
-                while true {
-                    guard key() != nil, value(&ignored, depth: depth + 1), let more = next(close: 125) else { return false }
-                    if !more { break }
-                }
-            }
+            guard skipComposite(depth: depth) else { return false }
             v.kind = .object
             return true
         case 91:
-            guard depth < 32 else { return false }
-            position += 1
-            skipWhitespace()
-            if position < count && record[position] == 93 {
-                position += 1
-            } else {
-                var ignored = ScannedValue()
-                while true {
-                    skipWhitespace()
-                    guard value(&ignored, depth: depth + 1), let more = next(close: 93) else { return false }
-                    if !more { break }
-                }
-            }
+            guard skipComposite(depth: depth) else { return false }
             v.kind = .array
             return true
         default:
             return false
+        }
+    }
+
+    /// An object or an array (at its `{` or `[`), validated and skipped. Not sure deeper than
+    /// 32 (the generic path allows 64).
+    @inline(never)
+    private mutating func skipComposite(depth: Int) -> Bool {
+        guard depth < 32 else { return false }
+        let isObject = record[position] == 123
+        let close: UInt8 = isObject ? 125 : 93
+        position += 1
+        skipWhitespace()
+        if position < count && record[position] == close {
+            position += 1
+            return true
+        }
+        var ignored = ScannedValue()
+        while true {
+            if isObject {
+                guard key() != nil else { return false }
+            } else {
+                skipWhitespace()
+            }
+            guard value(&ignored, depth: depth + 1), let more = next(close: close) else { return false }
+            if !more { return true }
         }
     }
 
@@ -466,8 +472,14 @@ struct RecordScan {
     @inline(__always)
     private mutating func string() -> Bool {
         while position &+ 8 <= count {
-            let word = UnsafeRawPointer(record + position).loadUnaligned(as: UInt64.self)
-            if JSONTape.hasSpecialByte(word) { break }
+            let special = JSONTape.specialBytes(UInt64(littleEndian: UnsafeRawPointer(record + position).loadUnaligned(as: UInt64.self)))
+            if special != 0 {
+                // The lowest flag marks the first special byte exactly.
+                position &+= special.trailingZeroBitCount &>> 3
+                let c = record[position]
+                position += 1
+                return c == 34
+            }
             position &+= 8
         }
         while position < count {
@@ -479,6 +491,7 @@ struct RecordScan {
         return false
     }
 
+    @inline(__always)
     private mutating func literal(_ word: StaticString) -> Bool {
         let length = word.utf8CodeUnitCount
         guard position + length <= count, memcmp(record + position, word.utf8Start, length) == 0 else { return false }
@@ -487,6 +500,7 @@ struct RecordScan {
     }
 
     /// A JSON number (at its `-` or first digit), with its value when it is a small integer.
+    @inline(__always)
     private mutating func number(_ v: inout ScannedValue) -> Bool {
         let negative = record[position] == 45
         if negative { position += 1 }
@@ -525,6 +539,7 @@ struct RecordScan {
     }
 
     /// One or more digits.
+    @inline(__always)
     private mutating func skipDigits() -> Bool {
         let start = position
         while position < count, record[position] &- 48 < 10 { position += 1 }
@@ -532,71 +547,115 @@ struct RecordScan {
     }
 }
 
-/// Byte strings to their indices: open addressing over a hash of the length and three bytes,
-/// every hit confirmed byte for byte. For the few dozen names of a model (property names,
-/// event types, track event names), built once.
+/// Byte strings to their indices, for the few dozen names of a model (root keys, property
+/// names, event types, track event names), built once: open addressing over a hash of the
+/// length and first eight bytes, a hit confirmed by comparing words (bytes past the 16th with
+/// memcmp).
 struct NameTable {
-    private var table: [Int32]
+    struct Entry {
+        var index: Int32 = -1
+        var length: Int32 = 0
+        /// The name's bytes 0..<8 and 8..<16, little-endian, zero past its end.
+        var first: UInt64 = 0
+        var second: UInt64 = 0
+    }
+    /// Plain memory, not arrays: a table is read on every record, and reading an array held
+    /// by a class or by a decoder being mutated retains and releases it. Freed by
+    /// `deallocate()`, which the table's owner calls (`FastPlan`, `DecodeStorage`).
+    private let entries: UnsafeMutablePointer<Entry>
     private let mask: Int
-    private var bytes: [UInt8] = []
-    private var offsets: [Int] = [0]
+    /// Every name's bytes, back to back (`offsets[i] ..< offsets[i + 1]`), for the tails of
+    /// names longer than 16 bytes.
+    private let bytes: UnsafeMutablePointer<UInt8>
+    private let offsets: UnsafeMutablePointer<Int>
 
     /// A name given twice keeps its first index.
     init(_ names: [[UInt8]]) {
         var size = 16
         while size < names.count * 4 { size <<= 1 }
-        table = Array(repeating: -1, count: size)
+        entries = .allocate(capacity: size)
+        entries.initialize(repeating: Entry(), count: size)
         mask = size - 1
+        let all = names.flatMap { $0 }
+        bytes = .allocate(capacity: max(all.count, 1))
+        bytes.initialize(from: all, count: all.count)
+        offsets = .allocate(capacity: names.count + 1)
+        offsets[0] = 0
+        for (i, name) in names.enumerated() { offsets[i + 1] = offsets[i] + name.count }
         for (i, name) in names.enumerated() {
-            bytes.append(contentsOf: name)
-            offsets.append(bytes.count)
-            let found = name.withUnsafeBufferPointer { index($0) }
-            if found != nil { continue }
-            var slot = name.withUnsafeBufferPointer { NameTable.hash($0.baseAddress, $0.count) } & mask
-            while table[slot] >= 0 { slot = (slot + 1) & mask }
-            table[slot] = Int32(i)
+            let known = name.withUnsafeBufferPointer { index($0) }
+            if known != nil { continue }
+            let entry = name.withUnsafeBufferPointer { b -> Entry in
+                guard let p = b.baseAddress else { return Entry(index: Int32(i)) }
+                return Entry(index: Int32(i), length: Int32(b.count), first: NameTable.word(p, b.count, readable: b.count),
+                             second: b.count > 8 ? NameTable.word(p + 8, b.count - 8, readable: b.count - 8) : 0)
+            }
+            var slot = NameTable.hash(entry.first, length: name.count) & mask
+            while entries[slot].index >= 0 { slot = (slot + 1) & mask }
+            entries[slot] = entry
         }
     }
 
-    @inline(__always)
-    private static func hash(_ p: UnsafePointer<UInt8>?, _ n: Int) -> Int {
-        guard let p, n > 0 else { return 0 }
-        var h = UInt(n) &* 0x9E37_79B9
-        h = (h ^ UInt(p[0])) &* 0x85EB_CA6B
-        h = (h ^ UInt(p[n - 1])) &* 0xC2B2_AE35
-        h = (h ^ UInt(p[n >> 1])) &* 0x27D4_EB2F
-        return Int(truncatingIfNeeded: h ^ (h >> 15))
+    func deallocate() {
+        entries.deallocate()
+        bytes.deallocate()
+        offsets.deallocate()
     }
 
-    /// The index of the name `p[0..<n]`, or nil.
+    /// Bytes `p[0 ..< min(n, 8)]` as a little-endian word, zero above; one load when eight
+    /// bytes from `p` are `readable`.
     @inline(__always)
-    func index(_ p: UnsafePointer<UInt8>, _ n: Int) -> Int? {
-        var slot = NameTable.hash(p, n) & mask
+    static func word(_ p: UnsafePointer<UInt8>, _ n: Int, readable: Int) -> UInt64 {
+        if readable >= 8 {
+            let w = UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self))
+            return n >= 8 ? w : w & ((1 &<< UInt64(n &* 8)) &- 1)
+        }
+        var w: UInt64 = 0
+        var i = 0
+        while i < min(n, 8) { w |= UInt64(p[i]) &<< UInt64(i &* 8); i += 1 }
+        return w
+    }
+
+    @inline(__always)
+    private static func hash(_ first: UInt64, length: Int) -> Int {
+        let h = (first ^ UInt64(truncatingIfNeeded: length) &* 0x9E37_79B9) &* 0xBF58_476D_1CE4_E5B9
+        return Int(truncatingIfNeeded: h >> 40)
+    }
+
+    /// The index of the name `p[0..<n]`, or nil; `readable` bytes from `p` may be read.
+    @inline(__always)
+    func index(_ p: UnsafePointer<UInt8>, _ n: Int, readable: Int) -> Int? {
+        let first = NameTable.word(p, n, readable: readable)
+        var slot = NameTable.hash(first, length: n) & mask
         while true {
-            let i = Int(table[slot])
-            if i < 0 { return nil }
-            let start = offsets[i]
-            if offsets[i + 1] - start == n && bytes.withUnsafeBufferPointer({ n == 0 || memcmp($0.baseAddress! + start, p, n) == 0 }) {
-                return i
+            let e = entries[slot]
+            if e.index < 0 { return nil }
+            if Int(e.length) == n && e.first == first {
+                if n <= 8 { return Int(e.index) }
+                if e.second == NameTable.word(p + 8, n - 8, readable: readable - 8)
+                    && (n <= 16 || memcmp(bytes + offsets[Int(e.index)] + 16, p + 16, n - 16) == 0) {
+                    return Int(e.index)
+                }
             }
             slot = (slot + 1) & mask
         }
     }
 
     func index(_ b: UnsafeBufferPointer<UInt8>) -> Int? {
-        guard let p = b.baseAddress else { return b.isEmpty ? emptyIndex : nil }
-        return index(p, b.count)
-    }
-
-    /// The index of the string value `v` of the record at `record`.
-    func index(_ record: UnsafePointer<UInt8>, _ v: ScannedValue) -> Int? {
-        index(record + Int(v.start), Int(v.end - v.start))
-    }
-
-    private var emptyIndex: Int? {
-        var i = 0
-        while i + 1 < offsets.count { if offsets[i + 1] == offsets[i] { return i }; i += 1 }
+        if let p = b.baseAddress { return index(p, b.count, readable: b.count) }
+        // An empty name: its entry has no bytes to compare.
+        var slot = 0
+        while slot <= mask {
+            if entries[slot].index >= 0 && entries[slot].length == 0 { return Int(entries[slot].index) }
+            slot += 1
+        }
         return nil
+    }
+
+    /// The index of the string value `v` of the record at `record` (`count` bytes).
+    @inline(__always)
+    func index(_ record: UnsafePointer<UInt8>, _ count: Int, _ v: ScannedValue) -> Int? {
+        index(record + Int(v.start), Int(v.end - v.start), readable: count - Int(v.start))
     }
 }
 
