@@ -146,9 +146,8 @@ public struct EventDecoder {
     /// Bit t set: some attribute is read from events of canonical type t.
     private let attrTypes: UInt64
     let pathKey: Int?, industryKey: Int?, countryKey: Int?, companySizeKey: Int?, stageKey: Int?
-    /// What the fast path needs (FastDecoder.swift), owned by `storage`: unowned here, so
-    /// that reading it costs no reference counting.
-    unowned(unsafe) let fastPlan: FastPlan
+    /// What the fast path needs (FastDecoder.swift); its memory is freed by `storage`.
+    let fastPlan: FastPlan
     /// Per canonical type t, the property keys its filters and attributes read:
     /// `keysRead[keysReadStart[t] ..< keysReadStart[t + 1]]` (all keys for a type whose filters
     /// have no mask table).
@@ -200,9 +199,9 @@ public struct EventDecoder {
         attributeUpdates = storage.attributeUpdates
         arena = storage.bytes
         arenaCapacity = storage.byteCapacity
-        storage.fastPlan = FastPlan(model: model, tracks: tracks)
+        fastPlan = FastPlan(model: model, tracks: tracks)
+        storage.fastPlan = fastPlan
         storage.tables = [typeNames, self.trackNames]
-        fastPlan = storage.fastPlan!
         var keysReadStart: [Int32] = [0], keysRead: [Int32] = []
         for t in 0..<CanonicalTypes.all.count {
             var keys = filters.tableStart[t] >= 0 ? filters.propKeys(of: UInt8(t)) : Array(0..<model.propKeys.count)
@@ -657,6 +656,7 @@ final class DecodeStorage {
         attributeUpdates.deallocate()
         bytes.deallocate()
         for table in tables { table.deallocate() }
+        fastPlan?.deallocate()
     }
 }
 

@@ -190,27 +190,27 @@ struct ScannedValue {
 /// What the fast path precomputes from the model: the property names it records (the model's
 /// property keys first, so slot k is key k, then the names the Segment mapping reads) and the
 /// slots of the names it needs by name, and the memory the scan writes into.
-final class FastPlan {
-    let rootNames = NameTable(RootField.names.map { Array($0.utf8) })
+struct FastPlan {
+    let rootNames: NameTable
     let names: NameTable
     let stage: Int, path: Int, url: Int, lifecycleStage: Int, industry: Int, country: Int, companySize: Int, employees: Int
     /// Track mapping t's properties are `trackProps[t] ..< trackProps[t + 1]`: property k goes
     /// to key `trackTargets[k]` from the first present non-null of the slots
     /// `trackSources[trackSourceStart[k] ..< trackSourceStart[k + 1]]`.
-    let trackProps: [Int32]
-    let trackTargets: [Int32]
-    let trackSourceStart: [Int32]
-    let trackSources: [Int32]
+    let trackProps: UnsafeMutablePointer<Int32>
+    let trackTargets: UnsafeMutablePointer<Int32>
+    let trackSourceStart: UnsafeMutablePointer<Int32>
+    let trackSources: UnsafeMutablePointer<Int32>
     /// The root fields' values (by `RootField`) and the property slots' values of the record
-    /// being scanned, in memory owned by `owner`.
+    /// being scanned.
     let fields: UnsafeMutablePointer<ScannedValue>
     let slots: UnsafeMutablePointer<ScannedValue>
-    private let owner: ScanStorage
-
     /// False when there are more than 64 names to record (the scan keeps one bit per name):
     /// then every record takes the generic path.
     let enabled: Bool
 
+    /// All in plain memory (a plan is read on every record: arrays or a class would be
+    /// reference-counted), freed by `deallocate()`, which `DecodeStorage` calls.
     init(model: Model, tracks: [EventDecoder.CompiledTrack]) {
         var names = model.propKeys.map { Array($0.utf8) }
         func slot(_ name: [UInt8]) -> Int {
@@ -231,30 +231,31 @@ final class FastPlan {
             trackProps.append(Int32(targets.count))
         }
         enabled = names.count <= 64
-        self.trackProps = trackProps
-        trackTargets = targets
-        trackSourceStart = sourceStart
-        trackSources = sources
+        func copy(_ values: [Int32]) -> UnsafeMutablePointer<Int32> {
+            let p = UnsafeMutablePointer<Int32>.allocate(capacity: max(values.count, 1))
+            p.initialize(from: values, count: values.count)
+            return p
+        }
+        self.trackProps = copy(trackProps)
+        trackTargets = copy(targets)
+        trackSourceStart = copy(sourceStart)
+        trackSources = copy(sources)
+        rootNames = NameTable(RootField.names.map { Array($0.utf8) })
         self.names = NameTable(names)
-        owner = ScanStorage(count: RootField.count + names.count)
-        fields = owner.values
-        slots = owner.values + RootField.count
+        fields = .allocate(capacity: RootField.count + names.count)
+        fields.initialize(repeating: ScannedValue(), count: RootField.count + names.count)
+        slots = fields + RootField.count
     }
 
-    deinit {
+    func deallocate() {
         rootNames.deallocate()
         names.deallocate()
+        trackProps.deallocate()
+        trackTargets.deallocate()
+        trackSourceStart.deallocate()
+        trackSources.deallocate()
+        fields.deallocate()
     }
-}
-
-/// The scan's value memory, allocated once per decoder.
-final class ScanStorage {
-    let values: UnsafeMutablePointer<ScannedValue>
-    init(count: Int) {
-        values = .allocate(capacity: count)
-        values.initialize(repeating: ScannedValue(), count: count)
-    }
-    deinit { values.deallocate() }
 }
 
 /// One pass over one record. Every function returns false (or nil) when it is not sure, and
@@ -399,11 +400,23 @@ struct RecordScan {
         }
     }
 
-    /// Any JSON value (at its first byte), into `v`; objects and arrays are validated and
-    /// skipped (`skipComposite`). `depth`: of the value's container.
+    /// Any JSON value (at its first byte) into `v`: scalars are read in place, objects and
+    /// arrays validated and skipped (`skipComposite`). `depth`: of the value's container.
     @inline(__always)
     private mutating func value(_ v: inout ScannedValue, depth: Int) -> Bool {
         guard position < count else { return false }
+        let c = record[position]
+        if c == 123 || c == 91 {
+            guard skipComposite(depth: depth) else { return false }
+            v.kind = c == 123 ? .object : .array
+            return true
+        }
+        return scalar(&v)
+    }
+
+    /// A string, number, `true`, `false` or `null` (at its first byte) into `v`.
+    @inline(__always)
+    private mutating func scalar(_ v: inout ScannedValue) -> Bool {
         switch record[position] {
         case 34:
             position += 1
@@ -428,14 +441,6 @@ struct RecordScan {
         case 110:
             guard literal("null") else { return false }
             v.kind = .null
-            return true
-        case 123:
-            guard skipComposite(depth: depth) else { return false }
-            v.kind = .object
-            return true
-        case 91:
-            guard skipComposite(depth: depth) else { return false }
-            v.kind = .array
             return true
         default:
             return false
@@ -462,7 +467,14 @@ struct RecordScan {
             } else {
                 skipWhitespace()
             }
-            guard value(&ignored, depth: depth + 1), let more = next(close: close) else { return false }
+            guard position < count else { return false }
+            let c = record[position]
+            if c == 123 || c == 91 {
+                guard skipComposite(depth: depth + 1) else { return false }
+            } else {
+                guard scalar(&ignored) else { return false }
+            }
+            guard let more = next(close: close) else { return false }
             if !more { return true }
         }
     }
