@@ -596,24 +596,24 @@ public struct EventDecoder {
         let mask = filters.mask(type: type, props: UnsafeBufferPointer(start: props, count: propKeyCount), bytes: propBytes)
         let first = attributeUpdateCount
         if attrTypes & (1 << UInt64(type)) != 0 {
-            for a in attrPlan where a.fromType == type {
-                let v = props[a.propKey]
-                let value = UnsafeBufferPointer(rebasing: propBytes[Int(v.start)..<Int(v.end)])
-                switch (a.isString, v.kind) {
+            for attribute in attrPlan where attribute.fromType == type {
+                let property = props[attribute.propKey]
+                let value = UnsafeBufferPointer(rebasing: propBytes[Int(property.start)..<Int(property.end)])
+                switch (attribute.isString, property.kind) {
                 case (true, .string):
                     let kept = keep(value)
-                    if a.caseInsensitive {
+                    if attribute.caseInsensitive {
                         let lower = UnsafeMutableBufferPointer(mutating: kept)
                         for i in lower.indices where lower[i] >= 65 && lower[i] <= 90 { lower[i] += 32 }
                     }
-                    attributeUpdates[attributeUpdateCount] = (a.index, .string(kept))
+                    attributeUpdates[attributeUpdateCount] = (attribute.index, .string(kept))
                     attributeUpdateCount += 1
                 case (false, .int):
-                    attributeUpdates[attributeUpdateCount] = (a.index, .int(v.int))
+                    attributeUpdates[attributeUpdateCount] = (attribute.index, .int(property.int))
                     attributeUpdateCount += 1
                 case (false, .string):
-                    if !value.isEmpty, value.allSatisfy({ $0 >= 48 && $0 <= 57 }), let x = JSONTape.parseInt(value) {
-                        attributeUpdates[attributeUpdateCount] = (a.index, .int(x))
+                    if !value.isEmpty, value.allSatisfy({ $0 >= 48 && $0 <= 57 }), let number = JSONTape.parseInt(value) {
+                        attributeUpdates[attributeUpdateCount] = (attribute.index, .int(number))
                         attributeUpdateCount += 1
                     }
                 default: break

@@ -232,9 +232,9 @@ struct FastPlan {
         }
         enabled = names.count <= 64
         func copy(_ values: [Int32]) -> UnsafeMutablePointer<Int32> {
-            let p = UnsafeMutablePointer<Int32>.allocate(capacity: max(values.count, 1))
-            p.initialize(from: values, count: values.count)
-            return p
+            let memory = UnsafeMutablePointer<Int32>.allocate(capacity: max(values.count, 1))
+            memory.initialize(from: values, count: values.count)
+            return memory
         }
         self.trackProps = copy(trackProps)
         trackTargets = copy(targets)
@@ -286,12 +286,12 @@ struct RecordScan {
     func prop(_ slot: Int) -> Prop {
         var p = Prop()
         guard slotsSeen & (1 << UInt64(slot)) != 0 else { return p }
-        let v = slots[slot]
-        switch v.kind {
+        let scanned = slots[slot]
+        switch scanned.kind {
         case .null: p.kind = .null
-        case .bool: p.kind = .bool; p.bool = v.bool
-        case .number: p.kind = .int; p.int = v.int  // `scanProperties` took only small integers
-        case .string: p.kind = .string; p.start = v.start; p.end = v.end
+        case .bool: p.kind = .bool; p.bool = scanned.bool
+        case .number: p.kind = .int; p.int = scanned.int  // `scanProperties` took only small integers
+        case .string: p.kind = .string; p.start = scanned.start; p.end = scanned.end
         case .object, .array: p.kind = .composite
         }
         return p
@@ -400,47 +400,47 @@ struct RecordScan {
         }
     }
 
-    /// Any JSON value (at its first byte) into `v`: scalars are read in place, objects and
+    /// Any JSON value (at its first byte) into `found`: scalars are read in place, objects and
     /// arrays validated and skipped (`skipComposite`). `depth`: of the value's container.
     @inline(__always)
-    private mutating func value(_ v: inout ScannedValue, depth: Int) -> Bool {
+    private mutating func value(_ found: inout ScannedValue, depth: Int) -> Bool {
         guard position < count else { return false }
         let c = record[position]
         if c == 123 || c == 91 {
             guard skipComposite(depth: depth) else { return false }
-            v.kind = c == 123 ? .object : .array
+            found.kind = c == 123 ? .object : .array
             return true
         }
-        return scalar(&v)
+        return scalar(&found)
     }
 
-    /// A string, number, `true`, `false` or `null` (at its first byte) into `v`.
+    /// A string, number, `true`, `false` or `null` (at its first byte) into `found`.
     @inline(__always)
-    private mutating func scalar(_ v: inout ScannedValue) -> Bool {
+    private mutating func scalar(_ found: inout ScannedValue) -> Bool {
         switch record[position] {
         case 34:
             position += 1
             let start = position
             guard string() else { return false }
-            v.kind = .string
-            v.start = Int32(start)
-            v.end = Int32(position - 1)
+            found.kind = .string
+            found.start = Int32(start)
+            found.end = Int32(position - 1)
             return true
         case 45, 48...57:
-            return number(&v)
+            return number(&found)
         case 116:
             guard literal("true") else { return false }
-            v.kind = .bool
-            v.bool = true
+            found.kind = .bool
+            found.bool = true
             return true
         case 102:
             guard literal("false") else { return false }
-            v.kind = .bool
-            v.bool = false
+            found.kind = .bool
+            found.bool = false
             return true
         case 110:
             guard literal("null") else { return false }
-            v.kind = .null
+            found.kind = .null
             return true
         default:
             return false
@@ -513,7 +513,7 @@ struct RecordScan {
 
     /// A JSON number (at its `-` or first digit), with its value when it is a small integer.
     @inline(__always)
-    private mutating func number(_ v: inout ScannedValue) -> Bool {
+    private mutating func number(_ found: inout ScannedValue) -> Bool {
         let negative = record[position] == 45
         if negative { position += 1 }
         guard position < count else { return false }
@@ -544,9 +544,9 @@ struct RecordScan {
             if position < count && (record[position] == 43 || record[position] == 45) { position += 1 }
             guard skipDigits() else { return false }
         }
-        v.kind = .number
-        v.isSmallInt = integral
-        v.int = negative ? -value : value
+        found.kind = .number
+        found.isSmallInt = integral
+        found.int = negative ? -value : value
         return true
     }
 
@@ -619,19 +619,19 @@ struct NameTable {
     @inline(__always)
     static func word(_ p: UnsafePointer<UInt8>, _ n: Int, readable: Int) -> UInt64 {
         if readable >= 8 {
-            let w = UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self))
-            return n >= 8 ? w : w & ((1 &<< UInt64(n &* 8)) &- 1)
+            let loaded = UInt64(littleEndian: UnsafeRawPointer(p).loadUnaligned(as: UInt64.self))
+            return n >= 8 ? loaded : loaded & ((1 &<< UInt64(n &* 8)) &- 1)
         }
-        var w: UInt64 = 0
+        var assembled: UInt64 = 0
         var i = 0
-        while i < min(n, 8) { w |= UInt64(p[i]) &<< UInt64(i &* 8); i += 1 }
-        return w
+        while i < min(n, 8) { assembled |= UInt64(p[i]) &<< UInt64(i &* 8); i += 1 }
+        return assembled
     }
 
     @inline(__always)
     private static func hash(_ first: UInt64, length: Int) -> Int {
-        let h = (first ^ UInt64(truncatingIfNeeded: length) &* 0x9E37_79B9) &* 0xBF58_476D_1CE4_E5B9
-        return Int(truncatingIfNeeded: h >> 40)
+        let mixed = (first ^ UInt64(truncatingIfNeeded: length) &* 0x9E37_79B9) &* 0xBF58_476D_1CE4_E5B9
+        return Int(truncatingIfNeeded: mixed >> 40)
     }
 
     /// The index of the name `p[0..<n]`, or nil; `readable` bytes from `p` may be read.
@@ -640,13 +640,13 @@ struct NameTable {
         let first = NameTable.word(p, n, readable: readable)
         var slot = NameTable.hash(first, length: n) & mask
         while true {
-            let e = entries[slot]
-            if e.index < 0 { return nil }
-            if Int(e.length) == n && e.first == first {
-                if n <= 8 { return Int(e.index) }
-                if e.second == NameTable.word(p + 8, n - 8, readable: readable - 8)
-                    && (n <= 16 || memcmp(bytes + offsets[Int(e.index)] + 16, p + 16, n - 16) == 0) {
-                    return Int(e.index)
+            let entry = entries[slot]
+            if entry.index < 0 { return nil }
+            if Int(entry.length) == n && entry.first == first {
+                if n <= 8 { return Int(entry.index) }
+                if entry.second == NameTable.word(p + 8, n - 8, readable: readable - 8)
+                    && (n <= 16 || memcmp(bytes + offsets[Int(entry.index)] + 16, p + 16, n - 16) == 0) {
+                    return Int(entry.index)
                 }
             }
             slot = (slot + 1) & mask
@@ -664,10 +664,10 @@ struct NameTable {
         return nil
     }
 
-    /// The index of the string value `v` of the record at `record` (`count` bytes).
+    /// The index of the string value `string` of the record at `record` (`count` bytes).
     @inline(__always)
-    func index(_ record: UnsafePointer<UInt8>, _ count: Int, _ v: ScannedValue) -> Int? {
-        index(record + Int(v.start), Int(v.end - v.start), readable: count - Int(v.start))
+    func index(_ record: UnsafePointer<UInt8>, _ count: Int, _ string: ScannedValue) -> Int? {
+        index(record + Int(string.start), Int(string.end - string.start), readable: count - Int(string.start))
     }
 }
 
