@@ -16,7 +16,7 @@
 /// convert (a fraction, an exponent, more than 18 digits) where it reads one, more than one
 /// property object, and every record the generic path would refuse or that has an unknown
 /// type. Those are rare in real streams; all are tested against the generic path
-/// (DecoderTests' differential suite, the records fuzz target).
+/// (`DecoderDifferentialTests`, the `records` fuzz target).
 extension EventDecoder {
     /// The fast path: the record's result, or nil when the generic path must decide.
     public mutating func decodeFast(_ bytes: UnsafeBufferPointer<UInt8>) -> DecodeResult? {
