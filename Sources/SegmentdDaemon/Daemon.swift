@@ -535,7 +535,9 @@ public final class Daemon: @unchecked Sendable {
     private func owningPartition(of value: UnsafeBufferPointer<UInt8>, _ w: PartitionWorker) -> ([UInt8], Int32)? {
         if !config.adapters.isEmpty, case .records = w.pipeline.adapters.translate(value) { return nil }
         guard case .events(let first, _, _) = w.router.decode(value) else { return nil }
-        return (first.contactId, Murmur2.partition(first.contactId, count: inputPartitions))
+        // The decoded event borrows the decoder's memory until its next decode: keep a copy.
+        let contactId = Array(first.contactId)
+        return (contactId, Murmur2.partition(contactId, count: inputPartitions))
     }
 
     /// Hands one record to its partition's engine; a bad one becomes a dead letter naming its

@@ -75,24 +75,26 @@ public struct ContactTable: Sendable {
 
     /// The index of `key`, inserting it when new. `inserted` tells which.
     public mutating func findOrInsert(_ key: [UInt8]) -> (index: Int, inserted: Bool) {
+        key.withUnsafeBufferPointer { findOrInsert($0) }
+    }
+
+    public mutating func findOrInsert(_ kb: UnsafeBufferPointer<UInt8>) -> (index: Int, inserted: Bool) {
         if (hashes.count + 1) * 10 > table.count * 7 { grow() }
-        return key.withUnsafeBufferPointer { kb in
-            let h = ContactTable.hash(kb)
-            let h32 = UInt32(truncatingIfNeeded: h)
-            var i = Int(truncatingIfNeeded: h) & mask
-            while true {
-                let s = table[i]
-                if s < 0 { break }
-                if hashes[Int(s)] == h32 && equal(Int(s), kb) { return (Int(s), false) }
-                i = (i + 1) & mask
-            }
-            let idx = hashes.count
-            table[i] = Int32(idx)
-            hashes.append(h32)
-            arena.append(contentsOf: kb)
-            offsets.append(UInt32(arena.count))
-            return (idx, true)
+        let h = ContactTable.hash(kb)
+        let h32 = UInt32(truncatingIfNeeded: h)
+        var i = Int(truncatingIfNeeded: h) & mask
+        while true {
+            let s = table[i]
+            if s < 0 { break }
+            if hashes[Int(s)] == h32 && equal(Int(s), kb) { return (Int(s), false) }
+            i = (i + 1) & mask
         }
+        let idx = hashes.count
+        table[i] = Int32(idx)
+        hashes.append(h32)
+        arena.append(contentsOf: kb)
+        offsets.append(UInt32(arena.count))
+        return (idx, true)
     }
 
     @inline(__always)

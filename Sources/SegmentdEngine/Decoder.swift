@@ -32,74 +32,129 @@ public enum IgnoreReason: String, Sendable, CaseIterable {
 /// An engagement event ready for the engine: the filters it matches are already evaluated, so
 /// the engine never looks at JSON or property values.
 ///
-/// The decoder hands out `contactId` and `eventId` from buffers it reuses: once the event is
-/// applied and dropped, the next record's bytes go into the same storage without allocating.
-public struct EngineEvent: Sendable {
-    public var contactId: [UInt8]
+/// **A view, valid until the next `decode` by the decoder that made it.** `contactId`,
+/// `eventId` and the attribute strings point into memory that the decoder owns and reuses for
+/// every record (copies of a decoder share it), so nothing is allocated or reference-counted
+/// per event. Whoever keeps any of these bytes longer copies them (the engine does: ids go into
+/// its contact arena, attribute strings into its intern table).
+public struct EngineEvent {
+    public var contactId: UnsafeBufferPointer<UInt8>
     /// The event id's UTF-8 bytes, nil when absent or empty.
-    public var eventId: [UInt8]?
+    public var eventId: UnsafeBufferPointer<UInt8>?
     public var type: UInt8
     public var ts: Millis
     /// Bit i set: the event matches the model's filter i.
     public var filterMask: UInt64
     /// Attribute updates this event carries (attribute index, value).
-    public var attributes: [(Int, AttributeValue)]
-
-    public init(contactId: [UInt8], eventId: [UInt8]?, type: UInt8, ts: Millis, filterMask: UInt64, attributes: [(Int, AttributeValue)]) {
-        self.contactId = contactId
-        self.eventId = eventId
-        self.type = type
-        self.ts = ts
-        self.filterMask = filterMask
-        self.attributes = attributes
-    }
+    public var attributes: AttributeUpdates
 }
 
-public enum AttributeValue: Sendable, Equatable {
-    case string(String)
+/// The attribute updates of one event, (attribute index, value) in the model's order: a view
+/// into the decoder's memory, valid as long as the event holding it.
+public struct AttributeUpdates: Sequence {
+    let updates: UnsafeBufferPointer<(Int, AttributeValue)>
+
+    public var count: Int { updates.count }
+    public var isEmpty: Bool { updates.isEmpty }
+    public func makeIterator() -> UnsafeBufferPointer<(Int, AttributeValue)>.Iterator { updates.makeIterator() }
+}
+
+public enum AttributeValue {
+    /// The value's UTF-8 bytes (ASCII lower-cased for a case-insensitive attribute), a view
+    /// valid as long as the event carrying it.
+    case string(UnsafeBufferPointer<UInt8>)
     case int(Int64)
 }
 
 /// Which shape a record had.
 public enum InputShape: String, Sendable { case native, segment }
 
-/// What one input record decodes to.
-public enum DecodeResult: Sendable {
+/// What one input record decodes to. The events are views into the decoder's memory (see
+/// `EngineEvent`).
+public enum DecodeResult: CustomStringConvertible {
     /// One record yields one event, or two (a Segment identify with a lifecycle stage): the
     /// two are applied in order and count as one record for duplicate detection.
     case events(EngineEvent, EngineEvent?, InputShape)
     case ignored(IgnoreReason)
     case bad(DecodeError)
-}
 
+    /// Every field of the result as text (ids and strings as bytes): two decodings agree
+    /// exactly when their descriptions are equal. For the differential tests of the decoder.
+    public var description: String {
+        func bytes(_ b: UnsafeBufferPointer<UInt8>) -> String { b.map { String($0) }.joined(separator: ",") }
+        func event(_ e: EngineEvent) -> String {
+            let attributes = e.attributes.map { index, value -> String in
+                switch value {
+                case .int(let v): return "\(index)=int:\(v)"
+                case .string(let s): return "\(index)=string:[\(bytes(s))]"
+                }
+            }
+            return "contact [\(bytes(e.contactId))] id \(e.eventId.map { "[\(bytes($0))]" } ?? "none") type \(e.type) ts \(e.ts) mask \(e.filterMask) attributes \(attributes)"
+        }
+        switch self {
+        case let .events(first, second, shape):
+            return "events \(shape.rawValue): \(event(first))" + (second.map { "; then " + event($0) } ?? "")
+        case .ignored(let reason): return "ignored \(reason.rawValue)"
+        case .bad(let error): return "bad \(error)"
+        }
+    }
+}
 
 /// Decodes input records of both shapes (contract section 1) into engine events.
 ///
-/// One decoder per thread. Nothing is allocated per record in the common case: the JSON tape,
-/// the property table, the byte scratch that holds property strings, and the contact-id and
-/// event-id buffers are all reused, and the model's filters are compiled into flat tables
-/// (`FilterProgram`) evaluated over property bytes, never over `String`s.
+/// Two paths give the same result for every record. The fast path (`decodeFast`, in
+/// FastDecoder.swift) reads a record in one pass and either decodes it completely or says it is
+/// not sure (escapes, non-ASCII bytes, a repeated known key, deep nesting, numbers it would have
+/// to convert, anything bad); then the generic path (`decodeGeneric`) parses it into a JSON tape
+/// and decides, so every bad-record reason and detail comes from one place.
+///
+/// One decoder per thread. Nothing is allocated per record: the events' ids and attribute
+/// strings go into a byte arena that is reused (and grown only for a record larger than any
+/// before), properties and attribute updates into buffers allocated once, and the model's
+/// filters are compiled into flat tables (`FilterProgram`) evaluated over property bytes.
+/// Copies of a decoder share that memory: use one copy at a time.
 public struct EventDecoder {
     public let model: Model
     public var maxRecordBytes: Int
     private var tape = JSONTape()
-    private var props: [Prop]
-    /// Bytes of the string property values of the current record (`Prop.start..<Prop.end`).
+    /// Bytes of the string property values of the current record, for the generic path
+    /// (`Prop.start..<Prop.end`).
     private var scratch: [UInt8] = []
-    private var contactBuf: [UInt8] = []
-    private var eventIdBuf: [UInt8] = []
+    /// Owns the memory below; the pointers are kept here so the per-record path reads plain
+    /// struct fields.
+    private let storage: DecodeStorage
+    /// The current record's properties, by model property key (`propKeyCount` of them).
+    let props: UnsafeMutablePointer<Prop>
+    let propKeyCount: Int
+    /// The current record's attribute updates (at most two events' worth).
+    let attributeUpdates: UnsafeMutablePointer<(Int, AttributeValue)>
+    var attributeUpdateCount = 0
+    /// The byte arena of the current record's events: contact id, event id, attribute strings.
+    var arena: UnsafeMutablePointer<UInt8>
+    var arenaCapacity: Int
+    var arenaUsed = 0
+    /// Per byte of record, the most the arena can need beyond the contact id: the event id and
+    /// one value per string attribute.
+    let arenaBytesPerRecordByte: Int
+    /// Canonical type names (indices 0..<CanonicalTypes.all.count), then the Segment calls.
+    let typeNames: NameTable
     private let propKeyBytes: [[UInt8]]
-    private let typeNames: [[UInt8]]
-    private let tracks: [CompiledTrack]
+    let tracks: [CompiledTrack]
+    let trackNames: NameTable
     private let filters: FilterProgram
     private let attrPlan: [AttrPlan]
     /// Bit t set: some attribute is read from events of canonical type t.
     private let attrTypes: UInt64
-    private let pathKey: Int?, industryKey: Int?, countryKey: Int?, companySizeKey: Int?, stageKey: Int?
+    let pathKey: Int?, industryKey: Int?, countryKey: Int?, companySizeKey: Int?, stageKey: Int?
+    /// What the fast path needs (FastDecoder.swift); its memory is freed by `storage`.
+    let fastPlan: FastPlan
+    /// Per canonical type t, the property keys its filters and attributes read:
+    /// `keysRead[keysReadStart[t] ..< keysReadStart[t + 1]]` (all keys for a type whose filters
+    /// have no mask table).
+    let keysReadStart: [Int32]
+    let keysRead: [Int32]
 
     struct CompiledTrack {
-        var hash: UInt64
-        var name: [UInt8]
         var type: UInt8
         /// (prop key index, source property names, first present non-null wins)
         var props: [(Int, [[UInt8]])]
@@ -110,21 +165,23 @@ public struct EventDecoder {
     public init(model: Model, maxRecordBytes: Int = 1 << 20) {
         self.model = model
         self.maxRecordBytes = maxRecordBytes
-        self.props = Array(repeating: Prop(), count: model.propKeys.count)
         self.propKeyBytes = model.propKeys.map { Array($0.utf8) }
-        self.typeNames = CanonicalTypes.all.map { Array($0.utf8) }
         func key(_ name: String) -> Int? { model.propKeys.firstIndex(where: { bytesEqual($0, name) }) }
         var tracks: [CompiledTrack] = []
-        for (k, v) in model.trackMappings {
-            let name = Array(k.utf8)
-            let props = v.props.compactMap { (target, sources) -> (Int, [[UInt8]])? in
+        var trackNames: [[UInt8]] = []
+        for (name, mapping) in model.trackMappings {
+            let props = mapping.props.compactMap { (target, sources) -> (Int, [[UInt8]])? in
                 guard let i = key(target) else { return nil }
                 return (i, sources.map { Array($0.utf8) })
             }
-            tracks.append(CompiledTrack(hash: EventDecoder.hash(name), name: name, type: v.type, props: props))
+            trackNames.append(Array(name.utf8))
+            tracks.append(CompiledTrack(type: mapping.type, props: props))
         }
         self.tracks = tracks
-        self.filters = FilterProgram(model: model)
+        self.trackNames = NameTable(trackNames)
+        self.typeNames = NameTable((CanonicalTypes.all + SegmentCall.names).map { Array($0.utf8) })
+        let filters = FilterProgram(model: model)
+        self.filters = filters
         var plan: [AttrPlan] = []
         var types: UInt64 = 0
         for (i, a) in model.attributes.enumerated() {
@@ -135,21 +192,65 @@ public struct EventDecoder {
         self.attrTypes = types
         pathKey = key("path"); industryKey = key("industry"); countryKey = key("country")
         companySizeKey = key("company_size"); stageKey = key("stage")
+        propKeyCount = model.propKeys.count
+        arenaBytesPerRecordByte = 1 + plan.filter(\.isString).count
+        storage = DecodeStorage(props: propKeyCount, attributeUpdates: 2 * plan.count, bytes: 4096)
+        props = storage.props
+        attributeUpdates = storage.attributeUpdates
+        arena = storage.bytes
+        arenaCapacity = storage.byteCapacity
+        fastPlan = FastPlan(model: model, tracks: tracks)
+        storage.fastPlan = fastPlan
+        storage.tables = [typeNames, self.trackNames]
+        var keysReadStart: [Int32] = [0], keysRead: [Int32] = []
+        for t in 0..<CanonicalTypes.all.count {
+            var keys = filters.tableStart[t] >= 0 ? filters.propKeys(of: UInt8(t)) : Array(0..<model.propKeys.count)
+            for a in plan where Int(a.fromType) == t && !keys.contains(a.propKey) { keys.append(a.propKey) }
+            keysRead.append(contentsOf: keys.map { Int32($0) })
+            keysReadStart.append(Int32(keysRead.count))
+        }
+        self.keysReadStart = keysReadStart
+        self.keysRead = keysRead
     }
 
-    static func hash(_ b: [UInt8]) -> UInt64 { b.withUnsafeBufferPointer { hash($0) } }
-
-    static func hash(_ b: UnsafeBufferPointer<UInt8>) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for c in b { h = (h ^ UInt64(c)) &* 0x0000_0100_0000_01B3 }
-        return h
-    }
-
+    /// Decodes one record (see `EngineEvent` for how long the events' bytes stay valid).
     public mutating func decode(_ bytes: [UInt8]) -> DecodeResult {
         bytes.withUnsafeBufferPointer { decode($0) }
     }
 
     public mutating func decode(_ bytes: UnsafeBufferPointer<UInt8>) -> DecodeResult {
+        if let result = decodeFast(bytes) { return result }
+        return decodeGeneric(bytes)
+    }
+
+    /// Makes the arena hold the events of a record of `recordBytes` bytes, and empties it and
+    /// the attribute updates. The arena only grows here, before any event points into it.
+    mutating func startRecord(_ recordBytes: Int) {
+        let need = 256 + recordBytes * arenaBytesPerRecordByte
+        if need > arenaCapacity {
+            storage.growBytes(to: need)
+            arena = storage.bytes
+            arenaCapacity = storage.byteCapacity
+        }
+        arenaUsed = 0
+        attributeUpdateCount = 0
+    }
+
+    /// Copies `bytes` into the arena (which `startRecord` made large enough).
+    mutating func keep(_ bytes: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8> {
+        let start = arena + arenaUsed
+        if let source = bytes.baseAddress, !bytes.isEmpty { start.update(from: source, count: bytes.count) }
+        arenaUsed += bytes.count
+        return UnsafeBufferPointer(start: start, count: bytes.count)
+    }
+
+    /// The generic path: parses the record into the JSON tape, then looks fields up. Decides
+    /// every record the fast path is not sure about, and gives every bad record its reason.
+    public mutating func decodeGeneric(_ bytes: [UInt8]) -> DecodeResult {
+        bytes.withUnsafeBufferPointer { decodeGeneric($0) }
+    }
+
+    public mutating func decodeGeneric(_ bytes: UnsafeBufferPointer<UInt8>) -> DecodeResult {
         if bytes.count > maxRecordBytes {
             return .bad(.init(reason: .tooLarge, detail: "record is \(bytes.count) bytes, over the limit of \(maxRecordBytes)"))
         }
@@ -167,6 +268,7 @@ public struct EventDecoder {
         guard typeNode.kind == .string else {
             return .bad(.init(reason: typeNode.kind == .null ? .missingField : .wrongType, detail: "field 'type' must be a string, not \(typeNode.kind)"))
         }
+        startRecord(bytes.count)
         scratch.removeAll(keepingCapacity: true)
         if typeNode.flag {
             let b = tape.stringBytes(typeNode)
@@ -176,30 +278,24 @@ public struct EventDecoder {
     }
 
     private mutating func decodeTyped(_ typeBytes: UnsafeBufferPointer<UInt8>) -> DecodeResult {
-        if let call = SegmentCall(typeBytes) {
-            return decodeSegment(call)
+        let type = typeNames.index(typeBytes)
+        if let type, type >= CanonicalTypes.all.count {
+            return decodeSegment(SegmentCall(rawValue: type - CanonicalTypes.all.count)!)
         }
-        return decodeNative(typeBytes)
-    }
-
-    private func canonicalType(_ b: UnsafeBufferPointer<UInt8>) -> UInt8? {
-        for (i, n) in typeNames.enumerated() where n.count == b.count {
-            if n.withUnsafeBufferPointer({ memcmp($0.baseAddress!, b.baseAddress!, b.count) == 0 }) { return UInt8(i) }
-        }
-        return nil
+        return decodeNative(typeBytes, type.map { UInt8($0) })
     }
 
     // MARK: native shape
 
-    private mutating func decodeNative(_ typeBytes: UnsafeBufferPointer<UInt8>) -> DecodeResult {
+    private mutating func decodeNative(_ typeBytes: UnsafeBufferPointer<UInt8>, _ canonicalType: UInt8?) -> DecodeResult {
         let root = 0
-        let contact: [UInt8]
+        let contact: UnsafeBufferPointer<UInt8>
         switch contactId(root, "contact_id") {
         case .value(let c): contact = c
         case .anonymous: return .bad(.init(reason: .missingField, detail: "field 'contact_id' is missing or null"))
         case .error(let e): return .bad(e)
         }
-        guard let type = canonicalType(typeBytes) else {
+        guard let type = canonicalType else {
             return .bad(.init(reason: .unknownType, detail: "unknown event type '\(String(decoding: typeBytes, as: UTF8.self))'"))
         }
         let ts: Millis
@@ -207,7 +303,7 @@ public struct EventDecoder {
         case .success(let t): ts = t
         case .failure(let e): return .bad(e)
         }
-        let eventId: [UInt8]?
+        let eventId: UnsafeBufferPointer<UInt8>?
         switch optionalString(root, "event_id") {
         case .success(let s): eventId = s
         case .failure(let e): return .bad(e)
@@ -219,8 +315,8 @@ public struct EventDecoder {
                 return .bad(.init(reason: .wrongType, detail: "field 'props' must be an object, not \(k)"))
             }
         }
-        for i in props.indices {
-            if let pn = propsNode, let v = tape.lookup(pn, propKeyBytes[i]) { props[i] = propValue(v) } else { props[i] = Prop() }
+        for k in 0..<propKeyCount {
+            if let pn = propsNode, let v = tape.lookup(pn, propKeyBytes[k]) { props[k] = propValue(v) } else { props[k] = Prop() }
         }
         if type == CanonicalTypes.crmStage {
             guard let pn = propsNode, let s = tape.lookup(pn, "stage") else {
@@ -235,26 +331,16 @@ public struct EventDecoder {
 
     // MARK: Segment Spec shape
 
-    private enum SegmentCall {
+    /// The Segment calls, in the order of `names` (which follow the canonical types in
+    /// `typeNames`).
+    enum SegmentCall: Int {
         case track, page, identify, screen, group, alias
-        init?(_ b: UnsafeBufferPointer<UInt8>) {
-            func eq(_ s: StaticString) -> Bool {
-                s.utf8CodeUnitCount == b.count && memcmp(s.utf8Start, b.baseAddress!, b.count) == 0
-            }
-            guard b.count >= 4 && b.count <= 8 else { return nil }
-            if eq("track") { self = .track }
-            else if eq("page") { self = .page }
-            else if eq("identify") { self = .identify }
-            else if eq("screen") { self = .screen }
-            else if eq("group") { self = .group }
-            else if eq("alias") { self = .alias }
-            else { return nil }
-        }
+        static let names = ["track", "page", "identify", "screen", "group", "alias"]
     }
 
     private mutating func decodeSegment(_ call: SegmentCall) -> DecodeResult {
         let root = 0
-        let contact: [UInt8]
+        let contact: UnsafeBufferPointer<UInt8>
         switch contactId(root, "userId") {
         case .value(let c): contact = c
         case .anonymous: return .ignored(.anonymous)
@@ -265,7 +351,7 @@ public struct EventDecoder {
         case .success(let t): ts = t
         case .failure(let e): return .bad(e)
         }
-        let eventId: [UInt8]?
+        let eventId: UnsafeBufferPointer<UInt8>?
         switch optionalString(root, "messageId") {
         case .success(let s): eventId = s
         case .failure(let e): return .bad(e)
@@ -278,7 +364,7 @@ public struct EventDecoder {
                 return .bad(.init(reason: .wrongType, detail: "field '\(objectKey)' must be an object, not \(k)"))
             }
         }
-        for i in props.indices { props[i] = Prop() }
+        for k in 0..<propKeyCount { props[k] = Prop() }
         switch call {
         case .screen, .group, .alias:
             return .ignored(.unsupportedCall)
@@ -290,13 +376,7 @@ public struct EventDecoder {
             guard enNode.kind == .string else {
                 return .bad(.init(reason: .wrongType, detail: "field 'event' must be a string, not \(enNode.kind)"))
             }
-            let found: Int? = withStringBytes(enNode) { name in
-                let h = EventDecoder.hash(name)
-                for (i, t) in tracks.enumerated() where t.hash == h && t.name.count == name.count {
-                    if t.name.withUnsafeBufferPointer({ name.count == 0 || memcmp($0.baseAddress!, name.baseAddress!, name.count) == 0 }) { return i }
-                }
-                return nil
-            }
+            let found: Int? = withStringBytes(enNode) { trackNames.index($0) }
             guard let ti = found else { return .ignored(.unmappedTrackEvent) }
             let mapping = tracks[ti]
             if let o = obj {
@@ -346,7 +426,7 @@ public struct EventDecoder {
             }
             let traits = makeEvent(contact, eventId, CanonicalTypes.traits, ts)
             guard let stage else { return .events(traits, nil, .segment) }
-            for i in props.indices { props[i] = Prop() }
+            for k in 0..<propKeyCount { props[k] = Prop() }
             if let k = stageKey { props[k] = propValue(stage) }
             return .events(traits, makeEvent(contact, eventId, CanonicalTypes.crmStage, ts), .segment)
         }
@@ -411,7 +491,7 @@ public struct EventDecoder {
 
     // MARK: fields
 
-    private enum ContactField { case value([UInt8]), anonymous, error(DecodeError) }
+    private enum ContactField { case value(UnsafeBufferPointer<UInt8>), anonymous, error(DecodeError) }
 
     /// Calls `body` with the decoded bytes of a string node (no copy unless it has escapes).
     private func withStringBytes<R>(_ n: JSONTape.Node, _ body: (UnsafeBufferPointer<UInt8>) -> R) -> R {
@@ -425,12 +505,10 @@ public struct EventDecoder {
         switch n.kind {
         case .null: return .anonymous
         case .string:
-            contactBuf.removeAll(keepingCapacity: true)
-            if n.flag { contactBuf.append(contentsOf: tape.stringBytes(n)) } else { contactBuf.append(contentsOf: tape.rawBytes(n)) }
-            let count = contactBuf.count
+            let count = withStringBytes(n) { $0.count }
             if count == 0 { return "\(key)" == "userId" ? .anonymous : .error(.init(reason: .invalidContactId, detail: "'\(key)' is empty")) }
             if count > 256 { return .error(.init(reason: .invalidContactId, detail: "'\(key)' is \(count) bytes, over 256")) }
-            return .value(contactBuf)
+            return .value(withStringBytes(n) { keep($0) })
         default:
             return .error(.init(reason: .wrongType, detail: "'\(key)' must be a string, not \(n.kind)"))
         }
@@ -462,15 +540,14 @@ public struct EventDecoder {
         }
     }
 
-    private mutating func optionalString(_ root: Int, _ key: StaticString) -> Result<[UInt8]?, DecodeError> {
+    private mutating func optionalString(_ root: Int, _ key: StaticString) -> Result<UnsafeBufferPointer<UInt8>?, DecodeError> {
         guard let i = tape.lookup(root, key) else { return .success(nil) }
         let n = tape.node(i)
         switch n.kind {
         case .null: return .success(nil)
         case .string:
-            eventIdBuf.removeAll(keepingCapacity: true)
-            if n.flag { eventIdBuf.append(contentsOf: tape.stringBytes(n)) } else { eventIdBuf.append(contentsOf: tape.rawBytes(n)) }
-            return .success(eventIdBuf.isEmpty ? nil : eventIdBuf)
+            let kept = withStringBytes(n) { keep($0) }
+            return .success(kept.isEmpty ? nil : kept)
         default:
             return .failure(.init(reason: .wrongType, detail: "'\(key)' must be a string, not \(n.kind)"))
         }
@@ -505,31 +582,81 @@ public struct EventDecoder {
         return p
     }
 
-    private func makeEvent(_ contact: [UInt8], _ eventId: [UInt8]?, _ type: UInt8, _ ts: Millis) -> EngineEvent {
-        let mask = scratch.withUnsafeBufferPointer { sb in
-            props.withUnsafeBufferPointer { pb in filters.mask(type: type, props: pb, bytes: sb) }
-        }
-        var attrs: [(Int, AttributeValue)] = []
+    /// The event of the current properties (the generic path's strings are in `scratch`).
+    private mutating func makeEvent(_ contact: UnsafeBufferPointer<UInt8>, _ eventId: UnsafeBufferPointer<UInt8>?, _ type: UInt8, _ ts: Millis) -> EngineEvent {
+        let propBytes = scratch
+        return propBytes.withUnsafeBufferPointer { makeEvent(contact, eventId, type, ts, propBytes: $0) }
+    }
+
+    /// The event of the current properties `props`, whose strings are ranges of `propBytes`:
+    /// its filter mask, and its attribute updates, which go after the record's others in
+    /// `attributeUpdates` with their strings copied into the arena.
+    mutating func makeEvent(_ contact: UnsafeBufferPointer<UInt8>, _ eventId: UnsafeBufferPointer<UInt8>?, _ type: UInt8, _ ts: Millis,
+                            propBytes: UnsafeBufferPointer<UInt8>) -> EngineEvent {
+        let mask = filters.mask(type: type, props: UnsafeBufferPointer(start: props, count: propKeyCount), bytes: propBytes)
+        let first = attributeUpdateCount
         if attrTypes & (1 << UInt64(type)) != 0 {
-            for a in attrPlan where a.fromType == type {
-                let v = props[a.propKey]
-                switch (a.isString, v.kind) {
+            for attribute in attrPlan where attribute.fromType == type {
+                let property = props[attribute.propKey]
+                let value = UnsafeBufferPointer(rebasing: propBytes[Int(property.start)..<Int(property.end)])
+                switch (attribute.isString, property.kind) {
                 case (true, .string):
-                    var b = Array(scratch[Int(v.start)..<Int(v.end)])
-                    if a.caseInsensitive { for i in b.indices where b[i] >= 65 && b[i] <= 90 { b[i] += 32 } }
-                    attrs.append((a.index, .string(String(decoding: b, as: UTF8.self))))
-                case (false, .int): attrs.append((a.index, .int(v.int)))
+                    let kept = keep(value)
+                    if attribute.caseInsensitive {
+                        let lower = UnsafeMutableBufferPointer(mutating: kept)
+                        for i in lower.indices where lower[i] >= 65 && lower[i] <= 90 { lower[i] += 32 }
+                    }
+                    attributeUpdates[attributeUpdateCount] = (attribute.index, .string(kept))
+                    attributeUpdateCount += 1
+                case (false, .int):
+                    attributeUpdates[attributeUpdateCount] = (attribute.index, .int(property.int))
+                    attributeUpdateCount += 1
                 case (false, .string):
-                    let b = scratch[Int(v.start)..<Int(v.end)]
-                    if !b.isEmpty, b.allSatisfy({ $0 >= 48 && $0 <= 57 }),
-                       let x = scratch.withUnsafeBufferPointer({ JSONTape.parseInt(UnsafeBufferPointer(rebasing: $0[b.indices])) }) {
-                        attrs.append((a.index, .int(x)))
+                    if !value.isEmpty, value.allSatisfy({ $0 >= 48 && $0 <= 57 }), let number = JSONTape.parseInt(value) {
+                        attributeUpdates[attributeUpdateCount] = (attribute.index, .int(number))
+                        attributeUpdateCount += 1
                     }
                 default: break
                 }
             }
         }
-        return EngineEvent(contactId: contact, eventId: eventId, type: type, ts: ts, filterMask: mask, attributes: attrs)
+        let updates = UnsafeBufferPointer(start: attributeUpdates + first, count: attributeUpdateCount - first)
+        return EngineEvent(contactId: contact, eventId: eventId, type: type, ts: ts, filterMask: mask, attributes: AttributeUpdates(updates: updates))
+    }
+}
+
+/// The memory an `EventDecoder` reuses for every record, allocated once (the byte arena grows
+/// for a record larger than any before) and freed with the last copy of the decoder.
+final class DecodeStorage {
+    let props: UnsafeMutablePointer<Prop>
+    let attributeUpdates: UnsafeMutablePointer<(Int, AttributeValue)>
+    private(set) var bytes: UnsafeMutablePointer<UInt8>
+    private(set) var byteCapacity: Int
+    var fastPlan: FastPlan? = nil
+    /// Name tables the decoder reads, freed here.
+    var tables: [NameTable] = []
+
+    init(props: Int, attributeUpdates: Int, bytes: Int) {
+        self.props = .allocate(capacity: max(props, 1))
+        self.props.initialize(repeating: Prop(), count: max(props, 1))
+        self.attributeUpdates = .allocate(capacity: max(attributeUpdates, 1))
+        self.attributeUpdates.initialize(repeating: (0, .int(0)), count: max(attributeUpdates, 1))
+        self.bytes = .allocate(capacity: bytes)
+        byteCapacity = bytes
+    }
+
+    func growBytes(to capacity: Int) {
+        bytes.deallocate()
+        bytes = .allocate(capacity: capacity)
+        byteCapacity = capacity
+    }
+
+    deinit {
+        props.deallocate()
+        attributeUpdates.deallocate()
+        bytes.deallocate()
+        for table in tables { table.deallocate() }
+        fastPlan?.deallocate()
     }
 }
 
@@ -568,27 +695,89 @@ struct FilterProgram {
     var litBytes: [UInt8] = []
     var roots: [Int32] = []
 
-    /// Per canonical type t: the filters that match every event of type t whatever its
-    /// properties (`fixed[t]`), and the ones whose result depends on properties, in filter
-    /// order (`dynamic[dynStart[t] ..< dynStart[t + 1]]`). Filters in neither never match t.
-    var fixed: [UInt64] = []
-    var dynStart: [Int32] = [0]
-    var dynamic: [Int32] = []
+    /// Per canonical type t: the property tests (`.prop` nodes) its filters depend on,
+    /// `testNodes[testStart[t] ..< testStart[t + 1]]`, and the mask for every outcome of those
+    /// tests, `maskTable[tableStart[t] + outcomes]` (bit j of `outcomes`: test j holds). The
+    /// table is built by evaluating the filters in order for each outcome, as `maskReference`
+    /// does, so an event costs its type's few tests and one load. A type with more than
+    /// `maxTableTests` tests has no table (`tableStart[t] == -1`): `maskReference` decides.
+    var testStart: [Int32] = [0]
+    var testNodes: [Int32] = []
+    var tableStart: [Int32] = []
+    var maskTable: [UInt64] = []
+    static let maxTableTests = 8
 
     init(model: Model) {
         for f in model.filters { roots.append(compile(f)) }
         for t in 0..<CanonicalTypes.all.count {
+            // The filters the type alone decides (`fixed`), and the others in order (`dynamic`).
             var state: [Tri] = []
-            var m: UInt64 = 0
+            var fixed: UInt64 = 0
+            var dynamic: [Int] = []
             for (i, r) in roots.enumerated() {
                 let v = partial(r, UInt8(t), i, state)
                 state.append(v)
-                if v == .yes { m |= 1 << UInt64(i) }
-                if v == .unknown { dynamic.append(Int32(i)) }
+                if v == .yes { fixed |= 1 << UInt64(i) }
+                if v == .unknown { dynamic.append(i) }
             }
-            fixed.append(m)
-            dynStart.append(Int32(dynamic.count))
+            var found: [Int32] = []
+            for i in dynamic { collectTests(roots[i], into: &found) }
+            testNodes.append(contentsOf: found)
+            testStart.append(Int32(testNodes.count))
+            guard found.count <= FilterProgram.maxTableTests else {
+                tableStart.append(-1)
+                continue
+            }
+            tableStart.append(Int32(maskTable.count))
+            for outcomes in 0..<(1 << found.count) {
+                var mask = fixed
+                for i in dynamic {
+                    let before = i < 64 ? mask & ((1 << UInt64(i)) &- 1) : mask
+                    if matches(roots[i], UInt8(t), before, tests: found, outcomes: outcomes) { mask |= 1 << UInt64(i) }
+                }
+                maskTable.append(mask)
+            }
         }
+    }
+
+    /// The property tests under node `ni` (not through references: a referenced filter's
+    /// tests are collected as its own).
+    private func collectTests(_ ni: Int32, into found: inout [Int32]) {
+        let n = nodes[Int(ni)]
+        switch n.op {
+        case .prop: if !found.contains(ni) { found.append(ni) }
+        case .all, .any: for k in Int(n.a)..<Int(n.b) { collectTests(kids[k], into: &found) }
+        case .not: collectTests(n.a, into: &found)
+        case .types, .ref: break
+        }
+    }
+
+    /// `matches` with the outcome of each property test given: test node `tests[j]` holds
+    /// when bit j of `outcomes` is set.
+    private func matches(_ ni: Int32, _ type: UInt8, _ mask: UInt64, tests found: [Int32], outcomes: Int) -> Bool {
+        let n = nodes[Int(ni)]
+        switch n.op {
+        case .types: return n.mask & (1 << UInt64(type)) != 0
+        case .prop: return outcomes & (1 << found.firstIndex(of: ni)!) != 0
+        case .all:
+            for k in Int(n.a)..<Int(n.b) where !matches(kids[k], type, mask, tests: found, outcomes: outcomes) { return false }
+            return true
+        case .any:
+            for k in Int(n.a)..<Int(n.b) where matches(kids[k], type, mask, tests: found, outcomes: outcomes) { return true }
+            return false
+        case .not: return !matches(n.a, type, mask, tests: found, outcomes: outcomes)
+        case .ref: return mask & (1 << UInt64(n.a)) != 0
+        }
+    }
+
+    /// The property keys the filters of events of `type` read.
+    func propKeys(of type: UInt8) -> [Int] {
+        var keys: [Int] = []
+        for k in Int(testStart[Int(type)])..<Int(testStart[Int(type) + 1]) {
+            let key = Int(nodes[Int(testNodes[k])].a)
+            if !keys.contains(key) { keys.append(key) }
+        }
+        return keys
     }
 
     enum Tri { case no, yes, unknown }
@@ -671,22 +860,19 @@ struct FilterProgram {
         return Int32(nodes.count - 1)
     }
 
-    /// The mask of the filters an event matches.
-    /// The filters decided by the type alone come from `fixed`; only the others are evaluated,
-    /// each over the mask of the filters before it, as `maskReference` does.
+    /// The mask of the filters an event matches: its type's property tests, then the table.
     func mask(type: UInt8, props: UnsafeBufferPointer<Prop>, bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
         let t = Int(type)
-        guard t < fixed.count else { return maskReference(type: type, props: props, bytes: bytes) }
-        var mask = fixed[t]
-        var k = Int(dynStart[t])
-        let end = Int(dynStart[t + 1])
-        while k < end {
-            let i = Int(dynamic[k])
-            let before = i < 64 ? mask & ((1 << UInt64(i)) &- 1) : mask
-            if matches(roots[i], type, before, props, bytes) { mask |= 1 << UInt64(i) }
+        guard t < tableStart.count, tableStart[t] >= 0 else { return maskReference(type: type, props: props, bytes: bytes) }
+        let first = Int(testStart[t])
+        var outcomes = 0
+        var k = first
+        while k < Int(testStart[t + 1]) {
+            let node = nodes[Int(testNodes[k])]
+            if test(props[Int(node.a)], tests[Int(node.b)], bytes) { outcomes |= 1 << (k - first) }
             k += 1
         }
-        return mask
+        return maskTable[Int(tableStart[t]) + outcomes]
     }
 
     /// Every filter evaluated in order (what `mask` computes).

@@ -147,8 +147,7 @@ struct EngineCore {
     /// After the events, the watermark moves and every due boundary of every contact fires.
     @discardableResult
     mutating func apply(_ first: EngineEvent, _ second: EngineEvent? = nil) -> Bool {
-        guard let id = first.eventId else { return apply(first, second, eventId: nil) }
-        return id.withUnsafeBufferPointer { apply(first, second, eventId: $0) }
+        apply(first, second, eventId: first.eventId)
     }
 
     private mutating func apply(_ first: EngineEvent, _ second: EngineEvent?, eventId: UnsafeBufferPointer<UInt8>?) -> Bool {
@@ -309,7 +308,7 @@ struct EngineCore {
             if let cur = PackedPair.read(off, wide), ts < cur.ts { continue }
             switch v {
             case .int(let i): writePair(off, ts, i)
-            case .string(let s): writePair(off, ts, intern(s))
+            case .string(let s): writePair(off, ts, strings.id(bytes: Array(s)))
             }
             changed |= plan.inputs.attribute(a)
         }

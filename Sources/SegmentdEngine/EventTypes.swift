@@ -16,12 +16,6 @@ public enum CanonicalTypes {
         guard let i = all.firstIndex(where: { $0.utf8.elementsEqual(name.utf8) }) else { return nil }
         return UInt8(i)
     }
-
-    static let indexByBytes: [[UInt8]: UInt8] = {
-        var d: [[UInt8]: UInt8] = [:]
-        for (i, n) in all.enumerated() { d[Array(n.utf8)] = UInt8(i) }
-        return d
-    }()
 }
 
 /// A property value as the model sees it, after decoding.

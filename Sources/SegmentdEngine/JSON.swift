@@ -129,6 +129,19 @@ struct JSONTape {
         return Double(String(decoding: rawBytes(n), as: UTF8.self))
     }
 
+    /// Flags (bit 7 of a byte) the bytes of the little-endian word `w` that are a quote, a
+    /// backslash, a control character or non-ASCII, for scanning strings eight bytes at a time:
+    /// zero exactly when there is none, and the lowest flag is the first such byte (a flag
+    /// above it may be false: the subtractions borrow).
+    @inline(__always)
+    static func specialBytes(_ w: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let high: UInt64 = 0x8080_8080_8080_8080
+        let q = w ^ (ones &* 34), b = w ^ (ones &* 92)
+        return (w & high) | ((w &- ones &* 0x20) & ~w & high)
+            | ((q &- ones) & ~q & high) | ((b &- ones) & ~b & high)
+    }
+
     static func parseInt(_ b: UnsafeBufferPointer<UInt8>) -> Int64? {
         var i = 0
         var neg = false
@@ -295,13 +308,7 @@ private struct Parser {
             // non-ASCII (each test is exact: nonzero iff some byte qualifies). Any such byte, or
             // a false alarm, goes to the byte-at-a-time code below.
             while i &+ 8 <= count {
-                let w = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)
-                let ones: UInt64 = 0x0101_0101_0101_0101
-                let high: UInt64 = 0x8080_8080_8080_8080
-                let q = w ^ (ones &* 34), b = w ^ (ones &* 92)
-                let special = (w & high) | ((w &- ones &* 0x20) & ~w & high)
-                    | ((q &- ones) & ~q & high) | ((b &- ones) & ~b & high)
-                if special != 0 { break }
+                if JSONTape.specialBytes(UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)) != 0 { break }
                 i &+= 8
             }
             guard i < count else { return fail("unterminated string") }

@@ -22,60 +22,74 @@ public struct RecordCounters: Sendable, Equatable {
 }
 
 /// Decode → engine, record by record: the one path every input takes, in replay and in the
-/// daemon alike. Transitions accumulate in the engine until taken.
+/// daemon alike. Transitions accumulate in the engine until taken. One thread at a time.
 public final class Pipeline {
-    public var engine: SegmentEngine { _engine }
-    public var decoder: EventDecoder { _decoder }
-    public var encoder: TransitionEncoder { _encoder }
-    // Private storage behind public getters: the optimizer then drops the dynamic exclusivity
-    // checks a class's public stored properties cost on every per-record access.
-    private var _engine: SegmentEngine
-    private var _decoder: EventDecoder
-    private var _encoder: TransitionEncoder
-    /// Counts of records by outcome. Records by shape are counted in plain integers on the
-    /// per-record path and put into `byShape` only when the counters are read.
+    public var engine: SegmentEngine { state.pointee.engine }
+    public var decoder: EventDecoder { state.pointee.decoder }
+    public var encoder: TransitionEncoder { state.pointee.encoder }
+    /// Everything the per-record path reads and writes, behind a pointer allocated once: every
+    /// access to a class's stored property is checked for exclusivity at run time (about 190
+    /// instructions in the runtime's access set, several per record), a pointee's is not.
+    private let state: UnsafeMutablePointer<State>
+
+    private struct State {
+        var engine: SegmentEngine
+        var decoder: EventDecoder
+        var encoder: TransitionEncoder
+        var counts = RecordCounters()
+        /// Events applied, by canonical type index.
+        var eventsByType = [Int](repeating: 0, count: CanonicalTypes.all.count)
+        /// Records by shape, counted in plain integers (put into `byShape` when read).
+        var nativeRecords = 0
+        var segmentRecords = 0
+        var futureGuard: FutureGuard? = nil
+        var adapters = WebhookAdapters([])
+    }
+
+    /// Counts of records by outcome.
     public var counters: RecordCounters {
-        var c = counts
-        if nativeRecords > 0 { c.byShape[InputShape.native.rawValue, default: 0] += nativeRecords }
-        if segmentRecords > 0 { c.byShape[InputShape.segment.rawValue, default: 0] += segmentRecords }
+        let s = state.pointee
+        var c = s.counts
+        if s.nativeRecords > 0 { c.byShape[InputShape.native.rawValue, default: 0] += s.nativeRecords }
+        if s.segmentRecords > 0 { c.byShape[InputShape.segment.rawValue, default: 0] += s.segmentRecords }
         return c
     }
-    private var counts = RecordCounters()
     /// Events applied, by canonical type index (an identify with a stage counts two).
-    public var eventsByType: [Int] { _eventsByType }
-    private var _eventsByType = [Int](repeating: 0, count: CanonicalTypes.all.count)
-    private var nativeRecords = 0
-    private var segmentRecords = 0
+    public var eventsByType: [Int] { state.pointee.eventsByType }
 
     public init(model: Model, lateness: Millis = 0, maxRecordBytes: Int = 1 << 20) {
-        _engine = SegmentEngine(model: model, lateness: lateness)
-        _decoder = EventDecoder(model: model, maxRecordBytes: maxRecordBytes)
-        _encoder = TransitionEncoder(model: model)
+        state = .allocate(capacity: 1)
+        state.initialize(to: State(engine: SegmentEngine(model: model, lateness: lateness),
+                                   decoder: EventDecoder(model: model, maxRecordBytes: maxRecordBytes),
+                                   encoder: TransitionEncoder(model: model)))
+    }
+
+    deinit {
+        state.deinitialize(count: 1)
+        state.deallocate()
     }
 
     /// When set, an event later than `now + allowance` is bad (`invalid_time`) and moves
     /// nothing: the daemon sets it from the wall clock for every batch (`max_future`), replay
     /// from `--now`.
     public var futureGuard: FutureGuard? {
-        get { _futureGuard }
-        set { _futureGuard = newValue }
+        get { state.pointee.futureGuard }
+        set { state.pointee.futureGuard = newValue }
     }
-    private var _futureGuard: FutureGuard? = nil
 
     /// Email providers' webhook shapes to accept besides the contract's two (off by default).
     public var adapters: WebhookAdapters {
-        get { _adapters }
-        set { _adapters = newValue }
+        get { state.pointee.adapters }
+        set { state.pointee.adapters = newValue }
     }
-    private var _adapters = WebhookAdapters([])
 
     public func process(_ bytes: UnsafeBufferPointer<UInt8>) -> RecordOutcome {
-        if !_adapters.enabled.isEmpty, case let .records(records, _) = _adapters.translate(bytes) {
+        if !state.pointee.adapters.enabled.isEmpty, case let .records(records, _) = state.pointee.adapters.translate(bytes) {
             // One input record, several events: each is decoded and applied like a native
             // record; the record's outcome is the first bad event's, else applied, else the rest.
-            counts.records += 1
+            state.pointee.counts.records += 1
             guard !records.isEmpty else {
-                counts.ignored[IgnoreReason.unusedProviderEvent.rawValue, default: 0] += 1
+                state.pointee.counts.ignored[IgnoreReason.unusedProviderEvent.rawValue, default: 0] += 1
                 return .ignored(.unusedProviderEvent)
             }
             var outcome: RecordOutcome? = nil
@@ -89,33 +103,34 @@ public final class Pipeline {
             }
             return outcome!
         }
-        counts.records += 1
+        state.pointee.counts.records += 1
         return decodeAndApply(bytes)
     }
 
     private func decodeAndApply(_ bytes: UnsafeBufferPointer<UInt8>) -> RecordOutcome {
-        switch _decoder.decode(bytes) {
+        let s = state
+        switch s.pointee.decoder.decode(bytes) {
         case let .events(first, second, shape):
             // Both events of a record carry the record's one time.
-            if let guardrail = _futureGuard, first.ts > guardrail.limit {
+            if let guardrail = s.pointee.futureGuard, first.ts > guardrail.limit {
                 let e = guardrail.error(for: first.ts)
-                counts.bad[e.reason.rawValue, default: 0] += 1
+                s.pointee.counts.bad[e.reason.rawValue, default: 0] += 1
                 return .bad(e)
             }
-            if shape == .native { nativeRecords += 1 } else { segmentRecords += 1 }
-            if _engine.apply(first, second) {
-                counts.applied += 1
-                _eventsByType[Int(first.type)] += 1
-                if let second { _eventsByType[Int(second.type)] += 1 }
+            if shape == .native { s.pointee.nativeRecords += 1 } else { s.pointee.segmentRecords += 1 }
+            if s.pointee.engine.apply(first, second) {
+                s.pointee.counts.applied += 1
+                s.pointee.eventsByType[Int(first.type)] += 1
+                if let second { s.pointee.eventsByType[Int(second.type)] += 1 }
                 return .applied
             }
-            counts.duplicates += 1
+            s.pointee.counts.duplicates += 1
             return .duplicate
         case .ignored(let r):
-            counts.ignored[r.rawValue, default: 0] += 1
+            s.pointee.counts.ignored[r.rawValue, default: 0] += 1
             return .ignored(r)
         case .bad(let e):
-            counts.bad[e.reason.rawValue, default: 0] += 1
+            s.pointee.counts.bad[e.reason.rawValue, default: 0] += 1
             return .bad(e)
         }
     }
@@ -123,12 +138,13 @@ public final class Pipeline {
     /// Switches to another model without losing state: a new engine adopts every contact
     /// (see `SegmentEngine.adopt(from:)`) and the re-evaluation's transitions wait in it.
     public func migrate(to model: Model) {
-        let next = SegmentEngine(model: model, lateness: engine.lateness, dedupHorizon: engine.dedupHorizon)
-        next.adopt(from: engine)
-        let leftover = engine.takeTransitions()
-        _engine = next
-        _decoder = EventDecoder(model: model, maxRecordBytes: _decoder.maxRecordBytes)
-        _encoder = TransitionEncoder(model: model)
+        let old = state.pointee.engine
+        let next = SegmentEngine(model: model, lateness: old.lateness, dedupHorizon: old.dedupHorizon)
+        next.adopt(from: old)
+        let leftover = old.takeTransitions()
+        state.pointee.engine = next
+        state.pointee.decoder = EventDecoder(model: model, maxRecordBytes: state.pointee.decoder.maxRecordBytes)
+        state.pointee.encoder = TransitionEncoder(model: model)
         precondition(leftover.isEmpty, "transitions must be taken before a model change")
     }
 

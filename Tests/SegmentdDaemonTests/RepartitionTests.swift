@@ -50,7 +50,7 @@ struct RepartitionTests {
         var owner: [[UInt8]: Set<Int32>] = [:]
         for (p, values) in byPartition {
             for v in values {
-                if case .events(let e, _, _) = decoder.decode(v) { owner[e.contactId, default: []].insert(p) }
+                if case .events(let e, _, _) = decoder.decode(v) { owner[Array(e.contactId), default: []].insert(p) }
             }
         }
         #expect(owner.count > 100)

@@ -4,6 +4,9 @@
 // watermark moves 400 days on (as `replay --until` does), memberships must equal the
 // transitions' story, and every contact's snapshot must restore exactly.
 //
+// Each line is also decoded by the decoder's fast path and its generic path separately: when
+// the fast path decodes a record, its result must be the generic path's, field for field.
+//
 // An optional first line `#lateness=DURATION` sets the allowed lateness (e.g. `#lateness=1h`).
 import FuzzSupport
 import SegmentdEngine
@@ -11,6 +14,17 @@ import SegmentdEngine
 let model = Model.defaultModel()
 let adapters = WebhookAdapters(Set(WebhookAdapters.Provider.allCases))
 let latenessPrefix = Array("#lateness=".utf8)
+nonisolated(unsafe) var fastDecoder = EventDecoder(model: model, maxRecordBytes: 2048)
+nonisolated(unsafe) var genericDecoder = EventDecoder(model: model, maxRecordBytes: 2048)
+
+/// The fast path decodes `line` as the generic path does, or declines.
+func checkDecoderPaths(_ line: UnsafeBufferPointer<UInt8>) {
+    guard let fast = fastDecoder.decodeFast(line)?.description else { return }
+    let generic = genericDecoder.decodeGeneric(line).description
+    if fast != generic {
+        violated("the decoder's paths differ on \(Array(line)):\n  fast path: \(fast)\n  generic path: \(generic)")
+    }
+}
 
 func fuzzOne(_ data: UnsafeBufferPointer<UInt8>) {
     var lateness: Millis = 0
@@ -26,6 +40,7 @@ func fuzzOne(_ data: UnsafeBufferPointer<UInt8>) {
     forEachLine(data) { line in
         if line.starts(with: latenessPrefix) { return }
         records += 1
+        checkDecoderPaths(line)
         _ = pipeline.process(line)
         checker.checkNoModelCause(pipeline.engine.takeTransitions())
     }
