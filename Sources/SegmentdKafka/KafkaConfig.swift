@@ -31,6 +31,7 @@ public struct KafkaConfig: Sendable, Equatable, ExpressibleByDictionaryLiteral {
         guard let conf = rd_kafka_conf_new() else {
             throw KafkaError(RD_KAFKA_RESP_ERR__FAIL, context: "rd_kafka_conf_new")
         }
+        KafkaLog.install(on: conf)
         var errstr = [CChar](repeating: 0, count: 512)
         for key in properties.keys.sorted() {
             let value = properties[key]!

@@ -77,6 +77,12 @@ public struct KafkaError: Error, CustomStringConvertible, Sendable {
          RD_KAFKA_RESP_ERR_INVALID_MSG].contains { $0.rawValue == code }
     }
 
+    /// No broker could be reached: the connection failed (`_TRANSPORT`), every broker is down
+    /// (`_ALL_BROKERS_DOWN`) or a name did not resolve (`_RESOLVE`).
+    public var isBrokerUnreachable: Bool {
+        [RD_KAFKA_RESP_ERR__TRANSPORT, RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN, RD_KAFKA_RESP_ERR__RESOLVE].contains { $0.rawValue == code }
+    }
+
     /// True for librdkafka's local `_TIMED_OUT` (e.g. `flush` did not drain in time).
     public var isTimeout: Bool { code == RD_KAFKA_RESP_ERR__TIMED_OUT.rawValue }
 

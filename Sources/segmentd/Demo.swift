@@ -24,6 +24,7 @@ struct Demo: ParsableCommand {
 
     func run() throws {
         installSignalHandlers()
+        _ = setUpLogging(json: false, debug: false)
         var c = DaemonConfig()
         c.embeddedPartitions = 4
         c.idleAdvance = nil

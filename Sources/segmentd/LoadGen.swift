@@ -27,6 +27,7 @@ struct LoadGen: ParsableCommand {
 
     func run() throws {
         installSignalHandlers()
+        _ = setUpLogging(json: false, debug: false)
         var props = ["bootstrap.servers": brokers, "linger.ms": "10", "compression.type": "lz4", "partitioner": "murmur2_random"]
         for kv in kafka {
             guard let eq = kv.firstIndex(of: "=") else { throw ValidationError("--kafka '\(kv)' is not name=value") }

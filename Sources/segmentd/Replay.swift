@@ -64,6 +64,8 @@ struct Replay: ParsableCommand {
             }
             futureGuard = FutureGuard(now: t, allowance: allowance.millis)
         }
+        // A closed stdout is an EPIPE error (ended quietly), not a SIGPIPE death.
+        signal(SIGPIPE, SIG_IGN)
         let input = try LineReader(path: file)
         let out = OutputBuffer(fd: 1)
         let badOut: OutputBuffer = try badLines.map { try OutputBuffer(path: $0) } ?? OutputBuffer(fd: 2)
@@ -98,6 +100,8 @@ struct Replay: ParsableCommand {
                 badOut.flushIfFull()
             }
             flushTransitions()
+            try out.check()
+            try badOut.check()
             if progress && lineNo - lastProgress >= 200_000 {
                 lastProgress = lineNo
                 printErr("\r\(lineNo) lines, \(pipeline.engine.contactCount) contacts, \(pipeline.engine.stats.transitions) transitions")
@@ -106,8 +110,8 @@ struct Replay: ParsableCommand {
         if progress && lastProgress > 0 { printErr("\n") }
         if let untilMs { engine.advanceWatermark(to: untilMs) }
         flushTransitions()
-        out.flush()
-        badOut.flush()
+        try out.flush()
+        try badOut.flush()
         if !quiet { printErr(summary(pipeline, m, lines: lineNo)) }
     }
 
@@ -130,13 +134,13 @@ struct Replay: ParsableCommand {
 }
 
 /// Loads a model file, or the built-in default; a bad model stops the command with file,
-/// line, column and reason.
+/// line, column and reason (and a "did you mean" for a misspelt name), exit status 65.
 func loadModel(_ path: String?) throws -> Model {
     guard let path else { return Model.defaultModel() }
     let text = try readFile(path)
     do {
         return try Model.load(yaml: text, file: path)
     } catch {
-        throw ValidationError("invalid model: \(error)")
+        throw CommandFailure(.dataError, "invalid model: \(ModelHints.withHint(error, modelText: text))")
     }
 }

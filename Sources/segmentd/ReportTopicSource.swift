@@ -13,20 +13,16 @@ struct ReportTopicSource {
 
     init(configFile: String?, brokers: String?, outputTopic: String?, kafka: [String], timeout: String) throws {
         var c = DaemonConfig()
-        do {
-            if let configFile { try c.apply(yaml: try readFile(configFile), file: configFile) }
-            try c.apply(environment: currentEnvironment())
-            if let brokers { try c.set("brokers", brokers, origin: "flag --brokers") }
-            if let outputTopic { try c.set("output_topic", outputTopic, origin: "flag --output-topic") }
-            for kv in kafka {
-                guard let eq = kv.firstIndex(of: "=") else { throw ConfigError(origin: "flag --kafka", message: "'\(kv)' is not name=value") }
-                try c.set("kafka." + kv[..<eq], String(kv[kv.index(after: eq)...]), origin: "flag --kafka")
-            }
-        } catch let e as ConfigError {
-            throw ValidationError("invalid configuration: \(e)")
+        if let configFile { try c.apply(yaml: try readFile(configFile), file: configFile) }
+        try c.apply(environment: currentEnvironment())
+        if let brokers { try c.set("brokers", brokers, origin: "flag --brokers") }
+        if let outputTopic { try c.set("output_topic", outputTopic, origin: "flag --output-topic") }
+        for kv in kafka {
+            guard let eq = kv.firstIndex(of: "=") else { throw ValidationError("--kafka '\(kv)' is not name=value") }
+            try c.set("kafka." + kv[..<eq], String(kv[kv.index(after: eq)...]), origin: "flag --kafka")
         }
-        guard !c.brokers.isEmpty else {
-            throw ValidationError("no brokers: give --brokers, or brokers in --config or SEGMENTD_BROKERS (report reads an existing cluster; it starts no embedded broker)")
+        guard !c.brokers.isEmpty && !c.usesEmbeddedBroker else {
+            throw ConfigError(origin: "brokers", message: "no brokers: report reads the output topic of an existing cluster; give --brokers host:port,…, or brokers in --config or SEGMENTD_BROKERS (it starts no embedded broker)")
         }
         guard let t = DurationSpec(parsing: timeout), t.millis > 0 else {
             throw ValidationError("--topic-timeout '\(timeout)' is not a duration like 30s, 2m")

@@ -47,8 +47,8 @@ struct Run: ParsableCommand {
         discussion: """
         Settings come from defaults, then --config FILE (YAML), then SEGMENTD_* environment \
         variables (SEGMENTD_BROKERS, SEGMENTD_KAFKA_SASL_MECHANISM=…), then flags; later wins. \
-        With no brokers configured, an embedded broker (librdkafka's mock cluster) starts on \
-        127.0.0.1 and the four topics are created on it.
+        brokers is required; --brokers embedded starts an in-memory broker (librdkafka's mock \
+        cluster) on 127.0.0.1 with the four topics, to try segmentd.
 
         Settings:
         \(DaemonConfig.keys.map { "  \($0.0): \($0.1)" }.joined(separator: "\n"))
@@ -57,7 +57,7 @@ struct Run: ParsableCommand {
 
     @Option(help: "A YAML configuration file.")
     var config: String?
-    @Option(help: "Bootstrap servers; omit to start the embedded broker.")
+    @Option(help: "Bootstrap servers (host:port,…), or embedded: an in-memory broker on 127.0.0.1 to try segmentd.")
     var brokers: String?
     @Option(name: .customLong("group-id")) var groupId: String?
     @Option(name: .customLong("input-topic")) var inputTopic: String?
@@ -84,27 +84,23 @@ struct Run: ParsableCommand {
 
     func resolvedConfig() throws -> DaemonConfig {
         var c = DaemonConfig()
-        do {
-            if let config { try c.apply(yaml: try readFile(config), file: config) }
-            try c.apply(environment: currentEnvironment())
-            let flags: [(String, String?)] = [
-                ("brokers", brokers), ("group_id", groupId), ("input_topic", inputTopic), ("output_topic", outputTopic),
-                ("dead_letter_topic", deadLetterTopic), ("changelog_topic", changelogTopic), ("model", model),
-                ("processing_guarantee", guarantee), ("lateness", lateness), ("idle_advance", idleAdvance),
-                ("max_record_bytes", maxRecordBytes), ("batch_size", batchSize), ("transactional_id", transactionalId),
-                ("embedded_partitions", embeddedPartitions), ("http_address", httpAddress), ("http_token", httpToken),
-                ("log_format", logFormat), ("log_level", logLevel), ("max_future", maxFuture),
-                ("stall_timeout", stallTimeout), ("on_offset_reset", onOffsetReset),
-            ]
-            for (k, v) in flags { if let v { try c.set(k, v, origin: "flag --\(k.replacingOccurrences(of: "_", with: "-"))") } }
-            for kv in kafka {
-                guard let eq = kv.firstIndex(of: "=") else { throw ConfigError(origin: "flag --kafka", message: "'\(kv)' is not name=value") }
-                try c.set("kafka." + kv[..<eq], String(kv[kv.index(after: eq)...]), origin: "flag --kafka")
-            }
-            try c.checkConsistency()
-        } catch let e as ConfigError {
-            throw ValidationError("invalid configuration: \(e)")
+        if let config { try c.apply(yaml: try readFile(config), file: config) }
+        try c.apply(environment: currentEnvironment())
+        let flags: [(String, String?)] = [
+            ("brokers", brokers), ("group_id", groupId), ("input_topic", inputTopic), ("output_topic", outputTopic),
+            ("dead_letter_topic", deadLetterTopic), ("changelog_topic", changelogTopic), ("model", model),
+            ("processing_guarantee", guarantee), ("lateness", lateness), ("idle_advance", idleAdvance),
+            ("max_record_bytes", maxRecordBytes), ("batch_size", batchSize), ("transactional_id", transactionalId),
+            ("embedded_partitions", embeddedPartitions), ("http_address", httpAddress), ("http_token", httpToken),
+            ("log_format", logFormat), ("log_level", logLevel), ("max_future", maxFuture),
+            ("stall_timeout", stallTimeout), ("on_offset_reset", onOffsetReset),
+        ]
+        for (k, v) in flags { if let v { try c.set(k, v, origin: "flag --\(k.replacingOccurrences(of: "_", with: "-"))") } }
+        for kv in kafka {
+            guard let eq = kv.firstIndex(of: "=") else { throw ValidationError("--kafka '\(kv)' is not name=value") }
+            try c.set("kafka." + kv[..<eq], String(kv[kv.index(after: eq)...]), origin: "flag --kafka")
         }
+        try c.checkConsistency()
         return c
     }
 
@@ -122,12 +118,12 @@ struct Run: ParsableCommand {
         stderrLog("\(SegmentdVersion.description) starting")
         unblockSignals()
         var embedded: EmbeddedBroker?
-        if c.brokers.isEmpty {
+        if c.usesEmbeddedBroker {
             let b = try EmbeddedBroker(config: c, partitions: c.embeddedPartitions)
             embedded = b
             c.brokers = b.bootstrapServers
             stderrLog("""
-            no brokers configured: started the embedded broker (librdkafka mock cluster) at \(b.bootstrapServers)
+            brokers: embedded: started the embedded broker (librdkafka mock cluster, in memory, not for production) at \(b.bootstrapServers)
               topics: \(c.inputTopic), \(c.outputTopic), \(c.deadLetterTopic), \(c.changelogTopic) (\(c.embeddedPartitions) partitions each)
               produce events:   kcat -b \(b.bootstrapServers) -t \(c.inputTopic) -P -K '|'   (then type: c-1|{"contact_id":"c-1","type":"subscribed","ts":"2026-11-22T10:00:00Z"})
               read transitions: kcat -b \(b.bootstrapServers) -t \(c.outputTopic) -C
@@ -140,7 +136,11 @@ struct Run: ParsableCommand {
     }
 }
 
-struct DaemonFailure: Error, CustomStringConvertible { var description: String }
+/// Why the daemon stopped on its own: a fatal error (exit status by its cause, see `ExitStatus`).
+struct DaemonFailure: Error, CustomStringConvertible {
+    var cause: any Error
+    var description: String { "fatal: \(cause)" }
+}
 
 func currentEnvironment() -> [String: String] {
     var env: [String: String] = [:]
