@@ -1,4 +1,5 @@
 import SegmentdEngine
+import SegmentdKafka
 import Yams
 
 /// A configuration value that cannot be used: where it came from and why.
@@ -129,6 +130,9 @@ public struct DaemonConfig: Sendable {
             let prop = String(key[key.index(after: dot)...])
             guard !prop.isEmpty else { throw fail("'\(key)' names no librdkafka property") }
             if let instead = DaemonConfig.ownedProperties[prop] { throw fail("'\(key)' cannot be set as a librdkafka property: \(instead)") }
+            if let refusal = KafkaConfig.refusal(of: prop, value: value) {
+                throw fail("'\(key)': \(refusal.reason)" + (refusal.isUnknown ? Suggestions.hint(for: prop, among: KafkaConfig.propertyNames) : ""))
+            }
             switch key[..<dot] {
             case "kafka": kafka[prop] = value
             case "consumer": consumer[prop] = value

@@ -36,8 +36,11 @@ public struct KafkaLogLine: Sendable {
 }
 
 extension KafkaLogLine {
-    /// librdkafka's summary after connection failures (`1/1 brokers are down`).
-    public var saysBrokersDown: Bool { message.hasSuffix("brokers are down") }
+    /// An `ERROR` line that only repeats connection failures already logged as `FAIL`
+    /// (`1/1 brokers are down`, or the failure itself as an error event).
+    public var repeatsConnectionFailure: Bool {
+        facility == "ERROR" && (message.hasSuffix("brokers are down") || message.contains(": Connect to ") || message.contains(": Failed to resolve "))
+    }
 }
 
 /// Where librdkafka's log lines go. By default librdkafka prints them on stderr itself; once

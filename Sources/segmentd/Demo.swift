@@ -63,7 +63,7 @@ struct Demo: ParsableCommand {
             }
             for rec in try tail.poll(maxRecords: 1000, timeoutMs: 50) {
                 shown += 1
-                print(Demo.describe(rec.value))
+                print(readableTransition(rec.value))
             }
         }
         try producer.close()
@@ -72,19 +72,5 @@ struct Demo: ParsableCommand {
         while daemonThread.isExecuting { usleep(20_000) }
         let s = daemon.status
         stderrLog("demo done: fed \(fed) records; daemon: \(s.records) records, \(s.transitions) transitions, \(s.deadLetters) dead letters, \(s.transactions) transactions")
-    }
-
-    /// One transition as a line a person reads.
-    static func describe(_ value: [UInt8]) -> String {
-        let s = String(decoding: value, as: UTF8.self)
-        func field(_ k: String) -> String {
-            guard let r = s.range(of: "\"\(k)\":") else { return "?" }
-            let rest = s[r.upperBound...]
-            if rest.hasPrefix("null") { return "(none)" }
-            return String(rest.dropFirst().prefix { $0 != "\"" })
-        }
-        let cause = s.contains(#""kind":"time""#) ? "time passed"
-            : s.contains(#""kind":"model""#) ? "model changed" : "event \(field("event_type"))"
-        return "\(field("at"))  \(field("contact_id"))  \(field("group")): \(field("from")) -> \(field("to"))  (\(cause))"
     }
 }

@@ -79,7 +79,7 @@ func routeKafkaLogs(to logger: Logger) {
             logger.debug("\(text)")
             return
         }
-        if line.saysBrokersDown {
+        if line.repeatsConnectionFailure {
             // Already said, per broker, with what to check.
             logger.debug("\(text)")
             return

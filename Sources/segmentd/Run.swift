@@ -55,10 +55,7 @@ struct Run: ParsableCommand {
         """
     )
 
-    @Option(help: "A YAML configuration file.")
-    var config: String?
-    @Option(help: "Bootstrap servers (host:port,…), or embedded: an in-memory broker on 127.0.0.1 to try segmentd.")
-    var brokers: String?
+    @OptionGroup var connection: ConnectionOptions
     @Option(name: .customLong("group-id")) var groupId: String?
     @Option(name: .customLong("input-topic")) var inputTopic: String?
     @Option(name: .customLong("output-topic")) var outputTopic: String?
@@ -79,27 +76,17 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("log-level"), help: "info or debug.") var logLevel: String?
     @Option(name: .customLong("http-address"), help: "host:port of the operations HTTP server, or off.") var httpAddress: String?
     @Option(name: .customLong("http-token"), help: "Bearer token the HTTP server requires (probes excepted).") var httpToken: String?
-    @Option(name: .customLong("kafka"), help: "A librdkafka property for all clients, as name=value (repeatable).")
-    var kafka: [String] = []
 
     func resolvedConfig() throws -> DaemonConfig {
-        var c = DaemonConfig()
-        if let config { try c.apply(yaml: try readFile(config), file: config) }
-        try c.apply(environment: currentEnvironment())
-        let flags: [(String, String?)] = [
-            ("brokers", brokers), ("group_id", groupId), ("input_topic", inputTopic), ("output_topic", outputTopic),
+        let c = try connection.settings([
+            ("group_id", groupId), ("input_topic", inputTopic), ("output_topic", outputTopic),
             ("dead_letter_topic", deadLetterTopic), ("changelog_topic", changelogTopic), ("model", model),
             ("processing_guarantee", guarantee), ("lateness", lateness), ("idle_advance", idleAdvance),
             ("max_record_bytes", maxRecordBytes), ("batch_size", batchSize), ("transactional_id", transactionalId),
             ("embedded_partitions", embeddedPartitions), ("http_address", httpAddress), ("http_token", httpToken),
             ("log_format", logFormat), ("log_level", logLevel), ("max_future", maxFuture),
             ("stall_timeout", stallTimeout), ("on_offset_reset", onOffsetReset),
-        ]
-        for (k, v) in flags { if let v { try c.set(k, v, origin: "flag --\(k.replacingOccurrences(of: "_", with: "-"))") } }
-        for kv in kafka {
-            guard let eq = kv.firstIndex(of: "=") else { throw ValidationError("--kafka '\(kv)' is not name=value") }
-            try c.set("kafka." + kv[..<eq], String(kv[kv.index(after: eq)...]), origin: "flag --kafka")
-        }
+        ])
         try c.checkConsistency()
         return c
     }
@@ -125,13 +112,14 @@ struct Run: ParsableCommand {
             stderrLog("""
             brokers: embedded: started the embedded broker (librdkafka mock cluster, in memory, not for production) at \(b.bootstrapServers)
               topics: \(c.inputTopic), \(c.outputTopic), \(c.deadLetterTopic), \(c.changelogTopic) (\(c.embeddedPartitions) partitions each)
-              produce events:   kcat -b \(b.bootstrapServers) -t \(c.inputTopic) -P -K '|'   (then type: c-1|{"contact_id":"c-1","type":"subscribed","ts":"2026-11-22T10:00:00Z"})
-              read transitions: kcat -b \(b.bootstrapServers) -t \(c.outputTopic) -C
+              produce events:   segmentd produce events.ndjson --brokers \(b.bootstrapServers)   (or - for stdin; keyed by contact id, murmur2)
+              read transitions: segmentd tail --brokers \(b.bootstrapServers) --from-beginning
               it lives in this process's memory: stop segmentd and it is gone
             """)
         }
         defer { embedded?.close() }
         let daemon = Daemon(config: c, model: m, log: stderrLog, debug: debugLog, error: errorLog)
+        daemon.metrics.setBuildInfo(version: SegmentdVersion.number, librdkafka: Librdkafka.version)
         try await runServices(daemon, log: stderrLog)
     }
 }

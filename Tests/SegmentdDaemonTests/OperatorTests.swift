@@ -169,6 +169,15 @@ struct OperatorTests {
                 #expect(error.message.contains(setting), "\(key): \(error)")
             }
         }
+        var typo = DaemonConfig()
+        do {
+            try typo.set("kafka.secuirty.protocol", "SSL", origin: "flag --kafka")
+            Issue.record("a misspelt librdkafka property was accepted")
+        } catch {
+            #expect(error.description == "flag --kafka: 'kafka.secuirty.protocol': librdkafka has no property 'secuirty.protocol' (did you mean 'security.protocol'?)")
+        }
+        #expect(throws: ConfigError.self) { try typo.set("consumer.session.timeout.ms", "soon", origin: "flag --kafka") }
+        try typo.set("producer.compression.type", "zstd", origin: "flag --kafka")
         var c = DaemonConfig()
         try c.set("consumer.isolation.level", "read_uncommitted", origin: "flag --kafka")
         #expect(c.consumerProperties()["isolation.level"] == "read_uncommitted")
@@ -245,5 +254,59 @@ struct OperatorTests {
                 }
             }
         }
+    }
+
+    @Test("produce keys each record by contact id and partitions it with murmur2; tail prints committed transitions readably")
+    func produceAndTail() throws {
+        let cluster = try MockCluster()
+        defer { cluster.close() }
+        try cluster.createTopic("engagement-events", partitions: 6)
+        try cluster.createTopic("segment-transitions", partitions: 3)
+        var lines: [String] = []
+        for i in 0..<40 {
+            lines.append(#"{"event_id":"e\#(i)","contact_id":"c-\#(i % 13)","type":"page_view","ts":"2026-03-10T09:00:00Z","props":{"path":"/x"}}"#)
+        }
+        lines.append(#"{"type":"identify","userId":"u-7","timestamp":"2026-03-10T09:00:00Z","traits":{"company_size":40}}"#)
+        lines.append("not json")
+        let events = try Self.temporaryFile(lines.joined(separator: "\n") + "\n", ext: "ndjson")
+        defer { unlink(events) }
+        let p = try Self.segmentd(["produce", events, "--brokers", cluster.bootstrapServers], environment: Self.cleanEnvironment)
+        #expect(p.status == 0, "\(p.stderr)")
+        #expect(p.stderr.contains("42 records to engagement-events"), "\(p.stderr)")
+        #expect(p.stderr.contains("1 without a contact id"), "\(p.stderr)")
+        let records = try TopicReader(config: ["bootstrap.servers": cluster.bootstrapServers], topic: "engagement-events").readAll()
+        #expect(records.count == 42)
+        for r in records {
+            guard let key = r.key else { continue }
+            #expect(r.partition == Murmur2.partition(key, count: 6), "\(String(decoding: key, as: UTF8.self)) on \(r.partition)")
+        }
+        #expect(records.filter { $0.key == Array("u-7".utf8) }.count == 1)
+        #expect(records.filter { $0.key == nil }.count == 1)
+
+        let producer = try KafkaProducer(config: ["bootstrap.servers": cluster.bootstrapServers])
+        let transition = #"{"specversion":"1.0","type":"segmentd.transition","data":{"contact_id":"c-1","group":"lifecycle","from":null,"to":"new_subscriber","at":"2026-03-02T09:00:00.000Z","cause":{"kind":"event","event_type":"subscribed"}}}"#
+        try producer.produce(topic: "segment-transitions", key: Array("c-1".utf8), value: Array(transition.utf8))
+        try producer.flush(timeoutMs: 10_000)
+        try producer.close()
+        let t = try Self.segmentd(["tail", "--brokers", cluster.bootstrapServers, "--from-beginning", "--count", "1"], environment: Self.cleanEnvironment)
+        #expect(t.status == 0, "\(t.stderr)")
+        #expect(t.stdout == "2026-03-02T09:00:00.000Z  c-1  lifecycle: (none) -> new_subscriber  (event subscribed)\n", "\(t.stdout) \(t.stderr)")
+    }
+
+    @Test("produce, tail and report from a cluster: an unreachable one is 69 with what to check; no brokers is 65")
+    func produceTailRefusals() throws {
+        let port = Self.closedPort()
+        let p = try Self.segmentd(["produce", "/dev/null", "--brokers", "127.0.0.1:\(port)"], environment: Self.cleanEnvironment)
+        #expect(p.status == 69, "\(p.stderr)")
+        #expect(p.stderr.contains("cannot reach the Kafka brokers 127.0.0.1:\(port)"), "\(p.stderr)")
+        #expect(!p.stderr.split(separator: "\n").contains { $0.hasPrefix("%") }, "\(p.stderr)")
+        let r = try Self.segmentd(["report", "--brokers", "127.0.0.1:\(port)"], environment: Self.cleanEnvironment)
+        #expect(r.status == 69, "\(r.stderr)")
+        #expect(r.stderr.contains("cannot reach the Kafka brokers 127.0.0.1:\(port)"), "\(r.stderr)")
+        let t = try Self.segmentd(["tail"], environment: Self.cleanEnvironment)
+        #expect(t.status == 65, "\(t.stderr)")
+        #expect(t.stderr.contains("no brokers"), "\(t.stderr)")
+        let e = try Self.segmentd(["tail", "--brokers", "embedded"], environment: Self.cleanEnvironment)
+        #expect(e.status == 65, "\(e.stderr)")
     }
 }

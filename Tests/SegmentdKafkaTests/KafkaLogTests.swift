@@ -15,7 +15,13 @@ struct KafkaLogTests {
         #expect(reason.hasPrefix("Connect to ipv4#127.0.0.1:9 failed: Connection refused"))
         let down = KafkaLogLine(severity: 3, facility: "ERROR", client: "rdkafka#producer-1", text: "[thrd:127.0.0.1:9/bootstrap]: 1/1 brokers are down")
         #expect(down.unreachableBroker == nil)
-        #expect(down.saysBrokersDown)
+        #expect(down.repeatsConnectionFailure)
+        let event = KafkaLogLine(severity: 3, facility: "ERROR", client: "rdkafka#consumer-1",
+                                 text: "[thrd:app]: rdkafka#consumer-1: 127.0.0.1:9/bootstrap: Connect to ipv4#127.0.0.1:9 failed: Connection refused")
+        #expect(event.repeatsConnectionFailure)
+        let dns = KafkaLogLine(severity: 3, facility: "FAIL", client: "rdkafka#producer-1",
+                               text: "[thrd:kafka-9:9092/bootstrap]: kafka-9:9092/bootstrap: Failed to resolve 'kafka-9:9092': Name or service not known (after 2ms in state CONNECT)")
+        #expect(dns.unreachableBroker?.broker == "kafka-9:9092")
     }
 
     @Test("librdkafka's lines reach the sink once it is routed")
