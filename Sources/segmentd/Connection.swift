@@ -13,24 +13,28 @@ struct ConnectionOptions: ParsableArguments {
     @Option(name: .customLong("kafka"), help: "A librdkafka property for all clients, as name=value (repeatable).")
     var kafka: [String] = []
 
-    /// The settings, with `flags` (setting name, flag value) applied after the environment.
-    func settings(_ flags: [(String, String?)] = []) throws -> DaemonConfig {
-        try connectionSettings(configFile: config, brokers: brokers, kafka: kafka, flags: flags)
+    /// The settings, with `flags` (setting name, flag value) applied after the environment,
+    /// and `clients` (`consumer` or `producer`, name=value flags) after `--kafka`.
+    func settings(_ flags: [(String, String?)] = [], clients: [(String, [String])] = []) throws -> DaemonConfig {
+        try connectionSettings(configFile: config, brokers: brokers, kafka: kafka, flags: flags, clients: clients)
     }
 }
 
 /// Defaults, then the configuration file, then `SEGMENTD_*` variables, then the flags: the
 /// one way every command resolves its settings.
-func connectionSettings(configFile: String?, brokers: String?, kafka: [String], flags: [(String, String?)]) throws -> DaemonConfig {
+func connectionSettings(configFile: String?, brokers: String?, kafka: [String], flags: [(String, String?)],
+                        clients: [(String, [String])] = []) throws -> DaemonConfig {
     var c = DaemonConfig()
     if let configFile { try c.apply(yaml: try readFile(configFile), file: configFile) }
     try c.apply(environment: currentEnvironment())
     for (k, v) in [("brokers", brokers)] + flags {
         if let v { try c.set(k, v, origin: "flag --\(k.replacingOccurrences(of: "_", with: "-"))") }
     }
-    for kv in kafka {
-        guard let eq = kv.firstIndex(of: "=") else { throw ValidationError("--kafka '\(kv)' is not name=value") }
-        try c.set("kafka." + kv[..<eq], String(kv[kv.index(after: eq)...]), origin: "flag --kafka")
+    for (client, properties) in [("kafka", kafka)] + clients {
+        for kv in properties {
+            guard let eq = kv.firstIndex(of: "=") else { throw ValidationError("--\(client) '\(kv)' is not name=value") }
+            try c.set("\(client)." + kv[..<eq], String(kv[kv.index(after: eq)...]), origin: "flag --\(client)")
+        }
     }
     return c
 }

@@ -96,7 +96,8 @@ struct Replay: ParsableCommand {
             lineNo += 1
             if line.isEmpty { return }
             if case .bad(let e) = pipeline.process(line) {
-                badOut.buffer.append(contentsOf: "line \(lineNo): \(e.reason.rawValue): \(e.detail)\n".utf8)
+                let detail = e.reason == .unknownType ? e.detail + NameHints.typeHint(e.detail) : e.detail
+                badOut.buffer.append(contentsOf: "line \(lineNo): \(e.reason.rawValue): \(detail)\n".utf8)
                 badOut.flushIfFull()
             }
             flushTransitions()
@@ -141,6 +142,6 @@ func loadModel(_ path: String?) throws -> Model {
     do {
         return try Model.load(yaml: text, file: path)
     } catch {
-        throw CommandFailure(.dataError, "invalid model: \(ModelHints.withHint(error, modelText: text))")
+        throw CommandFailure(.dataError, "invalid model: \(NameHints.withHint(error, modelText: text))")
     }
 }

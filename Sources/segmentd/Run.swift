@@ -56,26 +56,39 @@ struct Run: ParsableCommand {
     )
 
     @OptionGroup var connection: ConnectionOptions
-    @Option(name: .customLong("group-id")) var groupId: String?
-    @Option(name: .customLong("input-topic")) var inputTopic: String?
-    @Option(name: .customLong("output-topic")) var outputTopic: String?
-    @Option(name: .customLong("dead-letter-topic")) var deadLetterTopic: String?
-    @Option(name: .customLong("changelog-topic")) var changelogTopic: String?
-    @Option(help: "A model file (YAML).") var model: String?
-    @Option(name: .customLong("processing-guarantee"), help: "exactly_once or at_least_once.") var guarantee: String?
-    @Option(help: "Allowed lateness, e.g. 0s, 1h.") var lateness: String?
-    @Option(name: .customLong("idle-advance"), help: "Idle time before a partition's watermark follows the wall clock, or off.") var idleAdvance: String?
-    @Option(name: .customLong("max-record-bytes")) var maxRecordBytes: String?
-    @Option(name: .customLong("batch-size")) var batchSize: String?
-    @Option(name: .customLong("max-future"), help: "Events further ahead of the wall clock are dead-lettered (invalid_time), e.g. 1h.") var maxFuture: String?
-    @Option(name: .customLong("stall-timeout"), help: "/healthz fails when nothing commits for this long while input waits, e.g. 2m.") var stallTimeout: String?
-    @Option(name: .customLong("on-offset-reset"), help: "log or fail, when a checkpointed input position is gone from the broker.") var onOffsetReset: String?
-    @Option(name: .customLong("transactional-id")) var transactionalId: String?
-    @Option(name: .customLong("embedded-partitions")) var embeddedPartitions: String?
-    @Option(name: .customLong("log-format"), help: "text or json.") var logFormat: String?
-    @Option(name: .customLong("log-level"), help: "info or debug.") var logLevel: String?
-    @Option(name: .customLong("http-address"), help: "host:port of the operations HTTP server, or off.") var httpAddress: String?
-    @Option(name: .customLong("http-token"), help: "Bearer token the HTTP server requires (probes excepted).") var httpToken: String?
+    @Option(name: .customLong("group-id"), help: setting("group_id")) var groupId: String?
+    @Option(name: .customLong("input-topic"), help: setting("input_topic")) var inputTopic: String?
+    @Option(name: .customLong("output-topic"), help: setting("output_topic")) var outputTopic: String?
+    @Option(name: .customLong("dead-letter-topic"), help: setting("dead_letter_topic")) var deadLetterTopic: String?
+    @Option(name: .customLong("changelog-topic"), help: setting("changelog_topic")) var changelogTopic: String?
+    @Option(help: setting("model")) var model: String?
+    @Option(name: .customLong("processing-guarantee"), help: setting("processing_guarantee")) var guarantee: String?
+    @Option(help: setting("lateness")) var lateness: String?
+    @Option(name: .customLong("idle-advance"), help: setting("idle_advance")) var idleAdvance: String?
+    @Option(name: .customLong("max-record-bytes"), help: setting("max_record_bytes")) var maxRecordBytes: String?
+    @Option(name: .customLong("batch-size"), help: setting("batch_size")) var batchSize: String?
+    @Option(name: .customLong("max-future"), help: setting("max_future")) var maxFuture: String?
+    @Option(name: .customLong("stall-timeout"), help: setting("stall_timeout")) var stallTimeout: String?
+    @Option(name: .customLong("on-offset-reset"), help: setting("on_offset_reset")) var onOffsetReset: String?
+    @Option(name: .customLong("transactional-id"), help: setting("transactional_id")) var transactionalId: String?
+    @Option(name: .customLong("embedded-partitions"), help: setting("embedded_partitions")) var embeddedPartitions: String?
+    @Option(name: .customLong("output-mode"), help: setting("output_mode")) var outputMode: String?
+    @Option(name: .customLong("segment-mirror-topic"), help: setting("segment_mirror_topic")) var segmentMirrorTopic: String?
+    @Option(name: .customLong("input-adapters"), help: setting("input_adapters")) var inputAdapters: String?
+    @Option(name: .customLong("log-format"), help: setting("log_format")) var logFormat: String?
+    @Option(name: .customLong("log-level"), help: setting("log_level")) var logLevel: String?
+    @Option(name: .customLong("http-address"), help: setting("http_address")) var httpAddress: String?
+    @Option(name: .customLong("http-token"), help: setting("http_token")) var httpToken: String?
+    @Option(name: .customLong("consumer"), help: "A librdkafka property for the consumer only, as name=value (repeatable).")
+    var consumer: [String] = []
+    @Option(name: .customLong("producer"), help: "A librdkafka property for the producer only, as name=value (repeatable).")
+    var producer: [String] = []
+
+    /// A setting's help: its meaning from `DaemonConfig.keys`, declared once for the flag,
+    /// the file and the environment.
+    static func setting(_ key: String) -> ArgumentHelp {
+        ArgumentHelp(DaemonConfig.keys.first { $0.0 == key }?.1 ?? key)
+    }
 
     func resolvedConfig() throws -> DaemonConfig {
         let c = try connection.settings([
@@ -85,8 +98,9 @@ struct Run: ParsableCommand {
             ("max_record_bytes", maxRecordBytes), ("batch_size", batchSize), ("transactional_id", transactionalId),
             ("embedded_partitions", embeddedPartitions), ("http_address", httpAddress), ("http_token", httpToken),
             ("log_format", logFormat), ("log_level", logLevel), ("max_future", maxFuture),
-            ("stall_timeout", stallTimeout), ("on_offset_reset", onOffsetReset),
-        ])
+            ("stall_timeout", stallTimeout), ("on_offset_reset", onOffsetReset), ("output_mode", outputMode),
+            ("segment_mirror_topic", segmentMirrorTopic), ("input_adapters", inputAdapters),
+        ], clients: [("consumer", consumer), ("producer", producer)])
         try c.checkConsistency()
         return c
     }

@@ -87,6 +87,12 @@ struct OperatorTests {
         #expect(t.status == 65, "\(t.stderr)")
         #expect(t.stderr.contains("did you mean 'page_view'?"), "\(t.stderr)")
         #expect(!t.stderr.contains("Usage:"), "\(t.stderr)")
+
+        let record = try Self.temporaryFile(#"{"contact_id":"c-1","type":"page_veiw","ts":"2026-03-02T09:00:00Z"}"# + "\n", ext: "ndjson")
+        defer { unlink(record) }
+        let b = try Self.segmentd(["replay", record, "--quiet"])
+        #expect(b.status == 0, "\(b.stderr)")
+        #expect(b.stderr.contains("line 1: unknown_type: unknown event type 'page_veiw' (did you mean 'page_view'?)"), "\(b.stderr)")
     }
 
     @Test("a bad configuration: origin and reason, a did-you-mean for a setting, no usage, status 65")
@@ -98,6 +104,13 @@ struct OperatorTests {
         #expect(r.stderr.contains("\(config):2:"), "\(r.stderr)")
         #expect(r.stderr.contains("unknown setting 'bach_size' (did you mean 'batch_size'?)"), "\(r.stderr)")
         #expect(!r.stderr.contains("Usage:"), "\(r.stderr)")
+
+        let flag = try Self.segmentd(["run", "--brokers", "127.0.0.1:1", "--output-mode", "binery"], environment: Self.cleanEnvironment)
+        #expect(flag.status == 65, "\(flag.stderr)")
+        #expect(flag.stderr.contains("flag --output-mode: output_mode 'binery' must be structured or binary"), "\(flag.stderr)")
+        let client = try Self.segmentd(["run", "--brokers", "127.0.0.1:1", "--consumer", "group.id=x"], environment: Self.cleanEnvironment)
+        #expect(client.status == 65, "\(client.stderr)")
+        #expect(client.stderr.contains("flag --consumer: 'consumer.group.id' cannot be set"), "\(client.stderr)")
 
         var env = Self.cleanEnvironment
         env["SEGMENTD_BROKRS"] = "127.0.0.1:1"

@@ -2,10 +2,11 @@ import SegmentdDaemon
 import SegmentdEngine
 import Yams
 
-/// "Did you mean" for a model error about an unknown name: the engine says what is unknown
-/// (`unknown filter 'hi_intent'`, `unknown key 'withn' in … (expected one of: …)`); the names it
-/// could have been are the model's own (read again from its text) or the canonical event types.
-enum ModelHints {
+/// "Did you mean" for an unknown name in the engine's messages (a model error such as
+/// `unknown filter 'hi_intent'` or `unknown key 'withn' in … (expected one of: …)`, a bad
+/// record's `unknown event type 'page_veiw'`): the names it could have been are the model's own
+/// (read again from its text), the ones the message lists, or the canonical event types.
+enum NameHints {
     /// `error`'s text, with ` (did you mean 'x'?)` after the message when a known name is close.
     static func withHint(_ error: ModelError, modelText: String) -> String {
         guard let (kind, name) = unknownName(in: error.message) else { return error.description }
@@ -17,6 +18,13 @@ enum ModelHints {
         }
         let hint = Suggestions.hint(for: name, among: candidates)
         return error.description + hint
+    }
+
+    /// ` (did you mean 'x'?)` for the event type of an `unknown event type 'NAME'` message
+    /// (a bad record's detail), or "".
+    static func typeHint(_ message: String) -> String {
+        guard let (kind, name) = unknownName(in: message), kind == "event type" else { return "" }
+        return Suggestions.hint(for: name, among: CanonicalTypes.all)
     }
 
     /// The kind and the name of `unknown KIND 'NAME'` in a message.
