@@ -83,6 +83,10 @@ public struct KafkaError: Error, CustomStringConvertible, Sendable {
         [RD_KAFKA_RESP_ERR__TRANSPORT, RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN, RD_KAFKA_RESP_ERR__RESOLVE].contains { $0.rawValue == code }
     }
 
+    /// librdkafka refused the client's configuration (a property, or a file it names such as
+    /// `ssl.ca.location`) when the client was created (`_INVALID_ARG`).
+    public var isConfigurationError: Bool { code == RD_KAFKA_RESP_ERR__INVALID_ARG.rawValue }
+
     /// The topic does not exist (or is not known to the broker yet).
     public var isUnknownTopic: Bool {
         [RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC, RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART].contains { $0.rawValue == code }

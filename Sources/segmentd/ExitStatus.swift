@@ -45,27 +45,31 @@ struct CommandFailure: Error, CustomStringConvertible {
         case let f as CommandFailure: return f
         case let e as ConfigError: return CommandFailure(.dataError, "invalid configuration: \(e)")
         case let e as IOError: return CommandFailure(e.writing ? .ioError : .noInput, e.description)
-        case let e as KafkaError: return CommandFailure(kafka: e, context: nil)
+        case let e as KafkaError: return CommandFailure(kafka: e)
         case let e as DaemonFailure:
-            let status = (e.cause as? KafkaError).map { CommandFailure(kafka: $0, context: nil).status } ?? .software
-            return CommandFailure(status, e.description)
+            guard let cause = e.cause as? KafkaError else { return CommandFailure(.software, e.description) }
+            let failure = CommandFailure(kafka: cause)
+            // A refused configuration is said as such; anything else stopped a running daemon.
+            return failure.status == .dataError ? failure : CommandFailure(failure.status, e.description)
         case is DaemonError: return CommandFailure(.software, "fatal: \(error)")
         default: return nil
         }
     }
 
-    /// A Kafka client error: fatal ones are internal (70), timeouts and retriable ones
-    /// temporary (75), a transport failure to every broker is unavailability (69).
-    init(kafka e: KafkaError, context: String?) {
-        let prefix = context.map { "\($0): " } ?? ""
-        if e.isFatal {
-            self.init(.software, "fatal Kafka client error: \(prefix)\(e)")
+    /// A Kafka client error: a refused configuration is data (65), fatal ones are internal
+    /// (70), a transport failure to every broker is unavailability (69), timeouts and retriable
+    /// ones temporary (75).
+    init(kafka e: KafkaError) {
+        if e.isConfigurationError {
+            self.init(.dataError, "the Kafka client refused its configuration: \(e.message)")
+        } else if e.isFatal {
+            self.init(.software, "fatal Kafka client error: \(e)")
         } else if e.isBrokerUnreachable {
-            self.init(.unavailable, "\(prefix)\(e)")
+            self.init(.unavailable, "\(e)")
         } else if e.isRetriable || e.isTimeout {
-            self.init(.temporaryFailure, "\(prefix)\(e)")
+            self.init(.temporaryFailure, "\(e)")
         } else {
-            self.init(.software, "\(prefix)\(e)")
+            self.init(.software, "\(e)")
         }
     }
 }

@@ -58,7 +58,7 @@ struct Produce: ParsableCommand {
             try producer.flush(timeoutMs: Int(limit.millis) + 5_000)
             try producer.close()
         } catch let e as KafkaError {
-            let status = e.isTimeout || e.isDeliveryTimeout ? .temporaryFailure : CommandFailure(kafka: e, context: nil).status
+            let status = e.isTimeout || e.isDeliveryTimeout ? .temporaryFailure : CommandFailure(kafka: e).status
             throw CommandFailure(status, "records not acknowledged by \(c.brokers) within \(timeout): \(e.message)")
         }
         printErr("segmentd produce: \(produced) records to \(c.inputTopic) on \(c.brokers)\(unkeyed > 0 ? " (\(unkeyed) without a contact id, produced without a key)" : "")\n")

@@ -112,6 +112,11 @@ struct OperatorTests {
         #expect(client.status == 65, "\(client.stderr)")
         #expect(client.stderr.contains("flag --consumer: 'consumer.group.id' cannot be set"), "\(client.stderr)")
 
+        let tls = try Self.segmentd(["run", "--brokers", "127.0.0.1:1", "--http-address", "off", "--kafka", "security.protocol=SSL",
+                                     "--kafka", "ssl.ca.location=/nonexistent/ca.pem"], environment: Self.cleanEnvironment)
+        #expect(tls.status == 65, "\(tls.stderr)")
+        #expect(tls.stderr.contains("Error: the Kafka client refused its configuration: ssl.ca.location failed"), "\(tls.stderr)")
+
         var env = Self.cleanEnvironment
         env["SEGMENTD_BROKRS"] = "127.0.0.1:1"
         let e = try Self.segmentd(["run"], environment: env)
