@@ -327,4 +327,30 @@ struct OperatorTests {
         let e = try Self.segmentd(["tail", "--brokers", "embedded"], environment: Self.cleanEnvironment)
         #expect(e.status == 65, "\(e.stderr)")
     }
+
+    @Test("demo serves the HTTP operations on its traffic and says where")
+    func demoHTTP() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.bin)
+        p.arguments = ["demo", "--seconds", "8", "--http-address", "127.0.0.1:0"]
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("segmentd-demo-\(UUID().uuidString).log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: log) }
+        p.standardError = try FileHandle(forWritingTo: log)
+        p.standardOutput = FileHandle.nullDevice
+        try p.run()
+        var port: Int?
+        let deadline = Date().addingTimeInterval(20)
+        while port == nil && Date() < deadline && p.isRunning {
+            let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            if let r = text.range(of: "HTTP on http://127.0.0.1:") { port = Int(text[r.upperBound...].prefix { $0.isNumber }) }
+            usleep(100_000)
+        }
+        let found = try #require(port, "\((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
+        let metrics = httpGet(port: found, path: "/metrics")
+        #expect(metrics?.hasPrefix("HTTP/1.1 200") == true, "\(metrics ?? "no answer")")
+        #expect(metrics?.contains("segmentd_records_total") == true)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+    }
 }
