@@ -38,12 +38,24 @@ final class LineReader {
 
     deinit { if fd > 0 { close(fd) } }
 
-    func forEachLine(_ body: (UnsafeBufferPointer<UInt8>) throws -> Void) throws {
+    /// Calls `body` with each line. With `stop`, waits for input at most 200 ms at a time and
+    /// ends (dropping an unfinished last line) as soon as `stop()` is true: a command reading a
+    /// terminal or an idle pipe still honours SIGTERM/SIGINT.
+    func forEachLine(stop: (() -> Bool)? = nil, _ body: (UnsafeBufferPointer<UInt8>) throws -> Void) throws {
         let chunk = 1 << 20
         var buf = [UInt8](repeating: 0, count: chunk)
         var carry: [UInt8] = []
-        while true {
+        reading: while true {
+            if let stop {
+                var waiting = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                while true {
+                    if stop() { carry.removeAll(); break reading }
+                    let ready = poll(&waiting, 1, 200)
+                    if ready > 0 || (ready < 0 && errno != EINTR) { break }
+                }
+            }
             let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
             if n < 0 { throw IOError(description: "cannot read \(path): \(String(cString: strerror(errno)))") }
             if n == 0 { break }
             try buf.withUnsafeBufferPointer { b in

@@ -47,8 +47,8 @@ struct Produce: ParsableCommand {
         let producer = try KafkaProducer(config: KafkaConfig(props))
         var decoder = EventDecoder(model: Model.defaultModel())
         var produced = 0, unkeyed = 0
-        try LineReader(path: file).forEachLine { line in
-            if line.isEmpty || shutdownRequested.load(ordering: .relaxed) { return }
+        try LineReader(path: file).forEachLine(stop: { shutdownRequested.load(ordering: .relaxed) }) { line in
+            if line.isEmpty { return }
             var key: [UInt8]?
             if case let .events(e, _, _) = decoder.decode(line) { key = e.contactId } else { unkeyed += 1 }
             try producer.produce(topic: c.inputTopic, key: key, value: Array(line))

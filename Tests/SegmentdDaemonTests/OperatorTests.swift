@@ -301,6 +301,22 @@ struct OperatorTests {
         #expect(records.filter { $0.key == Array("u-7".utf8) }.count == 1)
         #expect(records.filter { $0.key == nil }.count == 1)
 
+        // Reading an idle pipe, SIGTERM ends produce with what it read delivered, status 0.
+        let waiting = Process()
+        waiting.executableURL = URL(fileURLWithPath: Self.bin)
+        waiting.arguments = ["produce", "-", "--brokers", cluster.bootstrapServers]
+        waiting.environment = Self.cleanEnvironment
+        let input = Pipe()
+        waiting.standardInput = input
+        waiting.standardError = FileHandle.nullDevice
+        try waiting.run()
+        try input.fileHandleForWriting.write(contentsOf: Data((lines[0] + "\n").utf8))
+        usleep(1_500_000)
+        kill(waiting.processIdentifier, SIGTERM)
+        waiting.waitUntilExit()
+        #expect(waiting.terminationStatus == 0)
+        #expect(try TopicReader(config: ["bootstrap.servers": cluster.bootstrapServers], topic: "engagement-events").readAll().count == 43)
+
         let producer = try KafkaProducer(config: ["bootstrap.servers": cluster.bootstrapServers])
         let transition = #"{"specversion":"1.0","type":"segmentd.transition","data":{"contact_id":"c-1","group":"lifecycle","from":null,"to":"new_subscriber","at":"2026-03-02T09:00:00.000Z","cause":{"kind":"event","event_type":"subscribed"}}}"#
         try producer.produce(topic: "segment-transitions", key: Array("c-1".utf8), value: Array(transition.utf8))
