@@ -77,6 +77,7 @@ let package = Package(
                 "SegmentdDaemon",
                 "SegmentdHTTP",
                 "SegmentdKafka",
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

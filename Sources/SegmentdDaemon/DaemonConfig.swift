@@ -1,4 +1,5 @@
 import SegmentdEngine
+import SegmentdKafka
 import Yams
 
 /// A configuration value that cannot be used: where it came from and why.
@@ -37,7 +38,8 @@ public enum RepartitionMode: String, Sendable, CaseIterable {
 /// environment variables, then flags: later sources win. Every value is checked where it is
 /// read, so a bad one is refused at start with its origin.
 public struct DaemonConfig: Sendable {
-    /// `bootstrap.servers`; empty: start the embedded broker (librdkafka's mock cluster).
+    /// `bootstrap.servers`; `embedded` (`DaemonConfig.embeddedBrokers`): start the embedded
+    /// broker (librdkafka's mock cluster); empty: not configured, refused at start.
     public var brokers = ""
     public var groupId = "segmentd"
     public var inputTopic = "engagement-events"
@@ -107,7 +109,7 @@ public struct DaemonConfig: Sendable {
     /// The keys a file, `SEGMENTD_<KEY>` or `--<key-with-dashes>` can set, with their meaning
     /// (`segmentd run --help` prints this list).
     public static let keys: [(String, String)] = [
-        ("brokers", "bootstrap servers (host:port,…); empty: start the embedded broker on 127.0.0.1"),
+        ("brokers", "bootstrap servers (host:port,…), required; embedded: start an in-memory broker on 127.0.0.1 to try segmentd"),
         ("group_id", "consumer group id (default segmentd)"),
         ("input_topic", "engagement events (default engagement-events)"),
         ("output_topic", "segment transitions, CloudEvents JSON keyed by contact (default segment-transitions)"),
@@ -157,6 +159,10 @@ public struct DaemonConfig: Sendable {
             let dot = key.firstIndex(of: ".")!
             let prop = String(key[key.index(after: dot)...])
             guard !prop.isEmpty else { throw fail("'\(key)' names no librdkafka property") }
+            if let instead = DaemonConfig.ownedProperties[prop] { throw fail("'\(key)' cannot be set as a librdkafka property: \(instead)") }
+            if let refusal = KafkaConfig.refusal(of: prop, value: value) {
+                throw fail("'\(key)': \(refusal.reason)" + (refusal.isUnknown ? Suggestions.hint(for: prop, among: KafkaConfig.propertyNames) : ""))
+            }
             switch key[..<dot] {
             case "kafka": kafka[prop] = value
             case "consumer": consumer[prop] = value
@@ -257,9 +263,28 @@ public struct DaemonConfig: Sendable {
             guard n <= 1024 else { throw fail("embedded_partitions must be at most 1024") }
             embeddedPartitions = Int32(n)
         default:
-            throw fail("unknown setting '\(key)' (known: \(DaemonConfig.keys.map(\.0).joined(separator: ", ")))")
+            let known = DaemonConfig.keys.map(\.0).filter { !$0.contains(".") }
+            let hint = Suggestions.hint(for: key, among: known)
+            throw fail("unknown setting '\(key)'" + (hint.isEmpty ? " (known: \(known.joined(separator: ", ")), kafka.*, consumer.*, producer.*)" : hint))
         }
     }
+
+    /// The `brokers` value that starts the embedded broker.
+    public static let embeddedBrokers = "embedded"
+
+    /// Whether `brokers` asks for the embedded broker.
+    public var usesEmbeddedBroker: Bool { brokers == DaemonConfig.embeddedBrokers }
+
+    /// librdkafka properties segmentd sets itself, refused as pass-through properties (a value
+    /// given there would otherwise be overwritten without a word), with what to use instead.
+    public static let ownedProperties: [String: String] = [
+        "bootstrap.servers": "use the setting brokers (--brokers, SEGMENTD_BROKERS)",
+        "metadata.broker.list": "use the setting brokers (--brokers, SEGMENTD_BROKERS)",
+        "group.id": "use the setting group_id (--group-id, SEGMENTD_GROUP_ID)",
+        "transactional.id": "use the setting transactional_id (--transactional-id, SEGMENTD_TRANSACTIONAL_ID)",
+        "enable.idempotence": "segmentd's producer is always idempotent; processing_guarantee chooses transactions or not",
+        "acks": "segmentd's producer always uses acks=all (idempotence and transactions need it)",
+    ]
 
     /// Applies a YAML configuration file: a mapping of the keys above; `kafka`, `consumer`
     /// and `producer` are nested mappings of librdkafka properties.
@@ -347,6 +372,9 @@ public struct DaemonConfig: Sendable {
     /// source was applied): a producer limit set by hand below what a dead letter of
     /// `max_record_bytes` needs would make such records unwritable.
     public func checkConsistency() throws(ConfigError) {
+        if brokers.isEmpty {
+            throw ConfigError(origin: "brokers", message: "no brokers configured: set brokers (--brokers host:port,…, SEGMENTD_BROKERS or brokers: in --config), or brokers: embedded to try segmentd on an in-memory broker")
+        }
         let props = kafka.merging(producer) { $1 }
         for key in ["message.max.bytes", "batch.size"] {
             if let v = props[key] {

@@ -42,6 +42,12 @@ public final class DaemonMetrics: Sendable {
         var consumerLag: Gauge
     }
 
+    /// `segmentd_build_info{version, librdkafka} 1`: which build runs, for dashboards and alerts.
+    public func setBuildInfo(version: String, librdkafka: String) {
+        registry.gauge("segmentd_build_info", labels: [("version", version), ("librdkafka", librdkafka)],
+                       help: "Always 1: the version of segmentd and of the librdkafka it runs with").set(Double(1))
+    }
+
     public init(model: Model, registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
         tables = Mutex(DaemonMetrics.tables(for: model, registry))

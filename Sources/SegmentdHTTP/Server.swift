@@ -64,7 +64,10 @@ public struct OperationsServer: Sendable {
             let g = context.parameters.get("group") ?? "", s = context.parameters.get("segment") ?? ""
             guard let gi = daemon.model.groups.firstIndex(where: { $0.name == g }),
                   let si = daemon.model.groups[gi].segments.firstIndex(where: { $0.name == s })
-            else { return text(.notFound, "no segment \(g)/\(s) in model \(daemon.model.version)\n") }
+            else {
+                let known = daemon.model.groups.flatMap { group in group.segments.map { "\(group.name)/\($0.name)" } }
+                return text(.notFound, "no segment \(g)/\(s) in model \(daemon.model.version)\(Suggestions.hint(for: "\(g)/\(s)", among: known))\n")
+            }
             let n = daemon.segmentContacts[gi][si]
             return json((.ok, ["group": g, "segment": s, "count": n, "scope": "partitions owned by this instance"] as [String: Any]))
         }

@@ -31,6 +31,7 @@ public struct KafkaConfig: Sendable, Equatable, ExpressibleByDictionaryLiteral {
         guard let conf = rd_kafka_conf_new() else {
             throw KafkaError(RD_KAFKA_RESP_ERR__FAIL, context: "rd_kafka_conf_new")
         }
+        KafkaLog.install(on: conf)
         var errstr = [CChar](repeating: 0, count: 512)
         for key in properties.keys.sorted() {
             let value = properties[key]!
@@ -45,6 +46,41 @@ public struct KafkaConfig: Sendable, Equatable, ExpressibleByDictionaryLiteral {
             }
         }
         return conf
+    }
+}
+
+extension KafkaConfig {
+    /// Why librdkafka refuses one property, checked alone (as `makeConf` sets it): nil when it
+    /// accepts it. `isUnknown`: librdkafka has no property of that name.
+    public static func refusal(of name: String, value: String) -> (isUnknown: Bool, reason: String)? {
+        guard let conf = rd_kafka_conf_new() else { return nil }
+        defer { rd_kafka_conf_destroy(conf) }
+        var errstr = [CChar](repeating: 0, count: 512)
+        switch rd_kafka_conf_set(conf, name, value, &errstr, errstr.count) {
+        case RD_KAFKA_CONF_OK: return nil
+        case RD_KAFKA_CONF_UNKNOWN: return (true, "librdkafka has no property '\(name)'")
+        default: return (false, errstrString(errstr))
+        }
+    }
+
+    /// The names of every librdkafka property (client and topic level), for "did you mean".
+    public static var propertyNames: [String] {
+        var names: [String] = []
+        func collect(_ pairs: UnsafeMutablePointer<UnsafePointer<CChar>?>?, _ count: Int) {
+            guard let pairs else { return }
+            for i in stride(from: 0, to: count, by: 2) { if let n = pairs[i] { names.append(String(cString: n)) } }
+            rd_kafka_conf_dump_free(pairs, count)
+        }
+        var count = 0
+        if let conf = rd_kafka_conf_new() {
+            collect(rd_kafka_conf_dump(conf, &count), count)
+            rd_kafka_conf_destroy(conf)
+        }
+        if let topicConf = rd_kafka_topic_conf_new() {
+            collect(rd_kafka_topic_conf_dump(topicConf, &count), count)
+            rd_kafka_topic_conf_destroy(topicConf)
+        }
+        return names
     }
 }
 

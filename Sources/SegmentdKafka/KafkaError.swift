@@ -77,6 +77,24 @@ public struct KafkaError: Error, CustomStringConvertible, Sendable {
          RD_KAFKA_RESP_ERR_INVALID_MSG].contains { $0.rawValue == code }
     }
 
+    /// No broker could be reached: the connection failed (`_TRANSPORT`), every broker is down
+    /// (`_ALL_BROKERS_DOWN`) or a name did not resolve (`_RESOLVE`).
+    public var isBrokerUnreachable: Bool {
+        [RD_KAFKA_RESP_ERR__TRANSPORT, RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN, RD_KAFKA_RESP_ERR__RESOLVE].contains { $0.rawValue == code }
+    }
+
+    /// librdkafka refused the client's configuration (a property, or a file it names such as
+    /// `ssl.ca.location`) when the client was created (`_INVALID_ARG`).
+    public var isConfigurationError: Bool { code == RD_KAFKA_RESP_ERR__INVALID_ARG.rawValue }
+
+    /// The topic does not exist (or is not known to the broker yet).
+    public var isUnknownTopic: Bool {
+        [RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC, RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART].contains { $0.rawValue == code }
+    }
+
+    /// A record was not acknowledged within `message.timeout.ms` (`_MSG_TIMED_OUT`).
+    public var isDeliveryTimeout: Bool { code == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT.rawValue }
+
     /// True for librdkafka's local `_TIMED_OUT` (e.g. `flush` did not drain in time).
     public var isTimeout: Bool { code == RD_KAFKA_RESP_ERR__TIMED_OUT.rawValue }
 

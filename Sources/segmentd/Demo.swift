@@ -1,8 +1,11 @@
 import ArgumentParser
 import Foundation
+import Logging
 import SegmentdDaemon
 import SegmentdEngine
+import SegmentdHTTP
 import SegmentdKafka
+import ServiceLifecycle
 
 #if canImport(Glibc)
 import Glibc
@@ -21,18 +24,41 @@ struct Demo: ParsableCommand {
     @Option(help: "How long to run, in seconds (0: until Ctrl-C).") var seconds: Int = 30
     @Option(help: "Events per second to feed.") var rate: Int = 500
     @Option(help: "Number of contacts.") var contacts: Int = 200
+    @Option(name: .customLong("http-address"), help: "host:port of the operations HTTP server (/contacts, /metrics, …) on the demo traffic, or off.")
+    var httpAddress: String = "127.0.0.1:9464"
 
     func run() throws {
         installSignalHandlers()
+        _ = setUpLogging(json: false, debug: false)
         var c = DaemonConfig()
         c.embeddedPartitions = 4
         c.idleAdvance = nil
-        c.httpAddress = nil
+        try c.set("http_address", httpAddress, origin: "flag --http-address")
         let broker = try EmbeddedBroker(config: c, partitions: c.embeddedPartitions)
         defer { broker.close() }
         c.brokers = broker.bootstrapServers
         stderrLog("embedded broker at \(broker.bootstrapServers); feeding \(rate) events/s for \(contacts) contacts, event time one day per second, ending at the wall clock")
         let daemon = Daemon(config: c, model: Model.defaultModel(), log: stderrLog)
+        // The HTTP server on the demo's traffic (contact queries, metrics), until the demo ends.
+        var http: (group: ServiceGroup, task: Task<Void, any Error>)?
+        if let address = c.httpAddress {
+            let server = try OperationsServer(daemon: daemon, address: address, token: nil)
+            let app = server.makeApplication(onServerRunning: { port in
+                stderrLog("HTTP on http://\(server.host):\(port): try /contacts/c-1, /segments/lifecycle/active_evaluator/count, /metrics")
+            })
+            var logger = Logger(label: "segmentd.http")
+            logger.logLevel = .warning
+            let group = ServiceGroup(configuration: .init(services: [.init(service: app)], logger: logger))
+            http = (group, Task.detached { try await group.run() })
+        }
+        defer {
+            if let http {
+                try? runBlocking {
+                    await http.group.triggerGracefulShutdown()
+                    _ = try? await http.task.value
+                }
+            }
+        }
         let daemonThread = Thread {
             do { try daemon.run() } catch { stderrLog("daemon failed: \(error)"); shutdownRequested.store(true, ordering: .relaxed) }
         }
@@ -62,7 +88,7 @@ struct Demo: ParsableCommand {
             }
             for rec in try tail.poll(maxRecords: 1000, timeoutMs: 50) {
                 shown += 1
-                print(Demo.describe(rec.value))
+                print(readableTransition(rec.value))
             }
         }
         try producer.close()
@@ -71,19 +97,5 @@ struct Demo: ParsableCommand {
         while daemonThread.isExecuting { usleep(20_000) }
         let s = daemon.status
         stderrLog("demo done: fed \(fed) records; daemon: \(s.records) records, \(s.transitions) transitions, \(s.deadLetters) dead letters, \(s.transactions) transactions")
-    }
-
-    /// One transition as a line a person reads.
-    static func describe(_ value: [UInt8]) -> String {
-        let s = String(decoding: value, as: UTF8.self)
-        func field(_ k: String) -> String {
-            guard let r = s.range(of: "\"\(k)\":") else { return "?" }
-            let rest = s[r.upperBound...]
-            if rest.hasPrefix("null") { return "(none)" }
-            return String(rest.dropFirst().prefix { $0 != "\"" })
-        }
-        let cause = s.contains(#""kind":"time""#) ? "time passed"
-            : s.contains(#""kind":"model""#) ? "model changed" : "event \(field("event_type"))"
-        return "\(field("at"))  \(field("contact_id"))  \(field("group")): \(field("from")) -> \(field("to"))  (\(cause))"
     }
 }

@@ -6,11 +6,19 @@ import SegmentdEngine
 import Glibc
 #endif
 
+/// A file that cannot be read (`writing` false) or written.
 struct IOError: Error, CustomStringConvertible {
     var description: String
+    var writing = false
+    /// The reader of a pipe went away (EPIPE): like other Unix tools, the command then ends
+    /// quietly with status 0 (`segmentd replay … | head`).
+    var brokenPipe = false
 }
 
-func readFile(_ path: String) throws -> String { try readTextFile(path) }
+/// Reads a configuration or model file (with the size limit of `readTextFile`).
+func readFile(_ path: String) throws -> String {
+    do { return try readTextFile(path) } catch { throw IOError(description: "\(error)") }
+}
 
 /// Reads a file (or stdin) in large chunks and hands out lines as byte buffers, without
 /// copying a line unless it straddles two chunks.
@@ -30,12 +38,24 @@ final class LineReader {
 
     deinit { if fd > 0 { close(fd) } }
 
-    func forEachLine(_ body: (UnsafeBufferPointer<UInt8>) throws -> Void) throws {
+    /// Calls `body` with each line. With `stop`, waits for input at most 200 ms at a time and
+    /// ends (dropping an unfinished last line) as soon as `stop()` is true: a command reading a
+    /// terminal or an idle pipe still honours SIGTERM/SIGINT.
+    func forEachLine(stop: (() -> Bool)? = nil, _ body: (UnsafeBufferPointer<UInt8>) throws -> Void) throws {
         let chunk = 1 << 20
         var buf = [UInt8](repeating: 0, count: chunk)
         var carry: [UInt8] = []
-        while true {
+        reading: while true {
+            if let stop {
+                var waiting = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                while true {
+                    if stop() { carry.removeAll(); break reading }
+                    let ready = poll(&waiting, 1, 200)
+                    if ready > 0 || (ready < 0 && errno != EINTR) { break }
+                }
+            }
             let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
             if n < 0 { throw IOError(description: "cannot read \(path): \(String(cString: strerror(errno)))") }
             if n == 0 { break }
             try buf.withUnsafeBufferPointer { b in
@@ -60,41 +80,65 @@ final class LineReader {
     }
 }
 
-/// A write buffer over a file descriptor.
+/// A write buffer over a file descriptor. A write that fails (disk full, a closed pipe, an I/O
+/// error) is kept: nothing more is written, and `flush` throws it, so a command never ends
+/// as if its output were complete when it is not.
 final class OutputBuffer {
     var buffer: [UInt8] = []
     let fd: Int32
     let owned: Bool
+    /// What the output is, for error messages: `standard output` or the path.
+    let name: String
+    /// The first write failure.
+    private(set) var failure: IOError?
 
     init(fd: Int32) {
         self.fd = fd
         owned = false
+        name = fd == 1 ? "standard output" : fd == 2 ? "standard error" : "file descriptor \(fd)"
         buffer.reserveCapacity(1 << 17)
     }
 
     init(path: String) throws {
         fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        if fd < 0 { throw IOError(description: "cannot write \(path): \(String(cString: strerror(errno)))") }
+        if fd < 0 { throw IOError(description: "cannot write \(path): \(String(cString: strerror(errno)))", writing: true) }
         owned = true
+        name = path
     }
 
     deinit {
-        flush()
+        writeBuffered()
         if owned { close(fd) }
     }
 
-    func flushIfFull() { if buffer.count >= 1 << 16 { flush() } }
+    func flushIfFull() { if buffer.count >= 1 << 16 { writeBuffered() } }
 
-    func flush() {
+    /// Throws the first write failure so far (to stop early, before all input is read).
+    func check() throws { if let failure { throw failure } }
+
+    /// Writes everything buffered; throws the first write failure (now or earlier).
+    func flush() throws {
+        writeBuffered()
+        if let failure { throw failure }
+    }
+
+    private func writeBuffered() {
+        defer { buffer.removeAll(keepingCapacity: true) }
+        guard failure == nil else { return }
         var off = 0
         buffer.withUnsafeBytes { b in
             while off < b.count {
                 let n = write(fd, b.baseAddress! + off, b.count - off)
-                if n <= 0 { break }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 {
+                    let code = n < 0 ? errno : EIO
+                    failure = IOError(description: "cannot write \(name): \(String(cString: strerror(code)))", writing: true,
+                                      brokenPipe: code == EPIPE)
+                    return
+                }
                 off += n
             }
         }
-        buffer.removeAll(keepingCapacity: true)
     }
 }
 

@@ -16,22 +16,26 @@ struct LoadGen: ParsableCommand {
         """
     )
 
-    @Option(help: "Bootstrap servers.") var brokers: String
-    @Option(help: "Input topic.") var topic: String = "engagement-events"
+    @OptionGroup var connection: ConnectionOptions
+    @Option(help: "Input topic (default: input_topic of the settings, engagement-events).") var topic: String?
     @Option(help: "Records per second.") var rate: Int = 1000
     @Option(help: "Seconds to run (0: until Ctrl-C).") var seconds: Int = 60
     @Option(help: "Number of distinct contacts.") var contacts: Int = 10_000
     @Option(name: .customLong("day-seconds"), help: "Wall seconds per simulated day of event time.") var daySeconds: Double = 86_400
     @Option(name: .customLong("bad-fraction"), help: "Fraction of malformed records.") var badFraction: Double = 0.01
-    @Option(name: .customLong("kafka"), help: "A librdkafka property, name=value (repeatable).") var kafka: [String] = []
 
     func run() throws {
         installSignalHandlers()
-        var props = ["bootstrap.servers": brokers, "linger.ms": "10", "compression.type": "lz4", "partitioner": "murmur2_random"]
-        for kv in kafka {
-            guard let eq = kv.firstIndex(of: "=") else { throw ValidationError("--kafka '\(kv)' is not name=value") }
-            props[String(kv[..<eq])] = String(kv[kv.index(after: eq)...])
-        }
+        _ = setUpLogging(json: false, debug: false)
+        let c = try connection.settings([("input_topic", topic)])
+        try c.requireCluster(for: "loadgen")
+        _ = try c.partitionCount(of: c.inputTopic)
+        let topic = c.inputTopic
+        var props = c.kafka.merging(c.producer) { $1 }
+        props["bootstrap.servers"] = c.brokers
+        props["linger.ms"] = props["linger.ms"] ?? "10"
+        props["compression.type"] = props["compression.type"] ?? "lz4"
+        props["partitioner"] = props["partitioner"] ?? "murmur2_random"
         let producer = try KafkaProducer(config: KafkaConfig(props))
         // Event time per record: one simulated day per `daySeconds` of wall time.
         let step = max(1, Int64(86_400_000 / max(daySeconds, 0.001) / Double(max(rate, 1))))

@@ -64,6 +64,8 @@ struct Replay: ParsableCommand {
             }
             futureGuard = FutureGuard(now: t, allowance: allowance.millis)
         }
+        // A closed stdout is an EPIPE error (ended quietly), not a SIGPIPE death.
+        signal(SIGPIPE, SIG_IGN)
         let input = try LineReader(path: file)
         let out = OutputBuffer(fd: 1)
         let badOut: OutputBuffer = try badLines.map { try OutputBuffer(path: $0) } ?? OutputBuffer(fd: 2)
@@ -94,12 +96,17 @@ struct Replay: ParsableCommand {
             lineNo += 1
             if line.isEmpty { return }
             if case .bad(let e) = pipeline.process(line) {
-                badOut.buffer.append(contentsOf: "line \(lineNo): \(e.reason.rawValue): \(e.detail)\n".utf8)
+                let detail = e.reason == .unknownType ? e.detail + NameHints.typeHint(e.detail) : e.detail
+                badOut.buffer.append(contentsOf: "line \(lineNo): \(e.reason.rawValue): \(detail)\n".utf8)
                 badOut.flushIfFull()
             }
             // Transitions wait in the engine, in order, and are encoded in batches: the
             // per-record path then touches no output at all.
-            if lineNo % 256 == 0 { flushTransitions() }
+            if lineNo % 256 == 0 {
+                flushTransitions()
+                try out.check()
+                try badOut.check()
+            }
             if progress && lineNo - lastProgress >= 200_000 {
                 lastProgress = lineNo
                 printErr("\r\(lineNo) lines, \(pipeline.engine.contactCount) contacts, \(pipeline.engine.stats.transitions) transitions")
@@ -108,8 +115,8 @@ struct Replay: ParsableCommand {
         if progress && lastProgress > 0 { printErr("\n") }
         if let untilMs { engine.advanceWatermark(to: untilMs) }
         flushTransitions()
-        out.flush()
-        badOut.flush()
+        try out.flush()
+        try badOut.flush()
         if !quiet { printErr(summary(pipeline, m, lines: lineNo)) }
     }
 
@@ -132,13 +139,13 @@ struct Replay: ParsableCommand {
 }
 
 /// Loads a model file, or the built-in default; a bad model stops the command with file,
-/// line, column and reason.
+/// line, column and reason (and a "did you mean" for a misspelt name), exit status 65.
 func loadModel(_ path: String?) throws -> Model {
     guard let path else { return Model.defaultModel() }
     let text = try readFile(path)
     do {
         return try Model.load(yaml: text, file: path)
     } catch {
-        throw ValidationError("invalid model: \(error)")
+        throw CommandFailure(.dataError, "invalid model: \(NameHints.withHint(error, modelText: text))")
     }
 }

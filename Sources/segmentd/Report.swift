@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SegmentdDaemon
 import SegmentdEngine
 import SegmentdReport
 
@@ -92,8 +93,13 @@ struct Report: ParsableCommand {
 
     func run() throws {
         let m = try loadModel(model)
+        let groupNames = m.groups.map(\.name)
+        for name in overlap.flatMap({ $0.split(separator: ",").map(String.init) }) where !groupNames.contains(name) {
+            throw ValidationError("--overlap: '\(name)' is not a group of the model\(Suggestions.hint(for: name, among: groupNames)) (groups: \(groupNames.joined(separator: ", ")))")
+        }
         let catalog = SegmentCatalog(
             model: m, origin: model.map { "model \(m.version) from \($0)" } ?? "the built-in default model (\(m.version))")
+        if readsTopic { _ = setUpLogging(json: false, debug: false) }
         let topic = readsTopic
             ? try ReportTopicSource(configFile: config, brokers: brokers, outputTopic: outputTopic, kafka: kafka, timeout: topicTimeout)
             : nil
@@ -107,6 +113,8 @@ struct Report: ParsableCommand {
             },
             engagement: events == nil ? nil : EngagementMeasure.standard,
             source: topic.map { "topic \($0.description)" } ?? (path == "-" ? "standard input" : path))
+        // A closed stdout is an EPIPE error (ended quietly), not a SIGPIPE death.
+        signal(SIGPIPE, SIG_IGN)
         // Opened first: an unwritable --out fails before the reading, not after.
         let output = try out.map { try OutputBuffer(path: $0) } ?? OutputBuffer(fd: 1)
         let builder = ReportBuilder(options: options)
@@ -130,7 +138,7 @@ struct Report: ParsableCommand {
                 add(line, lineNumber, "\(path == "-" ? "stdin" : path): line \(lineNumber)")
             }
         }
-        badOut.flush()
+        try badOut.flush()
         if let events { try readEvents(events, model: m, into: builder) }
         let report = builder.finish()
         let bytes: [UInt8] = switch format {
@@ -138,7 +146,7 @@ struct Report: ParsableCommand {
         case .json: Array(try JSONReport.render(report))
         }
         output.buffer = bytes
-        output.flush()
+        try output.flush()
         if !quiet { printErr(summary(report)) }
     }
 

@@ -12,22 +12,8 @@ struct ReportTopicSource {
     var timeoutMs: Int
 
     init(configFile: String?, brokers: String?, outputTopic: String?, kafka: [String], timeout: String) throws {
-        var c = DaemonConfig()
-        do {
-            if let configFile { try c.apply(yaml: try readFile(configFile), file: configFile) }
-            try c.apply(environment: currentEnvironment())
-            if let brokers { try c.set("brokers", brokers, origin: "flag --brokers") }
-            if let outputTopic { try c.set("output_topic", outputTopic, origin: "flag --output-topic") }
-            for kv in kafka {
-                guard let eq = kv.firstIndex(of: "=") else { throw ConfigError(origin: "flag --kafka", message: "'\(kv)' is not name=value") }
-                try c.set("kafka." + kv[..<eq], String(kv[kv.index(after: eq)...]), origin: "flag --kafka")
-            }
-        } catch let e as ConfigError {
-            throw ValidationError("invalid configuration: \(e)")
-        }
-        guard !c.brokers.isEmpty else {
-            throw ValidationError("no brokers: give --brokers, or brokers in --config or SEGMENTD_BROKERS (report reads an existing cluster; it starts no embedded broker)")
-        }
+        let c = try connectionSettings(configFile: configFile, brokers: brokers, kafka: kafka, flags: [("output_topic", outputTopic)])
+        try c.requireCluster(for: "report")
         guard let t = DurationSpec(parsing: timeout), t.millis > 0 else {
             throw ValidationError("--topic-timeout '\(timeout)' is not a duration like 30s, 2m")
         }
@@ -40,6 +26,8 @@ struct ReportTopicSource {
     /// Hands every record value to `body`, per partition in offset order (so each contact's
     /// transitions in order), with a position for error messages.
     func forEachRecord(_ body: (_ value: [UInt8], _ position: String) -> Void) throws {
+        // An unreachable cluster or a missing topic is said as such (69, 65), not as a timeout.
+        _ = try config.partitionCount(of: config.outputTopic)
         let reader = try TopicReader(config: KafkaConfig(config.consumerProperties()), topic: config.outputTopic)
         try reader.readAll(timeoutMs: timeoutMs) { record in
             body(record.value, "\(record.topic)[\(record.partition)]@\(record.offset)")

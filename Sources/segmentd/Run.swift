@@ -47,70 +47,69 @@ struct Run: ParsableCommand {
         discussion: """
         Settings come from defaults, then --config FILE (YAML), then SEGMENTD_* environment \
         variables (SEGMENTD_BROKERS, SEGMENTD_KAFKA_SASL_MECHANISM=…), then flags; later wins. \
-        With no brokers configured, an embedded broker (librdkafka's mock cluster) starts on \
-        127.0.0.1 and the four topics are created on it.
+        brokers is required; --brokers embedded starts an in-memory broker (librdkafka's mock \
+        cluster) on 127.0.0.1 with the four topics, to try segmentd.
 
         Settings:
         \(DaemonConfig.keys.map { "  \($0.0): \($0.1)" }.joined(separator: "\n"))
         """
     )
 
-    @Option(help: "A YAML configuration file.")
-    var config: String?
-    @Option(help: "Bootstrap servers; omit to start the embedded broker.")
-    var brokers: String?
-    @Option(name: .customLong("group-id")) var groupId: String?
-    @Option(name: .customLong("input-topic")) var inputTopic: String?
-    @Option(name: .customLong("output-topic")) var outputTopic: String?
-    @Option(name: .customLong("dead-letter-topic")) var deadLetterTopic: String?
-    @Option(name: .customLong("changelog-topic")) var changelogTopic: String?
-    @Option(help: "auto (forward records whose contact belongs to another partition) or off (trust the keys).") var repartition: String?
-    @Option(name: .customLong("repartition-topic")) var repartitionTopic: String?
-    @Option(help: "A model file (YAML).") var model: String?
-    @Option(name: .customLong("processing-guarantee"), help: "exactly_once or at_least_once.") var guarantee: String?
-    @Option(help: "Allowed lateness, e.g. 0s, 1h.") var lateness: String?
-    @Option(name: .customLong("idle-advance"), help: "Idle time before a partition's watermark follows the wall clock, or off.") var idleAdvance: String?
-    @Option(name: .customLong("max-record-bytes")) var maxRecordBytes: String?
-    @Option(name: .customLong("batch-size")) var batchSize: String?
-    @Option(name: .customLong("commit-interval"), help: "A transaction commits this long after its first record, e.g. 100ms.") var commitInterval: String?
-    @Option(name: .customLong("commit-max-records"), help: "A transaction commits early once it holds this many input records.") var commitMaxRecords: String?
-    @Option(name: .customLong("max-future"), help: "Events further ahead of the wall clock are dead-lettered (invalid_time), e.g. 1h.") var maxFuture: String?
-    @Option(name: .customLong("stall-timeout"), help: "/healthz fails when nothing commits for this long while input waits, e.g. 2m.") var stallTimeout: String?
-    @Option(name: .customLong("on-offset-reset"), help: "log or fail, when a checkpointed input position is gone from the broker.") var onOffsetReset: String?
-    @Option(name: .customLong("transactional-id")) var transactionalId: String?
-    @Option(name: .customLong("group-instance-id"), help: "Static group membership: off, auto (the transactional id) or an id.") var groupInstanceId: String?
-    @Option(name: .customLong("embedded-partitions")) var embeddedPartitions: String?
-    @Option(name: .customLong("log-format"), help: "text or json.") var logFormat: String?
-    @Option(name: .customLong("log-level"), help: "info or debug.") var logLevel: String?
-    @Option(name: .customLong("http-address"), help: "host:port of the operations HTTP server, or off.") var httpAddress: String?
-    @Option(name: .customLong("http-token"), help: "Bearer token the HTTP server requires (probes excepted).") var httpToken: String?
-    @Option(name: .customLong("kafka"), help: "A librdkafka property for all clients, as name=value (repeatable).")
-    var kafka: [String] = []
+    @OptionGroup var connection: ConnectionOptions
+    @Option(name: .customLong("group-id"), help: setting("group_id")) var groupId: String?
+    @Option(name: .customLong("input-topic"), help: setting("input_topic")) var inputTopic: String?
+    @Option(name: .customLong("output-topic"), help: setting("output_topic")) var outputTopic: String?
+    @Option(name: .customLong("dead-letter-topic"), help: setting("dead_letter_topic")) var deadLetterTopic: String?
+    @Option(name: .customLong("changelog-topic"), help: setting("changelog_topic")) var changelogTopic: String?
+    @Option(help: setting("model")) var model: String?
+    @Option(name: .customLong("processing-guarantee"), help: setting("processing_guarantee")) var guarantee: String?
+    @Option(help: setting("lateness")) var lateness: String?
+    @Option(name: .customLong("idle-advance"), help: setting("idle_advance")) var idleAdvance: String?
+    @Option(name: .customLong("max-record-bytes"), help: setting("max_record_bytes")) var maxRecordBytes: String?
+    @Option(name: .customLong("batch-size"), help: setting("batch_size")) var batchSize: String?
+    @Option(name: .customLong("max-future"), help: setting("max_future")) var maxFuture: String?
+    @Option(name: .customLong("stall-timeout"), help: setting("stall_timeout")) var stallTimeout: String?
+    @Option(name: .customLong("on-offset-reset"), help: setting("on_offset_reset")) var onOffsetReset: String?
+    @Option(name: .customLong("transactional-id"), help: setting("transactional_id")) var transactionalId: String?
+    @Option(help: setting("repartition")) var repartition: String?
+    @Option(name: .customLong("repartition-topic"), help: setting("repartition_topic")) var repartitionTopic: String?
+    @Option(name: .customLong("commit-interval"), help: setting("commit_interval")) var commitInterval: String?
+    @Option(name: .customLong("commit-max-records"), help: setting("commit_max_records")) var commitMaxRecords: String?
+    @Option(name: .customLong("group-instance-id"), help: setting("group_instance_id")) var groupInstanceId: String?
+    @Option(name: .customLong("embedded-partitions"), help: setting("embedded_partitions")) var embeddedPartitions: String?
+    @Option(name: .customLong("output-mode"), help: setting("output_mode")) var outputMode: String?
+    @Option(name: .customLong("segment-mirror-topic"), help: setting("segment_mirror_topic")) var segmentMirrorTopic: String?
+    @Option(name: .customLong("input-adapters"), help: setting("input_adapters")) var inputAdapters: String?
+    @Option(name: .customLong("log-format"), help: setting("log_format")) var logFormat: String?
+    @Option(name: .customLong("log-level"), help: setting("log_level")) var logLevel: String?
+    @Option(name: .customLong("http-address"), help: setting("http_address")) var httpAddress: String?
+    @Option(name: .customLong("http-token"), help: setting("http_token")) var httpToken: String?
+    @Option(name: .customLong("consumer"), help: "A librdkafka property for the consumer only, as name=value (repeatable).")
+    var consumer: [String] = []
+    @Option(name: .customLong("producer"), help: "A librdkafka property for the producer only, as name=value (repeatable).")
+    var producer: [String] = []
+
+    /// A setting's help: its meaning from `DaemonConfig.keys`, declared once for the flag,
+    /// the file and the environment.
+    static func setting(_ key: String) -> ArgumentHelp {
+        ArgumentHelp(DaemonConfig.keys.first { $0.0 == key }?.1 ?? key)
+    }
 
     func resolvedConfig() throws -> DaemonConfig {
-        var c = DaemonConfig()
-        do {
-            if let config { try c.apply(yaml: try readFile(config), file: config) }
-            try c.apply(environment: currentEnvironment())
-            let flags: [(String, String?)] = [
-                ("brokers", brokers), ("group_id", groupId), ("input_topic", inputTopic), ("output_topic", outputTopic),
-                ("dead_letter_topic", deadLetterTopic), ("changelog_topic", changelogTopic), ("model", model),
-                ("repartition", repartition), ("repartition_topic", repartitionTopic),
-                ("processing_guarantee", guarantee), ("lateness", lateness), ("idle_advance", idleAdvance),
-                ("max_record_bytes", maxRecordBytes), ("batch_size", batchSize), ("commit_interval", commitInterval), ("commit_max_records", commitMaxRecords), ("transactional_id", transactionalId), ("group_instance_id", groupInstanceId),
-                ("embedded_partitions", embeddedPartitions), ("http_address", httpAddress), ("http_token", httpToken),
-                ("log_format", logFormat), ("log_level", logLevel), ("max_future", maxFuture),
-                ("stall_timeout", stallTimeout), ("on_offset_reset", onOffsetReset),
-            ]
-            for (k, v) in flags { if let v { try c.set(k, v, origin: "flag --\(k.replacingOccurrences(of: "_", with: "-"))") } }
-            for kv in kafka {
-                guard let eq = kv.firstIndex(of: "=") else { throw ConfigError(origin: "flag --kafka", message: "'\(kv)' is not name=value") }
-                try c.set("kafka." + kv[..<eq], String(kv[kv.index(after: eq)...]), origin: "flag --kafka")
-            }
-            try c.checkConsistency()
-        } catch let e as ConfigError {
-            throw ValidationError("invalid configuration: \(e)")
-        }
+        let c = try connection.settings([
+            ("group_id", groupId), ("input_topic", inputTopic), ("output_topic", outputTopic),
+            ("dead_letter_topic", deadLetterTopic), ("changelog_topic", changelogTopic), ("model", model),
+            ("processing_guarantee", guarantee), ("lateness", lateness), ("idle_advance", idleAdvance),
+            ("max_record_bytes", maxRecordBytes), ("batch_size", batchSize), ("transactional_id", transactionalId),
+            ("embedded_partitions", embeddedPartitions), ("http_address", httpAddress), ("http_token", httpToken),
+            ("log_format", logFormat), ("log_level", logLevel), ("max_future", maxFuture),
+            ("stall_timeout", stallTimeout), ("on_offset_reset", onOffsetReset), ("output_mode", outputMode),
+            ("segment_mirror_topic", segmentMirrorTopic), ("input_adapters", inputAdapters),
+            ("repartition", repartition), ("repartition_topic", repartitionTopic),
+            ("commit_interval", commitInterval), ("commit_max_records", commitMaxRecords),
+            ("group_instance_id", groupInstanceId),
+        ], clients: [("consumer", consumer), ("producer", producer)])
+        try c.checkConsistency()
         return c
     }
 
@@ -128,25 +127,30 @@ struct Run: ParsableCommand {
         stderrLog("\(SegmentdVersion.description) starting")
         unblockSignals()
         var embedded: EmbeddedBroker?
-        if c.brokers.isEmpty {
+        if c.usesEmbeddedBroker {
             let b = try EmbeddedBroker(config: c, partitions: c.embeddedPartitions)
             embedded = b
             c.brokers = b.bootstrapServers
             stderrLog("""
-            no brokers configured: started the embedded broker (librdkafka mock cluster) at \(b.bootstrapServers)
+            brokers: embedded: started the embedded broker (librdkafka mock cluster, in memory, not for production) at \(b.bootstrapServers)
               topics: \(c.inputTopic), \(c.outputTopic), \(c.deadLetterTopic), \(c.changelogTopic)\(c.repartition == .auto ? ", " + c.repartitionTopic : "") (\(c.embeddedPartitions) partitions each)
-              produce events:   kcat -b \(b.bootstrapServers) -t \(c.inputTopic) -P -K '|'   (then type: c-1|{"contact_id":"c-1","type":"subscribed","ts":"2026-11-22T10:00:00Z"})
-              read transitions: kcat -b \(b.bootstrapServers) -t \(c.outputTopic) -C
+              produce events:   segmentd produce events.ndjson --brokers \(b.bootstrapServers)   (or - for stdin; keyed by contact id, murmur2)
+              read transitions: segmentd tail --brokers \(b.bootstrapServers) --from-beginning
               it lives in this process's memory: stop segmentd and it is gone
             """)
         }
         defer { embedded?.close() }
         let daemon = Daemon(config: c, model: m, log: stderrLog, debug: debugLog, error: errorLog)
+        daemon.metrics.setBuildInfo(version: SegmentdVersion.number, librdkafka: Librdkafka.version)
         try await runServices(daemon, log: stderrLog)
     }
 }
 
-struct DaemonFailure: Error, CustomStringConvertible { var description: String }
+/// Why the daemon stopped on its own: a fatal error (exit status by its cause, see `ExitStatus`).
+struct DaemonFailure: Error, CustomStringConvertible {
+    var cause: any Error
+    var description: String { "fatal: \(cause)" }
+}
 
 func currentEnvironment() -> [String: String] {
     var env: [String: String] = [:]

@@ -22,7 +22,7 @@ struct DaemonService: Service, CustomStringConvertible {
                         try d.run()
                         cont.resume()
                     } catch {
-                        cont.resume(throwing: DaemonFailure(description: "fatal: \(error)"))
+                        cont.resume(throwing: DaemonFailure(cause: error))
                     }
                 }
             }
@@ -110,6 +110,6 @@ func runServices(_ daemon: Daemon, log: @escaping LogSink) async throws {
     } catch let e as DaemonFailure {
         throw e
     } catch {
-        throw DaemonFailure(description: "fatal: \(error)")
+        throw DaemonFailure(cause: error)
     }
 }

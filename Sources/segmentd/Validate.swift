@@ -1,4 +1,5 @@
 import ArgumentParser
+import SegmentdDaemon
 import SegmentdEngine
 
 struct Validate: ParsableCommand {
@@ -45,14 +46,19 @@ struct Explain: ParsableCommand {
         guard let late = DurationSpec(parsing: lateness) else { throw ValidationError("--lateness '\(lateness)' is not a duration") }
         let pipeline = Pipeline(model: m, lateness: late.millis)
         var probe = EventDecoder(model: m)
+        // The contact ids seen, for a "did you mean" when the asked one is not among them.
+        var seen: Set<String> = []
         try LineReader(path: events).forEachLine { line in
-            if let atMs, case let .events(e, _, _) = probe.decode(line), e.ts > atMs { return }
+            if case let .events(e, _, _) = probe.decode(line) {
+                if seen.count < 100_000 { seen.insert(String(decoding: e.contactId, as: UTF8.self)) }
+                if let atMs, e.ts > atMs { return }
+            }
             _ = pipeline.process(line)
             _ = pipeline.engine.takeTransitions()
         }
         if let atMs { pipeline.engine.advanceWatermark(to: atMs) }
         guard let x = pipeline.engine.explain(Array(contactId.utf8), at: atMs) else {
-            throw ValidationError("contact '\(contactId)' does not appear in \(events)")
+            throw CommandFailure(.dataError, "contact '\(contactId)' does not appear in \(events)\(Suggestions.hint(for: contactId, among: seen))")
         }
         print("contact \(x.contactId) at \(EventTime.format(x.at)) (clock \(EventTime.format(x.clock)), first seen \(EventTime.format(x.firstSeen)))")
         for g in x.groups {

@@ -77,6 +77,7 @@ struct HardeningConfigTests {
     @Test("the producer is sized for a dead letter of the largest record; a smaller limit set by hand is refused at start")
     func deadLetterLimits() throws {
         var c = DaemonConfig()
+        c.brokers = "kafka:9092"
         let p = c.producerProperties()
         let needed = c.maxRecordBytes + DaemonConfig.deadLetterHeadroom
         #expect(Int(p["message.max.bytes"]!)! >= needed)

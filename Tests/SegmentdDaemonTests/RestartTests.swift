@@ -25,6 +25,7 @@ struct RestartTests {
         #expect(throws: ConfigError.self) { try c.set("group_instance_id", "has space", origin: "test") }
         try c.set("producer.transaction.timeout.ms", "30000", origin: "test")
         #expect(c.producerProperties()["transaction.timeout.ms"] == "30000")
+        try c.set("brokers", "127.0.0.1:9092", origin: "test")
         try c.set("commit_interval", "20s", origin: "test")
         #expect(throws: ConfigError.self) { try c.checkConsistency() }
         try c.set("commit_interval", "100ms", origin: "test")

@@ -1,0 +1,53 @@
+import SegmentdDaemon
+import SegmentdEngine
+import Yams
+
+/// "Did you mean" for an unknown name in the engine's messages (a model error such as
+/// `unknown filter 'hi_intent'` or `unknown key 'withn' in … (expected one of: …)`, a bad
+/// record's `unknown event type 'page_veiw'`): the names it could have been are the model's own
+/// (read again from its text), the ones the message lists, or the canonical event types.
+enum NameHints {
+    /// `error`'s text, with ` (did you mean 'x'?)` after the message when a known name is close.
+    static func withHint(_ error: ModelError, modelText: String) -> String {
+        guard let (kind, name) = unknownName(in: error.message) else { return error.description }
+        let candidates: [String]
+        switch kind {
+        case "event type": candidates = CanonicalTypes.all
+        case "key": candidates = expectedList(in: error.message)
+        default: candidates = definedNames(kind, in: modelText)
+        }
+        let hint = Suggestions.hint(for: name, among: candidates)
+        return error.description + hint
+    }
+
+    /// ` (did you mean 'x'?)` for the event type of an `unknown event type 'NAME'` message
+    /// (a bad record's detail), or "".
+    static func typeHint(_ message: String) -> String {
+        guard let (kind, name) = unknownName(in: message), kind == "event type" else { return "" }
+        return Suggestions.hint(for: name, among: CanonicalTypes.all)
+    }
+
+    /// The kind and the name of `unknown KIND 'NAME'` in a message.
+    static func unknownName(in message: String) -> (kind: String, name: String)? {
+        for kind in ["event type", "filter", "condition", "attribute", "score", "key"] {
+            guard let r = message.firstRange(of: "unknown \(kind) '") else { continue }
+            let name = message[r.upperBound...].prefix { $0 != "'" }
+            return (kind, String(name))
+        }
+        return nil
+    }
+
+    /// The names of `(expected one of: a, b, c)` in a message.
+    static func expectedList(in message: String) -> [String] {
+        guard let r = message.firstRange(of: "expected one of: ") else { return [] }
+        return message[r.upperBound...].prefix { $0 != ")" }.split(separator: ",").map { String($0.drop { $0 == " " }) }
+    }
+
+    /// The names a model text defines under `filters`, `conditions`, `attributes` or `scores`
+    /// (for `kind` filter, condition, attribute, score).
+    static func definedNames(_ kind: String, in text: String) -> [String] {
+        guard let root = try? Yams.compose(yaml: text), case let .mapping(top) = root,
+              case let .mapping(section)? = top[kind + "s"] else { return [] }
+        return section.keys.compactMap(\.string)
+    }
+}
