@@ -66,7 +66,7 @@ struct CompiledProgram {
     private(set) var ages: UnsafeMutableBufferPointer<Int64>
     let scoreCount: Int
 
-    private static func copy<T>(_ a: [T]) -> UnsafeMutableBufferPointer<T> {
+    static func copy<T>(_ a: [T]) -> UnsafeMutableBufferPointer<T> {
         let p = UnsafeMutableBufferPointer<T>.allocate(capacity: max(1, a.count))
         _ = p.initialize(from: a)
         return UnsafeMutableBufferPointer(rebasing: p[0..<a.count])
@@ -381,8 +381,9 @@ extension CompiledProgram {
     }
 }
 
-/// Where an applied event goes in a contact's row, flattened from `StateLayout` so that
-/// inserting reads no nested arrays.
+/// Where an applied event goes in a contact's row, flattened from `StateLayout` into plain
+/// memory allocated once (freed by the engine): inserting reads no arrays, so it retains
+/// nothing and checks no bounds per event.
 struct InsertPlan {
     /// `bit`: the filter's bit in an event's filter mask; `input`: the state's `InputBits` bit.
     struct List { var off: Int32; var cap: Int32; var bit: UInt64; var input: UInt64 }
@@ -390,17 +391,19 @@ struct InsertPlan {
     struct Term { var bit: UInt64; var points: Int64 }
     struct Tracker { var off: Int32; var bitStart: Int32; var bitEnd: Int32; var input: UInt64 }
 
-    let lists: [List]
-    let scored: [Scored]
-    let terms: [Term]
-    let trackers: [Tracker]
-    let trackerBits: [UInt64]
+    let lists: UnsafeMutableBufferPointer<List>
+    let scored: UnsafeMutableBufferPointer<Scored>
+    let terms: UnsafeMutableBufferPointer<Term>
+    let trackers: UnsafeMutableBufferPointer<Tracker>
+    let trackerBits: UnsafeMutableBufferPointer<UInt64>
+    /// Each attribute's slot offset in the row.
+    let attributeOffsets: UnsafeMutableBufferPointer<Int>
     let inputs: InputBits
 
     init(layout: StateLayout) {
         let inputs = InputBits(layout: layout)
         self.inputs = inputs
-        lists = layout.lists.enumerated().map { List(off: Int32($1.offset), cap: Int32($1.capacity), bit: $1.bit, input: inputs.list($0)) }
+        lists = CompiledProgram.copy(layout.lists.enumerated().map { List(off: Int32($1.offset), cap: Int32($1.capacity), bit: $1.bit, input: inputs.list($0)) })
         var scored: [Scored] = []
         var terms: [Term] = []
         for (j, s) in layout.scoreLists.enumerated() {
@@ -408,8 +411,8 @@ struct InsertPlan {
             for (bit, p) in s.terms { terms.append(Term(bit: bit, points: p)) }
             scored.append(Scored(off: Int32(s.offset), cap: Int32(s.capacity), scoreCap: s.cap, termStart: start, termEnd: Int32(terms.count), input: inputs.scoreList(j)))
         }
-        self.scored = scored
-        self.terms = terms
+        self.scored = CompiledProgram.copy(scored)
+        self.terms = CompiledProgram.copy(terms)
         var trackers: [Tracker] = []
         var bits: [UInt64] = []
         for (k, t) in layout.trackers.enumerated() {
@@ -417,8 +420,17 @@ struct InsertPlan {
             bits.append(contentsOf: t.bits)
             trackers.append(Tracker(off: Int32(t.offset), bitStart: start, bitEnd: Int32(bits.count), input: inputs.tracker(k)))
         }
-        self.trackers = trackers
-        self.trackerBits = bits
+        self.trackers = CompiledProgram.copy(trackers)
+        self.trackerBits = CompiledProgram.copy(bits)
+        self.attributeOffsets = CompiledProgram.copy(layout.attributeOffsets)
+    }
+
+    func deallocate() {
+        for p in [UnsafeMutableRawPointer(lists.baseAddress), UnsafeMutableRawPointer(scored.baseAddress),
+                  UnsafeMutableRawPointer(terms.baseAddress), UnsafeMutableRawPointer(trackers.baseAddress),
+                  UnsafeMutableRawPointer(trackerBits.baseAddress), UnsafeMutableRawPointer(attributeOffsets.baseAddress)] {
+            p?.deallocate()
+        }
     }
 }
 

@@ -88,6 +88,7 @@ struct EngineCore {
 
     func deallocate() {
         program.pointee.deallocate()
+        plan.deallocate()
         program.deinitialize(count: 1)
         program.deallocate()
         rows.deallocate()
@@ -304,7 +305,7 @@ struct EngineCore {
         }
         if e.attributes.isEmpty { return changed }
         for (a, v) in e.attributes {
-            let off = row + layout.attributeOffsets[a]
+            let off = row + plan.attributeOffsets[a]
             if let cur = PackedPair.read(off, wide), ts < cur.ts { continue }
             switch v {
             case .int(let i): writePair(off, ts, i)
