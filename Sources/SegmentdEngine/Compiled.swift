@@ -40,13 +40,13 @@ struct CompiledProgram {
 
     /// A scored-event list, whose every entry `v` changes its part's sum when it leaves the
     /// window, at `ScoredEvent.ts(v) + window`.
-    struct BoundarySource { var off: Int32; var cap: Int32; var window: Int64 }
+    struct BoundarySource { var off: Int32; var cap: Int32; var window: Int64; var input: UInt64 }
 
     /// The one list entry whose leaving can change an "at least N of F within W" condition:
     /// the list is newest first, so the condition holds exactly while its N-th newest entry
     /// (slot `off`) is in the window, and changes only at that entry's time + W. The newer
     /// entries leaving change a count but never the condition, so they are not boundaries.
-    struct EntryBoundary: Equatable { var off: Int32; var window: Int64 }
+    struct EntryBoundary: Equatable { var off: Int32; var window: Int64; var input: UInt64 }
 
     private(set) var nodes: UnsafeMutableBufferPointer<Node>
     private(set) var kids: UnsafeMutableBufferPointer<Int32>
@@ -63,6 +63,7 @@ struct CompiledProgram {
     private(set) var groupInputs: UnsafeMutableBufferPointer<UInt64>
     /// Every group's bit: the groups an evaluation must compute when anything may have changed.
     let allGroups: UInt64
+    let firstSeenInput: UInt64
     private(set) var ages: UnsafeMutableBufferPointer<Int64>
     let scoreCount: Int
 
@@ -78,13 +79,14 @@ struct CompiledProgram {
         var kids: [Int32] = []
         var lits: [Int64] = []
         var entryBoundaries: [EntryBoundary] = []
+        let bits = InputBits(layout: layout)
         func compile(_ c: Condition) -> Int32 {
             var n: Node
             switch c {
             case .always: n = Node(op: .always)
             case let .atLeast(list, count, window):
                 n = Node(op: .atLeast, a: Int32(layout.lists[list].offset), b: Int32(count), x: window)
-                let boundary = EntryBoundary(off: Int32(layout.lists[list].offset + count - 1), window: window)
+                let boundary = EntryBoundary(off: Int32(layout.lists[list].offset + count - 1), window: window, input: bits.list(list))
                 if !entryBoundaries.contains(boundary) { entryBoundaries.append(boundary) }
             case let .firstSeenAtLeast(age): n = Node(op: .firstSeen, x: age)
             case let .latestIs(tracker, tags, negated):
@@ -133,7 +135,6 @@ struct CompiledProgram {
             }
             scoreParts.append(Int32(parts.count))
         }
-        let bits = InputBits(layout: layout)
         func inputs(_ c: Condition) -> UInt64 {
             switch c {
             case .always: return 0
@@ -165,8 +166,8 @@ struct CompiledProgram {
             groups.append(Group(unless: u, segStart: start, segEnd: Int32(segs.count)))
         }
         var sources: [BoundarySource] = []
-        for l in layout.scoreLists {
-            sources.append(BoundarySource(off: Int32(l.offset), cap: Int32(l.capacity), window: l.window))
+        for (j, l) in layout.scoreLists.enumerated() {
+            sources.append(BoundarySource(off: Int32(l.offset), cap: Int32(l.capacity), window: l.window, input: bits.scoreList(j)))
         }
         self.nodes = CompiledProgram.copy(nodes)
         self.kids = CompiledProgram.copy(kids)
@@ -180,6 +181,7 @@ struct CompiledProgram {
         self.entryBoundaries = CompiledProgram.copy(entryBoundaries)
         self.groupInputs = CompiledProgram.copy(groupInputs)
         self.allGroups = model.groups.count >= 64 ? ~0 : (1 << UInt64(model.groups.count)) - 1
+        self.firstSeenInput = bits.firstSeen
         self.ages = CompiledProgram.copy(layout.ages)
         self.scoreCount = model.scores.count
     }
@@ -341,6 +343,33 @@ extension CompiledProgram {
         var touched: UInt64 = 0
         for g in 0..<groupInputs.count where groupInputs[g] & inputs != 0 { touched |= 1 << UInt64(g) }
         return touched
+    }
+
+    /// The inputs (`InputBits`) that change exactly at boundary `b`: only the groups reading
+    /// them can change there. Asked only where a boundary is evaluated, not where one is sought.
+    func inputs(changingAt b: Millis, _ row: UnsafePointer<Int64>) -> UInt64 {
+        var changing: UInt64 = 0
+        for e in entryBoundaries {
+            let v = row[Int(e.off)]
+            if v != SegmentEngine.none && v + e.window == b { changing |= e.input }
+        }
+        for s in sources {
+            let off = Int(s.off)
+            var k = 0
+            while k < Int(s.cap) {
+                let v = row[off + k]
+                if v == SegmentEngine.none { break }
+                let leaves = ScoredEvent.ts(v) + s.window
+                if leaves < b { break }
+                if leaves == b { changing |= s.input; break }
+                k += 1
+            }
+        }
+        let fs = row[StateLayout.firstSeen]
+        if fs != SegmentEngine.none {
+            for age in ages where fs + age == b { changing |= firstSeenInput }
+        }
+        return changing
     }
 
     /// The first instant after `c` at which time alone can change the membership of the

@@ -197,7 +197,7 @@ struct EngineCore {
             while true {
                 let b = program.pointee.nextBoundary(row, after: cur)
                 if b >= e.ts { boundaryAtTs = b == e.ts; break }
-                evaluate(idx, row, at: b, by: .time)
+                evaluate(idx, row, at: b, by: .time, groups: program.pointee.groups(reading: program.pointee.inputs(changingAt: b, row)))
                 cur = b
             }
             let changed = insert(row, e)
@@ -236,7 +236,7 @@ struct EngineCore {
             while true {
                 next = program.pointee.nextBoundary(row, after: cur)
                 if next > w { break }
-                evaluate(idx, row, at: next, by: .time)
+                evaluate(idx, row, at: next, by: .time, groups: program.pointee.groups(reading: program.pointee.inputs(changingAt: next, row)))
                 cur = next
             }
             row[StateLayout.cursor] = cur
