@@ -1,6 +1,9 @@
 import Prometheus
 import SegmentdEngine
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The daemon's Prometheus metrics. Written from the polling thread (counters and histograms
 /// are thread-safe in swift-prometheus), read by the HTTP server's `/metrics`.
@@ -20,8 +23,9 @@ public final class DaemonMetrics: Sendable {
     private let tables: Mutex<ModelTables>
 
     struct ModelTables {
-        /// [group][from + 1][to + 1] (index 0: no segment).
-        var transitions: [[[Counter]]]
+        /// [group][from + 1][to + 1] (index 0: no segment); nil where from == to (no such
+        /// transition exists, null to null included), so no impossible series is exported.
+        var transitions: [[[Counter?]]]
         var segmentSize: [[Gauge]]
     }
     let commits: Counter
@@ -91,8 +95,9 @@ public final class DaemonMetrics: Sendable {
         let transitions = model.groups.map { g in
             let names: [String] = ["null"] + g.segments.map(\.name)
             return names.map { from in
-                names.map { to in
-                    registry.counter("segmentd_transitions_total", labels: [("group", g.name), ("from", from), ("to", to)],
+                names.map { to -> Counter? in
+                    guard from != to else { return nil }
+                    return registry.counter("segmentd_transitions_total", labels: [("group", g.name), ("from", from), ("to", to)],
                                          help: "Segment transitions emitted")
                 }
             }
@@ -105,7 +110,8 @@ public final class DaemonMetrics: Sendable {
     }
 
     func transition(group: Int, from: Int?, to: Int?) {
-        tables.withLock { $0.transitions[group][(from ?? -1) + 1][(to ?? -1) + 1].increment() }
+        guard from != to else { return }
+        tables.withLock { $0.transitions[group][(from ?? -1) + 1][(to ?? -1) + 1]?.increment() }
     }
 
     func setSegmentSizes(_ sizes: [[Int]]) {
@@ -149,8 +155,64 @@ public final class DaemonMetrics: Sendable {
         }
     }
 
-    /// The metrics in Prometheus text format.
-    public func exposition() -> String { registry.emitToString() }
+    /// The metrics in Prometheus text format, followed by the process metrics.
+    public func exposition() -> String { registry.emitToString() + ProcessMetrics.exposition() }
+}
+
+/// The standard `process_*` metrics (the names of the Prometheus client libraries' process
+/// collector), read from `/proc/self` at each scrape. Empty where there is no `/proc`.
+enum ProcessMetrics {
+    static func exposition() -> String {
+        #if os(Linux)
+        guard let stat = try? readTextFile("/proc/self/stat"),
+              let close = stat.lastIndex(of: ")") else { return "" }
+        // Fields after the command name (which may hold spaces), from field 3 (state) on.
+        let f = stat[stat.index(after: close)...].split(separator: " ")
+        func field(_ n: Int) -> Double? { n - 3 < f.count ? Double(f[n - 3]) : nil }
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        let page = Double(sysconf(Int32(_SC_PAGESIZE)))
+        var out = ""
+        func emit(_ name: String, _ type: String, _ help: String, _ value: Double?) {
+            guard let value else { return }
+            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n\(name) \(value)\n"
+        }
+        if ticks > 0, let u = field(14), let s = field(15) {
+            emit("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", (u + s) / ticks)
+        }
+        emit("process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", field(24).map { $0 * page })
+        emit("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.", field(23))
+        if ticks > 0, let start = field(22), let boot = bootTime() {
+            emit("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds.", boot + start / ticks)
+        }
+        if let dir = opendir("/proc/self/fd") {
+            var n = 0
+            while let e = readdir(dir) {
+                if e.pointee.d_name.0 != 0x2E { n += 1 }  // not "." or ".."
+            }
+            closedir(dir)
+            // Less the descriptor opendir held while counting.
+            emit("process_open_fds", "gauge", "Number of open file descriptors.", Double(max(n - 1, 0)))
+        }
+        var limit = rlimit()
+        if getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 {
+            emit("process_max_fds", "gauge", "Maximum number of open file descriptors.", Double(limit.rlim_cur))
+        }
+        return out
+        #else
+        return ""
+        #endif
+    }
+
+    #if os(Linux)
+    /// `btime` of `/proc/stat`: the boot time in seconds since the epoch.
+    private static func bootTime() -> Double? {
+        guard let s = try? readTextFile("/proc/stat") else { return nil }
+        for line in s.split(separator: "\n") where line.hasPrefix("btime ") {
+            return Double(line.split(separator: " ").last ?? "")
+        }
+        return nil
+    }
+    #endif
 }
 
 /// Metrics by name, labels and help text, through swift-prometheus's descriptor API (our names

@@ -38,6 +38,20 @@ struct HTTPTests {
                 let tr = text.split(separator: "\n").filter { $0.hasPrefix("segmentd_transitions_total{") }
                     .compactMap { Int($0.split(separator: " ").last!) }.reduce(0, +)
                 #expect(tr == expected.values.map(\.count).reduce(0, +))
+                // Only real transitions: no from == to series, null to null included.
+                for line in text.split(separator: "\n") where line.hasPrefix("segmentd_transitions_total{") {
+                    let from = line.firstRange(of: "from=\"").map { line[$0.upperBound...].prefix { $0 != "\"" } }
+                    let to = line.firstRange(of: "to=\"").map { line[$0.upperBound...].prefix { $0 != "\"" } }
+                    #expect(from != nil && to != nil && from != to, "impossible series: \(line)")
+                }
+                #expect(text.split(separator: "\n").contains { $0.hasPrefix("segmentd_transitions_total{") })
+                for family in ["process_cpu_seconds_total ", "process_resident_memory_bytes ", "process_open_fds ",
+                               "process_start_time_seconds ", "process_max_fds "] {
+                    let value = text.split(separator: "\n").first { $0.hasPrefix(family) }.flatMap { Double($0.dropFirst(family.count)) }
+                    #expect(value != nil && value! >= 0, "\(family)missing")
+                }
+                #expect(text.split(separator: "\n").first { $0.hasPrefix("process_resident_memory_bytes ") }
+                    .flatMap { Double($0.split(separator: " ")[1]) }.map { $0 > 1_000_000 } == true)
                 for family in ["segmentd_events_consumed_total", "segmentd_segment_contacts", "segmentd_contacts{", "segmentd_state_bytes",
                                "segmentd_watermark_lag_seconds", "segmentd_batch_seconds", "segmentd_event_to_transition_seconds",
                                "segmentd_transactions_total", "segmentd_restores_total", "segmentd_late_events_total", "segmentd_duplicate_events_total"] {
