@@ -85,13 +85,25 @@ public final class KafkaProducer: @unchecked Sendable {
         }
     }
 
-    /// Enqueues one record (copied; the arrays may be reused immediately). `partition == nil`
-    /// lets the configured partitioner pick by key. If librdkafka's local queue is full this
-    /// serves delivery reports for up to 100 ms and retries, i.e. it applies backpressure.
+    /// Enqueues one record (copied; the arrays may be reused immediately): `produce(topic:…)`
+    /// over the arrays' bytes.
+    public func produce(topic: String, partition: Int32? = nil, key: [UInt8]?, value: [UInt8],
+                        headers: [KafkaHeader] = [], tag: Int = 0) throws {
+        try withOptionalBytes(key) { keyBytes in
+            try value.withUnsafeBytes { valueBytes in
+                try produce(topic: topic, partition: partition, keyBytes: keyBytes, valueBytes: valueBytes, headers: headers, tag: tag)
+            }
+        }
+    }
+
+    /// Enqueues one record from borrowed bytes: librdkafka copies key, value and headers before
+    /// returning, so the memory may be reused at once. `partition == nil` lets the configured
+    /// partitioner pick by key. If librdkafka's local queue is full this serves delivery
+    /// reports for up to 100 ms and retries, i.e. it applies backpressure.
     ///
     /// A non-zero `tag` marks the record: if its delivery fails, `takeTaggedFailures` returns
     /// the tag with the error (for records that need individual treatment, e.g. dead letters).
-    public func produce(topic: String, partition: Int32? = nil, key: [UInt8]?, value: [UInt8],
+    public func produce(topic: String, partition: Int32? = nil, keyBytes: UnsafeRawBufferPointer?, valueBytes: UnsafeRawBufferPointer,
                         headers: [KafkaHeader] = [], tag: Int = 0) throws {
         try ensureOpen("produce")
         // Header names and values must stay valid during rd_kafka_produceva (it copies them into
@@ -103,59 +115,55 @@ public final class KafkaProducer: @unchecked Sendable {
         defer { if !headers.isEmpty { headerBuf.deallocate() } }
 
         try topic.withCString { topicPtr in
-            try withOptionalBytes(key) { keyPtr in
-                try value.withUnsafeBytes { valuePtr in
-                    var vus: [rd_kafka_vu_t] = []
-                    vus.reserveCapacity(5 + headers.count)
-                    var vu = rd_kafka_vu_t()
-                    vu.vtype = RD_KAFKA_VTYPE_TOPIC; vu.u.cstr = topicPtr; vus.append(vu)
-                    vu = rd_kafka_vu_t()
-                    vu.vtype = RD_KAFKA_VTYPE_PARTITION; vu.u.i32 = partition ?? -1; vus.append(vu)
-                    vu = rd_kafka_vu_t()
-                    vu.vtype = RD_KAFKA_VTYPE_MSGFLAGS; vu.u.i = 0x2 /* RD_KAFKA_MSG_F_COPY */; vus.append(vu)
-                    if tag != 0 {
-                        vu = rd_kafka_vu_t()
-                        vu.vtype = RD_KAFKA_VTYPE_OPAQUE
-                        vu.u.ptr = UnsafeMutableRawPointer(bitPattern: tag)
-                        vus.append(vu)
-                    }
-                    if let keyPtr {
-                        vu = rd_kafka_vu_t()
-                        vu.vtype = RD_KAFKA_VTYPE_KEY
-                        vu.u.mem.ptr = UnsafeMutableRawPointer(mutating: keyPtr.baseAddress)
-                        vu.u.mem.size = keyPtr.count
-                        vus.append(vu)
-                    }
-                    vu = rd_kafka_vu_t()
-                    vu.vtype = RD_KAFKA_VTYPE_VALUE
-                    vu.u.mem.ptr = UnsafeMutableRawPointer(mutating: valuePtr.baseAddress)
-                    vu.u.mem.size = valuePtr.count
-                    vus.append(vu)
-                    var pos = 0
-                    for h in headers {
-                        let nameStart = headerBuf.baseAddress! + pos
-                        for b in h.key.utf8 { headerBuf[pos] = b; pos += 1 }
-                        headerBuf[pos] = 0; pos += 1
-                        let valStart = headerBuf.baseAddress! + pos
-                        for b in h.value { headerBuf[pos] = b; pos += 1 }
-                        vu = rd_kafka_vu_t()
-                        vu.vtype = RD_KAFKA_VTYPE_HEADER
-                        vu.u.header.name = UnsafePointer(nameStart.assumingMemoryBound(to: CChar.self))
-                        vu.u.header.val = UnsafeRawPointer(valStart)
-                        vu.u.header.size = h.value.count
-                        vus.append(vu)
-                    }
-                    while true {
-                        let error = vus.withUnsafeBufferPointer { rd_kafka_produceva(handle, $0.baseAddress, $0.count) }
-                        guard let error else { break }
-                        if rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__QUEUE_FULL {
-                            rd_kafka_error_destroy(error)
-                            rd_kafka_poll(handle, 100)
-                            continue
-                        }
-                        throw KafkaError(consuming: error, context: "produce to \(topic)")
-                    }
+            var vus: [rd_kafka_vu_t] = []
+            vus.reserveCapacity(6 + headers.count)
+            var vu = rd_kafka_vu_t()
+            vu.vtype = RD_KAFKA_VTYPE_TOPIC; vu.u.cstr = topicPtr; vus.append(vu)
+            vu = rd_kafka_vu_t()
+            vu.vtype = RD_KAFKA_VTYPE_PARTITION; vu.u.i32 = partition ?? -1; vus.append(vu)
+            vu = rd_kafka_vu_t()
+            vu.vtype = RD_KAFKA_VTYPE_MSGFLAGS; vu.u.i = 0x2 /* RD_KAFKA_MSG_F_COPY */; vus.append(vu)
+            if tag != 0 {
+                vu = rd_kafka_vu_t()
+                vu.vtype = RD_KAFKA_VTYPE_OPAQUE
+                vu.u.ptr = UnsafeMutableRawPointer(bitPattern: tag)
+                vus.append(vu)
+            }
+            if let keyBytes {
+                vu = rd_kafka_vu_t()
+                vu.vtype = RD_KAFKA_VTYPE_KEY
+                vu.u.mem.ptr = UnsafeMutableRawPointer(mutating: keyBytes.baseAddress)
+                vu.u.mem.size = keyBytes.count
+                vus.append(vu)
+            }
+            vu = rd_kafka_vu_t()
+            vu.vtype = RD_KAFKA_VTYPE_VALUE
+            vu.u.mem.ptr = UnsafeMutableRawPointer(mutating: valueBytes.baseAddress)
+            vu.u.mem.size = valueBytes.count
+            vus.append(vu)
+            var pos = 0
+            for h in headers {
+                let nameStart = headerBuf.baseAddress! + pos
+                for b in h.key.utf8 { headerBuf[pos] = b; pos += 1 }
+                headerBuf[pos] = 0; pos += 1
+                let valStart = headerBuf.baseAddress! + pos
+                for b in h.value { headerBuf[pos] = b; pos += 1 }
+                vu = rd_kafka_vu_t()
+                vu.vtype = RD_KAFKA_VTYPE_HEADER
+                vu.u.header.name = UnsafePointer(nameStart.assumingMemoryBound(to: CChar.self))
+                vu.u.header.val = UnsafeRawPointer(valStart)
+                vu.u.header.size = h.value.count
+                vus.append(vu)
+            }
+            while true {
+                let error = vus.withUnsafeBufferPointer { rd_kafka_produceva(handle, $0.baseAddress, $0.count) }
+                guard let error else { break }
+                if rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__QUEUE_FULL {
+                    rd_kafka_error_destroy(error)
+                    rd_kafka_poll(handle, 100)
+                    continue
                 }
+                throw KafkaError(consuming: error, context: "produce to \(topic)")
             }
         }
         // Serve delivery reports without blocking, every 256 records: a poll per record costs
