@@ -129,6 +129,8 @@ public final class Daemon: @unchecked Sendable {
     private var producer: KafkaProducer!
     private var workers: [Int32: PartitionWorker] = [:]
     private var open = OpenTransaction()
+    /// Where each transition's document is encoded before it is produced (reused).
+    private var documentBuffer: [UInt8] = []
     /// A produce that failed outside the loop's own steps (a model reload's transitions): the
     /// loop aborts and rewinds on its next iteration.
     private var deferredFailure: KafkaError?
@@ -443,14 +445,19 @@ public final class Daemon: @unchecked Sendable {
                 deferredFailure = nil
                 throw e
             }
+            // A batch holds runs of records of one partition: its worker is looked up once a run.
+            var current: PartitionWorker?
             try consumer.poll(maxRecords: config.batchSize, timeoutMs: repartitionBacklog ? 0 : untilDue) { view in
                 n += 1
-                try self.processInput(view, now: now)
+                if current?.partition != view.partition { current = try self.worker(of: view, topic: self.config.inputTopic) }
+                try self.processInput(view, current!, now: now)
             }
             if let reader = repartitionReader {
+                current = nil
                 try reader.poll(maxRecords: config.batchSize, timeoutMs: 0) { view in
                     fromRepartition += 1
-                    try self.processRepartitioned(view, now: now)
+                    if current?.partition != view.partition { current = try self.worker(of: view, topic: self.config.repartitionTopic) }
+                    try self.processRepartitioned(view, current!, now: now)
                 }
                 repartitionBacklog = fromRepartition > 0
             }
@@ -489,10 +496,15 @@ public final class Daemon: @unchecked Sendable {
     static let sourceOffsetHeader = "segmentd.source.offset"
     static let sourceKeyHeader = "segmentd.source.key"
 
-    private func processInput(_ view: KafkaMessageView, now: Int64) throws {
+    /// The worker of the partition a record came from (input or repartition topic).
+    private func worker(of view: KafkaMessageView, topic: String) throws -> PartitionWorker {
         guard let w = workers[view.partition] else {
-            throw DaemonError(description: "record from partition \(view.partition), which is not assigned to this instance")
+            throw DaemonError(description: "record from \(topic)[\(view.partition)], which is not assigned to this instance")
         }
+        return w
+    }
+
+    private func processInput(_ view: KafkaMessageView, _ w: PartitionWorker, now: Int64) throws {
         if w.positionKnown && view.offset != w.nextOffset { try checkOffsetReset(w, delivered: view.offset) }
         w.positionKnown = true
         w.nextOffset = view.offset + 1
@@ -502,7 +514,9 @@ public final class Daemon: @unchecked Sendable {
             var headers = [KafkaHeader(Daemon.sourcePartitionHeader, Array(String(view.partition).utf8)),
                            KafkaHeader(Daemon.sourceOffsetHeader, Array(String(view.offset).utf8))]
             if let k = view.key { headers.append(KafkaHeader(Daemon.sourceKeyHeader, Array(k))) }
-            try send(topic: config.repartitionTopic, partition: owner, key: contact, value: Array(value), headers: headers)
+            try contact.withUnsafeBytes { key in
+                try send(topic: config.repartitionTopic, partition: owner, keyBytes: key, valueBytes: UnsafeRawBufferPointer(value), headers: headers)
+            }
             open.forwarded += 1
             return
         }
@@ -512,10 +526,7 @@ public final class Daemon: @unchecked Sendable {
     }
 
     /// A record of the repartition topic: its partition's engine applies it (it belongs there).
-    private func processRepartitioned(_ view: KafkaMessageView, now: Int64) throws {
-        guard let w = workers[view.partition] else {
-            throw DaemonError(description: "record from \(config.repartitionTopic)[\(view.partition)], which is not assigned to this instance")
-        }
+    private func processRepartitioned(_ view: KafkaMessageView, _ w: PartitionWorker, now: Int64) throws {
         w.nextRepartitionOffset = view.offset + 1
         w.lastRecordWallMs = now
         try apply(view.value.assumingMemoryBound(to: UInt8.self), to: w, timestampMs: view.timestampMs) {
@@ -561,13 +572,25 @@ public final class Daemon: @unchecked Sendable {
 
     /// Produces one record into the open transaction, beginning it first if needed.
     private func send(topic: String, partition: Int32?, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader] = [], tag: Int = 0) throws {
+        try beginIfNeeded()
+        try producer.produce(topic: topic, partition: partition, key: key, value: value, headers: headers, tag: tag)
+    }
+
+    /// Produces one record from borrowed bytes (the producer copies them) into the open
+    /// transaction, beginning it first if needed.
+    private func send(topic: String, partition: Int32?, keyBytes: UnsafeRawBufferPointer?, valueBytes: UnsafeRawBufferPointer,
+                      headers: [KafkaHeader] = []) throws {
+        try beginIfNeeded()
+        try producer.produce(topic: topic, partition: partition, keyBytes: keyBytes, valueBytes: valueBytes, headers: headers)
+    }
+
+    private func beginIfNeeded() throws {
         if open.startedMs == nil { open.startedMs = Daemon.wallMs() }
         if config.guarantee == .exactlyOnce && !open.begun {
             _ = producer.takeTaggedFailures()  // only this transaction's failures matter
             try producer.beginTransaction()
             open.begun = true
         }
-        try producer.produce(topic: topic, partition: partition, key: key, value: value, headers: headers, tag: tag)
     }
 
     /// Produces a dead letter, tagged so that a delivery refusal names its input record. One
@@ -617,36 +640,59 @@ public final class Daemon: @unchecked Sendable {
         }
     }
 
-    /// Produces the engine's pending transitions (and their Segment mirror calls).
+    /// Produces the engine's pending transitions (and their Segment mirror calls), each
+    /// encoded from the engine's borrowed view into `documentBuffer` and produced from there:
+    /// no owned `Transition` unless binary mode, the Segment mirror or debug logging needs one.
+    /// The drain's body does not throw (a throwing body crashed under -Onone through the
+    /// engine's rethrowing drain): the first failure stops producing, and is thrown after the
+    /// drain; the transaction then aborts and rewinds.
     @discardableResult
     private func collectTransitions(_ w: PartitionWorker) throws -> Int {
-        // Most records change nothing: skip the take (it would reallocate the engine's buffer).
         guard w.pipeline.engine.hasPendingTransitions else { return 0 }
-        let ts = w.pipeline.engine.takeTransitions()
         let encoder = w.pipeline.encoder
-        for t in ts {
-            if config.binaryMode {
-                var data: [UInt8] = []
-                encoder.encodeData(t, to: &data)
-                try send(topic: config.outputTopic, partition: nil, key: t.contactId, value: data,
-                         headers: encoder.binaryHeaders(t).map { KafkaHeader($0.0, $0.1) })
-            } else {
-                try send(topic: config.outputTopic, partition: nil, key: t.contactId, value: encoder.encode(t))
-            }
-            if let mirror = config.segmentMirrorTopic {
-                for call in SegmentMirror.calls(t, encoder) {
-                    try send(topic: mirror, partition: nil, key: t.contactId, value: call)
-                }
-            }
-            open.transitions += 1
-            metrics.transition(group: t.group, from: t.from, to: t.to)
-            if let debug {
-                debug("partition \(w.partition): contact \(String(decoding: t.contactId, as: UTF8.self)) \(encoder.groupName(t)): \(encoder.segmentName(group: t.group, t.from) ?? "null") -> \(encoder.segmentName(group: t.group, t.to) ?? "null") at \(EventTime.format(t.at))")
-            }
-            if let f = t.from { w.segmentCounts[t.group][f] -= 1 }
-            if let to = t.to { w.segmentCounts[t.group][to] += 1 }
+        var count = 0
+        var failure: (any Error)?
+        w.pipeline.engine.drainTransitions { t in
+            guard failure == nil else { return }
+            do {
+                try produceTransition(t, of: w, encoder: encoder)
+                count += 1
+            } catch { failure = error }
         }
-        return ts.count
+        if let failure { throw failure }
+        open.transitions += count
+        return count
+    }
+
+    /// Produces one transition (and its Segment mirror calls) into the open transaction and
+    /// counts it.
+    private func produceTransition(_ t: TransitionView, of w: PartitionWorker, encoder: TransitionEncoder) throws {
+        let owned = config.binaryMode || config.segmentMirrorTopic != nil || debug != nil ? t.transition : nil
+        let key = UnsafeRawBufferPointer(t.contactId)
+        documentBuffer.removeAll(keepingCapacity: true)
+        if config.binaryMode, let owned {
+            encoder.encodeData(owned, to: &documentBuffer)
+            try documentBuffer.withUnsafeBytes { value in
+                try send(topic: config.outputTopic, partition: nil, keyBytes: key, valueBytes: value,
+                         headers: encoder.binaryHeaders(owned).map { KafkaHeader($0.0, $0.1) })
+            }
+        } else {
+            encoder.encode(t, to: &documentBuffer)
+            try documentBuffer.withUnsafeBytes { value in
+                try send(topic: config.outputTopic, partition: nil, keyBytes: key, valueBytes: value)
+            }
+        }
+        if let mirror = config.segmentMirrorTopic, let owned {
+            for call in SegmentMirror.calls(owned, encoder) {
+                try send(topic: mirror, partition: nil, key: owned.contactId, value: call)
+            }
+        }
+        metrics.transition(group: t.group, from: t.from, to: t.to)
+        if let debug, let owned {
+            debug("partition \(w.partition): contact \(String(decoding: owned.contactId, as: UTF8.self)) \(encoder.groupName(owned)): \(encoder.segmentName(group: owned.group, owned.from) ?? "null") -> \(encoder.segmentName(group: owned.group, owned.to) ?? "null") at \(EventTime.format(owned.at))")
+        }
+        if let f = t.from { w.segmentCounts[t.group][f] -= 1 }
+        if let to = t.to { w.segmentCounts[t.group][to] += 1 }
     }
 
     /// Per-partition gauges, segment sizes and record counters (once per iteration).
@@ -685,12 +731,16 @@ public final class Daemon: @unchecked Sendable {
     func commit() throws {
         var offsets: [TopicPartition: Int64] = [:]
         var written: [PartitionWorker] = []
+        // Once per commit: `model` copies the model out of its lock, and its fingerprint is
+        // computed on each read.
+        let model = self.model
+        let fingerprint = model.fingerprint
         for w in workers.values.sorted(by: { $0.partition < $1.partition }) {
             let engine = w.pipeline.engine
             let dirty = engine.takeDirtyContacts()
             if dirty.isEmpty && !w.hasUncommittedPosition { continue }
             written.append(w)
-            if w.modelInChangelog != model.fingerprint {
+            if w.modelInChangelog != fingerprint {
                 let r = Changelog.modelRecord(model)
                 try send(topic: config.changelogTopic, partition: w.partition, key: r.key, value: r.value, headers: r.headers)
             }
@@ -701,7 +751,7 @@ public final class Daemon: @unchecked Sendable {
             }
             let cp = Changelog.Checkpoint(offset: w.nextOffset, repartitionOffset: repartitionOffset, streamTime: engine.checkpoint.streamTime,
                                           watermark: engine.checkpoint.watermark, modelVersion: model.version,
-                                          modelFingerprint: model.fingerprint)
+                                          modelFingerprint: fingerprint)
             let r = Changelog.checkpointRecord(cp)
             try send(topic: config.changelogTopic, partition: w.partition, key: r.key, value: r.value, headers: r.headers)
             offsets[TopicPartition(topic: config.inputTopic, partition: w.partition)] = w.nextOffset
@@ -721,7 +771,7 @@ public final class Daemon: @unchecked Sendable {
             w.committedOffset = w.nextOffset
             w.committedRepartitionOffset = w.nextRepartitionOffset
         }
-        for w in written { w.modelInChangelog = model.fingerprint }
+        for w in written { w.modelInChangelog = fingerprint }
         lastProgress.store(Daemon.wallMs(), ordering: .relaxed)
         metrics.commits.increment()
         metrics.consecutiveAborts.set(0.0)

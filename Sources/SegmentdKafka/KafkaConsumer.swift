@@ -273,7 +273,10 @@ public final class KafkaConsumer: @unchecked Sendable {
         if n < 0 { throw KafkaError(rd_kafka_last_error(), context: "rd_kafka_consume_batch_queue") }
         reserve(n)
 
-        var topicNames: [OpaquePointer: String] = [:]   // valid within this batch only
+        // Topic names, valid within this batch only; a batch is mostly one topic, so the last
+        // one is checked before the table.
+        var topicNames: [OpaquePointer: String] = [:]
+        var lastTopic: (rkt: OpaquePointer, name: String)?
         var thrown: (any Error)?
         for i in 0..<n {
             guard let m = batch[i] else { continue }
@@ -282,9 +285,12 @@ public final class KafkaConsumer: @unchecked Sendable {
             let err = m.pointee.err
             let name: String
             if let rkt = m.pointee.rkt {
-                if let cached = topicNames[rkt] { name = cached } else {
-                    name = String(cString: rd_kafka_topic_name(rkt))
-                    topicNames[rkt] = name
+                if let last = lastTopic, last.rkt == rkt { name = last.name } else {
+                    if let cached = topicNames[rkt] { name = cached } else {
+                        name = String(cString: rd_kafka_topic_name(rkt))
+                        topicNames[rkt] = name
+                    }
+                    lastTopic = (rkt, name)
                 }
             } else { name = "" }
             if err == RD_KAFKA_RESP_ERR_NO_ERROR {

@@ -85,52 +85,68 @@ public final class KafkaProducer: @unchecked Sendable {
         }
     }
 
-    /// Enqueues one record (copied; the arrays may be reused immediately). `partition == nil`
-    /// lets the configured partitioner pick by key. If librdkafka's local queue is full this
-    /// serves delivery reports for up to 100 ms and retries, i.e. it applies backpressure.
+    /// Enqueues one record (copied; the arrays may be reused immediately): `produce(topic:…)`
+    /// over the arrays' bytes.
+    public func produce(topic: String, partition: Int32? = nil, key: [UInt8]?, value: [UInt8],
+                        headers: [KafkaHeader] = [], tag: Int = 0) throws {
+        try withOptionalBytes(key) { keyBytes in
+            try value.withUnsafeBytes { valueBytes in
+                try produce(topic: topic, partition: partition, keyBytes: keyBytes, valueBytes: valueBytes, headers: headers, tag: tag)
+            }
+        }
+    }
+
+    /// Enqueues one record from borrowed bytes: librdkafka copies key, value and headers before
+    /// returning, so the memory may be reused at once. Nothing is allocated on the heap per
+    /// record: the argument list and the header names and values are assembled in temporary
+    /// memory (on the stack when small). `partition == nil` lets the configured partitioner
+    /// pick by key. If librdkafka's local queue is full this serves delivery reports for up to
+    /// 100 ms and retries, i.e. it applies backpressure.
     ///
     /// A non-zero `tag` marks the record: if its delivery fails, `takeTaggedFailures` returns
     /// the tag with the error (for records that need individual treatment, e.g. dead letters).
-    public func produce(topic: String, partition: Int32? = nil, key: [UInt8]?, value: [UInt8],
+    public func produce(topic: String, partition: Int32? = nil, keyBytes: UnsafeRawBufferPointer?, valueBytes: UnsafeRawBufferPointer,
                         headers: [KafkaHeader] = [], tag: Int = 0) throws {
         try ensureOpen("produce")
         // Header names and values must stay valid during rd_kafka_produceva (it copies them into
         // an rd_kafka_headers_t it owns); put them all in one temporary buffer.
         var headerBytes = 0
         for h in headers { headerBytes += h.key.utf8.count + 1 + h.value.count }
-        let headerBuf = headers.isEmpty ? UnsafeMutableRawBufferPointer(start: nil, count: 0)
-            : UnsafeMutableRawBufferPointer.allocate(byteCount: headerBytes, alignment: 1)
-        defer { if !headers.isEmpty { headerBuf.deallocate() } }
-
+        // At most: topic, partition, flags, opaque, key, value, then one per header.
+        let maxArguments = 6 + headers.count
         try topic.withCString { topicPtr in
-            try withOptionalBytes(key) { keyPtr in
-                try value.withUnsafeBytes { valuePtr in
-                    var vus: [rd_kafka_vu_t] = []
-                    vus.reserveCapacity(5 + headers.count)
+            try withUnsafeTemporaryAllocation(byteCount: max(headerBytes, 1), alignment: 1) { headerBuf in
+                try withUnsafeTemporaryAllocation(of: rd_kafka_vu_t.self, capacity: maxArguments) { vus in
+                    var count = 0
+                    func add(_ vu: rd_kafka_vu_t) {
+                        precondition(count < maxArguments)
+                        vus.initializeElement(at: count, to: vu)
+                        count += 1
+                    }
                     var vu = rd_kafka_vu_t()
-                    vu.vtype = RD_KAFKA_VTYPE_TOPIC; vu.u.cstr = topicPtr; vus.append(vu)
+                    vu.vtype = RD_KAFKA_VTYPE_TOPIC; vu.u.cstr = topicPtr; add(vu)
                     vu = rd_kafka_vu_t()
-                    vu.vtype = RD_KAFKA_VTYPE_PARTITION; vu.u.i32 = partition ?? -1; vus.append(vu)
+                    vu.vtype = RD_KAFKA_VTYPE_PARTITION; vu.u.i32 = partition ?? -1; add(vu)
                     vu = rd_kafka_vu_t()
-                    vu.vtype = RD_KAFKA_VTYPE_MSGFLAGS; vu.u.i = 0x2 /* RD_KAFKA_MSG_F_COPY */; vus.append(vu)
+                    vu.vtype = RD_KAFKA_VTYPE_MSGFLAGS; vu.u.i = 0x2 /* RD_KAFKA_MSG_F_COPY */; add(vu)
                     if tag != 0 {
                         vu = rd_kafka_vu_t()
                         vu.vtype = RD_KAFKA_VTYPE_OPAQUE
                         vu.u.ptr = UnsafeMutableRawPointer(bitPattern: tag)
-                        vus.append(vu)
+                        add(vu)
                     }
-                    if let keyPtr {
+                    if let keyBytes {
                         vu = rd_kafka_vu_t()
                         vu.vtype = RD_KAFKA_VTYPE_KEY
-                        vu.u.mem.ptr = UnsafeMutableRawPointer(mutating: keyPtr.baseAddress)
-                        vu.u.mem.size = keyPtr.count
-                        vus.append(vu)
+                        vu.u.mem.ptr = UnsafeMutableRawPointer(mutating: keyBytes.baseAddress)
+                        vu.u.mem.size = keyBytes.count
+                        add(vu)
                     }
                     vu = rd_kafka_vu_t()
                     vu.vtype = RD_KAFKA_VTYPE_VALUE
-                    vu.u.mem.ptr = UnsafeMutableRawPointer(mutating: valuePtr.baseAddress)
-                    vu.u.mem.size = valuePtr.count
-                    vus.append(vu)
+                    vu.u.mem.ptr = UnsafeMutableRawPointer(mutating: valueBytes.baseAddress)
+                    vu.u.mem.size = valueBytes.count
+                    add(vu)
                     var pos = 0
                     for h in headers {
                         let nameStart = headerBuf.baseAddress! + pos
@@ -143,11 +159,10 @@ public final class KafkaProducer: @unchecked Sendable {
                         vu.u.header.name = UnsafePointer(nameStart.assumingMemoryBound(to: CChar.self))
                         vu.u.header.val = UnsafeRawPointer(valStart)
                         vu.u.header.size = h.value.count
-                        vus.append(vu)
+                        add(vu)
                     }
                     while true {
-                        let error = vus.withUnsafeBufferPointer { rd_kafka_produceva(handle, $0.baseAddress, $0.count) }
-                        guard let error else { break }
+                        guard let error = rd_kafka_produceva(handle, vus.baseAddress, count) else { break }
                         if rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__QUEUE_FULL {
                             rd_kafka_error_destroy(error)
                             rd_kafka_poll(handle, 100)
