@@ -643,9 +643,8 @@ public final class Daemon: @unchecked Sendable {
     /// Produces the engine's pending transitions (and their Segment mirror calls), each
     /// encoded from the engine's borrowed view into `documentBuffer` and produced from there:
     /// no owned `Transition` unless binary mode, the Segment mirror or debug logging needs one.
-    /// The drain's body does not throw (a throwing body crashed under -Onone through the
-    /// engine's rethrowing drain): the first failure stops producing, and is thrown after the
-    /// drain; the transaction then aborts and rewinds.
+    /// The engine's drain takes a body that cannot throw: the first failure stops producing,
+    /// and is thrown after the drain; the transaction then aborts and rewinds.
     @discardableResult
     private func collectTransitions(_ w: PartitionWorker) throws -> Int {
         guard w.pipeline.engine.hasPendingTransitions else { return 0 }

@@ -98,15 +98,15 @@ struct EngineCore {
     /// keeping the buffers. The views borrow the engine's memory: they are valid only during
     /// the call, and `body` must not call back into the engine. Nothing is allocated or
     /// reference-counted per transition: replay and the benchmarks encode straight from here.
-    mutating func drainTransitions(_ body: (TransitionView) throws -> Void) rethrows {
+    mutating func drainTransitions(_ body: (TransitionView) -> Void) {
         if _pending.isEmpty { return }
         defer {
             _pending.removeAll(keepingCapacity: true)
             causeBytes.removeAll(keepingCapacity: true)
         }
-        try causeBytes.withUnsafeBufferPointer { causeText in
-            try contacts.withIds { ids in
-                try _pending.withUnsafeBufferPointer { pending in
+        causeBytes.withUnsafeBufferPointer { causeText in
+            contacts.withIds { ids in
+                _pending.withUnsafeBufferPointer { pending in
                     for t in pending {
                         let cause: TransitionView.Cause
                         switch t.kind {
@@ -116,7 +116,7 @@ struct EngineCore {
                         case .model:
                             cause = .model(previousVersion: UnsafeBufferPointer(rebasing: causeText[Int(t.causeStart)..<Int(t.causeEnd)]))
                         }
-                        try body(TransitionView(contactId: ids.id(Int(t.contact)), group: Int(t.group),
+                        body(TransitionView(contactId: ids.id(Int(t.contact)), group: Int(t.group),
                                                 from: t.from < 0 ? nil : Int(t.from), to: t.to < 0 ? nil : Int(t.to),
                                                 at: t.at, n: Int(t.n), cause: cause))
                     }

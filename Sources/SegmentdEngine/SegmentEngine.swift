@@ -60,7 +60,9 @@ public final class SegmentEngine {
     /// Hands each transition produced so far to `body`, in emission order, then forgets them.
     /// The views borrow the engine's memory: valid only during the call, and `body` must not
     /// call back into the engine. Nothing is allocated or reference-counted per transition.
-    public func drainTransitions(_ body: (TransitionView) throws -> Void) rethrows { try core.drainTransitions(body) }
+    /// `body` cannot throw: every transition is handed out and then forgotten, so a caller
+    /// that can fail keeps its first error and acts on it after the drain.
+    public func drainTransitions(_ body: (TransitionView) -> Void) { core.drainTransitions(body) }
 
     /// Takes the transitions produced so far, as owned values.
     public func takeTransitions() -> [Transition] { core.takeTransitions() }
