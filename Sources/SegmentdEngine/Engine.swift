@@ -66,7 +66,10 @@ struct EngineCore {
     /// Event ids and model versions the pending transitions' causes name.
     private var causeBytes: [UInt8] = []
     /// Whether transitions wait to be taken.
-    var hasPendingTransitions: Bool { !_pending.isEmpty }
+    // The three below are `mutating` though they change nothing: `SegmentEngine` then reaches
+    // them through its modify access to the core, where a read access copies the whole core
+    // (576 bytes and a retain of every array) for the call. The daemon calls them at every commit.
+    var hasPendingTransitions: Bool { mutating get { !_pending.isEmpty } }
 
     
     init(model: Model, lateness: Millis = 0, dedupHorizon: Millis = 7 * 86_400_000) {
@@ -599,7 +602,7 @@ struct EngineCore {
         }
     }
 
-    func contactId(at index: Int) -> [UInt8] { contacts.id(index) }
+    mutating func contactId(at index: Int) -> [UInt8] { contacts.id(index) }
 
     /// The partition-level part of the state: stream time and watermark.
     var checkpoint: (streamTime: Millis, watermark: Millis) { (_streamTime, _watermark) }
@@ -637,7 +640,7 @@ struct EngineCore {
     /// the integer, or the string's bytes), since a packed slot may refer to this process's
     /// interned ids or overflow map. So a snapshot is meaningful to any process. It starts
     /// with the negated format number (`snapshotFormat`).
-    func snapshot(contact idx: Int) -> [UInt8] {
+    mutating func snapshot(contact idx: Int) -> [UInt8] {
         let row = rows.row(idx)
         let overflow = dedupOverflow.entries(contact: idx, liveAfter: row[StateLayout.maxTs] - dedupHorizon)
         let counts = sameInstantCounts(idx, row)
