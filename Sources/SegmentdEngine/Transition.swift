@@ -397,37 +397,14 @@ struct RawWriter {
         bytes(UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
     }
 
-    /// A JSON string: quotes, and the bytes escaped as `JSONWriter.raw` escapes them (runs that
-    /// need no escape copied in one go).
+    /// A JSON string: quotes around the bytes escaped by `JSONWriter.escape`.
     mutating func jsonString(_ b: UnsafeBufferPointer<UInt8>) {
         byte(34)
-        var runStart = 0
-        var i = 0
-        let n = b.count
-        while i < n {
-            let c = b[i]
-            if c >= 32 && c != 34 && c != 92 && c != 127 { i += 1; continue }
-            if i > runStart { bytes(UnsafeBufferPointer(rebasing: b[runStart..<i])) }
-            switch c {
-            case 34: byte(92); byte(34)
-            case 92: byte(92); byte(92)
-            case 10: byte(92); byte(110)
-            case 13: byte(92); byte(114)
-            case 9: byte(92); byte(116)
-            default:
-                let hexDigits: StaticString = "0123456789abcdef"
-                byte(92); byte(117); byte(48); byte(48)
-                byte(hexDigits.utf8Start[Int(c >> 4)]); byte(hexDigits.utf8Start[Int(c & 15)])
-            }
-            i += 1
-            runStart = i
-        }
-        if n > runStart { bytes(UnsafeBufferPointer(rebasing: b[runStart..<n])) }
+        JSONWriter.escape(b, run: { bytes($0) }, byte: { byte($0) })
         byte(34)
     }
 }
 
-/// Minimal JSON string writing for the encoders.
 /// JSON string writing: the one escaper every encoder of segmentd uses.
 public enum JSONWriter {
     static func string(_ b: [UInt8], to out: inout [UInt8]) {
@@ -450,31 +427,38 @@ public enum JSONWriter {
         b.withUnsafeBufferPointer { raw($0, to: &out) }
     }
 
-    /// The escaped contents of a string, without quotes. Runs of bytes that need no escape
-    /// are copied in one go.
+    /// The escaped contents of a string, without quotes.
     static func raw(_ b: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+        escape(b, run: { out.append(contentsOf: $0) }, byte: { out.append($0) })
+    }
+
+    /// Escapes `b` for the inside of a JSON string, handing runs of bytes that need no escape
+    /// to `run` in one piece and each byte of an escape to `byte`: `"`, `\`, `\n`, `\r`, `\t`
+    /// by name, other control bytes and DEL as `\u00XX`; everything else (UTF-8 included) as is.
+    @inline(__always)
+    static func escape(_ b: UnsafeBufferPointer<UInt8>, run: (UnsafeBufferPointer<UInt8>) -> Void, byte: (UInt8) -> Void) {
         var runStart = 0
         var i = 0
         let n = b.count
         while i < n {
             let c = b[i]
             if c >= 32 && c != 34 && c != 92 && c != 127 { i += 1; continue }
-            if i > runStart { out.append(contentsOf: UnsafeBufferPointer(rebasing: b[runStart..<i])) }
+            if i > runStart { run(UnsafeBufferPointer(rebasing: b[runStart..<i])) }
             switch c {
-            case 34: out.append(92); out.append(34)
-            case 92: out.append(92); out.append(92)
-            case 10: out.append(92); out.append(110)
-            case 13: out.append(92); out.append(114)
-            case 9: out.append(92); out.append(116)
+            case 34: byte(92); byte(34)
+            case 92: byte(92); byte(92)
+            case 10: byte(92); byte(110)
+            case 13: byte(92); byte(114)
+            case 9: byte(92); byte(116)
             default:
-                let hexd: StaticString = "0123456789abcdef"
-                out.append(92); out.append(117); out.append(48); out.append(48)
-                out.append(hexd.utf8Start[Int(c >> 4)]); out.append(hexd.utf8Start[Int(c & 15)])
+                let hexDigits: StaticString = "0123456789abcdef"
+                byte(92); byte(117); byte(48); byte(48)
+                byte(hexDigits.utf8Start[Int(c >> 4)]); byte(hexDigits.utf8Start[Int(c & 15)])
             }
             i += 1
             runStart = i
         }
-        if n > runStart { out.append(contentsOf: UnsafeBufferPointer(rebasing: b[runStart..<n])) }
+        if n > runStart { run(UnsafeBufferPointer(rebasing: b[runStart..<n])) }
     }
 
     public static func string(_ s: String, to out: inout [UInt8]) { string(Array(s.utf8), to: &out) }
