@@ -349,43 +349,36 @@ extension CompiledProgram {
     /// them can change there. Asked only where a boundary is evaluated, not where one is sought.
     func inputs(changingAt b: Millis, _ row: UnsafePointer<Int64>) -> UInt64 {
         var changing: UInt64 = 0
-        for e in entryBoundaries {
-            let v = row[Int(e.off)]
-            if v != SegmentEngine.none && v + e.window == b { changing |= e.input }
-        }
-        for s in sources {
-            let off = Int(s.off)
-            var k = 0
-            while k < Int(s.cap) {
-                let v = row[off + k]
-                if v == SegmentEngine.none { break }
-                let leaves = ScoredEvent.ts(v) + s.window
-                if leaves < b { break }
-                if leaves == b { changing |= s.input; break }
-                k += 1
-            }
-        }
-        let fs = row[StateLayout.firstSeen]
-        if fs != SegmentEngine.none {
-            for age in ages where fs + age == b { changing |= firstSeenInput }
+        forEachBoundary(row, after: b - 1) { instant, input in
+            if instant == b { changing |= input }
         }
         return changing
     }
 
     /// The first instant after `c` at which time alone can change the membership of the
-    /// contact in `row`, or `.max`: an "at least N" condition's N-th newest entry leaving its
-    /// window, a scored event leaving its part's window, first seen reaching an age. Instants
-    /// at which nothing can change are not boundaries, so no timer is set for them. Lists are
-    /// newest first, so a scored list's scan stops at the first entry whose boundary is not
-    /// after `c`.
+    /// contact in `row`, or `.max`.
     @inline(__always)
     func nextBoundary(_ row: UnsafePointer<Int64>, after c: Millis) -> Millis {
         var best = SegmentEngine.unscheduled
+        forEachBoundary(row, after: c) { instant, _ in
+            if instant < best { best = instant }
+        }
+        return best
+    }
+
+    /// Every boundary of the contact in `row` after `c`, with the input that changes there:
+    /// an "at least N" condition's N-th newest entry leaving its window, a scored event
+    /// leaving its part's window, first seen reaching an age. Instants at which nothing can
+    /// change are not boundaries, so no timer is set for them. Lists are newest first, so a
+    /// scored list's scan stops at the first entry whose boundary is not after `c`. The one
+    /// definition of boundaries that `nextBoundary` and `inputs(changingAt:)` share.
+    @inline(__always)
+    private func forEachBoundary(_ row: UnsafePointer<Int64>, after c: Millis, _ visit: (Millis, UInt64) -> Void) {
         for e in entryBoundaries {
             let v = row[Int(e.off)]
             if v == SegmentEngine.none { continue }
             let b = v + e.window
-            if b > c && b < best { best = b }
+            if b > c { visit(b, e.input) }
         }
         for s in sources {
             let off = Int(s.off)
@@ -395,7 +388,7 @@ extension CompiledProgram {
                 if v == SegmentEngine.none { break }
                 let b = ScoredEvent.ts(v) + s.window
                 if b <= c { break }
-                if b < best { best = b }
+                visit(b, s.input)
                 k += 1
             }
         }
@@ -403,10 +396,9 @@ extension CompiledProgram {
         if fs != SegmentEngine.none {
             for age in ages {
                 let b = fs + age
-                if b > c && b < best { best = b }
+                if b > c { visit(b, firstSeenInput) }
             }
         }
-        return best
     }
 }
 
