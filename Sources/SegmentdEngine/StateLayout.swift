@@ -29,7 +29,6 @@ public struct StateLayout: Sendable {
         var offset: Int
         var capacity: Int
         var bit: UInt64
-        var windows: [Millis]
     }
 
     public struct ScoreList: Sendable {
@@ -73,7 +72,7 @@ public struct StateLayout: Sendable {
         var off = flags + 1
         var lists: [List] = []
         for l in model.lists {
-            lists.append(List(offset: off, capacity: l.capacity, bit: 1 << UInt64(l.filter), windows: l.windows))
+            lists.append(List(offset: off, capacity: l.capacity, bit: 1 << UInt64(l.filter)))
             off += l.capacity
         }
         var scoreLists: [ScoreList] = []
