@@ -165,7 +165,7 @@ public final class Daemon: @unchecked Sendable {
         var positionKnown = false
         var lastCounters = RecordCounters()
         var lastLate = 0
-        var lastByType = [Int](repeating: 0, count: CanonicalTypes.all.count)
+        var lastByType: [Int] = []
         /// The fingerprint of the model last written to this partition's changelog.
         var modelInChangelog: String?
 
@@ -712,8 +712,10 @@ public final class Daemon: @unchecked Sendable {
             for (r, v) in c.ignored { metrics.ignored[r]?.increment(by: Int64(v - (w.lastCounters.ignored[r] ?? 0))) }
             metrics.duplicates.increment(by: Int64(c.duplicates - w.lastCounters.duplicates))
             metrics.late.increment(by: Int64(e.stats.lateEvents - w.lastLate))
-            for (t, v) in w.pipeline.eventsByType.enumerated() where v != w.lastByType[t] {
-                metrics.recordsByType[t].increment(by: Int64(v - w.lastByType[t]))
+            let typeNames = w.pipeline.engine.model.eventTypes
+            for (t, v) in w.pipeline.eventsByType.enumerated() {
+                let before = t < w.lastByType.count ? w.lastByType[t] : 0
+                if v != before { metrics.eventsOfType(typeNames[t]).increment(by: Int64(v - before)) }
             }
             w.lastCounters = c
             w.lastLate = e.stats.lateEvents

@@ -13,7 +13,9 @@ public final class DaemonMetrics: Sendable {
     let records: Counter
     let recordsRepartitioned: Counter
     let recordsByShape: [String: Counter]
-    let recordsByType: [Counter]
+    /// Events applied by type name (canonical and declared types: bounded by the model's
+    /// `Model.maxEventTypes`), made when first counted.
+    private let recordsByType = Mutex<[String: Counter]>([:])
     let ignored: [String: Counter]
     let deadLetters: [String: Counter]
     let late: Counter
@@ -21,6 +23,16 @@ public final class DaemonMetrics: Sendable {
     /// The families whose labels come from the model (group and segment names), rebuilt
     /// when the model is reloaded.
     private let tables: Mutex<ModelTables>
+
+    /// The counter of events applied of one type.
+    func eventsOfType(_ name: String) -> Counter {
+        recordsByType.withLock { counters in
+            if let c = counters[name] { return c }
+            let c = registry.counter("segmentd_events_by_type_total", labels: [("type", name)], help: "Events applied, by event type (canonical or declared by the model)")
+            counters[name] = c
+            return c
+        }
+    }
 
     struct ModelTables {
         /// [group][from + 1][to + 1] (index 0: no segment); nil where from == to (no such
@@ -63,9 +75,6 @@ public final class DaemonMetrics: Sendable {
             byShape[s] = registry.counter("segmentd_events_consumed_total", labels: [("shape", s)], help: "Records applied, by input shape")
         }
         recordsByShape = byShape
-        recordsByType = CanonicalTypes.all.map {
-            registry.counter("segmentd_events_by_type_total", labels: [("type", $0)], help: "Events applied, by canonical type")
-        }
         var ign: [String: Counter] = [:]
         for r in IgnoreReason.allCases {
             ign[r.rawValue] = registry.counter("segmentd_ignored_records_total", labels: [("reason", r.rawValue)], help: "Valid records carrying nothing for the engine")
@@ -89,6 +98,8 @@ public final class DaemonMetrics: Sendable {
         batchSeconds = registry.histogram("segmentd_batch_seconds", buckets: secs, help: "Time to process one poll's batch, and commit the transaction when due")
         eventToTransitionSeconds = registry.histogram("segmentd_event_to_transition_seconds", buckets: secs,
                                                                help: "From an event's Kafka timestamp to the commit of the transitions it caused")
+        // Every canonical type's series exists from the start (declared types' on first use).
+        for type in CanonicalTypes.all { _ = eventsOfType(type) }
     }
 
     static func tables(for model: Model, _ registry: PrometheusCollectorRegistry) -> ModelTables {

@@ -136,8 +136,13 @@ public struct EventDecoder {
     /// Per byte of record, the most the arena can need beyond the contact id: the event id and
     /// one value per string attribute.
     let arenaBytesPerRecordByte: Int
-    /// Canonical type names (indices 0..<CanonicalTypes.all.count), then the Segment calls.
+    /// The model's event type names (canonical, then declared: `Model.eventTypes`), then the
+    /// Segment calls.
     let typeNames: NameTable
+    /// How many event types the model has (`typeNames` indices from here are Segment calls).
+    let eventTypeCount: Int
+    /// Per declared type (type index minus the canonical count), its properties' keys and kinds.
+    private let declaredProps: [[(name: String, key: Int, kind: DeclaredType.PropKind)]]
     private let propKeyBytes: [[UInt8]]
     let tracks: [CompiledTrack]
     let trackNames: NameTable
@@ -170,16 +175,25 @@ public struct EventDecoder {
         var tracks: [CompiledTrack] = []
         var trackNames: [[UInt8]] = []
         for (name, mapping) in model.trackMappings {
-            let props = mapping.props.compactMap { (target, sources) -> (Int, [[UInt8]])? in
+            var props = mapping.props.compactMap { (target, sources) -> (Int, [[UInt8]])? in
                 guard let i = key(target) else { return nil }
                 return (i, sources.map { Array($0.utf8) })
+            }
+            // A declared type's properties the mapping does not rename are read under their own names.
+            let declared = Int(mapping.type) - CanonicalTypes.all.count
+            if declared >= 0 {
+                for prop in model.declaredTypes[declared].props where !props.contains(where: { $0.0 == prop.key }) {
+                    props.append((prop.key, [Array(prop.name.utf8)]))
+                }
             }
             trackNames.append(Array(name.utf8))
             tracks.append(CompiledTrack(type: mapping.type, props: props))
         }
         self.tracks = tracks
         self.trackNames = NameTable(trackNames)
-        self.typeNames = NameTable((CanonicalTypes.all + SegmentCall.names).map { Array($0.utf8) })
+        self.typeNames = NameTable((model.eventTypes + SegmentCall.names).map { Array($0.utf8) })
+        self.eventTypeCount = model.eventTypes.count
+        self.declaredProps = model.declaredTypes.map(\.props)
         let filters = FilterProgram(model: model)
         self.filters = filters
         var plan: [AttrPlan] = []
@@ -203,7 +217,7 @@ public struct EventDecoder {
         storage.fastPlan = fastPlan
         storage.tables = [typeNames, self.trackNames]
         var keysReadStart: [Int32] = [0], keysRead: [Int32] = []
-        for t in 0..<CanonicalTypes.all.count {
+        for t in 0..<model.eventTypes.count {
             var keys = filters.tableStart[t] >= 0 ? filters.propKeys(of: UInt8(t)) : Array(0..<model.propKeys.count)
             for a in plan where Int(a.fromType) == t && !keys.contains(a.propKey) { keys.append(a.propKey) }
             keysRead.append(contentsOf: keys.map { Int32($0) })
@@ -279,8 +293,8 @@ public struct EventDecoder {
 
     private mutating func decodeTyped(_ typeBytes: UnsafeBufferPointer<UInt8>) -> DecodeResult {
         let type = typeNames.index(typeBytes)
-        if let type, type >= CanonicalTypes.all.count {
-            return decodeSegment(SegmentCall(rawValue: type - CanonicalTypes.all.count)!)
+        if let type, type >= eventTypeCount {
+            return decodeSegment(SegmentCall(rawValue: type - eventTypeCount)!)
         }
         return decodeNative(typeBytes, type.map { UInt8($0) })
     }
@@ -326,7 +340,30 @@ public struct EventDecoder {
                 return .bad(.init(reason: .wrongType, detail: "props.stage must be a string, not \(tape.node(s).kind)"))
             }
         }
+        if let e = checkDeclaredProps(type) { return .bad(e) }
         return .events(makeEvent(contact, eventId, type, ts), nil, .native)
+    }
+
+    /// For an event of a declared type: a property of the wrong kind (absent and null are
+    /// fine: declared properties are optional).
+    func checkDeclaredProps(_ type: UInt8) -> DecodeError? {
+        let declared = Int(type) - CanonicalTypes.all.count
+        guard declared >= 0, declared < declaredProps.count else { return nil }
+        for (name, key, kind) in declaredProps[declared] {
+            let value = props[key]
+            let fits: Bool
+            switch value.kind {
+            case .absent, .null: fits = true
+            case .int, .number: fits = kind == .number
+            case .string: fits = kind == .string
+            case .bool: fits = kind == .boolean
+            case .composite: fits = false
+            }
+            if !fits {
+                return DecodeError(reason: .wrongType, detail: "props.\(name) of a '\(model.eventTypes[Int(type)])' event must be a \(kind.rawValue), not \(value.kindName)")
+            }
+        }
+        return nil
     }
 
     // MARK: Segment Spec shape
@@ -389,6 +426,7 @@ public struct EventDecoder {
                     }
                 }
             }
+            if let e = checkDeclaredProps(mapping.type) { return .bad(e) }
             return .events(makeEvent(contact, eventId, mapping.type, ts), nil, .segment)
         case .page:
             if let k = pathKey {
@@ -664,6 +702,16 @@ final class DecodeStorage {
 /// scratch buffer, so no `String` is made for it.
 struct Prop {
     enum Kind: UInt8 { case absent, null, bool, int, number, string, composite }
+    var kindName: String {
+        switch kind {
+        case .absent: "absent"
+        case .null: "null"
+        case .bool: "a boolean"
+        case .int, .number: "a number"
+        case .string: "a string"
+        case .composite: "an object or array"
+        }
+    }
     var kind: Kind = .absent
     var bool = false
     var int: Int64 = 0
@@ -681,12 +729,12 @@ struct FilterProgram {
     /// types: `mask` of canonical types; prop: `a` key, `b` test; all/any: children
     /// `kids[a..<b]`; not: child `a`; ref: filter `a`.
     struct Node { var op: Op; var a: Int32 = 0; var b: Int32 = 0; var mask: UInt64 = 0 }
-    enum TestKind: UInt8 { case equals, startsWith, contains, oneOf }
+    enum TestKind: UInt8 { case equals, startsWith, contains, oneOf, atLeast, atMost }
     /// The test's literals are `lits[start..<end]` (one for all but oneOf).
     struct Test { var kind: TestKind; var start: Int32; var end: Int32 }
     enum LitKind: UInt8 { case string, int, bool, null }
-    /// A string literal's bytes are `litBytes[start..<end]`.
-    struct Lit { var kind: LitKind; var int: Int64 = 0; var bool = false; var start: Int32 = 0; var end: Int32 = 0 }
+    /// A string literal's bytes are `litBytes[start..<end]`; a numeric bound is `number`.
+    struct Lit { var kind: LitKind; var int: Int64 = 0; var bool = false; var start: Int32 = 0; var end: Int32 = 0; var number: Double = 0 }
 
     var nodes: [Node] = []
     var kids: [Int32] = []
@@ -709,7 +757,7 @@ struct FilterProgram {
 
     init(model: Model) {
         for f in model.filters { roots.append(compile(f)) }
-        for t in 0..<CanonicalTypes.all.count {
+        for t in 0..<model.eventTypes.count {
             // The filters the type alone decides (`fixed`), and the others in order (`dynamic`).
             var state: [Tri] = []
             var fixed: UInt64 = 0
@@ -843,6 +891,8 @@ struct FilterProgram {
             case .startsWith(let s): kind = .startsWith; lits.append(lit(.string(s)))
             case .contains(let s): kind = .contains; lits.append(lit(.string(s)))
             case .oneOf(let ls): kind = .oneOf; for l in ls { lits.append(lit(l)) }
+            case .atLeast(let bound): kind = .atLeast; lits.append(Lit(kind: .null, number: bound))
+            case .atMost(let bound): kind = .atMost; lits.append(Lit(kind: .null, number: bound))
             }
             tests.append(Test(kind: kind, start: start, end: Int32(lits.count)))
             n = Node(op: .prop, a: Int32(key), b: Int32(tests.count - 1))
@@ -905,6 +955,8 @@ struct FilterProgram {
     private func test(_ v: Prop, _ t: Test, _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         switch t.kind {
         case .equals: return equals(v, lits[Int(t.start)], bytes)
+        case .atLeast: return FilterProgram.atLeast(v, lits[Int(t.start)].number)
+        case .atMost: return FilterProgram.atMost(v, lits[Int(t.start)].number)
         case .oneOf:
             var k = Int(t.start)
             while k < Int(t.end) { if equals(v, lits[k], bytes) { return true }; k += 1 }
@@ -927,6 +979,33 @@ struct FilterProgram {
                 }
                 return false
             }
+        }
+    }
+
+    /// Whether the property is a number at least `bound`: integers exactly (`v >= ceil(bound)`),
+    /// other numbers as doubles.
+    static func atLeast(_ v: Prop, _ bound: Double) -> Bool {
+        switch v.kind {
+        case .int:
+            let b = bound.rounded(.up)
+            if b <= -9.223372036854775808e18 { return true }
+            if b >= 9.223372036854775808e18 { return false }
+            return v.int >= Int64(b)
+        case .number: return v.number >= bound
+        default: return false
+        }
+    }
+
+    /// Whether the property is a number at most `bound` (as `atLeast`, with `floor`).
+    static func atMost(_ v: Prop, _ bound: Double) -> Bool {
+        switch v.kind {
+        case .int:
+            let b = bound.rounded(.down)
+            if b >= 9.223372036854775808e18 { return true }
+            if b < -9.223372036854775808e18 { return false }
+            return v.int <= Int64(b)
+        case .number: return v.number <= bound
+        default: return false
         }
     }
 

@@ -1059,7 +1059,9 @@ enum FilterSignature {
 
     static func of(_ m: Model, _ e: FilterExpr) -> String {
         switch e {
-        case .types(let t): return "type(" + t.sorted().map { CanonicalTypes.all[Int($0)] }.joined(separator: ",") + ")"
+        case .types(let t):
+            let names = m.eventTypes
+            return "type(" + t.sorted().map { names[Int($0)] }.joined(separator: ",") + ")"
         case .prop(let key, let test): return "prop(\(m.propKeys[key]) \(test))"
         case .all(let xs): return "all(" + xs.map { of(m, $0) }.joined(separator: ";") + ")"
         case .any(let xs): return "any(" + xs.map { of(m, $0) }.joined(separator: ";") + ")"

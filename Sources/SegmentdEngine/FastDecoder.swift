@@ -30,7 +30,9 @@ extension EventDecoder {
         if typeIndex < CanonicalTypes.all.count {
             return decodeFastNative(UInt8(typeIndex), scan, plan, bytes)
         }
-        return decodeFastSegment(SegmentCall(rawValue: typeIndex - CanonicalTypes.all.count)!, scan, plan, bytes)
+        // A declared type's record: the generic path checks its properties' kinds.
+        if typeIndex < eventTypeCount { return nil }
+        return decodeFastSegment(SegmentCall(rawValue: typeIndex - eventTypeCount)!, scan, plan, bytes)
     }
 
     public mutating func decodeFast(_ bytes: [UInt8]) -> DecodeResult? {
@@ -90,6 +92,7 @@ extension EventDecoder {
                     k += 1
                 }
             }
+            if let e = checkDeclaredProps(tracks[track].type) { return .bad(e) }
             return .events(makeEvent(contact, eventId, tracks[track].type, ts, propBytes: record), nil, .segment)
         case .page:
             if let pathKey, haveObject {

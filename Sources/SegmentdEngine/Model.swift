@@ -16,6 +16,11 @@ public enum PropTest: Sendable, Equatable {
     case startsWith(String)
     case contains(String)
     case oneOf([Literal])
+    /// The property is a number (integer or not) at least / at most the bound. Integers are
+    /// compared exactly (an integer `v` is at least `b` when `v >= ceil(b)`); numbers with a
+    /// fraction or an exponent as IEEE doubles. Anything that is not a number does not match.
+    case atLeast(Double)
+    case atMost(Double)
 
     public enum Literal: Sendable, Equatable {
         case string(String), int(Int64), bool(Bool), null
@@ -31,6 +36,20 @@ public indirect enum FilterExpr: Sendable {
     case not(FilterExpr)
     /// Another filter, by index (always one defined earlier).
     case ref(Int)
+}
+
+/// An event type the model declares beside the canonical ones (`types:` in the model file),
+/// with the properties its records may carry and their kinds.
+public struct DeclaredType: Sendable {
+    public enum PropKind: String, Sendable, CaseIterable {
+        /// An integer, or a number with a fraction or an exponent.
+        case number
+        case string
+        case boolean
+    }
+    public var name: String
+    /// (property name, its key index in `Model.propKeys`, its kind)
+    public var props: [(name: String, key: Int, kind: PropKind)]
 }
 
 /// An attribute kept as "latest by ts" (stage, traits).
@@ -125,6 +144,10 @@ public struct Model: Sendable {
     public var scores: [ScoreSpec]
     public var groups: [GroupSpec]
     public var trackMappings: [String: TrackMapping]
+    /// The event types the model declares (their type indices follow the canonical ones).
+    public var declaredTypes: [DeclaredType] = []
+    /// Every event type's name by type index: the canonical types, then the declared ones.
+    public var eventTypes: [String] { CanonicalTypes.all + declaredTypes.map(\.name) }
     /// The largest window or age any condition looks back over.
     public var horizon: Millis
     /// The YAML the model was compiled from (the daemon keeps it in the changelog, so a
@@ -142,6 +165,8 @@ public struct Model: Sendable {
 
     public static let maxFilters = 64
     public static let maxGroups = 8
+    /// Event types in all, canonical and declared (filters keep one bit per type).
+    public static let maxEventTypes = 64
     /// The largest cap of a score part, and the largest points of a term (either sign for a
     /// static term). Sums of points can never overflow, and a scored event's points always fit
     /// its packed slot (`ScoredEvent`).
@@ -214,6 +239,7 @@ struct ModelCompiler {
     var latest: [LatestSpec] = []
     var scores: [ScoreSpec] = []
     var scoreIndex: [String: Int] = [:]
+    var declaredTypes: [DeclaredType] = []
     var horizon: Millis = 0
     /// Conditions and filter expressions compiled so far (bounded by `Model.maxNodes`).
     var nodes = 0
@@ -295,11 +321,13 @@ struct ModelCompiler {
 
     mutating func compile(_ root: Node) throws(ModelError) -> Model {
         let top = try mapping(root, "the model")
-        try checkKeys(top, allowed: ["version", "filters", "attributes", "conditions", "scores", "groups", "segment"], "the model")
+        try checkKeys(top, allowed: ["version", "types", "filters", "attributes", "conditions", "scores", "groups", "segment"], "the model")
         func get(_ k: String) -> Node? { top.first { $0.0 == k }?.2 }
         guard let vn = get("version") else { throw err(root, "the model needs a 'version' (it is carried into every transition)") }
         let version = try string(vn, "version")
         guard !version.isEmpty else { throw err(vn, "version must not be empty") }
+
+        if let t = get("types") { try declareTypes(t) }
 
         if let f = get("filters") {
             for (name, kn, v) in try mapping(f, "filters") {
@@ -316,7 +344,7 @@ struct ModelCompiler {
                 func g(_ k: String) -> Node? { m.first { $0.0 == k }?.2 }
                 guard let fromN = g("from") else { throw err(v, "attribute '\(name)' needs 'from' (an event type)") }
                 let from = try string(fromN, "from")
-                guard let t = CanonicalTypes.index(of: from) else { throw err(fromN, "unknown event type '\(from)'") }
+                let t = try typeIndex(from, at: fromN)
                 guard let pn = g("prop") else { throw err(v, "attribute '\(name)' needs 'prop'") }
                 let prop = try string(pn, "prop")
                 var kind = AttributeSpec.Kind.string
@@ -361,7 +389,58 @@ struct ModelCompiler {
         let mappings = try trackMappings(get("segment"))
         return Model(version: version, filterNames: filterNames, filters: filters, propKeys: propKeys,
                      attributes: attributes, lists: lists, latest: latest, scores: scores, groups: groups,
-                     trackMappings: mappings, horizon: horizon)
+                     trackMappings: mappings, declaredTypes: declaredTypes, horizon: horizon)
+    }
+
+    /// The `types:` section: each declared type's name and its properties' kinds.
+    mutating func declareTypes(_ n: Node) throws(ModelError) {
+        for (name, kn, v) in try mapping(n, "types") {
+            guard !name.isEmpty else { throw err(kn, "an event type name must not be empty") }
+            guard CanonicalTypes.index(of: name) == nil else {
+                throw err(kn, "'\(name)' is a canonical event type: it cannot be declared again")
+            }
+            guard !EventDecoder.SegmentCall.names.contains(name) else {
+                throw err(kn, "'\(name)' is a Segment call name: a native record of this type would read as a Segment call")
+            }
+            guard !declaredTypes.contains(where: { bytesEqual($0.name, name) }) else { throw err(kn, "event type '\(name)' is declared twice") }
+            guard CanonicalTypes.all.count + declaredTypes.count < Model.maxEventTypes else {
+                throw err(kn, "at most \(Model.maxEventTypes - CanonicalTypes.all.count) event types can be declared")
+            }
+            var props: [(name: String, key: Int, kind: DeclaredType.PropKind)] = []
+            if case .scalar = v, v.null != nil {
+                // `feature_used: ~`: a type without declared properties.
+            } else {
+                let m = try mapping(v, "type '\(name)'")
+                try checkKeys(m, allowed: ["props"], "type '\(name)'")
+                if let pn = m.first?.2, !(pn.null != nil) {
+                    for (prop, pk, kindNode) in try mapping(pn, "the props of type '\(name)'") {
+                        let kindName = try string(kindNode, "the kind of '\(prop)'")
+                        guard let kind = DeclaredType.PropKind(rawValue: kindName) else {
+                            throw err(kindNode, "property kind '\(kindName)' is not one of \(DeclaredType.PropKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                        }
+                        guard !props.contains(where: { bytesEqual($0.name, prop) }) else { throw err(pk, "property '\(prop)' is declared twice") }
+                        props.append((prop, propKey(prop), kind))
+                    }
+                }
+            }
+            declaredTypes.append(DeclaredType(name: name, props: props))
+        }
+    }
+
+    /// The type index of a canonical or declared event type.
+    func typeIndex(_ name: String, at n: Node) throws(ModelError) -> UInt8 {
+        if let i = CanonicalTypes.index(of: name) { return i }
+        if let d = declaredTypes.firstIndex(where: { bytesEqual($0.name, name) }) { return UInt8(CanonicalTypes.all.count + d) }
+        let known = CanonicalTypes.all + declaredTypes.map(\.name)
+        throw err(n, "unknown event type '\(name)' (event types: \(known.joined(separator: ", ")); declare your own under 'types')")
+    }
+
+    /// A numeric bound of `at_least` / `at_most`.
+    func bound(_ n: Node, _ what: String) throws(ModelError) -> Double {
+        guard case let .scalar(s) = n, s.style == .plain, let v = Double(s.string), v.isFinite else {
+            throw err(n, "\(what) must be a number")
+        }
+        return v
     }
 
     mutating func propKey(_ name: String) -> Int {
@@ -396,30 +475,27 @@ struct ModelCompiler {
             return .ref(i)
         }
         let m = try mapping(n, "a filter")
-        try checkKeys(m, allowed: ["type", "prop", "equals", "starts_with", "contains", "in", "any", "all", "not"], "a filter")
+        try checkKeys(m, allowed: ["type", "prop", "equals", "starts_with", "contains", "in", "at_least", "at_most", "any", "all", "not"], "a filter")
         var parts: [FilterExpr] = []
         func g(_ k: String) -> Node? { m.first { $0.0 == k }?.2 }
         if let t = g("type") {
             var idx: [UInt8] = []
-            for name in try strings(t, "type") {
-                guard let i = CanonicalTypes.index(of: name) else {
-                    throw err(t, "unknown event type '\(name)' (canonical types: \(CanonicalTypes.all.joined(separator: ", ")))")
-                }
-                idx.append(i)
-            }
+            for name in try strings(t, "type") { idx.append(try typeIndex(name, at: t)) }
             parts.append(.types(idx))
         }
-        let tests = ["equals", "starts_with", "contains", "in"].filter { g($0) != nil }
+        let tests = ["equals", "starts_with", "contains", "in", "at_least", "at_most"].filter { g($0) != nil }
         if let p = g("prop") {
             let key = propKey(try string(p, "prop"))
             guard tests.count == 1, let tn = g(tests[0]) else {
-                throw err(p, "'prop' needs exactly one of equals, starts_with, contains, in")
+                throw err(p, "'prop' needs exactly one of equals, starts_with, contains, in, at_least, at_most")
             }
             let test: PropTest
             switch tests[0] {
             case "equals": test = .equals(try literal(tn))
             case "starts_with": test = .startsWith(try string(tn, "starts_with"))
             case "contains": test = .contains(try string(tn, "contains"))
+            case "at_least": test = .atLeast(try bound(tn, "at_least"))
+            case "at_most": test = .atMost(try bound(tn, "at_most"))
             default:
                 var vals: [PropTest.Literal] = []
                 for e in try sequence(tn, "in") { vals.append(try literal(e)) }
@@ -667,8 +743,7 @@ struct ModelCompiler {
             let vm = try mapping(v, "the mapping of '\(event)'")
             try checkKeys(vm, allowed: ["type", "props"], "the mapping of '\(event)'")
             guard let tn = vm.first(where: { $0.0 == "type" })?.2 else { throw err(v, "the mapping of '\(event)' needs a 'type'") }
-            let tname = try string(tn, "type")
-            guard let ti = CanonicalTypes.index(of: tname) else { throw err(tn, "unknown event type '\(tname)'") }
+            let ti = try typeIndex(try string(tn, "type"), at: tn)
             var props: [(String, [String])] = []
             if let pn = vm.first(where: { $0.0 == "props" })?.2 {
                 for (target, _, src) in try mapping(pn, "props") {

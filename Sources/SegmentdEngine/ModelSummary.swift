@@ -8,6 +8,10 @@ public enum ModelSummary {
             out += "  \(g.name) (\(g.isFlag ? "flag" : "exclusive, first match wins")\(g.unless != nil ? ", with an 'unless'" : "")): "
             out += g.segments.map(\.name).joined(separator: ", ") + "\n"
         }
+        for t in m.declaredTypes {
+            let props = t.props.map { "\($0.name): \($0.kind.rawValue)" }.joined(separator: ", ")
+            out += "declared event type '\(t.name)'\(props.isEmpty ? "" : " (\(props))")\n"
+        }
         out += "filters: \(m.filters.count) (\(m.filterNames.compactMap { $0 }.joined(separator: ", ")) and \(m.filterNames.filter { $0 == nil }.count) inline)\n"
         out += "per-contact state: \(layout.stride) slots of 8 bytes\n"
         for l in m.lists {

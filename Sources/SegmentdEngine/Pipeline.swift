@@ -37,8 +37,8 @@ public final class Pipeline {
         var decoder: EventDecoder
         var encoder: TransitionEncoder
         var counts = RecordCounters()
-        /// Events applied, by canonical type index.
-        var eventsByType = [Int](repeating: 0, count: CanonicalTypes.all.count)
+        /// Events applied, by type index (`Model.eventTypes`).
+        var eventsByType: [Int] = []
         /// Records by shape, counted in plain integers (put into `byShape` when read).
         var nativeRecords = 0
         var segmentRecords = 0
@@ -62,6 +62,7 @@ public final class Pipeline {
         state.initialize(to: State(engine: SegmentEngine(model: model, lateness: lateness),
                                    decoder: EventDecoder(model: model, maxRecordBytes: maxRecordBytes),
                                    encoder: TransitionEncoder(model: model)))
+        state.pointee.eventsByType = Array(repeating: 0, count: model.eventTypes.count)
     }
 
     deinit {
@@ -145,6 +146,10 @@ public final class Pipeline {
         state.pointee.engine = next
         state.pointee.decoder = EventDecoder(model: model, maxRecordBytes: state.pointee.decoder.maxRecordBytes)
         state.pointee.encoder = TransitionEncoder(model: model)
+        let typeCount = model.eventTypes.count
+        if state.pointee.eventsByType.count < typeCount {
+            state.pointee.eventsByType += Array(repeating: 0, count: typeCount - state.pointee.eventsByType.count)
+        }
         precondition(leftover.isEmpty, "transitions must be taken before a model change")
     }
 

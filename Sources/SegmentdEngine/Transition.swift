@@ -142,7 +142,7 @@ public final class TransitionEncoder: Sendable {
         // `,"event_type":"<type>"},"model_version":"<version>"}` per canonical type: the end
         // of an event-caused document after its event id, in one piece.
         eventTailPiece = table.count
-        for type in CanonicalTypes.all { table.append(Array(#","event_type":""#.utf8) + Array(type.utf8) + Array(#""}"#.utf8) + v) }
+        for type in model.eventTypes { table.append(Array(#","event_type":""#.utf8) + Array(type.utf8) + Array(#""}"#.utf8) + v) }
         timeTailPiece = table.count
         table.append(Array(#""time"}"#.utf8) + v)
         versionTailPiece = table.count

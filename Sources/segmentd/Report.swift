@@ -153,12 +153,13 @@ struct Report: ParsableCommand {
     /// Events of both input shapes, decoded as replay decodes them.
     private func readEvents(_ path: String, model: Model, into builder: ReportBuilder) throws {
         var decoder = EventDecoder(model: model)
+        let typeNames = model.eventTypes
         try LineReader(path: path).forEachLine { line in
             if line.isEmpty { return }
             switch decoder.decode(line) {
             case let .events(first, second, _):
                 for e in [first, second].compactMap({ $0 }) {
-                    builder.addEvent(contactId: String(decoding: e.contactId, as: UTF8.self), type: CanonicalTypes.all[Int(e.type)], at: e.ts)
+                    builder.addEvent(contactId: String(decoding: e.contactId, as: UTF8.self), type: typeNames[Int(e.type)], at: e.ts)
                 }
             case .bad, .ignored:
                 builder.addUnusableEvent()

@@ -31,7 +31,7 @@ func replay(_ lines: [String], model: Model = .defaultModel(), lateness: Millis 
     return out.map { tr in
         var kind = "time", eid: String? = nil, et: String? = nil
         switch tr.cause {
-        case let .event(id, type): kind = "event"; eid = id; et = CanonicalTypes.all[Int(type)]
+        case let .event(id, type): kind = "event"; eid = id; et = model.eventTypes[Int(type)]
         case .time: kind = "time"
         case .model: kind = "model"
         }
