@@ -8,7 +8,7 @@
 /// in memory allocated once and never reference-counted on the hot path. The semantics are
 /// exactly those of `SegmentEngine.holds` / `score` / `nextBoundary`, which `explain` still uses.
 struct CompiledProgram {
-    enum Op: UInt8 { case always, atLeast, firstSeen, latestIs, attrIn, attrBetween, score, all, any, not }
+    enum Op: UInt8 { case always, atLeast, firstSeen, latestIs, attrIn, attrBetween, dateWindow, score, all, any, not }
 
     struct Node {
         var op: Op
@@ -19,9 +19,9 @@ struct CompiledProgram {
         /// atLeast: count; attrIn: first literal; all / any: end of children in `kids`.
         var b: Int32 = 0
         /// atLeast: window; firstSeen: age; latestIs: tag mask; attrBetween: low; score: threshold;
-        /// attrIn: end of literals.
+        /// attrIn: end of literals; dateWindow: from (`Int64.min`: unbounded).
         var x: Int64 = 0
-        /// attrBetween: high.
+        /// attrBetween: high; dateWindow: to (`Int64.max`: unbounded).
         var y: Int64 = 0
     }
 
@@ -48,6 +48,10 @@ struct CompiledProgram {
     /// entries leaving change a count but never the condition, so they are not boundaries.
     struct EntryBoundary: Equatable { var off: Int32; var window: Int64; var input: UInt64 }
 
+    /// A date attribute (time slot `off`, instant at `off + 1`) whose condition changes at
+    /// instant + `offset`.
+    struct DateBoundary: Equatable { var off: Int32; var offset: Int64; var input: UInt64 }
+
     private(set) var nodes: UnsafeMutableBufferPointer<Node>
     private(set) var kids: UnsafeMutableBufferPointer<Int32>
     private(set) var literals: UnsafeMutableBufferPointer<Int64>
@@ -59,6 +63,7 @@ struct CompiledProgram {
     private(set) var segs: UnsafeMutableBufferPointer<Int32>
     private(set) var sources: UnsafeMutableBufferPointer<BoundarySource>
     private(set) var entryBoundaries: UnsafeMutableBufferPointer<EntryBoundary>
+    private(set) var dateBoundaries: UnsafeMutableBufferPointer<DateBoundary>
     /// Per group, the inputs (`InputBits`) its segments and `unless` read.
     private(set) var groupInputs: UnsafeMutableBufferPointer<UInt64>
     /// Every group's bit: the groups an evaluation must compute when anything may have changed.
@@ -79,6 +84,7 @@ struct CompiledProgram {
         var kids: [Int32] = []
         var lits: [Int64] = []
         var entryBoundaries: [EntryBoundary] = []
+        var dateBoundaries: [DateBoundary] = []
         let bits = InputBits(layout: layout)
         func compile(_ c: Condition) -> Int32 {
             var n: Node
@@ -104,6 +110,13 @@ struct CompiledProgram {
                 n = Node(op: .attrIn, a: Int32(layout.attributeOffsets[a]), b: start, x: Int64(lits.count))
             case let .attributeBetween(a, low, high):
                 n = Node(op: .attrBetween, a: Int32(layout.attributeOffsets[a]), x: low, y: high)
+            case let .dateWindow(a, from, to):
+                let off = Int32(layout.attributeOffsets[a])
+                n = Node(op: .dateWindow, a: off, x: from ?? .min, y: to ?? .max)
+                for offset in [from, to].compactMap({ $0 }) {
+                    let boundary = DateBoundary(off: off, offset: offset, input: bits.attribute(a))
+                    if !dateBoundaries.contains(boundary) { dateBoundaries.append(boundary) }
+                }
             case let .scoreAtLeast(score, threshold):
                 n = Node(op: .score, a: Int32(score), x: Int64(threshold))
             case .all(let cs), .any(let cs):
@@ -141,7 +154,7 @@ struct CompiledProgram {
             case let .atLeast(list, _, _): return bits.list(list)
             case .firstSeenAtLeast: return bits.firstSeen
             case let .latestIs(tracker, _, _): return bits.tracker(tracker)
-            case let .attributeIn(a, _), let .attributeBetween(a, _, _): return bits.attribute(a)
+            case let .attributeIn(a, _), let .attributeBetween(a, _, _), let .dateWindow(a, _, _): return bits.attribute(a)
             case let .scoreAtLeast(score, _):
                 var used: UInt64 = 0
                 for (pi, part) in model.scores[score].parts.enumerated() {
@@ -179,6 +192,7 @@ struct CompiledProgram {
         self.segs = CompiledProgram.copy(segs)
         self.sources = CompiledProgram.copy(sources)
         self.entryBoundaries = CompiledProgram.copy(entryBoundaries)
+        self.dateBoundaries = CompiledProgram.copy(dateBoundaries)
         self.groupInputs = CompiledProgram.copy(groupInputs)
         self.allGroups = model.groups.count >= 64 ? ~0 : (1 << UInt64(model.groups.count)) - 1
         self.firstSeenInput = bits.firstSeen
@@ -192,7 +206,8 @@ struct CompiledProgram {
                   UnsafeMutableRawPointer(scoreParts.baseAddress), UnsafeMutableRawPointer(terms.baseAddress),
                   UnsafeMutableRawPointer(groups.baseAddress), UnsafeMutableRawPointer(segs.baseAddress),
                   UnsafeMutableRawPointer(sources.baseAddress), UnsafeMutableRawPointer(ages.baseAddress),
-                  UnsafeMutableRawPointer(entryBoundaries.baseAddress), UnsafeMutableRawPointer(groupInputs.baseAddress)] {
+                  UnsafeMutableRawPointer(entryBoundaries.baseAddress), UnsafeMutableRawPointer(groupInputs.baseAddress),
+                  UnsafeMutableRawPointer(dateBoundaries.baseAddress)] {
             p?.deallocate()
         }
     }
@@ -270,6 +285,11 @@ struct Evaluator {
             guard let pair = pair(n.a) else { return false }
             let v = pair.value
             return v >= n.x && v <= n.y
+        case .dateWindow:
+            // Two plain slots: the time it was set (none: unset), the instant.
+            if row[Int(n.a)] == none { return false }
+            let instant = row[Int(n.a) + 1]
+            return (n.x == .min || t >= instant + n.x) && (n.y == .max || t < instant + n.y)
         case .score:
             return score(Int(n.a)) >= n.x
         case .all:
@@ -392,6 +412,10 @@ extension CompiledProgram {
                 k += 1
             }
         }
+        for d in dateBoundaries where row[Int(d.off)] != SegmentEngine.none {
+            let b = row[Int(d.off) + 1] + d.offset
+            if b > c { visit(b, d.input) }
+        }
         let fs = row[StateLayout.firstSeen]
         if fs != SegmentEngine.none {
             for age in ages {
@@ -417,8 +441,9 @@ struct InsertPlan {
     let terms: UnsafeMutableBufferPointer<Term>
     let trackers: UnsafeMutableBufferPointer<Tracker>
     let trackerBits: UnsafeMutableBufferPointer<UInt64>
-    /// Each attribute's slot offset in the row.
+    /// Each attribute's slot offset in the row, and whether it is a date (two plain slots).
     let attributeOffsets: UnsafeMutableBufferPointer<Int>
+    let attributeIsDate: UnsafeMutableBufferPointer<Bool>
     let inputs: InputBits
 
     init(layout: StateLayout) {
@@ -444,12 +469,14 @@ struct InsertPlan {
         self.trackers = CompiledProgram.copy(trackers)
         self.trackerBits = CompiledProgram.copy(bits)
         self.attributeOffsets = CompiledProgram.copy(layout.attributeOffsets)
+        self.attributeIsDate = CompiledProgram.copy(layout.attributeIsDate)
     }
 
     func deallocate() {
         for p in [UnsafeMutableRawPointer(lists.baseAddress), UnsafeMutableRawPointer(scored.baseAddress),
                   UnsafeMutableRawPointer(terms.baseAddress), UnsafeMutableRawPointer(trackers.baseAddress),
-                  UnsafeMutableRawPointer(trackerBits.baseAddress), UnsafeMutableRawPointer(attributeOffsets.baseAddress)] {
+                  UnsafeMutableRawPointer(trackerBits.baseAddress), UnsafeMutableRawPointer(attributeOffsets.baseAddress),
+                  UnsafeMutableRawPointer(attributeIsDate.baseAddress)] {
             p?.deallocate()
         }
     }

@@ -165,7 +165,7 @@ public struct EventDecoder {
         var props: [(Int, [[UInt8]])]
     }
 
-    struct AttrPlan { var index: Int; var fromType: UInt8; var propKey: Int; var isString: Bool; var caseInsensitive: Bool }
+    struct AttrPlan { var index: Int; var fromType: UInt8; var propKey: Int; var kind: AttributeSpec.Kind; var caseInsensitive: Bool }
 
     public init(model: Model, maxRecordBytes: Int = 1 << 20) {
         self.model = model
@@ -199,7 +199,7 @@ public struct EventDecoder {
         var plan: [AttrPlan] = []
         var types: UInt64 = 0
         for (i, a) in model.attributes.enumerated() {
-            plan.append(AttrPlan(index: i, fromType: a.fromType, propKey: a.propKey, isString: a.kind == .string, caseInsensitive: a.caseInsensitive))
+            plan.append(AttrPlan(index: i, fromType: a.fromType, propKey: a.propKey, kind: a.kind, caseInsensitive: a.caseInsensitive))
             types |= 1 << UInt64(a.fromType)
         }
         self.attrPlan = plan
@@ -207,7 +207,7 @@ public struct EventDecoder {
         pathKey = key("path"); industryKey = key("industry"); countryKey = key("country")
         companySizeKey = key("company_size"); stageKey = key("stage")
         propKeyCount = model.propKeys.count
-        arenaBytesPerRecordByte = 1 + plan.filter(\.isString).count
+        arenaBytesPerRecordByte = 1 + plan.filter { $0.kind == .string }.count
         storage = DecodeStorage(props: propKeyCount, attributeUpdates: 2 * plan.count, bytes: 4096)
         props = storage.props
         attributeUpdates = storage.attributeUpdates
@@ -637,8 +637,8 @@ public struct EventDecoder {
             for attribute in attrPlan where attribute.fromType == type {
                 let property = props[attribute.propKey]
                 let value = UnsafeBufferPointer(rebasing: propBytes[Int(property.start)..<Int(property.end)])
-                switch (attribute.isString, property.kind) {
-                case (true, .string):
+                switch (attribute.kind, property.kind) {
+                case (.string, .string):
                     let kept = keep(value)
                     if attribute.caseInsensitive {
                         let lower = UnsafeMutableBufferPointer(mutating: kept)
@@ -646,10 +646,15 @@ public struct EventDecoder {
                     }
                     attributeUpdates[attributeUpdateCount] = (attribute.index, .string(kept))
                     attributeUpdateCount += 1
-                case (false, .int):
+                case (.integer, .int):
                     attributeUpdates[attributeUpdateCount] = (attribute.index, .int(property.int))
                     attributeUpdateCount += 1
-                case (false, .string):
+                case (.date, .string):
+                    if let instant = EventTime.parseDate(value) {
+                        attributeUpdates[attributeUpdateCount] = (attribute.index, .int(instant))
+                        attributeUpdateCount += 1
+                    }
+                case (.integer, .string):
                     if !value.isEmpty, value.allSatisfy({ $0 >= 48 && $0 <= 57 }), let number = JSONTape.parseInt(value) {
                         attributeUpdates[attributeUpdateCount] = (attribute.index, .int(number))
                         attributeUpdateCount += 1

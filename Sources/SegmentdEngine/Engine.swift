@@ -37,7 +37,7 @@ struct EngineCore {
     private let program: UnsafeMutablePointer<CompiledProgram>
     private let plan: InsertPlan
     /// The latest-of and attribute slots, as snapshots write them (`pairSlots(_:_:)`).
-    private let pairSlots: [(offset: Int, isString: Bool)]
+    private let pairSlots: [(offset: Int, isString: Bool, isDate: Bool)]
     /// The model version's bytes, as snapshots carry them.
     private let versionBytes: [UInt8]
     /// The event being applied, for the `cause` of the transitions it makes; its id is copied
@@ -309,9 +309,10 @@ struct EngineCore {
         if e.attributes.isEmpty { return changed }
         for (a, v) in e.attributes {
             let off = row + plan.attributeOffsets[a]
-            if let cur = PackedPair.read(off, wide), ts < cur.ts { continue }
+            let isDate = plan.attributeIsDate[a]
+            if let cur = pair(off, date: isDate), ts < cur.ts { continue }
             switch v {
-            case .int(let i): writePair(off, ts, i)
+            case .int(let i): writePair(off, ts, i, date: isDate)
             case .string(let s): writePair(off, ts, strings.id(bytes: Array(s)))
             }
             changed |= plan.inputs.attribute(a)
@@ -332,6 +333,22 @@ struct EngineCore {
     }
 
     private func pair(_ off: Row) -> (ts: Int64, value: Int64)? { PackedPair.read(off, wide) }
+
+    /// A date attribute's pair is two plain slots, (time, instant); any other pair one slot.
+    @inline(__always)
+    private func pair(_ off: Row, date: Bool) -> (ts: Int64, value: Int64)? {
+        if date { return off[0] == SegmentEngine.none ? nil : (off[0], off[1]) }
+        return PackedPair.read(off, wide)
+    }
+
+    private mutating func writePair(_ off: Row, _ ts: Int64, _ value: Int64, date: Bool) {
+        if date {
+            off[0] = ts
+            off[1] = value
+        } else {
+            writePair(off, ts, value)
+        }
+    }
 
     /// Inserts into a newest-first list of at most `cap` times (the oldest falls off).
     @inline(__always)
@@ -489,6 +506,9 @@ struct EngineCore {
         case let .attributeBetween(a, low, high):
             guard let p = pair(row + layout.attributeOffsets[a]) else { return false }
             return p.value >= low && p.value <= high
+        case let .dateWindow(a, from, to):
+            guard let p = pair(row + layout.attributeOffsets[a], date: true) else { return false }
+            return (from.map { t >= p.value + $0 } ?? true) && (to.map { t < p.value + $0 } ?? true)
         case let .scoreAtLeast(score, threshold):
             return self.score(score, row, t).total >= threshold
         case .all(let cs): return cs.allSatisfy { holds($0, row, t) }
@@ -618,9 +638,9 @@ struct EngineCore {
 
     /// The slot offsets of the latest-of trackers, then of the attributes, with whether the
     /// value is an interned string.
-    private static func pairSlots(_ model: Model, _ layout: StateLayout) -> [(offset: Int, isString: Bool)] {
-        layout.trackers.map { ($0.offset, false) }
-            + model.attributes.enumerated().map { (layout.attributeOffsets[$0.offset], $0.element.kind == .string) }
+    private static func pairSlots(_ model: Model, _ layout: StateLayout) -> [(offset: Int, isString: Bool, isDate: Bool)] {
+        layout.trackers.map { ($0.offset, false, false) }
+            + model.attributes.enumerated().map { (layout.attributeOffsets[$0.offset], $0.element.kind == .string, $0.element.kind == .date) }
     }
 
     /// Groups `g` of the contact in `row` that have a same-instant count (see `emit`): only a
@@ -650,8 +670,8 @@ struct EngineCore {
         // Format marker, version length, stride, overflow count and same-instant count; the
         // version; the slots; the overflow entries and counts (two words each); then the pairs.
         var size = 8 * (5 + layout.stride + 2 * overflow.count + 2 * counts.count) + versionBytes.count
-        for (offset, isString) in pairSlots {
-            let p = pair(row + offset)
+        for (offset, isString, isDate) in pairSlots {
+            let p = pair(row + offset, date: isDate)
             pairs.append(p)
             guard let p else { size += 8; continue }
             // Time, then the integer, or the string's length and bytes.
@@ -667,7 +687,7 @@ struct EngineCore {
             if k == layout.flags { v &= ~layout.dirtyBit }
             w.int(v)
         }
-        for ((_, isString), p) in zip(pairSlots, pairs) {
+        for ((_, isString, _), p) in zip(pairSlots, pairs) {
             guard let p else { w.int(SegmentEngine.none); continue }
             w.int(p.ts)
             if isString { w.bytes(strings.bytes(p.value)) } else { w.int(p.value) }
@@ -747,7 +767,7 @@ struct EngineCore {
         }
         var pairs: [(offset: Int, ts: Millis, value: Int64)?] = []
         pairs.reserveCapacity(pairSlots.count)
-        for (slot, (offset, isString)) in pairSlots.enumerated() {
+        for (slot, (offset, isString, isDate)) in pairSlots.enumerated() {
             guard let ts = r.int() else { throw truncated }
             if ts == SegmentEngine.none { pairs.append(nil); continue }
             try eventTime(ts)
@@ -761,6 +781,8 @@ struct EngineCore {
                 if slot < layout.trackers.count, v < 0 || v >= Int64(layout.trackers[slot].bits.count) {
                     throw SnapshotError(description: "snapshot holds latest-of tag \(v), which the model does not have")
                 }
+                // A date attribute holds an instant of the years 0000 to 9999.
+                if isDate { try eventTime(v) }
                 value = v
             }
             pairs.append((offset, ts, value))
@@ -784,13 +806,14 @@ struct EngineCore {
         let (idx, inserted) = contacts.findOrInsert(contactId)
         if inserted { appendRow() }
         let row = rows.row(idx)
-        for (offset, _) in pairSlots where row[offset] == PackedPair.escaped {
+        for (offset, _, isDate) in pairSlots where !isDate && row[offset] == PackedPair.escaped {
             wide.map.removeValue(forKey: Int(bitPattern: row + offset))
         }
         for k in 0..<layout.stride { row[k] = slots[k] }
-        for ((offset, _), p) in zip(pairSlots, pairs) {
+        for ((offset, _, isDate), p) in zip(pairSlots, pairs) {
             row[offset] = SegmentEngine.none
-            if let p { writePair(row + offset, p.ts, p.value) }
+            if isDate { row[offset + 1] = SegmentEngine.none }
+            if let p { writePair(row + offset, p.ts, p.value, date: isDate) }
         }
         dedupOverflow.replace(contact: idx, with: list)
         if !inserted && !sameInstant.isEmpty {
@@ -893,6 +916,18 @@ struct EngineCore {
         case let .attributeBetween(a, low, high):
             let cur = pair(row + layout.attributeOffsets[a]).map { "\($0.value)" } ?? "unset"
             return "\(model.attributes[a].name) is \(cur), in \(low)..\(high): \(holds(c, row, t))"
+        case let .dateWindow(a, from, to):
+            let cur = pair(row + layout.attributeOffsets[a], date: true).map { EventTime.format($0.value) } ?? "unset"
+            let name = model.attributes[a].name
+            let window: String
+            switch (from, to) {
+            case (.some(0), nil): window = "now at or after \(name)"
+            case (nil, .some(0)): window = "now before \(name)"
+            case let (.some(f), .some(0)): window = "now within \(DurationSpec(millis: -f)) before \(name)"
+            case let (.some(0), .some(d)): window = "now within \(DurationSpec(millis: d)) after \(name)"
+            default: window = "now in [\(name) + \(from ?? .min) ms, \(name) + \(to ?? .max) ms)"
+            }
+            return "\(name) is \(cur), \(window): \(holds(c, row, t))"
         case let .scoreAtLeast(s, threshold):
             let sc = score(s, row, t)
             let parts = zip(model.scores[s].parts, sc.parts).map { "\($0.name) \($1)/\($0.cap)" }.joined(separator: " + ")
@@ -1024,9 +1059,9 @@ extension EngineCore {
             for a in m.attributes.indices {
                 let sig = attrSig(m, a)
                 guard let oa = om.attributes.indices.first(where: { attrSig(om, $0) == sig }),
-                      let p = old.pair(o + old.layout.attributeOffsets[oa]) else { continue }
+                      let p = old.pair(o + old.layout.attributeOffsets[oa], date: old.layout.attributeIsDate[oa]) else { continue }
                 let value = m.attributes[a].kind == .string ? intern(old.strings.string(p.value)) : p.value
-                writePair(n + layout.attributeOffsets[a], p.ts, value)
+                writePair(n + layout.attributeOffsets[a], p.ts, value, date: layout.attributeIsDate[a])
             }
             for k in 0..<(2 * StateLayout.dedupSlots) { n[layout.dedupOffset + k] = o[old.layout.dedupOffset + k] }
             dedupOverflow.replace(contact: ni, with: old.dedupOverflow.entries(contact: oi, liveAfter: .min))

@@ -54,7 +54,9 @@ public struct DeclaredType: Sendable {
 
 /// An attribute kept as "latest by ts" (stage, traits).
 public struct AttributeSpec: Sendable {
-    public enum Kind: Sendable { case string, integer }
+    /// `date`: an RFC 3339 date-time or a `YYYY-MM-DD` date (midnight UTC) held as the instant
+    /// it names, for conditions relative to it (`Condition.dateWindow`).
+    public enum Kind: Sendable { case string, integer, date }
     public var name: String
     public var fromType: UInt8
     public var propKey: Int
@@ -74,6 +76,9 @@ public indirect enum Condition: Sendable {
     case latestIs(tracker: Int, tags: [Int], negated: Bool)
     case attributeIn(attribute: Int, values: [AttrLiteral])
     case attributeBetween(attribute: Int, low: Int64, high: Int64)
+    /// A date attribute's instant `v` is such that `v + from <= t < v + to` (nil: unbounded);
+    /// an unset date holds nothing. It changes at `v + from` and `v + to`: boundaries.
+    case dateWindow(attribute: Int, from: Millis?, to: Millis?)
     case scoreAtLeast(score: Int, threshold: Int)
     case all([Condition])
     case any([Condition])
@@ -352,7 +357,8 @@ struct ModelCompiler {
                     switch try string(kn2, "kind") {
                     case "string": kind = .string
                     case "integer": kind = .integer
-                    case let other: throw err(kn2, "attribute kind '\(other)' is not 'string' or 'integer'")
+                    case "date": kind = .date
+                    case let other: throw err(kn2, "attribute kind '\(other)' is not 'string', 'integer' or 'date'")
                     }
                 }
                 var ci = false
@@ -601,10 +607,31 @@ struct ModelCompiler {
             }
             return .latestIs(tracker: tracker, tags: tags, negated: negated)
         case "attribute":
-            try checkKeys(m, allowed: ["attribute", "equals", "in", "between"], "attribute")
+            try checkKeys(m, allowed: ["attribute", "equals", "in", "between", "is", "within_before", "within_after"], "attribute")
             let name = try string(g("attribute")!, "attribute")
             guard let a = attributeIndex[name] else { throw err(g("attribute"), "unknown attribute '\(name)'") }
             let spec = attributes[a]
+            let dateKeys = ["is", "within_before", "within_after"].filter { g($0) != nil }
+            if spec.kind == .date {
+                guard dateKeys.count == 1, m.count == 2 else {
+                    throw err(n, "date attribute '\(name)' needs exactly one of is (past or future), within_before, within_after")
+                }
+                switch dateKeys[0] {
+                case "is":
+                    switch try string(g("is")!, "is") {
+                    case "past": return .dateWindow(attribute: a, from: 0, to: nil)
+                    case "future": return .dateWindow(attribute: a, from: nil, to: 0)
+                    case let other: throw err(g("is"), "'\(other)' is not past or future")
+                    }
+                case "within_before":
+                    let d = try duration(g("within_before")!, "within_before")
+                    return .dateWindow(attribute: a, from: -d, to: 0)
+                default:
+                    let d = try duration(g("within_after")!, "within_after")
+                    return .dateWindow(attribute: a, from: 0, to: d)
+                }
+            }
+            if let k = dateKeys.first { throw err(g(k), "\(k) needs a date attribute ('\(name)' is not kind: date)") }
             func lit(_ v: Node) throws(ModelError) -> Condition.AttrLiteral {
                 switch spec.kind {
                 case .integer:
@@ -613,6 +640,8 @@ struct ModelCompiler {
                 case .string:
                     let s = try string(v, "a value of '\(name)'")
                     return .string(spec.caseInsensitive ? asciiLowercased(s) : s)
+                case .date:
+                    throw err(v, "unreachable: date attributes are handled above")
                 }
             }
             if let e = g("equals") { return .attributeIn(attribute: a, values: [try lit(e)]) }
@@ -628,6 +657,8 @@ struct ModelCompiler {
                 return .attributeBetween(attribute: a, low: Int64(try int(s[0], "low")), high: Int64(try int(s[1], "high")))
             }
             throw err(n, "attribute needs one of equals, in, between")
+        case "count", "min", "max":
+            return try aggregate(first, m, n)
         case "score":
             try checkKeys(m, allowed: ["score", "at_least"], "score")
             let name = try string(g("score")!, "score")
@@ -645,8 +676,58 @@ struct ModelCompiler {
         case "condition":
             return try condition(g("condition")!)
         default:
-            throw err(fk, "unknown condition '\(first)' (expected at_least, none_of, first_seen_at_least, latest_of, attribute, score, all, any, not, or a condition name)")
+            throw err(fk, "unknown condition '\(first)' (expected at_least, none_of, count, min, max, first_seen_at_least, latest_of, attribute, score, all, any, not, or a condition name)")
         }
+    }
+
+    /// `{count: F, within: D, at_least|at_most: N}` and `{min|max: PROP, of: F, within: D,
+    /// at_least|at_most: X}`, compiled to the exact state they need, which is event lists:
+    /// - count at least N: the N most recent times of F; at most N: not at least N + 1;
+    /// - max at least X / min at most X: one event of F whose PROP is within the bound;
+    /// - max at most X / min at least X: an event of F with a numeric PROP, and none whose
+    ///   PROP is beyond the bound.
+    /// Events of F without a numeric PROP take no part in a min or max; over no such events
+    /// neither holds.
+    mutating func aggregate(_ kind: String, _ m: [(String, Node, Node)], _ n: Node) throws(ModelError) -> Condition {
+        func g(_ k: String) -> Node? { m.first { $0.0 == k }?.2 }
+        try checkKeys(m, allowed: kind == "count" ? [kind, "within", "at_least", "at_most"] : [kind, "of", "within", "at_least", "at_most"], kind)
+        guard let w = g("within") else { throw err(n, "\(kind) needs 'within' (a duration)") }
+        let window = try duration(w, "within")
+        guard (g("at_least") == nil) != (g("at_most") == nil), let boundNode = g("at_least") ?? g("at_most") else {
+            throw err(n, "\(kind) needs exactly one of at_least, at_most")
+        }
+        let atLeast = g("at_least") != nil
+        if kind == "count" {
+            let f = try filterRef(g("count")!)
+            let count = try int(boundNode, atLeast ? "at_least" : "at_most")
+            let needed = atLeast ? count : count + 1
+            guard count >= (atLeast ? 1 : 0), needed <= Model.maxListCapacity else {
+                throw err(boundNode, atLeast ? "at_least must be between 1 and \(Model.maxListCapacity)" : "at_most must be between 0 and \(Model.maxListCapacity - 1)")
+            }
+            let c = Condition.atLeast(list: try list(for: f, count: needed, window: window, at: n), count: needed, window: window)
+            return atLeast ? c : .not(c)
+        }
+        guard let of = g("of") else { throw err(n, "\(kind) needs 'of' (a filter)") }
+        let propName = try string(g(kind)!, kind)
+        let key = propKey(propName)
+        let bound = try self.bound(boundNode, atLeast ? "at_least" : "at_most")
+        let f = try filterRef(of)
+        let base = filterNames[f] ?? "filter#\(f)"
+        func one(_ test: FilterExpr, _ label: String) throws(ModelError) -> Condition {
+            let filter = try addFilter(.all([.ref(f), test]), name: "\(base) with \(propName) \(label)", at: n)
+            return .atLeast(list: try list(for: filter, count: 1, window: window, at: n), count: 1, window: window)
+        }
+        let boundText = bound == bound.rounded() && abs(bound) < 1e15 ? String(Int64(bound)) : String(bound)
+        let numeric = FilterExpr.prop(key: key, test: .atLeast(-.infinity))
+        // max >= X, min <= X: one event within the bound.
+        if (kind == "max") == atLeast {
+            return try one(.prop(key: key, test: atLeast ? .atLeast(bound) : .atMost(bound)), "\(atLeast ? ">=" : "<=") \(boundText)")
+        }
+        // max <= X, min >= X: some numeric value, none beyond the bound.
+        let some = try one(numeric, "a number")
+        let beyond = try one(.all([numeric, .not(.prop(key: key, test: atLeast ? .atLeast(bound) : .atMost(bound)))]),
+                             "\(atLeast ? "<" : ">") \(boundText)")
+        return .all([some, .not(beyond)])
     }
 
     mutating func score(_ name: String, _ n: Node) throws(ModelError) -> ScoreSpec {

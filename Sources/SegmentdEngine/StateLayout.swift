@@ -51,6 +51,9 @@ public struct StateLayout: Sendable {
     let scoreListIndex: [[Int?]]
     let trackers: [Tracker]
     let attributeOffsets: [Int]
+    /// Per attribute: a date, kept in two plain slots (time, instant) at its offset, since an
+    /// instant never fits a packed pair.
+    let attributeIsDate: [Bool]
     let ages: [Millis]
     let dedupOffset: Int
     let emptyState: [Int64]
@@ -94,10 +97,11 @@ public struct StateLayout: Sendable {
             off += 1
         }
         var attrs: [Int] = []
-        for _ in model.attributes {
+        for a in model.attributes {
             attrs.append(off)
-            off += 1
+            off += a.kind == .date ? 2 : 1
         }
+        self.attributeIsDate = model.attributes.map { $0.kind == .date }
         let dedupOffset = off
         off += 2 * StateLayout.dedupSlots
         var ages: [Millis] = []

@@ -75,6 +75,28 @@ public enum EventTime {
         return secs * 1000 + Int64(ms)
     }
 
+    /// A date attribute's value: an RFC 3339 date-time (as `parseRFC3339`), or a full date
+    /// `YYYY-MM-DD`, which names midnight UTC of that day. Nil for anything else, or for an
+    /// instant outside the years 0000 to 9999.
+    public static func parseDate(_ s: UnsafeBufferPointer<UInt8>) -> Millis? {
+        if s.count != 10 {
+            guard let t = parseRFC3339(s), isInRange(t) else { return nil }
+            return t
+        }
+        func number(_ range: Range<Int>) -> Int? {
+            var v = 0
+            for i in range {
+                guard s[i] >= 48, s[i] <= 57 else { return nil }
+                v = v * 10 + Int(s[i] - 48)
+            }
+            return v
+        }
+        guard let y = number(0..<4), s[4] == 45, let mo = number(5..<7), s[7] == 45, let d = number(8..<10),
+              mo >= 1, mo <= 12, d >= 1, d <= daysInMonth(y, mo)
+        else { return nil }
+        return Int64(daysFromCivil(y, mo, d)) * 86_400_000
+    }
+
     /// Whether `t` lies in the years 0000 to 9999 (UTC), the range every input time must have.
     @inline(__always)
     public static func isInRange(_ t: Millis) -> Bool {

@@ -1,0 +1,166 @@
+import Testing
+@testable import SegmentdEngine
+
+/// Aggregates (count, min, max) and date attributes, with every boundary written by hand.
+let languageModel = """
+version: lang-1
+types:
+  purchase: {props: {amount: number}}
+  feature_used: {props: {minutes: number}}
+attributes:
+  trial_ends_at: {from: traits, prop: trial_ends_at, kind: date}
+groups:
+  - name: trial
+    segments:
+      - {name: ended, when: {attribute: trial_ends_at, is: past}}
+      - {name: ending_soon, when: {attribute: trial_ends_at, within_before: 7d}}
+      - {name: on_trial, when: {attribute: trial_ends_at, is: future}}
+  - name: just_ended
+    flag: {attribute: trial_ends_at, within_after: 2d}
+  - name: big_spender
+    flag: {max: amount, of: {type: purchase}, within: 30d, at_least: 100}
+  - name: only_small
+    flag: {max: amount, of: {type: purchase}, within: 30d, at_most: 20}
+  - name: min_big
+    flag: {min: amount, of: {type: purchase}, within: 30d, at_least: 50}
+  - name: light_user
+    flag: {count: {type: feature_used}, within: 7d, at_most: 1}
+"""
+
+@Suite("Model language: aggregates and date attributes, every boundary")
+struct ModelLanguageTests {
+    let model = try! Model.load(yaml: languageModel, file: "lang.yaml")
+
+    func traits(_ contact: String, _ ts: String, _ ends: String, id: String) -> String {
+        ev(contact, "traits", ts, id: id, props: #"{"trial_ends_at": "\#(ends)"}"#)
+    }
+
+    @Test("a date attribute: entered within 7 days before it and left at it, at the exact millisecond, by time")
+    func trialEnds() {
+        let out = replay([traits("t", "2026-03-01T10:00:00Z", "2026-03-20", id: "a")], model: model, until: "2026-04-30T00:00:00Z")
+        #expect(path(out, "t", "trial") == [
+            "null->on_trial@2026-03-01T10:00:00.000Z/event",
+            "on_trial->ending_soon@2026-03-13T00:00:00.000Z/time",
+            "ending_soon->ended@2026-03-20T00:00:00.000Z/time",
+        ])
+        #expect(path(out, "t", "just_ended") == [
+            "null->just_ended@2026-03-20T00:00:00.000Z/time",
+            "just_ended->null@2026-03-22T00:00:00.000Z/time",
+        ])
+        // No event of feature_used at all: at most one in 7 days holds from the first event.
+        #expect(path(out, "t", "light_user") == ["null->light_user@2026-03-01T10:00:00.000Z/event"])
+    }
+
+    @Test("a date-time value, and a date moved earlier after its window opened")
+    func dateMoved() {
+        let out = replay([
+            traits("u", "2026-03-01T10:00:00Z", "2026-03-20T12:30:00.250+01:00", id: "a"),
+            // After the 7-day window opened (2026-03-13T11:30:00.250Z), the date moves to a day
+            // already past: the contact goes straight to `ended`, caused by the event.
+            traits("u", "2026-03-15T08:00:00Z", "2026-03-14", id: "b"),
+        ], model: model, until: "2026-04-30T00:00:00Z")
+        #expect(path(out, "u", "trial") == [
+            "null->on_trial@2026-03-01T10:00:00.000Z/event",
+            "on_trial->ending_soon@2026-03-13T11:30:00.250Z/time",
+            "ending_soon->ended@2026-03-15T08:00:00.000Z/event",
+        ])
+        // Within 2 days after the new date (until 2026-03-16T00:00): entered by the event.
+        #expect(path(out, "u", "just_ended") == [
+            "null->just_ended@2026-03-15T08:00:00.000Z/event",
+            "just_ended->null@2026-03-16T00:00:00.000Z/time",
+        ])
+    }
+
+    @Test("a late event with an older date does not replace the newer one; a bad date leaves the value")
+    func lateAndBadDates() {
+        let out = replay([
+            traits("v", "2026-03-10T10:00:00Z", "2026-04-01", id: "a"),
+            traits("v", "2026-03-09T10:00:00Z", "2026-03-11", id: "b"),
+            traits("v", "2026-03-12T10:00:00Z", "next tuesday", id: "c"),
+            traits("v", "2026-03-12T11:00:00Z", "2026-02-30", id: "d"),
+        ], model: model, until: "2026-04-30T00:00:00Z")
+        #expect(path(out, "v", "trial") == [
+            "null->on_trial@2026-03-10T10:00:00.000Z/event",
+            "on_trial->ending_soon@2026-03-25T00:00:00.000Z/time",
+            "ending_soon->ended@2026-04-01T00:00:00.000Z/time",
+        ])
+    }
+
+    @Test("max, min and count over windows: entering with an event, leaving as events leave")
+    func aggregates() {
+        let out = replay([
+            ev("p", "purchase", "2026-03-01T10:00:00Z", id: "a", props: #"{"amount": 10}"#),
+            ev("p", "purchase", "2026-03-05T10:00:00Z", id: "b", props: #"{"amount": 150.5}"#),
+            // No amount: takes no part in min or max.
+            ev("p", "purchase", "2026-03-06T10:00:00Z", id: "c"),
+            ev("p", "feature_used", "2026-03-06T11:00:00Z", id: "d"),
+            ev("p", "feature_used", "2026-03-07T11:00:00Z", id: "e"),
+        ], model: model, until: "2026-04-30T00:00:00Z")
+        #expect(path(out, "p", "big_spender") == [
+            "null->big_spender@2026-03-05T10:00:00.000Z/event",
+            "big_spender->null@2026-04-04T10:00:00.000Z/time",
+        ])
+        #expect(path(out, "p", "only_small") == [
+            "null->only_small@2026-03-01T10:00:00.000Z/event",
+            "only_small->null@2026-03-05T10:00:00.000Z/event",
+        ])
+        // The minimum is 10 until that purchase leaves the window; then 150.5 until it leaves.
+        #expect(path(out, "p", "min_big") == [
+            "null->min_big@2026-03-31T10:00:00.000Z/time",
+            "min_big->null@2026-04-04T10:00:00.000Z/time",
+        ])
+        // At most one feature use in 7 days: left with the second, back when the first leaves.
+        #expect(path(out, "p", "light_user") == [
+            "null->light_user@2026-03-01T10:00:00.000Z/event",
+            "light_user->null@2026-03-07T11:00:00.000Z/event",
+            "null->light_user@2026-03-13T11:00:00.000Z/time",
+        ])
+    }
+
+    @Test("state survives a snapshot and restore, and both evaluators agree")
+    func snapshotAndAgreement() throws {
+        let p = Pipeline(model: model)
+        for line in [
+            traits("s", "2026-03-01T10:00:00Z", "2026-03-20", id: "a"),
+            ev("s", "purchase", "2026-03-02T10:00:00Z", id: "b", props: #"{"amount": 150}"#),
+        ] { _ = p.process(Array(line.utf8)) }
+        let snapshot = p.engine.snapshot(contact: 0)
+        let q = Pipeline(model: model)
+        try q.engine.restore(contactId: Array("s".utf8), snapshot: snapshot)
+        #expect(q.engine.snapshot(contact: 0) == snapshot)
+        #expect(q.engine.clock(of: Array("s".utf8))?.next == EventTime.parseRFC3339("2026-03-13T00:00:00Z"))
+        for at in ["2026-03-12T23:59:59.999Z", "2026-03-13T00:00:00Z", "2026-03-20T00:00:00Z", "2026-04-01T10:00:00Z", "2026-04-01T10:00:00.001Z"] {
+            let both = q.engine.segmentsByBothEvaluators(Array("s".utf8), at: EventTime.parseRFC3339(at)!)!
+            #expect(both.compiled == both.interpreted, "\(at)")
+        }
+        let explanation = q.engine.explain(Array("s".utf8), at: EventTime.parseRFC3339("2026-03-14T00:00:00Z"))!
+        #expect(explanation.groups[0].segment == "ending_soon")
+        #expect(explanation.groups[0].reasons.contains { $0.contains("trial_ends_at is 2026-03-20T00:00:00.000Z, now within 7d before trial_ends_at: true") })
+    }
+
+    @Test("model errors for aggregates and date conditions")
+    func errors() {
+        func error(_ body: String) -> String {
+            let yaml = "version: x\nattributes: {d: {from: traits, prop: d, kind: date}, n: {from: traits, prop: n, kind: integer}}\ngroups: [{name: g, flag: \(body)}]\n"
+            do { _ = try Model.load(yaml: yaml, file: "m.yaml"); return "accepted" } catch { return error.message }
+        }
+        #expect(error("{attribute: d, is: soon}") == "'soon' is not past or future")
+        #expect(error("{attribute: d, equals: 3}").hasPrefix("date attribute 'd' needs exactly one of"))
+        #expect(error("{attribute: d, within_before: 7d, within_after: 1d}").hasPrefix("date attribute 'd' needs exactly one of"))
+        #expect(error("{attribute: n, within_before: 7d}") == "within_before needs a date attribute ('n' is not kind: date)")
+        #expect(error("{max: amount, of: {type: traits}, within: 7d}") == "max needs exactly one of at_least, at_most")
+        #expect(error("{max: amount, of: {type: traits}, within: 7d, at_least: lots}") == "at_least must be a number")
+        #expect(error("{min: amount, within: 7d, at_least: 1}") == "min needs 'of' (a filter)")
+        #expect(error("{count: {type: traits}, within: 7d, at_most: 64}") == "at_most must be between 0 and 63")
+        #expect(error("{count: {type: traits}, within: 7d, at_least: 0}") == "at_least must be between 1 and 64")
+        #expect(error("{sum: amount, of: {type: traits}, within: 7d, at_least: 1}").hasPrefix("unknown condition 'sum'"))
+    }
+
+    @Test("validate prints the state each aggregate compiles to")
+    func summary() {
+        let text = ModelSummary.describe(model)
+        #expect(text.contains("'filter#0 with amount >= 100': the 1 most recent times, windows 30d"), "\(text)")
+        #expect(text.contains("'filter#2 with amount > 20': the 1 most recent times, windows 30d"), "\(text)")
+        #expect(text.contains("1 attribute(s): trial_ends_at"), "\(text)")
+    }
+}
