@@ -8,7 +8,7 @@
 /// in memory allocated once and never reference-counted on the hot path. The semantics are
 /// exactly those of `SegmentEngine.holds` / `score` / `nextBoundary`, which `explain` still uses.
 struct CompiledProgram {
-    enum Op: UInt8 { case always, atLeast, firstSeen, latestIs, attrIn, attrBetween, dateWindow, score, all, any, not }
+    enum Op: UInt8 { case always, atLeast, firstSeen, latestIs, attrIn, attrBetween, dateWindow, sum, score, all, any, not }
 
     struct Node {
         var op: Op
@@ -16,12 +16,14 @@ struct CompiledProgram {
         /// atLeast: slot offset of the list; latestIs / attr*: slot offset; score: score index;
         /// all / any: first child in `kids`; not: the child node.
         var a: Int32 = 0
-        /// atLeast: count; attrIn: first literal; all / any: end of children in `kids`.
+        /// atLeast: count; sum: events added up; attrIn: first literal; all / any: end of
+        /// children in `kids`.
         var b: Int32 = 0
         /// atLeast: window; firstSeen: age; latestIs: tag mask; attrBetween: low; score: threshold;
         /// attrIn: end of literals; dateWindow: from (`Int64.min`: unbounded).
         var x: Int64 = 0
-        /// attrBetween: high; dateWindow: to (`Int64.max`: unbounded).
+        /// attrBetween: high; dateWindow: to (`Int64.max`: unbounded); sum: the bound's `Double`
+        /// bits (`negated`: at most, else at least).
         var y: Int64 = 0
     }
 
@@ -52,6 +54,10 @@ struct CompiledProgram {
     /// instant + `offset`.
     struct DateBoundary: Equatable { var off: Int32; var offset: Int64; var input: UInt64 }
 
+    /// A sum condition's entries (two slots each from `off`, the first `events`), each of which
+    /// changes the sum when it leaves the window, at its time + `window`.
+    struct SumBoundary: Equatable { var off: Int32; var events: Int32; var window: Int64; var input: UInt64 }
+
     private(set) var nodes: UnsafeMutableBufferPointer<Node>
     private(set) var kids: UnsafeMutableBufferPointer<Int32>
     private(set) var literals: UnsafeMutableBufferPointer<Int64>
@@ -64,6 +70,7 @@ struct CompiledProgram {
     private(set) var sources: UnsafeMutableBufferPointer<BoundarySource>
     private(set) var entryBoundaries: UnsafeMutableBufferPointer<EntryBoundary>
     private(set) var dateBoundaries: UnsafeMutableBufferPointer<DateBoundary>
+    private(set) var sumBoundaries: UnsafeMutableBufferPointer<SumBoundary>
     /// Per group, the inputs (`InputBits`) its segments and `unless` read.
     private(set) var groupInputs: UnsafeMutableBufferPointer<UInt64>
     /// Every group's bit: the groups an evaluation must compute when anything may have changed.
@@ -85,6 +92,7 @@ struct CompiledProgram {
         var lits: [Int64] = []
         var entryBoundaries: [EntryBoundary] = []
         var dateBoundaries: [DateBoundary] = []
+        var sumBoundaries: [SumBoundary] = []
         let bits = InputBits(layout: layout)
         func compile(_ c: Condition) -> Int32 {
             var n: Node
@@ -110,6 +118,11 @@ struct CompiledProgram {
                 n = Node(op: .attrIn, a: Int32(layout.attributeOffsets[a]), b: start, x: Int64(lits.count))
             case let .attributeBetween(a, low, high):
                 n = Node(op: .attrBetween, a: Int32(layout.attributeOffsets[a]), x: low, y: high)
+            case let .sum(list, events, window, bound, atLeast):
+                let off = Int32(layout.sumLists[list].offset)
+                n = Node(op: .sum, negated: !atLeast, a: off, b: Int32(events), x: window, y: Int64(bitPattern: bound.bitPattern))
+                let boundary = SumBoundary(off: off, events: Int32(events), window: window, input: bits.sumList(list))
+                if !sumBoundaries.contains(boundary) { sumBoundaries.append(boundary) }
             case let .dateWindow(a, from, to):
                 let off = Int32(layout.attributeOffsets[a])
                 n = Node(op: .dateWindow, a: off, x: from ?? .min, y: to ?? .max)
@@ -152,6 +165,7 @@ struct CompiledProgram {
             switch c {
             case .always: return 0
             case let .atLeast(list, _, _): return bits.list(list)
+            case let .sum(list, _, _, _, _): return bits.sumList(list)
             case .firstSeenAtLeast: return bits.firstSeen
             case let .latestIs(tracker, _, _): return bits.tracker(tracker)
             case let .attributeIn(a, _), let .attributeBetween(a, _, _), let .dateWindow(a, _, _): return bits.attribute(a)
@@ -193,6 +207,7 @@ struct CompiledProgram {
         self.sources = CompiledProgram.copy(sources)
         self.entryBoundaries = CompiledProgram.copy(entryBoundaries)
         self.dateBoundaries = CompiledProgram.copy(dateBoundaries)
+        self.sumBoundaries = CompiledProgram.copy(sumBoundaries)
         self.groupInputs = CompiledProgram.copy(groupInputs)
         self.allGroups = model.groups.count >= 64 ? ~0 : (1 << UInt64(model.groups.count)) - 1
         self.firstSeenInput = bits.firstSeen
@@ -207,7 +222,7 @@ struct CompiledProgram {
                   UnsafeMutableRawPointer(groups.baseAddress), UnsafeMutableRawPointer(segs.baseAddress),
                   UnsafeMutableRawPointer(sources.baseAddress), UnsafeMutableRawPointer(ages.baseAddress),
                   UnsafeMutableRawPointer(entryBoundaries.baseAddress), UnsafeMutableRawPointer(groupInputs.baseAddress),
-                  UnsafeMutableRawPointer(dateBoundaries.baseAddress)] {
+                  UnsafeMutableRawPointer(dateBoundaries.baseAddress), UnsafeMutableRawPointer(sumBoundaries.baseAddress)] {
             p?.deallocate()
         }
     }
@@ -285,6 +300,10 @@ struct Evaluator {
             guard let pair = pair(n.a) else { return false }
             let v = pair.value
             return v >= n.x && v <= n.y
+        case .sum:
+            let total = CompiledProgram.sum(row + Int(n.a), events: Int(n.b), after: t - n.x)
+            let bound = Double(bitPattern: UInt64(bitPattern: n.y))
+            return n.negated ? total <= bound : total >= bound
         case .dateWindow:
             // Two plain slots: the time it was set (none: unset), the instant.
             if row[Int(n.a)] == none { return false }
@@ -357,6 +376,21 @@ struct Evaluator {
 }
 
 extension CompiledProgram {
+    /// The sum of the values of a sum list's first `events` entries (two slots each, newest
+    /// first) whose time is after `lo`, added newest first: the one definition both evaluators use.
+    @inline(__always)
+    static func sum(_ entries: UnsafePointer<Int64>, events: Int, after lo: Millis) -> Double {
+        var total = 0.0
+        var j = 0
+        while j < events {
+            let ts = entries[2 * j]
+            if ts == SegmentEngine.none || ts <= lo { break }
+            total += Double(bitPattern: UInt64(bitPattern: entries[2 * j + 1]))
+            j += 1
+        }
+        return total
+    }
+
     /// The groups that read any of `inputs`: after an event, only they can have changed.
     @inline(__always)
     func groups(reading inputs: UInt64) -> UInt64 {
@@ -412,6 +446,18 @@ extension CompiledProgram {
                 k += 1
             }
         }
+        for s in sumBoundaries {
+            let off = Int(s.off)
+            var k = 0
+            while k < Int(s.events) {
+                let ts = row[off + 2 * k]
+                if ts == SegmentEngine.none { break }
+                let b = ts + s.window
+                if b <= c { break }
+                visit(b, s.input)
+                k += 1
+            }
+        }
         for d in dateBoundaries where row[Int(d.off)] != SegmentEngine.none {
             let b = row[Int(d.off) + 1] + d.offset
             if b > c { visit(b, d.input) }
@@ -435,8 +481,11 @@ struct InsertPlan {
     struct Scored { var off: Int32; var cap: Int32; var scoreCap: Int64; var termStart: Int32; var termEnd: Int32; var input: UInt64 }
     struct Term { var bit: UInt64; var points: Int64 }
     struct Tracker { var off: Int32; var bitStart: Int32; var bitEnd: Int32; var input: UInt64 }
+    struct Sum { var off: Int32; var cap: Int32; var input: UInt64 }
 
     let lists: UnsafeMutableBufferPointer<List>
+    /// Per sum list (the index an event's `SummedValues` names).
+    let sums: UnsafeMutableBufferPointer<Sum>
     let scored: UnsafeMutableBufferPointer<Scored>
     let terms: UnsafeMutableBufferPointer<Term>
     let trackers: UnsafeMutableBufferPointer<Tracker>
@@ -450,6 +499,7 @@ struct InsertPlan {
         let inputs = InputBits(layout: layout)
         self.inputs = inputs
         lists = CompiledProgram.copy(layout.lists.enumerated().map { List(off: Int32($1.offset), cap: Int32($1.capacity), bit: $1.bit, input: inputs.list($0)) })
+        sums = CompiledProgram.copy(layout.sumLists.enumerated().map { Sum(off: Int32($1.offset), cap: Int32($1.capacity), input: inputs.sumList($0)) })
         var scored: [Scored] = []
         var terms: [Term] = []
         for (j, s) in layout.scoreLists.enumerated() {
@@ -473,7 +523,7 @@ struct InsertPlan {
     }
 
     func deallocate() {
-        for p in [UnsafeMutableRawPointer(lists.baseAddress), UnsafeMutableRawPointer(scored.baseAddress),
+        for p in [UnsafeMutableRawPointer(lists.baseAddress), UnsafeMutableRawPointer(sums.baseAddress), UnsafeMutableRawPointer(scored.baseAddress),
                   UnsafeMutableRawPointer(terms.baseAddress), UnsafeMutableRawPointer(trackers.baseAddress),
                   UnsafeMutableRawPointer(trackerBits.baseAddress), UnsafeMutableRawPointer(attributeOffsets.baseAddress),
                   UnsafeMutableRawPointer(attributeIsDate.baseAddress)] {
@@ -487,10 +537,11 @@ struct InsertPlan {
 /// inputs can be compared as masks. With more than 64 pieces, bits are shared (index modulo
 /// 64): a shared bit can only make more groups be evaluated than needed, never fewer.
 struct InputBits {
-    private let scoreListBase: Int, trackerBase: Int, attributeBase: Int, firstSeenIndex: Int
+    private let sumListBase: Int, scoreListBase: Int, trackerBase: Int, attributeBase: Int, firstSeenIndex: Int
 
     init(layout: StateLayout) {
-        scoreListBase = layout.lists.count
+        sumListBase = layout.lists.count
+        scoreListBase = sumListBase + layout.sumLists.count
         trackerBase = scoreListBase + layout.scoreLists.count
         attributeBase = trackerBase + layout.trackers.count
         firstSeenIndex = attributeBase + layout.attributeOffsets.count
@@ -499,6 +550,7 @@ struct InputBits {
     @inline(__always) private static func bit(_ index: Int) -> UInt64 { 1 << UInt64(index % 64) }
     func list(_ i: Int) -> UInt64 { InputBits.bit(i) }
     func scoreList(_ j: Int) -> UInt64 { InputBits.bit(scoreListBase + j) }
+    func sumList(_ j: Int) -> UInt64 { InputBits.bit(sumListBase + j) }
     func tracker(_ k: Int) -> UInt64 { InputBits.bit(trackerBase + k) }
     func attribute(_ a: Int) -> UInt64 { InputBits.bit(attributeBase + a) }
     var firstSeen: UInt64 { InputBits.bit(firstSeenIndex) }

@@ -47,6 +47,18 @@ public struct EngineEvent {
     public var filterMask: UInt64
     /// Attribute updates this event carries (attribute index, value).
     public var attributes: AttributeUpdates
+    /// The values this event adds to the model's sums: (sum list index, value), for each sum
+    /// list whose filter it matches and whose property it carries as a finite number.
+    public var sums: SummedValues = SummedValues(values: UnsafeBufferPointer(start: nil, count: 0))
+}
+
+/// An event's values for the model's sum lists: a view into the decoder's memory, valid as
+/// long as the event holding it.
+public struct SummedValues: Sequence {
+    let values: UnsafeBufferPointer<(Int, Double)>
+
+    public var isEmpty: Bool { values.isEmpty }
+    public func makeIterator() -> UnsafeBufferPointer<(Int, Double)>.Iterator { values.makeIterator() }
 }
 
 /// The attribute updates of one event, (attribute index, value) in the model's order: a view
@@ -129,6 +141,11 @@ public struct EventDecoder {
     /// The current record's attribute updates (at most two events' worth).
     let attributeUpdates: UnsafeMutablePointer<(Int, AttributeValue)>
     var attributeUpdateCount = 0
+    /// The current record's values for sum lists (`EngineEvent.sums`), and what reads them:
+    /// per sum list, its filter's bit and its property's key.
+    let summedValues: UnsafeMutablePointer<(Int, Double)>
+    var summedValueCount = 0
+    private let sumPlan: [(bit: UInt64, propKey: Int)]
     /// The byte arena of the current record's events: contact id, event id, attribute strings.
     var arena: UnsafeMutablePointer<UInt8>
     var arenaCapacity: Int
@@ -208,7 +225,9 @@ public struct EventDecoder {
         companySizeKey = key("company_size"); stageKey = key("stage")
         propKeyCount = model.propKeys.count
         arenaBytesPerRecordByte = 1 + plan.filter { $0.kind == .string }.count
-        storage = DecodeStorage(props: propKeyCount, attributeUpdates: 2 * plan.count, bytes: 4096)
+        sumPlan = model.sums.map { (1 << UInt64($0.filter), $0.propKey) }
+        storage = DecodeStorage(props: propKeyCount, attributeUpdates: 2 * plan.count, summedValues: 2 * model.sums.count, bytes: 4096)
+        summedValues = storage.summedValues
         props = storage.props
         attributeUpdates = storage.attributeUpdates
         arena = storage.bytes
@@ -220,6 +239,8 @@ public struct EventDecoder {
         for t in 0..<model.eventTypes.count {
             var keys = filters.tableStart[t] >= 0 ? filters.propKeys(of: UInt8(t)) : Array(0..<model.propKeys.count)
             for a in plan where Int(a.fromType) == t && !keys.contains(a.propKey) { keys.append(a.propKey) }
+            // A sum's filter may select events of any type.
+            for s in model.sums where !keys.contains(s.propKey) { keys.append(s.propKey) }
             keysRead.append(contentsOf: keys.map { Int32($0) })
             keysReadStart.append(Int32(keysRead.count))
         }
@@ -248,6 +269,7 @@ public struct EventDecoder {
         }
         arenaUsed = 0
         attributeUpdateCount = 0
+        summedValueCount = 0
     }
 
     /// Copies `bytes` into the arena (which `startRecord` made large enough).
@@ -664,7 +686,24 @@ public struct EventDecoder {
             }
         }
         let updates = UnsafeBufferPointer(start: attributeUpdates + first, count: attributeUpdateCount - first)
-        return EngineEvent(contactId: contact, eventId: eventId, type: type, ts: ts, filterMask: mask, attributes: AttributeUpdates(updates: updates))
+        var event = EngineEvent(contactId: contact, eventId: eventId, type: type, ts: ts, filterMask: mask, attributes: AttributeUpdates(updates: updates))
+        if !sumPlan.isEmpty {
+            let firstValue = summedValueCount
+            for (index, sum) in sumPlan.enumerated() where mask & sum.bit != 0 {
+                let property = props[sum.propKey]
+                let value: Double
+                switch property.kind {
+                case .int: value = Double(property.int)
+                case .number: value = property.number
+                default: continue
+                }
+                guard value.isFinite else { continue }
+                summedValues[summedValueCount] = (index, value)
+                summedValueCount += 1
+            }
+            event.sums = SummedValues(values: UnsafeBufferPointer(start: summedValues + firstValue, count: summedValueCount - firstValue))
+        }
+        return event
     }
 }
 
@@ -673,13 +712,16 @@ public struct EventDecoder {
 final class DecodeStorage {
     let props: UnsafeMutablePointer<Prop>
     let attributeUpdates: UnsafeMutablePointer<(Int, AttributeValue)>
+    let summedValues: UnsafeMutablePointer<(Int, Double)>
     private(set) var bytes: UnsafeMutablePointer<UInt8>
     private(set) var byteCapacity: Int
     var fastPlan: FastPlan? = nil
     /// Name tables the decoder reads, freed here.
     var tables: [NameTable] = []
 
-    init(props: Int, attributeUpdates: Int, bytes: Int) {
+    init(props: Int, attributeUpdates: Int, summedValues: Int, bytes: Int) {
+        self.summedValues = .allocate(capacity: max(summedValues, 1))
+        self.summedValues.initialize(repeating: (0, 0), count: max(summedValues, 1))
         self.props = .allocate(capacity: max(props, 1))
         self.props.initialize(repeating: Prop(), count: max(props, 1))
         self.attributeUpdates = .allocate(capacity: max(attributeUpdates, 1))
@@ -697,6 +739,7 @@ final class DecodeStorage {
     deinit {
         props.deallocate()
         attributeUpdates.deallocate()
+        summedValues.deallocate()
         bytes.deallocate()
         for table in tables { table.deallocate() }
         fastPlan?.deallocate()

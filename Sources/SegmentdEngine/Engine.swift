@@ -283,6 +283,11 @@ struct EngineCore {
             EngineCore.insertTime(row + Int(l.off), Int(l.cap), ts)
             changed |= l.input
         }
+        for (index, value) in e.sums {
+            let s = plan.sums[index]
+            EngineCore.insertValue(row + Int(s.off), Int(s.cap), ts, value)
+            changed |= s.input
+        }
         for s in plan.scored {
             var points: Int64 = 0
             var k = Int(s.termStart)
@@ -348,6 +353,22 @@ struct EngineCore {
         } else {
             writePair(off, ts, value)
         }
+    }
+
+    /// Inserts (ts, value) into a newest-first sum list of at most `cap` entries of two slots
+    /// (the oldest falls off); an entry goes after those newer than it, before equal times.
+    private static func insertValue(_ off: Row, _ cap: Int, _ ts: Int64, _ value: Double) {
+        var i = 0
+        while i < cap, off[2 * i] != SegmentEngine.none, off[2 * i] > ts { i += 1 }
+        if i == cap { return }
+        var j = cap - 1
+        while j > i {
+            off[2 * j] = off[2 * j - 2]
+            off[2 * j + 1] = off[2 * j - 1]
+            j -= 1
+        }
+        off[2 * i] = ts
+        off[2 * i + 1] = Int64(bitPattern: value.bitPattern)
     }
 
     /// Inserts into a newest-first list of at most `cap` times (the oldest falls off).
@@ -506,6 +527,9 @@ struct EngineCore {
         case let .attributeBetween(a, low, high):
             guard let p = pair(row + layout.attributeOffsets[a]) else { return false }
             return p.value >= low && p.value <= high
+        case let .sum(list, events, window, bound, atLeast):
+            let total = CompiledProgram.sum(row + layout.sumLists[list].offset, events: events, after: t - window)
+            return atLeast ? total >= bound : total <= bound
         case let .dateWindow(a, from, to):
             guard let p = pair(row + layout.attributeOffsets[a], date: true) else { return false }
             return (from.map { t >= p.value + $0 } ?? true) && (to.map { t < p.value + $0 } ?? true)
@@ -755,6 +779,16 @@ struct EngineCore {
         for l in layout.lists {
             for k in 0..<l.capacity { try eventTime(slots[l.offset + k]) }
         }
+        for l in layout.sumLists {
+            for k in 0..<l.capacity {
+                let ts = slots[l.offset + 2 * k], value = slots[l.offset + 2 * k + 1]
+                try eventTime(ts)
+                // An empty entry is (none, none); a value is a finite number.
+                guard ts == SegmentEngine.none ? value == SegmentEngine.none : Double(bitPattern: UInt64(bitPattern: value)).isFinite else {
+                    throw SnapshotError(description: "snapshot holds a summed value that is not a finite number")
+                }
+            }
+        }
         for l in layout.scoreLists {
             for k in 0..<l.capacity where slots[l.offset + k] != SegmentEngine.none {
                 let e = slots[l.offset + k]
@@ -916,6 +950,11 @@ struct EngineCore {
         case let .attributeBetween(a, low, high):
             let cur = pair(row + layout.attributeOffsets[a]).map { "\($0.value)" } ?? "unset"
             return "\(model.attributes[a].name) is \(cur), in \(low)..\(high): \(holds(c, row, t))"
+        case let .sum(list, events, window, bound, atLeast):
+            let spec = model.sums[list]
+            let total = CompiledProgram.sum(row + layout.sumLists[list].offset, events: events, after: t - window)
+            let name = model.filterNames[spec.filter] ?? "filter#\(spec.filter)"
+            return "sum of \(model.propKeys[spec.propKey]) over the last \(events) '\(name)' in the last \(DurationSpec(millis: window)) is \(total), \(atLeast ? "at least" : "at most") \(bound): \(holds(c, row, t))"
         case let .dateWindow(a, from, to):
             let cur = pair(row + layout.attributeOffsets[a], date: true).map { EventTime.format($0.value) } ?? "unset"
             let name = model.attributes[a].name
@@ -1043,6 +1082,12 @@ extension EngineCore {
                 guard let oli else { continue }
                 let nl = layout.lists[li], ol = old.layout.lists[oli]
                 for k in 0..<min(nl.capacity, ol.capacity) { n[nl.offset + k] = o[ol.offset + k] }
+            }
+            for (si, spec) in m.sums.enumerated() {
+                let sig = FilterSignature.of(m, spec.filter) + "|" + m.propKeys[spec.propKey]
+                guard let osi = om.sums.indices.first(where: { FilterSignature.of(om, om.sums[$0].filter) + "|" + om.propKeys[om.sums[$0].propKey] == sig }) else { continue }
+                let nl = layout.sumLists[si], ol = old.layout.sumLists[osi]
+                for k in 0..<(2 * min(nl.capacity, ol.capacity)) { n[nl.offset + k] = o[ol.offset + k] }
             }
             for (si, sig) in newScoreSigs.enumerated() {
                 guard let osi = oldScoreSigs.firstIndex(of: sig) else { continue }

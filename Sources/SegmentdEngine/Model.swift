@@ -79,6 +79,10 @@ public indirect enum Condition: Sendable {
     /// A date attribute's instant `v` is such that `v + from <= t < v + to` (nil: unbounded);
     /// an unset date holds nothing. It changes at `v + from` and `v + to`: boundaries.
     case dateWindow(attribute: Int, from: Millis?, to: Millis?)
+    /// The sum of PROP over the `events` newest entries of sum list `list` with
+    /// `t - window < ts <= t` (the list holds the most recent events of the filter with a
+    /// numeric PROP, newest first) is at least / at most `bound`.
+    case sum(list: Int, events: Int, window: Millis, bound: Double, atLeast: Bool)
     case scoreAtLeast(score: Int, threshold: Int)
     case all([Condition])
     case any([Condition])
@@ -91,6 +95,15 @@ public indirect enum Condition: Sendable {
 /// answer every "at least N in the last D" over it (N ≤ capacity), whatever D is.
 public struct ListSpec: Sendable {
     public var filter: Int
+    public var capacity: Int
+    public var windows: [Millis]
+}
+
+/// The windowed memory of a numeric property over one filter's events: its `capacity` most
+/// recent events with a numeric value, (time, value), for `sum` conditions.
+public struct SumSpec: Sendable {
+    public var filter: Int
+    public var propKey: Int
     public var capacity: Int
     public var windows: [Millis]
 }
@@ -145,6 +158,7 @@ public struct Model: Sendable {
     public var propKeys: [String]
     public var attributes: [AttributeSpec]
     public var lists: [ListSpec]
+    public var sums: [SumSpec] = []
     public var latest: [LatestSpec]
     public var scores: [ScoreSpec]
     public var groups: [GroupSpec]
@@ -241,6 +255,7 @@ struct ModelCompiler {
     var attributeIndex: [String: Int] = [:]
     var conditionIndex: [String: Condition] = [:]
     var lists: [ListSpec] = []
+    var sums: [SumSpec] = []
     var latest: [LatestSpec] = []
     var scores: [ScoreSpec] = []
     var scoreIndex: [String: Int] = [:]
@@ -259,9 +274,10 @@ struct ModelCompiler {
         }
     }
 
-    /// Slots of event lists and scored events per contact so far.
+    /// Slots of event lists, summed values (two each) and scored events per contact so far.
     var eventSlots: Int {
-        lists.reduce(0) { $0 + $1.capacity } + scores.reduce(0) { $0 + $1.parts.reduce(0) { $0 + $1.eventCapacity } }
+        lists.reduce(0) { $0 + $1.capacity } + sums.reduce(0) { $0 + 2 * $1.capacity }
+            + scores.reduce(0) { $0 + $1.parts.reduce(0) { $0 + $1.eventCapacity } }
     }
 
     /// Refuses the model at `n` when its per-contact event slots exceed `Model.maxEventSlots`.
@@ -393,9 +409,11 @@ struct ModelCompiler {
         guard !groups.isEmpty else { throw err(gn, "the model needs at least one group") }
         guard groups.count <= Model.maxGroups else { throw err(gn, "at most \(Model.maxGroups) groups are supported") }
         let mappings = try trackMappings(get("segment"))
-        return Model(version: version, filterNames: filterNames, filters: filters, propKeys: propKeys,
+        var model = Model(version: version, filterNames: filterNames, filters: filters, propKeys: propKeys,
                      attributes: attributes, lists: lists, latest: latest, scores: scores, groups: groups,
                      trackMappings: mappings, declaredTypes: declaredTypes, horizon: horizon)
+        model.sums = sums
+        return model
     }
 
     /// The `types:` section: each declared type's name and its properties' kinds.
@@ -659,6 +677,8 @@ struct ModelCompiler {
             throw err(n, "attribute needs one of equals, in, between")
         case "count", "min", "max":
             return try aggregate(first, m, n)
+        case "sum":
+            return try sumCondition(m, n)
         case "score":
             try checkKeys(m, allowed: ["score", "at_least"], "score")
             let name = try string(g("score")!, "score")
@@ -676,7 +696,7 @@ struct ModelCompiler {
         case "condition":
             return try condition(g("condition")!)
         default:
-            throw err(fk, "unknown condition '\(first)' (expected at_least, none_of, count, min, max, first_seen_at_least, latest_of, attribute, score, all, any, not, or a condition name)")
+            throw err(fk, "unknown condition '\(first)' (expected at_least, none_of, count, sum, min, max, first_seen_at_least, latest_of, attribute, score, all, any, not, or a condition name)")
         }
     }
 
@@ -728,6 +748,45 @@ struct ModelCompiler {
         let beyond = try one(.all([numeric, .not(.prop(key: key, test: atLeast ? .atLeast(bound) : .atMost(bound)))]),
                              "\(atLeast ? "<" : ">") \(boundText)")
         return .all([some, .not(beyond)])
+    }
+
+    /// `{sum: PROP, of: F, within: D, at_least|at_most: X, max_events: N}`: the sum of PROP
+    /// over F's events with a numeric PROP in the last D, counting at most the N most recent
+    /// of them. The bound is the user's: a sum's exact state grows with the events in its
+    /// window, and segmentd keeps no state it cannot bound before the model is used.
+    mutating func sumCondition(_ m: [(String, Node, Node)], _ n: Node) throws(ModelError) -> Condition {
+        func g(_ k: String) -> Node? { m.first { $0.0 == k }?.2 }
+        try checkKeys(m, allowed: ["sum", "of", "within", "at_least", "at_most", "max_events"], "sum")
+        guard let of = g("of") else { throw err(n, "sum needs 'of' (a filter)") }
+        guard let w = g("within") else { throw err(n, "sum needs 'within' (a duration)") }
+        let window = try duration(w, "within")
+        guard (g("at_least") == nil) != (g("at_most") == nil), let boundNode = g("at_least") ?? g("at_most") else {
+            throw err(n, "sum needs exactly one of at_least, at_most")
+        }
+        let atLeast = g("at_least") != nil
+        let bound = try self.bound(boundNode, atLeast ? "at_least" : "at_most")
+        guard let capNode = g("max_events") else {
+            throw err(n, "sum needs max_events (1 to \(Model.maxListCapacity)): the most recent events it adds up; a sum over every event in a window has no bounded state")
+        }
+        let capacity = try int(capNode, "max_events")
+        guard capacity >= 1, capacity <= Model.maxListCapacity else {
+            throw err(capNode, "max_events must be between 1 and \(Model.maxListCapacity)")
+        }
+        let key = propKey(try string(g("sum")!, "sum"))
+        let filter = try filterRef(of)
+        horizon = max(horizon, window)
+        let list: Int
+        if let i = sums.firstIndex(where: { $0.filter == filter && $0.propKey == key }) {
+            try checkEventSlots(2 * max(0, capacity - sums[i].capacity), n)
+            sums[i].capacity = max(sums[i].capacity, capacity)
+            if !sums[i].windows.contains(window) { sums[i].windows.append(window) }
+            list = i
+        } else {
+            try checkEventSlots(2 * capacity, n)
+            sums.append(SumSpec(filter: filter, propKey: key, capacity: capacity, windows: [window]))
+            list = sums.count - 1
+        }
+        return .sum(list: list, events: capacity, window: window, bound: bound, atLeast: atLeast)
     }
 
     mutating func score(_ name: String, _ n: Node) throws(ModelError) -> ScoreSpec {

@@ -15,8 +15,12 @@ public enum ModelSummary {
         out += "filters: \(m.filters.count) (\(m.filterNames.compactMap { $0 }.joined(separator: ", ")) and \(m.filterNames.filter { $0 == nil }.count) inline)\n"
         out += "per-contact state: \(layout.stride) slots of 8 bytes\n"
         for l in m.lists {
-            let name = m.filterNames[l.filter] ?? "filter#\(l.filter)"
+            let name = m.filterNames[l.filter] ?? FilterSignature.of(m, l.filter)
             out += "  '\(name)': the \(l.capacity) most recent times, windows \(l.windows.map { DurationSpec(millis: $0).text }.joined(separator: ", "))\n"
+        }
+        for s in m.sums {
+            let name = m.filterNames[s.filter] ?? FilterSignature.of(m, s.filter)
+            out += "  sum of '\(m.propKeys[s.propKey])' over '\(name)': the \(s.capacity) most recent (time, value) pairs, windows \(s.windows.map { DurationSpec(millis: $0).text }.joined(separator: ", "))\n"
         }
         for s in m.scores {
             for p in s.parts where !p.eventTerms.isEmpty {

@@ -31,6 +31,14 @@ public struct StateLayout: Sendable {
         var bit: UInt64
     }
 
+    /// A sum list: `capacity` entries of two slots, (time, value as `Double` bits), newest
+    /// first; an empty entry is (none, none).
+    public struct SumList: Sendable {
+        var offset: Int
+        var capacity: Int
+        var bit: UInt64
+    }
+
     public struct ScoreList: Sendable {
         var offset: Int
         var capacity: Int
@@ -46,6 +54,7 @@ public struct StateLayout: Sendable {
 
     public let stride: Int
     let lists: [List]
+    let sumLists: [SumList]
     let scoreLists: [ScoreList]
     /// For score s, part p: the index into `scoreLists`, if the part has per-event terms.
     let scoreListIndex: [[Int?]]
@@ -77,6 +86,11 @@ public struct StateLayout: Sendable {
         for l in model.lists {
             lists.append(List(offset: off, capacity: l.capacity, bit: 1 << UInt64(l.filter)))
             off += l.capacity
+        }
+        var sumLists: [SumList] = []
+        for s in model.sums {
+            sumLists.append(SumList(offset: off, capacity: s.capacity, bit: 1 << UInt64(s.filter)))
+            off += 2 * s.capacity
         }
         var scoreLists: [ScoreList] = []
         var scoreIndex: [[Int?]] = []
@@ -120,6 +134,7 @@ public struct StateLayout: Sendable {
         for s in model.scores { for p in s.parts { p.staticTerms.forEach { collect($0.when) } } }
         self.stride = off
         self.lists = lists
+        self.sumLists = sumLists
         self.scoreLists = scoreLists
         self.scoreListIndex = scoreIndex
         self.trackers = trackers

@@ -25,6 +25,12 @@ groups:
     flag: {min: amount, of: {type: purchase}, within: 30d, at_least: 50}
   - name: light_user
     flag: {count: {type: feature_used}, within: 7d, at_most: 1}
+  - name: minutes
+    segments:
+      - {name: hour_a_week, when: {sum: minutes, of: {type: feature_used}, within: 7d, at_least: 60, max_events: 8}}
+      - {name: low, when: {sum: minutes, of: {type: feature_used}, within: 7d, at_most: 20, max_events: 8}}
+  - name: last_two
+    flag: {sum: minutes, of: {type: feature_used}, within: 30d, at_least: 40, max_events: 2}
 """
 
 @Suite("Model language: aggregates and date attributes, every boundary")
@@ -117,19 +123,44 @@ struct ModelLanguageTests {
         ])
     }
 
+    @Test("sums over windows: an event entering, an event leaving, the user's bound on events")
+    func sums() {
+        let out = replay([
+            ev("m", "feature_used", "2026-03-01T10:00:00Z", id: "a", props: #"{"minutes": 30}"#),
+            ev("m", "feature_used", "2026-03-02T10:00:00Z", id: "b"),
+            ev("m", "feature_used", "2026-03-03T10:00:00Z", id: "c", props: #"{"minutes": 20}"#),
+            ev("m", "feature_used", "2026-03-04T10:00:00Z", id: "d", props: #"{"minutes": 15.0}"#),
+        ], model: model, until: "2026-04-30T00:00:00Z")
+        // 30 + 20 + 15 = 65 at 03-04; the 30 leaves the 7-day window at 03-08T10:00.
+        // At most 20: 35 after the 30 leaves, 15 after the 20 leaves (03-10T10:00).
+        #expect(path(out, "m", "minutes") == [
+            "null->hour_a_week@2026-03-04T10:00:00.000Z/event",
+            "hour_a_week->null@2026-03-08T10:00:00.000Z/time",
+            "null->low@2026-03-10T10:00:00.000Z/time",
+        ])
+        // Only the 2 most recent count: 30 + 20 = 50 at 03-03, then 20 + 15 = 35 at 03-04.
+        #expect(path(out, "m", "last_two") == [
+            "null->last_two@2026-03-03T10:00:00.000Z/event",
+            "last_two->null@2026-03-04T10:00:00.000Z/event",
+        ])
+    }
+
     @Test("state survives a snapshot and restore, and both evaluators agree")
     func snapshotAndAgreement() throws {
         let p = Pipeline(model: model)
         for line in [
             traits("s", "2026-03-01T10:00:00Z", "2026-03-20", id: "a"),
             ev("s", "purchase", "2026-03-02T10:00:00Z", id: "b", props: #"{"amount": 150}"#),
+            ev("s", "feature_used", "2026-03-02T11:00:00Z", id: "c", props: #"{"minutes": 45.5}"#),
+            ev("s", "feature_used", "2026-03-03T11:00:00Z", id: "d", props: #"{"minutes": 20}"#),
         ] { _ = p.process(Array(line.utf8)) }
         let snapshot = p.engine.snapshot(contact: 0)
         let q = Pipeline(model: model)
         try q.engine.restore(contactId: Array("s".utf8), snapshot: snapshot)
         #expect(q.engine.snapshot(contact: 0) == snapshot)
-        #expect(q.engine.clock(of: Array("s".utf8))?.next == EventTime.parseRFC3339("2026-03-13T00:00:00Z"))
-        for at in ["2026-03-12T23:59:59.999Z", "2026-03-13T00:00:00Z", "2026-03-20T00:00:00Z", "2026-04-01T10:00:00Z", "2026-04-01T10:00:00.001Z"] {
+        // The first boundary: the 45.5 minutes leaving the 7-day window.
+        #expect(q.engine.clock(of: Array("s".utf8))?.next == EventTime.parseRFC3339("2026-03-09T11:00:00Z"))
+        for at in ["2026-03-03T11:00:00Z", "2026-03-09T11:00:00Z", "2026-03-12T23:59:59.999Z", "2026-03-13T00:00:00Z", "2026-03-20T00:00:00Z", "2026-04-01T10:00:00Z", "2026-04-01T10:00:00.001Z"] {
             let both = q.engine.segmentsByBothEvaluators(Array("s".utf8), at: EventTime.parseRFC3339(at)!)!
             #expect(both.compiled == both.interpreted, "\(at)")
         }
@@ -153,7 +184,9 @@ struct ModelLanguageTests {
         #expect(error("{min: amount, within: 7d, at_least: 1}") == "min needs 'of' (a filter)")
         #expect(error("{count: {type: traits}, within: 7d, at_most: 64}") == "at_most must be between 0 and 63")
         #expect(error("{count: {type: traits}, within: 7d, at_least: 0}") == "at_least must be between 1 and 64")
-        #expect(error("{sum: amount, of: {type: traits}, within: 7d, at_least: 1}").hasPrefix("unknown condition 'sum'"))
+        #expect(error("{sum: amount, of: {type: traits}, within: 7d, at_least: 1}").hasPrefix("sum needs max_events (1 to 64)"))
+        #expect(error("{sum: amount, of: {type: traits}, within: 7d, at_least: 1, max_events: 65}") == "max_events must be between 1 and 64")
+        #expect(error("{sum: amount, within: 7d, at_least: 1, max_events: 3}") == "sum needs 'of' (a filter)")
     }
 
     @Test("validate prints the state each aggregate compiles to")
@@ -162,5 +195,6 @@ struct ModelLanguageTests {
         #expect(text.contains("'filter#0 with amount >= 100': the 1 most recent times, windows 30d"), "\(text)")
         #expect(text.contains("'filter#2 with amount > 20': the 1 most recent times, windows 30d"), "\(text)")
         #expect(text.contains("1 attribute(s): trial_ends_at"), "\(text)")
+        #expect(text.contains("sum of 'minutes' over 'type(feature_used)': the 8 most recent (time, value) pairs, windows 7d"), "\(text)")
     }
 }
