@@ -8,7 +8,7 @@
 /// in memory allocated once and never reference-counted on the hot path. The semantics are
 /// exactly those of `SegmentEngine.holds` / `score` / `nextBoundary`, which `explain` still uses.
 struct CompiledProgram {
-    enum Op: UInt8 { case always, atLeast, firstSeen, latestIs, attrIn, attrBetween, dateWindow, sum, score, all, any, not }
+    enum Op: UInt8 { case always, atLeast, firstSeen, latestIs, attrIn, attrBetween, dateWindow, sum, daysActive, score, all, any, not }
 
     struct Node {
         var op: Op
@@ -58,6 +58,10 @@ struct CompiledProgram {
     /// changes the sum when it leaves the window, at its time + `window`.
     struct SumBoundary: Equatable { var off: Int32; var events: Int32; var window: Int64; var input: UInt64 }
 
+    /// The one day whose leaving can change "active on at least N of the last D days": the
+    /// N-th newest distinct day (slot `off`) leaves at the start of that day + D.
+    struct DayBoundary: Equatable { var off: Int32; var days: Int64; var input: UInt64 }
+
     private(set) var nodes: UnsafeMutableBufferPointer<Node>
     private(set) var kids: UnsafeMutableBufferPointer<Int32>
     private(set) var literals: UnsafeMutableBufferPointer<Int64>
@@ -71,6 +75,9 @@ struct CompiledProgram {
     private(set) var entryBoundaries: UnsafeMutableBufferPointer<EntryBoundary>
     private(set) var dateBoundaries: UnsafeMutableBufferPointer<DateBoundary>
     private(set) var sumBoundaries: UnsafeMutableBufferPointer<SumBoundary>
+    private(set) var dayBoundaries: UnsafeMutableBufferPointer<DayBoundary>
+    /// The model's days (`days_active`).
+    let calendar: DayCalendar
     /// Per group, the inputs (`InputBits`) its segments and `unless` read.
     private(set) var groupInputs: UnsafeMutableBufferPointer<UInt64>
     /// Every group's bit: the groups an evaluation must compute when anything may have changed.
@@ -93,6 +100,7 @@ struct CompiledProgram {
         var entryBoundaries: [EntryBoundary] = []
         var dateBoundaries: [DateBoundary] = []
         var sumBoundaries: [SumBoundary] = []
+        var dayBoundaries: [DayBoundary] = []
         let bits = InputBits(layout: layout)
         func compile(_ c: Condition) -> Int32 {
             var n: Node
@@ -123,6 +131,11 @@ struct CompiledProgram {
                 n = Node(op: .sum, negated: !atLeast, a: off, b: Int32(events), x: window, y: Int64(bitPattern: bound.bitPattern))
                 let boundary = SumBoundary(off: off, events: Int32(events), window: window, input: bits.sumList(list))
                 if !sumBoundaries.contains(boundary) { sumBoundaries.append(boundary) }
+            case let .daysActive(list, count, days):
+                let off = Int32(layout.dayLists[list].offset)
+                n = Node(op: .daysActive, a: off, b: Int32(count), x: Int64(days))
+                let boundary = DayBoundary(off: off + Int32(count) - 1, days: Int64(days), input: bits.dayList(list))
+                if !dayBoundaries.contains(boundary) { dayBoundaries.append(boundary) }
             case let .dateWindow(a, from, to):
                 let off = Int32(layout.attributeOffsets[a])
                 n = Node(op: .dateWindow, a: off, x: from ?? .min, y: to ?? .max)
@@ -166,6 +179,7 @@ struct CompiledProgram {
             case .always: return 0
             case let .atLeast(list, _, _): return bits.list(list)
             case let .sum(list, _, _, _, _): return bits.sumList(list)
+            case let .daysActive(list, _, _): return bits.dayList(list)
             case .firstSeenAtLeast: return bits.firstSeen
             case let .latestIs(tracker, _, _): return bits.tracker(tracker)
             case let .attributeIn(a, _), let .attributeBetween(a, _, _), let .dateWindow(a, _, _): return bits.attribute(a)
@@ -208,6 +222,8 @@ struct CompiledProgram {
         self.entryBoundaries = CompiledProgram.copy(entryBoundaries)
         self.dateBoundaries = CompiledProgram.copy(dateBoundaries)
         self.sumBoundaries = CompiledProgram.copy(sumBoundaries)
+        self.dayBoundaries = CompiledProgram.copy(dayBoundaries)
+        self.calendar = model.calendar
         self.groupInputs = CompiledProgram.copy(groupInputs)
         self.allGroups = model.groups.count >= 64 ? ~0 : (1 << UInt64(model.groups.count)) - 1
         self.firstSeenInput = bits.firstSeen
@@ -222,7 +238,8 @@ struct CompiledProgram {
                   UnsafeMutableRawPointer(groups.baseAddress), UnsafeMutableRawPointer(segs.baseAddress),
                   UnsafeMutableRawPointer(sources.baseAddress), UnsafeMutableRawPointer(ages.baseAddress),
                   UnsafeMutableRawPointer(entryBoundaries.baseAddress), UnsafeMutableRawPointer(groupInputs.baseAddress),
-                  UnsafeMutableRawPointer(dateBoundaries.baseAddress), UnsafeMutableRawPointer(sumBoundaries.baseAddress)] {
+                  UnsafeMutableRawPointer(dateBoundaries.baseAddress), UnsafeMutableRawPointer(sumBoundaries.baseAddress),
+                  UnsafeMutableRawPointer(dayBoundaries.baseAddress)] {
             p?.deallocate()
         }
     }
@@ -300,6 +317,10 @@ struct Evaluator {
             guard let pair = pair(n.a) else { return false }
             let v = pair.value
             return v >= n.x && v <= n.y
+        case .daysActive:
+            // Newest first: at least `count` of the last `days` days iff the count-th is.
+            let v = row[Int(n.a) + Int(n.b) - 1]
+            return v != none && v > p.pointee.calendar.day(t) - n.x
         case .sum:
             let total = CompiledProgram.sum(row + Int(n.a), events: Int(n.b), after: t - n.x)
             let bound = Double(bitPattern: UInt64(bitPattern: n.y))
@@ -458,6 +479,10 @@ extension CompiledProgram {
                 k += 1
             }
         }
+        for d in dayBoundaries where row[Int(d.off)] != SegmentEngine.none {
+            let b = calendar.start(ofDay: row[Int(d.off)] + d.days)
+            if b > c { visit(b, d.input) }
+        }
         for d in dateBoundaries where row[Int(d.off)] != SegmentEngine.none {
             let b = row[Int(d.off) + 1] + d.offset
             if b > c { visit(b, d.input) }
@@ -482,10 +507,13 @@ struct InsertPlan {
     struct Term { var bit: UInt64; var points: Int64 }
     struct Tracker { var off: Int32; var bitStart: Int32; var bitEnd: Int32; var input: UInt64 }
     struct Sum { var off: Int32; var cap: Int32; var input: UInt64 }
+    struct Days { var off: Int32; var cap: Int32; var bit: UInt64; var input: UInt64 }
 
     let lists: UnsafeMutableBufferPointer<List>
     /// Per sum list (the index an event's `SummedValues` names).
     let sums: UnsafeMutableBufferPointer<Sum>
+    let days: UnsafeMutableBufferPointer<Days>
+    let calendar: DayCalendar
     let scored: UnsafeMutableBufferPointer<Scored>
     let terms: UnsafeMutableBufferPointer<Term>
     let trackers: UnsafeMutableBufferPointer<Tracker>
@@ -495,9 +523,11 @@ struct InsertPlan {
     let attributeIsDate: UnsafeMutableBufferPointer<Bool>
     let inputs: InputBits
 
-    init(layout: StateLayout) {
+    init(layout: StateLayout, calendar: DayCalendar) {
         let inputs = InputBits(layout: layout)
         self.inputs = inputs
+        self.calendar = calendar
+        days = CompiledProgram.copy(layout.dayLists.enumerated().map { Days(off: Int32($1.offset), cap: Int32($1.capacity), bit: $1.bit, input: inputs.dayList($0)) })
         lists = CompiledProgram.copy(layout.lists.enumerated().map { List(off: Int32($1.offset), cap: Int32($1.capacity), bit: $1.bit, input: inputs.list($0)) })
         sums = CompiledProgram.copy(layout.sumLists.enumerated().map { Sum(off: Int32($1.offset), cap: Int32($1.capacity), input: inputs.sumList($0)) })
         var scored: [Scored] = []
@@ -523,7 +553,7 @@ struct InsertPlan {
     }
 
     func deallocate() {
-        for p in [UnsafeMutableRawPointer(lists.baseAddress), UnsafeMutableRawPointer(sums.baseAddress), UnsafeMutableRawPointer(scored.baseAddress),
+        for p in [UnsafeMutableRawPointer(lists.baseAddress), UnsafeMutableRawPointer(sums.baseAddress), UnsafeMutableRawPointer(days.baseAddress), UnsafeMutableRawPointer(scored.baseAddress),
                   UnsafeMutableRawPointer(terms.baseAddress), UnsafeMutableRawPointer(trackers.baseAddress),
                   UnsafeMutableRawPointer(trackerBits.baseAddress), UnsafeMutableRawPointer(attributeOffsets.baseAddress),
                   UnsafeMutableRawPointer(attributeIsDate.baseAddress)] {
@@ -537,11 +567,12 @@ struct InsertPlan {
 /// inputs can be compared as masks. With more than 64 pieces, bits are shared (index modulo
 /// 64): a shared bit can only make more groups be evaluated than needed, never fewer.
 struct InputBits {
-    private let sumListBase: Int, scoreListBase: Int, trackerBase: Int, attributeBase: Int, firstSeenIndex: Int
+    private let sumListBase: Int, dayListBase: Int, scoreListBase: Int, trackerBase: Int, attributeBase: Int, firstSeenIndex: Int
 
     init(layout: StateLayout) {
         sumListBase = layout.lists.count
-        scoreListBase = sumListBase + layout.sumLists.count
+        dayListBase = sumListBase + layout.sumLists.count
+        scoreListBase = dayListBase + layout.dayLists.count
         trackerBase = scoreListBase + layout.scoreLists.count
         attributeBase = trackerBase + layout.trackers.count
         firstSeenIndex = attributeBase + layout.attributeOffsets.count
@@ -551,6 +582,7 @@ struct InputBits {
     func list(_ i: Int) -> UInt64 { InputBits.bit(i) }
     func scoreList(_ j: Int) -> UInt64 { InputBits.bit(scoreListBase + j) }
     func sumList(_ j: Int) -> UInt64 { InputBits.bit(sumListBase + j) }
+    func dayList(_ j: Int) -> UInt64 { InputBits.bit(dayListBase + j) }
     func tracker(_ k: Int) -> UInt64 { InputBits.bit(trackerBase + k) }
     func attribute(_ a: Int) -> UInt64 { InputBits.bit(attributeBase + a) }
     var firstSeen: UInt64 { InputBits.bit(firstSeenIndex) }

@@ -82,7 +82,7 @@ struct EngineCore {
         var table = InternTable()
         self.program = .allocate(capacity: 1)
         self.program.initialize(to: CompiledProgram(model: model, layout: layout) { s in table.id(s) })
-        self.plan = InsertPlan(layout: layout)
+        self.plan = InsertPlan(layout: layout, calendar: model.calendar)
         self.pairSlots = EngineCore.pairSlots(model, layout)
         self.versionBytes = Array(model.version.utf8)
         self.strings = table
@@ -283,6 +283,14 @@ struct EngineCore {
             EngineCore.insertTime(row + Int(l.off), Int(l.cap), ts)
             changed |= l.input
         }
+        if !plan.days.isEmpty {
+            var day: Int64? = nil
+            for d in plan.days where mask & d.bit != 0 {
+                let local = day ?? plan.calendar.day(ts)
+                day = local
+                if EngineCore.insertDay(row + Int(d.off), Int(d.cap), local) { changed |= d.input }
+            }
+        }
         for (index, value) in e.sums {
             let s = plan.sums[index]
             EngineCore.insertValue(row + Int(s.off), Int(s.cap), ts, value)
@@ -369,6 +377,21 @@ struct EngineCore {
         }
         off[2 * i] = ts
         off[2 * i + 1] = Int64(bitPattern: value.bitPattern)
+    }
+
+    /// Inserts a day into a newest-first list of at most `cap` distinct days (the oldest falls
+    /// off); false when the day was there already or is older than every kept day of a full list.
+    private static func insertDay(_ off: Row, _ cap: Int, _ day: Int64) -> Bool {
+        var i = 0
+        while i < cap, off[i] != SegmentEngine.none, off[i] > day { i += 1 }
+        if i == cap || off[i] == day { return false }
+        var j = cap - 1
+        while j > i {
+            off[j] = off[j - 1]
+            j -= 1
+        }
+        off[i] = day
+        return true
     }
 
     /// Inserts into a newest-first list of at most `cap` times (the oldest falls off).
@@ -530,6 +553,12 @@ struct EngineCore {
         case let .sum(list, events, window, bound, atLeast):
             let total = CompiledProgram.sum(row + layout.sumLists[list].offset, events: events, after: t - window)
             return atLeast ? total >= bound : total <= bound
+        case let .daysActive(list, count, days):
+            let today = model.calendar.day(t)
+            let l = layout.dayLists[list]
+            var active = 0
+            for k in 0..<l.capacity where row[l.offset + k] != SegmentEngine.none && row[l.offset + k] > today - Int64(days) { active += 1 }
+            return active >= count
         case let .dateWindow(a, from, to):
             guard let p = pair(row + layout.attributeOffsets[a], date: true) else { return false }
             return (from.map { t >= p.value + $0 } ?? true) && (to.map { t < p.value + $0 } ?? true)
@@ -779,6 +808,14 @@ struct EngineCore {
         for l in layout.lists {
             for k in 0..<l.capacity { try eventTime(slots[l.offset + k]) }
         }
+        for l in layout.dayLists {
+            for k in 0..<l.capacity {
+                let day = slots[l.offset + k]
+                guard day == SegmentEngine.none || (day >= Millis.earliestEventTime / DayCalendar.dayMs - 2 && day <= Millis.latestEventTime / DayCalendar.dayMs + 2) else {
+                    throw SnapshotError(description: "snapshot holds a day outside the years 0000 to 9999")
+                }
+            }
+        }
         for l in layout.sumLists {
             for k in 0..<l.capacity {
                 let ts = slots[l.offset + 2 * k], value = slots[l.offset + 2 * k + 1]
@@ -950,6 +987,13 @@ struct EngineCore {
         case let .attributeBetween(a, low, high):
             let cur = pair(row + layout.attributeOffsets[a]).map { "\($0.value)" } ?? "unset"
             return "\(model.attributes[a].name) is \(cur), in \(low)..\(high): \(holds(c, row, t))"
+        case let .daysActive(list, count, days):
+            let spec = model.dayLists[list], l = layout.dayLists[list]
+            let today = model.calendar.day(t)
+            let active = (0..<l.capacity).filter { row[l.offset + $0] != SegmentEngine.none && row[l.offset + $0] > today - Int64(days) }.count
+            let latest = row[l.offset] == SegmentEngine.none ? "never" : String(EventTime.format(model.calendar.start(ofDay: row[l.offset])).prefix(10))
+            let name = model.filterNames[spec.filter] ?? FilterSignature.of(model, spec.filter)
+            return "\(min(active, count))\(active >= l.capacity ? "+" : "") of at least \(count) days with '\(name)' among the last \(days) days (\(model.calendar.identifier); latest day starting \(latest)): \(active >= count)"
         case let .sum(list, events, window, bound, atLeast):
             let spec = model.sums[list]
             let total = CompiledProgram.sum(row + layout.sumLists[list].offset, events: events, after: t - window)
@@ -1081,6 +1125,13 @@ extension EngineCore {
             for (li, oli) in listMap {
                 guard let oli else { continue }
                 let nl = layout.lists[li], ol = old.layout.lists[oli]
+                for k in 0..<min(nl.capacity, ol.capacity) { n[nl.offset + k] = o[ol.offset + k] }
+            }
+            // Day numbers mean days of one time zone: kept only when it is the same.
+            for (di, spec) in m.dayLists.enumerated() where m.calendar.identifier == om.calendar.identifier {
+                let sig = FilterSignature.of(m, spec.filter)
+                guard let odi = om.dayLists.indices.first(where: { FilterSignature.of(om, om.dayLists[$0].filter) == sig }) else { continue }
+                let nl = layout.dayLists[di], ol = old.layout.dayLists[odi]
                 for k in 0..<min(nl.capacity, ol.capacity) { n[nl.offset + k] = o[ol.offset + k] }
             }
             for (si, spec) in m.sums.enumerated() {

@@ -83,6 +83,9 @@ public indirect enum Condition: Sendable {
     /// `t - window < ts <= t` (the list holds the most recent events of the filter with a
     /// numeric PROP, newest first) is at least / at most `bound`.
     case sum(list: Int, events: Int, window: Millis, bound: Double, atLeast: Bool)
+    /// At least `count` distinct days of the model's time zone among the last `days` days
+    /// (today included) have an event of day list `list`'s filter.
+    case daysActive(list: Int, count: Int, days: Int)
     case scoreAtLeast(score: Int, threshold: Int)
     case all([Condition])
     case any([Condition])
@@ -106,6 +109,14 @@ public struct SumSpec: Sendable {
     public var propKey: Int
     public var capacity: Int
     public var windows: [Millis]
+}
+
+/// The distinct days (of the model's time zone) with an event of one filter: its `capacity`
+/// most recent, as day numbers, for `days_active` conditions.
+public struct DaysSpec: Sendable {
+    public var filter: Int
+    public var capacity: Int
+    public var windows: [Int]
 }
 
 /// "Latest of" several filters (suppression: the latest of subscribed, unsubscribed, spam,
@@ -159,6 +170,9 @@ public struct Model: Sendable {
     public var attributes: [AttributeSpec]
     public var lists: [ListSpec]
     public var sums: [SumSpec] = []
+    public var dayLists: [DaysSpec] = []
+    /// The time zone days are counted in (`timezone:`, an IANA name; UTC by default).
+    public var calendar: DayCalendar = DayCalendar(identifier: "UTC")!
     public var latest: [LatestSpec]
     public var scores: [ScoreSpec]
     public var groups: [GroupSpec]
@@ -256,6 +270,7 @@ struct ModelCompiler {
     var conditionIndex: [String: Condition] = [:]
     var lists: [ListSpec] = []
     var sums: [SumSpec] = []
+    var dayLists: [DaysSpec] = []
     var latest: [LatestSpec] = []
     var scores: [ScoreSpec] = []
     var scoreIndex: [String: Int] = [:]
@@ -276,7 +291,7 @@ struct ModelCompiler {
 
     /// Slots of event lists, summed values (two each) and scored events per contact so far.
     var eventSlots: Int {
-        lists.reduce(0) { $0 + $1.capacity } + sums.reduce(0) { $0 + 2 * $1.capacity }
+        lists.reduce(0) { $0 + $1.capacity } + sums.reduce(0) { $0 + 2 * $1.capacity } + dayLists.reduce(0) { $0 + $1.capacity }
             + scores.reduce(0) { $0 + $1.parts.reduce(0) { $0 + $1.eventCapacity } }
     }
 
@@ -342,13 +357,21 @@ struct ModelCompiler {
 
     mutating func compile(_ root: Node) throws(ModelError) -> Model {
         let top = try mapping(root, "the model")
-        try checkKeys(top, allowed: ["version", "types", "filters", "attributes", "conditions", "scores", "groups", "segment"], "the model")
+        try checkKeys(top, allowed: ["version", "timezone", "types", "filters", "attributes", "conditions", "scores", "groups", "segment"], "the model")
         func get(_ k: String) -> Node? { top.first { $0.0 == k }?.2 }
         guard let vn = get("version") else { throw err(root, "the model needs a 'version' (it is carried into every transition)") }
         let version = try string(vn, "version")
         guard !version.isEmpty else { throw err(vn, "version must not be empty") }
 
         if let t = get("types") { try declareTypes(t) }
+        var calendar = DayCalendar(identifier: "UTC")!
+        if let z = get("timezone") {
+            let name = try string(z, "timezone")
+            guard let c = DayCalendar(identifier: name) else {
+                throw err(z, "'\(name)' is not a time zone of the IANA database (for example UTC, Europe/Paris, America/New_York)")
+            }
+            calendar = c
+        }
 
         if let f = get("filters") {
             for (name, kn, v) in try mapping(f, "filters") {
@@ -413,6 +436,8 @@ struct ModelCompiler {
                      attributes: attributes, lists: lists, latest: latest, scores: scores, groups: groups,
                      trackMappings: mappings, declaredTypes: declaredTypes, horizon: horizon)
         model.sums = sums
+        model.dayLists = dayLists
+        model.calendar = calendar
         return model
     }
 
@@ -679,6 +704,33 @@ struct ModelCompiler {
             return try aggregate(first, m, n)
         case "sum":
             return try sumCondition(m, n)
+        case "days_active":
+            try checkKeys(m, allowed: ["days_active", "within", "at_least"], "days_active")
+            guard let w = g("within") else { throw err(n, "days_active needs 'within' (a whole number of days)") }
+            let window = try duration(w, "within")
+            guard window >= DayCalendar.dayMs, window % DayCalendar.dayMs == 0 else {
+                throw err(w, "days_active counts whole days: within must be a whole number of days (7d), not \(DurationSpec(millis: window))")
+            }
+            let days = Int(window / DayCalendar.dayMs)
+            guard let cn = g("at_least") else { throw err(n, "days_active needs 'at_least' (a number of days)") }
+            let count = try int(cn, "at_least")
+            guard count >= 1, count <= min(days, Model.maxListCapacity) else {
+                throw err(cn, "at_least must be between 1 and \(min(days, Model.maxListCapacity)) (the days in the window)")
+            }
+            let filter = try filterRef(g("days_active")!)
+            horizon = max(horizon, window)
+            let list: Int
+            if let i = dayLists.firstIndex(where: { $0.filter == filter }) {
+                try checkEventSlots(max(0, count - dayLists[i].capacity), n)
+                dayLists[i].capacity = max(dayLists[i].capacity, count)
+                if !dayLists[i].windows.contains(days) { dayLists[i].windows.append(days) }
+                list = i
+            } else {
+                try checkEventSlots(count, n)
+                dayLists.append(DaysSpec(filter: filter, capacity: count, windows: [days]))
+                list = dayLists.count - 1
+            }
+            return .daysActive(list: list, count: count, days: days)
         case "score":
             try checkKeys(m, allowed: ["score", "at_least"], "score")
             let name = try string(g("score")!, "score")
@@ -696,7 +748,7 @@ struct ModelCompiler {
         case "condition":
             return try condition(g("condition")!)
         default:
-            throw err(fk, "unknown condition '\(first)' (expected at_least, none_of, count, sum, min, max, first_seen_at_least, latest_of, attribute, score, all, any, not, or a condition name)")
+            throw err(fk, "unknown condition '\(first)' (expected at_least, none_of, count, sum, min, max, days_active, first_seen_at_least, latest_of, attribute, score, all, any, not, or a condition name)")
         }
     }
 

@@ -18,6 +18,10 @@ public enum ModelSummary {
             let name = m.filterNames[l.filter] ?? FilterSignature.of(m, l.filter)
             out += "  '\(name)': the \(l.capacity) most recent times, windows \(l.windows.map { DurationSpec(millis: $0).text }.joined(separator: ", "))\n"
         }
+        for d in m.dayLists {
+            let name = m.filterNames[d.filter] ?? FilterSignature.of(m, d.filter)
+            out += "  days with '\(name)': the \(d.capacity) most recent distinct days (\(m.calendar.identifier)), windows \(d.windows.map { "\($0)d" }.joined(separator: ", "))\n"
+        }
         for s in m.sums {
             let name = m.filterNames[s.filter] ?? FilterSignature.of(m, s.filter)
             out += "  sum of '\(m.propKeys[s.propKey])' over '\(name)': the \(s.capacity) most recent (time, value) pairs, windows \(s.windows.map { DurationSpec(millis: $0).text }.joined(separator: ", "))\n"

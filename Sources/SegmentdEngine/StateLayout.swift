@@ -39,6 +39,13 @@ public struct StateLayout: Sendable {
         var bit: UInt64
     }
 
+    /// A day list: `capacity` distinct local day numbers, newest first (none: empty).
+    public struct DayList: Sendable {
+        var offset: Int
+        var capacity: Int
+        var bit: UInt64
+    }
+
     public struct ScoreList: Sendable {
         var offset: Int
         var capacity: Int
@@ -55,6 +62,7 @@ public struct StateLayout: Sendable {
     public let stride: Int
     let lists: [List]
     let sumLists: [SumList]
+    let dayLists: [DayList]
     let scoreLists: [ScoreList]
     /// For score s, part p: the index into `scoreLists`, if the part has per-event terms.
     let scoreListIndex: [[Int?]]
@@ -91,6 +99,11 @@ public struct StateLayout: Sendable {
         for s in model.sums {
             sumLists.append(SumList(offset: off, capacity: s.capacity, bit: 1 << UInt64(s.filter)))
             off += 2 * s.capacity
+        }
+        var dayLists: [DayList] = []
+        for d in model.dayLists {
+            dayLists.append(DayList(offset: off, capacity: d.capacity, bit: 1 << UInt64(d.filter)))
+            off += d.capacity
         }
         var scoreLists: [ScoreList] = []
         var scoreIndex: [[Int?]] = []
@@ -135,6 +148,7 @@ public struct StateLayout: Sendable {
         self.stride = off
         self.lists = lists
         self.sumLists = sumLists
+        self.dayLists = dayLists
         self.scoreLists = scoreLists
         self.scoreListIndex = scoreIndex
         self.trackers = trackers

@@ -97,7 +97,54 @@ struct EvaluatorAgreementTests {
         return #"{"contact_id":"\#(contact)","type":"\#(type)","ts":\#(ts)\#(idPart),"props":\#(props)}"#
     }
 
-    func check(model: Model, seed: UInt64, records: Int, lateness: Millis) throws {
+    /// The model language's constructs: declared types, count/sum/min/max, distinct days in a
+    /// zone with DST, date attributes.
+    static let languageModel = """
+    version: lang-agree-1
+    timezone: America/New_York
+    types:
+      purchase: {props: {amount: number}}
+      feature_used: {props: {minutes: number}}
+    attributes:
+      renewal: {from: traits, prop: renewal_date, kind: date}
+    groups:
+      - name: spend
+        segments:
+          - {name: big, when: {max: amount, of: {type: purchase}, within: 10d, at_least: 100}}
+          - {name: steady, when: {all: [{min: amount, of: {type: purchase}, within: 10d, at_least: 20}, {count: {type: purchase}, within: 10d, at_least: 2}]}}
+          - {name: small, when: {max: amount, of: {type: purchase}, within: 10d, at_most: 20}}
+      - name: usage
+        segments:
+          - {name: heavy, when: {sum: minutes, of: {type: feature_used}, within: 3d, at_least: 90, max_events: 6}}
+          - {name: daily, when: {days_active: {type: feature_used}, within: 5d, at_least: 4}}
+          - {name: light, when: {sum: minutes, of: {type: feature_used}, within: 3d, at_most: 15, max_events: 6}}
+      - name: renewal
+        segments:
+          - {name: due, when: {attribute: renewal, within_before: 14d}}
+          - {name: lapsed, when: {attribute: renewal, within_after: 30d}}
+          - {name: later, when: {attribute: renewal, is: future}}
+    """
+
+    static func languageRecord(_ rng: inout Generator, contact: String, ts: Millis, id: Int?) -> String {
+        let type = ["purchase", "feature_used", "feature_used", "traits", "page_view"].randomElement(using: &rng)!
+        var props = "{}"
+        switch type {
+        case "purchase": props = ["{}", #"{"amount": 5}"#, #"{"amount": 19.5}"#, #"{"amount": 20}"#, #"{"amount": 50}"#, #"{"amount": 100}"#, #"{"amount": 250}"#].randomElement(using: &rng)!
+        case "feature_used": props = ["{}", #"{"minutes": 1}"#, #"{"minutes": 10}"#, #"{"minutes": 30}"#, #"{"minutes": 45.5}"#].randomElement(using: &rng)!
+        case "traits":
+            let date = ts + Millis.random(in: (-20 * 86_400_000)...(40 * 86_400_000), using: &rng)
+            let text = EventTime.format(date)
+            props = #"{"renewal_date": "\#(Bool.random(using: &rng) ? String(text.prefix(10)) : text)"}"#
+        default: break
+        }
+        let idPart = id.map { #","event_id":"e\#($0)""# } ?? ""
+        return #"{"contact_id":"\#(contact)","type":"\#(type)","ts":\#(ts)\#(idPart),"props":\#(props)}"#
+    }
+
+    /// Returns the transitions made per group (a stream that moves nobody checks little).
+    @discardableResult
+    func check(model: Model, seed: UInt64, records: Int, lateness: Millis,
+               generate: (inout Generator, String, Millis, Int?) -> String = { EvaluatorAgreementTests.record(&$0, contact: $1, ts: $2, id: $3) }) throws -> [Int] {
         var rng = Generator(state: seed)
         let p = Pipeline(model: model, lateness: lateness)
         var clock = EventTime.parseRFC3339("2026-01-01T00:00:00.000Z")!
@@ -118,7 +165,7 @@ struct EvaluatorAgreementTests {
             if !sent.isEmpty && Int.random(in: 0..<100, using: &rng) < 3 {
                 line = sent.randomElement(using: &rng)!  // an upstream redelivery
             } else {
-                line = EvaluatorAgreementTests.record(&rng, contact: contact, ts: ts, id: Bool.random(using: &rng) ? n : nil)
+                line = generate(&rng, contact, ts, Bool.random(using: &rng) ? n : nil)
                 sent.append(line)
             }
             _ = p.process(Array(line.utf8))
@@ -137,11 +184,21 @@ struct EvaluatorAgreementTests {
                 }
             }
         }
+        return p.engine.stats.transitionsByGroup
     }
 
     @Test("the default model", arguments: [UInt64(1), 2, 3])
     func defaultModel(seed: UInt64) throws {
         try check(model: .defaultModel(), seed: seed, records: 1500, lateness: 0)
+    }
+
+    @Test("the model language: aggregates, sums, days in a zone, dates", arguments: [UInt64(21), 22])
+    func languageModel(seed: UInt64) throws {
+        let model = try Model.load(yaml: EvaluatorAgreementTests.languageModel, file: "lang.yaml")
+        let moved = try check(model: model, seed: seed, records: 1500, lateness: seed == 22 ? 3_600_000 : 0) {
+            EvaluatorAgreementTests.languageRecord(&$0, contact: $1, ts: $2, id: $3)
+        }
+        #expect(moved.allSatisfy { $0 >= 50 }, "transitions per group: \(moved)")
     }
 
     @Test("a model using every kind of condition", arguments: [UInt64(11), 12, 13])

@@ -145,6 +145,67 @@ struct ModelLanguageTests {
         ])
     }
 
+    /// Two distinct active days out of the last two, in Paris or in UTC.
+    static func daysModel(_ zone: String?) -> Model {
+        try! Model.load(yaml: """
+            version: days-1
+            \(zone.map { "timezone: \($0)" } ?? "")
+            groups:
+              - name: streak
+                flag: {days_active: {type: page_view}, within: 2d, at_least: 2}
+              - name: regular
+                flag: {days_active: {type: page_view}, within: 7d, at_least: 3}
+            """, file: "days.yaml")
+    }
+
+    @Test("days active in a time zone: days end at local midnight, across the change to summer time")
+    func daysActiveParis() {
+        let lines = [
+            ev("d", "page_view", "2026-03-27T23:30:00Z"),  // 00:30 on 03-28 in Paris (UTC+1)
+            ev("d", "page_view", "2026-03-28T22:30:00Z"),  // 23:30 on 03-28: the same day
+            ev("d", "page_view", "2026-03-28T23:30:00Z"),  // 00:30 on 03-29: a second day
+        ]
+        let paris = replay(lines, model: ModelLanguageTests.daysModel("Europe/Paris"), until: "2026-04-30T00:00:00Z")
+        // 03-28 leaves the last two days when 03-30 starts: midnight in Paris, now UTC+2.
+        #expect(path(paris, "d", "streak") == [
+            "null->streak@2026-03-28T23:30:00.000Z/event",
+            "streak->null@2026-03-29T22:00:00.000Z/time",
+        ])
+        // In UTC the three events fall on 03-27 and 03-28 (twice).
+        let utc = replay(lines, model: ModelLanguageTests.daysModel(nil), until: "2026-04-30T00:00:00Z")
+        #expect(path(utc, "d", "streak") == [
+            "null->streak@2026-03-28T22:30:00.000Z/event",
+            "streak->null@2026-03-29T00:00:00.000Z/time",
+        ])
+    }
+
+    @Test("days active: the N-th newest distinct day decides, late events fill in a day")
+    func daysActiveLate() {
+        let out = replay([
+            ev("e", "page_view", "2026-05-01T10:00:00Z"),
+            ev("e", "page_view", "2026-05-05T10:00:00Z"),
+            // Late, on a day not seen yet: the third distinct day in the last 7 (05-01..05-07).
+            ev("e", "page_view", "2026-05-03T09:00:00Z"),
+        ], model: ModelLanguageTests.daysModel(nil), until: "2026-05-30T00:00:00Z")
+        // Evaluated at the contact's clock (05-05T10:00), caused by the late event; it leaves
+        // when 05-01 is no longer among the last 7 days, as 05-08 starts.
+        #expect(path(out, "e", "regular") == [
+            "null->regular@2026-05-05T10:00:00.000Z/event",
+            "regular->null@2026-05-08T00:00:00.000Z/time",
+        ])
+    }
+
+    @Test("a time zone nobody knows, and a window that is not whole days, are refused")
+    func daysErrors() {
+        func error(_ yaml: String) -> String {
+            do { _ = try Model.load(yaml: yaml, file: "m.yaml"); return "accepted" } catch { return "\(error.line): \(error.message)" }
+        }
+        #expect(error("version: x\ntimezone: Mars/Olympus\ngroups: [{name: g, flag: always}]\n").hasPrefix("2: 'Mars/Olympus' is not a time zone of the IANA database"))
+        #expect(error("version: x\ngroups: [{name: g, flag: {days_active: {type: page_view}, within: 36h, at_least: 1}}]\n").contains("within must be a whole number of days"))
+        #expect(error("version: x\ngroups: [{name: g, flag: {days_active: {type: page_view}, within: 3d, at_least: 4}}]\n").contains("at_least must be between 1 and 3"))
+        #expect(DayCalendar(identifier: "America/New_York")!.start(ofDay: 20_765) == EventTime.parseRFC3339("2026-11-08T05:00:00Z"))
+    }
+
     @Test("state survives a snapshot and restore, and both evaluators agree")
     func snapshotAndAgreement() throws {
         let p = Pipeline(model: model)
