@@ -230,6 +230,44 @@ struct ModelLanguageTests {
         #expect(explanation.groups[0].reasons.contains { $0.contains("trial_ends_at is 2026-03-20T00:00:00.000Z, now within 7d before trial_ends_at: true") })
     }
 
+    @Test("a model change keeps the new constructs' state by meaning: same transitions as never changing")
+    func modelChange() throws {
+        let lines = [
+            traits("r", "2026-03-01T10:00:00Z", "2026-03-20", id: "a"),
+            ev("r", "purchase", "2026-03-02T10:00:00Z", id: "b", props: #"{"amount": 150}"#),
+            ev("r", "feature_used", "2026-03-02T11:00:00Z", id: "c", props: #"{"minutes": 45}"#),
+            ev("r", "feature_used", "2026-03-03T11:00:00Z", id: "d", props: #"{"minutes": 20}"#),
+        ]
+        let later = [
+            ev("r", "feature_used", "2026-03-04T11:00:00Z", id: "e", props: #"{"minutes": 30}"#),
+            ev("r", "page_view", "2026-04-20T11:00:00Z", id: "f"),
+        ]
+        // The same rules under another version, written in another order: state moves by meaning.
+        let renamed = try Model.load(yaml: languageModel.replacingOccurrences(of: "version: lang-1", with: "version: lang-2")
+            .replacingOccurrences(of: "feature_used: {props: {minutes: number}}\n  purchase: {props: {amount: number}}", with: "x")
+            .replacingOccurrences(of: "purchase: {props: {amount: number}}\n  feature_used: {props: {minutes: number}}",
+                                  with: "feature_used: {props: {minutes: number}}\n  purchase: {props: {amount: number}}"), file: "lang2.yaml")
+        #expect(renamed.eventTypes.suffix(2) == ["feature_used", "purchase"])
+        let p = Pipeline(model: model)
+        var changed: [Transition] = []
+        for line in lines { _ = p.process(Array(line.utf8)) }
+        _ = p.engine.takeTransitions()
+        p.migrate(to: renamed)
+        // Nothing moves at the change.
+        #expect(p.engine.takeTransitions().isEmpty)
+        for line in later { _ = p.process(Array(line.utf8)) }
+        p.engine.advanceWatermark(to: EventTime.parseRFC3339("2026-05-30T00:00:00Z")!)
+        changed = p.engine.takeTransitions()
+        // What one model alone gives over the whole stream, after the change's instant.
+        let straight = replay(lines + later, model: model, until: "2026-05-30T00:00:00Z")
+            .filter { $0.at > "2026-03-03T11:00:00.000Z" }
+        let fromChanged = changed.map { tr in
+            "\(renamed.groups[tr.group].name) \(tr.from.map { renamed.groups[tr.group].segments[$0].name } ?? "null")->\(tr.to.map { renamed.groups[tr.group].segments[$0].name } ?? "null")@\(EventTime.format(tr.at))"
+        }
+        #expect(fromChanged == straight.map { "\($0.group) \($0.from ?? "null")->\($0.to ?? "null")@\($0.at)" })
+        #expect(fromChanged.count >= 5)
+    }
+
     @Test("model errors for aggregates and date conditions")
     func errors() {
         func error(_ body: String) -> String {
