@@ -98,6 +98,9 @@ public struct DaemonConfig: Sendable {
     public var httpAddress: String? = "127.0.0.1:9464"
     /// When set, every HTTP request but the probes needs `Authorization: Bearer <token>`.
     public var httpToken: String?
+    /// Whether the HTTP server may show contact ids it was not asked about: the console's
+    /// latest transitions, `/segments/{group}/{segment}` member listings. Off by default.
+    public var httpContactIds = false
     /// librdkafka properties for every client (SASL, TLS, …).
     public var kafka: [String: String] = [:]
     /// librdkafka properties for the consumer only / the producer only (win over `kafka`).
@@ -138,6 +141,7 @@ public struct DaemonConfig: Sendable {
         ("log_level", "info (default) or debug (adds per-contact transition lines with contact ids)"),
         ("http_address", "HTTP server for /metrics, /healthz, /readyz, /contacts, /segments, /admin/reload (default 127.0.0.1:9464; off)"),
         ("http_token", "optional bearer token the HTTP server then requires (probes excepted)"),
+        ("http_contact_ids", "on: the console's latest transitions and /segments/GROUP/SEGMENT member listings show contact ids; off (default): they never list contact ids"),
         ("kafka.PROPERTY", "any librdkafka property for all clients (e.g. kafka.security.protocol)"),
         ("consumer.PROPERTY / producer.PROPERTY", "a librdkafka property for one client"),
     ]
@@ -258,6 +262,9 @@ public struct DaemonConfig: Sendable {
             httpAddress = value
         case "http_token":
             httpToken = value.isEmpty ? nil : value
+        case "http_contact_ids":
+            guard value == "on" || value == "off" else { throw fail("http_contact_ids '\(value)' must be on or off") }
+            httpContactIds = value == "on"
         case "embedded_partitions":
             let n = try positive("embedded_partitions")
             guard n <= 1024 else { throw fail("embedded_partitions must be at most 1024") }

@@ -84,6 +84,7 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("log-level"), help: setting("log_level")) var logLevel: String?
     @Option(name: .customLong("http-address"), help: setting("http_address")) var httpAddress: String?
     @Option(name: .customLong("http-token"), help: setting("http_token")) var httpToken: String?
+    @Option(name: .customLong("http-contact-ids"), help: setting("http_contact_ids")) var httpContactIds: String?
     @Option(name: .customLong("consumer"), help: "A librdkafka property for the consumer only, as name=value (repeatable).")
     var consumer: [String] = []
     @Option(name: .customLong("producer"), help: "A librdkafka property for the producer only, as name=value (repeatable).")
@@ -107,7 +108,7 @@ struct Run: ParsableCommand {
             ("segment_mirror_topic", segmentMirrorTopic), ("input_adapters", inputAdapters),
             ("repartition", repartition), ("repartition_topic", repartitionTopic),
             ("commit_interval", commitInterval), ("commit_max_records", commitMaxRecords),
-            ("group_instance_id", groupInstanceId),
+            ("group_instance_id", groupInstanceId), ("http_contact_ids", httpContactIds),
         ], clients: [("consumer", consumer), ("producer", producer)])
         try c.checkConsistency()
         return c
