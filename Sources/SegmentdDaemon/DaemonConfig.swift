@@ -141,13 +141,19 @@ public struct DaemonConfig: Sendable {
     /// Whether `brokers` asks for the embedded broker.
     public var usesEmbeddedBroker: Bool { brokers == DaemonConfig.embeddedBrokers }
 
+    /// "use the setting NAME (--flag, SEGMENTD_NAME)", from the setting's declaration.
+    static func useSetting(_ name: String) -> String {
+        let s = settingsByName[name]!
+        return "use the setting \(name) (\(s.flag), \(s.environmentVariable))"
+    }
+
     /// librdkafka properties segmentd sets itself, refused as pass-through properties (a value
     /// given there would otherwise be overwritten without a word), with what to use instead.
     public static let ownedProperties: [String: String] = [
-        "bootstrap.servers": "use the setting brokers (--brokers, SEGMENTD_BROKERS)",
-        "metadata.broker.list": "use the setting brokers (--brokers, SEGMENTD_BROKERS)",
-        "group.id": "use the setting group_id (--group-id, SEGMENTD_GROUP_ID)",
-        "transactional.id": "use the setting transactional_id (--transactional-id, SEGMENTD_TRANSACTIONAL_ID)",
+        "bootstrap.servers": useSetting("brokers"),
+        "metadata.broker.list": useSetting("brokers"),
+        "group.id": useSetting("group_id"),
+        "transactional.id": useSetting("transactional_id"),
         "enable.idempotence": "segmentd's producer is always idempotent; processing_guarantee chooses transactions or not",
         "acks": "segmentd's producer always uses acks=all (idempotence and transactions need it)",
     ]
