@@ -51,7 +51,7 @@ let package = Package(
         .target(
             name: "SegmentdHTTP",
             dependencies: [
-                "SegmentdDaemon", "SegmentdEngine",
+                "SegmentdDaemon", "SegmentdEngine", "SegmentdReport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -63,6 +63,8 @@ let package = Package(
             dependencies: [
                 "SegmentdDaemon", "SegmentdKafka", "SegmentdEngine", "SegmentdHTTP",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // Segment health report: transitions in, figures (JSON) and a self-contained HTML page

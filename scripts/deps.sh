@@ -2,7 +2,7 @@
 # Installs what a clean Debian machine lacks to build and test segmentd: the librdkafka C
 # library (with its mock cluster) and pkg-config. Idempotent; needs root or sudo when
 # something is missing. Swift itself is expected at /opt/swift or on PATH. With --browser (the
-# test setup), also Debian's chromium: the report's tests render its page headless.
+# test setup), also Debian's chromium: the report's and the console's tests render their pages headless.
 set -euo pipefail
 need=()
 if [ "${1:-}" = "--browser" ]; then

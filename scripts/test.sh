@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, from a clean clone: installs what is missing (chromium too, for the
-# report's browser tests), builds, runs `swift test`
+# report's and the console's browser tests), builds, runs `swift test`
 # (engine, Kafka layer and daemon tests with the repository's own fixtures, the daemon's end to
 # end through a broker), a short libFuzzer campaign over the fuzz targets (scripts/fuzz.sh all
 # 15: 15 s per target, about 75 s, plus the fuzz package's build); then, when it is present

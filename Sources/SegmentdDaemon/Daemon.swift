@@ -96,6 +96,8 @@ public final class Daemon: @unchecked Sendable {
     private let stopFlag = Atomic<Bool>(false)
     private let statusBox = Mutex(DaemonStatus())
     public let metrics: DaemonMetrics
+    /// Committed transitions for the live console (`RecentTransitions`).
+    public let recent: RecentTransitions
     /// Work handed to the polling thread by other threads (HTTP queries, reloads): the engines
     /// are not thread-safe, so everything that reads them runs here, between batches. Once the
     /// loop ended, `closed` says why and new work is refused at once.
@@ -227,6 +229,7 @@ public final class Daemon: @unchecked Sendable {
         self.debug = debug
         self.errorSink = error
         self.metrics = metrics ?? DaemonMetrics(model: model)
+        self.recent = RecentTransitions(keepContactIds: config.httpContactIds)
         segmentSizes.withLock { $0 = model.groups.map { Array(repeating: 0, count: $0.segments.count) } }
     }
 
@@ -687,6 +690,7 @@ public final class Daemon: @unchecked Sendable {
             }
         }
         metrics.transition(group: t.group, from: t.from, to: t.to)
+        recent.stage(t, encoder: encoder)
         if let debug, let owned {
             debug("partition \(w.partition): contact \(String(decoding: owned.contactId, as: UTF8.self)) \(encoder.groupName(owned)): \(encoder.segmentName(group: owned.group, owned.from) ?? "null") -> \(encoder.segmentName(group: owned.group, owned.to) ?? "null") at \(EventTime.format(owned.at))")
         }
@@ -783,6 +787,7 @@ public final class Daemon: @unchecked Sendable {
         for (r, n) in done.deadByReason { metrics.deadLetters[r]?.increment(by: Int64(n)) }
         if done.forwarded > 0 { metrics.recordsRepartitioned.increment(by: Int64(done.forwarded)) }
         let committedAt = Daemon.wallMs()
+        recent.commit(nowMs: committedAt)
         for ts in done.causeTimestamps where ts > 0 { metrics.eventToTransitionSeconds.record(Double(max(0, committedAt - ts)) / 1000) }
         statusBox.withLock {
             $0.records += done.records
@@ -819,6 +824,7 @@ public final class Daemon: @unchecked Sendable {
             metrics.aborts.increment()
             metrics.consecutiveAborts.set(Double(inRow))
             open = OpenTransaction()
+            recent.discard()
             try rewindAll()
         }
     }
@@ -892,6 +898,12 @@ public final class Daemon: @unchecked Sendable {
         }
         let p = inputPartitions > 0 ? Murmur2.partition(contactId, count: inputPartitions) : -1
         return workers[p] == nil ? .elsewhere(partition: p) : .unknown(partition: p)
+    }
+
+    /// Hands every local partition's engine to `body`, by partition. Must run on the polling
+    /// thread (`enqueue`): the segment member listing reads the engines through it.
+    public func forEachEngine(_ body: (Int32, SegmentEngine) -> Void) {
+        for p in workers.keys.sorted() { body(p, workers[p]!.pipeline.engine) }
     }
 
     // MARK: model reload (polling thread)

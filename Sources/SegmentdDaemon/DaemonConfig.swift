@@ -98,6 +98,9 @@ public struct DaemonConfig: Sendable {
     public var httpAddress: String? = "127.0.0.1:9464"
     /// When set, every HTTP request but the probes needs `Authorization: Bearer <token>`.
     public var httpToken: String?
+    /// Whether the HTTP server may show contact ids it was not asked about: the console's
+    /// latest transitions, `/segments/{group}/{segment}` member listings. Off by default.
+    public var httpContactIds = false
     /// librdkafka properties for every client (SASL, TLS, …).
     public var kafka: [String: String] = [:]
     /// librdkafka properties for the consumer only / the producer only (win over `kafka`).
@@ -106,55 +109,9 @@ public struct DaemonConfig: Sendable {
 
     public init() {}
 
-    /// The keys a file, `SEGMENTD_<KEY>` or `--<key-with-dashes>` can set, with their meaning
-    /// (`segmentd run --help` prints this list).
-    public static let keys: [(String, String)] = [
-        ("brokers", "bootstrap servers (host:port,…), required; embedded: start an in-memory broker on 127.0.0.1 to try segmentd"),
-        ("group_id", "consumer group id (default segmentd)"),
-        ("input_topic", "engagement events (default engagement-events)"),
-        ("output_topic", "segment transitions, CloudEvents JSON keyed by contact (default segment-transitions)"),
-        ("dead_letter_topic", "bad records, unchanged, with error.* headers (default segmentd-dead-letters)"),
-        ("changelog_topic", "per-contact state, co-partitioned with the input (default segmentd-changelog)"),
-        ("repartition", "auto (default): a record whose contact belongs to another partition is forwarded through the repartition topic; off: trust the keys"),
-        ("repartition_topic", "internal topic for forwarded records, with the input's partition count (default GROUP_ID-INPUT_TOPIC-repartition)"),
-        ("model", "model file (YAML); default: the built-in model"),
-        ("processing_guarantee", "exactly_once (default) or at_least_once"),
-        ("lateness", "allowed lateness, e.g. 0s, 30s, 1h (default 0s)"),
-        ("idle_advance", "idle time after which a partition's watermark follows the wall clock, or off (default 10s)"),
-        ("max_record_bytes", "larger records are dead-lettered as too_large (default 1048576)"),
-        ("batch_size", "records per poll (default 10000)"),
-        ("commit_interval", "a transaction commits this long after its first record, e.g. 100ms, 1s (default 100ms)"),
-        ("commit_max_records", "a transaction commits early once it holds this many input records (default 100000)"),
-        ("max_future", "events more than this ahead of the wall clock are dead-lettered as invalid_time (default 1h)"),
-        ("stall_timeout", "/healthz fails when nothing committed for this long while input waits (default 2m)"),
-        ("on_offset_reset", "a checkpointed position gone from the broker (offset reset): log (default: count, log an error, continue) or fail (stop)"),
-        ("transactional_id", "producer transactional.id, stable per instance (default segmentd-HOSTNAME)"),
-        ("group_instance_id", "static group membership: off (default), auto (the transactional_id) or an id stable per instance; a restart within session.timeout.ms gets its partitions back without a rebalance, but SIGTERM does not leave the group"),
-        ("embedded_partitions", "partitions per topic on the embedded broker (default 8)"),
-        ("output_mode", "CloudEvents structured (default) or binary (data as value, ce_ headers)"),
-        ("segment_mirror_topic", "also write transitions there as Segment track calls Audience Entered/Exited (default: off)"),
-        ("input_adapters", "comma list of webhook shapes also accepted: sendgrid, mailgun, postmark (default: none)"),
-        ("log_format", "text (default) or json (one JSON object per line)"),
-        ("log_level", "info (default) or debug (adds per-contact transition lines with contact ids)"),
-        ("http_address", "HTTP server for /metrics, /healthz, /readyz, /contacts, /segments, /admin/reload (default 127.0.0.1:9464; off)"),
-        ("http_token", "optional bearer token the HTTP server then requires (probes excepted)"),
-        ("kafka.PROPERTY", "any librdkafka property for all clients (e.g. kafka.security.protocol)"),
-        ("consumer.PROPERTY / producer.PROPERTY", "a librdkafka property for one client"),
-    ]
-
     /// Sets one key from a string, checking it. `origin` says where the value came from.
     public mutating func set(_ key: String, _ value: String, origin: String) throws(ConfigError) {
         func fail(_ m: String) -> ConfigError { ConfigError(origin: origin, message: m) }
-        func positive(_ what: String) throws(ConfigError) -> Int {
-            guard let v = Int(value), v > 0 else { throw fail("\(what) '\(value)' must be a positive whole number") }
-            return v
-        }
-        func topic() throws(ConfigError) -> String {
-            let ok = !value.isEmpty && value.count <= 249 && value != "." && value != ".."
-                && value.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "_" || $0 == "-") }
-            guard ok else { throw fail("'\(value)' is not a valid Kafka topic name (letters, digits, '.', '_', '-', at most 249)") }
-            return value
-        }
         if key.hasPrefix("kafka.") || key.hasPrefix("consumer.") || key.hasPrefix("producer.") {
             let dot = key.firstIndex(of: ".")!
             let prop = String(key[key.index(after: dot)...])
@@ -170,103 +127,12 @@ public struct DaemonConfig: Sendable {
             }
             return
         }
-        switch key {
-        case "brokers": brokers = value
-        case "group_id":
-            guard !value.isEmpty else { throw fail("group_id must not be empty") }
-            groupId = value
-        case "input_topic": inputTopic = try topic()
-        case "output_topic": outputTopic = try topic()
-        case "dead_letter_topic": deadLetterTopic = try topic()
-        case "changelog_topic": changelogTopic = try topic()
-        case "repartition":
-            guard let m = RepartitionMode(rawValue: value) else { throw fail("repartition '\(value)' must be auto or off") }
-            repartition = m
-        case "repartition_topic": repartitionTopicSetting = value.isEmpty ? nil : try topic()
-        case "model": modelPath = value.isEmpty ? nil : value
-        case "processing_guarantee":
-            guard let g = ProcessingGuarantee(rawValue: value) else {
-                throw fail("processing_guarantee '\(value)' must be exactly_once or at_least_once")
-            }
-            guarantee = g
-        case "lateness":
-            guard let d = DurationSpec(parsing: value) else { throw fail("lateness '\(value)' is not a duration like 0s, 500ms, 30s, 1h") }
-            lateness = d.millis
-        case "idle_advance":
-            if value == "off" || value == "false" { idleAdvance = nil; return }
-            guard let d = DurationSpec(parsing: value) else { throw fail("idle_advance '\(value)' is not a duration (e.g. 10s) or off") }
-            idleAdvance = d.millis
-        case "max_record_bytes":
-            let n = try positive("max_record_bytes")
-            guard n <= DaemonConfig.maxRecordBytesLimit else {
-                throw fail("max_record_bytes \(n) is above \(DaemonConfig.maxRecordBytesLimit), the largest record the clients are set up to fetch and write back as a dead letter")
-            }
-            maxRecordBytes = n
-        case "max_future":
-            guard let d = DurationSpec(parsing: value), d.millis > 0 else { throw fail("max_future '\(value)' is not a positive duration like 1h, 15m") }
-            maxFuture = d.millis
-        case "stall_timeout":
-            guard let d = DurationSpec(parsing: value), d.millis >= 1000 else { throw fail("stall_timeout '\(value)' is not a duration of at least 1s (e.g. 2m)") }
-            stallTimeout = d.millis
-        case "on_offset_reset":
-            guard value == "log" || value == "fail" else { throw fail("on_offset_reset '\(value)' must be log or fail") }
-            failOnOffsetReset = value == "fail"
-        case "batch_size": batchSize = try positive("batch_size")
-        case "commit_interval":
-            guard let d = DurationSpec(parsing: value), d.millis <= 60_000 else {
-                throw fail("commit_interval '\(value)' is not a duration from 0ms to 1m (e.g. 100ms); transactions must commit well within transaction.timeout.ms")
-            }
-            commitInterval = d.millis
-        case "commit_max_records": commitMaxRecords = try positive("commit_max_records")
-        case "transactional_id":
-            guard !value.isEmpty else { throw fail("transactional_id must not be empty") }
-            transactionalId = value
-        case "group_instance_id":
-            switch value {
-            case "", "off": groupInstanceIdSetting = nil
-            default:
-                guard value.count <= 249, value.allSatisfy({ $0.isASCII && !$0.isWhitespace }) else {
-                    throw fail("group_instance_id '\(value)' must be off, auto, or an id of at most 249 printable ASCII characters")
-                }
-                groupInstanceIdSetting = value
-            }
-        case "output_mode":
-            guard value == "structured" || value == "binary" else { throw fail("output_mode '\(value)' must be structured or binary") }
-            binaryMode = value == "binary"
-        case "segment_mirror_topic":
-            segmentMirrorTopic = value.isEmpty || value == "off" ? nil : try topic()
-        case "log_format":
-            guard value == "text" || value == "json" else { throw fail("log_format '\(value)' must be text or json") }
-            logJSON = value == "json"
-        case "log_level":
-            guard value == "info" || value == "debug" else { throw fail("log_level '\(value)' must be info or debug") }
-            logDebug = value == "debug"
-        case "input_adapters":
-            var set: Set<WebhookAdapters.Provider> = []
-            for name in value.split(separator: ",").map({ $0.trimmingSpaces() }) where !name.isEmpty && name != "none" {
-                guard let p = WebhookAdapters.Provider(rawValue: name) else {
-                    throw fail("input_adapters: '\(name)' is not one of \(WebhookAdapters.Provider.allCases.map(\.rawValue).joined(separator: ", "))")
-                }
-                set.insert(p)
-            }
-            adapters = set
-        case "http_address":
-            if value == "off" || value.isEmpty { httpAddress = nil; return }
-            guard let colon = value.lastIndex(of: ":"), let port = Int(value[value.index(after: colon)...]), port >= 0, port < 65536,
-                  !value[..<colon].isEmpty
-            else { throw fail("http_address '\(value)' is not host:port (e.g. 127.0.0.1:9464) or off") }
-            httpAddress = value
-        case "http_token":
-            httpToken = value.isEmpty ? nil : value
-        case "embedded_partitions":
-            let n = try positive("embedded_partitions")
-            guard n <= 1024 else { throw fail("embedded_partitions must be at most 1024") }
-            embeddedPartitions = Int32(n)
-        default:
-            let known = DaemonConfig.keys.map(\.0).filter { !$0.contains(".") }
+        guard let setting = DaemonConfig.settingsByName[key] else {
+            let known = DaemonConfig.settings.map(\.name)
             let hint = Suggestions.hint(for: key, among: known)
             throw fail("unknown setting '\(key)'" + (hint.isEmpty ? " (known: \(known.joined(separator: ", ")), kafka.*, consumer.*, producer.*)" : hint))
         }
+        try setting.apply(&self, SettingValue(text: value, origin: origin))
     }
 
     /// The `brokers` value that starts the embedded broker.
@@ -275,13 +141,19 @@ public struct DaemonConfig: Sendable {
     /// Whether `brokers` asks for the embedded broker.
     public var usesEmbeddedBroker: Bool { brokers == DaemonConfig.embeddedBrokers }
 
+    /// "use the setting NAME (--flag, SEGMENTD_NAME)", from the setting's declaration.
+    static func useSetting(_ name: String) -> String {
+        let s = settingsByName[name]!
+        return "use the setting \(name) (\(s.flag), \(s.environmentVariable))"
+    }
+
     /// librdkafka properties segmentd sets itself, refused as pass-through properties (a value
     /// given there would otherwise be overwritten without a word), with what to use instead.
     public static let ownedProperties: [String: String] = [
-        "bootstrap.servers": "use the setting brokers (--brokers, SEGMENTD_BROKERS)",
-        "metadata.broker.list": "use the setting brokers (--brokers, SEGMENTD_BROKERS)",
-        "group.id": "use the setting group_id (--group-id, SEGMENTD_GROUP_ID)",
-        "transactional.id": "use the setting transactional_id (--transactional-id, SEGMENTD_TRANSACTIONAL_ID)",
+        "bootstrap.servers": useSetting("brokers"),
+        "metadata.broker.list": useSetting("brokers"),
+        "group.id": useSetting("group_id"),
+        "transactional.id": useSetting("transactional_id"),
         "enable.idempotence": "segmentd's producer is always idempotent; processing_guarantee chooses transactions or not",
         "acks": "segmentd's producer always uses acks=all (idempotence and transactions need it)",
     ]

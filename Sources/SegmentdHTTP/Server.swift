@@ -11,7 +11,9 @@ import SegmentdEngine
 /// - `GET /contacts/{id}`: memberships, the reason per group, the next instant time alone can
 ///   change them; 404 with the owning partition when another instance owns the contact;
 /// - `GET /segments/{group}/{segment}/count`: contacts in a segment on this instance;
-/// - `POST /admin/reload`: reload the model file (see `Daemon.reloadModel`).
+/// - `POST /admin/reload`: reload the model file (see `Daemon.reloadModel`);
+/// - `GET /` (the live console), `/segments`, `/segments/{group}`, `/segments/{group}/{segment}`,
+///   `/transitions/recent`: see `ConsoleRoutes`.
 ///
 /// Engines are single-threaded, so queries are handed to the daemon's polling thread
 /// (`Daemon.enqueue`) and answered between batches.
@@ -71,6 +73,7 @@ public struct OperationsServer: Sendable {
             let n = daemon.segmentContacts[gi][si]
             return json((.ok, ["group": g, "segment": s, "count": n, "scope": "partitions owned by this instance"] as [String: Any]))
         }
+        ConsoleRoutes.add(to: router, daemon: daemon)
         router.post("/admin/reload") { _, _ -> Response in
             switch await daemon.ask(timeoutMs: 60_000, { d in d.reloadModel() }) {
             case .success(.success(let m)): return text(.ok, m + "\n")
@@ -136,18 +139,32 @@ enum ContactDocument {
     }
 }
 
-/// Refuses requests without `Authorization: Bearer <token>` when a token is configured.
+/// Refuses requests without the token when one is configured: `Authorization: Bearer <token>`,
+/// or HTTP Basic with the token as the password (any user name), which is how a browser
+/// carries it: the console (`GET /`) answers 401 with a Basic challenge, the browser asks for
+/// the password once and sends it with the page's own requests too.
 struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: String?
     let open: Set<String>
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let token, !open.contains(request.uri.path) else { return try await next(request, context) }
-        guard request.headers[.authorization] == "Bearer \(token)" else {
+        guard BearerTokenMiddleware.carries(token, request.headers[.authorization]) else {
             var headers = HTTPFields()
-            headers[.wwwAuthenticate] = "Bearer"
+            headers[.wwwAuthenticate] = request.uri.path == "/" ? "Basic realm=\"segmentd\", charset=\"UTF-8\"" : "Bearer"
             return Response(status: .unauthorized, headers: headers, body: .init(byteBuffer: ByteBuffer(string: "a bearer token is required\n")))
         }
         return try await next(request, context)
+    }
+
+    /// Whether an `Authorization` value carries `token`: as a bearer token, or as the password
+    /// of HTTP Basic credentials.
+    static func carries(_ token: String, _ authorization: String?) -> Bool {
+        guard let authorization else { return false }
+        if authorization == "Bearer \(token)" { return true }
+        guard authorization.hasPrefix("Basic "), let data = Data(base64Encoded: String(authorization.dropFirst(6))),
+              let pair = String(data: data, encoding: .utf8), let colon = pair.firstIndex(of: ":")
+        else { return false }
+        return pair[pair.index(after: colon)...] == token
     }
 }

@@ -14,6 +14,8 @@ public final class TopicReader {
     private let handle: OpaquePointer
     private let queue: OpaquePointer
     public let topic: String
+    /// As given, for the small-fetch reader of `offsets(atOrAfter:)`'s probes.
+    private let config: KafkaConfig
     private var batch: UnsafeMutablePointer<UnsafeMutablePointer<rd_kafka_message_t>?>
     private let batchSize = 10_000
 
@@ -42,6 +44,7 @@ public final class TopicReader {
         handle = rk
         queue = q
         self.topic = topic
+        self.config = config
         batch = .allocate(capacity: batchSize)
     }
 
@@ -90,6 +93,81 @@ public final class TopicReader {
         return out
     }
 
+    /// For each of `partitions`, the offset of its first record whose timestamp is at or after
+    /// `timestampMs`; a partition with no such record gets its end, where a read from it finds
+    /// nothing. Asked of the broker (ListOffsets by time, one round trip per broker). A broker
+    /// that does not answer by time (librdkafka's mock cluster, the embedded broker, answers
+    /// "past the end" to every time) is caught by reading the last records of a partition it
+    /// says has none so late; that partition's offset is then found by binary search over
+    /// offsets, reading one small fetch per step (timestamps are taken to grow with offsets,
+    /// as they do on a topic one producer per key writes in time order).
+    public func offsets(atOrAfter timestampMs: Int64, partitions: [Int32], timeoutMs: Int = 10_000) throws -> [Int32: Int64] {
+        guard !partitions.isEmpty else { return [:] }
+        precondition(timestampMs >= 0, "a timestamp, not a logical offset")
+        let list = PartitionList(partitions.map { TopicPartition(topic: topic, partition: $0) }, offset: timestampMs)
+        try KafkaError.check(rd_kafka_offsets_for_times(handle, list.list, Int32(clamping: timeoutMs)), "offsets for times of \(topic)")
+        try list.checkElements("offsets for times of \(topic)")
+        var out: [Int32: Int64] = [:]
+        var past: [Int32] = []
+        for e in list.entries {
+            if e.offset >= 0 { out[e.tp.partition] = e.offset } else { past.append(e.tp.partition) }
+        }
+        let ends = try ends(partitions: past, timeoutMs: timeoutMs)
+        var probe: TopicReader?
+        for p in past {
+            let end = ends[p] ?? 0
+            out[p] = end
+            let low = try watermarks(partition: p, timeoutMs: timeoutMs).low
+            guard end > low else { continue }
+            if probe == nil {
+                probe = try TopicReader(config: config.withDefaults(["fetch.max.bytes": "1000000", "max.partition.fetch.bytes": "16384"]), topic: topic)
+            }
+            // The newest records: if one is at or after the time, the broker did not answer by time.
+            guard let last = try probe!.lastTimestamp(partition: p, low: low, end: end, timeoutMs: timeoutMs), last >= timestampMs else { continue }
+            out[p] = try probe!.search(partition: p, low: low, end: end, atOrAfter: timestampMs, timeoutMs: timeoutMs)
+        }
+        return out
+    }
+
+    /// The first visible record at or after `offset` of `partition` (before `end`): its offset
+    /// and timestamp; nil when there is none (only control or aborted records up to the end).
+    func firstRecord(partition p: Int32, from offset: Int64, end: Int64, timeoutMs: Int) throws -> (offset: Int64, timestampMs: Int64)? {
+        var found: (offset: Int64, timestampMs: Int64)?
+        try readViews(partitions: [p], from: [p: offset], timeoutMs: timeoutMs) { view in
+            found = (view.offset, view.timestampMs)
+            return false
+        }
+        return found
+    }
+
+    /// The largest timestamp among the last records of `partition` (the 64 offsets before its
+    /// end, or earlier when those hold no visible record).
+    func lastTimestamp(partition p: Int32, low: Int64, end: Int64, timeoutMs: Int) throws -> Int64? {
+        var back: Int64 = 64
+        while true {
+            let from = max(low, end - back)
+            var latest: Int64?
+            try readAllViews(partitions: [p], from: [p: from], timeoutMs: timeoutMs) { view in latest = max(latest ?? .min, view.timestampMs) }
+            if latest != nil || from == low { return latest }
+            back *= 8
+        }
+    }
+
+    /// The smallest offset in `low..<end` whose first visible record is at or after
+    /// `timestampMs` (`end` when none is).
+    func search(partition p: Int32, low: Int64, end: Int64, atOrAfter timestampMs: Int64, timeoutMs: Int) throws -> Int64 {
+        var lo = low, hi = end  // invariant: the answer is in lo...hi
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2
+            if let r = try firstRecord(partition: p, from: mid, end: end, timeoutMs: timeoutMs), r.timestampMs < timestampMs {
+                lo = r.offset + 1
+            } else {
+                hi = mid
+            }
+        }
+        return lo
+    }
+
     /// Returns every record present when the call starts, per partition in offset order
     /// (partitions interleaved). Throws `_TIMED_OUT` if the end is not reached within `timeoutMs`.
     public func readAll(timeoutMs: Int = 30_000) throws -> [KafkaRecord] {
@@ -99,14 +177,23 @@ public final class TopicReader {
     }
 
     /// Streaming form of `readAll`, for topics too large to hold as one array. `partitions`
-    /// restricts the read.
-    public func readAll(partitions only: [Int32]? = nil, timeoutMs: Int = 30_000, _ body: (KafkaRecord) throws -> Void) throws {
-        try readAllViews(partitions: only, timeoutMs: timeoutMs) { try body($0.record) }
+    /// restricts the read; `from` starts partitions at those offsets (e.g. from `offsets(atOrAfter:…)`)
+    /// instead of the beginning.
+    public func readAll(partitions only: [Int32]? = nil, from starts: [Int32: Int64] = [:], timeoutMs: Int = 30_000,
+                        _ body: (KafkaRecord) throws -> Void) throws {
+        try readAllViews(partitions: only, from: starts, timeoutMs: timeoutMs) { try body($0.record) }
     }
 
     /// Zero-copy form of `readAll`: each record is a view valid only during `body` (the daemon
     /// restores changelog partitions with it, decoding straight from librdkafka's buffers).
-    public func readAllViews(partitions only: [Int32]? = nil, timeoutMs: Int = 30_000, _ body: (KafkaMessageView) throws -> Void) throws {
+    public func readAllViews(partitions only: [Int32]? = nil, from starts: [Int32: Int64] = [:], timeoutMs: Int = 30_000,
+                             _ body: (KafkaMessageView) throws -> Void) throws {
+        try readViews(partitions: only, from: starts, timeoutMs: timeoutMs) { try body($0); return true }
+    }
+
+    /// `readAllViews` whose `body` may stop the read early by returning false.
+    func readViews(partitions only: [Int32]?, from starts: [Int32: Int64], timeoutMs: Int,
+                   _ body: (KafkaMessageView) throws -> Bool) throws {
         let deadline = monotonicMs() + Int64(timeoutMs)
         let n = try partitionCount(timeoutMs: timeoutMs)
         var remaining: [Int32: Int64] = [:]   // partition -> high watermark still to reach
@@ -119,8 +206,10 @@ public final class TopicReader {
         }
         for (p, high) in try ends(partitions: only ?? Array(0..<n), timeoutMs: timeoutMs) where high > 0 {
             // A partition emptied by retention (low == high) ends with its EOF event at once.
+            let start = starts[p] ?? KafkaOffset.beginning
+            if start >= high { continue }
             remaining[p] = high
-            list.add(TopicPartition(topic: topic, partition: p), offset: KafkaOffset.beginning)
+            list.add(TopicPartition(topic: topic, partition: p), offset: start)
         }
         guard !remaining.isEmpty else { return }
         try KafkaError.check(rd_kafka_assign(handle, list.list), "assign \(topic)")
@@ -135,10 +224,11 @@ public final class TopicReader {
             let got = rd_kafka_consume_batch_queue(queue, Int32(min(left, 20)), batch, batchSize)
             if got < 0 { throw KafkaError(rd_kafka_last_error(), context: "rd_kafka_consume_batch_queue") }
             var failure: KafkaError?
+            var stop = false
             for i in 0..<got {
                 guard let m = batch[i] else { continue }
                 defer { rd_kafka_message_destroy(m) }
-                guard failure == nil else { continue }
+                guard failure == nil && !stop else { continue }
                 let p = m.pointee.partition
                 if m.pointee.err != RD_KAFKA_RESP_ERR_NO_ERROR {
                     let err = m.pointee.err
@@ -155,7 +245,9 @@ public final class TopicReader {
                     continue
                 }
                 guard let high = remaining[p], m.pointee.offset < high else { continue }
-                do { try body(KafkaMessageView(message: m, topic: topic)) } catch {
+                do {
+                    if try !body(KafkaMessageView(message: m, topic: topic)) { stop = true; continue }
+                } catch {
                     failure = failure ?? (error as? KafkaError)
                         ?? KafkaError(RD_KAFKA_RESP_ERR__FAIL, context: "TopicReader body", detail: "\(error)")
                     continue
@@ -163,6 +255,7 @@ public final class TopicReader {
                 if m.pointee.offset + 1 >= high { remaining[p] = nil }
             }
             if let failure { throw failure }
+            if stop { return }
         }
     }
 }

@@ -1,14 +1,36 @@
 /// Horizontal bars: every segment's size at the end of the period, the number at each bar,
 /// the size floor as a dashed line, flagged segments said in words beside their number.
+/// The report draws it per group at the end of the period; the daemon's live console
+/// (`ConsoleCharts.sizeBars`) per group now.
 enum SizeBarChart {
+    /// One bar: a segment (nil: no segment), its size, its colour and words said beside it.
+    struct Row {
+        var name: String?
+        var size: Int
+        var colour: String
+        var notes: [String] = []
+    }
+
     static func svg(_ group: GroupFigures, minSize: Int) -> String {
+        var rows: [Row] = []
+        for (i, s) in group.segments.enumerated() {
+            var notes: [String] = []
+            if s.belowMinSize { notes.append("below floor") }
+            if s.nobodyEntered { notes.append("nobody entered") }
+            rows.append(Row(name: s.name, size: s.size, colour: Palette.segment(i), notes: notes))
+        }
+        rows.append(Row(name: nil, size: group.noSegment.size, colour: Palette.noSegment))
+        return svg(groupName: group.name, rows: rows, minSize: minSize)
+    }
+
+    /// The chart of `rows`, with the floor line when `minSize` > 0.
+    static func svg(groupName: String, rows: [Row], minSize: Int) -> String {
         let width = 760.0, labelWidth = 190.0, textWidth = 230.0, rowHeight = 30.0, top = 26.0
         let barSpace = width - labelWidth - textWidth
-        let rows = group.segments.count + 1
-        let height = top + Double(rows) * rowHeight + 8
-        let largest = max(group.segments.map(\.size).max() ?? 0, group.noSegment.size, minSize, 1)
+        let height = top + Double(rows.count) * rowHeight + 8
+        let largest = max(rows.map(\.size).max() ?? 0, minSize, 1)
         let scale = barSpace / Double(largest)
-        var out = "<svg class=\"chart size-bars\" viewBox=\"0 0 \(HTMLText.n(width)) \(HTMLText.n(height))\" role=\"img\" aria-label=\"Current size of each segment of \(HTMLText.escape(group.name))\">"
+        var out = "<svg class=\"chart size-bars\" viewBox=\"0 0 \(HTMLText.n(width)) \(HTMLText.n(height))\" role=\"img\" aria-label=\"Current size of each segment of \(HTMLText.escape(groupName))\">"
         if minSize > 0 {
             let x = labelWidth + Double(minSize) * scale
             out += "<line class=\"floor\" x1=\"\(HTMLText.n(x))\" x2=\"\(HTMLText.n(x))\" y1=\"\(HTMLText.n(top - 6))\" y2=\"\(HTMLText.n(height - 4))\"/>"
@@ -25,13 +47,7 @@ enum SizeBarChart {
             for note in notes { out += "<tspan class=\"flag-text\" dx=\"8\">\(note)</tspan>" }
             out += "</text></g>"
         }
-        for (i, s) in group.segments.enumerated() {
-            var notes: [String] = []
-            if s.belowMinSize { notes.append("below floor") }
-            if s.nobodyEntered { notes.append("nobody entered") }
-            row(i, name: s.name, size: s.size, colour: Palette.segment(i), notes: notes)
-        }
-        row(group.segments.count, name: nil, size: group.noSegment.size, colour: Palette.noSegment, notes: [])
+        for (i, r) in rows.enumerated() { row(i, name: r.name, size: r.size, colour: r.colour, notes: r.notes) }
         out += "</svg>"
         return out
     }

@@ -26,6 +26,8 @@ struct Demo: ParsableCommand {
     @Option(help: "Number of contacts.") var contacts: Int = 200
     @Option(name: .customLong("http-address"), help: "host:port of the operations HTTP server (/contacts, /metrics, …) on the demo traffic, or off.")
     var httpAddress: String = "127.0.0.1:9464"
+    @Option(name: .customLong("http-contact-ids"), help: "on (default for the demo's synthetic contacts) or off: whether the console and /segments/GROUP/SEGMENT list contact ids (http_contact_ids).")
+    var httpContactIds: String = "on"
 
     func run() throws {
         installSignalHandlers()
@@ -34,6 +36,7 @@ struct Demo: ParsableCommand {
         c.embeddedPartitions = 4
         c.idleAdvance = nil
         try c.set("http_address", httpAddress, origin: "flag --http-address")
+        try c.set("http_contact_ids", httpContactIds, origin: "flag --http-contact-ids")
         let broker = try EmbeddedBroker(config: c, partitions: c.embeddedPartitions)
         defer { broker.close() }
         c.brokers = broker.bootstrapServers
@@ -44,7 +47,7 @@ struct Demo: ParsableCommand {
         if let address = c.httpAddress {
             let server = try OperationsServer(daemon: daemon, address: address, token: nil)
             let app = server.makeApplication(onServerRunning: { port in
-                stderrLog("HTTP on http://\(server.host):\(port): try /contacts/c-1, /segments/lifecycle/active_evaluator/count, /metrics")
+                stderrLog("HTTP on http://\(server.host):\(port): the live console at http://\(server.host):\(port)/; try /contacts/c-1, /segments, /segments/lifecycle/active_evaluator, /metrics")
             })
             var logger = Logger(label: "segmentd.http")
             logger.logLevel = .warning

@@ -42,6 +42,13 @@ struct Report: ParsableCommand {
     @Option(help: "The first instant of the period (RFC 3339). Default: the earliest transition. Earlier transitions only set the starting sizes.")
     var since: String?
 
+    @Option(name: .customLong("read-from"), help: "With --brokers or --config and --since: where each partition of the topic is read from. beginning (default): every transition, so sizes are exact; since: from the records written at --since (less max_future), found by offsets for times: faster on a long topic, but sizes count only the contacts with a transition read.")
+    var readFrom: ReadFrom = .beginning
+
+    enum ReadFrom: String, ExpressibleByArgument, CaseIterable {
+        case beginning, since
+    }
+
     @Option(help: "The last instant of the period (RFC 3339, inclusive). Default: the latest transition. Later transitions are ignored.")
     var until: String?
 
@@ -75,6 +82,8 @@ struct Report: ParsableCommand {
     func validate() throws {
         if readsTopic && file != nil { throw ValidationError("give a FILE or --brokers/--config (the output topic), not both") }
         if minSize < 0 { throw ValidationError("--min-size must be 0 or more") }
+        if readFrom == .since && since == nil { throw ValidationError("--read-from since needs --since (the instant to read from)") }
+        if readFrom == .since && !readsTopic { throw ValidationError("--read-from since reads a topic from a time: give --brokers or --config (a file is read whole)") }
         for pair in overlap where pair.split(separator: ",").count != 2 {
             throw ValidationError("--overlap '\(pair)' is not ROWS,COLUMNS (two group names)")
         }
@@ -112,7 +121,8 @@ struct Report: ParsableCommand {
                 return (rows: names[0], columns: names[1])
             },
             engagement: events == nil ? nil : EngagementMeasure.standard,
-            source: topic.map { "topic \($0.description)" } ?? (path == "-" ? "standard input" : path))
+            source: topic.map { "topic \($0.description)" + (readFrom == .since ? " from \(since!) (offsets for times)" : "") }
+                ?? (path == "-" ? "standard input" : path))
         // A closed stdout is an EPIPE error (ended quietly), not a SIGPIPE death.
         signal(SIGPIPE, SIG_IGN)
         // Opened first: an unwritable --out fails before the reading, not after.
@@ -128,7 +138,7 @@ struct Report: ParsableCommand {
         }
         var lineNumber = 0
         if let topic {
-            try topic.forEachRecord { value, position in
+            try topic.forEachRecord(seekTo: readFrom == .since ? try instant(since, "--since") : nil) { value, position in
                 lineNumber += 1
                 value.withUnsafeBufferPointer { add($0, lineNumber, position) }
             }

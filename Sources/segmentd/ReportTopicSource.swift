@@ -24,12 +24,19 @@ struct ReportTopicSource {
     var description: String { "\(config.outputTopic) on \(config.brokers)" }
 
     /// Hands every record value to `body`, per partition in offset order (so each contact's
-    /// transitions in order), with a position for error messages.
-    func forEachRecord(_ body: (_ value: [UInt8], _ position: String) -> Void) throws {
+    /// transitions in order), with a position for error messages. With `seekTo`, each
+    /// partition starts at its first record written at or after `seekTo` less `max_future`
+    /// (offsets for times): a transition's record is written at most `max_future` before its
+    /// instant (events further ahead are refused), so every transition at or after `seekTo`
+    /// is read, and those before it only set where contacts start.
+    func forEachRecord(seekTo: Millis? = nil, _ body: (_ value: [UInt8], _ position: String) -> Void) throws {
         // An unreachable cluster or a missing topic is said as such (69, 65), not as a timeout.
-        _ = try config.partitionCount(of: config.outputTopic)
+        let n = try config.partitionCount(of: config.outputTopic)
         let reader = try TopicReader(config: KafkaConfig(config.consumerProperties()), topic: config.outputTopic)
-        try reader.readAll(timeoutMs: timeoutMs) { record in
+        let starts = try seekTo.map { t in
+            try reader.offsets(atOrAfter: max(0, t - config.maxFuture), partitions: Array(0..<n), timeoutMs: timeoutMs)
+        } ?? [:]
+        try reader.readAll(from: starts, timeoutMs: timeoutMs) { record in
             body(record.value, "\(record.topic)[\(record.partition)]@\(record.offset)")
         }
     }

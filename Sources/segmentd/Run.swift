@@ -56,59 +56,66 @@ struct Run: ParsableCommand {
     )
 
     @OptionGroup var connection: ConnectionOptions
-    @Option(name: .customLong("group-id"), help: setting("group_id")) var groupId: String?
-    @Option(name: .customLong("input-topic"), help: setting("input_topic")) var inputTopic: String?
-    @Option(name: .customLong("output-topic"), help: setting("output_topic")) var outputTopic: String?
-    @Option(name: .customLong("dead-letter-topic"), help: setting("dead_letter_topic")) var deadLetterTopic: String?
-    @Option(name: .customLong("changelog-topic"), help: setting("changelog_topic")) var changelogTopic: String?
-    @Option(help: setting("model")) var model: String?
-    @Option(name: .customLong("processing-guarantee"), help: setting("processing_guarantee")) var guarantee: String?
-    @Option(help: setting("lateness")) var lateness: String?
-    @Option(name: .customLong("idle-advance"), help: setting("idle_advance")) var idleAdvance: String?
-    @Option(name: .customLong("max-record-bytes"), help: setting("max_record_bytes")) var maxRecordBytes: String?
-    @Option(name: .customLong("batch-size"), help: setting("batch_size")) var batchSize: String?
-    @Option(name: .customLong("max-future"), help: setting("max_future")) var maxFuture: String?
-    @Option(name: .customLong("stall-timeout"), help: setting("stall_timeout")) var stallTimeout: String?
-    @Option(name: .customLong("on-offset-reset"), help: setting("on_offset_reset")) var onOffsetReset: String?
-    @Option(name: .customLong("transactional-id"), help: setting("transactional_id")) var transactionalId: String?
+    // One option per setting but brokers (in `connection`), each named after it: the property
+    // `groupId` is the flag --group-id and the setting group_id (`settingFlags` reads them by name).
+    @Option(help: setting("group_id")) var groupId: String?
+    @Option(help: setting("input_topic")) var inputTopic: String?
+    @Option(help: setting("output_topic")) var outputTopic: String?
+    @Option(help: setting("dead_letter_topic")) var deadLetterTopic: String?
+    @Option(help: setting("changelog_topic")) var changelogTopic: String?
     @Option(help: setting("repartition")) var repartition: String?
-    @Option(name: .customLong("repartition-topic"), help: setting("repartition_topic")) var repartitionTopic: String?
-    @Option(name: .customLong("commit-interval"), help: setting("commit_interval")) var commitInterval: String?
-    @Option(name: .customLong("commit-max-records"), help: setting("commit_max_records")) var commitMaxRecords: String?
-    @Option(name: .customLong("group-instance-id"), help: setting("group_instance_id")) var groupInstanceId: String?
-    @Option(name: .customLong("embedded-partitions"), help: setting("embedded_partitions")) var embeddedPartitions: String?
-    @Option(name: .customLong("output-mode"), help: setting("output_mode")) var outputMode: String?
-    @Option(name: .customLong("segment-mirror-topic"), help: setting("segment_mirror_topic")) var segmentMirrorTopic: String?
-    @Option(name: .customLong("input-adapters"), help: setting("input_adapters")) var inputAdapters: String?
-    @Option(name: .customLong("log-format"), help: setting("log_format")) var logFormat: String?
-    @Option(name: .customLong("log-level"), help: setting("log_level")) var logLevel: String?
-    @Option(name: .customLong("http-address"), help: setting("http_address")) var httpAddress: String?
-    @Option(name: .customLong("http-token"), help: setting("http_token")) var httpToken: String?
+    @Option(help: setting("repartition_topic")) var repartitionTopic: String?
+    @Option(help: setting("model")) var model: String?
+    @Option(help: setting("processing_guarantee")) var processingGuarantee: String?
+    @Option(help: setting("lateness")) var lateness: String?
+    @Option(help: setting("idle_advance")) var idleAdvance: String?
+    @Option(help: setting("max_record_bytes")) var maxRecordBytes: String?
+    @Option(help: setting("batch_size")) var batchSize: String?
+    @Option(help: setting("commit_interval")) var commitInterval: String?
+    @Option(help: setting("commit_max_records")) var commitMaxRecords: String?
+    @Option(help: setting("max_future")) var maxFuture: String?
+    @Option(help: setting("stall_timeout")) var stallTimeout: String?
+    @Option(help: setting("on_offset_reset")) var onOffsetReset: String?
+    @Option(help: setting("transactional_id")) var transactionalId: String?
+    @Option(help: setting("group_instance_id")) var groupInstanceId: String?
+    @Option(help: setting("embedded_partitions")) var embeddedPartitions: String?
+    @Option(help: setting("output_mode")) var outputMode: String?
+    @Option(help: setting("segment_mirror_topic")) var segmentMirrorTopic: String?
+    @Option(help: setting("input_adapters")) var inputAdapters: String?
+    @Option(help: setting("http_address")) var httpAddress: String?
+    @Option(help: setting("http_token")) var httpToken: String?
+    @Option(help: setting("http_contact_ids")) var httpContactIds: String?
+    @Option(help: setting("log_format")) var logFormat: String?
+    @Option(help: setting("log_level")) var logLevel: String?
     @Option(name: .customLong("consumer"), help: "A librdkafka property for the consumer only, as name=value (repeatable).")
     var consumer: [String] = []
     @Option(name: .customLong("producer"), help: "A librdkafka property for the producer only, as name=value (repeatable).")
     var producer: [String] = []
 
-    /// A setting's help: its meaning from `DaemonConfig.keys`, declared once for the flag,
-    /// the file and the environment.
+    /// A setting's help: its meaning and default from `DaemonConfig.settings`, declared once
+    /// for the flag, the file and the environment.
     static func setting(_ key: String) -> ArgumentHelp {
-        ArgumentHelp(DaemonConfig.keys.first { $0.0 == key }?.1 ?? key)
+        ArgumentHelp(DaemonConfig.settings.first { $0.name == key }?.help ?? key)
+    }
+
+    /// The value of every setting flag given, by setting name (`groupId` is group_id).
+    var settingFlags: [String: String] {
+        var out: [String: String] = [:]
+        for child in Mirror(reflecting: self).children {
+            guard let label = child.label, label.hasPrefix("_"), let option = child.value as? Option<String?> else { continue }
+            var name = ""
+            for ch in label.dropFirst() {
+                if ch.isUppercase { name += "_" + ch.lowercased() } else { name.append(ch) }
+            }
+            if let value = option.wrappedValue { out[name] = value }
+        }
+        return out
     }
 
     func resolvedConfig() throws -> DaemonConfig {
-        let c = try connection.settings([
-            ("group_id", groupId), ("input_topic", inputTopic), ("output_topic", outputTopic),
-            ("dead_letter_topic", deadLetterTopic), ("changelog_topic", changelogTopic), ("model", model),
-            ("processing_guarantee", guarantee), ("lateness", lateness), ("idle_advance", idleAdvance),
-            ("max_record_bytes", maxRecordBytes), ("batch_size", batchSize), ("transactional_id", transactionalId),
-            ("embedded_partitions", embeddedPartitions), ("http_address", httpAddress), ("http_token", httpToken),
-            ("log_format", logFormat), ("log_level", logLevel), ("max_future", maxFuture),
-            ("stall_timeout", stallTimeout), ("on_offset_reset", onOffsetReset), ("output_mode", outputMode),
-            ("segment_mirror_topic", segmentMirrorTopic), ("input_adapters", inputAdapters),
-            ("repartition", repartition), ("repartition_topic", repartitionTopic),
-            ("commit_interval", commitInterval), ("commit_max_records", commitMaxRecords),
-            ("group_instance_id", groupInstanceId),
-        ], clients: [("consumer", consumer), ("producer", producer)])
+        let given = settingFlags
+        let c = try connection.settings(DaemonConfig.settings.map { ($0.name, given[$0.name]) }.filter { $0.0 != "brokers" },
+                                        clients: [("consumer", consumer), ("producer", producer)])
         try c.checkConsistency()
         return c
     }

@@ -83,4 +83,45 @@ struct TopicSourceTests {
         let none = try Self.report(["--config", empty.path])
         #expect(none.status != 0 && none.stderr.contains("no brokers"))
     }
+
+    @Test("--read-from since: each partition read from the records written at --since less max_future (offsets for times)")
+    func readFromSince() throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.bin) else {
+            Issue.record("build the segmentd binary first (swift build)")
+            return
+        }
+        let cluster = try MockCluster()
+        defer { cluster.close() }
+        try cluster.createTopic("transitions", partitions: 3)
+        let producer = try KafkaProducer(config: ["bootstrap.servers": cluster.bootstrapServers])
+        let partitions: [String: Int32] = ["c1": 0, "c2": 1, "c3": 2]
+        for line in handLines {
+            // Written five minutes after the transition's instant, as a daemon would.
+            let at = try #require(line.firstRange(of: "\"at\":\"").map { String(line[$0.upperBound...].prefix(24)) })
+            let written = ms(at) + 300_000
+            let partition = partitions.first { line.contains("\"subject\":\"\($0.key)\"") }?.value ?? 0
+            try producer.produce(topic: "transitions", partition: partition, key: nil, value: Array(line.utf8), timestampMs: written)
+        }
+        try producer.flush(timeoutMs: 10_000)
+        let common = ["--brokers", cluster.bootstrapServers, "--output-topic", "transitions", "--topic-timeout", "30s",
+                      "--since", "2026-03-05T00:30:00.000Z", "--until", "2026-03-11T00:00:00.000Z"]
+        let sought = try Self.report(common + ["--read-from", "since"])
+        #expect(sought.status == 0, "\(sought.stderr)")
+        let whole = try Self.report(common)
+        #expect(whole.status == 0, "\(whole.stderr)")
+        let a = try JSONReport.decode(sought.json), b = try JSONReport.decode(whole.json)
+        // Written at or after 2026-03-04T23:30 (since less the default max_future of 1 h): c3's
+        // move at 03-05T00:00 (written 00:05), c1's tier at 03-06 and c1's exit on 03-10.
+        #expect(a.input.transitions == 3)
+        #expect(b.input.transitions == handLines.count)
+        #expect(a.period == b.period)
+        // Every transition of the period is read either way: the flows agree.
+        for g in b.groups {
+            #expect(Set(a.group(g.name).flows.map { "\($0.from ?? "-")>\($0.to ?? "-")=\($0.count)" })
+                == Set(g.flows.map { "\($0.from ?? "-")>\($0.to ?? "-")=\($0.count)" }), "\(g.name)")
+        }
+        #expect(b.group("lifecycle").flows.contains { $0.from == "b" && $0.to == nil && $0.count == 1 })
+        let refused = try Self.report(["--brokers", cluster.bootstrapServers, "--read-from", "since"])
+        #expect(refused.status != 0 && refused.stderr.contains("needs --since"))
+    }
 }

@@ -1,0 +1,198 @@
+import SegmentdEngine
+import Synchronization
+
+/// What the live console shows of the transitions this instance committed: counts per minute
+/// per group over the last hour, and the latest few transitions. Bounded whatever the traffic:
+/// `minutes` buckets, `capacity` transitions.
+///
+/// Transitions are staged as they are produced into the open transaction and become visible
+/// only when it commits (`commit`); an aborted transaction's are dropped (`discard`), so the
+/// console never shows a transition the output topic does not hold. Staging keeps only the
+/// newest `capacity` transitions of a transaction (in slots reused from one transaction to the
+/// next) and a count per group: no allocation per transition once the slots exist.
+public final class RecentTransitions: Sendable {
+    /// One committed transition as the console shows it.
+    public struct Entry: Sendable, Equatable {
+        public var group: String
+        public var from: String?
+        public var to: String?
+        /// The transition's instant (event time).
+        public var at: Millis
+        /// Wall-clock instant of the commit that made it visible.
+        public var committedAt: Millis
+        /// `event` (with the event type), `time` or `model`.
+        public var cause: String
+        /// Only when contact ids are kept (`http_contact_ids: on`).
+        public var contactId: String?
+    }
+
+    /// Committed transitions of the minute starting at `start` (wall clock, ms), per group name.
+    public struct Minute: Sendable, Equatable {
+        public var start: Millis
+        public var counts: [String: Int]
+    }
+
+    public struct Snapshot: Sendable {
+        /// The last `minutes` minutes up to the one holding `now`, oldest first, empty ones included.
+        public var minutes: [Minute]
+        /// Newest first.
+        public var latest: [Entry]
+        public var keepsContactIds: Bool
+        /// Transitions committed since the process started (this instance).
+        public var committedTotal: Int
+    }
+
+    struct Staged {
+        var group = 0
+        var from = -1
+        var to = -1
+        var at: Millis = 0
+        /// 0 event, 1 time, 2 model.
+        var causeKind: UInt8 = 0
+        var eventType: UInt8 = 0
+        var contact: [UInt8] = []
+    }
+
+    struct State {
+        var staged: [Staged] = []
+        /// Transitions staged since the last commit or discard (the newest `capacity` are kept).
+        var stagedCount = 0
+        var stagedPerGroup: [Int] = []
+        var latest: [Entry] = []
+        /// Index in `latest` of the oldest entry once the ring is full.
+        var latestHead = 0
+        var minutes: [Minute] = []
+        var committedTotal = 0
+        /// The encoder of the staged transitions (its model names them).
+        var encoder: TransitionEncoder?
+        /// Staged transitions already named (a model changed within the transaction), awaiting the commit.
+        var pending: [Entry] = []
+        var pendingCounts: [String: Int] = [:]
+        var pendingTotal = 0
+    }
+
+    public let capacity: Int
+    public let minuteCount: Int
+    public let keepsContactIds: Bool
+    private let state = Mutex(State())
+
+    public init(capacity: Int = 50, minutes: Int = 60, keepContactIds: Bool = false) {
+        precondition(capacity > 0 && minutes > 0)
+        self.capacity = capacity
+        self.minuteCount = minutes
+        self.keepsContactIds = keepContactIds
+    }
+
+    /// A transition produced into the open transaction by `encoder` (whose model names it).
+    public func stage(_ t: TransitionView, encoder: TransitionEncoder) {
+        let kind: UInt8, type: UInt8
+        switch t.cause {
+        case let .event(_, eventType): kind = 0; type = eventType
+        case .time: kind = 1; type = 0
+        case .model: kind = 2; type = 0
+        }
+        let keep = keepsContactIds
+        state.withLock { s in
+            // A model reload within the transaction: what was staged is named under the old model.
+            if s.encoder !== encoder {
+                if let old = s.encoder { Self.materialize(&s, model: old.model, capacity: capacity) }
+                s.encoder = encoder
+            }
+            if s.stagedPerGroup.count <= t.group { s.stagedPerGroup += Array(repeating: 0, count: t.group + 1 - s.stagedPerGroup.count) }
+            s.stagedPerGroup[t.group] += 1
+            let slot = s.stagedCount % capacity
+            if slot == s.staged.count { s.staged.append(Staged()) }
+            s.staged[slot].group = t.group
+            s.staged[slot].from = t.from ?? -1
+            s.staged[slot].to = t.to ?? -1
+            s.staged[slot].at = t.at
+            s.staged[slot].causeKind = kind
+            s.staged[slot].eventType = type
+            s.staged[slot].contact.removeAll(keepingCapacity: true)
+            if keep { s.staged[slot].contact.append(contentsOf: t.contactId) }
+            s.stagedCount += 1
+        }
+    }
+
+    /// The open transaction committed at wall-clock `nowMs`: its transitions become visible.
+    public func commit(nowMs: Millis) {
+        state.withLock { s in
+            if let e = s.encoder { Self.materialize(&s, model: e.model, capacity: capacity) }
+            guard s.pendingTotal > 0 else { return }
+            let minuteStart = nowMs - ((nowMs % 60_000) + 60_000) % 60_000
+            if s.minutes.last?.start != minuteStart {
+                s.minutes.append(Minute(start: minuteStart, counts: [:]))
+                if s.minutes.count > minuteCount { s.minutes.removeFirst(s.minutes.count - minuteCount) }
+            }
+            for (g, n) in s.pendingCounts { s.minutes[s.minutes.count - 1].counts[g, default: 0] += n }
+            for var entry in s.pending {
+                entry.committedAt = nowMs
+                if s.latest.count < capacity {
+                    s.latest.append(entry)
+                } else {
+                    s.latest[s.latestHead] = entry
+                    s.latestHead = (s.latestHead + 1) % capacity
+                }
+            }
+            s.committedTotal += s.pendingTotal
+            s.pending.removeAll()
+            s.pendingCounts.removeAll()
+            s.pendingTotal = 0
+        }
+    }
+
+    /// The open transaction aborted: what it staged never reached the output topic.
+    public func discard() {
+        state.withLock { s in
+            s.stagedCount = 0
+            for i in s.stagedPerGroup.indices { s.stagedPerGroup[i] = 0 }
+            s.pending.removeAll()
+            s.pendingCounts.removeAll()
+            s.pendingTotal = 0
+        }
+    }
+
+    /// Names the staged transitions under `model` and moves them to `pending` (the newest
+    /// `capacity` kept), their counts to `pendingCounts`.
+    private static func materialize(_ s: inout State, model: Model, capacity: Int) {
+        guard s.stagedCount > 0 else { return }
+        for (g, n) in s.stagedPerGroup.enumerated() where n > 0 { s.pendingCounts[groupName(model, g), default: 0] += n }
+        let kept = min(s.stagedCount, capacity)
+        let first = s.stagedCount > capacity ? s.stagedCount % capacity : 0
+        for k in 0..<kept {
+            let x = s.staged[(first + k) % capacity]
+            let segments = model.groups.indices.contains(x.group) ? model.groups[x.group].segments : []
+            func name(_ i: Int) -> String? { i < 0 ? nil : segments.indices.contains(i) ? segments[i].name : "#\(i)" }
+            let cause = switch x.causeKind {
+            case 0: "event " + (CanonicalTypes.all.indices.contains(Int(x.eventType)) ? CanonicalTypes.all[Int(x.eventType)] : "?")
+            case 1: "time"
+            default: "model"
+            }
+            s.pending.append(Entry(group: groupName(model, x.group), from: name(x.from), to: name(x.to), at: x.at, committedAt: 0,
+                                   cause: cause, contactId: x.contact.isEmpty ? nil : String(decoding: x.contact, as: UTF8.self)))
+        }
+        if s.pending.count > capacity { s.pending.removeFirst(s.pending.count - capacity) }
+        s.pendingTotal += s.stagedCount
+        s.stagedCount = 0
+        for i in s.stagedPerGroup.indices { s.stagedPerGroup[i] = 0 }
+    }
+
+    private static func groupName(_ model: Model, _ g: Int) -> String {
+        model.groups.indices.contains(g) ? model.groups[g].name : "#\(g)"
+    }
+
+    /// The last hour (`minutes` minutes up to the one holding `nowMs`) and the latest transitions.
+    public func snapshot(nowMs: Millis) -> Snapshot {
+        state.withLock { s in
+            let current = nowMs - ((nowMs % 60_000) + 60_000) % 60_000
+            var byStart: [Millis: [String: Int]] = [:]
+            for m in s.minutes { byStart[m.start] = m.counts }
+            let minutes = (0..<minuteCount).reversed().map { back in
+                let start = current - Millis(back) * 60_000
+                return Minute(start: start, counts: byStart[start] ?? [:])
+            }
+            let ordered = Array(s.latest[s.latestHead...] + s.latest[..<s.latestHead])
+            return Snapshot(minutes: minutes, latest: ordered.reversed(), keepsContactIds: keepsContactIds, committedTotal: s.committedTotal)
+        }
+    }
+}
