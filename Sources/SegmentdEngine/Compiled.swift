@@ -73,11 +73,17 @@ struct CompiledProgram {
     private(set) var segs: UnsafeMutableBufferPointer<Int32>
     private(set) var sources: UnsafeMutableBufferPointer<BoundarySource>
     private(set) var entryBoundaries: UnsafeMutableBufferPointer<EntryBoundary>
-    private(set) var dateBoundaries: UnsafeMutableBufferPointer<DateBoundary>
-    private(set) var sumBoundaries: UnsafeMutableBufferPointer<SumBoundary>
-    private(set) var dayBoundaries: UnsafeMutableBufferPointer<DayBoundary>
-    /// The model's days (`days_active`).
-    let calendar: DayCalendar
+    /// The boundaries of sums, distinct days and dates, and the model's days, behind one
+    /// pointer (nil when the model has none): the program stays a small value of plain
+    /// pointers and integers, which the hot path reads without reference counting.
+    struct LanguageTables {
+        var sums: UnsafeMutableBufferPointer<SumBoundary>
+        var days: UnsafeMutableBufferPointer<DayBoundary>
+        var dates: UnsafeMutableBufferPointer<DateBoundary>
+        /// This engine's days (its own cache of the model's calendar).
+        let calendar: DayCache
+    }
+    let language: UnsafeMutablePointer<LanguageTables>?
     /// Per group, the inputs (`InputBits`) its segments and `unless` read.
     private(set) var groupInputs: UnsafeMutableBufferPointer<UInt64>
     /// Every group's bit: the groups an evaluation must compute when anything may have changed.
@@ -220,10 +226,14 @@ struct CompiledProgram {
         self.segs = CompiledProgram.copy(segs)
         self.sources = CompiledProgram.copy(sources)
         self.entryBoundaries = CompiledProgram.copy(entryBoundaries)
-        self.dateBoundaries = CompiledProgram.copy(dateBoundaries)
-        self.sumBoundaries = CompiledProgram.copy(sumBoundaries)
-        self.dayBoundaries = CompiledProgram.copy(dayBoundaries)
-        self.calendar = model.calendar
+        if sumBoundaries.isEmpty && dayBoundaries.isEmpty && dateBoundaries.isEmpty && model.dayLists.isEmpty {
+            self.language = nil
+        } else {
+            let tables = UnsafeMutablePointer<LanguageTables>.allocate(capacity: 1)
+            tables.initialize(to: LanguageTables(sums: CompiledProgram.copy(sumBoundaries), days: CompiledProgram.copy(dayBoundaries),
+                                                 dates: CompiledProgram.copy(dateBoundaries), calendar: DayCache(model.calendar)))
+            self.language = tables
+        }
         self.groupInputs = CompiledProgram.copy(groupInputs)
         self.allGroups = model.groups.count >= 64 ? ~0 : (1 << UInt64(model.groups.count)) - 1
         self.firstSeenInput = bits.firstSeen
@@ -237,10 +247,15 @@ struct CompiledProgram {
                   UnsafeMutableRawPointer(scoreParts.baseAddress), UnsafeMutableRawPointer(terms.baseAddress),
                   UnsafeMutableRawPointer(groups.baseAddress), UnsafeMutableRawPointer(segs.baseAddress),
                   UnsafeMutableRawPointer(sources.baseAddress), UnsafeMutableRawPointer(ages.baseAddress),
-                  UnsafeMutableRawPointer(entryBoundaries.baseAddress), UnsafeMutableRawPointer(groupInputs.baseAddress),
-                  UnsafeMutableRawPointer(dateBoundaries.baseAddress), UnsafeMutableRawPointer(sumBoundaries.baseAddress),
-                  UnsafeMutableRawPointer(dayBoundaries.baseAddress)] {
+                  UnsafeMutableRawPointer(entryBoundaries.baseAddress), UnsafeMutableRawPointer(groupInputs.baseAddress)] {
             p?.deallocate()
+        }
+        if let language {
+            language.pointee.sums.baseAddress?.deallocate()
+            language.pointee.days.baseAddress?.deallocate()
+            language.pointee.dates.baseAddress?.deallocate()
+            language.deinitialize(count: 1)
+            language.deallocate()
         }
     }
 }
@@ -320,7 +335,7 @@ struct Evaluator {
         case .daysActive:
             // Newest first: at least `count` of the last `days` days iff the count-th is.
             let v = row[Int(n.a) + Int(n.b) - 1]
-            return v != none && v > p.pointee.calendar.day(t) - n.x
+            return v != none && v > p.pointee.language!.pointee.calendar.day(t) - n.x
         case .sum:
             let total = CompiledProgram.sum(row + Int(n.a), events: Int(n.b), after: t - n.x)
             let bound = Double(bitPattern: UInt64(bitPattern: n.y))
@@ -467,7 +482,22 @@ extension CompiledProgram {
                 k += 1
             }
         }
-        for s in sumBoundaries {
+        if let language { CompiledProgram.forEachLanguageBoundary(language, row, after: c, visit) }
+        let fs = row[StateLayout.firstSeen]
+        if fs != SegmentEngine.none {
+            for age in ages {
+                let b = fs + age
+                if b > c { visit(b, firstSeenInput) }
+            }
+        }
+    }
+
+    /// The boundaries of sums (every entry of the first `events` leaving its window), of
+    /// distinct days (the N-th newest day leaving, at the start of a local day) and of dates.
+    @inline(__always)
+    private static func forEachLanguageBoundary(_ language: UnsafeMutablePointer<LanguageTables>, _ row: UnsafePointer<Int64>,
+                                                after c: Millis, _ visit: (Millis, UInt64) -> Void) {
+        for s in language.pointee.sums {
             let off = Int(s.off)
             var k = 0
             while k < Int(s.events) {
@@ -479,20 +509,13 @@ extension CompiledProgram {
                 k += 1
             }
         }
-        for d in dayBoundaries where row[Int(d.off)] != SegmentEngine.none {
-            let b = calendar.start(ofDay: row[Int(d.off)] + d.days)
+        for d in language.pointee.days where row[Int(d.off)] != SegmentEngine.none {
+            let b = language.pointee.calendar.start(ofDay: row[Int(d.off)] + d.days)
             if b > c { visit(b, d.input) }
         }
-        for d in dateBoundaries where row[Int(d.off)] != SegmentEngine.none {
+        for d in language.pointee.dates where row[Int(d.off)] != SegmentEngine.none {
             let b = row[Int(d.off) + 1] + d.offset
             if b > c { visit(b, d.input) }
-        }
-        let fs = row[StateLayout.firstSeen]
-        if fs != SegmentEngine.none {
-            for age in ages {
-                let b = fs + age
-                if b > c { visit(b, firstSeenInput) }
-            }
         }
     }
 }
@@ -513,7 +536,10 @@ struct InsertPlan {
     /// Per sum list (the index an event's `SummedValues` names).
     let sums: UnsafeMutableBufferPointer<Sum>
     let days: UnsafeMutableBufferPointer<Days>
-    let calendar: DayCalendar
+    /// The program's day cache (nil without day lists), kept alive by the program's tables.
+    unowned(unsafe) let calendar: DayCache?
+    /// Whether `days` or `sums` has anything (one test on the hot path).
+    let hasDaysOrSums: Bool
     let scored: UnsafeMutableBufferPointer<Scored>
     let terms: UnsafeMutableBufferPointer<Term>
     let trackers: UnsafeMutableBufferPointer<Tracker>
@@ -523,11 +549,12 @@ struct InsertPlan {
     let attributeIsDate: UnsafeMutableBufferPointer<Bool>
     let inputs: InputBits
 
-    init(layout: StateLayout, calendar: DayCalendar) {
+    init(layout: StateLayout, calendar: DayCache?) {
         let inputs = InputBits(layout: layout)
         self.inputs = inputs
         self.calendar = calendar
         days = CompiledProgram.copy(layout.dayLists.enumerated().map { Days(off: Int32($1.offset), cap: Int32($1.capacity), bit: $1.bit, input: inputs.dayList($0)) })
+        hasDaysOrSums = !layout.dayLists.isEmpty || !layout.sumLists.isEmpty
         lists = CompiledProgram.copy(layout.lists.enumerated().map { List(off: Int32($1.offset), cap: Int32($1.capacity), bit: $1.bit, input: inputs.list($0)) })
         sums = CompiledProgram.copy(layout.sumLists.enumerated().map { Sum(off: Int32($1.offset), cap: Int32($1.capacity), input: inputs.sumList($0)) })
         var scored: [Scored] = []

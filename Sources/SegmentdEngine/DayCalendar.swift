@@ -58,3 +58,41 @@ public final class DayCalendar: Sendable {
         return low
     }
 }
+
+/// One engine's view of a `DayCalendar`, with what it asked before: the offset interval the
+/// last instant fell in (a stream moves forward through time, so most instants fall in the
+/// same interval between two changes of offset) and the start of recently asked days. The
+/// zone database is asked only when an instant leaves the interval or a day is new. Not
+/// thread-safe: each engine has its own (engines are single-threaded).
+final class DayCache {
+    let calendar: DayCalendar
+    /// The offset in force on [from, until).
+    private var from: Millis = 0, until: Millis = 0, offset: Int64 = 0
+    private var startDays = [Int64](repeating: .min, count: 256)
+    private var starts = [Millis](repeating: 0, count: 256)
+
+    init(_ calendar: DayCalendar) { self.calendar = calendar }
+
+    func day(_ instant: Millis) -> Int64 {
+        guard let zone = calendar.zone else { return DayCalendar.floorDiv(instant, DayCalendar.dayMs) }
+        if instant < from || instant >= until {
+            let date = Date(timeIntervalSince1970: Double(instant) / 1000)
+            offset = Int64(zone.secondsFromGMT(for: date)) * 1000
+            from = instant
+            until = zone.nextDaylightSavingTimeTransition(after: date).map { Millis(($0.timeIntervalSince1970 * 1000).rounded(.down)) } ?? .max
+            // A transition is a whole second: the instant of it already has the new offset.
+            if until <= instant { until = instant + 1 }
+        }
+        return DayCalendar.floorDiv(instant + offset, DayCalendar.dayMs)
+    }
+
+    func start(ofDay day: Int64) -> Millis {
+        if calendar.zone == nil { return day * DayCalendar.dayMs }
+        let slot = Int(UInt64(bitPattern: day) & 255)
+        if startDays[slot] == day { return starts[slot] }
+        let start = calendar.start(ofDay: day)
+        startDays[slot] = day
+        starts[slot] = start
+        return start
+    }
+}

@@ -146,6 +146,7 @@ public struct EventDecoder {
     let summedValues: UnsafeMutablePointer<(Int, Double)>
     var summedValueCount = 0
     private let sumPlan: [(bit: UInt64, propKey: Int)]
+    private let hasSums: Bool
     /// The byte arena of the current record's events: contact id, event id, attribute strings.
     var arena: UnsafeMutablePointer<UInt8>
     var arenaCapacity: Int
@@ -226,6 +227,7 @@ public struct EventDecoder {
         propKeyCount = model.propKeys.count
         arenaBytesPerRecordByte = 1 + plan.filter { $0.kind == .string }.count
         sumPlan = model.sums.map { (1 << UInt64($0.filter), $0.propKey) }
+        hasSums = !model.sums.isEmpty
         storage = DecodeStorage(props: propKeyCount, attributeUpdates: 2 * plan.count, summedValues: 2 * model.sums.count, bytes: 4096)
         summedValues = storage.summedValues
         props = storage.props
@@ -241,6 +243,10 @@ public struct EventDecoder {
             for a in plan where Int(a.fromType) == t && !keys.contains(a.propKey) { keys.append(a.propKey) }
             // A sum's filter may select events of any type.
             for s in model.sums where !keys.contains(s.propKey) { keys.append(s.propKey) }
+            // A declared type's properties are checked (`checkDeclaredProps`).
+            if t >= CanonicalTypes.all.count {
+                for p in model.declaredTypes[t - CanonicalTypes.all.count].props where !keys.contains(p.key) { keys.append(p.key) }
+            }
             keysRead.append(contentsOf: keys.map { Int32($0) })
             keysReadStart.append(Int32(keysRead.count))
         }
@@ -687,7 +693,7 @@ public struct EventDecoder {
         }
         let updates = UnsafeBufferPointer(start: attributeUpdates + first, count: attributeUpdateCount - first)
         var event = EngineEvent(contactId: contact, eventId: eventId, type: type, ts: ts, filterMask: mask, attributes: AttributeUpdates(updates: updates))
-        if !sumPlan.isEmpty {
+        if hasSums {
             let firstValue = summedValueCount
             for (index, sum) in sumPlan.enumerated() where mask & sum.bit != 0 {
                 let property = props[sum.propKey]

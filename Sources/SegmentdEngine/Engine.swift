@@ -82,7 +82,7 @@ struct EngineCore {
         var table = InternTable()
         self.program = .allocate(capacity: 1)
         self.program.initialize(to: CompiledProgram(model: model, layout: layout) { s in table.id(s) })
-        self.plan = InsertPlan(layout: layout, calendar: model.calendar)
+        self.plan = InsertPlan(layout: layout, calendar: program.pointee.language?.pointee.calendar)
         self.pairSlots = EngineCore.pairSlots(model, layout)
         self.versionBytes = Array(model.version.utf8)
         self.strings = table
@@ -283,19 +283,7 @@ struct EngineCore {
             EngineCore.insertTime(row + Int(l.off), Int(l.cap), ts)
             changed |= l.input
         }
-        if !plan.days.isEmpty {
-            var day: Int64? = nil
-            for d in plan.days where mask & d.bit != 0 {
-                let local = day ?? plan.calendar.day(ts)
-                day = local
-                if EngineCore.insertDay(row + Int(d.off), Int(d.cap), local) { changed |= d.input }
-            }
-        }
-        for (index, value) in e.sums {
-            let s = plan.sums[index]
-            EngineCore.insertValue(row + Int(s.off), Int(s.cap), ts, value)
-            changed |= s.input
-        }
+        if plan.hasDaysOrSums { changed |= EngineCore.insertDaysAndSums(plan, row, e) }
         for s in plan.scored {
             var points: Int64 = 0
             var k = Int(s.termStart)
@@ -377,6 +365,25 @@ struct EngineCore {
         }
         off[2 * i] = ts
         off[2 * i + 1] = Int64(bitPattern: value.bitPattern)
+    }
+
+    /// The distinct days and summed values an event adds; returns the `InputBits` it changed.
+    /// Out of line: only models with `days_active` or `sum` reach it.
+    @inline(never)
+    private static func insertDaysAndSums(_ plan: InsertPlan, _ row: Row, _ e: EngineEvent) -> UInt64 {
+        var changed: UInt64 = 0
+        var day: Int64? = nil
+        for d in plan.days where e.filterMask & d.bit != 0 {
+            let local = day ?? plan.calendar!.day(e.ts)
+            day = local
+            if insertDay(row + Int(d.off), Int(d.cap), local) { changed |= d.input }
+        }
+        for (index, value) in e.sums {
+            let s = plan.sums[index]
+            insertValue(row + Int(s.off), Int(s.cap), e.ts, value)
+            changed |= s.input
+        }
+        return changed
     }
 
     /// Inserts a day into a newest-first list of at most `cap` distinct days (the oldest falls

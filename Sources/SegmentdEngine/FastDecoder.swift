@@ -27,11 +27,9 @@ extension EventDecoder {
         let typeField = plan.fields[RootField.type.rawValue]
         guard scan.has(.type), typeField.kind == .string, let typeIndex = typeNames.index(base, bytes.count, typeField) else { return nil }
         startRecord(bytes.count)
-        if typeIndex < CanonicalTypes.all.count {
+        if typeIndex < eventTypeCount {
             return decodeFastNative(UInt8(typeIndex), scan, plan, bytes)
         }
-        // A declared type's record: the generic path checks its properties' kinds.
-        if typeIndex < eventTypeCount { return nil }
         return decodeFastSegment(SegmentCall(rawValue: typeIndex - eventTypeCount)!, scan, plan, bytes)
     }
 
@@ -55,6 +53,8 @@ extension EventDecoder {
         if type == CanonicalTypes.crmStage {
             guard haveProps, scan.prop(plan.stage).kind == .string else { return nil }
         }
+        // A declared property of the wrong kind: the generic path words the reason.
+        if Int(type) >= CanonicalTypes.all.count, checkDeclaredProps(type) != nil { return nil }
         return .events(makeEvent(contact, eventId, type, ts, propBytes: record), nil, .native)
     }
 

@@ -20,11 +20,29 @@ enum NameHints {
         return error.description + hint
     }
 
-    /// ` (did you mean 'x'?)` for the event type of an `unknown event type 'NAME'` message
-    /// (a bad record's detail), or "".
-    static func typeHint(_ message: String) -> String {
-        guard let (kind, name) = unknownName(in: message), kind == "event type" else { return "" }
-        return Suggestions.hint(for: name, among: CanonicalTypes.all)
+    /// ` (did you mean 'x'?)` for the event type of a bad record's `unknown event type 'NAME'`
+    /// detail, among the model's event types (canonical and declared), or "". An edit
+    /// distance to every type costs far more than decoding a record, and a stream of
+    /// undeclared types repeats a few names: each name's hint is computed once, for the first
+    /// `limit` distinct names (later new names get none, so no stream can make hints costly).
+    struct TypeHints {
+        let eventTypes: [String]
+        var known: [String: String] = [:]
+        static let limit = 1024
+
+        init(eventTypes: [String]) { self.eventTypes = eventTypes }
+
+        mutating func hint(_ message: String) -> String {
+            // The decoder's detail is exactly `unknown event type 'NAME'`.
+            let prefix = "unknown event type '"
+            guard message.utf8.starts(with: prefix.utf8), message.utf8.last == UInt8(ascii: "'") else { return "" }
+            let name = String(decoding: message.utf8.dropFirst(prefix.utf8.count).dropLast(), as: UTF8.self)
+            if let cached = known[name] { return cached }
+            guard known.count < TypeHints.limit else { return "" }
+            let hint = Suggestions.hint(for: name, among: eventTypes)
+            known[name] = hint
+            return hint
+        }
     }
 
     /// The kind and the name of `unknown KIND 'NAME'` in a message.

@@ -92,11 +92,12 @@ struct Replay: ParsableCommand {
             }
             out.flushIfFull()
         }
+        var typeHints = NameHints.TypeHints(eventTypes: m.eventTypes)
         try input.forEachLine { line in
             lineNo += 1
             if line.isEmpty { return }
             if case .bad(let e) = pipeline.process(line) {
-                let detail = e.reason == .unknownType ? e.detail + NameHints.typeHint(e.detail) : e.detail
+                let detail = e.reason == .unknownType ? e.detail + typeHints.hint(e.detail) : e.detail
                 badOut.buffer.append(contentsOf: "line \(lineNo): \(e.reason.rawValue): \(detail)\n".utf8)
                 badOut.flushIfFull()
             }
