@@ -88,10 +88,11 @@ public final class KafkaProducer: @unchecked Sendable {
     /// Enqueues one record (copied; the arrays may be reused immediately): `produce(topic:…)`
     /// over the arrays' bytes.
     public func produce(topic: String, partition: Int32? = nil, key: [UInt8]?, value: [UInt8],
-                        headers: [KafkaHeader] = [], tag: Int = 0) throws {
+                        headers: [KafkaHeader] = [], tag: Int = 0, timestampMs: Int64 = 0) throws {
         try withOptionalBytes(key) { keyBytes in
             try value.withUnsafeBytes { valueBytes in
-                try produce(topic: topic, partition: partition, keyBytes: keyBytes, valueBytes: valueBytes, headers: headers, tag: tag)
+                try produce(topic: topic, partition: partition, keyBytes: keyBytes, valueBytes: valueBytes, headers: headers, tag: tag,
+                            timestampMs: timestampMs)
             }
         }
     }
@@ -105,15 +106,18 @@ public final class KafkaProducer: @unchecked Sendable {
     ///
     /// A non-zero `tag` marks the record: if its delivery fails, `takeTaggedFailures` returns
     /// the tag with the error (for records that need individual treatment, e.g. dead letters).
+    ///
+    /// `timestampMs`: the record's CreateTime in epoch milliseconds; 0 (the default) lets
+    /// librdkafka stamp it with the current time.
     public func produce(topic: String, partition: Int32? = nil, keyBytes: UnsafeRawBufferPointer?, valueBytes: UnsafeRawBufferPointer,
-                        headers: [KafkaHeader] = [], tag: Int = 0) throws {
+                        headers: [KafkaHeader] = [], tag: Int = 0, timestampMs: Int64 = 0) throws {
         try ensureOpen("produce")
         // Header names and values must stay valid during rd_kafka_produceva (it copies them into
         // an rd_kafka_headers_t it owns); put them all in one temporary buffer.
         var headerBytes = 0
         for h in headers { headerBytes += h.key.utf8.count + 1 + h.value.count }
-        // At most: topic, partition, flags, opaque, key, value, then one per header.
-        let maxArguments = 6 + headers.count
+        // At most: topic, partition, flags, opaque, key, value, timestamp, then one per header.
+        let maxArguments = 7 + headers.count
         try topic.withCString { topicPtr in
             try withUnsafeTemporaryAllocation(byteCount: max(headerBytes, 1), alignment: 1) { headerBuf in
                 try withUnsafeTemporaryAllocation(of: rd_kafka_vu_t.self, capacity: maxArguments) { vus in
@@ -133,6 +137,12 @@ public final class KafkaProducer: @unchecked Sendable {
                         vu = rd_kafka_vu_t()
                         vu.vtype = RD_KAFKA_VTYPE_OPAQUE
                         vu.u.ptr = UnsafeMutableRawPointer(bitPattern: tag)
+                        add(vu)
+                    }
+                    if timestampMs != 0 {
+                        vu = rd_kafka_vu_t()
+                        vu.vtype = RD_KAFKA_VTYPE_TIMESTAMP
+                        vu.u.i64 = timestampMs
                         add(vu)
                     }
                     if let keyBytes {
