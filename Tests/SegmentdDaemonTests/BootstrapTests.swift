@@ -314,3 +314,65 @@ struct SeededGenerator: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+/// The `segmentd bootstrap` command itself (the built binary) against the test broker.
+@Suite("bootstrap command", .serialized)
+struct BootstrapCommandTests {
+    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let bin = repoRoot.appendingPathComponent(".build/debug/segmentd").path
+
+    static func segmentd(_ arguments: [String]) throws -> (stderr: String, status: Int32) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: bin)
+        p.arguments = arguments
+        let errFile = FileManager.default.temporaryDirectory.appendingPathComponent("segmentd-bootstrap-\(UUID().uuidString).err")
+        guard FileManager.default.createFile(atPath: errFile.path, contents: nil) else { throw CocoaError(.fileWriteUnknown) }
+        defer { try? FileManager.default.removeItem(at: errFile) }
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = try FileHandle(forWritingTo: errFile)
+        try p.run()
+        p.waitUntilExit()
+        return ((try? String(contentsOf: errFile, encoding: .utf8)) ?? "", p.terminationStatus)
+    }
+
+    @Test("exit statuses: 0 and a summary, bad lines in --bad-lines; 65 for a changelog with state unless --force; 64 and 66 for the command line and files")
+    func exitStatuses() throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.bin) else {
+            Issue.record("build the segmentd binary first (swift build)")
+            return
+        }
+        let h = try DaemonTests.Harness()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("segmentd-bootstrap-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let history = dir.appendingPathComponent("history.ndjson").path
+        try """
+        {"event_id":"p1","contact_id":"c-1","type":"page_view","ts":"2026-05-10T09:00:00Z","props":{"path":"/pricing"}}
+        {"event_id":"s1","contact_id":"c-1","type":"subscribed","ts":"2026-05-02T09:00:00Z"}
+        {"contact_id":"c-2","type":"email_open"
+        {"event_id":"x1","contact_id":"c-2","type":"email_open","ts":"2026-06-01T00:00:00Z"}
+
+        """.write(toFile: history, atomically: true, encoding: .utf8)
+        let bad = dir.appendingPathComponent("bad.txt").path
+        let common = ["bootstrap", "--brokers", h.config.brokers, "--group-id", h.config.groupId, "--until", "2026-06-01T00:00:00Z"]
+
+        let first = try Self.segmentd(common + [history, "--bad-lines", bad])
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stderr.contains("kept (before the hand-off): 2, at or after it (left to the input topic): 1"), "\(first.stderr)")
+        #expect(first.stderr.contains("state: 1 contacts on 4 partitions"), "\(first.stderr)")
+        #expect(first.stderr.contains("lifecycle: suppressed 0, customer 0, new_subscriber 1,"), "\(first.stderr)")
+        let badLines = try String(contentsOfFile: bad, encoding: .utf8)
+        #expect(badLines.hasPrefix("\(history): line 3: invalid_json: "), "\(badLines)")
+
+        let refused = try Self.segmentd(common + [history, "--quiet"])
+        #expect(refused.status == 65)
+        #expect(refused.stderr.contains("already holds state (1 contacts"), "\(refused.stderr)")
+        let forced = try Self.segmentd(common + [history, "--quiet", "--force"])
+        #expect(forced.status == 0, "\(forced.stderr)")
+
+        #expect(try Self.segmentd(common + ["--csv", history]).status == 64, "--csv without --mapping")
+        #expect(try Self.segmentd(common).status == 64, "no history")
+        #expect(try Self.segmentd(common + [dir.appendingPathComponent("missing.ndjson").path]).status == 66)
+        #expect(try Self.segmentd(["bootstrap", "--brokers", h.config.brokers, "--until", "soon", history]).status == 64)
+    }
+}
