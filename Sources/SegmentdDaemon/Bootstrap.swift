@@ -116,6 +116,52 @@ public final class Bootstrap {
                       existingContacts: existingContacts, existingCheckpoints: checkpoints)
     }
 
+    /// Where history read from the input topic starts on each partition.
+    public enum TopicStart: Sendable, Equatable {
+        case earliest
+        /// The first record stamped at or after this instant.
+        case time(Millis)
+        /// Per partition; partitions not listed start at their earliest record.
+        case offsets([Int32: Int64])
+    }
+
+    /// The input topic as a source: each partition's records from `start` up to (not
+    /// including) its offset at the hand-off are history, whatever their event time (the
+    /// daemon reads from that offset on, so nothing is read twice or skipped). Each record
+    /// goes to its contact's partition as any other. Bad records are handed to `report` with
+    /// their position. Returns the records read.
+    public func readTopic(into history: HistoryStore, target: Target, from start: TopicStart,
+                          report: (Int32, Int64, DecodeError) -> Void, progress: (Int) -> Void = { _ in }) throws -> Int {
+        let input = try TopicReader(config: readConfig.withDefaults(Changelog.bulkReadProperties), topic: config.inputTopic)
+        let all = Array(0..<target.partitions)
+        var starts: [Int32: Int64] = [:]
+        switch start {
+        case .earliest:
+            for p in all { starts[p] = KafkaOffset.beginning }
+        case .offsets(let o):
+            for p in all { starts[p] = o[p] ?? KafkaOffset.beginning }
+        case .time(let t):
+            let found = try input.offsetsForTimes(partitions: all, timestampMs: t, timeoutMs: 30_000)
+            for p in all {
+                if let o = found[p], o >= 0 { starts[p] = o; continue }
+                starts[p] = try input.firstOffset(partition: p, atOrAfter: t, timeoutMs: 300_000).offset
+            }
+        }
+        var n = 0
+        for p in all {
+            guard let end = target.handOff[p], let from = starts[p], from == KafkaOffset.beginning || from < end else { continue }
+            try input.scan(partition: p, from: from, timeoutMs: 3_600_000) { v in
+                guard v.offset < end else { return false }
+                n += 1
+                let outcome = history.add(record: v.value.assumingMemoryBound(to: UInt8.self), beforeHandOff: true)
+                if case .bad(let e) = outcome { report(p, v.offset, e) }
+                if n & 0xffff == 0 { progress(n) }
+                return v.offset + 1 < end
+            }
+        }
+        return n
+    }
+
     /// Progress of the build, for a terminal: records applied so far of all kept, contacts.
     public struct Progress: Sendable {
         public var phase: String

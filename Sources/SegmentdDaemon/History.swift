@@ -69,13 +69,15 @@ public final class HistoryStore {
         return add(record: line)
     }
 
-    /// Offers one record (an NDJSON line's bytes) without counting a line.
+    /// Offers one record (an NDJSON line's bytes) without counting a line. `beforeHandOff`:
+    /// the record is known to precede the hand-off (a record of the input topic before its
+    /// offset at T), so it is kept whatever its time.
     @discardableResult
-    func add(record: UnsafeBufferPointer<UInt8>) -> Outcome {
+    func add(record: UnsafeBufferPointer<UInt8>, beforeHandOff: Bool = false) -> Outcome {
         counts.records += 1
         switch decoder.decode(record) {
         case let .events(first, _, _):
-            if first.ts >= until {
+            if first.ts >= until && !beforeHandOff {
                 counts.afterHandOff += 1
                 return .afterHandOff
             }

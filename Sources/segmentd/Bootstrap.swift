@@ -30,6 +30,9 @@ struct BootstrapCommand: ParsableCommand {
     @Option(help: "The column mapping (YAML) of the --csv files.")
     var mapping: String?
 
+    @Option(name: .customLong("topic-from"), help: "Also read history from the input topic itself, from this point up to its offset at T: earliest, an RFC 3339 time, or PARTITION:OFFSET[,…] (unlisted partitions from their earliest record).")
+    var topicFrom: String?
+
     @Option(help: "The hand-off instant T (RFC 3339): history before T becomes the state; run reads the input topic from the first record stamped at or after T.")
     var until: String
 
@@ -61,7 +64,10 @@ struct BootstrapCommand: ParsableCommand {
     var producer: [String] = []
 
     func validate() throws {
-        if files.isEmpty && csv.isEmpty { throw ValidationError("no history: give NDJSON files, or --csv FILE with --mapping") }
+        if files.isEmpty && csv.isEmpty && topicFrom == nil { throw ValidationError("no history: give NDJSON files, --csv FILE with --mapping, or --topic-from") }
+        if let topicFrom, parseTopicStart(topicFrom) == nil {
+            throw ValidationError("--topic-from '\(topicFrom)' is not earliest, an RFC 3339 time or PARTITION:OFFSET[,…]")
+        }
         if !csv.isEmpty && mapping == nil { throw ValidationError("--csv needs --mapping (the column mapping of the export)") }
         if mapping != nil && csv.isEmpty { throw ValidationError("--mapping without --csv: nothing to map") }
     }
@@ -147,6 +153,13 @@ struct BootstrapCommand: ParsableCommand {
                 bytesRead += bytes.count
             }
         }
+        if let topicFrom, let start = parseTopicStart(topicFrom) {
+            let n = try bootstrap.readTopic(into: history, target: target, from: start, report: { p, o, e in
+                badOut.buffer.append(contentsOf: "\(c.inputTopic)[\(p)] offset \(o): \(e.reason.rawValue): \(e.detail)\n".utf8)
+                badOut.flushIfFull()
+            }, progress: { n in meter.show("reading \(c.inputTopic)", done: n, total: 0, unit: "records", extra: "\(history.counts.kept) kept") })
+            log("read \(n) records of \(c.inputTopic) before the hand-off")
+        }
         try badOut.flush()
         meter.finish()
         let readSeconds = Bootstrap.monotonicSeconds() - started
@@ -157,6 +170,19 @@ struct BootstrapCommand: ParsableCommand {
         meter.finish()
         let seconds = Bootstrap.monotonicSeconds() - started
         if !quiet { printErr(report(history.counts, summary, target, m, t, readSeconds: readSeconds, seconds: seconds)) }
+    }
+
+    /// `earliest`, an RFC 3339 time, or `PARTITION:OFFSET[,…]`.
+    func parseTopicStart(_ s: String) -> Bootstrap.TopicStart? {
+        if s == "earliest" { return .earliest }
+        if let t = EventTime.parseRFC3339(s), EventTime.isInRange(t) { return .time(t) }
+        var offsets: [Int32: Int64] = [:]
+        for part in s.split(separator: ",") {
+            let pieces = part.split(separator: ":")
+            guard pieces.count == 2, let p = Int32(pieces[0]), let o = Int64(pieces[1]), p >= 0, o >= 0 else { return nil }
+            offsets[p] = o
+        }
+        return offsets.isEmpty ? nil : .offsets(offsets)
     }
 
     func fileSize(_ path: String) -> Int {

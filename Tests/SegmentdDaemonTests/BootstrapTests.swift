@@ -63,7 +63,12 @@ struct BootstrapTests {
     }
 
     @Test("bootstrap from the first part of a stream, then run on the rest: the transitions after T and the final state equal replay of the whole stream")
-    func handOff() throws {
+    func handOff() throws { try handOff(fromTopic: false) }
+
+    @Test("the same with history read from the input topic itself, up to its offset at T")
+    func handOffFromTopic() throws { try handOff(fromTopic: true) }
+
+    func handOff(fromTopic: Bool) throws {
         let h = try Harness()
         let all = stream(3000, seed: 301)
         let until = all[1800].ts
@@ -87,16 +92,25 @@ struct BootstrapTests {
         var rng = SeededGenerator(seed: 17)
         let shuffled = history.shuffled(using: &rng)
         let store = HistoryStore(model: .defaultModel(), partitions: 4, until: until)
-        var bad = 0
-        for r in shuffled + live.prefix(50) {
-            if case .bad = r.value.withUnsafeBufferPointer({ store.add(line: $0) }) { bad += 1 }
-        }
-        #expect(store.counts.afterHandOff == live.prefix(50).filter { $0.contact != nil && $0.ts >= until }.count)
-        #expect(store.counts.kept == history.filter { $0.contact != nil }.count + live.prefix(50).filter { $0.contact != nil && $0.ts < until }.count)
-        #expect(bad == history.filter(\.bad).count + live.prefix(50).filter(\.bad).count)
-        #expect(bad > 5, "bad lines are counted and reported, not lost")
         let b = Bootstrap(config: h.config, model: .defaultModel(), until: until, log: { _ in })
         let target = try b.prepare()
+        var bad = 0
+        if fromTopic {
+            var reported: [Int64] = []
+            let n = try b.readTopic(into: store, target: target, from: .earliest) { _, o, _ in reported.append(o) }
+            #expect(n == history.count, "the topic's records before the hand-off offsets")
+            bad = reported.count
+            #expect(store.counts.kept == history.filter { $0.contact != nil }.count)
+            #expect(bad == history.filter(\.bad).count)
+        } else {
+            for r in shuffled + live.prefix(50) {
+                if case .bad = r.value.withUnsafeBufferPointer({ store.add(line: $0) }) { bad += 1 }
+            }
+            #expect(store.counts.afterHandOff == live.prefix(50).filter { $0.contact != nil && $0.ts >= until }.count)
+            #expect(store.counts.kept == history.filter { $0.contact != nil }.count + live.prefix(50).filter { $0.contact != nil && $0.ts < until }.count)
+            #expect(bad == history.filter(\.bad).count + live.prefix(50).filter(\.bad).count)
+        }
+        #expect(bad > 5, "bad lines are counted and reported, not lost")
         let input = try h.read(h.config.inputTopic)
         for p in Int32(0)..<4 {
             let recs = input.filter { $0.partition == p }.sorted { $0.offset < $1.offset }
