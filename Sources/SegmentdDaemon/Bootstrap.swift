@@ -217,7 +217,7 @@ public final class Bootstrap {
                 if engine.hasPendingTransitions { engine.drainTransitions { _ in summary.transitionsSuppressed += 1 } }
                 applied += 1
                 sinceProgress += 1
-                if sinceProgress == 65_536 {
+                if sinceProgress == 16_384 {
                     sinceProgress = 0
                     progress(Progress(phase: "building", done: applied, total: total, contacts: summary.contacts + engine.contactCount))
                 }
@@ -234,7 +234,6 @@ public final class Bootstrap {
             summary.contacts += engine.contactCount
             let t1 = Bootstrap.monotonicSeconds()
             summary.buildSeconds += t1 - t0
-            progress(Progress(phase: "writing", done: applied, total: total, contacts: summary.contacts))
 
             // The partition's transaction: model, deletions, snapshots, snapshot records, checkpoint.
             try producer.beginTransaction()

@@ -95,7 +95,12 @@ struct BootstrapCommand: ParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         _ = setUpLogging(json: c.logJSON, debug: false)
         let silent = quiet
-        let log: LogSink = { line in if !silent { printErr("segmentd bootstrap: \(line)\n") } }
+        let meter = ProgressMeter(enabled: !quiet && isatty(2) != 0)
+        let log: LogSink = { line in
+            guard !silent else { return }
+            meter.clear()
+            printErr("segmentd bootstrap: \(line)\n")
+        }
         // The topics exist and the cluster answers (69 and 65 with what to check).
         let partitions = try c.partitionCount(of: c.inputTopic)
         _ = try c.partitionCount(of: c.changelogTopic)
@@ -115,7 +120,6 @@ struct BootstrapCommand: ParsableCommand {
         }
 
         let started = Bootstrap.monotonicSeconds()
-        let meter = ProgressMeter(enabled: !quiet && isatty(2) != 0)
         let history = HistoryStore(model: m, partitions: partitions, until: t, maxRecordBytes: c.maxRecordBytes)
         let badOut: OutputBuffer = try badLines.map { try OutputBuffer(path: $0) } ?? OutputBuffer(fd: 2)
         let totalBytes = (files + csv).reduce(0) { $0 + fileSize($1) }
@@ -225,33 +229,47 @@ struct BootstrapCommand: ParsableCommand {
 
 /// One progress line on a terminal, redrawn at most four times a second: the phase, how far,
 /// the rate and the time left.
-final class ProgressMeter {
+final class ProgressMeter: @unchecked Sendable {
     let enabled: Bool
-    var start = Bootstrap.monotonicSeconds()
+    var start = 0.0
+    var doneAtStart = 0
     var phase = ""
     var last = 0.0
     var shown = false
 
     init(enabled: Bool) { self.enabled = enabled }
 
+    /// `unit` "bytes" is shown in MiB.
     func show(_ phase: String, done: Int, total: Int, unit: String, extra: String) {
         guard enabled else { return }
         let now = Bootstrap.monotonicSeconds()
-        if phase != self.phase { self.phase = phase; start = now }
-        guard now - last >= 0.25 else { return }
+        if phase != self.phase {
+            self.phase = phase
+            start = now
+            doneAtStart = done
+            return
+        }
+        guard now - last >= 0.25, now - start >= 0.5 else { return }
         last = now
-        let elapsed = max(now - start, 0.001)
-        let rate = Double(done) / elapsed
-        var line = "\r\(phase): \(done) \(unit)"
-        if total > 0 { line += String(format: " of %d (%.0f%%)", total, 100 * Double(done) / Double(total)) }
-        line += ", \(extra), \(Int(rate)) \(unit)/s"
+        let rate = Double(done - doneAtStart) / (now - start)
+        let mib = unit == "bytes"
+        func amount(_ n: Double) -> String { mib ? String(format: "%.0f MiB", n / 1_048_576) : String(Int(n)) }
+        var line = "\r\(phase): \(amount(Double(done)))\(mib ? "" : " " + unit)"
+        if total > 0 { line += String(format: " of %@ (%.0f%%)", amount(Double(total)), 100 * Double(done) / Double(total)) }
+        line += ", \(extra), \(amount(rate))\(mib ? "" : " " + unit)/s"
         if total > done, rate > 0 { line += String(format: ", ETA %.0f s", Double(total - done) / rate) }
         printErr(line + "\u{1b}[K")
         shown = true
     }
 
-    func finish() {
-        if shown { printErr("\n") }
+    /// Clears the progress line (before a log line, which the next `show` is drawn after).
+    func clear() {
+        if shown { printErr("\r\u{1b}[K") }
         shown = false
+    }
+
+    func finish() {
+        clear()
+        phase = ""
     }
 }
