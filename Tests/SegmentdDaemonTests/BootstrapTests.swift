@@ -384,6 +384,20 @@ struct BootstrapCommandTests {
         let forced = try Self.segmentd(common + [history, "--quiet", "--force"])
         #expect(forced.status == 0, "\(forced.stderr)")
 
+        // A CSV export through its mapping, replacing the state, with the snapshot records.
+        let csv = dir.appendingPathComponent("export.csv").path, mapping = dir.appendingPathComponent("mapping.yaml").path
+        try BootstrapTests.export.write(toFile: csv, atomically: true, encoding: .utf8)
+        try BootstrapTests.mapping.write(toFile: mapping, atomically: true, encoding: .utf8)
+        let fromCSV = try Self.segmentd(common + ["--csv", csv, "--mapping", mapping, "--force", "--emit-initial", "--bad-lines", bad])
+        #expect(fromCSV.status == 0, "\(fromCSV.stderr)")
+        #expect(fromCSV.stderr.contains("segment.snapshot records written: 20"), "\(fromCSV.stderr)")
+        #expect(fromCSV.stderr.contains("(1 deletions of replaced contacts)"), "c-1 is not in the export: \(fromCSV.stderr)")
+        #expect(try String(contentsOfFile: bad, encoding: .utf8).components(separatedBy: "\n").filter { $0.hasPrefix("\(csv): line ") }.count == 3)
+        try "contact_id: Email Address\ncolumns:\n  last_open_at: LAST_OPEN\n".write(toFile: mapping, atomically: true, encoding: .utf8)
+        let badMapping = try Self.segmentd(common + ["--csv", csv, "--mapping", mapping, "--force"])
+        #expect(badMapping.status == 65)
+        #expect(badMapping.stderr.contains("unknown role 'last_open_at' (did you mean 'last_opened_at'?)"), "\(badMapping.stderr)")
+
         #expect(try Self.segmentd(common + ["--csv", history]).status == 64, "--csv without --mapping")
         #expect(try Self.segmentd(common).status == 64, "no history")
         #expect(try Self.segmentd(common + [dir.appendingPathComponent("missing.ndjson").path]).status == 66)
