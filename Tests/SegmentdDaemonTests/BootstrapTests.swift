@@ -70,8 +70,11 @@ struct BootstrapTests {
 
     func handOff(fromTopic: Bool) throws {
         let h = try Harness()
-        let all = stream(3000, seed: 301)
-        let until = all[1800].ts
+        // A quiet day and a half before T: boundaries fall between the last record of history
+        // and T (they belong to history, and must not be emitted by run).
+        let generated = stream(3300, seed: 301)
+        let quietFrom = generated[1800].ts, until = quietFrom + 36 * 3_600_000
+        let all = generated.filter { $0.ts < quietFrom || $0.ts >= until }
         let history = all.filter { $0.ts < until }
         var live = all.filter { $0.ts >= until }
         #expect(history.count >= 1700 && live.count >= 1100)
