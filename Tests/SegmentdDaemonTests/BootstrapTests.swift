@@ -319,6 +319,33 @@ struct BootstrapTests {
     }
 }
 
+extension BootstrapTests {
+    @Test("segment.snapshot in binary mode: data alone, the attributes in ce_* headers; ids are deterministic and differ by segment and instant")
+    func snapshotBinaryMode() throws {
+        let m = Model.defaultModel()
+        let structured = SnapshotEncoder(model: m), binary = SnapshotEncoder(model: m, binary: true)
+        let contact = Array("c-\"1\"".utf8)
+        var doc: [UInt8] = [], data: [UInt8] = []
+        #expect(structured.encode(contactId: contact, group: 1, segment: nil, at: BootstrapTests.until - 1, to: &doc).isEmpty)
+        let headers = binary.encode(contactId: contact, group: 1, segment: nil, at: BootstrapTests.until - 1, to: &data)
+        let full = try JSONSerialization.jsonObject(with: Data(doc)) as! [String: Any]
+        let d = try JSONSerialization.jsonObject(with: Data(data)) as! [String: Any]
+        #expect(d["contact_id"] as? String == "c-\"1\"")
+        #expect(d["group"] as? String == "lead_score")
+        #expect(d["segment"] is NSNull)
+        #expect(NSDictionary(dictionary: full["data"] as! [String: Any]).isEqual(to: d))
+        let h = Dictionary(uniqueKeysWithValues: headers.map { ($0.key, String(decoding: $0.value, as: UTF8.self)) })
+        #expect(h == ["ce_specversion": "1.0", "ce_type": "segment.snapshot", "ce_source": "segmentd/lead_score",
+                      "ce_id": full["id"] as! String, "ce_time": "2026-05-31T23:59:59.999Z", "ce_subject": "c-\"1\"",
+                      "content-type": "application/json"])
+        let id = structured.id(contactId: contact, group: 1, segment: nil, at: 5)
+        #expect(id == structured.id(contactId: contact, group: 1, segment: nil, at: 5))
+        #expect(id != structured.id(contactId: contact, group: 1, segment: 0, at: 5))
+        #expect(id != structured.id(contactId: contact, group: 1, segment: nil, at: 6))
+        #expect(id != structured.id(contactId: contact, group: 2, segment: nil, at: 5))
+    }
+}
+
 /// A deterministic generator for shuffles in tests (SplitMix64).
 struct SeededGenerator: RandomNumberGenerator {
     var state: UInt64
