@@ -95,7 +95,17 @@ public final class Bootstrap {
         var scanned: [Int32] = []
         for p in all where (handOff[p] ?? -1) < 0 {
             let (low, high) = try input.watermarks(partition: p, timeoutMs: 10_000)
-            if high <= low { handOff[p] = high; continue }
+            handOff[p] = high
+            if high <= low { continue }
+            // The partition's last records first: when none is that recent either, the
+            // broker's answer stands (the common case of a T after everything, without
+            // reading a large partition whole).
+            var recent = false
+            try input.scan(partition: p, from: max(low, high - 1_000), timeoutMs: 60_000) { v in
+                recent = v.timestampMs >= until
+                return !recent
+            }
+            if !recent { continue }
             let found = try input.firstOffset(partition: p, atOrAfter: until, timeoutMs: 300_000)
             if found.offset < high { scanned.append(p) }
             handOff[p] = found.offset

@@ -120,6 +120,13 @@ struct BootstrapTests {
             let expected = recs.first { $0.timestampMs >= until }?.offset ?? (recs.last.map { $0.offset + 1 } ?? 0)
             #expect(target.handOff[p] == expected, "partition \(p): the input offset at T")
         }
+        // T after every record: the end of each partition; before every record: its start.
+        let after = try Bootstrap(config: h.config, model: .defaultModel(), until: live.map(\.ts).max()! + 86_400_000, log: { _ in }).prepare()
+        let before = try Bootstrap(config: h.config, model: .defaultModel(), until: all.map(\.ts).min()! - 1, log: { _ in }).prepare()
+        for p in Int32(0)..<4 {
+            #expect(after.handOff[p] == Int64(input.filter { $0.partition == p }.count))
+            #expect(before.handOff[p] == 0)
+        }
         let summary = try b.run(history: store, target: target)
         #expect(summary.contacts > 200)
         #expect(summary.transitionsSuppressed > 500)
