@@ -16,6 +16,10 @@ import SegmentdKafka
 ///   `segmentd.model` = its fingerprint; written before the first checkpoint under a model, so
 ///   a restart under a changed model can read the old state and move it to the new model.
 ///
+/// A contact record with an empty value is a tombstone: the contact has no state (written by
+/// `segmentd bootstrap --force` for the contacts of the state it replaces; compaction then
+/// removes the contact).
+///
 /// Restore takes the last checkpoint and every contact snapshot reflecting an offset at or
 /// before it (the latest per contact). On a real cluster (read_committed, compaction) that is
 /// exactly the committed state; on the mock broker, which shows the records of transactions
@@ -204,7 +208,11 @@ enum Changelog {
                 checkpoint = c
                 // Snapshots of a transaction whose checkpoint never landed reflect offsets past it.
                 if committed.isEmpty { committed.reserveCapacity(pending.count) }
-                for p in pending where c.position.covers(p.position) { committed[ContactKey(bytes: p.key)] = p.snapshot }
+                for p in pending where c.position.covers(p.position) {
+                    // An empty value is a tombstone (`segmentd bootstrap --force` deletes the
+                    // contacts of the state it replaces so): the contact has no state.
+                    if p.snapshot.isEmpty { committed[ContactKey(bytes: p.key)] = nil } else { committed[ContactKey(bytes: p.key)] = p.snapshot }
+                }
                 pending.removeAll(keepingCapacity: true)
             } else if kind.elementsEqual(PartitionRead.modelKind) {
                 if let fp = v.header(modelHeader) {

@@ -93,6 +93,88 @@ public final class TopicReader {
         return out
     }
 
+    /// Kafka's offsets for times (ListOffsets by timestamp): for each of `partitions`, the
+    /// earliest offset whose record timestamp is at or after `timestampMs`, or -1 when the
+    /// broker knows no such record (every record is older, or the broker cannot look times up:
+    /// librdkafka's mock cluster answers -1 to every lookup by time, see
+    /// `firstOffset(partition:atOrAfter:)`).
+    public func offsetsForTimes(partitions: [Int32], timestampMs: Int64, timeoutMs: Int = 10_000) throws -> [Int32: Int64] {
+        guard !partitions.isEmpty else { return [:] }
+        precondition(timestampMs >= 0, "offsets for times takes an epoch time, not a logical offset")
+        let list = PartitionList(partitions.map { TopicPartition(topic: topic, partition: $0) }, offset: timestampMs)
+        try KafkaError.check(rd_kafka_offsets_for_times(handle, list.list, Int32(clamping: timeoutMs)), "offsets for times of \(topic)")
+        try list.checkElements("offsets for times of \(topic)")
+        var out: [Int32: Int64] = [:]
+        for e in list.entries { out[e.tp.partition] = e.offset }
+        return out
+    }
+
+    /// The earliest offset of `partition` whose record timestamp is at or after `timestampMs`,
+    /// found by reading the partition from `from` (its beginning by default) up to its current
+    /// end; the end when no record is that recent. What `offsetsForTimes` asks the broker, for
+    /// a broker that cannot answer it. Also returns how many records were read.
+    public func firstOffset(partition: Int32, atOrAfter timestampMs: Int64, from: Int64 = KafkaOffset.beginning,
+                            timeoutMs: Int = 120_000) throws -> (offset: Int64, recordsRead: Int) {
+        let (_, high) = try watermarks(partition: partition, timeoutMs: timeoutMs)
+        var found: Int64? = nil
+        var n = 0
+        try scan(partition: partition, from: from, timeoutMs: timeoutMs) { v in
+            n += 1
+            if v.timestampMs >= timestampMs { found = v.offset; return false }
+            return true
+        }
+        return (found ?? high, n)
+    }
+
+    /// Reads `partition` from `from` up to the end it has when the call starts, handing each
+    /// record to `body` until it returns false. Records are views valid only during `body`.
+    public func scan(partition: Int32, from: Int64 = KafkaOffset.beginning, timeoutMs: Int = 120_000,
+                     _ body: (KafkaMessageView) throws -> Bool) throws {
+        let deadline = monotonicMs() + Int64(timeoutMs)
+        let (low, high) = try watermarks(partition: partition, timeoutMs: timeoutMs)
+        guard high > max(low, from) else { return }
+        let list = PartitionList(capacity: 1)
+        list.add(TopicPartition(topic: topic, partition: partition), offset: from)
+        try KafkaError.check(rd_kafka_assign(handle, list.list), "assign \(topic)[\(partition)]")
+        defer { _ = rd_kafka_assign(handle, nil) }
+        while true {
+            let left = deadline - monotonicMs()
+            if left <= 0 {
+                throw KafkaError(RD_KAFKA_RESP_ERR__TIMED_OUT, context: "TopicReader.scan \(topic)[\(partition)]",
+                                 detail: "offset \(high) not reached")
+            }
+            let got = rd_kafka_consume_batch_queue(queue, Int32(min(left, 20)), batch, batchSize)
+            if got < 0 { throw KafkaError(rd_kafka_last_error(), context: "rd_kafka_consume_batch_queue") }
+            var failure: (any Error)?
+            var done = false
+            for i in 0..<got {
+                guard let m = batch[i] else { continue }
+                defer { rd_kafka_message_destroy(m) }
+                guard failure == nil, !done else { continue }
+                if m.pointee.err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                    let err = m.pointee.err
+                    if err == RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                        if m.pointee.offset >= high { done = true }
+                        continue
+                    }
+                    if err == RD_KAFKA_RESP_ERR__FATAL || err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET
+                        || err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE {
+                        failure = KafkaError(err, context: "TopicReader \(topic)[\(partition)]",
+                                             detail: String(cString: rd_kafka_message_errstr(m)))
+                    }
+                    continue
+                }
+                guard m.pointee.offset < high else { done = true; continue }
+                do {
+                    if try !body(KafkaMessageView(message: m, topic: topic)) { done = true }
+                } catch { failure = error }
+                if m.pointee.offset + 1 >= high { done = true }
+            }
+            if let failure { throw failure }
+            if done { return }
+        }
+    }
+
     /// For each of `partitions`, the offset of its first record whose timestamp is at or after
     /// `timestampMs`; a partition with no such record gets its end, where a read from it finds
     /// nothing. Asked of the broker (ListOffsets by time, one round trip per broker). A broker
