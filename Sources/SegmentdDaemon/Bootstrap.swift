@@ -45,8 +45,6 @@ public final class Bootstrap {
         public var handOff: [Int32: Int64]
         /// Per partition: the repartition topic's end (nil with `repartition: off`).
         public var repartitionEnds: [Int32: Int64]?
-        /// Partitions whose offset at T was found by reading them (the broker could not say).
-        public var scanned: [Int32]
         /// Contacts the changelog holds now, per partition (replaced only with `force`).
         public var existingContacts: [Int32: [[UInt8]]]
         public var existingCheckpoints: Int
@@ -89,30 +87,10 @@ public final class Bootstrap {
         if (checkpoints > 0 || contacts > 0) && !force {
             throw Refusal(description: "the changelog topic \(config.changelogTopic) already holds state (\(contacts) contacts, checkpoints on \(checkpoints) of \(n) partitions): bootstrap would replace it. Give --force to replace it (every contact not in the history is deleted), or bootstrap into another changelog_topic")
         }
-        // Offsets at T: the broker's answer, checked against the partition where it says no
-        // record is that recent (librdkafka's mock cluster answers so to every lookup by time).
-        var handOff = try input.offsetsForTimes(partitions: all, timestampMs: until, timeoutMs: 30_000)
-        var scanned: [Int32] = []
-        for p in all where (handOff[p] ?? -1) < 0 {
-            let (low, high) = try input.watermarks(partition: p, timeoutMs: 10_000)
-            handOff[p] = high
-            if high <= low { continue }
-            // The partition's last records first: when none is that recent either, the
-            // broker's answer stands (the common case of a T after everything, without
-            // reading a large partition whole).
-            var recent = false
-            try input.scan(partition: p, from: max(low, high - 1_000), timeoutMs: 60_000) { v in
-                recent = v.timestampMs >= until
-                return !recent
-            }
-            if !recent { continue }
-            let found = try input.firstOffset(partition: p, atOrAfter: until, timeoutMs: 300_000)
-            if found.offset < high { scanned.append(p) }
-            handOff[p] = found.offset
-        }
-        if !scanned.isEmpty {
-            log("the broker found no record at or after \(EventTime.format(until)) on partitions \(scanned) of \(config.inputTopic), which hold some: their offsets were found by reading them (the embedded mock broker cannot look offsets up by time)")
-        }
+        // Offsets at T: the broker's answer, or the partition read where the broker says no
+        // record is that recent although some is (librdkafka's mock cluster says so to every
+        // lookup by time).
+        let handOff = try input.offsets(atOrAfter: until, partitions: all, timeoutMs: 300_000)
         var repartitionEnds: [Int32: Int64]? = nil
         if config.repartition == .auto {
             let reader = try TopicReader(config: committedConfig, topic: config.repartitionTopic)
@@ -122,7 +100,7 @@ public final class Bootstrap {
             }
             repartitionEnds = try reader.ends(partitions: all, timeoutMs: 10_000)
         }
-        return Target(partitions: n, handOff: handOff, repartitionEnds: repartitionEnds, scanned: scanned,
+        return Target(partitions: n, handOff: handOff, repartitionEnds: repartitionEnds,
                       existingContacts: existingContacts, existingCheckpoints: checkpoints)
     }
 
@@ -151,16 +129,12 @@ public final class Bootstrap {
         case .offsets(let o):
             for p in all { starts[p] = o[p] ?? KafkaOffset.beginning }
         case .time(let t):
-            let found = try input.offsetsForTimes(partitions: all, timestampMs: t, timeoutMs: 30_000)
-            for p in all {
-                if let o = found[p], o >= 0 { starts[p] = o; continue }
-                starts[p] = try input.firstOffset(partition: p, atOrAfter: t, timeoutMs: 300_000).offset
-            }
+            starts = try input.offsets(atOrAfter: t, partitions: all, timeoutMs: 300_000)
         }
         var n = 0
         for p in all {
             guard let end = target.handOff[p], let from = starts[p], from == KafkaOffset.beginning || from < end else { continue }
-            try input.scan(partition: p, from: from, timeoutMs: 3_600_000) { v in
+            try input.readViews(partitions: [p], from: [p: from], timeoutMs: 3_600_000) { v in
                 guard v.offset < end else { return false }
                 n += 1
                 let outcome = history.add(record: v.value.assumingMemoryBound(to: UInt8.self), beforeHandOff: true)

@@ -14,8 +14,6 @@ public final class TopicReader {
     private let handle: OpaquePointer
     private let queue: OpaquePointer
     public let topic: String
-    /// As given, for the small-fetch reader of `offsets(atOrAfter:)`'s probes.
-    private let config: KafkaConfig
     private var batch: UnsafeMutablePointer<UnsafeMutablePointer<rd_kafka_message_t>?>
     private let batchSize = 10_000
 
@@ -44,7 +42,6 @@ public final class TopicReader {
         handle = rk
         queue = q
         self.topic = topic
-        self.config = config
         batch = .allocate(capacity: batchSize)
     }
 
@@ -93,161 +90,39 @@ public final class TopicReader {
         return out
     }
 
-    /// Kafka's offsets for times (ListOffsets by timestamp): for each of `partitions`, the
-    /// earliest offset whose record timestamp is at or after `timestampMs`, or -1 when the
-    /// broker knows no such record (every record is older, or the broker cannot look times up:
-    /// librdkafka's mock cluster answers -1 to every lookup by time, see
-    /// `firstOffset(partition:atOrAfter:)`).
-    public func offsetsForTimes(partitions: [Int32], timestampMs: Int64, timeoutMs: Int = 10_000) throws -> [Int32: Int64] {
-        guard !partitions.isEmpty else { return [:] }
-        precondition(timestampMs >= 0, "offsets for times takes an epoch time, not a logical offset")
-        let list = PartitionList(partitions.map { TopicPartition(topic: topic, partition: $0) }, offset: timestampMs)
-        try KafkaError.check(rd_kafka_offsets_for_times(handle, list.list, Int32(clamping: timeoutMs)), "offsets for times of \(topic)")
-        try list.checkElements("offsets for times of \(topic)")
-        var out: [Int32: Int64] = [:]
-        for e in list.entries { out[e.tp.partition] = e.offset }
-        return out
-    }
-
-    /// The earliest offset of `partition` whose record timestamp is at or after `timestampMs`,
-    /// found by reading the partition from `from` (its beginning by default) up to its current
-    /// end; the end when no record is that recent. What `offsetsForTimes` asks the broker, for
-    /// a broker that cannot answer it. Also returns how many records were read.
-    public func firstOffset(partition: Int32, atOrAfter timestampMs: Int64, from: Int64 = KafkaOffset.beginning,
-                            timeoutMs: Int = 120_000) throws -> (offset: Int64, recordsRead: Int) {
-        let (_, high) = try watermarks(partition: partition, timeoutMs: timeoutMs)
-        var found: Int64? = nil
-        var n = 0
-        try scan(partition: partition, from: from, timeoutMs: timeoutMs) { v in
-            n += 1
-            if v.timestampMs >= timestampMs { found = v.offset; return false }
-            return true
-        }
-        return (found ?? high, n)
-    }
-
-    /// Reads `partition` from `from` up to the end it has when the call starts, handing each
-    /// record to `body` until it returns false. Records are views valid only during `body`.
-    public func scan(partition: Int32, from: Int64 = KafkaOffset.beginning, timeoutMs: Int = 120_000,
-                     _ body: (KafkaMessageView) throws -> Bool) throws {
-        let deadline = monotonicMs() + Int64(timeoutMs)
-        let (low, high) = try watermarks(partition: partition, timeoutMs: timeoutMs)
-        guard high > max(low, from) else { return }
-        let list = PartitionList(capacity: 1)
-        list.add(TopicPartition(topic: topic, partition: partition), offset: from)
-        try KafkaError.check(rd_kafka_assign(handle, list.list), "assign \(topic)[\(partition)]")
-        defer { _ = rd_kafka_assign(handle, nil) }
-        while true {
-            let left = deadline - monotonicMs()
-            if left <= 0 {
-                throw KafkaError(RD_KAFKA_RESP_ERR__TIMED_OUT, context: "TopicReader.scan \(topic)[\(partition)]",
-                                 detail: "offset \(high) not reached")
-            }
-            let got = rd_kafka_consume_batch_queue(queue, Int32(min(left, 20)), batch, batchSize)
-            if got < 0 { throw KafkaError(rd_kafka_last_error(), context: "rd_kafka_consume_batch_queue") }
-            var failure: (any Error)?
-            var done = false
-            for i in 0..<got {
-                guard let m = batch[i] else { continue }
-                defer { rd_kafka_message_destroy(m) }
-                guard failure == nil, !done else { continue }
-                if m.pointee.err != RD_KAFKA_RESP_ERR_NO_ERROR {
-                    let err = m.pointee.err
-                    if err == RD_KAFKA_RESP_ERR__PARTITION_EOF {
-                        if m.pointee.offset >= high { done = true }
-                        continue
-                    }
-                    if err == RD_KAFKA_RESP_ERR__FATAL || err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET
-                        || err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE {
-                        failure = KafkaError(err, context: "TopicReader \(topic)[\(partition)]",
-                                             detail: String(cString: rd_kafka_message_errstr(m)))
-                    }
-                    continue
-                }
-                guard m.pointee.offset < high else { done = true; continue }
-                do {
-                    if try !body(KafkaMessageView(message: m, topic: topic)) { done = true }
-                } catch { failure = error }
-                if m.pointee.offset + 1 >= high { done = true }
-            }
-            if let failure { throw failure }
-            if done { return }
-        }
-    }
-
     /// For each of `partitions`, the offset of its first record whose timestamp is at or after
-    /// `timestampMs`; a partition with no such record gets its end, where a read from it finds
-    /// nothing. Asked of the broker (ListOffsets by time, one round trip per broker). A broker
-    /// that does not answer by time (librdkafka's mock cluster, the embedded broker, answers
-    /// "past the end" to every time) is caught by reading the last records of a partition it
-    /// says has none so late; that partition's offset is then found by binary search over
-    /// offsets, reading one small fetch per step (timestamps are taken to grow with offsets,
-    /// as they do on a topic one producer per key writes in time order).
-    public func offsets(atOrAfter timestampMs: Int64, partitions: [Int32], timeoutMs: Int = 10_000) throws -> [Int32: Int64] {
+    /// `timestampMs`, as Kafka's ListOffsets by time defines it (the first in offset order, so
+    /// timestamps need not grow with offsets); a partition with no such record gets its end,
+    /// where a read from it finds nothing. Asked of the broker, one round trip per broker. A
+    /// broker that does not answer by time (librdkafka 2.0.2's mock cluster, the embedded
+    /// broker, answers "none" to every time) is caught by reading the last `recentCheck`
+    /// records of a partition it says has none so late; such a partition is then read from
+    /// its beginning up to the first record that late.
+    public func offsets(atOrAfter timestampMs: Int64, partitions: [Int32], timeoutMs: Int = 300_000,
+                        recentCheck: Int64 = 1_000) throws -> [Int32: Int64] {
         guard !partitions.isEmpty else { return [:] }
         precondition(timestampMs >= 0, "a timestamp, not a logical offset")
         let list = PartitionList(partitions.map { TopicPartition(topic: topic, partition: $0) }, offset: timestampMs)
-        try KafkaError.check(rd_kafka_offsets_for_times(handle, list.list, Int32(clamping: timeoutMs)), "offsets for times of \(topic)")
+        try KafkaError.check(rd_kafka_offsets_for_times(handle, list.list, Int32(clamping: min(timeoutMs, 30_000))), "offsets for times of \(topic)")
         try list.checkElements("offsets for times of \(topic)")
         var out: [Int32: Int64] = [:]
-        var past: [Int32] = []
-        for e in list.entries {
-            if e.offset >= 0 { out[e.tp.partition] = e.offset } else { past.append(e.tp.partition) }
-        }
-        let ends = try ends(partitions: past, timeoutMs: timeoutMs)
-        var probe: TopicReader?
-        for p in past {
-            let end = ends[p] ?? 0
+        for e in list.entries where e.offset >= 0 { out[e.tp.partition] = e.offset }
+        for p in partitions where out[p] == nil {
+            let (low, end) = try watermarks(partition: p, timeoutMs: timeoutMs)
             out[p] = end
-            let low = try watermarks(partition: p, timeoutMs: timeoutMs).low
             guard end > low else { continue }
-            if probe == nil {
-                probe = try TopicReader(config: config.withDefaults(["fetch.max.bytes": "1000000", "max.partition.fetch.bytes": "16384"]), topic: topic)
+            var recent = false
+            try readViews(partitions: [p], from: [p: max(low, end - recentCheck)], timeoutMs: timeoutMs) { view in
+                recent = view.timestampMs >= timestampMs
+                return !recent
             }
-            // The newest records: if one is at or after the time, the broker did not answer by time.
-            guard let last = try probe!.lastTimestamp(partition: p, low: low, end: end, timeoutMs: timeoutMs), last >= timestampMs else { continue }
-            out[p] = try probe!.search(partition: p, low: low, end: end, atOrAfter: timestampMs, timeoutMs: timeoutMs)
+            guard recent else { continue }
+            try readViews(partitions: [p], from: [p: low], timeoutMs: timeoutMs) { view in
+                if view.timestampMs >= timestampMs { out[p] = view.offset; return false }
+                return true
+            }
         }
         return out
-    }
-
-    /// The first visible record at or after `offset` of `partition` (before `end`): its offset
-    /// and timestamp; nil when there is none (only control or aborted records up to the end).
-    func firstRecord(partition p: Int32, from offset: Int64, end: Int64, timeoutMs: Int) throws -> (offset: Int64, timestampMs: Int64)? {
-        var found: (offset: Int64, timestampMs: Int64)?
-        try readViews(partitions: [p], from: [p: offset], timeoutMs: timeoutMs) { view in
-            found = (view.offset, view.timestampMs)
-            return false
-        }
-        return found
-    }
-
-    /// The largest timestamp among the last records of `partition` (the 64 offsets before its
-    /// end, or earlier when those hold no visible record).
-    func lastTimestamp(partition p: Int32, low: Int64, end: Int64, timeoutMs: Int) throws -> Int64? {
-        var back: Int64 = 64
-        while true {
-            let from = max(low, end - back)
-            var latest: Int64?
-            try readAllViews(partitions: [p], from: [p: from], timeoutMs: timeoutMs) { view in latest = max(latest ?? .min, view.timestampMs) }
-            if latest != nil || from == low { return latest }
-            back *= 8
-        }
-    }
-
-    /// The smallest offset in `low..<end` whose first visible record is at or after
-    /// `timestampMs` (`end` when none is).
-    func search(partition p: Int32, low: Int64, end: Int64, atOrAfter timestampMs: Int64, timeoutMs: Int) throws -> Int64 {
-        var lo = low, hi = end  // invariant: the answer is in lo...hi
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2
-            if let r = try firstRecord(partition: p, from: mid, end: end, timeoutMs: timeoutMs), r.timestampMs < timestampMs {
-                lo = r.offset + 1
-            } else {
-                hi = mid
-            }
-        }
-        return lo
     }
 
     /// Returns every record present when the call starts, per partition in offset order
@@ -274,7 +149,7 @@ public final class TopicReader {
     }
 
     /// `readAllViews` whose `body` may stop the read early by returning false.
-    func readViews(partitions only: [Int32]?, from starts: [Int32: Int64], timeoutMs: Int,
+    public func readViews(partitions only: [Int32]?, from starts: [Int32: Int64], timeoutMs: Int,
                    _ body: (KafkaMessageView) throws -> Bool) throws {
         let deadline = monotonicMs() + Int64(timeoutMs)
         let n = try partitionCount(timeoutMs: timeoutMs)

@@ -4,7 +4,7 @@ import Testing
 
 @Suite("TopicReader: offsets for times and partition scans, as bootstrap uses them")
 struct BootstrapOffsetsTests {
-    @Test("records keep the timestamps they are produced with; the first offset at or after a time is found by reading where the mock broker cannot say")
+    @Test("records keep the timestamps they are produced with; the first offset at or after a time, in offset order, found by reading where the mock broker cannot say")
     func offsetsForTimes() throws {
         let cluster = try MockCluster()
         defer { cluster.close() }
@@ -21,19 +21,21 @@ struct BootstrapOffsetsTests {
         let reader = try TopicReader(config: ["bootstrap.servers": cluster.bootstrapServers], topic: topic)
         #expect(try reader.readAll(timeoutMs: 20_000).map(\.timestampMs) == stamps)
 
-        // librdkafka 2.0.2's mock answers every lookup by time with -1 ("no such record").
-        let broker = try reader.offsetsForTimes(partitions: [0, 1], timestampMs: t0 + 25)
-        #expect(broker[0] == -1 && broker[1] == -1)
-        // By reading: the first offset whose timestamp is at or after the time (Kafka's rule).
-        #expect(try reader.firstOffset(partition: 0, atOrAfter: t0 + 25).offset == 3)
-        #expect(try reader.firstOffset(partition: 0, atOrAfter: t0 + 15).offset == 2)
-        #expect(try reader.firstOffset(partition: 0, atOrAfter: t0).offset == 0)
-        #expect(try reader.firstOffset(partition: 0, atOrAfter: t0 + 61).offset == 8, "none that recent: the end")
-        #expect(try reader.firstOffset(partition: 0, atOrAfter: t0 + 25, from: 4).offset == 4)
-        #expect(try reader.firstOffset(partition: 1, atOrAfter: t0).offset == 0, "an empty partition: its end")
-        // A scan stops when asked.
+        // The first offset whose timestamp is at or after the time, in offset order (Kafka's
+        // rule: the late stamp at offset 5 does not count for t0 + 15), found by reading where
+        // the mock broker answers "none" to every lookup by time.
+        func at(_ t: Int64, _ recentCheck: Int64 = 1_000) throws -> [Int32: Int64] {
+            try reader.offsets(atOrAfter: t, partitions: [0, 1], recentCheck: recentCheck)
+        }
+        #expect(try at(t0 + 25) == [0: 3, 1: 0])
+        #expect(try at(t0 + 15) == [0: 2, 1: 0])
+        #expect(try at(t0) == [0: 0, 1: 0])
+        #expect(try at(t0 + 61) == [0: 8, 1: 0], "none that recent: the end")
+        // Only the last record checked: it is that recent, so the partition is read.
+        #expect(try at(t0 + 55, 1) == [0: 7, 1: 0])
+        // A read stops when asked.
         var seen: [Int64] = []
-        try reader.scan(partition: 0, from: 2) { v in
+        try reader.readViews(partitions: [0], from: [0: 2], timeoutMs: 20_000) { v in
             seen.append(v.offset)
             return v.offset < 4
         }
