@@ -60,6 +60,22 @@ func modelRecords(_ m: Model) -> [String] {
             r.append(#"{"contact_id":"p-\#(k)","type":"\#(t)","ts":"2026-04-0\#(1 + j)T00:00:00Z","props":{\#(json(key)):\#(v)}}"#)
         }
     }
+    // Each declared type with each of its properties as every kind, at days around a DST
+    // change; each property also as a date (date attributes and date-like strings).
+    for (d, declared) in m.declaredTypes.prefix(8).enumerated() {
+        let t = json(declared.name)
+        r.append(#"{"contact_id":"d-\#(d)","type":\#(t),"ts":"2026-03-28T23:30:00Z"}"#)
+        for (k, prop) in declared.props.prefix(4).enumerated() {
+            for (j, v) in ["1", "-2.5", "1e300", "9223372036854775807", json("x"), "true", "null", "[1]", json("2026-03-20"), json("2026-03-29T01:30:00+01:00")].enumerated() {
+                r.append(#"{"contact_id":"d-\#(d)-\#(k)","type":\#(t),"ts":"2026-03-\#(format2(20 + j))T23:30:00Z","props":{\#(json(prop.name)):\#(v)}}"#)
+            }
+        }
+    }
+    for (k, key) in m.propKeys.prefix(8).enumerated() {
+        for (j, v) in [json("2026-04-20"), json("2026-04-20T12:00:00.5-07:00"), json("9999-12-31")].enumerated() {
+            r.append(#"{"contact_id":"a-\#(k)","type":"traits","ts":"2026-04-1\#(j)T00:00:00Z","props":{\#(json(key)):\#(v)}}"#)
+        }
+    }
     for (k, (name, mapping)) in m.trackMappings.sorted(by: { $0.key < $1.key }).prefix(8).enumerated() {
         var props: [String] = []
         for p in mapping.props.prefix(4) { for s in p.sources.prefix(2) { props.append("\(json(s)):\(json("/pricing"))") } }

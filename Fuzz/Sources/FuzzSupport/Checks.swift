@@ -144,8 +144,8 @@ public struct TransitionChecker {
                 violated("cause of a model-change transition: \(text(raw))")
             }
         case let .event(eventId, type):
-            guard Int(type) < CanonicalTypes.all.count, cause["kind"] as? String == "event",
-                  cause["event_type"] as? String == CanonicalTypes.all[Int(type)],
+            guard Int(type) < encoder.model.eventTypes.count, cause["kind"] as? String == "event",
+                  cause["event_type"] as? String == encoder.model.eventTypes[Int(type)],
                   cause["event_id"] as? String == eventId
             else { violated("cause of an event transition: \(text(raw))") }
         }
