@@ -65,6 +65,8 @@ struct EngineCore {
     private var _pending: [PendingTransition] = []
     /// Event ids and model versions the pending transitions' causes name.
     private var causeBytes: [UInt8] = []
+    /// Events counted under their contact's segments, when on (`countEngagement`).
+    var engagement: EngagementCounts? = nil
     /// Whether transitions wait to be taken.
     // The three below are `mutating` though they change nothing: `SegmentEngine` then reaches
     // them through its modify access to the core, where a read access copies the whole core
@@ -203,6 +205,7 @@ struct EngineCore {
                 evaluate(idx, row, at: b, by: .time, groups: program.pointee.groups(reading: program.pointee.inputs(changingAt: b, row)))
                 cur = b
             }
+            if engagement != nil { countEngagement(row, e.type) }
             let changed = insert(row, e)
             // Every group was evaluated at the instants up to here, and nothing but `changed`
             // and a boundary exactly at ts can make a group differ at ts: evaluate the groups
@@ -214,11 +217,18 @@ struct EngineCore {
             // Rule 4: a late event is applied at its ts and evaluated at the clock, where every
             // group was already evaluated: only the groups that read what it changed can move.
             _stats.lateEvents += 1
+            if engagement != nil { countEngagement(row, e.type) }
             let changed = insert(row, e)
             evaluate(idx, row, at: clock, by: .event, groups: program.pointee.groups(reading: changed))
             row[StateLayout.cursor] = clock
         }
         if e.ts > _streamTime { _streamTime = e.ts }
+    }
+
+    /// Counts the event under the segments the contact is in now (see `EngagementCounts`).
+    @inline(never)
+    private mutating func countEngagement(_ row: Row, _ type: UInt8) {
+        engagement!.add(members: UInt64(bitPattern: row[StateLayout.members]) & layout.membersMask, type: type)
     }
 
     /// Rule 5: moves the watermark (never back) and fires every boundary at or before it.

@@ -30,6 +30,20 @@ public final class SegmentEngine {
     }
 
     public var model: Model { core.model }
+
+    /// Whether events are counted under their contact's segments (`engagement`); off until
+    /// turned on, and counted from then.
+    public var countsEngagement: Bool {
+        get { core.engagement != nil }
+        set {
+            if newValue == (core.engagement != nil) { return }
+            core.engagement = newValue ? EngagementCounts(model: core.model) : nil
+        }
+    }
+
+    /// The events counted under their contact's segments since counting was turned on (nil
+    /// when off).
+    public var engagement: EngagementCounts? { core.engagement }
     public var lateness: Millis { core.lateness }
     public var dedupHorizon: Millis { core.dedupHorizon }
     public var layout: StateLayout { core.layout }
