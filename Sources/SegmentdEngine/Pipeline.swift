@@ -141,6 +141,8 @@ public final class Pipeline {
     public func migrate(to model: Model) {
         let old = state.pointee.engine
         let next = SegmentEngine(model: model, lateness: old.lateness, dedupHorizon: old.dedupHorizon)
+        // Engagement is counted under the new model's segments from here (a new count).
+        next.countsEngagement = old.countsEngagement
         next.adopt(from: old)
         let leftover = old.takeTransitions()
         state.pointee.engine = next
