@@ -70,6 +70,10 @@ public struct DaemonConfig: Sendable {
     public var failOnOffsetReset = false
     /// Records per poll.
     public var batchSize = 10_000
+    /// Processing threads of the instance, each with its own consumer in the group, its own
+    /// transactional producer and the engines of its partitions (`forThread`); default: the
+    /// number of cores.
+    public var threads = DaemonConfig.cores()
     /// How long a transaction stays open after its first record before it commits (Kafka
     /// Streams' `commit.interval.ms` under exactly-once is 100 ms too).
     public var commitInterval: Millis = 100
@@ -123,6 +127,7 @@ public struct DaemonConfig: Sendable {
         ("idle_advance", "idle time after which a partition's watermark follows the wall clock, or off (default 10s)"),
         ("max_record_bytes", "larger records are dead-lettered as too_large (default 1048576)"),
         ("batch_size", "records per poll (default 10000)"),
+        ("threads", "processing threads, each with its own consumer in the group and its own transactional producer TRANSACTIONAL_ID-i (default: the number of cores)"),
         ("commit_interval", "a transaction commits this long after its first record, e.g. 100ms, 1s (default 100ms)"),
         ("commit_max_records", "a transaction commits early once it holds this many input records (default 100000)"),
         ("max_future", "events more than this ahead of the wall clock are dead-lettered as invalid_time (default 1h)"),
@@ -212,6 +217,12 @@ public struct DaemonConfig: Sendable {
             guard value == "log" || value == "fail" else { throw fail("on_offset_reset '\(value)' must be log or fail") }
             failOnOffsetReset = value == "fail"
         case "batch_size": batchSize = try positive("batch_size")
+        case "threads":
+            let n = try positive("threads")
+            guard n <= DaemonConfig.maxThreads else {
+                throw fail("threads \(n) is above \(DaemonConfig.maxThreads); more threads than cores only adds consumers, producers and rebalances")
+            }
+            threads = n
         case "commit_interval":
             guard let d = DurationSpec(parsing: value), d.millis <= 60_000 else {
                 throw fail("commit_interval '\(value)' is not a duration from 0ms to 1m (e.g. 100ms); transactions must commit well within transaction.timeout.ms")
@@ -421,6 +432,24 @@ public struct DaemonConfig: Sendable {
             p["transaction.timeout.ms"] = p["transaction.timeout.ms"] ?? String(DaemonConfig.defaultTransactionTimeoutMs)
         }
         return p
+    }
+
+    /// The most processing threads an instance runs.
+    public static let maxThreads = 256
+
+    /// Online cores (the default `threads`).
+    public static func cores() -> Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+
+    /// The settings of processing thread `i`: its producer's `transactional.id` is
+    /// `<transactional_id>-<i>` and, with static membership, its consumer's `group.instance.id`
+    /// is `<group_instance_id>-<i>` (`auto`: the thread's transactional id). Both are stable per
+    /// instance and thread, so a restarted instance fences its own zombies thread by thread and
+    /// gets its members' partitions back.
+    public func forThread(_ i: Int) -> DaemonConfig {
+        var c = self
+        c.transactionalId = "\(transactionalId)-\(i)"
+        if let g = groupInstanceIdSetting, g != "auto" { c.groupInstanceIdSetting = "\(g)-\(i)" }
+        return c
     }
 
     static func hostname() -> String {

@@ -111,7 +111,12 @@ public final class DaemonMetrics: Sendable {
 
     func transition(group: Int, from: Int?, to: Int?) {
         guard from != to else { return }
-        tables.withLock { $0.transitions[group][(from ?? -1) + 1][(to ?? -1) + 1]?.increment() }
+        // Bounds checked: during a reload, a worker may still count under the other model.
+        tables.withLock { t in
+            let f = (from ?? -1) + 1, x = (to ?? -1) + 1
+            guard group < t.transitions.count, f < t.transitions[group].count, x < t.transitions[group][f].count else { return }
+            t.transitions[group][f][x]?.increment()
+        }
     }
 
     func setSegmentSizes(_ sizes: [[Int]]) {

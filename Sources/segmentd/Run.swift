@@ -67,6 +67,7 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("idle-advance"), help: setting("idle_advance")) var idleAdvance: String?
     @Option(name: .customLong("max-record-bytes"), help: setting("max_record_bytes")) var maxRecordBytes: String?
     @Option(name: .customLong("batch-size"), help: setting("batch_size")) var batchSize: String?
+    @Option(help: setting("threads")) var threads: String?
     @Option(name: .customLong("max-future"), help: setting("max_future")) var maxFuture: String?
     @Option(name: .customLong("stall-timeout"), help: setting("stall_timeout")) var stallTimeout: String?
     @Option(name: .customLong("on-offset-reset"), help: setting("on_offset_reset")) var onOffsetReset: String?
@@ -100,7 +101,7 @@ struct Run: ParsableCommand {
             ("group_id", groupId), ("input_topic", inputTopic), ("output_topic", outputTopic),
             ("dead_letter_topic", deadLetterTopic), ("changelog_topic", changelogTopic), ("model", model),
             ("processing_guarantee", guarantee), ("lateness", lateness), ("idle_advance", idleAdvance),
-            ("max_record_bytes", maxRecordBytes), ("batch_size", batchSize), ("transactional_id", transactionalId),
+            ("max_record_bytes", maxRecordBytes), ("batch_size", batchSize), ("threads", threads), ("transactional_id", transactionalId),
             ("embedded_partitions", embeddedPartitions), ("http_address", httpAddress), ("http_token", httpToken),
             ("log_format", logFormat), ("log_level", logLevel), ("max_future", maxFuture),
             ("stall_timeout", stallTimeout), ("on_offset_reset", onOffsetReset), ("output_mode", outputMode),

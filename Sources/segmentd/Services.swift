@@ -42,7 +42,7 @@ struct ReloadOnHangup: Service, CustomStringConvertible {
     func run() async throws {
         for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
             log("SIGHUP: reloading the model")
-            daemon.enqueue({ d in _ = d.reloadModel() }, refuse: { [log] why in log("model reload not done: \(why)") })
+            if case .failure(let why) = await daemon.reloadModel() { log("model reload not done: \(why)") }
         }
     }
 }
