@@ -262,6 +262,16 @@ public final class Daemon: @unchecked Sendable {
         }
     }
 
+    /// Why no question can be answered now (not consuming yet, or shutting down), or nil.
+    private var unavailable: Unavailable? {
+        let phase = self.phase
+        switch phase {
+        case .starting, .initialisingTransactions: return Unavailable(description: "not ready: \(phase)")
+        case .stopping, .stopped: return Unavailable(description: "shutting down")
+        default: return nil
+        }
+    }
+
     /// What the daemon knows about one contact.
     public enum ContactLookup: Sendable {
         case found(partition: Int32, Explanation, memberships: [Int?])
@@ -277,13 +287,7 @@ public final class Daemon: @unchecked Sendable {
     /// when it does not hold the contact (a contact may live where its records arrived: with
     /// `repartition: off`, or webhook-adapter records).
     public func lookup(_ contactId: [UInt8], timeoutMs: Int = 10_000) async -> Result<ContactLookup, Unavailable> {
-        switch phase {
-        case .starting, .initialisingTransactions:
-            return .failure(Unavailable(description: "not ready: \(phase)"))
-        case .stopping, .stopped:
-            return .failure(Unavailable(description: "shutting down"))
-        default: break
-        }
+        if let why = unavailable { return .failure(why) }
         let n = inputPartitions
         let p = n > 0 ? Murmur2.partition(contactId, count: n) : -1
         let owner = owners.withLock { $0[p] }
@@ -307,6 +311,7 @@ public final class Daemon: @unchecked Sendable {
     /// The outer failure: a worker could not be asked (starting, shutting down, busy past
     /// `timeoutMs`); a reload asked again finishes the workers that still run the old model.
     public func reloadModel(timeoutMs: Int = 60_000) async -> Result<Result<String, DaemonError>, Unavailable> {
+        if let why = unavailable { return .failure(why) }
         guard let path = config.modelPath else {
             log("model reload: no model file is configured (the built-in default model keeps running)")
             return .success(.failure(DaemonError(description: "no model file is configured (the built-in default model is running)")))

@@ -87,7 +87,9 @@ public final class DaemonMetrics: Sendable {
         let secs: [Double] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
         restoreSeconds = registry.histogram("segmentd_restore_seconds", buckets: secs, help: "Time to restore the partitions of one assignment from the changelog (read together, built in parallel)")
         batchSeconds = registry.histogram("segmentd_batch_seconds", buckets: secs, help: "Time to process one poll's batch, and commit the transaction when due")
-        eventToTransitionSeconds = registry.histogram("segmentd_event_to_transition_seconds", buckets: secs,
+        // Finer around the commit interval (100 ms by default), where this latency lives.
+        let latency: [Double] = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.175, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5, 10, 30, 60]
+        eventToTransitionSeconds = registry.histogram("segmentd_event_to_transition_seconds", buckets: latency,
                                                                help: "From an event's Kafka timestamp to the commit of the transitions it caused")
     }
 
