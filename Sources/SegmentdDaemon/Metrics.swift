@@ -5,8 +5,10 @@ import Synchronization
 import Glibc
 #endif
 
-/// The daemon's Prometheus metrics. Written from the polling thread (counters and histograms
-/// are thread-safe in swift-prometheus), read by the HTTP server's `/metrics`.
+/// The daemon's Prometheus metrics, one set per instance. Written from every processing thread
+/// (counters and histograms are thread-safe in swift-prometheus; the partition gauges of a
+/// partition are written by the one thread that holds it; segment sizes and the aborts gauge
+/// are set by the instance from all threads' figures), read by the HTTP server's `/metrics`.
 public final class DaemonMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
 
@@ -37,6 +39,7 @@ public final class DaemonMetrics: Sendable {
     let restoreSeconds: ValueHistogram
     let batchSeconds: ValueHistogram
     let eventToTransitionSeconds: ValueHistogram
+    let commitSeconds: ValueHistogram
     private let partitionGauges = Mutex<[Int32: PartitionGauges]>([:])
 
     struct PartitionGauges {
@@ -91,6 +94,8 @@ public final class DaemonMetrics: Sendable {
         let latency: [Double] = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.175, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5, 10, 30, 60]
         eventToTransitionSeconds = registry.histogram("segmentd_event_to_transition_seconds", buckets: latency,
                                                                help: "From an event's Kafka timestamp to the commit of the transitions it caused")
+        commitSeconds = registry.histogram("segmentd_commit_seconds", buckets: latency,
+                                           help: "Time to complete one transaction: changelog records, checkpoints, offsets and the commit")
     }
 
     static func tables(for model: Model, _ registry: PrometheusCollectorRegistry) -> ModelTables {

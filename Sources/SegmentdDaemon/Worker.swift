@@ -688,6 +688,7 @@ final class Worker: @unchecked Sendable {
     /// repartition offsets, and commit (exactly_once); flush, then commit offsets
     /// (at_least_once). Throws what fails: callers abort and rewind (`abortingOnFailure`).
     func commit() throws {
+        let t0 = ContinuousClock.now
         var offsets: [TopicPartition: Int64] = [:]
         var written: [PartitionState] = []
         // Once per commit: `model` copies the model out of its lock, and its fingerprint is
@@ -741,6 +742,8 @@ final class Worker: @unchecked Sendable {
         for (r, n) in done.deadByReason { metrics.deadLetters[r]?.increment(by: Int64(n)) }
         if done.forwarded > 0 { metrics.recordsRepartitioned.increment(by: Int64(done.forwarded)) }
         let committedAt = Daemon.wallMs()
+        let d = ContinuousClock.now - t0
+        metrics.commitSeconds.record(Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
         for ts in done.causeTimestamps where ts > 0 { metrics.eventToTransitionSeconds.record(Double(max(0, committedAt - ts)) / 1000) }
         statusBox.withLock {
             $0.records += done.records

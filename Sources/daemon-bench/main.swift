@@ -2,7 +2,7 @@
 //
 //   swift run -c release daemon-bench [--events N] [--partitions P] [--contacts C]
 //       [--guarantee exactly_once|at_least_once] [--commit-intervals 0ms,100ms] [--repartition auto|off]
-//       [--restore-contacts N] [--threads 1,2] [--latency-seconds S]
+//       [--restore-contacts N] [--threads 1,2] [--latency-seconds S] [--latency-rate R]
 //
 // Starts the embedded broker (librdkafka's mock cluster, over TCP on 127.0.0.1), loads N
 // synthetic B2B events (lz4, keyed by contact), then reads them with a plain consumer that only
@@ -17,9 +17,11 @@
 // topics of their own with the same partition count), then a fresh instance restores them all.
 // With `--latency-seconds S` (default 10; 0: off), a latency run follows: a fresh instance
 // with the last commit interval and the most threads reads a topic of its own while events are
-// produced into it at half the rate that configuration reached above, for S seconds; the
+// produced into it at half the rate that configuration reached above, for S seconds (after 3 s
+// of warm-up at that rate, not counted); the
 // p50/p99 from each event's Kafka timestamp to the commit of the transitions it caused come
-// from the daemon's own histogram (segmentd_event_to_transition_seconds).
+// from the daemon's own histogram (segmentd_event_to_transition_seconds). `--latency-rate R`
+// produces R events/s instead; the drain time after the last event says whether it kept up.
 // Prints figures.
 
 import Foundation
@@ -37,6 +39,7 @@ var repartition = "auto"
 var restoreContacts = 0
 var threadCounts = [1, 2]
 var latencySeconds = 10
+var latencyRate = 0
 var args = CommandLine.arguments.dropFirst().makeIterator()
 while let a = args.next() {
     guard let v = args.next() else { break }
@@ -50,6 +53,7 @@ while let a = args.next() {
     case "--restore-contacts": restoreContacts = Int(v)!
     case "--threads": threadCounts = v.split(separator: ",").map { Int($0)! }
     case "--latency-seconds": latencySeconds = Int(v)!
+    case "--latency-rate": latencyRate = Int(v)!
     default: fatalError("unknown option \(a)")
     }
 }
@@ -188,7 +192,7 @@ func quantile(_ q: Double, _ buckets: [(Double, Double)]) -> Double? {
 if latencySeconds > 0 {
     var c = lastRun
     let best = rates["\(commitIntervals.last!)-t\(threadCounts.max()!)"] ?? 10_000
-    let target = max(1_000, Int(best / 2))
+    let target = latencyRate > 0 ? latencyRate : max(1_000, Int(best / 2))
     c.inputTopic = "latency-events"
     c.groupId = "latency-bench"
     c.transactionalId = "latency-bench"
@@ -209,9 +213,31 @@ if latencySeconds > 0 {
                                        "linger.ms": "5", "partitioner": "murmur2_random", "queue.buffering.max.messages": "1000000"])
     // Events of the present (their event times follow the wall clock), paced every 10 ms.
     var live = SyntheticStream(contacts: contacts, start: Daemon.wallMs() - 1_000, step: max(1, 1_000 / Int64(target)), seed: 99, badFraction: 0.01)
+    /// A histogram's cumulative buckets from the daemon's exposition.
+    func histogram(_ name: String) -> [(Double, Double)] {
+        var buckets: [(Double, Double)] = []
+        for line in daemon.metrics.exposition().split(separator: "\n") where line.hasPrefix(name + "_bucket{") {
+            guard let open = line.range(of: "le=\""), let close = line[open.upperBound...].firstIndex(of: "\""),
+                  let count = Double(line.split(separator: " ").last ?? "") else { continue }
+            let le = String(line[open.upperBound..<close])
+            buckets.append((le == "+Inf" ? .infinity : Double(le) ?? .infinity, count))
+        }
+        return buckets.sorted { $0.0 < $1.0 }
+    }
+    /// What `after` counted since `before` (same buckets).
+    func since(_ after: [(Double, Double)], _ before: [(Double, Double)]) -> [(Double, Double)] {
+        after.map { b in (b.0, b.1 - (before.first { $0.0 == b.0 }?.1 ?? 0)) }
+    }
+    // Warm-up (the first transactions of each producer, metadata): produced at the same rate for
+    // 3 s, then not counted.
+    let warmUp = 3.0
+    var warm: ([(Double, Double)], [(Double, Double)], [(Double, Double)]) = ([], [], [])
     var produced = 0
     let l0 = now()
-    while now() - l0 < Double(latencySeconds) {
+    while now() - l0 < Double(latencySeconds) + warmUp {
+        if warm.0.isEmpty && now() - l0 >= warmUp {
+            warm = (histogram("segmentd_event_to_transition_seconds"), histogram("segmentd_batch_seconds"), histogram("segmentd_commit_seconds"))
+        }
         let due = Int(Double(target) * (now() - l0))
         while produced < due {
             let r = live.nextRecord()
@@ -222,21 +248,18 @@ if latencySeconds > 0 {
     }
     try p.flush(timeoutMs: 60_000)
     try p.close()
-    let drainBy = now() + 120
+    let producedBy = now()
+    let drainBy = producedBy + 120
     while daemon.status.records < produced && now() < drainBy { usleep(10_000) }
+    let drained = now() - producedBy
     usleep(300_000)  // the last transaction commits
-    var buckets: [(Double, Double)] = []
-    for line in daemon.metrics.exposition().split(separator: "\n") where line.hasPrefix("segmentd_event_to_transition_seconds_bucket{") {
-        guard let open = line.range(of: "le=\""), let close = line[open.upperBound...].firstIndex(of: "\""),
-              let count = Double(line.split(separator: " ").last ?? "") else { continue }
-        let le = String(line[open.upperBound..<close])
-        buckets.append((le == "+Inf" ? .infinity : Double(le) ?? .infinity, count))
-    }
-    buckets.sort { $0.0 < $1.0 }
+    let buckets = since(histogram("segmentd_event_to_transition_seconds"), warm.0)
+    let batches = since(histogram("segmentd_batch_seconds"), warm.1)
+    let commits = since(histogram("segmentd_commit_seconds"), warm.2)
     daemon.stop()
     while !finished.load(ordering: .sequentiallyConsistent) { usleep(10_000) }
     func ms(_ v: Double?) -> String { v.map { String(format: "%.0f ms", $0 * 1000) } ?? "n/a" }
-    print("latency (commit_interval \(commitIntervals.last!), threads \(c.threads), \(target) events/s = half of \(Int(best)), \(latencySeconds) s, \(produced) events, \(Int(buckets.last?.1 ?? 0)) with transitions): event Kafka timestamp to commit p50 \(ms(quantile(0.5, buckets))), p99 \(ms(quantile(0.99, buckets)))")
+    print("latency (commit_interval \(commitIntervals.last!), threads \(c.threads), \(target) events/s\(latencyRate > 0 ? "" : " = half of \(Int(best))"), \(latencySeconds) s, \(produced) events, \(Int(buckets.last?.1 ?? 0)) with transitions; all committed \(String(format: "%.2f", drained)) s after the last was produced): event Kafka timestamp to commit p50 \(ms(quantile(0.5, buckets))), p99 \(ms(quantile(0.99, buckets))); batch (with its commit when due) p50 \(ms(quantile(0.5, batches))), p99 \(ms(quantile(0.99, batches))); commit p50 \(ms(quantile(0.5, commits))), p99 \(ms(quantile(0.99, commits)))")
 }
 
 if restoreContacts > 0 {
