@@ -330,7 +330,8 @@ final class Worker: @unchecked Sendable {
         setPhase(.waitingForAssignment)
         log("consuming \(config.inputTopic) as group \(config.groupId) (\(config.guarantee.rawValue), transactional id \(config.transactionalId)); transitions to \(config.outputTopic)\(config.repartition == .auto ? "; records of other partitions' contacts through \(config.repartitionTopic)" : "")")
         defer {
-            closeConsumerSafely(consumer)
+            // Transactions initialised: the broker answers, so a JoinGroup may be in flight.
+            closeConsumerSafely(consumer, joinMayBeInFlight: config.guarantee == .exactlyOnce)
         }
         lastProgress.store(Daemon.wallMs(), ordering: .relaxed)
         while !stopping {
@@ -372,10 +373,13 @@ final class Worker: @unchecked Sendable {
     /// assignor state, librdkafka#4312): in that state, poll (dropping records, restoring
     /// nothing) until the assignment arrives, for at most 15 s. A consumer that never got a
     /// JoinGroup response (no member id: e.g. the broker is unreachable) has no assignor state
-    /// and closes at once.
-    private func closeConsumerSafely(_ consumer: KafkaConsumer) {
+    /// and closes at once, unless its JoinGroup may be in flight (`joinMayBeInFlight`: the
+    /// broker answered the producer): a response arriving during the close creates the state
+    /// the destroy then asserts on. With several threads this is common at start: a thread
+    /// whose consumer joined after the group's first generation waits for the next one.
+    private func closeConsumerSafely(_ consumer: KafkaConsumer, joinMayBeInFlight: Bool) {
         let deadline = Daemon.wallMs() + 15_000
-        while !consumer.hasReceivedAssignment && consumer.memberId != nil && Daemon.wallMs() < deadline {
+        while !consumer.hasReceivedAssignment && (consumer.memberId != nil || joinMayBeInFlight) && Daemon.wallMs() < deadline {
             do { try consumer.poll(maxRecords: 100, timeoutMs: 100) { _ in } } catch { break }
         }
         do { try consumer.close() } catch { log("closing the consumer: \(error)") }
