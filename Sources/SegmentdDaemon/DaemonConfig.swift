@@ -127,7 +127,7 @@ public struct DaemonConfig: Sendable {
         ("idle_advance", "idle time after which a partition's watermark follows the wall clock, or off (default 10s)"),
         ("max_record_bytes", "larger records are dead-lettered as too_large (default 1048576)"),
         ("batch_size", "records per poll (default 10000)"),
-        ("threads", "processing threads, each with its own consumer in the group and its own transactional producer TRANSACTIONAL_ID-i (default: the number of cores)"),
+        ("threads", "processing threads, each with its own consumer in the group and its own transactional producer TRANSACTIONAL_ID-i (default: the number of cores, at most the container's CPU limit)"),
         ("commit_interval", "a transaction commits this long after its first record, e.g. 100ms, 1s (default 100ms)"),
         ("commit_max_records", "a transaction commits early once it holds this many input records (default 100000)"),
         ("max_future", "events more than this ahead of the wall clock are dead-lettered as invalid_time (default 1h)"),
@@ -437,8 +437,30 @@ public struct DaemonConfig: Sendable {
     /// The most processing threads an instance runs.
     public static let maxThreads = 256
 
-    /// Online cores (the default `threads`).
-    public static func cores() -> Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+    /// Online cores, at most the CPU quota of the process's cgroup (a container's CPU limit,
+    /// rounded up): the default `threads`.
+    public static func cores() -> Int {
+        let online = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        return min(online, cgroupCPUQuota() ?? online)
+    }
+
+    /// The CPU quota of this process's cgroup in whole CPUs (rounded up), nil when unlimited
+    /// or unknown: cgroup v2 `cpu.max` ("quota period" or "max period"), else cgroup v1
+    /// `cpu.cfs_quota_us` / `cpu.cfs_period_us` (-1: unlimited).
+    static func cgroupCPUQuota() -> Int? {
+        func numbers(_ path: String) -> [Double]? {
+            guard let text = try? readTextFile(path, limit: 4096) else { return nil }
+            return text.split(whereSeparator: { $0 == " " || $0 == "\n" }).map { Double($0) ?? -1 }
+        }
+        var quota = -1.0, period = 0.0
+        if let v2 = numbers("/sys/fs/cgroup/cpu.max"), v2.count == 2 {
+            (quota, period) = (v2[0], v2[1])
+        } else if let q = numbers("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")?.first, let p = numbers("/sys/fs/cgroup/cpu/cpu.cfs_period_us")?.first {
+            (quota, period) = (q, p)
+        }
+        guard quota > 0, period > 0 else { return nil }
+        return max(1, Int((quota / period).rounded(.up)))
+    }
 
     /// The settings of processing thread `i`: its producer's `transactional.id` is
     /// `<transactional_id>-<i>` and, with static membership, its consumer's `group.instance.id`
