@@ -699,6 +699,7 @@ final class Worker: @unchecked Sendable {
         // computed on each read.
         let model = self.model
         let fingerprint = model.fingerprint
+        var checkpoints: [(Int32, Changelog.Checkpoint)] = []
         for w in engines.values.sorted(by: { $0.partition < $1.partition }) {
             let engine = w.pipeline.engine
             let dirty = engine.takeDirtyContacts()
@@ -713,13 +714,23 @@ final class Worker: @unchecked Sendable {
             for i in dirty {
                 try send(topic: config.changelogTopic, partition: w.partition, key: engine.contactId(at: i), value: engine.snapshot(contact: i), headers: headers)
             }
-            let cp = Changelog.Checkpoint(offset: w.nextOffset, repartitionOffset: repartitionOffset, streamTime: engine.checkpoint.streamTime,
-                                          watermark: engine.checkpoint.watermark, modelVersion: model.version,
-                                          modelFingerprint: fingerprint)
-            let r = Changelog.checkpointRecord(cp)
-            try send(topic: config.changelogTopic, partition: w.partition, key: r.key, value: r.value, headers: r.headers)
+            checkpoints.append((w.partition, Changelog.Checkpoint(offset: w.nextOffset, repartitionOffset: repartitionOffset,
+                                                                  streamTime: engine.checkpoint.streamTime, watermark: engine.checkpoint.watermark,
+                                                                  modelVersion: model.version, modelFingerprint: fingerprint)))
             offsets[TopicPartition(topic: config.inputTopic, partition: w.partition)] = w.nextOffset
             if let repartitionOffset { offsets[TopicPartition(topic: config.repartitionTopic, partition: w.partition)] = repartitionOffset }
+        }
+        // The checkpoints last, once everything else of the transaction reached the broker: on a
+        // broker that shows uncommitted records (the embedded one), a process killed before the
+        // commit then leaves either no new checkpoint or one whose transitions, dead letters,
+        // forwarded records and snapshots are all there too. (On a real cluster, read_committed
+        // hides the whole transaction until it commits; the flush costs one round trip.)
+        if !checkpoints.isEmpty {
+            if config.guarantee == .exactlyOnce { try producer.flush(timeoutMs: 60_000) }
+            for (p, cp) in checkpoints {
+                let r = Changelog.checkpointRecord(cp)
+                try send(topic: config.changelogTopic, partition: p, key: r.key, value: r.value, headers: r.headers)
+            }
         }
         guard open.startedMs != nil else { return }
         let abortsBefore = status.consecutiveAborts
