@@ -70,6 +70,10 @@ public struct DaemonConfig: Sendable {
     public var failOnOffsetReset = false
     /// Records per poll.
     public var batchSize = 10_000
+    /// Processing threads of the instance, each with its own consumer in the group, its own
+    /// transactional producer and the engines of its partitions (`forThread`); default: the
+    /// number of cores.
+    public var threads = DaemonConfig.cores()
     /// How long a transaction stays open after its first record before it commits (Kafka
     /// Streams' `commit.interval.ms` under exactly-once is 100 ms too).
     public var commitInterval: Millis = 100
@@ -293,6 +297,46 @@ public struct DaemonConfig: Sendable {
             p["transaction.timeout.ms"] = p["transaction.timeout.ms"] ?? String(DaemonConfig.defaultTransactionTimeoutMs)
         }
         return p
+    }
+
+    /// The most processing threads an instance runs.
+    public static let maxThreads = 256
+
+    /// Online cores, at most the CPU quota of the process's cgroup (a container's CPU limit,
+    /// rounded up): the default `threads`.
+    public static func cores() -> Int {
+        let online = max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        return min(online, cgroupCPUQuota() ?? online)
+    }
+
+    /// The CPU quota of this process's cgroup in whole CPUs (rounded up), nil when unlimited
+    /// or unknown: cgroup v2 `cpu.max` ("quota period" or "max period"), else cgroup v1
+    /// `cpu.cfs_quota_us` / `cpu.cfs_period_us` (-1: unlimited).
+    static func cgroupCPUQuota() -> Int? {
+        func numbers(_ path: String) -> [Double]? {
+            guard let text = try? readTextFile(path, limit: 4096) else { return nil }
+            return text.split(whereSeparator: { $0 == " " || $0 == "\n" }).map { Double($0) ?? -1 }
+        }
+        var quota = -1.0, period = 0.0
+        if let v2 = numbers("/sys/fs/cgroup/cpu.max"), v2.count == 2 {
+            (quota, period) = (v2[0], v2[1])
+        } else if let q = numbers("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")?.first, let p = numbers("/sys/fs/cgroup/cpu/cpu.cfs_period_us")?.first {
+            (quota, period) = (q, p)
+        }
+        guard quota > 0, period > 0 else { return nil }
+        return max(1, Int((quota / period).rounded(.up)))
+    }
+
+    /// The settings of processing thread `i`: its producer's `transactional.id` is
+    /// `<transactional_id>-<i>` and, with static membership, its consumer's `group.instance.id`
+    /// is `<group_instance_id>-<i>` (`auto`: the thread's transactional id). Both are stable per
+    /// instance and thread, so a restarted instance fences its own zombies thread by thread and
+    /// gets its members' partitions back.
+    public func forThread(_ i: Int) -> DaemonConfig {
+        var c = self
+        c.transactionalId = "\(transactionalId)-\(i)"
+        if let g = groupInstanceIdSetting, g != "auto" { c.groupInstanceIdSetting = "\(g)-\(i)" }
+        return c
     }
 
     static func hostname() -> String {

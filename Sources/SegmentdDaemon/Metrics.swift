@@ -5,8 +5,10 @@ import Synchronization
 import Glibc
 #endif
 
-/// The daemon's Prometheus metrics. Written from the polling thread (counters and histograms
-/// are thread-safe in swift-prometheus), read by the HTTP server's `/metrics`.
+/// The daemon's Prometheus metrics, one set per instance. Written from every processing thread
+/// (counters and histograms are thread-safe in swift-prometheus; the partition gauges of a
+/// partition are written by the one thread that holds it; segment sizes and the aborts gauge
+/// are set by the instance from all threads' figures), read by the HTTP server's `/metrics`.
 public final class DaemonMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
 
@@ -23,6 +25,22 @@ public final class DaemonMetrics: Sendable {
     /// The families whose labels come from the model (group and segment names), rebuilt
     /// when the model is reloaded.
     private let tables: Mutex<ModelTables>
+
+    /// Events applied by the segment they found their contact in (`EngagementCounts`), by
+    /// group, segment (`none` outside every segment) and type: bounded by the model (groups ×
+    /// (segments + 1) × event types), made when first counted.
+    private let segmentEventCounters = Mutex<[String: Counter]>([:])
+
+    func segmentEvents(group: String, segment: String, type: String) -> Counter {
+        segmentEventCounters.withLock { counters in
+            let key = group + "\u{0}" + segment + "\u{0}" + type
+            if let c = counters[key] { return c }
+            let c = registry.counter("segmentd_segment_events_total", labels: [("group", group), ("segment", segment), ("type", type)],
+                                     help: "Events applied, by the segment each found its contact in (group, segment or none, event type)")
+            counters[key] = c
+            return c
+        }
+    }
 
     /// The counter of events applied of one type.
     func eventsOfType(_ name: String) -> Counter {
@@ -49,6 +67,7 @@ public final class DaemonMetrics: Sendable {
     let restoreSeconds: ValueHistogram
     let batchSeconds: ValueHistogram
     let eventToTransitionSeconds: ValueHistogram
+    let commitSeconds: ValueHistogram
     private let partitionGauges = Mutex<[Int32: PartitionGauges]>([:])
 
     struct PartitionGauges {
@@ -96,8 +115,12 @@ public final class DaemonMetrics: Sendable {
         let secs: [Double] = [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
         restoreSeconds = registry.histogram("segmentd_restore_seconds", buckets: secs, help: "Time to restore the partitions of one assignment from the changelog (read together, built in parallel)")
         batchSeconds = registry.histogram("segmentd_batch_seconds", buckets: secs, help: "Time to process one poll's batch, and commit the transaction when due")
-        eventToTransitionSeconds = registry.histogram("segmentd_event_to_transition_seconds", buckets: secs,
+        // Finer around the commit interval (100 ms by default), where this latency lives.
+        let latency: [Double] = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.125, 0.15, 0.175, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1, 2.5, 5, 10, 30, 60]
+        eventToTransitionSeconds = registry.histogram("segmentd_event_to_transition_seconds", buckets: latency,
                                                                help: "From an event's Kafka timestamp to the commit of the transitions it caused")
+        commitSeconds = registry.histogram("segmentd_commit_seconds", buckets: latency,
+                                           help: "Time to complete one transaction: changelog records, checkpoints, offsets and the commit")
         // Every canonical type's series exists from the start (declared types' on first use).
         for type in CanonicalTypes.all { _ = eventsOfType(type) }
     }
@@ -122,7 +145,12 @@ public final class DaemonMetrics: Sendable {
 
     func transition(group: Int, from: Int?, to: Int?) {
         guard from != to else { return }
-        tables.withLock { $0.transitions[group][(from ?? -1) + 1][(to ?? -1) + 1]?.increment() }
+        // Bounds checked: during a reload, a worker may still count under the other model.
+        tables.withLock { t in
+            let f = (from ?? -1) + 1, x = (to ?? -1) + 1
+            guard group < t.transitions.count, f < t.transitions[group].count, x < t.transitions[group][f].count else { return }
+            t.transitions[group][f][x]?.increment()
+        }
     }
 
     func setSegmentSizes(_ sizes: [[Int]]) {

@@ -53,22 +53,99 @@ public final class RecentTransitions: Sendable {
         var contact: [UInt8] = []
     }
 
-    struct State {
+    /// The transitions of one open transaction, staged by the thread that produces them (each
+    /// processing thread has its own, as it has its own transaction) until it commits them
+    /// (`RecentTransitions.commit(_:nowMs:)`) or discards them (an abort). Used by one thread.
+    public final class Stage: @unchecked Sendable {
+        let capacity: Int
+        let keepsContactIds: Bool
         var staged: [Staged] = []
         /// Transitions staged since the last commit or discard (the newest `capacity` are kept).
         var stagedCount = 0
         var stagedPerGroup: [Int] = []
-        var latest: [Entry] = []
-        /// Index in `latest` of the oldest entry once the ring is full.
-        var latestHead = 0
-        var minutes: [Minute] = []
-        var committedTotal = 0
         /// The encoder of the staged transitions (its model names them).
         var encoder: TransitionEncoder?
         /// Staged transitions already named (a model changed within the transaction), awaiting the commit.
         var pending: [Entry] = []
         var pendingCounts: [String: Int] = [:]
         var pendingTotal = 0
+
+        init(capacity: Int, keepsContactIds: Bool) {
+            self.capacity = capacity
+            self.keepsContactIds = keepsContactIds
+        }
+
+        /// A transition produced into the open transaction by `encoder` (whose model names it).
+        public func add(_ t: TransitionView, encoder: TransitionEncoder) {
+            let kind: UInt8, type: UInt8
+            switch t.cause {
+            case let .event(_, eventType): kind = 0; type = eventType
+            case .time: kind = 1; type = 0
+            case .model: kind = 2; type = 0
+            }
+            // A model reload within the transaction: what was staged is named under the old model.
+            if self.encoder !== encoder {
+                if let old = self.encoder { materialize(model: old.model) }
+                self.encoder = encoder
+            }
+            if stagedPerGroup.count <= t.group { stagedPerGroup += Array(repeating: 0, count: t.group + 1 - stagedPerGroup.count) }
+            stagedPerGroup[t.group] += 1
+            let slot = stagedCount % capacity
+            if slot == staged.count { staged.append(Staged()) }
+            staged[slot].group = t.group
+            staged[slot].from = t.from ?? -1
+            staged[slot].to = t.to ?? -1
+            staged[slot].at = t.at
+            staged[slot].causeKind = kind
+            staged[slot].eventType = type
+            staged[slot].contact.removeAll(keepingCapacity: true)
+            if keepsContactIds { staged[slot].contact.append(contentsOf: t.contactId) }
+            stagedCount += 1
+        }
+
+        /// The open transaction aborted: what it staged never reached the output topic.
+        public func discard() {
+            stagedCount = 0
+            for i in stagedPerGroup.indices { stagedPerGroup[i] = 0 }
+            pending.removeAll()
+            pendingCounts.removeAll()
+            pendingTotal = 0
+        }
+
+        /// Names the staged transitions under `model` and moves them to `pending` (the newest
+        /// `capacity` kept), their counts to `pendingCounts`.
+        func materialize(model: Model) {
+            guard stagedCount > 0 else { return }
+            for (g, n) in stagedPerGroup.enumerated() where n > 0 { pendingCounts[RecentTransitions.groupName(model, g), default: 0] += n }
+            let kept = min(stagedCount, capacity)
+            let first = stagedCount > capacity ? stagedCount % capacity : 0
+            let typeNames = model.eventTypes
+            for k in 0..<kept {
+                let x = staged[(first + k) % capacity]
+                let segments = model.groups.indices.contains(x.group) ? model.groups[x.group].segments : []
+                func name(_ i: Int) -> String? { i < 0 ? nil : segments.indices.contains(i) ? segments[i].name : "#\(i)" }
+                let cause = switch x.causeKind {
+                case 0: "event " + (typeNames.indices.contains(Int(x.eventType)) ? typeNames[Int(x.eventType)] : "?")
+                case 1: "time"
+                default: "model"
+                }
+                pending.append(Entry(group: RecentTransitions.groupName(model, x.group), from: name(x.from), to: name(x.to), at: x.at, committedAt: 0,
+                                     cause: cause, contactId: x.contact.isEmpty ? nil : String(decoding: x.contact, as: UTF8.self)))
+            }
+            if pending.count > capacity { pending.removeFirst(pending.count - capacity) }
+            pendingTotal += stagedCount
+            stagedCount = 0
+            for i in stagedPerGroup.indices { stagedPerGroup[i] = 0 }
+        }
+    }
+
+    /// What every thread's commits made visible.
+    struct State {
+        var latest: [Entry] = []
+        /// Index in `latest` of the oldest entry once the ring is full.
+        var latestHead = 0
+        var minutes: [Minute] = []
+        var committedTotal = 0
     }
 
     public let capacity: Int
@@ -83,49 +160,23 @@ public final class RecentTransitions: Sendable {
         self.keepsContactIds = keepContactIds
     }
 
-    /// A transition produced into the open transaction by `encoder` (whose model names it).
-    public func stage(_ t: TransitionView, encoder: TransitionEncoder) {
-        let kind: UInt8, type: UInt8
-        switch t.cause {
-        case let .event(_, eventType): kind = 0; type = eventType
-        case .time: kind = 1; type = 0
-        case .model: kind = 2; type = 0
-        }
-        let keep = keepsContactIds
-        state.withLock { s in
-            // A model reload within the transaction: what was staged is named under the old model.
-            if s.encoder !== encoder {
-                if let old = s.encoder { Self.materialize(&s, model: old.model, capacity: capacity) }
-                s.encoder = encoder
-            }
-            if s.stagedPerGroup.count <= t.group { s.stagedPerGroup += Array(repeating: 0, count: t.group + 1 - s.stagedPerGroup.count) }
-            s.stagedPerGroup[t.group] += 1
-            let slot = s.stagedCount % capacity
-            if slot == s.staged.count { s.staged.append(Staged()) }
-            s.staged[slot].group = t.group
-            s.staged[slot].from = t.from ?? -1
-            s.staged[slot].to = t.to ?? -1
-            s.staged[slot].at = t.at
-            s.staged[slot].causeKind = kind
-            s.staged[slot].eventType = type
-            s.staged[slot].contact.removeAll(keepingCapacity: true)
-            if keep { s.staged[slot].contact.append(contentsOf: t.contactId) }
-            s.stagedCount += 1
-        }
-    }
+    /// A stage for one processing thread's transactions.
+    public func makeStage() -> Stage { Stage(capacity: capacity, keepsContactIds: keepsContactIds) }
 
-    /// The open transaction committed at wall-clock `nowMs`: its transitions become visible.
-    public func commit(nowMs: Millis) {
+    /// `stage`'s open transaction committed at wall-clock `nowMs`: its transitions become visible.
+    public func commit(_ stage: Stage, nowMs: Millis) {
+        if let e = stage.encoder { stage.materialize(model: e.model) }
+        guard stage.pendingTotal > 0 else { return }
         state.withLock { s in
-            if let e = s.encoder { Self.materialize(&s, model: e.model, capacity: capacity) }
-            guard s.pendingTotal > 0 else { return }
             let minuteStart = nowMs - ((nowMs % 60_000) + 60_000) % 60_000
-            if s.minutes.last?.start != minuteStart {
-                s.minutes.append(Minute(start: minuteStart, counts: [:]))
+            if let i = s.minutes.lastIndex(where: { $0.start == minuteStart }) {
+                for (g, n) in stage.pendingCounts { s.minutes[i].counts[g, default: 0] += n }
+            } else {
+                s.minutes.append(Minute(start: minuteStart, counts: stage.pendingCounts))
+                s.minutes.sort { $0.start < $1.start }
                 if s.minutes.count > minuteCount { s.minutes.removeFirst(s.minutes.count - minuteCount) }
             }
-            for (g, n) in s.pendingCounts { s.minutes[s.minutes.count - 1].counts[g, default: 0] += n }
-            for var entry in s.pending {
+            for var entry in stage.pending {
                 entry.committedAt = nowMs
                 if s.latest.count < capacity {
                     s.latest.append(entry)
@@ -134,50 +185,14 @@ public final class RecentTransitions: Sendable {
                     s.latestHead = (s.latestHead + 1) % capacity
                 }
             }
-            s.committedTotal += s.pendingTotal
-            s.pending.removeAll()
-            s.pendingCounts.removeAll()
-            s.pendingTotal = 0
+            s.committedTotal += stage.pendingTotal
         }
+        stage.pending.removeAll()
+        stage.pendingCounts.removeAll()
+        stage.pendingTotal = 0
     }
 
-    /// The open transaction aborted: what it staged never reached the output topic.
-    public func discard() {
-        state.withLock { s in
-            s.stagedCount = 0
-            for i in s.stagedPerGroup.indices { s.stagedPerGroup[i] = 0 }
-            s.pending.removeAll()
-            s.pendingCounts.removeAll()
-            s.pendingTotal = 0
-        }
-    }
-
-    /// Names the staged transitions under `model` and moves them to `pending` (the newest
-    /// `capacity` kept), their counts to `pendingCounts`.
-    private static func materialize(_ s: inout State, model: Model, capacity: Int) {
-        guard s.stagedCount > 0 else { return }
-        for (g, n) in s.stagedPerGroup.enumerated() where n > 0 { s.pendingCounts[groupName(model, g), default: 0] += n }
-        let kept = min(s.stagedCount, capacity)
-        let first = s.stagedCount > capacity ? s.stagedCount % capacity : 0
-        for k in 0..<kept {
-            let x = s.staged[(first + k) % capacity]
-            let segments = model.groups.indices.contains(x.group) ? model.groups[x.group].segments : []
-            func name(_ i: Int) -> String? { i < 0 ? nil : segments.indices.contains(i) ? segments[i].name : "#\(i)" }
-            let cause = switch x.causeKind {
-            case 0: "event " + (CanonicalTypes.all.indices.contains(Int(x.eventType)) ? CanonicalTypes.all[Int(x.eventType)] : "?")
-            case 1: "time"
-            default: "model"
-            }
-            s.pending.append(Entry(group: groupName(model, x.group), from: name(x.from), to: name(x.to), at: x.at, committedAt: 0,
-                                   cause: cause, contactId: x.contact.isEmpty ? nil : String(decoding: x.contact, as: UTF8.self)))
-        }
-        if s.pending.count > capacity { s.pending.removeFirst(s.pending.count - capacity) }
-        s.pendingTotal += s.stagedCount
-        s.stagedCount = 0
-        for i in s.stagedPerGroup.indices { s.stagedPerGroup[i] = 0 }
-    }
-
-    private static func groupName(_ model: Model, _ g: Int) -> String {
+    static func groupName(_ model: Model, _ g: Int) -> String {
         model.groups.indices.contains(g) ? model.groups[g].name : "#\(g)"
     }
 

@@ -105,6 +105,13 @@ extension DaemonConfig {
             c.maxRecordBytes = n
         },
         Setting("batch_size", "`10000`", "records per poll") { c, v throws(ConfigError) in c.batchSize = try v.positive("batch_size") },
+        Setting("threads", "number of cores (at most the cgroup's CPU limit, rounded up)", "processing threads, each with its own consumer in the group and its own transactional producer `<transactional_id>-<i>` (see *Processing threads*); 1 to 256") { c, v throws(ConfigError) in
+            let n = try v.positive("threads")
+            guard n <= DaemonConfig.maxThreads else {
+                throw v.fail("threads \(n) is above \(DaemonConfig.maxThreads); more threads than cores only adds consumers, producers and rebalances")
+            }
+            c.threads = n
+        },
         Setting("commit_interval", "`100ms`", "a transaction commits this long after its first record (0ms to 1m; see *Transactions*)") { c, v throws(ConfigError) in
             guard let d = DurationSpec(parsing: v.text), d.millis <= 60_000 else {
                 throw v.fail("commit_interval '\(v.text)' is not a duration from 0ms to 1m (e.g. 100ms); transactions must commit well within transaction.timeout.ms")

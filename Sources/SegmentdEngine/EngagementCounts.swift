@@ -31,7 +31,12 @@ public struct EngagementCounts: Sendable {
     /// The count of events of `type` applied while the contact was in `segment` of `group`
     /// (nil: in none of the group's segments).
     public func count(group: Int, segment: Int?, type: Int) -> Int {
-        counts[(groupBase[group] + (segment ?? -1) + 1) * typeCount + type]
+        counts[index(group: group, segment: segment, type: type)]
+    }
+
+    /// Where the count of (group, segment or nil, type) is in `counts`.
+    public func index(group: Int, segment: Int?, type: Int) -> Int {
+        (groupBase[group] + (segment ?? -1) + 1) * typeCount + type
     }
 
     /// Every non-zero counter: (group, segment or nil, type, count).

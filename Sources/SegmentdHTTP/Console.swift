@@ -27,12 +27,8 @@ enum Console {
     }
 
     static func gather(_ daemon: Daemon) async -> View {
-        let contacts: Int? = switch await daemon.ask(timeoutMs: 2_000, { d in
-            var n = 0
-            d.forEachEngine { _, e in n += e.contactCount }
-            return n
-        }) {
-        case .success(let n): n
+        let contacts: Int? = switch await daemon.askEachThread(timeoutMs: 2_000, { engines in engines.reduce(0) { $0 + $1.engine.contactCount } }) {
+        case .success(let counts): counts.reduce(0, +)
         case .failure: nil
         }
         let now = Daemon.wallMs()

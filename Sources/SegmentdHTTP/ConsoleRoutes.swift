@@ -63,7 +63,7 @@ enum ConsoleRoutes {
             }
             let version = model.version
             let (from, pageSize) = (start, limit)
-            switch await daemon.ask({ d in members(d, group: gi, segment: si, modelVersion: version, from: from, limit: pageSize, maxScan: maxScan) }) {
+            switch await members(daemon, group: gi, segment: si, modelVersion: version, from: from, limit: pageSize, maxScan: maxScan) {
             case .success(let page):
                 guard let page else {
                     var r = text(.serviceUnavailable, "unavailable: the model changed during the request; ask again\n")
@@ -137,6 +137,10 @@ enum ConsoleRoutes {
         }
 
         var description: String { "\(partition):\(index)" }
+
+        static func < (a: MemberCursor, b: MemberCursor) -> Bool {
+            a.partition < b.partition || (a.partition == b.partition && a.index < b.index)
+        }
     }
 
     struct MemberPage: Sendable {
@@ -146,33 +150,58 @@ enum ConsoleRoutes {
         var next: MemberCursor?
     }
 
-    /// The members of segment `segment` of group `group`, from `start` on, in partition then
-    /// engine order: at most `limit`, examining at most `maxScan` contacts. Runs on the polling
-    /// thread; nil when the model is not `modelVersion` any more.
-    static func members(_ d: Daemon, group: Int, segment: Int, modelVersion: String, from start: MemberCursor,
-                        limit: Int, maxScan: Int) -> MemberPage? {
-        guard d.model.version == modelVersion else { return nil }
-        var members: [String] = []
-        var scanned = 0
+    /// What one processing thread found: members of its partitions from the cursor on, where
+    /// it stopped (nil: it examined all its contacts), how many it examined.
+    struct ThreadPage: Sendable {
+        var members: [(cursor: MemberCursor, id: String)]
+        var scanned: Int
         var next: MemberCursor?
-        d.forEachEngine { p, engine in
-            guard next == nil, p >= start.partition else { return }
-            var i = p == start.partition ? start.index : 0
-            let n = engine.contactCount
-            while i < n {
-                if members.count == limit || scanned == maxScan {
-                    next = MemberCursor(partition: p, index: i)
-                    return
+        var sameModel: Bool
+    }
+
+    /// The members of segment `segment` of group `group`, from `start` on, in partition then
+    /// engine order: at most `limit`, each thread examining at most `maxScan` contacts. Every
+    /// processing thread lists its own partitions (on its thread); the page ends where the
+    /// first thread stopped, so no member before the returned cursor is ever skipped. nil when
+    /// the model is not `modelVersion` any more.
+    static func members(_ daemon: Daemon, group: Int, segment: Int, modelVersion: String, from start: MemberCursor,
+                        limit: Int, maxScan: Int) async -> Result<MemberPage?, Unavailable> {
+        let answers = await daemon.askEachThread { engines -> ThreadPage in
+            var page = ThreadPage(members: [], scanned: 0, next: nil, sameModel: true)
+            for (p, engine) in engines where p >= start.partition && page.next == nil {
+                guard engine.model.version == modelVersion else { page.sameModel = false; return page }
+                var i = p == start.partition ? start.index : 0
+                let n = engine.contactCount
+                while i < n {
+                    if page.members.count == limit || page.scanned == maxScan {
+                        page.next = MemberCursor(partition: p, index: i)
+                        break
+                    }
+                    let id = engine.contactId(at: i)
+                    if let m = engine.memberships(of: id), m.indices.contains(group), m[group] == segment {
+                        page.members.append((MemberCursor(partition: p, index: i), String(decoding: id, as: UTF8.self)))
+                    }
+                    i += 1
+                    page.scanned += 1
                 }
-                let id = engine.contactId(at: i)
-                if let m = engine.memberships(of: id), m.indices.contains(group), m[group] == segment {
-                    members.append(String(decoding: id, as: UTF8.self))
-                }
-                i += 1
-                scanned += 1
             }
+            return page
         }
-        return MemberPage(members: members, scanned: scanned, next: next)
+        switch answers {
+        case .failure(let why): return .failure(why)
+        case .success(let pages):
+            guard pages.allSatisfy(\.sameModel) else { return .success(nil) }
+            // Every position before the earliest place a thread stopped was examined.
+            let stop = pages.compactMap(\.next).min { $0 < $1 }
+            var found = pages.flatMap(\.members).filter { stop == nil || $0.cursor < stop! }
+            found.sort { $0.cursor < $1.cursor }
+            var next = stop
+            if found.count > limit {
+                next = found[limit].cursor
+                found.removeLast(found.count - limit)
+            }
+            return .success(MemberPage(members: found.map(\.id), scanned: pages.reduce(0) { $0 + $1.scanned }, next: next))
+        }
     }
 }
 

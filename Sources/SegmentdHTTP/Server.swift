@@ -15,8 +15,8 @@ import SegmentdEngine
 /// - `GET /` (the live console), `/segments`, `/segments/{group}`, `/segments/{group}/{segment}`,
 ///   `/transitions/recent`: see `ConsoleRoutes`.
 ///
-/// Engines are single-threaded, so queries are handed to the daemon's polling thread
-/// (`Daemon.enqueue`) and answered between batches.
+/// Engines are single-threaded, so a query is handed to the processing thread that holds the
+/// contact's partition (`Daemon.lookup`) and answered between its batches.
 public struct OperationsServer: Sendable {
     public let daemon: Daemon
     public let host: String
@@ -55,7 +55,7 @@ public struct OperationsServer: Sendable {
         }
         router.get("/contacts/:id") { _, context -> Response in
             guard let id = context.parameters.get("id") else { return text(.badRequest, "missing id\n") }
-            switch await daemon.ask({ d in d.lookup(Array(id.utf8)) }) {
+            switch await daemon.lookup(Array(id.utf8)) {
             case .success(let answer):
                 return json(ContactDocument.make(answer, id: id, model: daemon.model, instance: daemon.config.transactionalId))
             case .failure(let why):
@@ -75,7 +75,7 @@ public struct OperationsServer: Sendable {
         }
         ConsoleRoutes.add(to: router, daemon: daemon)
         router.post("/admin/reload") { _, _ -> Response in
-            switch await daemon.ask(timeoutMs: 60_000, { d in d.reloadModel() }) {
+            switch await daemon.reloadModel(timeoutMs: 60_000) {
             case .success(.success(let m)): return text(.ok, m + "\n")
             case .success(.failure(let e)): return text(.unprocessableContent, "model refused, the old one keeps running: \(e)\n")
             case .failure(let why): return unavailable(why)

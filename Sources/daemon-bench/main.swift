@@ -2,7 +2,7 @@
 //
 //   swift run -c release daemon-bench [--events N] [--partitions P] [--contacts C]
 //       [--guarantee exactly_once|at_least_once] [--commit-intervals 0ms,100ms] [--repartition auto|off]
-//       [--restore-contacts N]
+//       [--restore-contacts N] [--threads 1,2] [--latency-seconds S] [--latency-rate R]
 //
 // Starts the embedded broker (librdkafka's mock cluster, over TCP on 127.0.0.1), loads N
 // synthetic B2B events (lz4, keyed by contact), then reads them with a plain consumer that only
@@ -10,10 +10,18 @@
 // segment, produce transitions, changelog and checkpoints, commit transactions), each run with
 // its own group, changelog and repartition topic; `0ms` commits after every poll (as the daemon
 // did before `commit_interval` existed). Each rate is timed from the first record to the last,
-// so the ~3 s group join is not counted. Then a fresh instance restores every partition from
+// so the ~3 s group join is not counted. Every commit interval runs once per `--threads` value
+// (processing threads per instance), in the same run. Then a fresh instance restores every partition from
 // the last run's changelog. With `--restore-contacts N`, a restore benchmark follows: the daemon
 // processes one event for each of N distinct contacts (a changelog of N contact snapshots, on
 // topics of their own with the same partition count), then a fresh instance restores them all.
+// With `--latency-seconds S` (default 10; 0: off), a latency run follows: a fresh instance
+// with the last commit interval and the most threads reads a topic of its own while events are
+// produced into it at half the rate that configuration reached above, for S seconds (after 3 s
+// of warm-up at that rate, not counted); the
+// p50/p99 from each event's Kafka timestamp to the commit of the transitions it caused come
+// from the daemon's own histogram (segmentd_event_to_transition_seconds). `--latency-rate R`
+// produces R events/s instead; the drain time after the last event says whether it kept up.
 // Prints figures.
 
 import Foundation
@@ -29,6 +37,9 @@ var guarantee = "exactly_once"
 var commitIntervals = ["0ms", "100ms"]
 var repartition = "auto"
 var restoreContacts = 0
+var threadCounts = [1, 2]
+var latencySeconds = 10
+var latencyRate = 0
 var args = CommandLine.arguments.dropFirst().makeIterator()
 while let a = args.next() {
     guard let v = args.next() else { break }
@@ -40,6 +51,9 @@ while let a = args.next() {
     case "--commit-intervals": commitIntervals = v.split(separator: ",").map(String.init)
     case "--repartition": repartition = v
     case "--restore-contacts": restoreContacts = Int(v)!
+    case "--threads": threadCounts = v.split(separator: ",").map { Int($0)! }
+    case "--latency-seconds": latencySeconds = Int(v)!
+    case "--latency-rate": latencyRate = Int(v)!
     default: fatalError("unknown option \(a)")
     }
 }
@@ -92,36 +106,45 @@ try plain.close()
 let plainRate = Double(seen) / plainSeconds
 print("plain consumer: \(seen) records in \(String(format: "%.2f", plainSeconds)) s = \(rate(seen, plainSeconds))")
 
-// The daemon, once per commit interval, each with its own group and state topics.
+// The daemon, once per commit interval and thread count, each with its own group and state topics.
 var lastRun = config
+var rates: [String: Double] = [:]
 for interval in commitIntervals {
-    var c = config
-    try c.set("commit_interval", interval, origin: "flag --commit-intervals")
-    c.groupId = "bench-\(interval)"
-    c.transactionalId = "bench-\(interval)"
-    c.changelogTopic = "segmentd-changelog-\(interval)"
-    try broker.cluster.createTopic(c.changelogTopic, partitions: partitions)
-    if c.repartition == .auto { try broker.cluster.createTopic(c.repartitionTopic, partitions: partitions) }
-    let daemon = Daemon(config: c, model: .defaultModel(), log: { _ in })
-    let finished = Atomic<Bool>(false)
-    Thread.detachNewThread {
-        do { try daemon.run() } catch { print("daemon failed: \(error)") }
-        finished.store(true, ordering: .sequentiallyConsistent)
+    for threads in threadCounts {
+        var c = config
+        try c.set("commit_interval", interval, origin: "flag --commit-intervals")
+        c.threads = threads
+        let name = "\(interval)-t\(threads)"
+        c.groupId = "bench-\(name)"
+        c.transactionalId = "bench-\(name)"
+        c.changelogTopic = "segmentd-changelog-\(name)"
+        try broker.cluster.createTopic(c.changelogTopic, partitions: partitions)
+        if c.repartition == .auto { try broker.cluster.createTopic(c.repartitionTopic, partitions: partitions) }
+        let daemon = Daemon(config: c, model: .defaultModel(), log: { _ in })
+        let finished = Atomic<Bool>(false)
+        Thread.detachNewThread {
+            do { try daemon.run() } catch { print("daemon failed: \(error)") }
+            finished.store(true, ordering: .sequentiallyConsistent)
+        }
+        var dFirst = 0.0
+        let runDeadline = now() + 900
+        while daemon.status.records < events && now() < runDeadline && !finished.load(ordering: .sequentiallyConsistent) {
+            if dFirst == 0 && daemon.status.records > 0 { dFirst = now() }
+            usleep(2_000)
+        }
+        let dSeconds = now() - dFirst
+        daemon.stop()
+        while !finished.load(ordering: .sequentiallyConsistent) { usleep(10_000) }
+        let s = daemon.status
+        let daemonRate = Double(s.records) / dSeconds
+        rates[name] = daemonRate
+        print("daemon (\(guarantee), commit_interval \(interval), threads \(threads)): \(s.records) records in \(String(format: "%.2f", dSeconds)) s = \(rate(s.records, dSeconds)); \(s.transitions) transitions, \(s.deadLetters) dead letters, \(s.recordsRepartitioned) repartitioned, \(s.transactions) transactions")
+        print("daemon (commit_interval \(interval), threads \(threads)) / plain consumer: \(String(format: "%.2f", daemonRate / plainRate))")
+        if threads != threadCounts[0], let base = rates["\(interval)-t\(threadCounts[0])"] {
+            print("daemon (commit_interval \(interval)) threads \(threads) / threads \(threadCounts[0]): \(String(format: "%.2f", daemonRate / base))")
+        }
+        lastRun = c
     }
-    var dFirst = 0.0
-    let runDeadline = now() + 900
-    while daemon.status.records < events && now() < runDeadline && !finished.load(ordering: .sequentiallyConsistent) {
-        if dFirst == 0 && daemon.status.records > 0 { dFirst = now() }
-        usleep(2_000)
-    }
-    let dSeconds = now() - dFirst
-    daemon.stop()
-    while !finished.load(ordering: .sequentiallyConsistent) { usleep(10_000) }
-    let s = daemon.status
-    let daemonRate = Double(s.records) / dSeconds
-    print("daemon (\(guarantee), commit_interval \(interval)): \(s.records) records in \(String(format: "%.2f", dSeconds)) s = \(rate(s.records, dSeconds)); \(s.transitions) transitions, \(s.deadLetters) dead letters, \(s.recordsRepartitioned) repartitioned, \(s.transactions) transactions")
-    print("daemon (commit_interval \(interval)) / plain consumer: \(String(format: "%.2f", daemonRate / plainRate))")
-    lastRun = c
 }
 
 // Restore: a fresh daemon instance rebuilds every partition from the last run's changelog.
@@ -147,6 +170,96 @@ func runDaemon(_ c: DaemonConfig, records: Int) {
     while daemon.status.records < records && now() < until && !finished.load(ordering: .sequentiallyConsistent) { usleep(10_000) }
     daemon.stop()
     while !finished.load(ordering: .sequentiallyConsistent) { usleep(10_000) }
+}
+
+/// p-quantile of a Prometheus histogram (cumulative buckets, `le` → count), interpolated
+/// linearly inside the bucket that holds it.
+func quantile(_ q: Double, _ buckets: [(Double, Double)]) -> Double? {
+    guard let total = buckets.last?.1, total > 0 else { return nil }
+    let rank = q * total
+    var lower = 0.0, below = 0.0
+    for (le, count) in buckets {
+        if count >= rank {
+            if le.isInfinite { return lower }
+            return lower + (le - lower) * (count > below ? (rank - below) / (count - below) : 1)
+        }
+        lower = le.isInfinite ? lower : le
+        below = count
+    }
+    return nil
+}
+
+if latencySeconds > 0 {
+    var c = lastRun
+    let best = rates["\(commitIntervals.last!)-t\(threadCounts.max()!)"] ?? 10_000
+    let target = latencyRate > 0 ? latencyRate : max(1_000, Int(best / 2))
+    c.inputTopic = "latency-events"
+    c.groupId = "latency-bench"
+    c.transactionalId = "latency-bench"
+    c.changelogTopic = "latency-bench-changelog"
+    c.threads = threadCounts.max()!
+    for t in [c.inputTopic, c.changelogTopic] + (c.repartition == .auto ? [c.repartitionTopic] : []) {
+        try broker.cluster.createTopic(t, partitions: partitions)
+    }
+    let daemon = Daemon(config: c, model: .defaultModel(), log: { _ in })
+    let finished = Atomic<Bool>(false)
+    Thread.detachNewThread {
+        do { try daemon.run() } catch { print("daemon failed: \(error)") }
+        finished.store(true, ordering: .sequentiallyConsistent)
+    }
+    let readyBy = now() + 60
+    while !daemon.isReady && now() < readyBy { usleep(10_000) }
+    let p = try KafkaProducer(config: ["bootstrap.servers": broker.bootstrapServers, "compression.type": "lz4",
+                                       "linger.ms": "5", "partitioner": "murmur2_random", "queue.buffering.max.messages": "1000000"])
+    // Events of the present (their event times follow the wall clock), paced every 10 ms.
+    var live = SyntheticStream(contacts: contacts, start: Daemon.wallMs() - 1_000, step: max(1, 1_000 / Int64(target)), seed: 99, badFraction: 0.01)
+    /// A histogram's cumulative buckets from the daemon's exposition.
+    func histogram(_ name: String) -> [(Double, Double)] {
+        var buckets: [(Double, Double)] = []
+        for line in daemon.metrics.exposition().split(separator: "\n") where line.hasPrefix(name + "_bucket{") {
+            guard let open = line.range(of: "le=\""), let close = line[open.upperBound...].firstIndex(of: "\""),
+                  let count = Double(line.split(separator: " ").last ?? "") else { continue }
+            let le = String(line[open.upperBound..<close])
+            buckets.append((le == "+Inf" ? .infinity : Double(le) ?? .infinity, count))
+        }
+        return buckets.sorted { $0.0 < $1.0 }
+    }
+    /// What `after` counted since `before` (same buckets).
+    func since(_ after: [(Double, Double)], _ before: [(Double, Double)]) -> [(Double, Double)] {
+        after.map { b in (b.0, b.1 - (before.first { $0.0 == b.0 }?.1 ?? 0)) }
+    }
+    // Warm-up (the first transactions of each producer, metadata): produced at the same rate for
+    // 3 s, then not counted.
+    let warmUp = 3.0
+    var warm: ([(Double, Double)], [(Double, Double)], [(Double, Double)]) = ([], [], [])
+    var produced = 0
+    let l0 = now()
+    while now() - l0 < Double(latencySeconds) + warmUp {
+        if warm.0.isEmpty && now() - l0 >= warmUp {
+            warm = (histogram("segmentd_event_to_transition_seconds"), histogram("segmentd_batch_seconds"), histogram("segmentd_commit_seconds"))
+        }
+        let due = Int(Double(target) * (now() - l0))
+        while produced < due {
+            let r = live.nextRecord()
+            try p.produce(topic: c.inputTopic, key: r.key ?? Array("malformed".utf8), value: r.value)
+            produced += 1
+        }
+        usleep(10_000)
+    }
+    try p.flush(timeoutMs: 60_000)
+    try p.close()
+    let producedBy = now()
+    let drainBy = producedBy + 120
+    while daemon.status.records < produced && now() < drainBy { usleep(10_000) }
+    let drained = now() - producedBy
+    usleep(300_000)  // the last transaction commits
+    let buckets = since(histogram("segmentd_event_to_transition_seconds"), warm.0)
+    let batches = since(histogram("segmentd_batch_seconds"), warm.1)
+    let commits = since(histogram("segmentd_commit_seconds"), warm.2)
+    daemon.stop()
+    while !finished.load(ordering: .sequentiallyConsistent) { usleep(10_000) }
+    func ms(_ v: Double?) -> String { v.map { String(format: "%.0f ms", $0 * 1000) } ?? "n/a" }
+    print("latency (commit_interval \(commitIntervals.last!), threads \(c.threads), \(target) events/s\(latencyRate > 0 ? "" : " = half of \(Int(best))"), \(latencySeconds) s, \(produced) events, \(Int(buckets.last?.1 ?? 0)) with transitions; all committed \(String(format: "%.2f", drained)) s after the last was produced): event Kafka timestamp to commit p50 \(ms(quantile(0.5, buckets))), p99 \(ms(quantile(0.99, buckets))); batch (with its commit when due) p50 \(ms(quantile(0.5, batches))), p99 \(ms(quantile(0.99, batches))); commit p50 \(ms(quantile(0.5, commits))), p99 \(ms(quantile(0.99, commits)))")
 }
 
 if restoreContacts > 0 {

@@ -35,6 +35,10 @@ struct Demo: ParsableCommand {
         var c = DaemonConfig()
         c.embeddedPartitions = 4
         c.idleAdvance = nil
+        // One processing thread: the demo's few events need no more, and a short-lived
+        // instance whose threads are still joining the group when it stops is where
+        // librdkafka 2.0.2's cooperative-sticky assertion (librdkafka#4312) can fire.
+        c.threads = 1
         try c.set("http_address", httpAddress, origin: "flag --http-address")
         try c.set("http_contact_ids", httpContactIds, origin: "flag --http-contact-ids")
         let broker = try EmbeddedBroker(config: c, partitions: c.embeddedPartitions)

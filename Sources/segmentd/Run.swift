@@ -71,6 +71,7 @@ struct Run: ParsableCommand {
     @Option(help: setting("idle_advance")) var idleAdvance: String?
     @Option(help: setting("max_record_bytes")) var maxRecordBytes: String?
     @Option(help: setting("batch_size")) var batchSize: String?
+    @Option(help: setting("threads")) var threads: String?
     @Option(help: setting("commit_interval")) var commitInterval: String?
     @Option(help: setting("commit_max_records")) var commitMaxRecords: String?
     @Option(help: setting("max_future")) var maxFuture: String?

@@ -5,10 +5,11 @@ import SegmentdHTTP
 import ServiceLifecycle
 import UnixSignals
 
-/// The processing loop as a `Service`: it runs on its own thread (librdkafka calls block, and
-/// rebalance callbacks must run on the polling thread, so not on the cooperative pool); a
-/// graceful shutdown or a cancellation asks it to stop, and it returns once it has committed,
-/// flushed and left the group (or at once if it was still connecting).
+/// The processing threads as a `Service`: `Daemon.run` runs on a thread of its own (librdkafka
+/// calls block, and rebalance callbacks must run on each worker's polling thread, so not on the
+/// cooperative pool) and starts the other workers' threads; a graceful shutdown or a
+/// cancellation asks every worker to stop, and it returns once all have committed, flushed and
+/// left the group (or at once if they were still connecting).
 struct DaemonService: Service, CustomStringConvertible {
     let daemon: Daemon
     var description: String { "daemon" }
@@ -42,7 +43,7 @@ struct ReloadOnHangup: Service, CustomStringConvertible {
     func run() async throws {
         for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
             log("SIGHUP: reloading the model")
-            daemon.enqueue({ d in _ = d.reloadModel() }, refuse: { [log] why in log("model reload not done: \(why)") })
+            if case .failure(let why) = await daemon.reloadModel() { log("model reload not done: \(why)") }
         }
     }
 }

@@ -15,6 +15,8 @@ struct CommitIntervalTests {
         let h = try Harness()
         try h.produce(3000, seed: 301)
         var c = h.config
+        // One thread: commit_max_records counts each thread's own transaction.
+        c.threads = 1
         c.batchSize = 100
         c.commitInterval = 4_000
         c.commitMaxRecords = 1000

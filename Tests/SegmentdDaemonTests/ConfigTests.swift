@@ -54,6 +54,32 @@ struct ConfigTests {
         e = error { try $0.set("input_adapters", "sendgrid,klaviyo", origin: "flag --input-adapters") }
         #expect(e?.message.contains("'klaviyo'") == true)
     }
+
+    @Test("threads: default the cores, 1 allowed, a bad value refused with its line; each thread's identity")
+    func threads() throws {
+        var c = DaemonConfig()
+        #expect(c.threads == DaemonConfig.cores())
+        try c.apply(yaml: "threads: 1\n", file: "s.yaml")
+        #expect(c.threads == 1)
+        var e = error { try $0.apply(yaml: "brokers: k:9092\nthreads: 0\n", file: "s.yaml") }
+        #expect(e?.origin == "s.yaml:2:10")
+        #expect(e?.message == "threads '0' must be a positive whole number")
+        e = error { try $0.apply(yaml: "threads: many\n", file: "s.yaml") }
+        #expect(e?.message == "threads 'many' must be a positive whole number")
+        e = error { try $0.set("threads", "1000", origin: "flag --threads") }
+        #expect(e?.origin == "flag --threads")
+        #expect(e?.message.hasPrefix("threads 1000 is above 256") == true)
+        // Thread i: transactional id and (static membership) group instance id with -i.
+        try c.set("transactional_id", "seg-a", origin: "test")
+        #expect(c.forThread(1).producerProperties()["transactional.id"] == "seg-a-1")
+        #expect(c.forThread(0).consumerProperties()["group.instance.id"] == nil)
+        try c.set("group_instance_id", "auto", origin: "test")
+        #expect(c.forThread(1).consumerProperties()["group.instance.id"] == "seg-a-1")
+        try c.set("group_instance_id", "node-7", origin: "test")
+        #expect(c.forThread(0).consumerProperties()["group.instance.id"] == "node-7-0")
+        #expect(c.forThread(3).consumerProperties()["group.instance.id"] == "node-7-3")
+        #expect(c.forThread(3).consumerProperties()["group.id"] == c.consumerProperties()["group.id"], "one group for every thread")
+    }
 }
 
 @Suite("Daemon configuration: hardening")

@@ -228,7 +228,7 @@ struct ConsoleTests {
         let running = Task { try await group.run() }
         var iterator = port.stream.makeAsyncIterator()
         let bound = try #require(await iterator.next())
-        let lookup = try await d.ask { $0.lookup(Array("c-1".utf8)) }.get()
+        let lookup = try await d.lookup(Array("c-1".utf8)).get()
         guard case let .found(_, _, memberships) = lookup else { Issue.record("c-1 not found"); return }
 
         let url = "http://127.0.0.1:\(bound)/#contact=c-1"

@@ -58,6 +58,24 @@ struct HTTPTests {
                     #expect(text.contains(family), "\(family) missing")
                 }
             }
+            // Live engagement by segment: every applied event is counted once per group, under
+            // the segment it found its contact in (the counters move between batches: asked until
+            // a scrape sees both families at rest).
+            var engagementAgrees = false
+            for _ in 0..<50 where !engagementAgrees {
+                try await client.execute(uri: "/metrics", method: .get) { res in
+                    let lines = body(res).split(separator: "\n")
+                    func sum(_ prefix: String) -> Int {
+                        lines.filter { $0.hasPrefix(prefix) }.compactMap { Int($0.split(separator: " ").last!) }.reduce(0, +)
+                    }
+                    let applied = sum("segmentd_events_by_type_total{")
+                    let groups = Model.defaultModel().groups.map(\.name)
+                    engagementAgrees = applied > 0 && groups.allSatisfy { sum("segmentd_segment_events_total{group=\"\($0)\"") == applied }
+                        && lines.contains { $0.hasPrefix("segmentd_segment_events_total{group=\"lifecycle\",segment=\"none\"") }
+                }
+                if !engagementAgrees { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            #expect(engagementAgrees, "segmentd_segment_events_total per group must sum to the events applied")
             // c-1's memberships are the last `to` of each group in the replay.
             let key = "c-1".utf8.map { String($0) }.joined(separator: ".")
             let lines = try #require(expected[key])

@@ -9,7 +9,7 @@ struct RecentTransitionsTests {
     /// Transitions of a few contacts subscribing (and one unsubscribing) under `model`, staged
     /// into `recent` straight from the engine's views; returns their owned copies in order.
     @discardableResult
-    static func stage(_ recent: RecentTransitions, model: Model = .defaultModel(), contacts: [String], unsubscribe: Bool = false) -> [Transition] {
+    static func stage(_ stage: RecentTransitions.Stage, model: Model = .defaultModel(), contacts: [String], unsubscribe: Bool = false) -> [Transition] {
         let p = Pipeline(model: model)
         var n = 0
         for c in contacts {
@@ -22,7 +22,7 @@ struct RecentTransitionsTests {
         var out: [Transition] = []
         p.engine.drainTransitions { t in
             out.append(t.transition)
-            recent.stage(t, encoder: p.encoder)
+            stage.add(t, encoder: p.encoder)
         }
         return out
     }
@@ -33,11 +33,12 @@ struct RecentTransitionsTests {
     @Test("nothing shows before the commit; after it, newest first, with counts per group in the commit's minute")
     func commitShows() throws {
         let recent = RecentTransitions(capacity: 50, keepContactIds: true)
-        let staged = Self.stage(recent, contacts: ["a", "b"])
+        let stage = recent.makeStage()
+        let staged = Self.stage(stage, contacts: ["a", "b"])
         #expect(staged.count >= 2)
         #expect(recent.snapshot(nowMs: Self.t0).latest.isEmpty)
         #expect(recent.snapshot(nowMs: Self.t0).committedTotal == 0)
-        recent.commit(nowMs: Self.t0)
+        recent.commit(stage, nowMs: Self.t0)
         let snap = recent.snapshot(nowMs: Self.t0 + 1000)
         #expect(snap.committedTotal == staged.count)
         #expect(snap.latest.count == staged.count)
@@ -63,13 +64,14 @@ struct RecentTransitionsTests {
     @Test("an aborted transaction's transitions never show; contact ids only when kept")
     func discardAndIds() throws {
         let recent = RecentTransitions(capacity: 10, keepContactIds: false)
-        Self.stage(recent, contacts: ["a"])
-        recent.discard()
-        recent.commit(nowMs: Self.t0)
+        let stage = recent.makeStage()
+        Self.stage(stage, contacts: ["a"])
+        stage.discard()
+        recent.commit(stage, nowMs: Self.t0)
         #expect(recent.snapshot(nowMs: Self.t0).latest.isEmpty)
         #expect(recent.snapshot(nowMs: Self.t0).minutes.allSatisfy { $0.counts.isEmpty })
-        let kept = Self.stage(recent, contacts: ["b"])
-        recent.commit(nowMs: Self.t0)
+        let kept = Self.stage(stage, contacts: ["b"])
+        recent.commit(stage, nowMs: Self.t0)
         let snap = recent.snapshot(nowMs: Self.t0)
         #expect(snap.latest.count == kept.count)
         #expect(snap.latest.allSatisfy { $0.contactId == nil })
@@ -79,10 +81,11 @@ struct RecentTransitionsTests {
     @Test("bounded: the newest `capacity` transitions over several commits, every one counted")
     func bounded() throws {
         let recent = RecentTransitions(capacity: 4, keepContactIds: true)
+        let stage = recent.makeStage()
         var all: [Transition] = []
         for batch in 0..<3 {
-            all += Self.stage(recent, contacts: (0..<5).map { "c\(batch)-\($0)" }, unsubscribe: true)
-            recent.commit(nowMs: Self.t0 + Millis(batch) * 1000)
+            all += Self.stage(stage, contacts: (0..<5).map { "c\(batch)-\($0)" }, unsubscribe: true)
+            recent.commit(stage, nowMs: Self.t0 + Millis(batch) * 1000)
         }
         let snap = recent.snapshot(nowMs: Self.t0 + 5000)
         #expect(all.count > 12)
@@ -95,11 +98,12 @@ struct RecentTransitionsTests {
     @Test("per minute: the last hour only, empty minutes included, by the commit's minute")
     func minutes() throws {
         let recent = RecentTransitions(capacity: 5, minutes: 60)
+        let stage = recent.makeStage()
         var perMinute: [Millis: Int] = [:]
         for m in 0..<75 where m % 5 == 0 {
-            let n = Self.stage(recent, contacts: ["m\(m)"]).count
+            let n = Self.stage(stage, contacts: ["m\(m)"]).count
             let at = Self.t0 + Millis(m) * Self.minute
-            recent.commit(nowMs: at)
+            recent.commit(stage, nowMs: at)
             perMinute[at - 20_000] = n
         }
         let now = Self.t0 + 74 * Self.minute
@@ -120,12 +124,27 @@ struct RecentTransitionsTests {
         let renamed = try Model.load(yaml: old.source.replacingOccurrences(of: "new_subscriber", with: "fresh_subscriber")
             .replacingOccurrences(of: "version: default-1", with: "version: renamed-1"), file: "renamed.yaml")
         let recent = RecentTransitions(capacity: 50, keepContactIds: true)
-        Self.stage(recent, model: old, contacts: ["x"])
-        Self.stage(recent, model: renamed, contacts: ["y"])
-        recent.commit(nowMs: Self.t0)
+        let stage = recent.makeStage()
+        Self.stage(stage, model: old, contacts: ["x"])
+        Self.stage(stage, model: renamed, contacts: ["y"])
+        recent.commit(stage, nowMs: Self.t0)
         let latest = recent.snapshot(nowMs: Self.t0).latest
         #expect(latest.contains { $0.contactId == "x" && $0.to == "new_subscriber" })
         #expect(latest.contains { $0.contactId == "y" && $0.to == "fresh_subscriber" })
         #expect(!latest.contains { $0.contactId == "y" && $0.to == "new_subscriber" })
+    }
+
+    @Test("each processing thread stages its own transaction: one thread's commit shows only its own")
+    func stagesPerThread() throws {
+        let recent = RecentTransitions(capacity: 50, keepContactIds: true)
+        let first = recent.makeStage(), second = recent.makeStage()
+        Self.stage(first, contacts: ["a"])
+        Self.stage(second, contacts: ["b"])
+        recent.commit(first, nowMs: Self.t0)
+        #expect(recent.snapshot(nowMs: Self.t0).latest.compactMap(\.contactId).allSatisfy { $0 == "a" })
+        second.discard()
+        recent.commit(second, nowMs: Self.t0 + 1)
+        let snap = recent.snapshot(nowMs: Self.t0 + 1)
+        #expect(!snap.latest.isEmpty && snap.latest.allSatisfy { $0.contactId == "a" })
     }
 }

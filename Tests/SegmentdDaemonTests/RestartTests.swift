@@ -59,7 +59,7 @@ struct RestartTests {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: bin)
             p.arguments = ["run", "--brokers", h.config.brokers, "--group-id", h.config.groupId, "--idle-advance", "off",
-                           "--batch-size", "200", "--transactional-id", h.config.transactionalId, "--group-instance-id", "auto",
+                           "--batch-size", "200", "--transactional-id", h.config.transactionalId, "--group-instance-id", "auto", "--threads", "2",
                            "--http-address", "127.0.0.1:0", "--kafka", "session.timeout.ms=6000", "--kafka", "heartbeat.interval.ms=500"]
             let log = FileManager.default.temporaryDirectory.appendingPathComponent("segmentd-static-\(i).log")
             _ = FileManager.default.createFile(atPath: log.path, contents: nil)
@@ -99,5 +99,74 @@ struct RestartTests {
         #expect(processingAgainAfter != nil)
         let (actual, _) = try h.actual()
         #expect(actual == (try h.expected()))
+    }
+
+    @Test("two threads, SIGKILLed several times mid-stream: every thread held partitions, output equals replay per partition")
+    func repeatedKillsWithTwoThreads() throws {
+        let h = try Harness(partitions: 4)
+        let total = 12000
+        try h.produce(total, seed: 421)
+        let bin = repoRoot.appendingPathComponent(".build/debug/segmentd").path
+        #expect(FileManager.default.isExecutableFile(atPath: bin), "build the segmentd binary first (swift build)")
+        var logs: [URL] = []
+        func launch() throws -> Process {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: bin)
+            p.arguments = ["run", "--brokers", h.config.brokers, "--group-id", h.config.groupId, "--idle-advance", "off",
+                           // Small transactions (a commit per poll of 20 records): slow enough that each
+                           // kill lands mid-stream, however fast the machine.
+                           "--batch-size", "20", "--commit-interval", "0ms", "--transactional-id", h.config.transactionalId, "--threads", "2",
+                           "--http-address", "127.0.0.1:0", "--kafka", "session.timeout.ms=6000", "--kafka", "heartbeat.interval.ms=500"]
+            let log = FileManager.default.temporaryDirectory.appendingPathComponent("segmentd-kills-\(UUID().uuidString).log")
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+            logs.append(log)
+            p.standardError = try FileHandle(forWritingTo: log)
+            try p.run()
+            return p
+        }
+        /// Input records covered by each partition's last checkpoint, summed.
+        func checkpointed() throws -> Int64 {
+            var reached: [Int32: Int64] = [:]
+            for r in try h.read(h.config.changelogTopic) where r.key == Changelog.checkpointKey {
+                reached[r.partition] = Changelog.Checkpoint.decode(r.value)?.offset
+            }
+            return reached.values.reduce(0, +)
+        }
+        func bothThreadsHold(_ log: URL) -> Bool {
+            let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            return (0..<2).allSatisfy { text.contains("thread \($0): partition ") }
+        }
+        // Three instances killed as soon as both threads hold partitions and the instance
+        // committed more of the input; the fourth runs to the end.
+        var killedAt: [Int64] = []
+        for _ in 1...3 {
+            let p = try launch()
+            let before = killedAt.last ?? 0
+            let deadline = Date().addingTimeInterval(90)
+            while Date() < deadline, try !bothThreadsHold(logs.last!) || checkpointed() <= before { usleep(20_000) }
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            killedAt.append(try checkpointed())
+        }
+        print("two threads, SIGKILLed at \(killedAt) of \(total) input records checkpointed")
+        #expect(killedAt.allSatisfy { $0 < Int64(total) }, "killed mid-stream: \(killedAt)")
+        #expect(zip(killedAt, killedAt.dropFirst()).allSatisfy { $0 < $1 }, "each instance committed more before it was killed: \(killedAt)")
+        let last = try launch()
+        let deadline = Date().addingTimeInterval(180)
+        while Date() < deadline, try !bothThreadsHold(logs.last!) || checkpointed() < Int64(total) { usleep(200_000) }
+        kill(last.processIdentifier, SIGTERM)
+        last.waitUntilExit()
+        #expect(last.terminationStatus == 0)
+        #expect(try checkpointed() == Int64(total))
+        // Both threads of every instance held partitions (a thread with none would be no test).
+        for log in logs {
+            let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+            for t in 0..<2 { #expect(text.contains("thread \(t): partition "), "thread \(t) restored no partition: \(log.path)") }
+        }
+        let (actual, _) = try h.actual()
+        let expected = try h.expected()
+        let differing = expected.keys.filter { actual[$0] != expected[$0] }.sorted()
+        #expect(differing.isEmpty, "\(differing.count) contacts differ; first: \(differing.first.map { "\($0)\nexpected \(expected[$0]!)\nactual   \(actual[$0] ?? [])" } ?? "")")
+        #expect(actual.count == expected.count)
     }
 }

@@ -38,6 +38,7 @@ struct SettingsTests {
             "idle_advance": ("off", { $0.idleAdvance == nil }),
             "max_record_bytes": ("2048", { $0.maxRecordBytes == 2048 }),
             "batch_size": ("7", { $0.batchSize == 7 }),
+            "threads": ("3", { $0.threads == 3 }),
             "commit_interval": ("1s", { $0.commitInterval == 1000 }),
             "commit_max_records": ("9", { $0.commitMaxRecords == 9 }),
             "max_future": ("15m", { $0.maxFuture == 900_000 }),

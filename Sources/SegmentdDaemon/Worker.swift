@@ -1,0 +1,1106 @@
+import Dispatch
+import SegmentdEngine
+import SegmentdKafka
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One processing thread of a `Daemon` instance: the whole processing loop, on its own OS
+/// thread, for the partitions Kafka assigns to its consumer.
+///
+/// Each worker has its own consumer in the instance's group (so Kafka spreads the input's
+/// partitions over the workers of every instance), its own transactional producer
+/// (`<transactional_id>-<i>`, see `DaemonConfig.forThread`), its own repartition reader and
+/// the engines of its own partitions, restored from their changelog partitions when assigned.
+/// A contact never crosses threads because a partition never does. Nothing is shared between
+/// workers but the instance's settings, stop flag and metrics (thread-safe).
+///
+/// One thread does everything, in a loop: poll a batch (zero-copy) → feed each record to its
+/// partition's engine, or forward it to the repartition topic when its contact belongs to
+/// another partition → read the repartition topic's records of the assigned partitions.
+/// Transitions, dead letters and forwarded records are produced into the open transaction as
+/// they arise (librdkafka sends them while the loop goes on); every `commit_interval` (or
+/// `commit_max_records` input records) the transaction gets the changelog records of the
+/// contacts that changed since the last commit, each partition's checkpoint and the input and
+/// repartition offsets, and commits. Rebalance callbacks run inside `poll` on the same thread
+/// and commit the open transaction first, so a revoked partition never has work in flight, and
+/// an assigned one is restored from the changelog before its first record.
+///
+/// Repartitioning (`repartition: auto`): the engine of partition p owns the contacts whose id
+/// hashes to p (murmur2 over the input's partition count, as Kafka's default partitioner and
+/// segmentd's outputs). It reads the input partition p's records of its own contacts and
+/// partition p of the repartition topic, where every instance forwards the records of p's
+/// contacts that arrived on other input partitions; a second consumer (`repartitionReader`,
+/// manually assigned, no group) follows the group's assignment of the input.
+///
+/// Other threads reach a worker only through its atomics and locks (status, phase, liveness)
+/// and its inbox (`enqueue`, `ask`): work that reads the engines runs on its thread, between
+/// batches.
+final class Worker: @unchecked Sendable {
+    /// Its place in the instance (0..<threads).
+    let index: Int
+    /// The instance's settings with this worker's own identity (`DaemonConfig.forThread`).
+    let config: DaemonConfig
+    unowned let instance: Daemon
+    /// The model this worker's engines run (polling thread; replaced by `switchModel`).
+    private(set) var model: Model
+    private let log: LogSink
+    /// Per-contact detail (transitions with contact ids): only at debug level, nil otherwise.
+    private let debug: LogSink?
+    /// Errors an operator must see (offset resets, repeated aborts); nil: `log` with an
+    /// `ERROR:` prefix.
+    private let errorSink: LogSink?
+    private func logError(_ line: String) {
+        if let errorSink { errorSink(line) } else { log("ERROR: " + line) }
+    }
+    private let statusBox = Mutex(DaemonStatus())
+    var metrics: DaemonMetrics { instance.metrics }
+    /// This thread's transitions of the open transaction, for the live console.
+    private lazy var recentStage = instance.recent.makeStage()
+    /// Work handed to the polling thread by other threads (HTTP queries, reloads): the engines
+    /// are not thread-safe, so everything that reads them runs here, between batches. Once the
+    /// loop ended, `closed` says why and new work is refused at once.
+    private let inbox = Mutex<Inbox>(Inbox())
+    struct Inbox {
+        var items: [InboxItem] = []
+        var closed: String?
+    }
+    struct InboxItem {
+        var run: @Sendable (Worker) -> Void
+        var refuse: @Sendable (String) -> Void
+    }
+    private let phaseValue = Atomic<Int>(DaemonPhase.starting.rawValue)
+    /// Wall-clock ms of the loop's latest iteration (liveness), and whether every assigned
+    /// partition is restored and consuming (readiness).
+    private let heartbeat = Atomic<Int64>(0)
+    /// Wall-clock ms of the latest progress: a commit, or an iteration with no input waiting.
+    private let lastProgress = Atomic<Int64>(0)
+    private let ready = Atomic<Bool>(false)
+    /// The consumer has received an assignment (possibly empty: more workers than partitions).
+    private let settled = Atomic<Bool>(false)
+    private let segmentSizes = Mutex<[[Int]]>([])
+    /// Input partition count (for locating a contact's partition), read at start.
+    private(set) var inputPartitions: Int32 = 0
+
+    // Polling-thread state.
+    private var consumer: KafkaConsumer!
+    /// Reads the repartition topic's partitions of the assigned input partitions (nil with
+    /// `repartition: off`).
+    private var repartitionReader: KafkaConsumer?
+    /// The last poll of the repartition topic returned records: poll the input without waiting.
+    private var repartitionBacklog = false
+    private var producer: KafkaProducer!
+    private var engines: [Int32: PartitionState] = [:]
+    private var open = OpenTransaction()
+    /// Where each transition's document is encoded before it is produced (reused).
+    private var documentBuffer: [UInt8] = []
+    /// A produce that failed outside the loop's own steps (a model reload's transitions): the
+    /// loop aborts and rewinds on its next iteration.
+    private var deferredFailure: KafkaError?
+    /// Input records (partition, offset) whose dead letter the broker refused as it was (a
+    /// permanent per-record error in a delivery report): after the abort and rewind, their
+    /// dead letter is written truncated, so one record cannot make every retry fail.
+    private var truncateOnRetry = Set<SourcePosition>()
+    struct SourcePosition: Hashable {
+        var partition: Int32
+        var offset: Int64
+    }
+
+    /// Test hook: every record handed to an engine (partition, value), in the order read.
+    var engineInputTap: ((Int32, [UInt8]) -> Void)? { instance.engineInputTap }
+
+    final class PartitionState {
+        let partition: Int32
+        let pipeline: Pipeline
+        /// Decodes input records for their contact id only (where a record belongs).
+        var router: EventDecoder
+        /// Next input offset to read (the one to commit).
+        var nextOffset: Int64
+        var committedOffset: Int64
+        /// Next repartition-topic offset to read, and the committed one.
+        var nextRepartitionOffset: Int64
+        var committedRepartitionOffset: Int64
+        var lastRecordWallMs: Int64
+        /// Contacts per segment in this partition: [group][segment].
+        var segmentCounts: [[Int]]
+        /// `nextOffset` is a position the daemon committed or reached (a checkpoint, or a
+        /// processed record), so a different first offset from the consumer means a reset.
+        var positionKnown = false
+        var lastCounters = RecordCounters()
+        var lastLate = 0
+        /// The engagement counts exported so far, and of which engine (a model change starts a
+        /// new engine, whose counts start at zero).
+        var lastEngagement: [Int] = []
+        var lastEngagementEngine: ObjectIdentifier?
+        var lastByType: [Int] = []
+        /// The fingerprint of the model last written to this partition's changelog.
+        var modelInChangelog: String?
+
+        init(partition: Int32, pipeline: Pipeline, model: Model, nextOffset: Int64, nextRepartitionOffset: Int64, now: Int64) {
+            self.partition = partition
+            self.pipeline = pipeline
+            self.router = EventDecoder(model: model, maxRecordBytes: pipeline.decoder.maxRecordBytes)
+            self.nextOffset = nextOffset
+            self.committedOffset = nextOffset
+            self.nextRepartitionOffset = nextRepartitionOffset
+            self.committedRepartitionOffset = nextRepartitionOffset
+            self.lastRecordWallMs = now
+            self.segmentCounts = pipeline.engine.model.groups.map { Array(repeating: 0, count: $0.segments.count) }
+        }
+
+        /// Records were read (input or repartition topic) that no transaction committed yet.
+        var hasUncommittedPosition: Bool {
+            nextOffset != committedOffset || nextRepartitionOffset != committedRepartitionOffset
+        }
+    }
+
+    /// A bad record on its way to the dead-letter topic, with the input record it carries.
+    struct DeadLetter {
+        var key: [UInt8]?
+        var value: [UInt8]
+        var headers: [KafkaHeader]
+        var source: SourcePosition
+    }
+
+    /// What the open transaction holds (exactly_once), or what was produced and read since the
+    /// last offset commit (at_least_once): counted into metrics and status when it commits,
+    /// dropped when it aborts (the records are read again).
+    struct OpenTransaction {
+        /// Wall-clock ms of its first record read or produced; nil: it holds nothing.
+        var startedMs: Int64?
+        /// `beginTransaction` was called (exactly_once).
+        var begun = false
+        /// Records read from the input and from the repartition topic.
+        var records = 0
+        var repartitionRecordsRead = 0
+        var transitions = 0
+        var deadLetters = 0
+        /// Input records forwarded to the repartition topic.
+        var forwarded = 0
+        var deadByReason: [String: Int] = [:]
+        /// Dead letters written truncated (refused whole in an earlier attempt, or at produce).
+        var truncated = 0
+        /// Kafka timestamps of the records that caused transitions.
+        var causeTimestamps: [Int64] = []
+        /// Input position and value size of each dead letter; its delivery tag is index + 1.
+        var deadLetterSources: [(SourcePosition, Int)] = []
+    }
+
+    init(index: Int, instance: Daemon, config: DaemonConfig, model: Model, log: @escaping LogSink, debug: LogSink?, error: LogSink?) {
+        self.index = index
+        self.instance = instance
+        self.config = config
+        self.model = model
+        self.log = log
+        self.debug = debug
+        self.errorSink = error
+        segmentSizes.withLock { $0 = model.groups.map { Array(repeating: 0, count: $0.segments.count) } }
+    }
+
+    var status: DaemonStatus { statusBox.withLock { $0 } }
+
+    var phase: DaemonPhase { DaemonPhase(rawValue: phaseValue.load(ordering: .relaxed)) ?? .starting }
+    private func setPhase(_ p: DaemonPhase) { phaseValue.store(p.rawValue, ordering: .relaxed) }
+
+    /// Why this worker is not live, or nil: its loop has not run for 30 s, or input is waiting
+    /// and nothing committed for `stall_timeout` (`/healthz`).
+    var livenessProblem: String? {
+        let now = Daemon.wallMs()
+        let beat = heartbeat.load(ordering: .relaxed)
+        if phase == .stopped { return "stopped" }
+        if beat > 0 && now - beat >= 30_000 { return "processing loop stalled: no iteration for \((now - beat) / 1000) s (\(phase))" }
+        let progress = lastProgress.load(ordering: .relaxed)
+        if progress > 0 && now - progress >= config.stallTimeout {
+            let aborts = status.consecutiveAborts
+            return "no progress: input is waiting and nothing committed for \((now - progress) / 1000) s (stall_timeout \(DurationSpec(millis: config.stallTimeout)))\(aborts > 0 ? "; \(aborts) transaction aborts in a row" : "")"
+        }
+        return nil
+    }
+
+    /// Holds partitions, restored and being consumed.
+    var holdsPartitions: Bool { ready.load(ordering: .relaxed) }
+    /// Its consumer got its share of the group's partitions (possibly none).
+    var hasAssignment: Bool { settled.load(ordering: .relaxed) }
+
+    /// Contacts per segment over this worker's partitions, [group][segment].
+    var segmentContacts: [[Int]] { segmentSizes.withLock { $0 } }
+
+    /// Runs `work` on this worker's thread between batches (engines are single-threaded); once
+    /// the loop ended, `refuse` is called with the reason instead (at once, or at shutdown).
+    func enqueue(_ work: @escaping @Sendable (Worker) -> Void, refuse: @escaping @Sendable (String) -> Void = { _ in }) {
+        let closed: String? = inbox.withLock { box in
+            if let c = box.closed { return c }
+            box.items.append(InboxItem(run: work, refuse: refuse))
+            return nil
+        }
+        if let closed { refuse(closed) }
+    }
+
+    /// Runs `work` on this worker's thread and returns its result, or why it could not: the
+    /// worker is not consuming yet (connecting, initialising transactions), shutting down, or
+    /// did not get to it within `timeoutMs` (a partition being restored, a slow commit).
+    func ask<T: Sendable>(timeoutMs: Int, _ work: @escaping @Sendable (Worker) -> T) async -> Result<T, Unavailable> {
+        switch phase {
+        case .starting, .initialisingTransactions:
+            return .failure(Unavailable(description: "not ready: \(phase)"))
+        case .stopping, .stopped:
+            return .failure(Unavailable(description: "shutting down"))
+        default: break
+        }
+        return await withCheckedContinuation { (cont: CheckedContinuation<Result<T, Unavailable>, Never>) in
+            let reply = Reply(cont)
+            let timer = Task {
+                try? await Task.sleep(for: .milliseconds(timeoutMs))
+                if Task.isCancelled { return }
+                reply.resume(.failure(Unavailable(description: "no answer within \(timeoutMs / 1000) s: the daemon is \(self.phase)")))
+            }
+            enqueue({ w in
+                        let result = work(w)
+                        reply.resume(.success(result))
+                        timer.cancel()
+                    },
+                    refuse: { why in
+                        reply.resume(.failure(Unavailable(description: why)))
+                        timer.cancel()
+                    })
+        }
+    }
+
+    /// A continuation resumed exactly once, by whichever comes first (answer, refusal, timeout).
+    final class Reply<T: Sendable>: Sendable {
+        let cont: Mutex<CheckedContinuation<Result<T, Unavailable>, Never>?>
+        init(_ c: CheckedContinuation<Result<T, Unavailable>, Never>) { cont = Mutex(c) }
+        func resume(_ r: Result<T, Unavailable>) {
+            let c = cont.withLock { c in defer { c = nil }; return c }
+            c?.resume(returning: r)
+        }
+    }
+
+    private var stopping: Bool { instance.stopping }
+
+    /// Runs until the instance stops; throws on a fatal Kafka error. Every blocking librdkafka
+    /// call on the way is bounded and the stop flag is checked between calls, so a stop is
+    /// honoured within about a second at any stage (connecting, initialising transactions,
+    /// waiting for the assignment, consuming).
+    func run() throws {
+        setPhase(.starting)
+        defer {
+            setPhase(.stopped)
+            let refused = inbox.withLock { box in
+                box.closed = "shutting down"
+                defer { box.items.removeAll() }
+                return box.items
+            }
+            for item in refused { item.refuse("shutting down") }
+        }
+        let producer = try KafkaProducer(config: KafkaConfig(config.producerProperties()))
+        self.producer = producer
+        defer {
+            do { try producer.close(timeoutMs: stopping ? 5_000 : 30_000) } catch { log("closing the producer: \(error)") }
+        }
+        if config.guarantee == .exactlyOnce {
+            setPhase(.initialisingTransactions)
+            guard try initTransactions() else {
+                log("stopped while initialising transactions with \(config.brokers)")
+                return
+            }
+        }
+        let handler = Rebalance(worker: self)
+        let consumer = try KafkaConsumer(config: KafkaConfig(config.consumerProperties()), rebalanceHandler: handler) { [log] e in
+            log("kafka: \(e)")
+        }
+        self.consumer = consumer
+        let metadataConfig = KafkaConfig(config.kafka.merging(config.consumer) { $1 }.merging(["bootstrap.servers": config.brokers]) { $1 })
+        inputPartitions = (try? TopicReader(config: metadataConfig, topic: config.inputTopic).partitionCount(timeoutMs: 5_000)) ?? 0
+        instance.noteInputPartitions(inputPartitions)
+        if config.repartition == .auto {
+            guard inputPartitions > 0 else {
+                throw DaemonError(description: "repartition: auto needs the partition count of \(config.inputTopic), which the broker did not give (does the topic exist?)")
+            }
+            let n = try TopicReader(config: metadataConfig, topic: config.repartitionTopic).partitionCount(timeoutMs: 10_000)
+            guard n == inputPartitions else {
+                throw DaemonError(description: "the repartition topic \(config.repartitionTopic) has \(n) partitions; it needs the input's \(inputPartitions) (create it so, or set repartition: off)")
+            }
+            repartitionReader = try KafkaConsumer(config: KafkaConfig(config.repartitionReaderProperties()), rebalanceHandler: DefaultRebalanceHandler()) { [log] e in
+                log("kafka (repartition reader): \(e)")
+            }
+        }
+        defer {
+            if let reader = repartitionReader {
+                do { try reader.close() } catch { log("closing the repartition reader: \(error)") }
+            }
+        }
+        try consumer.subscribe(topics: [config.inputTopic])
+        setPhase(.waitingForAssignment)
+        log("consuming \(config.inputTopic) as group \(config.groupId) (\(config.guarantee.rawValue), transactional id \(config.transactionalId)); transitions to \(config.outputTopic)\(config.repartition == .auto ? "; records of other partitions' contacts through \(config.repartitionTopic)" : "")")
+        defer {
+            // Transactions initialised: the broker answers, so a JoinGroup may be in flight.
+            closeConsumerSafely(consumer, joinMayBeInFlight: config.guarantee == .exactlyOnce)
+        }
+        lastProgress.store(Daemon.wallMs(), ordering: .relaxed)
+        while !stopping {
+            heartbeat.store(Daemon.wallMs(), ordering: .relaxed)
+            try pollOnce()
+            runInbox()
+        }
+        runInbox()
+        setPhase(.stopping)
+        // Finish: commit what is in hand, then leave the group.
+        try abortingOnFailure { try commit() }
+        log("stopped after \(status.records) records, \(status.transitions) transitions")
+    }
+
+    /// `init_transactions` in one-second steps until it succeeds or `stop()`: against an
+    /// unreachable broker one long call would ignore a stop for its whole timeout. Returns
+    /// false when stopped. Retriable errors (the coordinator not reachable yet) are retried.
+    private func initTransactions() throws -> Bool {
+        let t0 = Daemon.wallMs()
+        var lastLog = t0
+        while !stopping {
+            heartbeat.store(Daemon.wallMs(), ordering: .relaxed)
+            do {
+                try producer.initTransactions(timeoutMs: 1_000)
+                return true
+            } catch let e as KafkaError where !e.isFatal && (e.isRetriable || e.isTimeout) {
+                let now = Daemon.wallMs()
+                if now - lastLog >= 10_000 {
+                    lastLog = now
+                    log("still initialising transactions with \(config.brokers) after \((now - t0) / 1000) s: \(e)")
+                }
+            }
+        }
+        return false
+    }
+
+    /// Leaves the group and destroys the consumer. librdkafka 2.0.2 asserts when a consumer
+    /// that joined the group is destroyed before its first assignment (cooperative-sticky
+    /// assignor state, librdkafka#4312): in that state, poll (dropping records, restoring
+    /// nothing) until the assignment arrives, for at most 15 s. A consumer that never got a
+    /// JoinGroup response (no member id: e.g. the broker is unreachable) has no assignor state
+    /// and closes at once, unless its JoinGroup may be in flight (`joinMayBeInFlight`: the
+    /// broker answered the producer): a response arriving during the close creates the state
+    /// the destroy then asserts on. With several threads this is common at start: a thread
+    /// whose consumer joined after the group's first generation waits for the next one.
+    private func closeConsumerSafely(_ consumer: KafkaConsumer, joinMayBeInFlight: Bool) {
+        let deadline = Daemon.wallMs() + 15_000
+        while !consumer.hasReceivedAssignment && (consumer.memberId != nil || joinMayBeInFlight) && Daemon.wallMs() < deadline {
+            do { try consumer.poll(maxRecords: 100, timeoutMs: 100) { _ in } } catch { break }
+        }
+        do { try consumer.close() } catch { log("closing the consumer: \(error)") }
+    }
+
+    private func runInbox() {
+        let work = inbox.withLock { box in defer { box.items.removeAll() }; return box.items }
+        for w in work { w.run(self) }
+    }
+
+    /// One iteration: a batch of records (possibly none) processed into the open transaction,
+    /// idle advancement, and a commit when the transaction is due (`commit_interval` after its
+    /// first record, or `commit_max_records` input records).
+    func pollOnce() throws {
+        let now = Daemon.wallMs()
+        let t0 = ContinuousClock.now
+        var n = 0
+        var fromRepartition = 0
+        // Events later than the wall clock plus max_future are bad (invalid_time) and move
+        // nothing; partitions restored during this poll get the same guard in `restore`.
+        for w in engines.values { w.pipeline.futureGuard = FutureGuard(now: now, allowance: config.maxFuture) }
+        // Wait for input at most until the open transaction is due.
+        let untilDue = open.startedMs.map { Int(max(0, min(100, $0 + config.commitInterval - now))) } ?? 100
+        try abortingOnFailure {
+            if let e = deferredFailure {
+                deferredFailure = nil
+                throw e
+            }
+            // A batch holds runs of records of one partition: its worker is looked up once a run.
+            var current: PartitionState?
+            try consumer.poll(maxRecords: config.batchSize, timeoutMs: repartitionBacklog ? 0 : untilDue) { view in
+                n += 1
+                if current?.partition != view.partition { current = try self.worker(of: view, topic: self.config.inputTopic) }
+                try self.processInput(view, current!, now: now)
+            }
+            if let reader = repartitionReader {
+                current = nil
+                try reader.poll(maxRecords: config.batchSize, timeoutMs: 0) { view in
+                    fromRepartition += 1
+                    if current?.partition != view.partition { current = try self.worker(of: view, topic: self.config.repartitionTopic) }
+                    try self.processRepartitioned(view, current!, now: now)
+                }
+                repartitionBacklog = fromRepartition > 0
+            }
+            if n + fromRepartition > 0 && open.startedMs == nil { open.startedMs = now }
+            open.records += n
+            open.repartitionRecordsRead += fromRepartition
+            if let idle = config.idleAdvance {
+                for w in engines.values where now - w.lastRecordWallMs >= idle {
+                    w.pipeline.engine.advanceWatermark(to: now - config.lateness - 1)
+                    try collectTransitions(w)
+                }
+            }
+            if let started = open.startedMs, Daemon.wallMs() - started >= config.commitInterval || open.records >= config.commitMaxRecords {
+                try commit()
+            }
+        }
+        if n > 0 {
+            let d = ContinuousClock.now - t0
+            metrics.batchSeconds.record(Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
+        }
+        updateGauges(now: now)
+        ready.store(!engines.isEmpty, ordering: .relaxed)
+        settled.store(consumer.hasReceivedAssignment, ordering: .relaxed)
+        if !engines.isEmpty && phase == .waitingForAssignment { setPhase(.running) }
+        // Progress: nothing is waiting (no record fetched in this iteration, every fetched one
+        // committed). Commits record their own progress; otherwise the time since the last one
+        // grows (`/healthz`). Not the consumer lag: on a transactional input the high watermark
+        // stays past the last record (the commit marker), and an idle partition is no stall.
+        // Records that keep coming back after abort-and-rewind are input waiting.
+        let waiting = n > 0 || fromRepartition > 0 || engines.values.contains(where: \.hasUncommittedPosition)
+        if !waiting { lastProgress.store(Daemon.wallMs(), ordering: .relaxed) }
+    }
+
+    /// Headers of a forwarded record: where it came from on the input (its dead letter, if it
+    /// is bad, names that position and carries the original key).
+    static let sourcePartitionHeader = "segmentd.source.partition"
+    static let sourceOffsetHeader = "segmentd.source.offset"
+    static let sourceKeyHeader = "segmentd.source.key"
+
+    /// The worker of the partition a record came from (input or repartition topic).
+    private func worker(of view: KafkaMessageView, topic: String) throws -> PartitionState {
+        guard let w = engines[view.partition] else {
+            throw DaemonError(description: "record from \(topic)[\(view.partition)], which is not assigned to this instance")
+        }
+        return w
+    }
+
+    private func processInput(_ view: KafkaMessageView, _ w: PartitionState, now: Int64) throws {
+        if w.positionKnown && view.offset != w.nextOffset { try checkOffsetReset(w, delivered: view.offset) }
+        w.positionKnown = true
+        w.nextOffset = view.offset + 1
+        w.lastRecordWallMs = now
+        let value = view.value.assumingMemoryBound(to: UInt8.self)
+        if config.repartition == .auto, let (contact, owner) = owningPartition(of: value, w), owner != w.partition {
+            var headers = [KafkaHeader(Worker.sourcePartitionHeader, Array(String(view.partition).utf8)),
+                           KafkaHeader(Worker.sourceOffsetHeader, Array(String(view.offset).utf8))]
+            if let k = view.key { headers.append(KafkaHeader(Worker.sourceKeyHeader, Array(k))) }
+            try contact.withUnsafeBytes { key in
+                try send(topic: config.repartitionTopic, partition: owner, keyBytes: key, valueBytes: UnsafeRawBufferPointer(value), headers: headers)
+            }
+            open.forwarded += 1
+            return
+        }
+        try apply(value, to: w, timestampMs: view.timestampMs) {
+            (SourcePosition(partition: view.partition, offset: view.offset), view.key.map { Array($0) })
+        }
+    }
+
+    /// A record of the repartition topic: its partition's engine applies it (it belongs there).
+    private func processRepartitioned(_ view: KafkaMessageView, _ w: PartitionState, now: Int64) throws {
+        w.nextRepartitionOffset = view.offset + 1
+        w.lastRecordWallMs = now
+        try apply(view.value.assumingMemoryBound(to: UInt8.self), to: w, timestampMs: view.timestampMs) {
+            let headers = view.headers
+            func int(_ name: String) -> Int64 {
+                headers.first { $0.key == name }.flatMap { Int64(String(decoding: $0.value, as: UTF8.self)) } ?? -1
+            }
+            return (SourcePosition(partition: Int32(truncatingIfNeeded: int(Worker.sourcePartitionHeader)), offset: int(Worker.sourceOffsetHeader)),
+                    headers.first { $0.key == Worker.sourceKeyHeader }?.value)
+        }
+    }
+
+    /// The contact id of an input record and the partition that owns it (murmur2 over the
+    /// input's partition count); nil when the record has no contact (bad or ignored: it is
+    /// dead-lettered or counted where it arrived) or is a webhook-adapter record (processed
+    /// where it arrived, see the README's Limits).
+    private func owningPartition(of value: UnsafeBufferPointer<UInt8>, _ w: PartitionState) -> ([UInt8], Int32)? {
+        if !config.adapters.isEmpty, case .records = w.pipeline.adapters.translate(value) { return nil }
+        guard case .events(let first, _, _) = w.router.decode(value) else { return nil }
+        // The decoded event borrows the decoder's memory until its next decode: keep a copy.
+        let contactId = Array(first.contactId)
+        return (contactId, Murmur2.partition(contactId, count: inputPartitions))
+    }
+
+    /// Hands one record to its partition's engine; a bad one becomes a dead letter naming its
+    /// input position (`source`, only computed for bad records).
+    private func apply(_ value: UnsafeBufferPointer<UInt8>, to w: PartitionState, timestampMs: Int64,
+                       source: () -> (SourcePosition, [UInt8]?)) throws {
+        engineInputTap?(w.partition, Array(value))
+        if case .bad(let e) = w.pipeline.process(value) {
+            let (position, key) = source()
+            try sendDeadLetter(DeadLetter(key: key, value: Array(value), headers: [
+                KafkaHeader("error.reason", Array(e.reason.rawValue.utf8)),
+                KafkaHeader("error.detail", Array(e.detail.utf8)),
+                KafkaHeader("error.source.topic", Array(config.inputTopic.utf8)),
+                KafkaHeader("error.source.partition", Array(String(position.partition).utf8)),
+                KafkaHeader("error.source.offset", Array(String(position.offset).utf8)),
+            ], source: position))
+            open.deadByReason[e.reason.rawValue, default: 0] += 1
+        }
+        if try collectTransitions(w) > 0 { open.causeTimestamps.append(timestampMs) }
+    }
+
+    /// Produces one record into the open transaction, beginning it first if needed.
+    private func send(topic: String, partition: Int32?, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader] = [], tag: Int = 0) throws {
+        try beginIfNeeded()
+        try producer.produce(topic: topic, partition: partition, key: key, value: value, headers: headers, tag: tag)
+    }
+
+    /// Produces one record from borrowed bytes (the producer copies them) into the open
+    /// transaction, beginning it first if needed.
+    private func send(topic: String, partition: Int32?, keyBytes: UnsafeRawBufferPointer?, valueBytes: UnsafeRawBufferPointer,
+                      headers: [KafkaHeader] = []) throws {
+        try beginIfNeeded()
+        try producer.produce(topic: topic, partition: partition, keyBytes: keyBytes, valueBytes: valueBytes, headers: headers)
+    }
+
+    private func beginIfNeeded() throws {
+        if open.startedMs == nil { open.startedMs = Daemon.wallMs() }
+        if config.guarantee == .exactlyOnce && !open.begun {
+            _ = producer.takeTaggedFailures()  // only this transaction's failures matter
+            try producer.beginTransaction()
+            open.begun = true
+        }
+    }
+
+    /// Produces a dead letter, tagged so that a delivery refusal names its input record. One
+    /// refused before (an earlier attempt of this transaction) is written truncated; one the
+    /// producer refuses at once (too large even for the raised limit, e.g. a huge key) too,
+    /// saying so, rather than abort and rewind forever.
+    private func sendDeadLetter(_ letter: DeadLetter) throws {
+        var d = letter
+        if truncateOnRetry.remove(d.source) != nil {
+            d = Worker.truncated(d)
+            open.truncated += 1
+        }
+        open.deadLetterSources.append((d.source, d.value.count))
+        do {
+            try send(topic: config.deadLetterTopic, partition: nil, key: d.key, value: d.value, headers: d.headers, tag: open.deadLetterSources.count)
+        } catch let e as KafkaError where e.isPermanentRecordError {
+            let t = Worker.truncated(d)
+            try send(topic: config.deadLetterTopic, partition: nil, key: t.key, value: t.value, headers: t.headers)
+            open.truncated += 1
+            log("dead letter of \(config.inputTopic)[\(d.source.partition)]@\(d.source.offset) (\(d.value.count) bytes, key \(d.key?.count ?? 0) bytes) refused (\(e.name)): stored truncated")
+        }
+        open.deadLetters += 1
+    }
+
+    /// The consumer delivered `delivered` where `w.nextOffset` was expected. Offsets may skip
+    /// (transaction markers, aborted records on a real cluster), so a gap alone is no reset:
+    /// it is one when the expected position is gone (below the partition's first offset, as
+    /// when retention removed it) or when the consumer went backwards (the position was past
+    /// the end). Counted, logged as an error with both offsets; fatal with
+    /// `on_offset_reset: fail`.
+    private func checkOffsetReset(_ w: PartitionState, delivered: Int64) throws {
+        let expected = w.nextOffset
+        var low: Int64 = -1
+        if delivered > expected {
+            low = consumer.cachedWatermarks(topic: config.inputTopic, partition: w.partition)?.low ?? -1
+            if low < 0 { low = (try? consumer.queryWatermarks(topic: config.inputTopic, partition: w.partition, timeoutMs: 5_000).low) ?? -1 }
+            guard low > expected else { return }
+        }
+        metrics.offsetResets.increment()
+        statusBox.withLock { $0.offsetResets += 1 }
+        let what = delivered > expected
+            ? "the position \(expected) is gone (the partition now starts at \(low)); continuing at \(delivered): \(delivered - expected) offsets were never processed"
+            : "the position \(expected) is past the partition's end; the consumer went back to \(delivered): those records are processed again"
+        logError("partition \(w.partition) of \(config.inputTopic): offset reset from \(expected) to \(delivered): \(what)")
+        if config.failOnOffsetReset {
+            throw DaemonError(description: "partition \(w.partition) of \(config.inputTopic): offset reset from \(expected) to \(delivered) (on_offset_reset: fail)")
+        }
+    }
+
+    /// Produces the engine's pending transitions (and their Segment mirror calls), each
+    /// encoded from the engine's borrowed view into `documentBuffer` and produced from there:
+    /// no owned `Transition` unless binary mode, the Segment mirror or debug logging needs one.
+    /// The engine's drain takes a body that cannot throw: the first failure stops producing,
+    /// and is thrown after the drain; the transaction then aborts and rewinds.
+    @discardableResult
+    private func collectTransitions(_ w: PartitionState) throws -> Int {
+        guard w.pipeline.engine.hasPendingTransitions else { return 0 }
+        let encoder = w.pipeline.encoder
+        var count = 0
+        var failure: (any Error)?
+        w.pipeline.engine.drainTransitions { t in
+            guard failure == nil else { return }
+            do {
+                try produceTransition(t, of: w, encoder: encoder)
+                count += 1
+            } catch { failure = error }
+        }
+        if let failure { throw failure }
+        open.transitions += count
+        return count
+    }
+
+    /// Produces one transition (and its Segment mirror calls) into the open transaction and
+    /// counts it.
+    private func produceTransition(_ t: TransitionView, of w: PartitionState, encoder: TransitionEncoder) throws {
+        let owned = config.binaryMode || config.segmentMirrorTopic != nil || debug != nil ? t.transition : nil
+        let key = UnsafeRawBufferPointer(t.contactId)
+        documentBuffer.removeAll(keepingCapacity: true)
+        if config.binaryMode, let owned {
+            encoder.encodeData(owned, to: &documentBuffer)
+            try documentBuffer.withUnsafeBytes { value in
+                try send(topic: config.outputTopic, partition: nil, keyBytes: key, valueBytes: value,
+                         headers: encoder.binaryHeaders(owned).map { KafkaHeader($0.0, $0.1) })
+            }
+        } else {
+            encoder.encode(t, to: &documentBuffer)
+            try documentBuffer.withUnsafeBytes { value in
+                try send(topic: config.outputTopic, partition: nil, keyBytes: key, valueBytes: value)
+            }
+        }
+        if let mirror = config.segmentMirrorTopic, let owned {
+            for call in SegmentMirror.calls(owned, encoder) {
+                try send(topic: mirror, partition: nil, key: owned.contactId, value: call)
+            }
+        }
+        metrics.transition(group: t.group, from: t.from, to: t.to)
+        recentStage.add(t, encoder: encoder)
+        if let debug, let owned {
+            debug("partition \(w.partition): contact \(String(decoding: owned.contactId, as: UTF8.self)) \(encoder.groupName(owned)): \(encoder.segmentName(group: owned.group, owned.from) ?? "null") -> \(encoder.segmentName(group: owned.group, owned.to) ?? "null") at \(EventTime.format(owned.at))")
+        }
+        if let f = t.from { w.segmentCounts[t.group][f] -= 1 }
+        if let to = t.to { w.segmentCounts[t.group][to] += 1 }
+    }
+
+    /// Per-partition gauges, segment sizes and record counters (once per iteration).
+    private func updateGauges(now: Int64) {
+        var sizes = model.groups.map { Array(repeating: 0, count: $0.segments.count) }
+        for w in engines.values {
+            let e = w.pipeline.engine
+            let g = metrics.partition(w.partition)
+            g.contacts.set(Double(e.contactCount))
+            g.stateBytes.set(Double(e.stateBytes))
+            if e.watermark != .min { g.watermarkLag.set(Double(now - e.watermark) / 1000) }
+            if let wm = consumer.cachedWatermarks(topic: config.inputTopic, partition: w.partition) {
+                g.consumerLag.set(Double(max(0, wm.high - w.nextOffset)))
+            }
+            for (gi, row) in w.segmentCounts.enumerated() { for (si, v) in row.enumerated() { sizes[gi][si] += v } }
+            let c = w.pipeline.counters
+            for (shape, v) in c.byShape { metrics.recordsByShape[shape]?.increment(by: Int64(v - (w.lastCounters.byShape[shape] ?? 0))) }
+            for (r, v) in c.ignored { metrics.ignored[r]?.increment(by: Int64(v - (w.lastCounters.ignored[r] ?? 0))) }
+            metrics.duplicates.increment(by: Int64(c.duplicates - w.lastCounters.duplicates))
+            metrics.late.increment(by: Int64(e.stats.lateEvents - w.lastLate))
+            let typeNames = e.model.eventTypes
+            for (t, v) in w.pipeline.eventsByType.enumerated() {
+                let before = t < w.lastByType.count ? w.lastByType[t] : 0
+                if v != before { metrics.eventsOfType(typeNames[t]).increment(by: Int64(v - before)) }
+            }
+            if let engagement = e.engagement { exportEngagement(engagement, of: e, w) }
+            w.lastCounters = c
+            w.lastLate = e.stats.lateEvents
+            w.lastByType = w.pipeline.eventsByType
+        }
+        segmentSizes.withLock { $0 = sizes }
+        instance.publishSegmentSizes()
+    }
+
+    /// Adds what the partition's engine counted since the last export to the per-segment
+    /// engagement counters (group, segment, type), named under the engine's model.
+    private func exportEngagement(_ engagement: EngagementCounts, of e: SegmentEngine, _ w: PartitionState) {
+        if w.lastEngagementEngine != ObjectIdentifier(e) || w.lastEngagement.count != engagement.counts.count {
+            w.lastEngagementEngine = ObjectIdentifier(e)
+            w.lastEngagement = Array(repeating: 0, count: engagement.counts.count)
+        }
+        let model = e.model
+        let types = model.eventTypes
+        var changed = false
+        for (i, n) in engagement.counts.enumerated() where n != w.lastEngagement[i] { changed = true; break }
+        guard changed else { return }
+        engagement.forEachCount { g, segment, type, n in
+            let index = engagement.index(group: g, segment: segment, type: type)
+            let delta = n - w.lastEngagement[index]
+            guard delta > 0 else { return }
+            metrics.segmentEvents(group: model.groups[g].name, segment: segment.map { model.groups[g].segments[$0].name } ?? "none",
+                                  type: types[type]).increment(by: Int64(delta))
+        }
+        w.lastEngagement = engagement.counts
+    }
+
+    /// Completes the open transaction: the changelog records of the contacts that changed since
+    /// the last commit (one per contact) and each partition's checkpoint, then the input and
+    /// repartition offsets, and commit (exactly_once); flush, then commit offsets
+    /// (at_least_once). Throws what fails: callers abort and rewind (`abortingOnFailure`).
+    func commit() throws {
+        let t0 = ContinuousClock.now
+        var offsets: [TopicPartition: Int64] = [:]
+        var written: [PartitionState] = []
+        // Once per commit: `model` copies the model out of its lock, and its fingerprint is
+        // computed on each read.
+        let model = self.model
+        let fingerprint = model.fingerprint
+        var checkpoints: [(Int32, Changelog.Checkpoint)] = []
+        for w in engines.values.sorted(by: { $0.partition < $1.partition }) {
+            let engine = w.pipeline.engine
+            let dirty = engine.takeDirtyContacts()
+            if dirty.isEmpty && !w.hasUncommittedPosition { continue }
+            written.append(w)
+            if w.modelInChangelog != fingerprint {
+                let r = Changelog.modelRecord(model)
+                try send(topic: config.changelogTopic, partition: w.partition, key: r.key, value: r.value, headers: r.headers)
+            }
+            let repartitionOffset = repartitionReader == nil ? nil : w.nextRepartitionOffset
+            let headers = Changelog.contactHeaders(reflects: Changelog.Position(input: w.nextOffset, repartition: repartitionOffset))  // shared by the partition's records
+            for i in dirty {
+                try send(topic: config.changelogTopic, partition: w.partition, key: engine.contactId(at: i), value: engine.snapshot(contact: i), headers: headers)
+            }
+            checkpoints.append((w.partition, Changelog.Checkpoint(offset: w.nextOffset, repartitionOffset: repartitionOffset,
+                                                                  streamTime: engine.checkpoint.streamTime, watermark: engine.checkpoint.watermark,
+                                                                  modelVersion: model.version, modelFingerprint: fingerprint)))
+            offsets[TopicPartition(topic: config.inputTopic, partition: w.partition)] = w.nextOffset
+            if let repartitionOffset { offsets[TopicPartition(topic: config.repartitionTopic, partition: w.partition)] = repartitionOffset }
+        }
+        // The checkpoints last, once everything else of the transaction reached the broker: on a
+        // broker that shows uncommitted records (the embedded one), a process killed before the
+        // commit then leaves either no new checkpoint or one whose transitions, dead letters,
+        // forwarded records and snapshots are all there too. (On a real cluster, read_committed
+        // hides the whole transaction until it commits; the flush costs one round trip.)
+        if !checkpoints.isEmpty {
+            if config.guarantee == .exactlyOnce { try producer.flush(timeoutMs: 60_000) }
+            for (p, cp) in checkpoints {
+                let r = Changelog.checkpointRecord(cp)
+                try send(topic: config.changelogTopic, partition: p, key: r.key, value: r.value, headers: r.headers)
+            }
+        }
+        guard open.startedMs != nil else { return }
+        let abortsBefore = status.consecutiveAborts
+        if config.guarantee == .exactlyOnce {
+            if open.begun {
+                if !offsets.isEmpty { try producer.sendOffsetsToTransaction(offsets: offsets, consumer: consumer, timeoutMs: 60_000) }
+                try commitTransaction()
+            }
+        } else {
+            try producer.flush(timeoutMs: 60_000)
+            if !offsets.isEmpty { try consumer.commit(offsets: offsets) }
+        }
+        for w in engines.values {
+            w.committedOffset = w.nextOffset
+            w.committedRepartitionOffset = w.nextRepartitionOffset
+        }
+        for w in written { w.modelInChangelog = fingerprint }
+        lastProgress.store(Daemon.wallMs(), ordering: .relaxed)
+        metrics.commits.increment()
+        let done = open
+        open = OpenTransaction()
+        if done.records > 0 { metrics.records.increment(by: Int64(done.records)) }
+        if done.truncated > 0 { metrics.truncatedDeadLetters.increment(by: Int64(done.truncated)) }
+        for (r, n) in done.deadByReason { metrics.deadLetters[r]?.increment(by: Int64(n)) }
+        if done.forwarded > 0 { metrics.recordsRepartitioned.increment(by: Int64(done.forwarded)) }
+        let committedAt = Daemon.wallMs()
+        instance.recent.commit(recentStage, nowMs: committedAt)
+        let d = ContinuousClock.now - t0
+        metrics.commitSeconds.record(Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
+        for ts in done.causeTimestamps where ts > 0 { metrics.eventToTransitionSeconds.record(Double(max(0, committedAt - ts)) / 1000) }
+        statusBox.withLock {
+            $0.records += done.records
+            $0.repartitionRecordsRead += done.repartitionRecordsRead
+            $0.transactions += 1
+            $0.transitions += done.transitions
+            $0.deadLetters += done.deadLetters
+            $0.recordsRepartitioned += done.forwarded
+            $0.truncatedDeadLetters += done.truncated
+            $0.consecutiveAborts = 0
+        }
+        if abortsBefore > 0 { instance.publishConsecutiveAborts() }
+    }
+
+    /// Runs `body`; under exactly_once, a Kafka error that is not fatal loses the open
+    /// transaction: abort it and rewind every partition to its last committed state
+    /// (changelog) and offsets, so nothing is emitted twice or lost. Dead letters the broker
+    /// refused as they were are written truncated on the retry.
+    func abortingOnFailure(_ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch let e as KafkaError where config.guarantee == .exactlyOnce && !e.isFatal {
+            for f in producer.takeTaggedFailures() where f.error.isPermanentRecordError && f.tag >= 1 && f.tag <= open.deadLetterSources.count {
+                let (src, size) = open.deadLetterSources[f.tag - 1]
+                truncateOnRetry.insert(src)
+                log("dead letter of \(config.inputTopic)[\(src.partition)]@\(src.offset) (\(size) bytes) refused by the broker (\(f.error.name)): it is written truncated on the retry")
+            }
+            let inRow = statusBox.withLock { st in st.aborts += 1; st.consecutiveAborts += 1; return st.consecutiveAborts }
+            let since = (Daemon.wallMs() - lastProgress.load(ordering: .relaxed)) / 1000
+            let line = "transaction failed (\(e)); aborting and restoring from the changelog (\(inRow) aborts in a row, no progress for \(since) s)"
+            if inRow >= 3 { logError(line) } else { log(line) }
+            if open.begun {
+                do { try producer.abortTransaction(timeoutMs: 60_000) } catch { log("abort: \(error)") }
+            }
+            metrics.aborts.increment()
+            instance.publishConsecutiveAborts()
+            open = OpenTransaction()
+            recentStage.discard()
+            try rewindAll()
+        }
+    }
+
+    /// The most of a refused dead letter's value (and key) that is kept.
+    static let truncatedDeadLetterBytes = 64 << 10
+
+    /// A dead letter cut to `truncatedDeadLetterBytes` of value and 1 KiB of key, with
+    /// `error.truncated: <original value bytes>` (and `error.truncated.key` when the key was
+    /// cut); the source headers still say where the whole record is.
+    static func truncated(_ r: DeadLetter) -> DeadLetter {
+        var t = r
+        t.value = Array(r.value.prefix(truncatedDeadLetterBytes))
+        t.headers.append(KafkaHeader("error.truncated", Array(String(r.value.count).utf8)))
+        if let k = r.key, k.count > 1024 {
+            t.key = Array(k.prefix(1024))
+            t.headers.append(KafkaHeader("error.truncated.key", Array(String(k.count).utf8)))
+        }
+        return t
+    }
+
+    /// Commits, retrying a retriable failure a few times (librdkafka allows calling it again).
+    private func commitTransaction() throws {
+        var attempt = 0
+        while true {
+            do {
+                try producer.commitTransaction(timeoutMs: 60_000)
+                return
+            } catch let e as KafkaError where e.isRetriable && !e.txnRequiresAbort && attempt < 5 {
+                attempt += 1
+                log("commit retry \(attempt): \(e)")
+            }
+        }
+    }
+
+    private func rewindAll() throws {
+        // Only what committed: the aborted transaction's checkpoint (past the committed
+        // offsets) is ignored even where the broker shows aborted records (the mock).
+        var committed: [Int32: Changelog.Position] = [:]
+        for (p, w) in engines {
+            committed[p] = Changelog.Position(input: w.committedOffset, repartition: repartitionReader == nil ? nil : w.committedRepartitionOffset)
+        }
+        let starts = try restore(partitions: committed.keys.sorted(), upTo: committed)
+        for (p, start) in starts.sorted(by: { $0.key < $1.key }) {
+            try consumer.seek(topic: config.inputTopic, partition: p, offset: start, timeoutMs: 30_000)
+            if let reader = repartitionReader, let w = engines[p] {
+                try reader.seek(topic: config.repartitionTopic, partition: p, offset: w.nextRepartitionOffset, timeoutMs: 30_000)
+            }
+        }
+    }
+
+    // MARK: queries (polling thread)
+
+    /// Looks a contact up in this worker's engines: nil when none holds it. Runs on the
+    /// polling thread (through `ask`).
+    func find(_ contactId: [UInt8]) -> Daemon.ContactLookup? {
+        for (p, w) in engines {
+            if let m = w.pipeline.engine.memberships(of: contactId), let x = w.pipeline.engine.explain(contactId) {
+                return .found(partition: p, x, memberships: m)
+            }
+        }
+        return nil
+    }
+
+    /// This worker's engines by partition, in partition order. Runs on the polling thread
+    /// (through `ask`): the console's member listing reads the engines there.
+    func enginesByPartition() -> [(partition: Int32, engine: SegmentEngine)] {
+        engines.keys.sorted().map { ($0, engines[$0]!.pipeline.engine) }
+    }
+
+    // MARK: model reload (polling thread)
+
+    /// Moves every partition's contacts to `new` (the instance loaded it) and re-evaluates them
+    /// at their clocks; the changes are emitted as transitions and committed with the next
+    /// batch. Returns the number of transitions of the re-evaluation, 0 when this worker runs
+    /// `new` already. Runs on the polling thread (through `ask`).
+    func switchModel(to new: Model) -> Result<Int, DaemonError> {
+        guard new.fingerprint != model.fingerprint else { return .success(0) }
+        var changed = 0
+        do {
+            for w in engines.values.sorted(by: { $0.partition < $1.partition }) { try collectTransitions(w) }
+        } catch let e as KafkaError {
+            deferredFailure = e
+            return .failure(DaemonError(description: "the transaction failed before the reload (\(e)); the old model keeps running"))
+        } catch {
+            return .failure(DaemonError(description: "\(error)"))
+        }
+        for w in engines.values.sorted(by: { $0.partition < $1.partition }) {
+            w.pipeline.migrate(to: new)
+            w.router = EventDecoder(model: new, maxRecordBytes: config.maxRecordBytes)
+            changed += w.pipeline.engine.stats.transitions  // a new engine: only the re-evaluation's
+            w.segmentCounts = new.groups.map { Array(repeating: 0, count: $0.segments.count) }
+            for i in 0..<w.pipeline.engine.contactCount {
+                for (g, seg) in (w.pipeline.engine.memberships(of: w.pipeline.engine.contactId(at: i)) ?? []).enumerated() {
+                    if let seg { w.segmentCounts[g][seg] += 1 }
+                }
+            }
+        }
+        model = new
+        // The re-evaluation's transitions join the open transaction.
+        do {
+            for w in engines.values.sorted(by: { $0.partition < $1.partition }) { try collectTransitions(w) }
+        } catch let e as KafkaError {
+            deferredFailure = e
+        } catch {
+            log("model reload: \(error)")
+        }
+        return .success(changed)
+    }
+
+    // MARK: partitions
+
+    /// Builds the engines of `partitions` from the changelog and returns each one's input
+    /// offset to start from: one bulk read of all their changelog partitions (one reader,
+    /// large fetches, zero-copy records), then the engines built in parallel, one partition per
+    /// task on as many threads as there are cores (each engine is independent). The partitions
+    /// are then added to this worker's.
+    func restore(partitions: [Int32]) throws -> [Int32: Int64] { try restore(partitions: partitions, upTo: [:]) }
+
+    /// `upTo`: ignore a partition's checkpoints past this position (and the snapshots they
+    /// cover): after an abort, the daemon knows what committed, and a broker without
+    /// read_committed (the embedded one) still shows the aborted transaction's records.
+    func restore(partitions ps: [Int32], upTo: [Int32: Changelog.Position]) throws -> [Int32: Int64] {
+        guard !ps.isEmpty else { return [:] }
+        let t0 = Daemon.wallMs()
+        let model = self.model
+        var readConfig = KafkaConfig(config.kafka.merging(config.consumer) { $1 })
+        readConfig["bootstrap.servers"] = config.brokers
+        readConfig["isolation.level"] = "read_committed"
+        let waited = try Changelog.awaitNoOpenTransaction(config: readConfig, topic: config.changelogTopic, partitions: ps,
+                                                          timeoutMs: config.transactionTimeoutMs + 5_000, log: log)
+        if !waited.isEmpty { log("changelog partitions \(waited): no transaction open any more after \(String(format: "%.1f", Double(Daemon.wallMs() - t0) / 1000)) s; restoring") }
+        let read = try Changelog.read(config: readConfig, topic: config.changelogTopic, partitions: ps, upTo: upTo)
+        let readSeconds = Double(Daemon.wallMs() - t0) / 1000
+        let jobs = ps.map { p in (p, read[p] ?? Changelog.Restored(checkpoint: nil, contacts: [], recordsRead: 0, models: [:])) }
+        let slots = jobs.map { _ in BuildSlot() }
+        DispatchQueue.concurrentPerform(iterations: jobs.count) { i in
+            slots[i].result = Result { try self.buildEngine(partition: jobs[i].0, from: jobs[i].1, model: model) }
+        }
+        var starts: [Int32: Int64] = [:]
+        var contacts = 0, records = 0
+        for (i, (p, restored)) in jobs.enumerated() {
+            let built = try slots[i].result!.get()
+            let start = restored.checkpoint?.offset ?? KafkaOffset.beginning
+            let worker = PartitionState(partition: p, pipeline: built.pipeline, model: model, nextOffset: max(start, 0),
+                                         nextRepartitionOffset: restored.checkpoint?.repartitionOffset ?? 0, now: Daemon.wallMs())
+            worker.modelInChangelog = restored.checkpoint?.modelFingerprint
+            worker.positionKnown = restored.checkpoint != nil
+            worker.segmentCounts = built.segmentCounts
+            engines[p] = worker
+            instance.noteOwner(of: p, index)
+            // The re-evaluation's transitions commit with the next transaction (its changelog too).
+            if built.migrated { try collectTransitions(worker) }
+            starts[p] = start
+            contacts += restored.contacts.count
+            records += restored.recordsRead
+            log("partition \(p): restored \(restored.contacts.count) contacts from \(restored.recordsRead) changelog records; starting at offset \(start == KafkaOffset.beginning ? "beginning" : String(start))\(repartitionReader == nil ? "" : ", repartition offset \(worker.nextRepartitionOffset)")")
+        }
+        let secs = Double(Daemon.wallMs() - t0) / 1000
+        metrics.restores.increment(by: Int64(ps.count))
+        metrics.restoreSeconds.record(secs)
+        statusBox.withLock {
+            $0.restoredContacts += contacts
+            $0.restoreSeconds += secs
+            $0.assigned = engines.keys.sorted()
+        }
+        log("restored \(ps.count) partitions, \(contacts) contacts from \(records) changelog records in \(String(format: "%.3f", secs)) s (read \(String(format: "%.3f", readSeconds)) s)")
+        return starts
+    }
+
+    /// One restored engine, built off the polling thread.
+    struct EngineBuild {
+        var pipeline: Pipeline
+        var migrated: Bool
+        var segmentCounts: [[Int]]
+    }
+
+    /// Where a parallel build leaves its result (each slot is written by one task, read after
+    /// all finished).
+    final class BuildSlot: @unchecked Sendable {
+        var result: Result<EngineBuild, any Error>?
+    }
+
+    /// Builds one partition's engine from its restored state (any thread: touches nothing but
+    /// its own pipeline). State written under another model is read under that model, then
+    /// moved over and re-evaluated.
+    private func buildEngine(partition p: Int32, from restored: Changelog.Restored, model: Model) throws -> EngineBuild {
+        var stateModel = model
+        if let cp = restored.checkpoint, cp.modelFingerprint != model.fingerprint, !restored.contacts.isEmpty {
+            guard let source = restored.models[cp.modelFingerprint] else {
+                throw DaemonError(description: "the changelog of partition \(p) holds state of model '\(cp.modelVersion)' (\(cp.modelFingerprint)) but not that model's text")
+            }
+            do { stateModel = try Model.load(yaml: source, file: "changelog model \(cp.modelVersion)") } catch {
+                throw DaemonError(description: "the changelog of partition \(p): its model does not load: \(error)")
+            }
+        }
+        let pipeline = Pipeline(model: stateModel, lateness: config.lateness, maxRecordBytes: config.maxRecordBytes)
+        pipeline.adapters = WebhookAdapters(config.adapters)
+        pipeline.futureGuard = FutureGuard(now: Daemon.wallMs(), allowance: config.maxFuture)
+        for (contact, snapshot) in restored.contacts {
+            do { try pipeline.engine.restore(contactId: contact, snapshot: snapshot) } catch {
+                throw DaemonError(description: "changelog of partition \(p): \(error)")
+            }
+        }
+        if let cp = restored.checkpoint {
+            pipeline.engine.restoreCheckpoint(streamTime: cp.streamTime, watermark: cp.watermark)
+        }
+        _ = pipeline.engine.takeTransitions()
+        _ = pipeline.engine.takeDirtyContacts()
+        let migrated = stateModel.fingerprint != model.fingerprint
+        if migrated {
+            pipeline.migrate(to: model)
+            log("partition \(p): state of model '\(stateModel.version)' moved to '\(model.version)' and re-evaluated")
+        }
+        var counts = model.groups.map { Array(repeating: 0, count: $0.segments.count) }
+        for (contact, _) in restored.contacts {
+            for (g, seg) in (pipeline.engine.memberships(of: contact) ?? []).enumerated() {
+                if let seg { counts[g][seg] += 1 }
+            }
+        }
+        // Live engagement per segment (`segmentd_segment_events_total`), counted from here.
+        pipeline.engine.countsEngagement = true
+        return EngineBuild(pipeline: pipeline, migrated: migrated, segmentCounts: counts)
+    }
+
+    /// Points the repartition reader at the repartition partitions of the assigned input
+    /// partitions, each from its engine's position (between batches: every record it fetched
+    /// before was applied, so nothing is skipped or read twice).
+    func followAssignment() throws {
+        guard let reader = repartitionReader else { return }
+        var starts: [TopicPartition: Int64] = [:]
+        for (p, w) in engines { starts[TopicPartition(topic: config.repartitionTopic, partition: p)] = w.nextRepartitionOffset }
+        try reader.assign(starts)
+    }
+
+    func drop(partition p: Int32) {
+        engines[p] = nil
+        instance.noteOwner(of: p, nil)
+        metrics.forget(p)
+        statusBox.withLock { $0.assigned = engines.keys.sorted() }
+        log("partition \(p): revoked, state dropped")
+    }
+
+    struct Rebalance: RebalanceHandler {
+        let worker: Worker
+        func assigned(partitions: [TopicPartition], consumer: KafkaConsumer) throws -> [TopicPartition: Int64] {
+            // Stopping (the assignment arrived while shutting down): take it so the consumer can
+            // close safely, restore nothing; nothing is consumed or committed for it.
+            if worker.stopping { return [:] }
+            // Commit what is open first: a long restore must not keep it open towards
+            // transaction.timeout.ms.
+            try worker.abortingOnFailure { try worker.commit() }
+            let before = worker.phase
+            worker.setPhase(.restoring)
+            defer { worker.setPhase(before == .restoring ? .running : before) }
+            let inputs = partitions.filter { $0.topic == worker.config.inputTopic }
+            let restored = try worker.restore(partitions: inputs.map(\.partition))
+            var starts: [TopicPartition: Int64] = [:]
+            for tp in inputs { starts[tp] = restored[tp.partition] }
+            try worker.followAssignment()
+            // Taking over partitions is progress (a rewind after an abort is not).
+            worker.lastProgress.store(Daemon.wallMs(), ordering: .relaxed)
+            return starts
+        }
+
+        func revoked(partitions: [TopicPartition], lost: Bool, consumer: KafkaConsumer) throws {
+            // Commit what is in flight first (the next owner restores from it); a lost
+            // assignment's commit is refused, then the transaction aborts and rewinds.
+            try worker.abortingOnFailure { try worker.commit() }
+            for tp in partitions { worker.drop(partition: tp.partition) }
+            try worker.followAssignment()
+        }
+    }
+}
