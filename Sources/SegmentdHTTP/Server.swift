@@ -12,6 +12,8 @@ import SegmentdEngine
 ///   change them; 404 with the owning partition when another instance owns the contact;
 /// - `GET /segments/{group}/{segment}/count`: contacts in a segment on this instance;
 /// - `POST /admin/reload`: reload the model file (see `Daemon.reloadModel`);
+/// - `POST /admin/preview`: a model in the body; what it would do to this instance's contacts
+///   now (each thread's engines adopted by it on a copy: nothing changes), as JSON;
 /// - `GET /` (the live console), `/segments`, `/segments/{group}`, `/segments/{group}/{segment}`,
 ///   `/transitions/recent`: see `ConsoleRoutes`.
 ///
@@ -74,6 +76,49 @@ public struct OperationsServer: Sendable {
             return json((.ok, ["group": g, "segment": s, "count": n, "scope": "partitions owned by this instance"] as [String: Any]))
         }
         ConsoleRoutes.add(to: router, daemon: daemon)
+        router.post("/admin/preview") { request, _ -> Response in
+            // The body: a model file (YAML, at most 1 MiB).
+            let buffer = try await request.body.collect(upTo: 1 << 20)
+            let yaml = String(buffer: buffer)
+            let new: Model
+            do { new = try Model.load(yaml: yaml, file: "request body") } catch {
+                return text(.unprocessableContent, "model refused: \(error)\n")
+            }
+            let samples = daemon.config.httpContactIds ? 3 : 0
+            let lateness = daemon.config.lateness
+            let answers = await daemon.askEachThread(timeoutMs: 120_000) { engines -> ModelPreview? in
+                var preview: ModelPreview?
+                for (_, engine) in engines {
+                    let next = SegmentEngine(model: new, lateness: lateness, dedupHorizon: engine.dedupHorizon)
+                    next.adopt(from: engine)
+                    let part = ModelPreview.compare(base: engine, new: next, samples: samples)
+                    if preview == nil { preview = part } else { preview!.merge(part) }
+                }
+                return preview
+            }
+            switch answers {
+            case .failure(let why): return unavailable(why)
+            case .success(let parts):
+                var preview: ModelPreview?
+                for case let part? in parts { if preview == nil { preview = part } else { preview!.merge(part) } }
+                let groups: [[String: Any]] = (preview?.groups ?? []).map { g in
+                    [
+                        "group": g.name, "new_group": !g.inBase, "moved": g.moved,
+                        "sizes": Dictionary(uniqueKeysWithValues: (g.segments + ["none"]).map { ($0, ["base": g.baseSizes[$0, default: 0], "new": g.newSizes[$0, default: 0]]) }),
+                        "moves": g.moves.keys.sorted().map { m -> [String: Any] in
+                            var d: [String: Any] = ["from": m.from, "to": m.to, "contacts": g.moves[m]!]
+                            if samples > 0 { d["samples"] = (g.samples[m] ?? []).map { ["contact_id": $0.contact, "reasons": $0.reasons] } }
+                            return d
+                        },
+                    ]
+                }
+                return json((.ok, [
+                    "scope": "contacts of the partitions owned by this instance, now; nothing was changed",
+                    "base_model": daemon.model.version, "new_model": new.version, "contacts": preview?.contacts ?? 0,
+                    "groups": groups,
+                ] as [String: Any]))
+            }
+        }
         router.post("/admin/reload") { _, _ -> Response in
             switch await daemon.reloadModel(timeoutMs: 60_000) {
             case .success(.success(let m)): return text(.ok, m + "\n")

@@ -31,24 +31,6 @@ struct Preview: ParsableCommand {
     @Option(help: "Also write the preview as a self-contained HTML page to this file.")
     var html: String?
 
-    struct GroupPreview {
-        var name: String
-        /// Segment names in the new model, then the base model's that the new one lacks.
-        var segments: [String]
-        var baseSizes: [String: Int] = [:]
-        var newSizes: [String: Int] = [:]
-        /// (from, to) -> contacts that move, and a few of them with the new model's reasons.
-        var moves: [Move: Int] = [:]
-        var samples: [Move: [(contact: String, reasons: [String])]] = [:]
-        var inBase: Bool
-    }
-
-    struct Move: Hashable, Comparable {
-        var from: String
-        var to: String
-        static func < (a: Move, b: Move) -> Bool { (a.from, a.to) < (b.from, b.to) }
-    }
-
     func run() throws {
         guard samples >= 0 else { throw ValidationError("--samples must be 0 or more") }
         var until: Millis?
@@ -76,59 +58,21 @@ struct Preview: ParsableCommand {
         }
         before.engine.drainTransitions { _ in }
         after.engine.drainTransitions { _ in }
-        let previews = Preview.compare(before.engine, after.engine, samples: samples)
+        let preview = ModelPreview.compare(base: before.engine, new: after.engine, samples: samples)
         let out = OutputBuffer(fd: 1)
-        out.buffer.append(contentsOf: Preview.text(previews, base: baseModel, new: newModel, contacts: after.engine.contactCount, at: until).utf8)
+        out.buffer.append(contentsOf: Preview.text(preview, base: baseModel, new: newModel, at: until).utf8)
         try out.flush()
         if let html {
             let page = try OutputBuffer(path: html)
-            page.buffer.append(contentsOf: Preview.page(previews, base: baseModel, new: newModel, at: until).utf8)
+            page.buffer.append(contentsOf: Preview.page(preview, base: baseModel, new: newModel, at: until).utf8)
             try page.flush()
         }
     }
 
-    /// Every contact of either engine, group by group of the new model.
-    static func compare(_ before: SegmentEngine, _ after: SegmentEngine, samples: Int) -> [GroupPreview] {
-        let baseModel = before.model, newModel = after.model
-        var previews = newModel.groups.map { g -> GroupPreview in
-            let old = baseModel.groups.first { $0.name == g.name }
-            let extra = old.map { $0.segments.map(\.name).filter { name in !g.segments.contains { $0.name == name } } } ?? []
-            return GroupPreview(name: g.name, segments: g.segments.map(\.name) + extra, inBase: old != nil)
-        }
-        var ids: [[UInt8]] = (0..<after.contactCount).map { after.contactId(at: $0) }
-        var seen = Set(ids)
-        for i in 0..<before.contactCount where !seen.contains(before.contactId(at: i)) {
-            ids.append(before.contactId(at: i))
-            seen.insert(before.contactId(at: i))
-        }
-        for id in ids {
-            let old = before.memberships(of: id), new = after.memberships(of: id)
-            var explanation: Explanation?
-            for (g, group) in newModel.groups.enumerated() {
-                let to = new.flatMap { $0[g] }.map { group.segments[$0].name } ?? "none"
-                var from = "none"
-                if let og = baseModel.groups.firstIndex(where: { $0.name == group.name }), let seg = old.flatMap({ $0[og] }) {
-                    from = baseModel.groups[og].segments[seg].name
-                }
-                previews[g].baseSizes[from, default: 0] += 1
-                previews[g].newSizes[to, default: 0] += 1
-                guard from != to else { continue }
-                let move = Move(from: from, to: to)
-                previews[g].moves[move, default: 0] += 1
-                if previews[g].samples[move, default: []].count < samples {
-                    if explanation == nil { explanation = after.explain(id) }
-                    previews[g].samples[move, default: []].append((String(decoding: id, as: UTF8.self), explanation?.groups[g].reasons ?? []))
-                }
-            }
-        }
-        return previews
-    }
-
-    static func text(_ previews: [GroupPreview], base: Model, new: Model, contacts: Int, at: Millis?) -> String {
-        var s = "preview: model '\(base.version)' -> '\(new.version)', \(contacts) contacts, \(at.map { "at " + EventTime.format($0) } ?? "at the end of the events")\n"
-        for p in previews {
-            let moved = p.moves.values.reduce(0, +)
-            s += "\ngroup \(p.name)\(p.inBase ? "" : " (new: every contact starts from none)"): \(moved) contacts move\n"
+    static func text(_ preview: ModelPreview, base: Model, new: Model, at: Millis?) -> String {
+        var s = "preview: model '\(base.version)' -> '\(new.version)', \(preview.contacts) contacts, \(at.map { "at " + EventTime.format($0) } ?? "at the end of the events")\n"
+        for p in preview.groups {
+            s += "\ngroup \(p.name)\(p.inBase ? "" : " (new: every contact starts from none)"): \(p.moved) contacts move\n"
             s += "  segment: base -> new\n"
             for name in p.segments + ["none"] {
                 s += "  \(name): \(p.baseSizes[name, default: 0]) -> \(p.newSizes[name, default: 0])\n"
@@ -159,14 +103,14 @@ struct Preview: ParsableCommand {
 
     /// One self-contained page: per group, the sizes and the matrix of moves (rows: base
     /// segments, columns: new ones), then the samples.
-    static func page(_ previews: [GroupPreview], base: Model, new: Model, at: Millis?) -> String {
+    static func page(_ preview: ModelPreview, base: Model, new: Model, at: Millis?) -> String {
         var h = """
         <!doctype html><html lang="en"><head><meta charset="utf-8"><title>segmentd preview: \(escape(base.version)) → \(escape(new.version))</title>
         <style>body{font:14px system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:right}th{background:#f4f4f4}td.same{color:#999}td.move{background:#fff3cd;font-weight:600}li{margin:.2em 0}code{font-size:12px}</style>
         </head><body><h1>Preview: \(escape(base.version)) → \(escape(new.version))</h1>
         <p>\(at.map { "At " + EventTime.format($0) } ?? "At the end of the events"). Rows: the segment under the base model; columns: under the new one.</p>
         """
-        for p in previews {
+        for p in preview.groups {
             let columns = p.segments + ["none"]
             h += "<h2 data-group=\"\(escape(p.name))\">\(escape(p.name))\(p.inBase ? "" : " (new group)")</h2><table><tr><th>base \\ new</th>"
             for c in columns { h += "<th>\(escape(c))<br><small>\(p.newSizes[c, default: 0])</small></th>" }
@@ -177,7 +121,7 @@ struct Preview: ParsableCommand {
                     if r == c {
                         h += "<td class=\"same\">·</td>"
                     } else {
-                        let n = p.moves[Move(from: r, to: c)] ?? 0
+                        let n = p.moves[ModelPreview.Move(from: r, to: c)] ?? 0
                         h += n == 0 ? "<td></td>" : "<td class=\"move\" data-from=\"\(escape(r))\" data-to=\"\(escape(c))\">\(n)</td>"
                     }
                 }

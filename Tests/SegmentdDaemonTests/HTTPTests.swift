@@ -104,6 +104,53 @@ struct HTTPTests {
         _ = try r.stop()
     }
 
+    @Test("POST /admin/preview: the same model moves nobody; a changed threshold moves contacts; nothing changes")
+    func preview() async throws {
+        let h = try DaemonTests.Harness()
+        try h.produce(800, seed: 43)
+        let r = DaemonTests.RunningDaemon(h.config)
+        r.wait(until: { $0.status.records >= 800 }, timeout: 60)
+        let d = r.daemon
+        let defaultText = try String(contentsOf: repoRoot.appendingPathComponent("config/default-model.yaml"), encoding: .utf8)
+        let lowered = defaultText.replacingOccurrences(of: "version: default-1", with: "version: lowered")
+            .replacingOccurrences(of: "{name: engaged_non_converter, when: {at_least: 3, of: email_engagement, within: 30d}}",
+                                  with: "{name: engaged_non_converter, when: {at_least: 1, of: email_engagement, within: 30d}}")
+        let sizesBefore = d.segmentContacts
+        let transitionsBefore = d.status.transitions
+        try await app(d).test(.router) { client in
+            func post(_ body: String) async throws -> (HTTPResponse.Status, [String: Any]) {
+                try await client.execute(uri: "/admin/preview", method: .post, body: ByteBuffer(string: body)) { res in
+                    (res.status, (try? JSONSerialization.jsonObject(with: Data(buffer: res.body)) as? [String: Any]) ?? [:])
+                }
+            }
+            let (sameStatus, same) = try await post(defaultText)
+            #expect(sameStatus == .ok)
+            let contacts = try #require(same["contacts"] as? Int)
+            #expect(contacts > 0)
+            for g in try #require(same["groups"] as? [[String: Any]]) {
+                #expect(g["moved"] as? Int == 0, "\(g["group"] ?? "")")
+                let sizes = try #require(g["sizes"] as? [String: [String: Int]])
+                #expect(sizes.values.reduce(0) { $0 + $1["new"]! } == contacts)
+                #expect(sizes.values.allSatisfy { $0["base"] == $0["new"] })
+            }
+            let (status, lower) = try await post(lowered)
+            #expect(status == .ok)
+            #expect(lower["new_model"] as? String == "lowered")
+            let lifecycle = try #require((lower["groups"] as? [[String: Any]])?.first { $0["group"] as? String == "lifecycle" })
+            let moves = try #require(lifecycle["moves"] as? [[String: Any]])
+            #expect((lifecycle["moved"] as? Int ?? 0) > 0)
+            // Lowering the bar only brings contacts into engaged_non_converter.
+            #expect(moves.allSatisfy { $0["to"] as? String == "engaged_non_converter" }, "\(moves)")
+            let (bad, _) = try await post("version: x\ngroups: nope\n")
+            #expect(bad == .unprocessableContent)
+        }
+        // Nothing changed: the same model runs, the sizes and transitions are as before.
+        #expect(d.model.version == "default-1")
+        #expect(d.segmentContacts == sizesBefore)
+        #expect(d.status.transitions == transitionsBefore)
+        _ = try r.stop()
+    }
+
     @Test("with a token, requests without it are refused; probes stay open")
     func token() async throws {
         let d = Daemon(config: DaemonConfig(), model: .defaultModel(), log: { _ in })
