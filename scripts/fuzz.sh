@@ -64,7 +64,9 @@ max_len() {
 
 # -O after the package's flags: overflow and bounds checks stay on in every module fuzzed
 # (a target's -Ounchecked would hide overflows), whatever the release configuration says.
-build_flags=(-c release --package-path Fuzz --scratch-path .build-fuzz
+# --disable-build-manifest-caching: segmentd is a path dependency of the fuzz package, and a
+# cached build plan does not see a source file added to it (the build then fails to find it).
+build_flags=(-c release --package-path Fuzz --scratch-path .build-fuzz --disable-build-manifest-caching
   -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -O
   -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld)
 if [ "${FUZZ_NO_BUILD:-0}" != 1 ]; then
