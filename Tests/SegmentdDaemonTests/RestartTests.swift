@@ -143,14 +143,16 @@ struct RestartTests {
             let p = try launch()
             let before = killedAt.last ?? 0
             let deadline = Date().addingTimeInterval(90)
-            while Date() < deadline, try !bothThreadsHold(logs.last!) || checkpointed() <= before { usleep(20_000) }
+            while Date() < deadline, try !bothThreadsHold(logs.last!) || (checkpointed() <= before && checkpointed() < Int64(total)) { usleep(20_000) }
             kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()
             killedAt.append(try checkpointed())
         }
         print("two threads, SIGKILLed at \(killedAt) of \(total) input records checkpointed")
-        #expect(killedAt.allSatisfy { $0 < Int64(total) }, "killed mid-stream: \(killedAt)")
-        #expect(zip(killedAt, killedAt.dropFirst()).allSatisfy { $0 < $1 }, "each instance committed more before it was killed: \(killedAt)")
+        // On a loaded machine one thread may run through the rest of the input before the other
+        // joins: then the last kill lands after the end. At least two must land mid-stream.
+        #expect(killedAt.filter { $0 < Int64(total) }.count >= 2, "killed mid-stream: \(killedAt)")
+        #expect(zip(killedAt, killedAt.dropFirst()).allSatisfy { $0 < $1 || $1 == Int64(total) }, "each instance committed more before it was killed: \(killedAt)")
         let last = try launch()
         let deadline = Date().addingTimeInterval(180)
         while Date() < deadline, try !bothThreadsHold(logs.last!) || checkpointed() < Int64(total) { usleep(200_000) }
