@@ -1114,6 +1114,15 @@ extension EngineCore {
             return "\(x.name)|\(x.fromType)|\(model.propKeys[x.propKey])|\(x.kind)|\(x.caseInsensitive)"
         }
         let groupMap: [Int?] = m.groups.map { g in om.groups.firstIndex { $0.name == g.name } }
+        // Day numbers mean days of one time zone: day lists move only when it is the same.
+        let dayMap: [(new: Int, old: Int)] = m.calendar.identifier != om.calendar.identifier ? [] : m.dayLists.indices.compactMap { i in
+            let sig = FilterSignature.of(m, m.dayLists[i].filter)
+            return om.dayLists.indices.first { FilterSignature.of(om, om.dayLists[$0].filter) == sig }.map { (i, $0) }
+        }
+        let sumMap: [(new: Int, old: Int)] = m.sums.indices.compactMap { i in
+            let sig = FilterSignature.of(m, m.sums[i].filter) + "|" + m.propKeys[m.sums[i].propKey]
+            return om.sums.indices.first { FilterSignature.of(om, om.sums[$0].filter) + "|" + om.propKeys[om.sums[$0].propKey] == sig }.map { (i, $0) }
+        }
 
         for oi in 0..<old.contacts.count {
             let id = old.contacts.id(oi)
@@ -1144,16 +1153,11 @@ extension EngineCore {
                 let nl = layout.lists[li], ol = old.layout.lists[oli]
                 for k in 0..<min(nl.capacity, ol.capacity) { n[nl.offset + k] = o[ol.offset + k] }
             }
-            // Day numbers mean days of one time zone: kept only when it is the same.
-            for (di, spec) in m.dayLists.enumerated() where m.calendar.identifier == om.calendar.identifier {
-                let sig = FilterSignature.of(m, spec.filter)
-                guard let odi = om.dayLists.indices.first(where: { FilterSignature.of(om, om.dayLists[$0].filter) == sig }) else { continue }
+            for (di, odi) in dayMap {
                 let nl = layout.dayLists[di], ol = old.layout.dayLists[odi]
                 for k in 0..<min(nl.capacity, ol.capacity) { n[nl.offset + k] = o[ol.offset + k] }
             }
-            for (si, spec) in m.sums.enumerated() {
-                let sig = FilterSignature.of(m, spec.filter) + "|" + m.propKeys[spec.propKey]
-                guard let osi = om.sums.indices.first(where: { FilterSignature.of(om, om.sums[$0].filter) + "|" + om.propKeys[om.sums[$0].propKey] == sig }) else { continue }
+            for (si, osi) in sumMap {
                 let nl = layout.sumLists[si], ol = old.layout.sumLists[osi]
                 for k in 0..<(2 * min(nl.capacity, ol.capacity)) { n[nl.offset + k] = o[ol.offset + k] }
             }
