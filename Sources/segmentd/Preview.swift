@@ -1,5 +1,6 @@
 import ArgumentParser
 import SegmentdEngine
+import SegmentdReport
 
 /// `segmentd preview`: what a model change would do, before it is deployed. The events run
 /// through the base model and the new one side by side; at the end (or at `--at`) every
@@ -87,19 +88,8 @@ struct Preview: ParsableCommand {
         return s
     }
 
-    static func escape(_ s: String) -> String {
-        var out = ""
-        for c in s {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            default: out.append(c)
-            }
-        }
-        return out
-    }
+    /// Text for HTML, as the report and the console escape it.
+    static func escape(_ s: String) -> String { ConsoleCharts.escape(s) }
 
     /// One self-contained page: per group, the sizes and the matrix of moves (rows: base
     /// segments, columns: new ones), then the samples.
