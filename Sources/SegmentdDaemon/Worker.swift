@@ -1,4 +1,5 @@
 import Dispatch
+import Prometheus
 import SegmentdEngine
 import SegmentdKafka
 import Synchronization
@@ -134,6 +135,11 @@ final class Worker: @unchecked Sendable {
         /// new engine, whose counts start at zero).
         var lastEngagement: [Int] = []
         var lastEngagementEngine: ObjectIdentifier?
+        /// The counter of each engagement count, made when first needed.
+        var engagementCounters: [Counter?] = []
+        /// The counter of each event type of `typeCountersEngine`'s model, made when first needed.
+        var typeCounters: [Counter?] = []
+        var typeCountersEngine: ObjectIdentifier?
         var lastByType: [Int] = []
         /// The fingerprint of the model last written to this partition's changelog.
         var modelInChangelog: String?
@@ -683,10 +689,9 @@ final class Worker: @unchecked Sendable {
             for (r, v) in c.ignored { metrics.ignored[r]?.increment(by: Int64(v - (w.lastCounters.ignored[r] ?? 0))) }
             metrics.duplicates.increment(by: Int64(c.duplicates - w.lastCounters.duplicates))
             metrics.late.increment(by: Int64(e.stats.lateEvents - w.lastLate))
-            let typeNames = e.model.eventTypes
             for (t, v) in w.pipeline.eventsByType.enumerated() {
                 let before = t < w.lastByType.count ? w.lastByType[t] : 0
-                if v != before { metrics.eventsOfType(typeNames[t]).increment(by: Int64(v - before)) }
+                if v != before { typeCounter(t, of: e, w).increment(by: Int64(v - before)) }
             }
             if let engagement = e.engagement { exportEngagement(engagement, of: e, w) }
             w.lastCounters = c
@@ -697,26 +702,42 @@ final class Worker: @unchecked Sendable {
         instance.publishSegmentSizes()
     }
 
+    /// The events-by-type counter of type index `t` under the engine's model.
+    private func typeCounter(_ t: Int, of e: SegmentEngine, _ w: PartitionState) -> Counter {
+        if w.typeCountersEngine != ObjectIdentifier(e) {
+            w.typeCountersEngine = ObjectIdentifier(e)
+            w.typeCounters = []
+        }
+        if t >= w.typeCounters.count { w.typeCounters += Array(repeating: nil, count: t + 1 - w.typeCounters.count) }
+        if let known = w.typeCounters[t] { return known }
+        let counter = metrics.eventsOfType(e.model.eventTypes[t])
+        w.typeCounters[t] = counter
+        return counter
+    }
+
     /// Adds what the partition's engine counted since the last export to the per-segment
     /// engagement counters (group, segment, type), named under the engine's model.
     private func exportEngagement(_ engagement: EngagementCounts, of e: SegmentEngine, _ w: PartitionState) {
-        if w.lastEngagementEngine != ObjectIdentifier(e) || w.lastEngagement.count != engagement.counts.count {
+        let counts = engagement.counts
+        if w.lastEngagementEngine != ObjectIdentifier(e) || w.lastEngagement.count != counts.count {
             w.lastEngagementEngine = ObjectIdentifier(e)
-            w.lastEngagement = Array(repeating: 0, count: engagement.counts.count)
+            w.lastEngagement = Array(repeating: 0, count: counts.count)
+            w.engagementCounters = Array(repeating: nil, count: counts.count)
         }
-        let model = e.model
-        let types = model.eventTypes
-        var changed = false
-        for (i, n) in engagement.counts.enumerated() where n != w.lastEngagement[i] { changed = true; break }
-        guard changed else { return }
-        engagement.forEachCount { g, segment, type, n in
-            let index = engagement.index(group: g, segment: segment, type: type)
-            let delta = n - w.lastEngagement[index]
-            guard delta > 0 else { return }
-            metrics.segmentEvents(group: model.groups[g].name, segment: segment.map { model.groups[g].segments[$0].name } ?? "none",
-                                  type: types[type]).increment(by: Int64(delta))
+        for i in counts.indices where counts[i] != w.lastEngagement[i] {
+            let counter: Counter
+            if let known = w.engagementCounters[i] {
+                counter = known
+            } else {
+                let (g, segment, type) = engagement.labels(of: i)
+                let group = e.model.groups[g]
+                counter = metrics.segmentEvents(group: group.name, segment: segment.map { group.segments[$0].name } ?? "none",
+                                                type: e.model.eventTypes[type])
+                w.engagementCounters[i] = counter
+            }
+            counter.increment(by: Int64(counts[i] - w.lastEngagement[i]))
         }
-        w.lastEngagement = engagement.counts
+        w.lastEngagement = counts
     }
 
     /// Completes the open transaction: the changelog records of the contacts that changed since

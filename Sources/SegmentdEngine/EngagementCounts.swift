@@ -35,21 +35,16 @@ public struct EngagementCounts: Sendable {
     }
 
     /// Where the count of (group, segment or nil, type) is in `counts`.
-    public func index(group: Int, segment: Int?, type: Int) -> Int {
+    func index(group: Int, segment: Int?, type: Int) -> Int {
         (groupBase[group] + (segment ?? -1) + 1) * typeCount + type
     }
 
-    /// Every non-zero counter: (group, segment or nil, type, count).
-    public func forEachCount(_ body: (Int, Int?, Int, Int) -> Void) {
-        for (g, base) in groupBase.enumerated() {
-            let rows = (g + 1 < groupBase.count ? groupBase[g + 1] : counts.count / max(typeCount, 1)) - base
-            for r in 0..<rows {
-                for t in 0..<typeCount {
-                    let n = counts[(base + r) * typeCount + t]
-                    if n != 0 { body(g, r == 0 ? nil : r - 1, t, n) }
-                }
-            }
-        }
+    /// What the count at `index` of `counts` counts: (group, segment or nil, type).
+    public func labels(of index: Int) -> (group: Int, segment: Int?, type: Int) {
+        let row = index / typeCount
+        let g = groupBase.lastIndex { $0 <= row }!
+        let r = row - groupBase[g]
+        return (g, r == 0 ? nil : r - 1, index % typeCount)
     }
 
     /// Counts one event of `type` for a contact whose current segments are `members` (8 bits
