@@ -292,32 +292,13 @@ public struct SnapshotEncoder: Sendable {
     /// The deterministic id: a 128-bit FNV-1a hash of ("segment.snapshot", contact id, group,
     /// segment or none, at), in hex: the same bootstrap gives the same ids.
     public func id(contactId: [UInt8], group: Int, segment: Int?, at: Millis) -> String {
-        var h1: UInt64 = 0xcbf2_9ce4_8422_2325, h2: UInt64 = 0x6c62_272e_07bb_0142
-        func feed(_ bytes: [UInt8]) {
-            for c in bytes {
-                h1 = (h1 ^ UInt64(c)) &* 0x0000_0100_0000_01B3
-                h2 = (h2 ^ UInt64(c)) &* 0x0000_0100_0000_01B3 &+ 0x9e37_79b9
-            }
-            h1 = (h1 ^ UInt64(bytes.count) ^ 0xff) &* 0x0000_0100_0000_01B3
-            h2 = (h2 ^ UInt64(bytes.count) ^ 0xfe) &* 0x0000_0100_0000_01B3
-        }
-        feed(Array(SnapshotEncoder.type.utf8))
-        feed(contactId)
-        feed(Array(model.groups[group].name.utf8))
-        feed(segment.map { Array(model.groups[group].segments[$0].name.utf8) } ?? [0])
-        feed(Array(String(at).utf8))
-        func mix(_ x0: UInt64) -> UInt64 {
-            var x = x0
-            x ^= x >> 30; x = x &* 0xbf58_476d_1ce4_e5b9
-            x ^= x >> 27; x = x &* 0x94d0_49bb_1331_11eb
-            return x ^ (x >> 31)
-        }
-        let a = mix(h1), b = mix(h2 ^ a)
-        func hex(_ v: UInt64) -> String {
-            let s = String(v, radix: 16)
-            return String(repeating: "0", count: 16 - s.count) + s
-        }
-        return hex(a) + hex(b)
+        var h = CloudEventIdHasher()
+        h.feed(Array(SnapshotEncoder.type.utf8))
+        h.feed(contactId)
+        h.feed(Array(model.groups[group].name.utf8))
+        h.feed(segment.map { Array(model.groups[group].segments[$0].name.utf8) } ?? CloudEventIdHasher.noSegment)
+        h.feed(decimal: at)
+        return h.hex()
     }
 
     /// Appends the record value to `out` and returns its headers (binary mode), none otherwise.

@@ -167,65 +167,23 @@ public final class TransitionEncoder: Sendable {
         }
     }
 
-    private struct IdHasher {
-        var h1: UInt64 = 0xcbf2_9ce4_8422_2325
-        var h2: UInt64 = 0x6c62_272e_07bb_0142
-
-        @inline(__always) mutating func feed(_ bytes: UnsafeBufferPointer<UInt8>) {
-            for c in bytes {
-                h1 = (h1 ^ UInt64(c)) &* 0x0000_0100_0000_01B3
-                h2 = (h2 ^ UInt64(c)) &* 0x0000_0100_0000_01B3 &+ 0x9e37_79b9
-            }
-            // A length marker keeps ("ab","c") and ("a","bc") apart.
-            h1 = (h1 ^ UInt64(bytes.count) ^ 0xff) &* 0x0000_0100_0000_01B3
-            h2 = (h2 ^ UInt64(bytes.count) ^ 0xfe) &* 0x0000_0100_0000_01B3
-        }
-
-        mutating func feed(_ bytes: [UInt8]) { bytes.withUnsafeBufferPointer { feed($0) } }
-
-        /// Feeds the decimal digits of `v`, as `String(v)` writes them.
-        mutating func feed(decimal v: Int64) {
-            withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { buf in
-                var i = 20
-                var m = v.magnitude
-                repeat {
-                    i -= 1
-                    buf[i] = UInt8(48 + m % 10)
-                    m /= 10
-                } while m != 0
-                if v < 0 { i -= 1; buf[i] = 45 }
-                feed(UnsafeBufferPointer(rebasing: buf[i..<20]))
-            }
-        }
-    }
-
     /// Writes the 32 hex digits of the id at `p`.
     private func writeId(_ t: TransitionView, to p: UnsafeMutablePointer<UInt8>) {
-        var h = IdHasher()
+        var h = CloudEventIdHasher()
         h.feed(t.contactId)
         h.feed(groupNames[t.group])
-        if let f = t.from { h.feed(segmentNames[t.group][f]) } else { h.feed(TransitionEncoder.noSegment) }
-        if let to = t.to { h.feed(segmentNames[t.group][to]) } else { h.feed(TransitionEncoder.noSegment) }
+        if let f = t.from { h.feed(segmentNames[t.group][f]) } else { h.feed(CloudEventIdHasher.noSegment) }
+        if let to = t.to { h.feed(segmentNames[t.group][to]) } else { h.feed(CloudEventIdHasher.noSegment) }
         h.feed(decimal: t.at)
         h.feed(decimal: Int64(t.n))
-        func mix(_ x0: UInt64) -> UInt64 {
-            var x = x0
-            x ^= x >> 30; x = x &* 0xbf58_476d_1ce4_e5b9
-            x ^= x >> 27; x = x &* 0x94d0_49bb_1331_11eb
-            x ^= x >> 31
-            return x
-        }
-        let a = mix(h.h1), b = mix(h.h2 ^ a)
+        let (a, b) = h.finish()
         TransitionEncoder.hex(a, into: p)
         TransitionEncoder.hex(b, into: p + 16)
     }
 
-    /// What the id hash is fed for "no segment" (a byte no segment name has alone).
-    private static let noSegment: [UInt8] = [0]
-
     /// 16 lower-case hex digits, zero-padded, written at `p`.
     @inline(__always)
-    private static func hex(_ v: UInt64, into p: UnsafeMutablePointer<UInt8>) {
+    static func hex(_ v: UInt64, into p: UnsafeMutablePointer<UInt8>) {
         for k in 0..<16 {
             let d = UInt8((v >> UInt64(60 - 4 * k)) & 15)
             p[k] = d < 10 ? 48 + d : 87 + d
@@ -462,4 +420,68 @@ public enum JSONWriter {
     }
 
     public static func string(_ s: String, to out: inout [UInt8]) { string(Array(s.utf8), to: &out) }
+}
+
+/// The deterministic CloudEvents `id` of segmentd's records: a 128-bit FNV-1a variant over the
+/// fields that identify the record, each followed by a length marker, then mixed (SplitMix64
+/// finalizers), as 32 hex digits. Transitions hash (contact, group, from, to, at, n);
+/// `segment.snapshot` records ("segment.snapshot", contact, group, segment, at).
+public struct CloudEventIdHasher {
+    var h1: UInt64 = 0xcbf2_9ce4_8422_2325
+    var h2: UInt64 = 0x6c62_272e_07bb_0142
+
+    /// What the hash is fed for "no segment" (a byte no segment name has alone).
+    public static let noSegment: [UInt8] = [0]
+
+    public init() {}
+
+    @inline(__always) public mutating func feed(_ bytes: UnsafeBufferPointer<UInt8>) {
+        for c in bytes {
+            h1 = (h1 ^ UInt64(c)) &* 0x0000_0100_0000_01B3
+            h2 = (h2 ^ UInt64(c)) &* 0x0000_0100_0000_01B3 &+ 0x9e37_79b9
+        }
+        // A length marker keeps ("ab","c") and ("a","bc") apart.
+        h1 = (h1 ^ UInt64(bytes.count) ^ 0xff) &* 0x0000_0100_0000_01B3
+        h2 = (h2 ^ UInt64(bytes.count) ^ 0xfe) &* 0x0000_0100_0000_01B3
+    }
+
+    public mutating func feed(_ bytes: [UInt8]) { bytes.withUnsafeBufferPointer { feed($0) } }
+
+    /// Feeds the decimal digits of `v`, as `String(v)` writes them.
+    public mutating func feed(decimal v: Int64) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { buf in
+            var i = 20
+            var m = v.magnitude
+            repeat {
+                i -= 1
+                buf[i] = UInt8(48 + m % 10)
+                m /= 10
+            } while m != 0
+            if v < 0 { i -= 1; buf[i] = 45 }
+            feed(UnsafeBufferPointer(rebasing: buf[i..<20]))
+        }
+    }
+
+    /// The two mixed halves of the id.
+    @inline(__always) public func finish() -> (UInt64, UInt64) {
+        func mix(_ x0: UInt64) -> UInt64 {
+            var x = x0
+            x ^= x >> 30; x = x &* 0xbf58_476d_1ce4_e5b9
+            x ^= x >> 27; x = x &* 0x94d0_49bb_1331_11eb
+            x ^= x >> 31
+            return x
+        }
+        let a = mix(h1)
+        return (a, mix(h2 ^ a))
+    }
+
+    /// The id as its 32 hex digits.
+    public func hex() -> String {
+        let (a, b) = finish()
+        return String(unsafeUninitializedCapacity: 32) { buf in
+            TransitionEncoder.hex(a, into: buf.baseAddress!)
+            TransitionEncoder.hex(b, into: buf.baseAddress! + 16)
+            return 32
+        }
+    }
 }
