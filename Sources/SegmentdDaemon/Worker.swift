@@ -95,6 +95,9 @@ final class Worker: @unchecked Sendable {
     private var producer: KafkaProducer!
     private var engines: [Int32: PartitionState] = [:]
     private var open = OpenTransaction()
+    /// An aborted transaction held records, and no commit succeeded since: they were rewound
+    /// and are input waiting, even while a poll after the rewind returns nothing yet.
+    private var rewoundRecordsWaiting = false
     /// Where each transition's document is encoded before it is produced (reused).
     private var documentBuffer: [UInt8] = []
     /// A produce that failed outside the loop's own steps (a model reload's transitions): the
@@ -115,8 +118,6 @@ final class Worker: @unchecked Sendable {
     final class PartitionState {
         let partition: Int32
         let pipeline: Pipeline
-        /// Decodes input records for their contact id only (where a record belongs).
-        var router: EventDecoder
         /// Next input offset to read (the one to commit).
         var nextOffset: Int64
         var committedOffset: Int64
@@ -147,7 +148,6 @@ final class Worker: @unchecked Sendable {
         init(partition: Int32, pipeline: Pipeline, model: Model, nextOffset: Int64, nextRepartitionOffset: Int64, now: Int64) {
             self.partition = partition
             self.pipeline = pipeline
-            self.router = EventDecoder(model: model, maxRecordBytes: pipeline.decoder.maxRecordBytes)
             self.nextOffset = nextOffset
             self.committedOffset = nextOffset
             self.nextRepartitionOffset = nextRepartitionOffset
@@ -462,7 +462,7 @@ final class Worker: @unchecked Sendable {
         // grows (`/healthz`). Not the consumer lag: on a transactional input the high watermark
         // stays past the last record (the commit marker), and an idle partition is no stall.
         // Records that keep coming back after abort-and-rewind are input waiting.
-        let waiting = n > 0 || fromRepartition > 0 || engines.values.contains(where: \.hasUncommittedPosition)
+        let waiting = n > 0 || fromRepartition > 0 || rewoundRecordsWaiting || engines.values.contains(where: \.hasUncommittedPosition)
         if !waiting { lastProgress.store(Daemon.wallMs(), ordering: .relaxed) }
     }
 
@@ -486,19 +486,29 @@ final class Worker: @unchecked Sendable {
         w.nextOffset = view.offset + 1
         w.lastRecordWallMs = now
         let value = view.value.assumingMemoryBound(to: UInt8.self)
-        if config.repartition == .auto, let (contact, owner) = owningPartition(of: value, w), owner != w.partition {
-            var headers = [KafkaHeader(Worker.sourcePartitionHeader, Array(String(view.partition).utf8)),
-                           KafkaHeader(Worker.sourceOffsetHeader, Array(String(view.offset).utf8))]
-            if let k = view.key { headers.append(KafkaHeader(Worker.sourceKeyHeader, Array(k))) }
-            try contact.withUnsafeBytes { key in
-                try send(topic: config.repartitionTopic, partition: owner, keyBytes: key, valueBytes: UnsafeRawBufferPointer(value), headers: headers)
-            }
-            open.forwarded += 1
-            return
+        let source = { (SourcePosition(partition: view.partition, offset: view.offset), view.key.map { Array($0) }) }
+        guard config.repartition == .auto else {
+            return try apply(value, to: w, timestampMs: view.timestampMs, source: source)
         }
-        try apply(value, to: w, timestampMs: view.timestampMs) {
-            (SourcePosition(partition: view.partition, offset: view.offset), view.key.map { Array($0) })
+        // Decoded once: a record whose contact another partition owns (murmur2 of the contact
+        // id over the input's partitions, as producers keyed by contact place it) is forwarded
+        // there; bad, ignored and webhook-adapter records stay (see `Pipeline.process(_:belongsHere:)`).
+        var forward: (contactId: [UInt8], partition: Int32)? = nil
+        let outcome = w.pipeline.process(value) { contactId in
+            let owner = Murmur2.partition(contactId, count: inputPartitions)
+            if owner == w.partition { return true }
+            forward = (Array(contactId), owner)
+            return false
         }
+        if let outcome { return try settle(outcome, of: value, in: w, timestampMs: view.timestampMs, source: source) }
+        guard let (contactId, owner) = forward else { return }
+        var headers = [KafkaHeader(Worker.sourcePartitionHeader, Array(String(view.partition).utf8)),
+                       KafkaHeader(Worker.sourceOffsetHeader, Array(String(view.offset).utf8))]
+        if let k = view.key { headers.append(KafkaHeader(Worker.sourceKeyHeader, Array(k))) }
+        try contactId.withUnsafeBytes { key in
+            try send(topic: config.repartitionTopic, partition: owner, keyBytes: key, valueBytes: UnsafeRawBufferPointer(value), headers: headers)
+        }
+        open.forwarded += 1
     }
 
     /// A record of the repartition topic: its partition's engine applies it (it belongs there).
@@ -515,24 +525,19 @@ final class Worker: @unchecked Sendable {
         }
     }
 
-    /// The contact id of an input record and the partition that owns it (murmur2 over the
-    /// input's partition count); nil when the record has no contact (bad or ignored: it is
-    /// dead-lettered or counted where it arrived) or is a webhook-adapter record (processed
-    /// where it arrived, see the README's Limits).
-    private func owningPartition(of value: UnsafeBufferPointer<UInt8>, _ w: PartitionState) -> ([UInt8], Int32)? {
-        if !config.adapters.isEmpty, case .records = w.pipeline.adapters.translate(value) { return nil }
-        guard case .events(let first, _, _) = w.router.decode(value) else { return nil }
-        // The decoded event borrows the decoder's memory until its next decode: keep a copy.
-        let contactId = Array(first.contactId)
-        return (contactId, Murmur2.partition(contactId, count: inputPartitions))
-    }
-
-    /// Hands one record to its partition's engine; a bad one becomes a dead letter naming its
-    /// input position (`source`, only computed for bad records).
+    /// Hands one record to its partition's engine.
     private func apply(_ value: UnsafeBufferPointer<UInt8>, to w: PartitionState, timestampMs: Int64,
                        source: () -> (SourcePosition, [UInt8]?)) throws {
+        try settle(w.pipeline.process(value), of: value, in: w, timestampMs: timestampMs, source: source)
+    }
+
+    /// What follows a record's processing by its partition's engine: a bad one becomes a dead
+    /// letter naming its input position (`source`, only computed for bad records), and the
+    /// transitions it caused are produced.
+    private func settle(_ outcome: RecordOutcome, of value: UnsafeBufferPointer<UInt8>, in w: PartitionState, timestampMs: Int64,
+                        source: () -> (SourcePosition, [UInt8]?)) throws {
         engineInputTap?(w.partition, Array(value))
-        if case .bad(let e) = w.pipeline.process(value) {
+        if case .bad(let e) = outcome {
             let (position, key) = source()
             try sendDeadLetter(DeadLetter(key: key, value: Array(value), headers: [
                 KafkaHeader("error.reason", Array(e.reason.rawValue.utf8)),
@@ -803,6 +808,7 @@ final class Worker: @unchecked Sendable {
         for w in written { w.modelInChangelog = fingerprint }
         lastProgress.store(Daemon.wallMs(), ordering: .relaxed)
         metrics.commits.increment()
+        rewoundRecordsWaiting = false
         let done = open
         open = OpenTransaction()
         if done.records > 0 { metrics.records.increment(by: Int64(done.records)) }
@@ -849,6 +855,7 @@ final class Worker: @unchecked Sendable {
             }
             metrics.aborts.increment()
             instance.publishConsecutiveAborts()
+            if open.records > 0 || open.repartitionRecordsRead > 0 { rewoundRecordsWaiting = true }
             open = OpenTransaction()
             recentStage.discard()
             try rewindAll()
@@ -940,7 +947,6 @@ final class Worker: @unchecked Sendable {
         }
         for w in engines.values.sorted(by: { $0.partition < $1.partition }) {
             w.pipeline.migrate(to: new)
-            w.router = EventDecoder(model: new, maxRecordBytes: config.maxRecordBytes)
             changed += w.pipeline.engine.stats.transitions  // a new engine: only the re-evaluation's
             w.segmentCounts = new.groups.map { Array(repeating: 0, count: $0.segments.count) }
             for i in 0..<w.pipeline.engine.contactCount {

@@ -85,32 +85,58 @@ public final class Pipeline {
     }
 
     public func process(_ bytes: UnsafeBufferPointer<UInt8>) -> RecordOutcome {
-        if !state.pointee.adapters.enabled.isEmpty, case let .records(records, _) = state.pointee.adapters.translate(bytes) {
-            // One input record, several events: each is decoded and applied like a native
-            // record; the record's outcome is the first bad event's, else applied, else the rest.
-            state.pointee.counts.records += 1
-            guard !records.isEmpty else {
-                state.pointee.counts.ignored[IgnoreReason.unusedProviderEvent.rawValue, default: 0] += 1
-                return .ignored(.unusedProviderEvent)
-            }
-            var outcome: RecordOutcome? = nil
-            for r in records {
-                let o = r.withUnsafeBufferPointer { decodeAndApply($0) }
-                switch (outcome, o) {
-                case (.bad, _): break
-                case (_, .bad), (nil, _), (_, .applied): outcome = o
-                default: break
-                }
-            }
-            return outcome!
-        }
+        if let outcome = processAdapted(bytes) { return outcome }
         state.pointee.counts.records += 1
         return decodeAndApply(bytes)
     }
 
+    /// A record in a webhook adapter's shape (nil when adapters are off or it is not one):
+    /// one input record, several events, each decoded and applied like a native record; the
+    /// record's outcome is the first bad event's, else applied, else the rest.
+    private func processAdapted(_ bytes: UnsafeBufferPointer<UInt8>) -> RecordOutcome? {
+        guard !state.pointee.adapters.enabled.isEmpty, case let .records(records, _) = state.pointee.adapters.translate(bytes) else {
+            return nil
+        }
+        state.pointee.counts.records += 1
+        guard !records.isEmpty else {
+            state.pointee.counts.ignored[IgnoreReason.unusedProviderEvent.rawValue, default: 0] += 1
+            return .ignored(.unusedProviderEvent)
+        }
+        var outcome: RecordOutcome? = nil
+        for r in records {
+            let o = r.withUnsafeBufferPointer { decodeAndApply($0) }
+            switch (outcome, o) {
+            case (.bad, _): break
+            case (_, .bad), (nil, _), (_, .applied): outcome = o
+            default: break
+            }
+        }
+        return outcome!
+    }
+
+    /// Like `process`, for a caller that places records by contact (the daemon's
+    /// repartitioning): a decoded record is first shown to `belongsHere` with its contact id
+    /// and, when that says no, it is neither applied nor counted and the result is nil (the
+    /// caller forwards it to its contact's partition, where it is processed). Records of the
+    /// webhook adapters, ignored and bad records always stay: there is no contact to place
+    /// them by. The record is decoded once either way.
+    public func process(_ bytes: UnsafeBufferPointer<UInt8>,
+                        belongsHere: (_ contactId: UnsafeBufferPointer<UInt8>) -> Bool) -> RecordOutcome? {
+        if let outcome = processAdapted(bytes) { return outcome }
+        let decoded = state.pointee.decoder.decode(bytes)
+        if case let .events(first, _, _) = decoded, !belongsHere(first.contactId) { return nil }
+        state.pointee.counts.records += 1
+        return apply(decoded)
+    }
+
     private func decodeAndApply(_ bytes: UnsafeBufferPointer<UInt8>) -> RecordOutcome {
+        apply(state.pointee.decoder.decode(bytes))
+    }
+
+    /// Applies one decoded record (its events borrow the decoder's memory: no decode between).
+    private func apply(_ decoded: DecodeResult) -> RecordOutcome {
         let s = state
-        switch s.pointee.decoder.decode(bytes) {
+        switch decoded {
         case let .events(first, second, shape):
             // Both events of a record carry the record's one time.
             if let guardrail = s.pointee.futureGuard, first.ts > guardrail.limit {

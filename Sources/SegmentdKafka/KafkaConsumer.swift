@@ -226,8 +226,8 @@ public final class KafkaConsumer: @unchecked Sendable {
         try KafkaError.check(rd_kafka_subscribe(handle, list.list), "subscribe \(topics)")
     }
 
-    /// Waits up to `timeoutMs` for records and returns at most `maxRecords` of them (possibly
-    /// none). Crosses the C boundary once per batch (`rd_kafka_consume_batch_queue`), which
+    /// Returns at most `maxRecords` records: those queued now or, when none is, the first to
+    /// arrive within `timeoutMs` and what arrived with it (possibly none). Crosses the C boundary once per batch (`rd_kafka_consume_batch_queue`), which
     /// also runs the rebalance handler and error callbacks.
     ///
     /// Throws: a fatal client error; an error thrown by the rebalance handler or from applying
@@ -269,7 +269,16 @@ public final class KafkaConsumer: @unchecked Sendable {
             batch = .allocate(capacity: maxRecords)
             batchCapacity = maxRecords
         }
-        let n = rd_kafka_consume_batch_queue(queue, Int32(clamping: timeoutMs), batch, maxRecords)
+        // What is queued now; only when nothing is, wait up to `timeoutMs` for the first record
+        // and take what arrived with it. (Given the timeout, `rd_kafka_consume_batch_queue`
+        // waits for a full batch: at a low rate every record waited the whole timeout.)
+        var n = rd_kafka_consume_batch_queue(queue, 0, batch, maxRecords)
+        if n == 0 && timeoutMs > 0, let first = rd_kafka_consume_queue(queue, Int32(clamping: timeoutMs)) {
+            batch[0] = first
+            let rest = maxRecords > 1 ? rd_kafka_consume_batch_queue(queue, 0, batch + 1, maxRecords - 1) : 0
+            n = rest < 0 ? -1 : 1 + rest
+            if rest < 0 { rd_kafka_message_destroy(first) }
+        }
         if n < 0 { throw KafkaError(rd_kafka_last_error(), context: "rd_kafka_consume_batch_queue") }
         reserve(n)
 

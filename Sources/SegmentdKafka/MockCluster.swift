@@ -32,6 +32,8 @@ public final class MockCluster: @unchecked Sendable {
         cluster = Mutex(SendablePointer(mc))
         bootstrapServers = String(cString: rd_kafka_mock_cluster_bootstraps(mc))
         brokerCount = brokers
+        // Its listeners exist once `rd_kafka_mock_cluster_new` returns; no client connected yet.
+        MockClusterSockets.disableNagle(listeningOn: MockClusterSockets.ports(of: bootstrapServers))
     }
 
     deinit { close() }
