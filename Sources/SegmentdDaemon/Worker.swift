@@ -67,6 +67,8 @@ final class Worker: @unchecked Sendable {
     struct Inbox {
         var items: [InboxItem] = []
         var closed: String?
+        /// The consumer the loop waits on, woken when work arrives (set while it is open).
+        var consumer: KafkaConsumer?
     }
     struct InboxItem {
         var run: @Sendable (Worker) -> Void
@@ -239,6 +241,8 @@ final class Worker: @unchecked Sendable {
         let closed: String? = inbox.withLock { box in
             if let c = box.closed { return c }
             box.items.append(InboxItem(run: work, refuse: refuse))
+            // The loop may be waiting for input: run the work now, not after the wait.
+            box.consumer?.wakeUp()
             return nil
         }
         if let closed { refuse(closed) }
@@ -296,6 +300,7 @@ final class Worker: @unchecked Sendable {
             setPhase(.stopped)
             let refused = inbox.withLock { box in
                 box.closed = "shutting down"
+                box.consumer = nil
                 defer { box.items.removeAll() }
                 return box.items
             }
@@ -318,6 +323,7 @@ final class Worker: @unchecked Sendable {
             log("kafka: \(e)")
         }
         self.consumer = consumer
+        inbox.withLock { $0.consumer = consumer }
         let metadataConfig = KafkaConfig(config.kafka.merging(config.consumer) { $1 }.merging(["bootstrap.servers": config.brokers]) { $1 })
         inputPartitions = (try? TopicReader(config: metadataConfig, topic: config.inputTopic).partitionCount(timeoutMs: 5_000)) ?? 0
         instance.noteInputPartitions(inputPartitions)
@@ -342,6 +348,7 @@ final class Worker: @unchecked Sendable {
         setPhase(.waitingForAssignment)
         log("consuming \(config.inputTopic) as group \(config.groupId) (\(config.guarantee.rawValue), transactional id \(config.transactionalId)); transitions to \(config.outputTopic)\(config.repartition == .auto ? "; records of other partitions' contacts through \(config.repartitionTopic)" : "")")
         defer {
+            inbox.withLock { $0.consumer = nil }
             // Transactions initialised: the broker answers, so a JoinGroup may be in flight.
             closeConsumerSafely(consumer, joinMayBeInFlight: config.guarantee == .exactlyOnce)
         }

@@ -241,6 +241,12 @@ public final class KafkaConsumer: @unchecked Sendable {
         return records
     }
 
+    /// Makes a `poll` waiting on another thread return now, with what it has (thread-safe;
+    /// call it only while the consumer is open).
+    public func wakeUp() {
+        rd_kafka_queue_yield(queue)
+    }
+
     /// Zero-copy variant of `poll`: calls `body` for each record with a view into librdkafka's
     /// buffer, valid only during that call (the C message is destroyed right after). Why: the
     /// daemon usually decodes the value straight into its own state; copying key and value into
