@@ -93,6 +93,11 @@ public final class Daemon: @unchecked Sendable {
     /// Which worker holds each of this instance's partitions (routes contact queries).
     private let owners = Mutex<[Int32: Int]>([:])
     private let partitionCount = Atomic<Int32>(0)
+    /// The address other instances reach this one's HTTP server at (published in the instances
+    /// topic): `DaemonConfig.advertisedHTTPAddress`, with the bound port once the server runs.
+    private let advertised: Mutex<String?>
+    /// The other instances of the group and their partitions, while `run` runs.
+    private let directoryBox = Mutex<InstanceDirectory?>(nil)
     /// The first worker failure: it stops the instance and `run` throws it.
     private let failure = Mutex<(any Error)?>(nil)
 
@@ -109,6 +114,41 @@ public final class Daemon: @unchecked Sendable {
         self.errorSink = error
         self.metrics = metrics ?? DaemonMetrics(model: model)
         self.recent = RecentTransitions(keepContactIds: config.httpContactIds)
+        self.advertised = Mutex(config.advertisedHTTPAddress())
+    }
+
+    /// This instance's id in the group (its `transactional_id`): the key of its record in the
+    /// instances topic, and what answers name as the instance that answered.
+    public var instanceId: String { config.transactionalId }
+
+    /// The HTTP server listens on `port` (the one it got when `http_address` asks for port 0):
+    /// the advertised address follows unless `http_advertised_address` is set.
+    public func httpListening(port: Int) {
+        let address = config.advertisedHTTPAddress(boundPort: port)
+        advertised.withLock { $0 = address }
+    }
+
+    /// The address this instance publishes for its HTTP server (nil: off or not known yet).
+    public var advertisedHTTPAddress: String? { advertised.withLock { $0 } }
+
+    /// Another instance of the group, as this one last read it in the instances topic.
+    public struct Peer: Sendable, Equatable {
+        public var instance: String
+        /// Its advertised HTTP address; nil when its HTTP server is off.
+        public var httpAddress: String?
+        public var partitions: [Int32]
+    }
+
+    /// The other instance that owns `partition`, by the latest record claiming it in the
+    /// instances topic; nil when none is known (not read yet, a rebalance in flight, the topic
+    /// missing).
+    public func owner(of partition: Int32) -> Peer? {
+        directoryBox.withLock { $0 }?.owner(of: partition).map { Peer(instance: $0.instance, httpAddress: $0.httpAddress, partitions: $0.partitions) }
+    }
+
+    /// The other instances of the group, as read in the instances topic.
+    public var peers: [Peer] {
+        (directoryBox.withLock { $0 }?.others ?? []).map { Peer(instance: $0.instance, httpAddress: $0.httpAddress, partitions: $0.partitions) }
     }
 
     /// Input partition count (for locating a contact's partition), read at start.
@@ -234,6 +274,20 @@ public final class Daemon: @unchecked Sendable {
         try config.checkConsistency()
         let ws = makeWorkers()
         workerList.withLock { $0 = ws }
+        // The instances topic: this instance's partitions and address for the others, theirs
+        // for this one (contact queries reach the owner). Stopped after the workers left the
+        // group, with a tombstone.
+        let directory = InstanceDirectory(config: config, log: log) { [self] in
+            (owners.withLock { $0.keys.sorted() }, advertisedHTTPAddress)
+        }
+        directoryBox.withLock { $0 = directory }
+        var directoryThread: pthread_t?
+        do { directoryThread = try startThread { directory.run() } } catch { log("instances topic: \(error)") }
+        defer {
+            directory.stop()
+            if let directoryThread { pthread_join(directoryThread, nil) }
+            directoryBox.withLock { $0 = nil }
+        }
         if ws.count > 1 {
             log("\(ws.count) processing threads, each with its own consumer in group \(config.groupId) and its own transactional producer (\(config.forThread(0).transactionalId) … \(config.forThread(ws.count - 1).transactionalId))")
         }
@@ -401,7 +455,7 @@ private final class ThreadBody: @unchecked Sendable {
 }
 
 /// Starts an OS thread (8 MiB of stack) running `body`; join it with `pthread_join`.
-private func startThread(_ body: @escaping () -> Void) throws -> pthread_t {
+func startThread(_ body: @escaping () -> Void) throws -> pthread_t {
     var attr = pthread_attr_t()
     pthread_attr_init(&attr)
     defer { pthread_attr_destroy(&attr) }

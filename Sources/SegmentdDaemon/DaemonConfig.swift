@@ -100,6 +100,13 @@ public struct DaemonConfig: Sendable {
     public var logDebug = false
     /// The HTTP server (metrics, health, queries, admin): `host:port`, nil: off.
     public var httpAddress: String? = "127.0.0.1:9464"
+    /// `http_advertised_address` as set; nil: derived from `httpAddress` (`advertisedHTTPAddress`).
+    public var httpAdvertisedAddressSetting: String?
+    /// `instances_topic` as set; nil: the default name.
+    public var instancesTopicSetting: String?
+    /// Where each instance of the group publishes the partitions it owns and its advertised HTTP
+    /// address (`InstanceDirectory`): `<group_id>-instances` unless set.
+    public var instancesTopic: String { instancesTopicSetting ?? "\(groupId)-instances" }
     /// When set, every HTTP request but the probes needs `Authorization: Bearer <token>`.
     public var httpToken: String?
     /// Whether the HTTP server may show contact ids it was not asked about: the console's
@@ -339,6 +346,21 @@ public struct DaemonConfig: Sendable {
         c.transactionalId = "\(transactionalId)-\(i)"
         if let g = groupInstanceIdSetting, g != "auto" { c.groupInstanceIdSetting = "\(g)-\(i)" }
         return c
+    }
+
+    /// The address other instances reach this one's HTTP server at: `http_advertised_address`
+    /// when set; else `http_address` with this host's name when it binds every interface
+    /// (`0.0.0.0`, `::`) and with `boundPort` (the port the server got) when it asks for port 0.
+    /// nil when the server is off, or its port is not known yet.
+    public func advertisedHTTPAddress(boundPort: Int? = nil) -> String? {
+        if let httpAdvertisedAddressSetting { return httpAdvertisedAddressSetting }
+        guard let httpAddress, let colon = httpAddress.lastIndex(of: ":"), let configured = Int(httpAddress[httpAddress.index(after: colon)...])
+        else { return nil }
+        let port = boundPort ?? configured
+        guard port > 0 else { return nil }
+        var host = String(httpAddress[..<colon])
+        if ["0.0.0.0", "::", "[::]", "*"].contains(host) { host = DaemonConfig.hostname() }
+        return "\(host):\(port)"
     }
 
     static func hostname() -> String {

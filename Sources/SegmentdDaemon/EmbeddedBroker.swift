@@ -12,13 +12,17 @@ public final class EmbeddedBroker: @unchecked Sendable {
     public var bootstrapServers: String { cluster.bootstrapServers }
 
     /// Starts the broker and creates the daemon's topics (input, output, dead letters,
-    /// changelog, and the repartition topic unless `repartition: off`) with `partitions` each (the
-    /// mock implements no CreateTopics, so they must exist before anyone subscribes).
+    /// changelog, and the repartition topic unless `repartition: off`) with `partitions` each,
+    /// and the instances topic with one (the mock implements no CreateTopics, so they must
+    /// exist before anyone subscribes).
     public init(config: DaemonConfig, partitions: Int32) throws {
         cluster = try MockCluster(brokers: 1)
         var topics = [config.inputTopic, config.outputTopic, config.deadLetterTopic, config.changelogTopic]
         if config.repartition == .auto { topics.append(config.repartitionTopic) }
         for t in topics { try cluster.createTopic(t, partitions: partitions) }
+        // Where instances publish their partitions and HTTP address (one partition, as on a
+        // real cluster; the mock does not compact).
+        try cluster.createTopic(config.instancesTopic, partitions: 1)
     }
 
     public func close() { cluster.close() }

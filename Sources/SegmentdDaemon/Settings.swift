@@ -174,6 +174,16 @@ extension DaemonConfig {
             else { throw v.fail("http_address '\(v.text)' is not host:port (e.g. 127.0.0.1:9464) or off") }
             c.httpAddress = v.text
         },
+        Setting("http_advertised_address", "`http_address`, with this host's name when it binds all interfaces", "the `host:port` other instances of the group use to reach this one's HTTP server (a `/contacts/{id}` asked of an instance that does not own the contact is forwarded there; see *Queries across instances*); published in the instances topic") { c, v throws(ConfigError) in
+            if v.text.isEmpty { c.httpAdvertisedAddressSetting = nil; return }
+            guard let colon = v.text.lastIndex(of: ":"), let port = Int(v.text[v.text.index(after: colon)...]), port > 0, port < 65536,
+                  !v.text[..<colon].isEmpty, !v.text.contains("/")
+            else { throw v.fail("http_advertised_address '\(v.text)' is not host:port (e.g. segmentd-0.segmentd:9464)") }
+            c.httpAdvertisedAddressSetting = v.text
+        },
+        Setting("instances_topic", "`GROUP_ID-instances`", "internal compacted topic where each instance publishes the partitions it owns and its `http_advertised_address` (one partition; see *Queries across instances*)") { c, v throws(ConfigError) in
+            c.instancesTopicSetting = v.text.isEmpty ? nil : try v.topic()
+        },
         Setting("http_token", "none", "bearer token every HTTP request but the probes must carry (a browser gives it as the password of the console's login prompt)") { c, v in
             c.httpToken = v.text.isEmpty ? nil : v.text
         },

@@ -65,7 +65,7 @@ enum Console {
         out += "</header>"
         out += "<section id=\"search\"><h2>Contact <small>why a contact is where it is</small></h2>"
         out += "<form class=\"search\" id=\"contact-form\"><input id=\"contact-id\" name=\"id\" placeholder=\"contact id\" autocomplete=\"off\" required aria-label=\"contact id\"><button type=\"submit\">Explain</button></form>"
-        out += "<p class=\"note\">The contact's segment in every group, each condition with its figures (counts in windows, latest times, score terms) and the next instant time alone can change it, from <code>/contacts/{id}</code>. A contact on a partition another instance owns is answered there.</p>"
+        out += "<p class=\"note\">The contact's segment in every group, each condition with its figures (counts in windows, latest times, score terms) and the next instant time alone can change it, from <code>/contacts/{id}</code>. A contact on a partition another instance owns is answered by that instance.</p>"
         out += "<div id=\"contact\" aria-live=\"polite\"></div></section>"
         out += "<div id=\"panel\">\(panel(v))</div>"
         out += "<footer>segmentd's live console: this instance's state, refreshed every 5 s; the report (<code>segmentd report</code>) covers every partition over any period. All times UTC.</footer>"
@@ -264,12 +264,9 @@ enum Console {
             grid.appendChild(card);
           });
           box.appendChild(grid);
-        } else if (status === 404 && doc.error === 'owned by another instance') {
-          box.appendChild(el('p', 'error', 'Contact ' + doc.contact_id + ' belongs to partition ' + doc.partition +
-            ', which another instance owns: ask the instance assigned that partition.'));
         } else if (status === 404) {
           box.appendChild(el('p', 'error', 'No state for contact ' + doc.contact_id + ' on partition ' + doc.partition +
-            ' (this instance owns it): no event of this contact has been applied.'));
+            ' (instance ' + doc.instance + ' owns it): no event of this contact has been applied.'));
         } else {
           box.appendChild(el('p', 'error', doc.error || ('HTTP ' + status)));
         }

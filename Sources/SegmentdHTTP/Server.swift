@@ -9,7 +9,8 @@ import SegmentdEngine
 /// - `GET /healthz`: 200 while the processing loop runs (liveness);
 /// - `GET /readyz`: 200 when partitions are assigned, restored and consumed (readiness);
 /// - `GET /contacts/{id}`: memberships, the reason per group, the next instant time alone can
-///   change them; 404 with the owning partition when another instance owns the contact;
+///   change them; for a contact another instance of the group owns, that instance's answer
+///   (`ContactRouting`);
 /// - `GET /segments/{group}/{segment}/count`: contacts in a segment on this instance;
 /// - `POST /admin/reload`: reload the model file (see `Daemon.reloadModel`);
 /// - `POST /admin/preview`: a model in the body; what it would do to this instance's contacts
@@ -55,13 +56,17 @@ public struct OperationsServer: Sendable {
             headers[.contentType] = "text/plain; version=0.0.4"
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: daemon.metrics.exposition())))
         }
-        router.get("/contacts/:id") { _, context -> Response in
+        router.get("/contacts/:id") { request, context -> Response in
             guard let id = context.parameters.get("id") else { return text(.badRequest, "missing id\n") }
+            let me = daemon.instanceId
             switch await daemon.lookup(Array(id.utf8)) {
+            case .success(.elsewhere(let partition)):
+                // Another instance owns the contact: it answers (see `ContactRouting`).
+                return await ContactRouting.answer(request, id: id, partition: partition, daemon: daemon)
             case .success(let answer):
-                return json(ContactDocument.make(answer, id: id, model: daemon.model, instance: daemon.config.transactionalId))
+                return ContactRouting.answered(json(ContactDocument.make(answer, id: id, model: daemon.model, instance: me)), by: me)
             case .failure(let why):
-                return unavailable(why)
+                return ContactRouting.answered(unavailable(why), by: me)
             }
         }
         router.get("/segments/:group/:segment/count") { _, context -> Response in
@@ -131,9 +136,16 @@ public struct OperationsServer: Sendable {
 
     /// The server as a `Service` for the process's `ServiceGroup` (which owns the signals):
     /// on graceful shutdown it stops accepting and answers every request in flight.
-    public func makeApplication(onServerRunning: (@Sendable (Int) async -> Void)? = nil) -> some Service {
-        Application(router: makeRouter(), configuration: .init(address: .hostname(host, port: port)),
-                    onServerRunning: { channel in await onServerRunning?(channel.localAddress?.port ?? port) })
+    /// Once it listens, the daemon's advertised address takes the port it got (`http_address`
+    /// with port 0).
+    public func makeApplication(onServerRunning: (@Sendable (Int) async -> Void)? = nil) -> some ApplicationProtocol {
+        let daemon = self.daemon, port = self.port
+        return Application(router: makeRouter(), configuration: .init(address: .hostname(host, port: port)),
+                           onServerRunning: { channel in
+                               let bound = channel.localAddress?.port ?? port
+                               daemon.httpListening(port: bound)
+                               await onServerRunning?(bound)
+                           })
     }
 }
 
@@ -176,11 +188,18 @@ enum ContactDocument {
                 "groups": groups, "model_version": model.version,
             ] as [String: Any])
         case let .elsewhere(partition):
-            return (.notFound, ["contact_id": id, "error": "owned by another instance",
-                                "partition": Int(partition), "hint": "ask the instance assigned this partition of the input topic"] as [String: Any])
+            return (.serviceUnavailable, elsewhere(id: id, partition: partition, instance: instance))
         case let .unknown(partition):
             return (.notFound, ["contact_id": id, "error": "no state for this contact", "partition": Int(partition), "instance": instance] as [String: Any])
         }
+    }
+}
+
+extension ContactDocument {
+    /// The answer's fields for a contact on a partition this instance does not own (the
+    /// instance that owns it answers; `ContactRouting` adds why it could not be asked).
+    static func elsewhere(id: String, partition: Int32, instance: String) -> [String: Any] {
+        ["contact_id": id, "partition": Int(partition), "instance": instance, "error": "owned by another instance of the group"]
     }
 }
 

@@ -84,6 +84,8 @@ struct Run: ParsableCommand {
     @Option(help: setting("segment_mirror_topic")) var segmentMirrorTopic: String?
     @Option(help: setting("input_adapters")) var inputAdapters: String?
     @Option(help: setting("http_address")) var httpAddress: String?
+    @Option(help: setting("http_advertised_address")) var httpAdvertisedAddress: String?
+    @Option(help: setting("instances_topic")) var instancesTopic: String?
     @Option(help: setting("http_token")) var httpToken: String?
     @Option(help: setting("http_contact_ids")) var httpContactIds: String?
     @Option(help: setting("log_format")) var logFormat: String?
@@ -141,7 +143,7 @@ struct Run: ParsableCommand {
             c.brokers = b.bootstrapServers
             stderrLog("""
             brokers: embedded: started the embedded broker (librdkafka mock cluster, in memory, not for production) at \(b.bootstrapServers)
-              topics: \(c.inputTopic), \(c.outputTopic), \(c.deadLetterTopic), \(c.changelogTopic)\(c.repartition == .auto ? ", " + c.repartitionTopic : "") (\(c.embeddedPartitions) partitions each)
+              topics: \(c.inputTopic), \(c.outputTopic), \(c.deadLetterTopic), \(c.changelogTopic)\(c.repartition == .auto ? ", " + c.repartitionTopic : "") (\(c.embeddedPartitions) partitions each), \(c.instancesTopic) (1 partition)
               produce events:   segmentd produce events.ndjson --brokers \(b.bootstrapServers)   (or - for stdin; keyed by contact id, murmur2)
               read transitions: segmentd tail --brokers \(b.bootstrapServers) --from-beginning
               it lives in this process's memory: stop segmentd and it is gone

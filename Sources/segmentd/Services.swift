@@ -95,7 +95,7 @@ func runServices(_ daemon: Daemon, log: @escaping LogSink) async throws {
     if let address = c.httpAddress {
         let server = try OperationsServer(daemon: daemon, address: address, token: c.httpToken)
         let app = server.makeApplication(onServerRunning: { port in
-            log("HTTP on http://\(server.host):\(port): /metrics /healthz /readyz /contacts/{id} /segments/{group}/{segment}/count, POST /admin/reload\(c.httpToken == nil ? "" : " (bearer token required)")")
+            log("HTTP on http://\(server.host):\(port): /metrics /healthz /readyz /contacts/{id} /segments/{group}/{segment}/count, POST /admin/reload\(c.httpToken == nil ? "" : " (bearer token required)"); advertised to the group's other instances as \(daemon.advertisedHTTPAddress ?? "nothing") in \(c.instancesTopic)")
         })
         services.append(.init(service: DrainingHTTP(app: app, drain: .seconds(1)), successTerminationBehavior: .gracefullyShutdownGroup,
                               failureTerminationBehavior: .gracefullyShutdownGroup))

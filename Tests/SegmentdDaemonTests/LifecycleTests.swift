@@ -22,12 +22,14 @@ struct LifecycleTests {
         let process = Process()
         let log: URL
 
-        init(_ args: [String]) throws {
+        /// `environment`: the process's whole environment (nil: this process's).
+        init(_ args: [String], environment: [String: String]? = nil) throws {
             #expect(FileManager.default.isExecutableFile(atPath: LifecycleTests.bin), "build the segmentd binary first (swift build)")
             log = FileManager.default.temporaryDirectory.appendingPathComponent("segmentd-lifecycle-\(UUID().uuidString).log")
             _ = FileManager.default.createFile(atPath: log.path, contents: nil)
             process.executableURL = URL(fileURLWithPath: LifecycleTests.bin)
             process.arguments = ["run"] + args
+            if let environment { process.environment = environment }
             process.standardError = try FileHandle(forWritingTo: log)
             process.standardOutput = FileHandle.nullDevice
             try process.run()
@@ -137,6 +139,50 @@ struct LifecycleTests {
         #expect(p.process.terminationStatus == 0, "\(p.stderr.suffix(2000))")
     }
 
+    @Test("as the container image runs it: no file, no flag, the environment alone; the token on all but the probes; the image's HEALTHCHECK")
+    func environmentAlone() throws {
+        let h = try DaemonTests.Harness()
+        try h.produce(300, seed: 5)
+        // What deploy/Dockerfile sets and documents passing, nothing else (the address on
+        // loopback: this machine binds nothing else; the image has 0.0.0.0:9464).
+        let token = "change-me"
+        let p = try Subprocess([], environment: [
+            "SEGMENTD_BROKERS": h.config.brokers, "SEGMENTD_GROUP_ID": h.config.groupId,
+            "SEGMENTD_TRANSACTIONAL_ID": h.config.transactionalId, "SEGMENTD_HTTP_TOKEN": token,
+            "SEGMENTD_HTTP_ADDRESS": "127.0.0.1:0",
+        ])
+        #expect(p.waitFor("HTTP on http://"), "\(p.stderr)")
+        let port = try #require(p.httpPort)
+        #expect(p.waitFor("restored"), "\(p.stderr)")
+        #expect(httpGet(port: port, path: "/healthz")?.hasPrefix("HTTP/1.1 200") == true)
+        #expect(httpGet(port: port, path: "/metrics")?.hasPrefix("HTTP/1.1 401") == true)
+        let metrics = httpGet(port: port, path: "/metrics", headers: ["Authorization: Bearer \(token)"]) ?? ""
+        #expect(metrics.hasPrefix("HTTP/1.1 200"))
+        #expect(metrics.contains("segmentd_build_info{"), "\(metrics.prefix(500))")
+        #expect(metrics.contains("process_resident_memory_bytes "))
+        // The image's HEALTHCHECK command (Docker's exec form: a JSON array), as Docker runs it
+        // in the container: its environment names the port.
+        let dockerfile = try String(contentsOf: repoRoot.appendingPathComponent("deploy/Dockerfile"), encoding: .utf8)
+        let healthcheck = try #require(dockerfile.range(of: "HEALTHCHECK ").map { dockerfile[$0.upperBound...] })
+        let command = try #require(healthcheck.range(of: "CMD ").map { healthcheck[$0.upperBound...].prefix { $0 != "\n" } })
+        let argv = try #require(try JSONSerialization.jsonObject(with: Data(command.utf8)) as? [String])
+        func healthcheckStatus() throws -> Int32 {
+            let check = Process()
+            check.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            check.arguments = argv
+            check.environment = ["PATH": "/usr/bin:/bin", "SEGMENTD_HTTP_ADDRESS": "127.0.0.1:\(port)"]
+            check.standardOutput = FileHandle.nullDevice
+            check.standardError = FileHandle.nullDevice
+            try check.run()
+            check.waitUntilExit()
+            return check.terminationStatus
+        }
+        #expect(try healthcheckStatus() == 0, "HEALTHCHECK \(argv)")
+        _ = p.terminate()
+        #expect(p.process.terminationStatus == 0, "\(p.stderr)")
+        #expect(try healthcheckStatus() != 0, "the HEALTHCHECK must fail once nothing answers")
+    }
+
     @Test("queries the daemon cannot answer get a 503 with the reason")
     func unavailableAnswers() async throws {
         let d = Daemon(config: DaemonConfig(), model: .defaultModel(), log: { _ in })
@@ -154,7 +200,7 @@ struct LifecycleTests {
 /// One HTTP/1.1 GET on a new connection: the whole answer; nil when the request was sent and
 /// no answer came back (reset or empty: a dropped query); "refused" when the connection was
 /// refused (the server no longer accepted: that query was never in flight).
-func httpGet(port: Int, path: String) -> String? {
+func httpGet(port: Int, path: String, headers: [String] = []) -> String? {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { return nil }
     defer { close(fd) }
@@ -164,7 +210,7 @@ func httpGet(port: Int, path: String) -> String? {
     addr.sin_addr.s_addr = inet_addr("127.0.0.1")
     let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
     if ok != 0 { return "refused" }
-    let req = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
+    let req = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\(headers.map { $0 + "\r\n" }.joined())\r\n".utf8)
     guard write(fd, req, req.count) == req.count else { return nil }
     var out: [UInt8] = []
     var buf = [UInt8](repeating: 0, count: 16_384)

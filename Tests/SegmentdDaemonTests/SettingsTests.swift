@@ -51,6 +51,8 @@ struct SettingsTests {
             "segment_mirror_topic": ("mirror", { $0.segmentMirrorTopic == "mirror" }),
             "input_adapters": ("sendgrid,postmark", { $0.adapters == [.sendgrid, .postmark] }),
             "http_address": ("127.0.0.1:1234", { $0.httpAddress == "127.0.0.1:1234" }),
+            "http_advertised_address": ("segmentd-1.segmentd:9464", { $0.advertisedHTTPAddress() == "segmentd-1.segmentd:9464" }),
+            "instances_topic": ("members2", { $0.instancesTopic == "members2" }),
             "http_token": ("t0k", { $0.httpToken == "t0k" }),
             "http_contact_ids": ("on", { $0.httpContactIds }),
             "log_format": ("json", { $0.logJSON }),
