@@ -23,7 +23,7 @@ struct ContactRoutingTests {
             logger.logLevel = .warning
             let group = ServiceGroup(configuration: .init(services: [.init(service: server.makeApplication())], logger: logger))
             self.group = group
-            task = Task.detached { try await group.run() }
+            task = Task.detached(executorPreference: ContactRoutingTests.executor) { try await group.run() }
         }
 
         func stop() async {
@@ -51,8 +51,17 @@ struct ContactRoutingTests {
         }
     }
 
+    /// The servers, their handlers and this test's requests run on threads of their own: other
+    /// tests of the package block the cooperative pool (two threads on two cores) for minutes
+    /// with synchronous waits, which starved the servers' handlers past every timeout.
+    static let executor = OwnThreadsExecutor()
+
     @Test("/contacts/{id} asked of the instance that does not own the contact answers the owner's explanation; loops, unreachable owners and a clean leave")
     func queriesReachTheOwner() async throws {
+        try await withTaskExecutorPreference(ContactRoutingTests.executor) { try await queriesReachTheOwnerOnOwnThreads() }
+    }
+
+    func queriesReachTheOwnerOnOwnThreads() async throws {
         let partitions: Int32 = 4
         let h = try DaemonTests.Harness(partitions: partitions, threads: 1)
         var configA = h.config
@@ -158,5 +167,16 @@ struct ContactRoutingTests {
         c.httpAdvertisedAddressSetting = nil
         try c.set("http_address", "off", origin: "test")
         #expect(c.advertisedHTTPAddress() == nil)
+    }
+}
+
+/// Runs jobs on a concurrent dispatch queue, whose threads are not the cooperative pool's.
+final class OwnThreadsExecutor: TaskExecutor, @unchecked Sendable {
+    private let queue = DispatchQueue(label: "segmentd-tests.own-threads", attributes: .concurrent)
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let unownedJob = UnownedJob(job)
+        let executor = asUnownedTaskExecutor()
+        queue.async { unownedJob.runSynchronously(on: executor) }
     }
 }
