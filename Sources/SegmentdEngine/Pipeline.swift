@@ -123,21 +123,26 @@ public final class Pipeline {
     public func process(_ bytes: UnsafeBufferPointer<UInt8>,
                         belongsHere: (_ contactId: UnsafeBufferPointer<UInt8>) -> Bool) -> RecordOutcome? {
         if let outcome = processAdapted(bytes) { return outcome }
-        let decoded = state.pointee.decoder.decode(bytes)
-        if case let .events(first, _, _) = decoded, !belongsHere(first.contactId) { return nil }
-        state.pointee.counts.records += 1
-        return apply(decoded)
+        let outcome = decodeAndApply(bytes, belongsHere: belongsHere)
+        if outcome != nil { state.pointee.counts.records += 1 }
+        return outcome
     }
 
+    @inline(__always)
     private func decodeAndApply(_ bytes: UnsafeBufferPointer<UInt8>) -> RecordOutcome {
-        apply(state.pointee.decoder.decode(bytes))
+        decodeAndApply(bytes) { _ in true }!
     }
 
-    /// Applies one decoded record (its events borrow the decoder's memory: no decode between).
-    private func apply(_ decoded: DecodeResult) -> RecordOutcome {
+    /// Decodes one record and applies it, unless `belongsHere` says its contact is not this
+    /// pipeline's (nil). Its events borrow the decoder's memory. Inlined, and switching on the
+    /// decoder's result in place: the decoded record is a large value, copied on every pass.
+    @inline(__always)
+    private func decodeAndApply(_ bytes: UnsafeBufferPointer<UInt8>,
+                                belongsHere: (_ contactId: UnsafeBufferPointer<UInt8>) -> Bool) -> RecordOutcome? {
         let s = state
-        switch decoded {
+        switch s.pointee.decoder.decode(bytes) {
         case let .events(first, second, shape):
+            guard belongsHere(first.contactId) else { return nil }
             // Both events of a record carry the record's one time.
             if let guardrail = s.pointee.futureGuard, first.ts > guardrail.limit {
                 let e = guardrail.error(for: first.ts)
