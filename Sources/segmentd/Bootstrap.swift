@@ -65,7 +65,7 @@ struct BootstrapCommand: ParsableCommand {
 
     func validate() throws {
         if files.isEmpty && csv.isEmpty && topicFrom == nil { throw ValidationError("no history: give NDJSON files, --csv FILE with --mapping, or --topic-from") }
-        if let topicFrom, parseTopicStart(topicFrom) == nil {
+        if let topicFrom, BootstrapCommand.parseTopicStart(topicFrom) == nil {
             throw ValidationError("--topic-from '\(topicFrom)' is not earliest, an RFC 3339 time or PARTITION:OFFSET[,…]")
         }
         if !csv.isEmpty && mapping == nil { throw ValidationError("--csv needs --mapping (the column mapping of the export)") }
@@ -122,28 +122,8 @@ struct BootstrapCommand: ParsableCommand {
         let started = Bootstrap.monotonicSeconds()
         let history = HistoryStore(model: m, partitions: partitions, until: t, maxRecordBytes: c.maxRecordBytes)
         let badOut: OutputBuffer = try badLines.map { try OutputBuffer(path: $0) } ?? OutputBuffer(fd: 2)
-        let totalBytes = (files + csv).reduce(0) { $0 + fileSize($1) }
-        var bytesRead = 0
-        var typeHints = NameHints.TypeHints(eventTypes: m.eventTypes)
-        for f in files {
-            let input = try LineReader(path: f)
-            var lineNo = 0
-            try input.forEachLine { line in
-                lineNo += 1
-                bytesRead += line.count + 1
-                if line.isEmpty { return }
-                if case .bad(let e) = history.add(line: line) {
-                    let detail = e.reason == .unknownType ? e.detail + typeHints.hint(e.detail) : e.detail
-                    badOut.buffer.append(contentsOf: "\(f): line \(lineNo): \(e.reason.rawValue): \(detail)\n".utf8)
-                    badOut.flushIfFull()
-                    try badOut.check()
-                }
-                if lineNo & 0xffff == 0 {
-                    meter.show("reading", done: bytesRead, total: totalBytes, unit: "bytes",
-                               extra: "\(history.counts.records) records")
-                }
-            }
-        }
+        let totalBytes = (files + csv).reduce(0) { $0 + BootstrapCommand.fileSize($1) }
+        var bytesRead = try readHistoryFiles(files, into: history, model: m, badOut: badOut, meter: meter, totalBytes: totalBytes)
         if let csvMapping {
             for f in csv {
                 let bytes = try readBytes(f)
@@ -158,7 +138,7 @@ struct BootstrapCommand: ParsableCommand {
                 bytesRead += bytes.count
             }
         }
-        if let topicFrom, let start = parseTopicStart(topicFrom) {
+        if let topicFrom, let start = BootstrapCommand.parseTopicStart(topicFrom) {
             let n = try bootstrap.readTopic(into: history, target: target, from: start, report: { p, o, e in
                 badOut.buffer.append(contentsOf: "\(c.inputTopic)[\(p)] offset \(o): \(e.reason.rawValue): \(e.detail)\n".utf8)
                 badOut.flushIfFull()
@@ -178,7 +158,7 @@ struct BootstrapCommand: ParsableCommand {
     }
 
     /// `earliest`, an RFC 3339 time, or `PARTITION:OFFSET[,…]`.
-    func parseTopicStart(_ s: String) -> Bootstrap.TopicStart? {
+    static func parseTopicStart(_ s: String) -> Bootstrap.TopicStart? {
         if s == "earliest" { return .earliest }
         if let t = EventTime.parseRFC3339(s), EventTime.isInRange(t) { return .time(t) }
         var offsets: [Int32: Int64] = [:]
@@ -190,7 +170,7 @@ struct BootstrapCommand: ParsableCommand {
         return offsets.isEmpty ? nil : .offsets(offsets)
     }
 
-    func fileSize(_ path: String) -> Int {
+    static func fileSize(_ path: String) -> Int {
         var st = stat()
         guard path != "-", stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return 0 }
         return Int(st.st_size)
@@ -226,6 +206,34 @@ struct BootstrapCommand: ParsableCommand {
         out += "\(rate(counts.records, seconds)) records/s, \(rate(s.contacts, seconds)) contacts/s\n"
         return out
     }
+}
+
+/// Reads NDJSON history files (either input shape, `-` for standard input) into `history`,
+/// each bad line reported to `badOut` with its file, line and reason. Returns the bytes read.
+func readHistoryFiles(_ files: [String], into history: HistoryStore, model m: Model, badOut: OutputBuffer, meter: ProgressMeter,
+                      totalBytes: Int) throws -> Int {
+    var bytesRead = 0
+    var typeHints = NameHints.TypeHints(eventTypes: m.eventTypes)
+    for f in files {
+        let input = try LineReader(path: f)
+        var lineNo = 0
+        try input.forEachLine { line in
+            lineNo += 1
+            bytesRead += line.count + 1
+            if line.isEmpty { return }
+            if case .bad(let e) = history.add(line: line) {
+                let detail = e.reason == .unknownType ? e.detail + typeHints.hint(e.detail) : e.detail
+                badOut.buffer.append(contentsOf: "\(f): line \(lineNo): \(e.reason.rawValue): \(detail)\n".utf8)
+                badOut.flushIfFull()
+                try badOut.check()
+            }
+            if lineNo & 0xffff == 0 {
+                meter.show("reading", done: bytesRead, total: totalBytes, unit: "bytes",
+                           extra: "\(history.counts.records) records")
+            }
+        }
+    }
+    return bytesRead
 }
 
 /// One progress line on a terminal, redrawn at most four times a second: the phase, how far,

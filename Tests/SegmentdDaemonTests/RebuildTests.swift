@@ -1,0 +1,180 @@
+import Foundation
+import SegmentdEngine
+import SegmentdKafka
+import Testing
+@testable import SegmentdDaemon
+
+/// `segmentd rebuild` (backfill for a changed model), end to end through the mock broker over
+/// TCP: an instance runs under the default model, the rebuild builds the new model's state from
+/// the input topic in a shadow while the instance goes on, then takes over; `run` continues
+/// under the new model.
+@Suite("Rebuild for a changed model", .serialized)
+struct RebuildTests {
+    typealias Harness = DaemonTests.Harness
+
+    /// The default model with a new rule over a filter it does not count (docs pages) and a
+    /// stricter hot lead (3 pricing visits where it kept 2: adoption would keep only the 2
+    /// times the old list held).
+    static let newModel = try! Model.load(yaml: Model.defaultModel().source
+        .replacingOccurrences(of: "version: default-1", with: "version: backfill-1")
+        .replacingOccurrences(of: "    flag: {at_least: 2, of: pricing_visit, within: 7d}", with: """
+            flag: {at_least: 3, of: pricing_visit, within: 7d}
+          - name: docs_reader
+            flag: {at_least: 3, of: {type: page_view, prop: path, starts_with: /docs}, within: 14d}
+        """), file: "backfill.yaml")
+
+    /// Final memberships per contact (by names) of a replay of each input partition in offset
+    /// order up to `ends` (all when nil), under `model`; and the transitions it emitted past
+    /// `from` per partition, per contact (the harness's form).
+    func replay(_ records: [KafkaRecord], model: Model, upTo ends: [Int32: Int64]? = nil, emittedFrom: [Int32: Int64] = [:],
+                _ h: Harness) -> (memberships: [String: [String: String]], transitions: [String: [String]], engines: [Int32: SegmentEngine]) {
+        var members: [String: [String: String]] = [:]
+        var transitions: [String: [String]] = [:]
+        var engines: [Int32: SegmentEngine] = [:]
+        for p in Set(records.map(\.partition)) {
+            let pipeline = Pipeline(model: model)
+            for r in records.filter({ $0.partition == p }).sorted(by: { $0.offset < $1.offset }) {
+                if let end = ends?[p], r.offset >= end { break }
+                _ = pipeline.process(r.value)
+                for t in pipeline.engine.takeTransitions() where r.offset >= emittedFrom[p] ?? .max {
+                    h.add(pipeline.encoder.encode(t), to: &transitions)
+                }
+            }
+            let engine = pipeline.engine
+            for i in 0..<engine.contactCount {
+                let c = engine.contactId(at: i)
+                var named: [String: String] = [:]
+                for (g, s) in engine.memberships(of: c)!.enumerated() { if let s { named[model.groups[g].name] = model.groups[g].segments[s].name } }
+                members[String(decoding: c, as: UTF8.self)] = named
+            }
+            engines[p] = engine
+        }
+        return (members, transitions, engines)
+    }
+
+    /// The output topic's records past `positions` (per partition: how many it had).
+    func output(_ h: Harness, after positions: [Int32: Int]) throws -> [KafkaRecord] {
+        try h.read(h.config.outputTopic).filter { $0.offset >= Int64(positions[$0.partition] ?? 0) }.sorted { ($0.partition, $0.offset) < ($1.partition, $1.offset) }
+    }
+
+    func positions(_ records: [KafkaRecord]) -> [Int32: Int] {
+        var out: [Int32: Int] = [:]
+        for r in records { out[r.partition] = max(out[r.partition] ?? 0, Int(r.offset) + 1) }
+        return out
+    }
+
+    func decode(_ r: KafkaRecord) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(r.value)) as! [String: Any]
+    }
+
+    @Test("a backfilled new rule gives what replay under the new model gives; the switch emits each difference once (cause model); run then goes on under the new model without re-adopting")
+    func rebuildAndSwitch() throws {
+        let h = try Harness()
+        let records = BootstrapTests().stream(4200, seed: 501)
+        let first = Array(records[0..<2400]), second = Array(records[2400..<3300]), third = Array(records[3300...])
+        let producing = BootstrapTests()
+        try producing.produce(h, first) { $0.ts }
+        _ = try h.runDaemon(until: { $0.status.records >= first.count })
+
+        // The shadow: built from the topic up to the instance's position, nothing written.
+        let rebuild = Rebuild(config: h.config, model: RebuildTests.newModel, log: { _ in })
+        let live = try rebuild.readLive()
+        #expect(live.modelVersions == ["default-1"])
+        let history = rebuild.history(partitions: live.partitions)
+        var bad = 0
+        let read = try rebuild.readTopic(into: history, live: live, report: { _, _, _ in bad += 1 })
+        #expect(read == first.count)
+        #expect(bad == first.filter(\.bad).count)
+        let shadow = rebuild.build(history: history, live: live)
+        #expect(shadow.historyTransitions > 500, "history's transitions are dropped")
+        let outputBefore = try h.read(h.config.outputTopic)
+        let changelogBefore = try h.read(h.config.changelogTopic).count
+
+        // The instance keeps serving under the old model meanwhile.
+        try producing.produce(h, second) { $0.ts }
+        _ = try h.runDaemon(until: { $0.status.records >= second.count })
+        #expect(try h.read(h.config.outputTopic).count > outputBefore.count)
+        #expect(try h.read(h.config.changelogTopic).count > changelogBefore)
+        let outputAtSwitch = positions(try h.read(h.config.outputTopic))
+
+        // The take-over: catches up on `second`, writes the switch.
+        let summary = try rebuild.takeOver(shadow)
+        #expect(summary.catchUpRecords == second.count)
+        #expect(summary.partitions == 4)
+        #expect(summary.previousVersions == ["default-1"])
+        #expect(summary.counts.onlyOld == 0 && summary.counts.onlyRebuilt == 0, "the whole history is in the topic")
+
+        // Expected: replay of everything the instance applied, under both models.
+        let input = try h.read(h.config.inputTopic)
+        let ends = summary.checkpoints
+        #expect(ends.values.reduce(0, +) == Int64(first.count + second.count))
+        let before = replay(input, model: .defaultModel(), upTo: ends, h)
+        let after = replay(input, model: RebuildTests.newModel, upTo: ends, h)
+        #expect(after.memberships.values.contains { $0["docs_reader"] != nil }, "the new rule has members at once")
+        // The differences, per contact and group (a group missing from the old model: none).
+        var expectedSwitch: Set<String> = []
+        for (contact, new) in after.memberships {
+            let old = before.memberships[contact] ?? [:]
+            for g in RebuildTests.newModel.groups.map(\.name) where old[g] != new[g] {
+                expectedSwitch.insert("\(contact) \(g) \(old[g] ?? "null")->\(new[g] ?? "null")")
+            }
+        }
+        #expect(expectedSwitch.count > 50)
+        #expect(expectedSwitch.contains { $0.contains(" docs_reader null->docs_reader") })
+        let switchRecords = try output(h, after: outputAtSwitch).map(decode)
+        var actualSwitch: [String] = []
+        var ids = Set<String>()
+        for doc in switchRecords {
+            let data = doc["data"] as! [String: Any], cause = data["cause"] as! [String: Any]
+            #expect(cause["kind"] as? String == "model")
+            #expect(cause["previous_model_version"] as? String == "default-1")
+            #expect(data["model_version"] as? String == "backfill-1")
+            ids.insert(doc["id"] as! String)
+            actualSwitch.append("\(data["contact_id"] as! String) \(data["group"] as! String) \((data["from"] as? String) ?? "null")->\((data["to"] as? String) ?? "null")")
+        }
+        #expect(actualSwitch.count == expectedSwitch.count, "each difference once, nothing else")
+        #expect(Set(actualSwitch) == expectedSwitch)
+        #expect(ids.count == switchRecords.count)
+
+        // The changelog holds replay's state under the new model.
+        let restored = try Changelog.read(config: ["bootstrap.servers": h.config.brokers], topic: h.config.changelogTopic, partitions: [0, 1, 2, 3])
+        for (p, r) in restored {
+            #expect(r.checkpoint?.modelVersion == "backfill-1")
+            #expect(r.checkpoint?.offset == ends[p])
+            let engine = SegmentEngine(model: RebuildTests.newModel)
+            for (c, s) in r.contacts { try engine.restore(contactId: c, snapshot: s) }
+            let replayed = after.engines[p]!
+            #expect(engine.contactCount == replayed.contactCount)
+            for i in 0..<replayed.contactCount {
+                let c = replayed.contactId(at: i)
+                #expect(engine.memberships(of: c) == replayed.memberships(of: c), "contact \(String(decoding: c, as: UTF8.self))")
+                // The same reasons, figures and next change at the switch (the clock differs where
+                // the switch emitted: its last transition is the switch's).
+                let at = r.checkpoint!.watermark
+                let mine = engine.explain(c, at: at), theirs = replayed.explain(c, at: at)
+                #expect(mine.map { "\($0.groups)" } == theirs.map { "\($0.groups)" })
+                #expect(mine?.nextChange == theirs?.nextChange && mine?.firstSeen == theirs?.firstSeen)
+            }
+        }
+
+        // run under the new model: restores the rebuilt state (no adoption: no model
+        // transition), and emits what replay under the new model emits after the switch.
+        try producing.produce(h, third) { $0.ts }
+        let outputBeforeRun = positions(try h.read(h.config.outputTopic))
+        let r = DaemonTests.RunningDaemon(daemon: Daemon(config: h.config, model: RebuildTests.newModel, log: { _ in }))
+        r.wait(until: { $0.status.records >= third.count }, timeout: 60)
+        let d = try r.stop()
+        #expect(d.status.records == third.count)
+        var actual: [String: [String]] = [:]
+        for rec in try output(h, after: outputBeforeRun) {
+            #expect(((try decode(rec))["data"] as! [String: Any])["model_version"] as? String == "backfill-1")
+            h.add(rec.value, to: &actual)
+        }
+        let expected = replay(try h.read(h.config.inputTopic), model: RebuildTests.newModel, emittedFrom: ends, h).transitions
+        #expect(expected.values.map(\.count).reduce(0, +) > 100)
+        #expect(!actual.values.joined().contains { $0.contains(" model ") }, "no re-adoption")
+        let differing = expected.keys.filter { actual[$0] != expected[$0] }.sorted()
+        #expect(differing.isEmpty, "\(differing.count) contacts differ; first: \(differing.first.map { "\($0)\nexpected \(expected[$0]!)\nactual   \(actual[$0] ?? [])" } ?? "")")
+        #expect(actual.count == expected.count)
+    }
+}
