@@ -100,6 +100,29 @@ enum Changelog {
         (modelKey, Array(m.source.utf8), [KafkaHeader(kindHeader, Array("model".utf8)), KafkaHeader(modelHeader, Array(m.fingerprint.utf8))])
     }
 
+    /// Writes one partition's whole state in one transaction (bootstrap, rebuild): the model's
+    /// record, what `body` produces (snapshots, output records), then the checkpoint at
+    /// `position` with the engine's stream time and watermark under `model`. Commits, or aborts
+    /// on any error and rethrows it.
+    static func writeState(_ producer: KafkaProducer, topic: String, partition p: Int32, model: Model, engine: SegmentEngine,
+                           position: Position, _ body: () throws -> Void) throws {
+        try producer.beginTransaction()
+        do {
+            let m = modelRecord(model)
+            try producer.produce(topic: topic, partition: p, key: m.key, value: m.value, headers: m.headers)
+            try body()
+            let checkpoint = Checkpoint(offset: position.input, repartitionOffset: position.repartition,
+                                        streamTime: engine.checkpoint.streamTime, watermark: engine.checkpoint.watermark,
+                                        modelVersion: model.version, modelFingerprint: model.fingerprint)
+            let r = checkpointRecord(checkpoint)
+            try producer.produce(topic: topic, partition: p, key: r.key, value: r.value, headers: r.headers)
+            try producer.commitTransaction(timeoutMs: 300_000)
+        } catch {
+            try? producer.abortTransaction(timeoutMs: 30_000)
+            throw error
+        }
+    }
+
     struct Restored {
         var checkpoint: Checkpoint?
         var contacts: [([UInt8], [UInt8])]

@@ -199,7 +199,7 @@ public final class Rebuild {
         defer { try? producer.close(timeoutMs: 30_000) }
         try producer.initTransactions(timeoutMs: 60_000)
         try fence(except: writerId)
-        log("fenced the instance's transactional ids \(config.transactionalId)-0…\(config.threads - 1)")
+        log("fenced the instance's transactional ids: \((0..<config.threads).map { "\(config.transactionalId)-\($0)" }.joined(separator: ", "))")
 
         // The state as it is now that nothing else writes.
         let live = try readLive()
@@ -228,7 +228,6 @@ public final class Rebuild {
         let changelogEnds = try changelogReader.ends(partitions: Array(0..<live.partitions), timeoutMs: 10_000)
 
         let encoder = TransitionEncoder(model: model)
-        let fingerprint = model.fingerprint
         for p in shadow.pipelines.keys.sorted() {
             let t0 = Bootstrap.monotonicSeconds()
             let cp = live.checkpoints[p]!, restored = live.restored[p]!
@@ -261,11 +260,8 @@ public final class Rebuild {
             guard end == changelogEnds[p] ?? 0 else {
                 throw DaemonError(description: "partition \(p): the changelog moved after the fence (end \(changelogEnds[p] ?? 0) → \(end)): an instance with another transactional_id is still running. Stop it and run rebuild again (partitions written so far are rebuilt)")
             }
-            try producer.beginTransaction()
-            do {
-                let position = Changelog.Position(input: cp.offset, repartition: repartitionEnds?[p] ?? cp.repartitionOffset)
-                let m = Changelog.modelRecord(model)
-                try producer.produce(topic: config.changelogTopic, partition: p, key: m.key, value: m.value, headers: m.headers)
+            let position = Changelog.Position(input: cp.offset, repartition: repartitionEnds?[p] ?? cp.repartitionOffset)
+            try Changelog.writeState(producer, topic: config.changelogTopic, partition: p, model: model, engine: engine, position: position) {
                 let headers = Changelog.contactHeaders(reflects: position)
                 for i in 0..<engine.contactCount {
                     let id = engine.contactId(at: i)
@@ -279,18 +275,9 @@ public final class Rebuild {
                     }
                     summary.transitionsByGroup[t.group] += 1
                 }
-                let checkpoint = Changelog.Checkpoint(offset: position.input, repartitionOffset: position.repartition,
-                                                      streamTime: engine.checkpoint.streamTime, watermark: engine.checkpoint.watermark,
-                                                      modelVersion: model.version, modelFingerprint: fingerprint)
-                let r = Changelog.checkpointRecord(checkpoint)
-                try producer.produce(topic: config.changelogTopic, partition: p, key: r.key, value: r.value, headers: r.headers)
-                try producer.commitTransaction(timeoutMs: 300_000)
-                summary.changelogRecords += engine.contactCount + 2
-                summary.checkpoints[p] = position.input
-            } catch {
-                try? producer.abortTransaction(timeoutMs: 30_000)
-                throw error
             }
+            summary.changelogRecords += engine.contactCount + 2
+            summary.checkpoints[p] = position.input
             summary.partitions += 1
             summary.writeSeconds += Bootstrap.monotonicSeconds() - t0
             log("partition \(p): \(engine.contactCount) contacts under '\(model.version)' (was '\(cp.modelVersion)'), \(transitions.count) transitions at the switch; input offset \(cp.offset)")

@@ -49,19 +49,7 @@ struct BootstrapCommand: ParsableCommand {
     var quiet = false
 
     @OptionGroup var connection: ConnectionOptions
-    @Option(name: .customLong("group-id"), help: Run.setting("group_id")) var groupId: String?
-    @Option(name: .customLong("input-topic"), help: Run.setting("input_topic")) var inputTopic: String?
-    @Option(name: .customLong("output-topic"), help: Run.setting("output_topic")) var outputTopic: String?
-    @Option(name: .customLong("changelog-topic"), help: Run.setting("changelog_topic")) var changelogTopic: String?
-    @Option(help: Run.setting("model")) var model: String?
-    @Option(help: Run.setting("lateness")) var lateness: String?
-    @Option(name: .customLong("max-record-bytes"), help: Run.setting("max_record_bytes")) var maxRecordBytes: String?
-    @Option(name: .customLong("transactional-id"), help: Run.setting("transactional_id")) var transactionalId: String?
-    @Option(help: Run.setting("repartition")) var repartition: String?
-    @Option(name: .customLong("repartition-topic"), help: Run.setting("repartition_topic")) var repartitionTopic: String?
-    @Option(name: .customLong("output-mode"), help: Run.setting("output_mode")) var outputMode: String?
-    @Option(name: .customLong("producer"), help: "A librdkafka property for the producer only, as name=value (repeatable).")
-    var producer: [String] = []
+    @OptionGroup var state: StateOptions
 
     func validate() throws {
         if files.isEmpty && csv.isEmpty && topicFrom == nil { throw ValidationError("no history: give NDJSON files, --csv FILE with --mapping, or --topic-from") }
@@ -73,11 +61,7 @@ struct BootstrapCommand: ParsableCommand {
     }
 
     func run() throws {
-        let c = try connection.settings([
-            ("group_id", groupId), ("input_topic", inputTopic), ("output_topic", outputTopic), ("changelog_topic", changelogTopic),
-            ("model", model), ("lateness", lateness), ("max_record_bytes", maxRecordBytes), ("transactional_id", transactionalId),
-            ("repartition", repartition), ("repartition_topic", repartitionTopic), ("output_mode", outputMode),
-        ], clients: [("producer", producer)])
+        let c = try state.settings(connection)
         try c.requireCluster(for: "bootstrap")
         guard let t = EventTime.parseRFC3339(until), EventTime.isInRange(t) else {
             throw ValidationError("--until '\(until)' is not an RFC 3339 date-time in the years 0000 to 9999")
@@ -89,18 +73,7 @@ struct BootstrapCommand: ParsableCommand {
                 throw CommandFailure(.dataError, "invalid mapping: \(e)")
             }
         }
-        for f in files + csv where f != "-" {
-            if access(f, R_OK) != 0 { throw CommandFailure(.noInput, "cannot open \(f): \(String(cString: strerror(errno)))") }
-        }
-        signal(SIGPIPE, SIG_IGN)
-        _ = setUpLogging(json: c.logJSON, debug: false)
-        let silent = quiet
-        let meter = ProgressMeter(enabled: !quiet && isatty(2) != 0)
-        let log: LogSink = { line in
-            guard !silent else { return }
-            meter.clear()
-            printErr("segmentd bootstrap: \(line)\n")
-        }
+        let (meter, log) = try startHistoryCommand("bootstrap", files: files + csv, quiet: quiet, config: c)
         // The topics exist and the cluster answers (69 and 65 with what to check).
         let partitions = try c.partitionCount(of: c.inputTopic)
         _ = try c.partitionCount(of: c.changelogTopic)
@@ -206,6 +179,51 @@ struct BootstrapCommand: ParsableCommand {
         out += "\(rate(counts.records, seconds)) records/s, \(rate(s.contacts, seconds)) contacts/s\n"
         return out
     }
+}
+
+/// The settings of `run` that matter to the state a command writes to the changelog
+/// (bootstrap, rebuild): give it the same configuration as `run`.
+struct StateOptions: ParsableArguments {
+    @Option(name: .customLong("group-id"), help: Run.setting("group_id")) var groupId: String?
+    @Option(name: .customLong("input-topic"), help: Run.setting("input_topic")) var inputTopic: String?
+    @Option(name: .customLong("output-topic"), help: Run.setting("output_topic")) var outputTopic: String?
+    @Option(name: .customLong("changelog-topic"), help: Run.setting("changelog_topic")) var changelogTopic: String?
+    @Option(help: Run.setting("model")) var model: String?
+    @Option(help: Run.setting("lateness")) var lateness: String?
+    @Option(name: .customLong("max-record-bytes"), help: Run.setting("max_record_bytes")) var maxRecordBytes: String?
+    @Option(name: .customLong("transactional-id"), help: Run.setting("transactional_id")) var transactionalId: String?
+    @Option(help: Run.setting("repartition")) var repartition: String?
+    @Option(name: .customLong("repartition-topic"), help: Run.setting("repartition_topic")) var repartitionTopic: String?
+    @Option(name: .customLong("output-mode"), help: Run.setting("output_mode")) var outputMode: String?
+    @Option(name: .customLong("producer"), help: "A librdkafka property for the producer only, as name=value (repeatable).")
+    var producer: [String] = []
+
+    /// The settings: the connection's (file, environment), then these flags and `more`.
+    func settings(_ connection: ConnectionOptions, _ more: [(String, String?)] = []) throws -> DaemonConfig {
+        try connection.settings(more + [
+            ("group_id", groupId), ("input_topic", inputTopic), ("output_topic", outputTopic), ("changelog_topic", changelogTopic),
+            ("model", model), ("lateness", lateness), ("max_record_bytes", maxRecordBytes), ("transactional_id", transactionalId),
+            ("repartition", repartition), ("repartition_topic", repartitionTopic), ("output_mode", outputMode),
+        ], clients: [("producer", producer)])
+    }
+}
+
+/// The start of a command that reads history files (bootstrap, rebuild): every file can be
+/// read (66 otherwise), logging is set up, and its progress meter (on a terminal, unless
+/// `quiet`) and log lines (`segmentd NAME: …` on stderr, unless `quiet`) are made.
+func startHistoryCommand(_ name: String, files: [String], quiet: Bool, config c: DaemonConfig) throws -> (ProgressMeter, LogSink) {
+    for f in files where f != "-" {
+        if access(f, R_OK) != 0 { throw CommandFailure(.noInput, "cannot open \(f): \(String(cString: strerror(errno)))") }
+    }
+    signal(SIGPIPE, SIG_IGN)
+    _ = setUpLogging(json: c.logJSON, debug: false)
+    let meter = ProgressMeter(enabled: !quiet && isatty(2) != 0)
+    let log: LogSink = { line in
+        guard !quiet else { return }
+        meter.clear()
+        printErr("segmentd \(name): \(line)\n")
+    }
+    return (meter, log)
 }
 
 /// Reads NDJSON history files (either input shape, `-` for standard input) into `history`,

@@ -36,20 +36,8 @@ struct RebuildCommand: ParsableCommand {
     var quiet = false
 
     @OptionGroup var connection: ConnectionOptions
-    @Option(name: .customLong("group-id"), help: Run.setting("group_id")) var groupId: String?
-    @Option(name: .customLong("input-topic"), help: Run.setting("input_topic")) var inputTopic: String?
-    @Option(name: .customLong("output-topic"), help: Run.setting("output_topic")) var outputTopic: String?
-    @Option(name: .customLong("changelog-topic"), help: Run.setting("changelog_topic")) var changelogTopic: String?
-    @Option(help: Run.setting("model")) var model: String?
-    @Option(help: Run.setting("lateness")) var lateness: String?
-    @Option(name: .customLong("max-record-bytes"), help: Run.setting("max_record_bytes")) var maxRecordBytes: String?
-    @Option(name: .customLong("transactional-id"), help: Run.setting("transactional_id")) var transactionalId: String?
+    @OptionGroup var state: StateOptions
     @Option(help: Run.setting("threads")) var threads: String?
-    @Option(help: Run.setting("repartition")) var repartition: String?
-    @Option(name: .customLong("repartition-topic"), help: Run.setting("repartition_topic")) var repartitionTopic: String?
-    @Option(name: .customLong("output-mode"), help: Run.setting("output_mode")) var outputMode: String?
-    @Option(name: .customLong("producer"), help: "A librdkafka property for the producer only, as name=value (repeatable).")
-    var producer: [String] = []
 
     func validate() throws {
         if BootstrapCommand.parseTopicStart(topicFrom) == nil {
@@ -58,25 +46,10 @@ struct RebuildCommand: ParsableCommand {
     }
 
     func run() throws {
-        let c = try connection.settings([
-            ("group_id", groupId), ("input_topic", inputTopic), ("output_topic", outputTopic), ("changelog_topic", changelogTopic),
-            ("model", model), ("lateness", lateness), ("max_record_bytes", maxRecordBytes), ("transactional_id", transactionalId),
-            ("threads", threads), ("repartition", repartition), ("repartition_topic", repartitionTopic), ("output_mode", outputMode),
-        ], clients: [("producer", producer)])
+        let c = try state.settings(connection, [("threads", threads)])
         try c.requireCluster(for: "rebuild")
         let m = try loadModel(c.modelPath)
-        for f in files where f != "-" {
-            if access(f, R_OK) != 0 { throw CommandFailure(.noInput, "cannot open \(f): \(String(cString: strerror(errno)))") }
-        }
-        signal(SIGPIPE, SIG_IGN)
-        _ = setUpLogging(json: c.logJSON, debug: false)
-        let silent = quiet
-        let meter = ProgressMeter(enabled: !quiet && isatty(2) != 0)
-        let log: LogSink = { line in
-            guard !silent else { return }
-            meter.clear()
-            printErr("segmentd rebuild: \(line)\n")
-        }
+        let (meter, log) = try startHistoryCommand("rebuild", files: files, quiet: quiet, config: c)
         // The topics exist and the cluster answers (69 and 65 with what to check).
         _ = try c.partitionCount(of: c.inputTopic)
         _ = try c.partitionCount(of: c.changelogTopic)

@@ -178,3 +178,61 @@ struct RebuildTests {
         #expect(actual.count == expected.count)
     }
 }
+
+/// The `segmentd rebuild` command itself (the built binary) against the test broker.
+@Suite("rebuild command", .serialized)
+struct RebuildCommandTests {
+    @Test("exit statuses: 65 for a changelog without state, then 0 with a summary; the same model again switches nothing; 64 and 66 for the command line and files")
+    func exitStatuses() throws {
+        guard FileManager.default.isExecutableFile(atPath: BootstrapCommandTests.bin) else {
+            Issue.record("build the segmentd binary first (swift build)")
+            return
+        }
+        let h = try DaemonTests.Harness(threads: 1)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("segmentd-rebuild-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let model = dir.appendingPathComponent("backfill.yaml").path
+        try RebuildTests.newModel.source.write(toFile: model, atomically: true, encoding: .utf8)
+        let common = ["rebuild", "--brokers", h.config.brokers, "--group-id", h.config.groupId,
+                      "--transactional-id", h.config.transactionalId, "--threads", "1", "--model", model]
+
+        let empty = try BootstrapCommandTests.segmentd(common)
+        #expect(empty.status == 65)
+        #expect(empty.stderr.contains("holds no state: nothing to rebuild"), "\(empty.stderr)")
+
+        try h.produce(600, seed: 511)
+        _ = try h.runDaemon(until: { $0.status.records >= 600 })
+        let history = dir.appendingPathComponent("older.ndjson").path
+        try """
+        {"event_id":"old-1","contact_id":"c-1","type":"page_view","ts":"2025-12-20T09:00:00Z","props":{"path":"/docs/a"}}
+        {"contact_id":"c-1","type":"page_view"
+
+        """.write(toFile: history, atomically: true, encoding: .utf8)
+        let bad = dir.appendingPathComponent("bad.txt").path
+        let first = try BootstrapCommandTests.segmentd(common + [history, "--bad-lines", bad])
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stderr.contains("'default-1' → 'backfill-1' on 4 partitions"), "\(first.stderr)")
+        #expect(first.stderr.contains("history: 600 records of engagement-events (from earliest) and 1 of files"), "\(first.stderr)")
+        #expect(first.stderr.contains("oldest event applied: 2025-12-20T09:00:00.000Z"), "\(first.stderr)")
+        #expect(first.stderr.contains("without history (moved to the new model by meaning)"), "\(first.stderr)")
+        #expect(first.stderr.contains("docs_reader: docs_reader 0 → "), "\(first.stderr)")
+        #expect(try String(contentsOfFile: bad, encoding: .utf8).hasPrefix("\(history): line 2: invalid_json: "))
+        let switched = try h.read(h.config.outputTopic).filter {
+            ((try JSONSerialization.jsonObject(with: Data($0.value)) as! [String: Any])["data"] as! [String: Any])["model_version"] as? String == "backfill-1"
+        }
+        #expect(!switched.isEmpty)
+        #expect(first.stderr.contains("switch: \(switched.count) transitions (cause model)"), "\(first.stderr)")
+
+        // The same model and history again: the state already is the rebuilt one.
+        let after = try h.read(h.config.outputTopic).count
+        let again = try BootstrapCommandTests.segmentd(common + [history])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stderr.contains("'backfill-1' → 'backfill-1'"), "\(again.stderr)")
+        #expect(again.stderr.contains("switch: 0 transitions"), "\(again.stderr)")
+        #expect(try h.read(h.config.outputTopic).count == after)
+
+        #expect(try BootstrapCommandTests.segmentd(common + ["--topic-from", "soon"]).status == 64)
+        #expect(try BootstrapCommandTests.segmentd(common + [dir.appendingPathComponent("missing.ndjson").path]).status == 66)
+    }
+}
