@@ -179,6 +179,90 @@ struct RebuildTests {
     }
 }
 
+extension RebuildTests {
+    @Test("history that expired: a contact with records left gets what they give under the new model; one without any keeps its state moved by meaning, as a reload moves it")
+    func expiredHistory() throws {
+        let h = try Harness()
+        let producing = BootstrapTests()
+        let records = producing.stream(2400, seed: 521)
+        try producing.produce(h, records) { $0.ts }
+        _ = try h.runDaemon(until: { $0.status.records >= records.count })
+        let outputBefore = positions(try h.read(h.config.outputTopic))
+        let input = try h.read(h.config.inputTopic)
+        let byPartition = Dictionary(grouping: input, by: \.partition).mapValues { $0.sorted { $0.offset < $1.offset } }
+        // As if the topic had dropped the first two thirds of each partition.
+        let starts = byPartition.mapValues { $0[$0.count * 2 / 3].offset }
+
+        let rebuild = Rebuild(config: h.config, model: RebuildTests.newModel, log: { _ in })
+        let live = try rebuild.readLive()
+        // The old state as the instance held it, and its adoption by the new model.
+        var old: [Int32: SegmentEngine] = [:]
+        for (p, r) in live.restored {
+            let engine = SegmentEngine(model: .defaultModel())
+            for (c, snapshot) in r.contacts { try engine.restore(contactId: c, snapshot: snapshot) }
+            engine.restoreCheckpoint(streamTime: r.checkpoint!.streamTime, watermark: r.checkpoint!.watermark)
+            old[p] = engine
+        }
+        let history = rebuild.history(partitions: live.partitions)
+        _ = try rebuild.readTopic(into: history, live: live, from: .offsets(starts), report: { _, _, _ in })
+        let summary = try rebuild.takeOver(rebuild.build(history: history, live: live))
+        #expect(summary.counts.onlyOld > 20 && summary.counts.rebuilt > 100)
+        #expect(summary.counts.onlyRebuilt == 0)
+
+        let encoder = TransitionEncoder(model: RebuildTests.newModel)
+        var expected: Set<String> = []
+        var rebuiltContacts = Set<String>(), adoptedContacts = Set<String>()
+        let restored = try Changelog.read(config: ["bootstrap.servers": h.config.brokers], topic: h.config.changelogTopic, partitions: [0, 1, 2, 3])
+        for p in Int32(0)..<4 {
+            // The retained part under the new model.
+            let partial = Pipeline(model: RebuildTests.newModel)
+            for r in byPartition[p]! where r.offset >= starts[p]! { _ = partial.process(r.value) }
+            _ = partial.engine.takeTransitions()
+            let adopted = SegmentEngine(model: RebuildTests.newModel)
+            adopted.adopt(from: old[p]!)
+            let adoption = adopted.takeTransitions()
+            let engine = SegmentEngine(model: RebuildTests.newModel)
+            for (c, snapshot) in restored[p]!.contacts { try engine.restore(contactId: c, snapshot: snapshot) }
+            let oldEngine = old[p]!
+            for i in 0..<oldEngine.contactCount {
+                let c = oldEngine.contactId(at: i), name = String(decoding: c, as: UTF8.self)
+                if let rebuilt = partial.engine.memberships(of: c) {
+                    rebuiltContacts.insert(name)
+                    #expect(engine.memberships(of: c) == rebuilt, "contact \(name): the retained records' state")
+                    let before = oldEngine.memberships(of: c)!
+                    for (g, group) in RebuildTests.newModel.groups.enumerated() {
+                        let og = Model.defaultModel().groups.firstIndex { $0.name == group.name }
+                        let from = og.flatMap { before[$0].map { Model.defaultModel().groups[og!].segments[$0].name } }
+                        let to = rebuilt[g].map { group.segments[$0].name }
+                        if from != to { expected.insert("\(name) \(group.name) \(from ?? "null")->\(to ?? "null") model") }
+                    }
+                } else {
+                    adoptedContacts.insert(name)
+                    #expect(engine.memberships(of: c) == adopted.memberships(of: c), "contact \(name): moved by meaning")
+                }
+            }
+            for t in adoption where adoptedContacts.contains(String(decoding: t.contactId, as: UTF8.self)) {
+                let kind: String
+                switch t.cause { case .model: kind = "model"; case .time: kind = "time"; case .event: kind = "event" }
+                expected.insert("\(String(decoding: t.contactId, as: UTF8.self)) \(encoder.groupName(t)) \(encoder.segmentName(group: t.group, t.from) ?? "null")->\(encoder.segmentName(group: t.group, t.to) ?? "null") \(kind) \(EventTime.format(t.at))")
+            }
+        }
+        #expect(adoptedContacts.count == summary.counts.onlyOld)
+        var actual: [String] = []
+        for r in try output(h, after: outputBefore) {
+            let data = (try decode(r))["data"] as! [String: Any], cause = data["cause"] as! [String: Any]
+            let contact = data["contact_id"] as! String, kind = cause["kind"] as! String
+            var line = "\(contact) \(data["group"] as! String) \((data["from"] as? String) ?? "null")->\((data["to"] as? String) ?? "null") \(kind)"
+            if adoptedContacts.contains(contact) { line += " \(data["at"] as! String)" }
+            actual.append(line)
+        }
+        // Partial history differs from the whole: many of those contacts move at the switch.
+        #expect(expected.filter { rebuiltContacts.contains(String($0.prefix { $0 != " " })) }.count > 20)
+        #expect(actual.count == expected.count, "each once")
+        #expect(Set(actual) == expected)
+    }
+}
+
 /// The `segmentd rebuild` command itself (the built binary) against the test broker.
 @Suite("rebuild command", .serialized)
 struct RebuildCommandTests {
