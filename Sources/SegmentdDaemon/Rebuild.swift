@@ -60,10 +60,13 @@ public final class Rebuild {
         return c
     }
 
-    /// Reads the changelog (after any open transaction on it ended) and checks the topics.
+    /// Reads the changelog's committed state and checks the topics. `final`: first wait for no
+    /// transaction to be open on it (after the fence: the instance's open transactions were
+    /// aborted, so what is committed is all there will be); the shadow's read does not wait (a
+    /// running instance nearly always has one open; read_committed shows what it committed).
     /// Throws when no partition has state: there is nothing to rebuild (bootstrap builds
     /// day-one state).
-    public func readLive() throws -> Live {
+    public func readLive(final: Bool = false) throws -> Live {
         let input = try TopicReader(config: reader.readConfig, topic: config.inputTopic)
         let n = try input.partitionCount(timeoutMs: 10_000)
         guard n > 0 else { throw DaemonError(description: "the input topic \(config.inputTopic) has no partitions") }
@@ -72,8 +75,10 @@ public final class Rebuild {
             throw DaemonError(description: "the changelog topic \(config.changelogTopic) has \(changelogCount) partitions; it needs the input's \(n)")
         }
         let all = Array(0..<n)
-        _ = try Changelog.awaitNoOpenTransaction(config: committedConfig, topic: config.changelogTopic, partitions: all,
-                                                 timeoutMs: config.transactionTimeoutMs + 5_000, log: log)
+        if final {
+            _ = try Changelog.awaitNoOpenTransaction(config: committedConfig, topic: config.changelogTopic, partitions: all,
+                                                     timeoutMs: config.transactionTimeoutMs + 5_000, log: log)
+        }
         let read = try Changelog.read(config: committedConfig, topic: config.changelogTopic, partitions: all)
         var checkpoints: [Int32: Changelog.Checkpoint] = [:]
         for (p, r) in read {
@@ -91,9 +96,16 @@ public final class Rebuild {
         Bootstrap.Target(partitions: live.partitions, handOff: live.offsets, repartitionEnds: nil, existingContacts: [:], existingCheckpoints: 0)
     }
 
-    /// An empty history for this rebuild: every record of a file is kept whatever its time.
-    public func history(partitions: Int32) -> HistoryStore {
-        HistoryStore(model: model, partitions: partitions, until: .max, maxRecordBytes: config.maxRecordBytes)
+    /// An empty history for the shadow: a record of a file is kept when it is stamped before
+    /// the instance's newest stream time (a later one is left to the input topic, which
+    /// carries what the instance has not read yet; it is counted as after the hand-off).
+    public func history(_ live: Live) -> HistoryStore {
+        let newest = live.checkpoints.values.map(\.streamTime).max() ?? .min
+        return history(partitions: live.partitions, until: newest == .min ? .max : newest + 1)
+    }
+
+    func history(partitions: Int32, until: Millis) -> HistoryStore {
+        HistoryStore(model: model, partitions: partitions, until: until, maxRecordBytes: config.maxRecordBytes)
     }
 
     /// Reads the input topic into `history`, from `start` (default: each partition's oldest
@@ -202,7 +214,7 @@ public final class Rebuild {
         log("fenced the instance's transactional ids: \((0..<config.threads).map { "\(config.transactionalId)-\($0)" }.joined(separator: ", "))")
 
         // The state as it is now that nothing else writes.
-        let live = try readLive()
+        let live = try readLive(final: true)
         for p in shadow.pipelines.keys.sorted() {
             guard let cp = live.checkpoints[p], let at = shadow.offsets[p], cp.offset >= at else {
                 throw DaemonError(description: "partition \(p): the changelog's checkpoint went back (offset \(live.checkpoints[p]?.offset.description ?? "none"), the shadow read up to \(shadow.offsets[p] ?? 0)): was it replaced while rebuilding? Nothing was written; run rebuild again")
@@ -214,7 +226,7 @@ public final class Rebuild {
         }
         // Catch-up: the input records the instance applied while the shadow was built.
         progress("catching up")
-        let rest = history(partitions: live.partitions)
+        let rest = history(partitions: live.partitions, until: .max)
         var catchUpTarget = target(live)
         catchUpTarget.handOff = catchUpTarget.handOff.filter { shadow.pipelines[$0.key] != nil }
         summary.catchUpRecords = try reader.readTopic(into: rest, target: catchUpTarget, from: .offsets(shadow.offsets), report: { _, _, _ in })

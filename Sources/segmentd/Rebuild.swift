@@ -63,7 +63,7 @@ struct RebuildCommand: ParsableCommand {
         }
         log("the changelog holds \(live.contacts) contacts under \(live.modelVersions.sorted().map { "'\($0)'" }.joined(separator: ", ")); rebuilding under '\(m.version)' in a shadow (nothing is written until the take-over)")
 
-        let history = rebuild.history(partitions: live.partitions)
+        let history = rebuild.history(live)
         let badOut: OutputBuffer = try badLines.map { try OutputBuffer(path: $0) } ?? OutputBuffer(fd: 2)
         let totalBytes = files.reduce(0) { $0 + BootstrapCommand.fileSize($1) }
         _ = try readHistoryFiles(files, into: history, model: m, badOut: badOut, meter: meter, totalBytes: totalBytes)
@@ -94,7 +94,7 @@ struct RebuildCommand: ParsableCommand {
         guard !quiet else { return }
         func list(_ d: [String: Int]) -> String { d.isEmpty ? "" : " (" + d.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")" }
         var out = "segmentd rebuild: '\(summary.previousVersions.sorted().joined(separator: "', '"))' → '\(m.version)' on \(summary.partitions) partitions\n"
-        out += "  history: \(topicRecords) records of \(c.inputTopic) (from \(topicFrom)) and \(fromFiles) of files, up to the instance's position; \(summary.catchUpRecords) more caught up after the fence\n"
+        out += "  history: \(topicRecords) records of \(c.inputTopic) (from \(topicFrom)) and \(fromFiles) of files\(counts.afterHandOff > 0 ? " (and \(counts.afterHandOff) stamped after the instance's stream time, left to the topic)" : ""), up to the instance's position; \(summary.catchUpRecords) more caught up after the fence\n"
         if let oldest = shadow.oldestEvent { out += "  oldest event applied: \(EventTime.format(oldest)) (rules looking further back see only this history)\n" }
         out += "  bad records: \(counts.badTotal)\(list(counts.bad)), ignored: \(counts.ignoredTotal)\(list(counts.ignored))\n"
         out += "  applied: \(shadow.recordsApplied) records, duplicates: \(shadow.duplicates); history's transitions (not emitted): \(shadow.historyTransitions)\n"

@@ -80,7 +80,7 @@ struct RebuildTests {
         let rebuild = Rebuild(config: h.config, model: RebuildTests.newModel, log: { _ in })
         let live = try rebuild.readLive()
         #expect(live.modelVersions == ["default-1"])
-        let history = rebuild.history(partitions: live.partitions)
+        let history = rebuild.history(live)
         var bad = 0
         let read = try rebuild.readTopic(into: history, live: live, report: { _, _, _ in bad += 1 })
         #expect(read == first.count)
@@ -203,7 +203,7 @@ extension RebuildTests {
             engine.restoreCheckpoint(streamTime: r.checkpoint!.streamTime, watermark: r.checkpoint!.watermark)
             old[p] = engine
         }
-        let history = rebuild.history(partitions: live.partitions)
+        let history = rebuild.history(live)
         _ = try rebuild.readTopic(into: history, live: live, from: .offsets(starts), report: { _, _, _ in })
         let summary = try rebuild.takeOver(rebuild.build(history: history, live: live))
         #expect(summary.counts.onlyOld > 20 && summary.counts.rebuilt > 100)
@@ -291,13 +291,14 @@ struct RebuildCommandTests {
         try """
         {"event_id":"old-1","contact_id":"c-1","type":"page_view","ts":"2025-12-20T09:00:00Z","props":{"path":"/docs/a"}}
         {"contact_id":"c-1","type":"page_view"
+        {"event_id":"new-1","contact_id":"c-1","type":"page_view","ts":"2030-01-01T00:00:00Z","props":{"path":"/docs/b"}}
 
         """.write(toFile: history, atomically: true, encoding: .utf8)
         let bad = dir.appendingPathComponent("bad.txt").path
         let first = try BootstrapCommandTests.segmentd(common + [history, "--bad-lines", bad])
         #expect(first.status == 0, "\(first.stderr)")
         #expect(first.stderr.contains("'default-1' → 'backfill-1' on 4 partitions"), "\(first.stderr)")
-        #expect(first.stderr.contains("history: 600 records of engagement-events (from earliest) and 1 of files"), "\(first.stderr)")
+        #expect(first.stderr.contains("history: 600 records of engagement-events (from earliest) and 1 of files (and 1 stamped after the instance's stream time, left to the topic)"), "\(first.stderr)")
         #expect(first.stderr.contains("oldest event applied: 2025-12-20T09:00:00.000Z"), "\(first.stderr)")
         #expect(first.stderr.contains("without history (moved to the new model by meaning)"), "\(first.stderr)")
         #expect(first.stderr.contains("docs_reader: docs_reader 0 → "), "\(first.stderr)")
