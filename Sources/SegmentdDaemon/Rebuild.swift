@@ -9,19 +9,20 @@ import SegmentdKafka
 /// segments are emitted, once each, with cause `model`.
 ///
 /// Phases:
-/// 1. **Shadow** (`prepare`, `readTopic`, `build`): the changelog is read (each partition's
+/// 1. **Shadow** (`readLive`, `readTopic`, `build`): the changelog is read (each partition's
 ///    checkpoint is the live position), history is read up to each partition's checkpoint
 ///    offset and the new model's engines are built from it in order of time, as bootstrap
 ///    builds them. Nothing is written; the instance keeps running.
-/// 2. **Take-over** (`takeOver`): the instance is fenced (a producer is initialised under each
+/// 2. **Follow** (`follow`, `catchUp`): the shadow catches up on what the instance committed
+///    meanwhile, round after round, until little is left.
+/// 3. **Take-over** (`takeOver`): the instance is fenced (a producer is initialised under each
 ///    of its threads' transactional ids, `<transactional_id>-<i>`: on a real cluster its open
 ///    transaction is aborted and its next commit fails, so it stops), the changelog is read
-///    again (now final), the engines catch up on the input records between the shadow's
-///    position and the final checkpoints (in offset order), and each partition is written in
-///    one transaction: the new model's record, every contact's snapshot, the transitions of
-///    the switch (`SegmentEngine.takeOver(from:)`) and the checkpoint, under the new model's
-///    fingerprint. `segmentd run` with the new model then restores it as its own, with no
-///    re-adoption.
+///    again (now final), the engines catch up on the last input records, and each partition is
+///    written in one transaction: the new model's record, every contact's snapshot, the
+///    transitions of the switch (`SegmentEngine.takeOver(from:)`) and the checkpoint, under the
+///    new model's fingerprint. `segmentd run` with the new model then restores it as its own,
+///    with no re-adoption.
 ///
 /// The writer's transactional id is the instance's first thread's, `<transactional_id>-0`: an
 /// instance started again before the rebuild finished fences the rebuild in turn, so each
@@ -176,6 +177,43 @@ public final class Rebuild {
         }
     }
 
+    /// Applies to the shadow the input records the instance applied since the shadow's
+    /// position, up to `live`'s checkpoints, and moves the shadow there. Returns the records
+    /// read. Throws (nothing changed) when a checkpoint is behind the shadow: the changelog was
+    /// replaced meanwhile.
+    @discardableResult
+    public func catchUp(_ shadow: Shadow, to live: Live) throws -> Int {
+        for p in shadow.pipelines.keys.sorted() {
+            guard let cp = live.checkpoints[p], let at = shadow.offsets[p], cp.offset >= at else {
+                throw DaemonError(description: "partition \(p): the changelog's checkpoint went back (offset \(live.checkpoints[p]?.offset.description ?? "none"), the shadow read up to \(shadow.offsets[p] ?? 0)): was it replaced while rebuilding? Nothing was written; run rebuild again")
+            }
+        }
+        let rest = history(partitions: live.partitions, until: .max)
+        var catchUpTarget = target(live)
+        catchUpTarget.handOff = catchUpTarget.handOff.filter { shadow.pipelines[$0.key] != nil }
+        let n = try reader.readTopic(into: rest, target: catchUpTarget, from: .offsets(shadow.offsets), report: { _, _, _ in })
+        for (p, pipeline) in shadow.pipelines {
+            apply(rest, partition: p, to: pipeline, shadow)
+            shadow.offsets[p] = live.checkpoints[p]!.offset
+        }
+        return n
+    }
+
+    /// Follows the running instance before the take-over: catches the shadow up on what it
+    /// committed, round after round, until a round reads at most `lag` records (or after
+    /// `rounds` rounds), so that the take-over, during which the instance is stopped, has
+    /// little left to read. Returns the records read.
+    public func follow(_ shadow: Shadow, lag: Int = 10_000, rounds: Int = 10, progress: (Int) -> Void = { _ in }) throws -> Int {
+        var total = 0
+        for _ in 0..<rounds {
+            let n = try catchUp(shadow, to: readLive())
+            total += n
+            progress(total)
+            if n <= lag { break }
+        }
+        return total
+    }
+
     public struct Summary: Sendable {
         public var partitions = 0
         /// Input records read after the fence (between the shadow's position and the final checkpoints).
@@ -196,6 +234,7 @@ public final class Rebuild {
 
     /// The take-over: fences the instance, reads the changelog again, catches the shadow up to
     /// the final checkpoints, and writes each partition's switch in one transaction.
+    /// `progress` names each step as it starts.
     public func takeOver(_ shadow: Shadow, progress: (String) -> Void = { _ in }) throws -> Summary {
         var summary = Summary()
         summary.transitionsByGroup = Array(repeating: 0, count: model.groups.count)
@@ -206,31 +245,22 @@ public final class Rebuild {
         producerProps["transactional.id"] = writerId
         // A partition's whole state is one transaction: give it time (as bootstrap does).
         producerProps["transaction.timeout.ms"] = config.producer["transaction.timeout.ms"] ?? config.kafka["transaction.timeout.ms"] ?? "300000"
-        progress("fencing")
+        progress("fencing the instance")
         let producer = try KafkaProducer(config: KafkaConfig(producerProps))
         defer { try? producer.close(timeoutMs: 30_000) }
         try producer.initTransactions(timeoutMs: 60_000)
         try fence(except: writerId)
         log("fenced the instance's transactional ids: \((0..<config.threads).map { "\(config.transactionalId)-\($0)" }.joined(separator: ", "))")
 
-        // The state as it is now that nothing else writes.
+        // The state as it is now that nothing else writes, and the last input records the
+        // instance applied.
         let live = try readLive(final: true)
-        for p in shadow.pipelines.keys.sorted() {
-            guard let cp = live.checkpoints[p], let at = shadow.offsets[p], cp.offset >= at else {
-                throw DaemonError(description: "partition \(p): the changelog's checkpoint went back (offset \(live.checkpoints[p]?.offset.description ?? "none"), the shadow read up to \(shadow.offsets[p] ?? 0)): was it replaced while rebuilding? Nothing was written; run rebuild again")
-            }
-        }
         let newlyCheckpointed = Set(live.checkpoints.keys).subtracting(shadow.pipelines.keys)
         if !newlyCheckpointed.isEmpty {
             log("partitions \(newlyCheckpointed.sorted()) got state while rebuilding: they are moved to the new model by meaning on the next run, not rebuilt")
         }
-        // Catch-up: the input records the instance applied while the shadow was built.
-        progress("catching up")
-        let rest = history(partitions: live.partitions, until: .max)
-        var catchUpTarget = target(live)
-        catchUpTarget.handOff = catchUpTarget.handOff.filter { shadow.pipelines[$0.key] != nil }
-        summary.catchUpRecords = try reader.readTopic(into: rest, target: catchUpTarget, from: .offsets(shadow.offsets), report: { _, _, _ in })
-        for (p, pipeline) in shadow.pipelines { apply(rest, partition: p, to: pipeline, shadow) }
+        progress("catching up on the last records the instance applied")
+        summary.catchUpRecords = try catchUp(shadow, to: live)
         var repartitionEnds: [Int32: Int64]? = nil
         if config.repartition == .auto {
             let reader = try TopicReader(config: committedConfig, topic: config.repartitionTopic)
@@ -243,7 +273,6 @@ public final class Rebuild {
         for p in shadow.pipelines.keys.sorted() {
             let t0 = Bootstrap.monotonicSeconds()
             let cp = live.checkpoints[p]!, restored = live.restored[p]!
-            progress("writing partition \(p)")
             let old = try oldEngine(partition: p, restored, cp)
             summary.previousVersions.insert(cp.modelVersion)
             let engine = shadow.pipelines[p]!.engine

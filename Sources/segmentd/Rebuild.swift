@@ -81,11 +81,19 @@ struct RebuildCommand: ParsableCommand {
         }
         meter.finish()
         let shadowSeconds = Bootstrap.monotonicSeconds() - started
-        log("shadow built: \(shadow.recordsApplied) records applied; taking over")
+        log("shadow built: \(shadow.recordsApplied) records applied; following the instance")
+        let followed: Int
+        do {
+            followed = try rebuild.follow(shadow) { n in meter.show("following the instance", done: n, total: 0, unit: "records", extra: "\(shadow.recordsApplied) applied") }
+        } catch let e as DaemonError {
+            throw CommandFailure(.dataError, e.description)
+        }
+        meter.finish()
+        log("caught up on \(followed) records the instance applied meanwhile; taking over")
 
         let summary: Rebuild.Summary
         do {
-            summary = try rebuild.takeOver(shadow) { phase in meter.show(phase, done: 0, total: 0, unit: "", extra: "") }
+            summary = try rebuild.takeOver(shadow) { step in log(step) }
         } catch let e as DaemonError {
             throw CommandFailure(.dataError, e.description)
         }
@@ -94,7 +102,7 @@ struct RebuildCommand: ParsableCommand {
         guard !quiet else { return }
         func list(_ d: [String: Int]) -> String { d.isEmpty ? "" : " (" + d.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")" }
         var out = "segmentd rebuild: '\(summary.previousVersions.sorted().joined(separator: "', '"))' → '\(m.version)' on \(summary.partitions) partitions\n"
-        out += "  history: \(topicRecords) records of \(c.inputTopic) (from \(topicFrom)) and \(fromFiles) of files\(counts.afterHandOff > 0 ? " (and \(counts.afterHandOff) stamped after the instance's stream time, left to the topic)" : ""), up to the instance's position; \(summary.catchUpRecords) more caught up after the fence\n"
+        out += "  history: \(topicRecords) records of \(c.inputTopic) (from \(topicFrom)) and \(fromFiles) of files\(counts.afterHandOff > 0 ? " (and \(counts.afterHandOff) stamped after the instance's stream time, left to the topic)" : ""), up to the instance's position; \(followed) more caught up while it ran, \(summary.catchUpRecords) after the fence\n"
         if let oldest = shadow.oldestEvent { out += "  oldest event applied: \(EventTime.format(oldest)) (rules looking further back see only this history)\n" }
         out += "  bad records: \(counts.badTotal)\(list(counts.bad)), ignored: \(counts.ignoredTotal)\(list(counts.ignored))\n"
         out += "  applied: \(shadow.recordsApplied) records, duplicates: \(shadow.duplicates); history's transitions (not emitted): \(shadow.historyTransitions)\n"

@@ -71,7 +71,8 @@ struct RebuildTests {
     func rebuildAndSwitch() throws {
         let h = try Harness()
         let records = BootstrapTests().stream(4200, seed: 501)
-        let first = Array(records[0..<2400]), second = Array(records[2400..<3300]), third = Array(records[3300...])
+        let first = Array(records[0..<2400]), second = Array(records[2400..<3000]), last = Array(records[3000..<3300])
+        let third = Array(records[3300...])
         let producing = BootstrapTests()
         try producing.produce(h, first) { $0.ts }
         _ = try h.runDaemon(until: { $0.status.records >= first.count })
@@ -90,16 +91,19 @@ struct RebuildTests {
         let outputBefore = try h.read(h.config.outputTopic)
         let changelogBefore = try h.read(h.config.changelogTopic).count
 
-        // The instance keeps serving under the old model meanwhile.
+        // The instance keeps serving under the old model meanwhile; the shadow follows it.
         try producing.produce(h, second) { $0.ts }
         _ = try h.runDaemon(until: { $0.status.records >= second.count })
         #expect(try h.read(h.config.outputTopic).count > outputBefore.count)
         #expect(try h.read(h.config.changelogTopic).count > changelogBefore)
+        #expect(try rebuild.follow(shadow) == second.count)
+        try producing.produce(h, last) { $0.ts }
+        _ = try h.runDaemon(until: { $0.status.records >= last.count })
         let outputAtSwitch = positions(try h.read(h.config.outputTopic))
 
-        // The take-over: catches up on `second`, writes the switch.
+        // The take-over: catches up on the last records, writes the switch.
         let summary = try rebuild.takeOver(shadow)
-        #expect(summary.catchUpRecords == second.count)
+        #expect(summary.catchUpRecords == last.count)
         #expect(summary.partitions == 4)
         #expect(summary.previousVersions == ["default-1"])
         #expect(summary.counts.onlyOld == 0 && summary.counts.onlyRebuilt == 0, "the whole history is in the topic")
@@ -107,7 +111,7 @@ struct RebuildTests {
         // Expected: replay of everything the instance applied, under both models.
         let input = try h.read(h.config.inputTopic)
         let ends = summary.checkpoints
-        #expect(ends.values.reduce(0, +) == Int64(first.count + second.count))
+        #expect(ends.values.reduce(0, +) == Int64(first.count + second.count + last.count))
         let before = replay(input, model: .defaultModel(), upTo: ends, h)
         let after = replay(input, model: RebuildTests.newModel, upTo: ends, h)
         #expect(after.memberships.values.contains { $0["docs_reader"] != nil }, "the new rule has members at once")
