@@ -1243,9 +1243,9 @@ extension EngineCore {
     ///
     /// - A contact both hold keeps this engine's state; what the output topic last said of it
     ///   (old's segments, by group and segment name) is compared with this engine's segments
-    ///   now, and each group that differs is emitted once (cause `model`), at the switch: the
-    ///   later of the watermark and the contact's clock. Nothing is re-evaluated: this
-    ///   engine's segments already are those of its history up to the watermark.
+    ///   at the switch, the later of the watermark and the contact's clock, and each group that
+    ///   differs is emitted once (cause `model`) at that instant. Every boundary up to the
+    ///   watermark has fired in this engine, so these are the segments its history gives.
     /// - A contact this engine has and old has not (old never emitted anything of it) is
     ///   compared with no segment in every group, likewise.
     /// - A contact only old holds (its history was not in what was read: expired from the
@@ -1263,7 +1263,6 @@ extension EngineCore {
         let rebuiltCount = contacts.count
         for i in 0..<rebuiltCount {
             let row = rows.row(i)
-            let rebuilt = UInt64(bitPattern: row[StateLayout.members]) & layout.membersMask
             if let oi = old.contacts.find(contacts.id(i)) {
                 moveMemberships(i, from: old, oi, plan)
                 counts.rebuilt += 1
@@ -1274,23 +1273,20 @@ extension EngineCore {
                 row[StateLayout.members] = Int64(bitPattern: UInt64(bitPattern: row[StateLayout.members]) & ~layout.membersMask)
                 counts.onlyRebuilt += 1
             }
-            let told = UInt64(bitPattern: row[StateLayout.members]) & layout.membersMask
             markDirty(row, i)
-            guard told != rebuilt else { continue }
-            let start = Int32(causeBytes.count)
-            causeBytes.append(contentsOf: version.utf8)
-            let cause = PendingTransition.Cause(kind: .model, eventType: 0, start: start, end: Int32(causeBytes.count))
+            guard row[StateLayout.maxTs] != SegmentEngine.none else { continue }
+            // The segments at the switch, compared with those just set: each group that
+            // differs is emitted, once. Every boundary up to the watermark has fired, so at
+            // the watermark (or a later clock) these are the segments the rebuilt state holds.
             let at = max(_watermark, row[StateLayout.maxTs], row[StateLayout.lastTransition])
-            var members = told
-            for g in 0..<model.groups.count {
-                let shift = UInt64(g * 8)
-                let seg = Int((rebuilt >> shift) & 0xFF) - 1, cur = Int((told >> shift) & 0xFF) - 1
-                guard seg != cur else { continue }
-                emit(i, row, group: g, from: cur < 0 ? nil : cur, to: seg < 0 ? nil : seg, at: at, cause: cause)
-                members = (members & ~(0xFF << shift)) | (UInt64(seg + 1) << shift)
+            let before = _stats.transitions
+            evaluate(i, row, at: at, by: .model(previousVersion: version))
+            if _stats.transitions != before { counts.changedContacts += 1 }
+            if row[StateLayout.cursor] < at {
+                row[StateLayout.cursor] = at
+                row[StateLayout.scheduled] = SegmentEngine.unscheduled
+                schedule(i, row)
             }
-            counts.changedContacts += 1
-            row[StateLayout.members] = Int64(bitPattern: (UInt64(bitPattern: row[StateLayout.members]) & ~layout.membersMask) | members)
         }
         for oi in 0..<old.contacts.count where contacts.find(old.contacts.id(oi)) == nil {
             let ni = moveContact(oi, from: old, plan)
