@@ -53,6 +53,8 @@ public final class Rebuild {
         /// The model versions the state was written under.
         public var modelVersions: Set<String> { Set(checkpoints.values.map(\.modelVersion)) }
         public var contacts: Int { restored.values.map(\.contacts.count).reduce(0, +) }
+        /// The newest stream time of the instance's partitions (nil: none applied anything).
+        public var newestStreamTime: Millis? { checkpoints.values.map(\.streamTime).filter { $0 != .min }.max() }
     }
 
     var committedConfig: KafkaConfig {
@@ -101,8 +103,7 @@ public final class Rebuild {
     /// the instance's newest stream time (a later one is left to the input topic, which
     /// carries what the instance has not read yet; it is counted as after the hand-off).
     public func history(_ live: Live) -> HistoryStore {
-        let newest = live.checkpoints.values.map(\.streamTime).max() ?? .min
-        return history(partitions: live.partitions, until: newest == .min ? .max : newest + 1)
+        history(partitions: live.partitions, until: live.newestStreamTime.map { $0 + 1 } ?? .max)
     }
 
     func history(partitions: Int32, until: Millis) -> HistoryStore {

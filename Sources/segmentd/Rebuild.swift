@@ -82,6 +82,14 @@ struct RebuildCommand: ParsableCommand {
         meter.finish()
         let shadowSeconds = Bootstrap.monotonicSeconds() - started
         log("shadow built: \(shadow.recordsApplied) records applied; following the instance")
+        // History shorter than the model's look-back: say so before the take-over.
+        var reach = ""
+        if let oldest = shadow.oldestEvent, let newest = live.newestStreamTime {
+            reach = " (\(DurationText.approximate(max(0, newest - oldest))) before the instance's stream time; the model looks back \(DurationSpec(millis: m.horizon)))"
+            if newest - oldest < m.horizon {
+                log("warning: the history read reaches back \(DurationText.approximate(max(0, newest - oldest))) from the instance's stream time and the model looks back \(DurationSpec(millis: m.horizon)): rules over longer windows see only that much history for the contacts it holds (give older history as files)")
+            }
+        }
         let followed: Int
         do {
             followed = try rebuild.follow(shadow) { n in meter.show("following the instance", done: n, total: 0, unit: "records", extra: "\(shadow.recordsApplied) applied") }
@@ -103,7 +111,7 @@ struct RebuildCommand: ParsableCommand {
         func list(_ d: [String: Int]) -> String { d.isEmpty ? "" : " (" + d.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")" }
         var out = "segmentd rebuild: '\(summary.previousVersions.sorted().joined(separator: "', '"))' → '\(m.version)' on \(summary.partitions) partitions\n"
         out += "  history: \(topicRecords) records of \(c.inputTopic) (from \(topicFrom)) and \(fromFiles) of files\(counts.afterHandOff > 0 ? " (and \(counts.afterHandOff) stamped after the instance's stream time, left to the topic)" : ""), up to the instance's position; \(followed) more caught up while it ran, \(summary.catchUpRecords) after the fence\n"
-        if let oldest = shadow.oldestEvent { out += "  oldest event applied: \(EventTime.format(oldest)) (rules looking further back see only this history)\n" }
+        if let oldest = shadow.oldestEvent { out += "  oldest event applied: \(EventTime.format(oldest))\(reach)\n" }
         out += "  bad records: \(counts.badTotal)\(list(counts.bad)), ignored: \(counts.ignoredTotal)\(list(counts.ignored))\n"
         out += "  applied: \(shadow.recordsApplied) records, duplicates: \(shadow.duplicates); history's transitions (not emitted): \(shadow.historyTransitions)\n"
         out += "  contacts: \(summary.counts.rebuilt) rebuilt, \(summary.counts.onlyRebuilt) new to the state, \(summary.counts.onlyOld) without history (moved to the new model by meaning)\n"

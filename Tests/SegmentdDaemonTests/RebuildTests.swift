@@ -304,6 +304,10 @@ struct RebuildCommandTests {
         #expect(first.stderr.contains("'default-1' → 'backfill-1' on 4 partitions"), "\(first.stderr)")
         #expect(first.stderr.contains("history: 600 records of engagement-events (from earliest) and 1 of files (and 1 stamped after the instance's stream time, left to the topic)"), "\(first.stderr)")
         #expect(first.stderr.contains("oldest event applied: 2025-12-20T09:00:00.000Z"), "\(first.stderr)")
+        // About 15 days of history (the file's event, then 4 days of stream) for a model that
+        // looks back 60 days: said before the take-over.
+        #expect(first.stderr.contains("warning: the history read reaches back 15d"), "\(first.stderr)")
+        #expect(first.stderr.contains("and the model looks back 60d"), "\(first.stderr)")
         #expect(first.stderr.contains("without history (moved to the new model by meaning)"), "\(first.stderr)")
         #expect(first.stderr.contains("docs_reader: docs_reader 0 → "), "\(first.stderr)")
         #expect(try String(contentsOfFile: bad, encoding: .utf8).hasPrefix("\(history): line 2: invalid_json: "))
