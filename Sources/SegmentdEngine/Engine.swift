@@ -1160,7 +1160,6 @@ extension EngineCore {
     /// returns its index here. It is not evaluated.
     @discardableResult
     private mutating func moveContact(_ oi: Int, from old: EngineCore, _ plan: AdoptionPlan) -> Int {
-        let m = model
         let id = old.contacts.id(oi)
         let (ni, inserted) = contacts.findOrInsert(id)
         if inserted { appendRow() }
@@ -1184,18 +1183,69 @@ extension EngineCore {
             let nl = layout.scoreLists[si], ol = old.layout.scoreLists[osi]
             for k in 0..<min(nl.capacity, ol.capacity) { n[nl.offset + k] = o[ol.offset + k] }
         }
+        copyPairs(ni, from: old, oi, plan, onlyMissing: false)
+        for k in 0..<(2 * StateLayout.dedupSlots) { n[layout.dedupOffset + k] = o[old.layout.dedupOffset + k] }
+        dedupOverflow.replace(contact: ni, with: old.dedupOverflow.entries(contact: oi, liveAfter: .min))
+        return ni
+    }
+
+    /// Copies old contact `oi`'s latest-of trackers and attributes to contact `ni` by meaning;
+    /// `onlyMissing`: only those `ni` has no value for.
+    private mutating func copyPairs(_ ni: Int, from old: EngineCore, _ oi: Int, _ plan: AdoptionPlan, onlyMissing: Bool) {
+        let o = old.rows.row(oi), n = rows.row(ni)
         for (t, ot, sig, oldSig) in plan.trackers {
+            if onlyMissing && pair(n + layout.trackers[t].offset) != nil { continue }
             guard let p = old.pair(o + old.layout.trackers[ot].offset) else { continue }
             if let tag = sig.firstIndex(of: oldSig[Int(p.value)]) { writePair(n + layout.trackers[t].offset, p.ts, Int64(tag)) }
         }
         for (a, oa) in plan.attributes {
+            if onlyMissing && pair(n + layout.attributeOffsets[a], date: layout.attributeIsDate[a]) != nil { continue }
             guard let p = old.pair(o + old.layout.attributeOffsets[oa], date: old.layout.attributeIsDate[oa]) else { continue }
-            let value = m.attributes[a].kind == .string ? intern(old.strings.string(p.value)) : p.value
+            let value = model.attributes[a].kind == .string ? intern(old.strings.string(p.value)) : p.value
             writePair(n + layout.attributeOffsets[a], p.ts, value, date: layout.attributeIsDate[a])
         }
-        for k in 0..<(2 * StateLayout.dedupSlots) { n[layout.dedupOffset + k] = o[old.layout.dedupOffset + k] }
-        dedupOverflow.replace(contact: ni, with: old.dedupOverflow.entries(contact: oi, liveAfter: .min))
-        return ni
+    }
+
+    /// Adds to contact `ni`, rebuilt from a history whose oldest event for it is its first-seen
+    /// time (the cut-off), what old contact `oi` knew from before the cut-off, for what both
+    /// models count alike (`plan`): its first-seen time, the event times, days, summed values
+    /// and scored events older than the cut-off, and the latest-of trackers and attributes the
+    /// history gave no value. History decides everything from the cut-off on.
+    private mutating func fillFromOld(_ ni: Int, from old: EngineCore, _ oi: Int, _ plan: AdoptionPlan) {
+        let o = old.rows.row(oi), n = rows.row(ni)
+        let none = SegmentEngine.none
+        let cutoff = n[StateLayout.firstSeen]
+        guard cutoff != none, o[StateLayout.firstSeen] != none, o[StateLayout.firstSeen] < cutoff else { return }
+        n[StateLayout.firstSeen] = o[StateLayout.firstSeen]
+        for (li, oli) in plan.lists {
+            guard let oli else { continue }
+            let nl = layout.lists[li], ol = old.layout.lists[oli]
+            for k in 0..<ol.capacity where o[ol.offset + k] != none && o[ol.offset + k] < cutoff {
+                EngineCore.insertTime(n + nl.offset, nl.capacity, o[ol.offset + k])
+            }
+        }
+        if let calendar = self.plan.calendar {
+            let cutoffDay = calendar.day(cutoff)
+            for (di, odi) in plan.dayLists {
+                let nl = layout.dayLists[di], ol = old.layout.dayLists[odi]
+                for k in 0..<ol.capacity where o[ol.offset + k] != none && o[ol.offset + k] < cutoffDay {
+                    _ = EngineCore.insertDay(n + nl.offset, nl.capacity, o[ol.offset + k])
+                }
+            }
+        }
+        for (si, osi) in plan.sums {
+            let nl = layout.sumLists[si], ol = old.layout.sumLists[osi]
+            for k in 0..<ol.capacity where o[ol.offset + 2 * k] != none && o[ol.offset + 2 * k] < cutoff {
+                EngineCore.insertValue(n + nl.offset, nl.capacity, o[ol.offset + 2 * k], Double(bitPattern: UInt64(bitPattern: o[ol.offset + 2 * k + 1])))
+            }
+        }
+        for (si, osi) in plan.scoreLists {
+            let nl = layout.scoreLists[si], ol = old.layout.scoreLists[osi]
+            for k in 0..<ol.capacity where o[ol.offset + k] != none && ScoredEvent.ts(o[ol.offset + k]) < cutoff {
+                EngineCore.insertScored(n + nl.offset, nl.capacity, ScoredEvent.ts(o[ol.offset + k]), ScoredEvent.points(o[ol.offset + k]), nl.cap)
+            }
+        }
+        copyPairs(ni, from: old, oi, plan, onlyMissing: true)
     }
 
     /// Gives contact `ni` the segments old contact `oi` is in (by group and segment name; none
@@ -1241,7 +1291,8 @@ extension EngineCore {
     /// `old` holds the state the output topic reflects (the running instance's). Every contact
     /// is marked dirty. Returns the counts of what it did.
     ///
-    /// - A contact both hold keeps this engine's state; what the output topic last said of it
+    /// - A contact both hold keeps this engine's state, filled in with what old knew from
+    ///   before the oldest event of its history (`fillFromOld`); what the output topic last said of it
     ///   (old's segments, by group and segment name) is compared with this engine's segments
     ///   at the switch, the later of the watermark and the contact's clock, and each group that
     ///   differs is emitted once (cause `model`) at that instant. Every boundary up to the
@@ -1264,6 +1315,7 @@ extension EngineCore {
         for i in 0..<rebuiltCount {
             let row = rows.row(i)
             if let oi = old.contacts.find(contacts.id(i)) {
+                fillFromOld(i, from: old, oi, plan)
                 moveMemberships(i, from: old, oi, plan)
                 counts.rebuilt += 1
             } else {
@@ -1282,11 +1334,10 @@ extension EngineCore {
             let before = _stats.transitions
             evaluate(i, row, at: at, by: .model(previousVersion: version))
             if _stats.transitions != before { counts.changedContacts += 1 }
-            if row[StateLayout.cursor] < at {
-                row[StateLayout.cursor] = at
-                row[StateLayout.scheduled] = SegmentEngine.unscheduled
-                schedule(i, row)
-            }
+            // The next boundary after the switch (what was filled in may have added some).
+            row[StateLayout.cursor] = at
+            row[StateLayout.scheduled] = SegmentEngine.unscheduled
+            schedule(i, row)
         }
         for oi in 0..<old.contacts.count where contacts.find(old.contacts.id(oi)) == nil {
             let ni = moveContact(oi, from: old, plan)

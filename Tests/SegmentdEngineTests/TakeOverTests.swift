@@ -72,6 +72,29 @@ struct TakeOverTests {
         #expect(later.first.map { EventTime.format($0.at) } == "2026-03-16T10:00:00.000Z")
     }
 
+    @Test("history that starts later than the old state: what the old state knew from before it fills in what both models count alike")
+    func filledFromOld() throws {
+        let m = TakeOverTests.newModel
+        let before = [TakeOverTests.line("e-s", "e", "subscribed", "2026-03-01T09:00:00Z"),
+                      #"{"event_id":"e-t","contact_id":"e","type":"traits","ts":"2026-03-01T10:00:00Z","props":{"industry":"software","company_size":200}}"#,
+                      TakeOverTests.line("e-o", "e", "email_open", "2026-03-02T10:00:00Z")]
+        let after = [TakeOverTests.line("e-1", "e", "page_view", "2026-03-03T10:00:00Z", path: "/docs/a"),
+                     TakeOverTests.line("e-2", "e", "page_view", "2026-03-04T10:00:00Z", path: "/pricing")]
+        let old = Pipeline(model: .defaultModel()), whole = Pipeline(model: m), rebuilt = Pipeline(model: m)
+        run(old, before + after)
+        run(whole, before + after)
+        run(rebuilt, after)  // the topic kept only these
+        for p in [old, whole, rebuilt] { _ = p.engine.takeTransitions() }
+        let e = Array("e".utf8)
+        #expect(rebuilt.engine.memberships(of: e) != whole.engine.memberships(of: e), "the retained events alone tell less")
+        _ = rebuilt.engine.takeOver(from: old.engine)
+        #expect(rebuilt.engine.takeTransitions().isEmpty, "nothing differs from what was said")
+        #expect(rebuilt.engine.memberships(of: e) == whole.engine.memberships(of: e))
+        let at = EventTime.parseRFC3339("2026-03-04T10:00:00Z")!
+        #expect(rebuilt.engine.explain(e, at: at).map { "\($0.groups)" } == whole.engine.explain(e, at: at).map { "\($0.groups)" })
+        #expect(rebuilt.engine.explain(e)?.firstSeen == EventTime.parseRFC3339("2026-03-01T09:00:00Z")!)
+    }
+
     @Test("the same model and the same history: the switch emits nothing")
     func nothingChanged() {
         let lines = TakeOverTests.history("a", lastDocsDay: 4) + TakeOverTests.history("b", lastDocsDay: 5)
