@@ -87,7 +87,7 @@ struct RebuildCommand: ParsableCommand {
         if let oldest = shadow.oldestEvent, let newest = live.newestStreamTime {
             reach = " (\(DurationText.approximate(max(0, newest - oldest))) before the instance's stream time; the model looks back \(DurationSpec(millis: m.horizon)))"
             if newest - oldest < m.horizon {
-                log("warning: the history read reaches back \(DurationText.approximate(max(0, newest - oldest))) from the instance's stream time and the model looks back \(DurationSpec(millis: m.horizon)): rules over longer windows see only that much history for the contacts it holds (give older history as files)")
+                log("warning: the history read reaches back \(DurationText.approximate(max(0, newest - oldest))) from the instance's stream time and the model looks back \(DurationSpec(millis: m.horizon)): a new rule (or one counted differently) over a longer window sees only that much (give older history as files)")
             }
         }
         let followed: Int
