@@ -657,9 +657,12 @@ struct EngineCore {
         return overflow.contains(contact: idx, hash: h, liveAfter: liveAfter)
     }
 
-    private mutating func remember(_ idx: Int, _ row: Row, _ h: UInt64) {
-        let stamp = row[StateLayout.maxTs]
-        let liveAfter = stamp - dedupHorizon
+    private mutating func remember(_ idx: Int, _ row: Row, _ h: UInt64) { remember(idx, row, h, stamp: row[StateLayout.maxTs]) }
+
+    /// Remembers event id hash `h` for the contact, stamped `stamp` (the contact's newest time
+    /// when the id was first applied); entries no longer live at its newest time make room.
+    private mutating func remember(_ idx: Int, _ row: Row, _ h: UInt64, stamp: Millis) {
+        let liveAfter = row[StateLayout.maxTs] - dedupHorizon
         for k in 0..<StateLayout.dedupSlots {
             let off = row + layout.dedupOffset + 2 * k
             if off[0] == 0 || off[1] <= liveAfter {
@@ -1210,10 +1213,23 @@ extension EngineCore {
     /// time (the cut-off), what old contact `oi` knew from before the cut-off, for what both
     /// models count alike (`plan`): its first-seen time, the event times, days, summed values
     /// and scored events older than the cut-off, and the latest-of trackers and attributes the
-    /// history gave no value. History decides everything from the cut-off on.
+    /// history gave no value; and the event ids old remembers. History decides everything from
+    /// the cut-off on.
     private mutating func fillFromOld(_ ni: Int, from old: EngineCore, _ oi: Int, _ plan: AdoptionPlan) {
         let o = old.rows.row(oi), n = rows.row(ni)
         let none = SegmentEngine.none
+        // The event ids old remembers and history did not bring: a redelivery after the switch
+        // of an event older than the history is still a duplicate.
+        let oldLiveAfter = o[StateLayout.maxTs] - old.dedupHorizon, liveAfter = n[StateLayout.maxTs] - dedupHorizon
+        var remembered: [(hash: UInt64, stamp: Millis)] = (0..<StateLayout.dedupSlots).compactMap { k in
+            let off = o + old.layout.dedupOffset + 2 * k
+            return off[0] != 0 && off[1] > oldLiveAfter ? (UInt64(bitPattern: off[0]), off[1]) : nil
+        }
+        remembered += old.dedupOverflow.entries(contact: oi, liveAfter: oldLiveAfter)
+        for (h, stamp) in remembered where stamp > liveAfter
+            && !EngineCore.isDuplicate(ni, n, h, layout.dedupOffset, dedupHorizon, dedupOverflow) {
+            remember(ni, n, h, stamp: stamp)
+        }
         let cutoff = n[StateLayout.firstSeen]
         guard cutoff != none, o[StateLayout.firstSeen] != none, o[StateLayout.firstSeen] < cutoff else { return }
         n[StateLayout.firstSeen] = o[StateLayout.firstSeen]

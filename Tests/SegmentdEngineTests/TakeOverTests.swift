@@ -93,6 +93,10 @@ struct TakeOverTests {
         let at = EventTime.parseRFC3339("2026-03-04T10:00:00Z")!
         #expect(rebuilt.engine.explain(e, at: at).map { "\($0.groups)" } == whole.engine.explain(e, at: at).map { "\($0.groups)" })
         #expect(rebuilt.engine.explain(e)?.firstSeen == EventTime.parseRFC3339("2026-03-01T09:00:00Z")!)
+        // A redelivery of an event older than the history is still a duplicate.
+        if case .duplicate = rebuilt.process(Array(TakeOverTests.line("e-o", "e", "email_open", "2026-03-02T10:00:00Z").utf8)) {} else {
+            Issue.record("the old state's duplicate memory was not carried over")
+        }
     }
 
     @Test("the same model and the same history: the switch emits nothing")
