@@ -12,16 +12,21 @@ import Testing
 struct RebuildTests {
     typealias Harness = DaemonTests.Harness
 
-    /// The default model with a new rule over a filter it does not count (docs pages) and a
-    /// stricter hot lead (3 pricing visits where it kept 2: adoption would keep only the 2
-    /// times the old list held).
-    static let newModel = try! Model.load(yaml: Model.defaultModel().source
-        .replacingOccurrences(of: "version: default-1", with: "version: backfill-1")
-        .replacingOccurrences(of: "    flag: {at_least: 2, of: pricing_visit, within: 7d}", with: """
-            flag: {at_least: 3, of: pricing_visit, within: 7d}
-          - name: docs_reader
-            flag: {at_least: 3, of: {type: page_view, prop: path, starts_with: /docs}, within: 14d}
-        """), file: "backfill.yaml")
+    /// The default model with a new flag over a filter it does not count (3 docs pages in 14
+    /// days), hot leads at `pricingVisits` pricing visits in 7 days, and version `version`.
+    static func withDocsFlag(version: String, pricingVisits: Int) -> Model {
+        try! Model.load(yaml: Model.defaultModel().source
+            .replacingOccurrences(of: "version: default-1", with: "version: \(version)")
+            .replacingOccurrences(of: "    flag: {at_least: 2, of: pricing_visit, within: 7d}", with: """
+                flag: {at_least: \(pricingVisits), of: pricing_visit, within: 7d}
+              - name: docs_reader
+                flag: {at_least: 3, of: {type: page_view, prop: path, starts_with: /docs}, within: 14d}
+            """), file: "\(version).yaml")
+    }
+
+    /// The new rule, and a stricter hot lead (3 pricing visits where the old model kept 2:
+    /// adoption would keep only the 2 times the old list held).
+    static let newModel = withDocsFlag(version: "backfill-1", pricingVisits: 3)
 
     /// Final memberships per contact (by names) of a replay of each input partition in offset
     /// order up to `ends` (all when nil), under `model`; and the transitions it emitted past
@@ -184,15 +189,9 @@ struct RebuildTests {
 }
 
 extension RebuildTests {
-    /// The default model with the docs flag added and nothing else changed: the four default
-    /// groups count alike under both models, the flag only from history.
-    static let docsModel = try! Model.load(yaml: Model.defaultModel().source
-        .replacingOccurrences(of: "version: default-1", with: "version: docs-1")
-        .replacingOccurrences(of: "    flag: {at_least: 2, of: pricing_visit, within: 7d}", with: """
-            flag: {at_least: 2, of: pricing_visit, within: 7d}
-          - name: docs_reader
-            flag: {at_least: 3, of: {type: page_view, prop: path, starts_with: /docs}, within: 14d}
-        """), file: "docs.yaml")
+    /// The docs flag added and nothing else changed: the four default groups count alike under
+    /// both models, the flag only from history.
+    static let docsModel = withDocsFlag(version: "docs-1", pricingVisits: 2)
 
     @Test("history that expired: a contact with records left gets what they give, filled in with what the old state knew from before them for what both models count alike (the whole stream's result); one without any keeps its state moved by meaning")
     func expiredHistory() throws {
