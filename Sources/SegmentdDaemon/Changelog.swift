@@ -129,6 +129,19 @@ enum Changelog {
         var recordsRead: Int
         /// Model sources seen in the changelog, by fingerprint.
         var models: [String: String]
+
+        /// The model partition `p`'s state was written under: `current` when it is that one or
+        /// there is no state, else the one whose text the changelog keeps. Throws when the text
+        /// is missing or does not load.
+        func stateModel(partition p: Int32, current: Model) throws -> Model {
+            guard let cp = checkpoint, cp.modelFingerprint != current.fingerprint, !contacts.isEmpty else { return current }
+            guard let source = models[cp.modelFingerprint] else {
+                throw DaemonError(description: "the changelog of partition \(p) holds state of model '\(cp.modelVersion)' (\(cp.modelFingerprint)) but not that model's text")
+            }
+            do { return try Model.load(yaml: source, file: "changelog model \(cp.modelVersion)") } catch {
+                throw DaemonError(description: "the changelog of partition \(p): its model does not load: \(error)")
+            }
+        }
     }
 
     /// librdkafka properties for reading changelog partitions in bulk: large fetches, and a

@@ -90,6 +90,11 @@ public final class Rebuild {
         guard !checkpoints.isEmpty else {
             throw DaemonError(description: "the changelog topic \(config.changelogTopic) holds no state: nothing to rebuild (segmentd bootstrap builds day-one state)")
         }
+        // The old state must be readable before anything is built (or the instance fenced).
+        var checked = Set<String>()
+        for (p, cp) in checkpoints.sorted(by: { $0.key < $1.key }) where !read[p]!.contacts.isEmpty && checked.insert(cp.modelFingerprint).inserted {
+            _ = try read[p]!.stateModel(partition: p, current: model)
+        }
         return Live(partitions: n, checkpoints: checkpoints, restored: read)
     }
 
@@ -330,16 +335,7 @@ public final class Rebuild {
 
     /// The old state of a partition, under the model it was written under.
     func oldEngine(partition p: Int32, _ restored: Changelog.Restored, _ cp: Changelog.Checkpoint) throws -> SegmentEngine {
-        var stateModel = model
-        if cp.modelFingerprint != model.fingerprint {
-            guard let source = restored.models[cp.modelFingerprint] else {
-                throw DaemonError(description: "the changelog of partition \(p) holds state of model '\(cp.modelVersion)' (\(cp.modelFingerprint)) but not that model's text")
-            }
-            do { stateModel = try Model.load(yaml: source, file: "changelog model \(cp.modelVersion)") } catch {
-                throw DaemonError(description: "the changelog of partition \(p): its model does not load: \(error)")
-            }
-        }
-        let engine = SegmentEngine(model: stateModel, lateness: config.lateness)
+        let engine = SegmentEngine(model: try restored.stateModel(partition: p, current: model), lateness: config.lateness)
         for (contact, snapshot) in restored.contacts {
             do { try engine.restore(contactId: contact, snapshot: snapshot) } catch {
                 throw DaemonError(description: "changelog of partition \(p): \(error)")

@@ -286,6 +286,28 @@ extension RebuildTests {
     }
 }
 
+extension RebuildTests {
+    @Test("state under a model whose text the changelog does not keep is refused at the first read, before anything is built or fenced")
+    func missingModelText() throws {
+        let h = try Harness()
+        let producer = try KafkaProducer(config: ["bootstrap.servers": h.config.brokers])
+        let pipeline = Pipeline(model: .defaultModel())
+        _ = pipeline.process(Array(#"{"contact_id":"c-1","type":"subscribed","ts":"2026-01-01T00:00:00Z"}"#.utf8))
+        let engine = pipeline.engine
+        let position = Changelog.Position(input: 0, repartition: nil)
+        try producer.produce(topic: h.config.changelogTopic, partition: 0, key: Array("c-1".utf8), value: engine.snapshot(contact: 0),
+                             headers: Changelog.contactHeaders(reflects: position))
+        let r = Changelog.checkpointRecord(Changelog.Checkpoint(offset: 0, streamTime: DaemonTests.start, watermark: DaemonTests.start,
+                                                                modelVersion: "lost-1", modelFingerprint: "0123456789abcdef"))
+        try producer.produce(topic: h.config.changelogTopic, partition: 0, key: r.key, value: r.value, headers: r.headers)
+        try producer.close()
+        let rebuild = Rebuild(config: h.config, model: RebuildTests.newModel, log: { _ in })
+        #expect { _ = try rebuild.readLive() } throws: { error in
+            "\(error)".contains("holds state of model 'lost-1' (0123456789abcdef) but not that model's text")
+        }
+    }
+}
+
 /// The `segmentd rebuild` command itself (the built binary) against the test broker.
 @Suite("rebuild command", .serialized)
 struct RebuildCommandTests {
