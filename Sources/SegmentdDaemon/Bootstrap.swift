@@ -187,7 +187,6 @@ public final class Bootstrap {
         try producer.initTransactions(timeoutMs: 60_000)
         let total = history.counts.kept
         var applied = 0
-        let fingerprint = model.fingerprint
         let lateness = config.lateness
         let snapshotEncoder = SnapshotEncoder(model: model, binary: config.binaryMode)
         for p in 0..<target.partitions {
@@ -220,13 +219,10 @@ public final class Bootstrap {
             summary.buildSeconds += t1 - t0
 
             // The partition's transaction: model, deletions, snapshots, snapshot records, checkpoint.
-            try producer.beginTransaction()
-            do {
-                let position = Changelog.Position(input: target.handOff[p] ?? 0, repartition: target.repartitionEnds?[p])
-                let m = Changelog.modelRecord(model)
-                try producer.produce(topic: config.changelogTopic, partition: p, key: m.key, value: m.value, headers: m.headers)
+            let position = Changelog.Position(input: target.handOff[p] ?? 0, repartition: target.repartitionEnds?[p])
+            var written = 0
+            try Changelog.writeState(producer, topic: config.changelogTopic, partition: p, model: model, engine: engine, position: position) {
                 let headers = Changelog.contactHeaders(reflects: position)
-                var written = 0
                 if force, let old = target.existingContacts[p], !old.isEmpty {
                     // Contacts of the replaced state that history does not have: deleted (a
                     // tombstone: the snapshot is empty).
@@ -251,17 +247,8 @@ public final class Bootstrap {
                         summary.snapshotsEmitted += 1
                     }
                 }
-                let checkpoint = Changelog.Checkpoint(offset: position.input, repartitionOffset: position.repartition,
-                                                      streamTime: engine.checkpoint.streamTime, watermark: engine.checkpoint.watermark,
-                                                      modelVersion: model.version, modelFingerprint: fingerprint)
-                let r = Changelog.checkpointRecord(checkpoint)
-                try producer.produce(topic: config.changelogTopic, partition: p, key: r.key, value: r.value, headers: r.headers)
-                try producer.commitTransaction(timeoutMs: 300_000)
-                summary.changelogRecords += written + 2
-            } catch {
-                try? producer.abortTransaction(timeoutMs: 30_000)
-                throw error
             }
+            summary.changelogRecords += written + 2
             summary.writeSeconds += Bootstrap.monotonicSeconds() - t1
             log("partition \(p): \(engine.contactCount) contacts from \(counters.records) records; input offset at the hand-off \(target.handOff[p] ?? 0)\(target.repartitionEnds.map { ", repartition offset \($0[p] ?? 0)" } ?? "")")
         }

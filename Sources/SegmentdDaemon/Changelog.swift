@@ -100,12 +100,48 @@ enum Changelog {
         (modelKey, Array(m.source.utf8), [KafkaHeader(kindHeader, Array("model".utf8)), KafkaHeader(modelHeader, Array(m.fingerprint.utf8))])
     }
 
+    /// Writes one partition's whole state in one transaction (bootstrap, rebuild): the model's
+    /// record, what `body` produces (snapshots, output records), then the checkpoint at
+    /// `position` with the engine's stream time and watermark under `model`. Commits, or aborts
+    /// on any error and rethrows it.
+    static func writeState(_ producer: KafkaProducer, topic: String, partition p: Int32, model: Model, engine: SegmentEngine,
+                           position: Position, _ body: () throws -> Void) throws {
+        try producer.beginTransaction()
+        do {
+            let m = modelRecord(model)
+            try producer.produce(topic: topic, partition: p, key: m.key, value: m.value, headers: m.headers)
+            try body()
+            let checkpoint = Checkpoint(offset: position.input, repartitionOffset: position.repartition,
+                                        streamTime: engine.checkpoint.streamTime, watermark: engine.checkpoint.watermark,
+                                        modelVersion: model.version, modelFingerprint: model.fingerprint)
+            let r = checkpointRecord(checkpoint)
+            try producer.produce(topic: topic, partition: p, key: r.key, value: r.value, headers: r.headers)
+            try producer.commitTransaction(timeoutMs: 300_000)
+        } catch {
+            try? producer.abortTransaction(timeoutMs: 30_000)
+            throw error
+        }
+    }
+
     struct Restored {
         var checkpoint: Checkpoint?
         var contacts: [([UInt8], [UInt8])]
         var recordsRead: Int
         /// Model sources seen in the changelog, by fingerprint.
         var models: [String: String]
+
+        /// The model partition `p`'s state was written under: `current` when it is that one or
+        /// there is no state, else the one whose text the changelog keeps. Throws when the text
+        /// is missing or does not load.
+        func stateModel(partition p: Int32, current: Model) throws -> Model {
+            guard let cp = checkpoint, cp.modelFingerprint != current.fingerprint, !contacts.isEmpty else { return current }
+            guard let source = models[cp.modelFingerprint] else {
+                throw DaemonError(description: "the changelog of partition \(p) holds state of model '\(cp.modelVersion)' (\(cp.modelFingerprint)) but not that model's text")
+            }
+            do { return try Model.load(yaml: source, file: "changelog model \(cp.modelVersion)") } catch {
+                throw DaemonError(description: "the changelog of partition \(p): its model does not load: \(error)")
+            }
+        }
     }
 
     /// librdkafka properties for reading changelog partitions in bulk: large fetches, and a

@@ -43,6 +43,8 @@ public final class HistoryStore {
         public var ignoredTotal: Int { ignored.values.reduce(0, +) }
     }
     public private(set) var counts = Counts()
+    /// The oldest event time of the records kept (nil: none).
+    public private(set) var oldestKept: Millis?
 
     public init(model: Model, partitions: Int32, until: Millis, maxRecordBytes: Int = 1 << 20) {
         precondition(partitions > 0)
@@ -86,6 +88,7 @@ public final class HistoryStore {
             seq += 1
             arena.append(contentsOf: record)
             counts.kept += 1
+            oldestKept = min(oldestKept ?? first.ts, first.ts)
             return .kept(partition: p)
         case .ignored(let r):
             counts.ignored[r.rawValue, default: 0] += 1

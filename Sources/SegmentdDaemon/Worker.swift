@@ -1051,15 +1051,7 @@ final class Worker: @unchecked Sendable {
     /// its own pipeline). State written under another model is read under that model, then
     /// moved over and re-evaluated.
     private func buildEngine(partition p: Int32, from restored: Changelog.Restored, model: Model) throws -> EngineBuild {
-        var stateModel = model
-        if let cp = restored.checkpoint, cp.modelFingerprint != model.fingerprint, !restored.contacts.isEmpty {
-            guard let source = restored.models[cp.modelFingerprint] else {
-                throw DaemonError(description: "the changelog of partition \(p) holds state of model '\(cp.modelVersion)' (\(cp.modelFingerprint)) but not that model's text")
-            }
-            do { stateModel = try Model.load(yaml: source, file: "changelog model \(cp.modelVersion)") } catch {
-                throw DaemonError(description: "the changelog of partition \(p): its model does not load: \(error)")
-            }
-        }
+        let stateModel = try restored.stateModel(partition: p, current: model)
         let pipeline = Pipeline(model: stateModel, lateness: config.lateness, maxRecordBytes: config.maxRecordBytes)
         pipeline.adapters = WebhookAdapters(config.adapters)
         pipeline.futureGuard = FutureGuard(now: Daemon.wallMs(), allowance: config.maxFuture)

@@ -121,4 +121,10 @@ public final class SegmentEngine {
     /// Moves every contact of `old` (another model) into this engine and re-evaluates it
     /// under this engine's model (see `EngineCore.adopt`).
     public func adopt(from old: SegmentEngine) { core.adopt(from: old.core) }
+
+    /// The switch of a rebuild: this engine was built from history (under its model, its
+    /// history's transitions taken and dropped, its watermark at least old's); `old` holds
+    /// what the output topic reflects. Emits, with cause `model`, each difference between
+    /// old's segments and this engine's, once (see `EngineCore.takeOver`).
+    public func takeOver(from old: SegmentEngine) -> TakeOverCounts { core.takeOver(from: old.core) }
 }

@@ -228,8 +228,9 @@ public struct DurationSpec: Sendable, Hashable, CustomStringConvertible {
 
 /// Durations for people, rounded down to the largest whole unit (`DurationSpec` keeps them
 /// exact): `3d`, `5h`, `12m`, `40s`, `250ms`.
-enum DurationText {
-    static func approximate(_ ms: Millis) -> String {
+public enum DurationText {
+    /// A duration in its largest whole unit (days, hours, minutes, seconds), rounded down.
+    public static func approximate(_ ms: Millis) -> String {
         let units: [(Millis, String)] = [(86_400_000, "d"), (3_600_000, "h"), (60_000, "m"), (1000, "s")]
         for (size, unit) in units where ms >= size { return "\(ms / size)\(unit)" }
         return "\(ms)ms"

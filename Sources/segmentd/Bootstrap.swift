@@ -49,23 +49,11 @@ struct BootstrapCommand: ParsableCommand {
     var quiet = false
 
     @OptionGroup var connection: ConnectionOptions
-    @Option(name: .customLong("group-id"), help: Run.setting("group_id")) var groupId: String?
-    @Option(name: .customLong("input-topic"), help: Run.setting("input_topic")) var inputTopic: String?
-    @Option(name: .customLong("output-topic"), help: Run.setting("output_topic")) var outputTopic: String?
-    @Option(name: .customLong("changelog-topic"), help: Run.setting("changelog_topic")) var changelogTopic: String?
-    @Option(help: Run.setting("model")) var model: String?
-    @Option(help: Run.setting("lateness")) var lateness: String?
-    @Option(name: .customLong("max-record-bytes"), help: Run.setting("max_record_bytes")) var maxRecordBytes: String?
-    @Option(name: .customLong("transactional-id"), help: Run.setting("transactional_id")) var transactionalId: String?
-    @Option(help: Run.setting("repartition")) var repartition: String?
-    @Option(name: .customLong("repartition-topic"), help: Run.setting("repartition_topic")) var repartitionTopic: String?
-    @Option(name: .customLong("output-mode"), help: Run.setting("output_mode")) var outputMode: String?
-    @Option(name: .customLong("producer"), help: "A librdkafka property for the producer only, as name=value (repeatable).")
-    var producer: [String] = []
+    @OptionGroup var state: StateOptions
 
     func validate() throws {
         if files.isEmpty && csv.isEmpty && topicFrom == nil { throw ValidationError("no history: give NDJSON files, --csv FILE with --mapping, or --topic-from") }
-        if let topicFrom, parseTopicStart(topicFrom) == nil {
+        if let topicFrom, BootstrapCommand.parseTopicStart(topicFrom) == nil {
             throw ValidationError("--topic-from '\(topicFrom)' is not earliest, an RFC 3339 time or PARTITION:OFFSET[,…]")
         }
         if !csv.isEmpty && mapping == nil { throw ValidationError("--csv needs --mapping (the column mapping of the export)") }
@@ -73,11 +61,7 @@ struct BootstrapCommand: ParsableCommand {
     }
 
     func run() throws {
-        let c = try connection.settings([
-            ("group_id", groupId), ("input_topic", inputTopic), ("output_topic", outputTopic), ("changelog_topic", changelogTopic),
-            ("model", model), ("lateness", lateness), ("max_record_bytes", maxRecordBytes), ("transactional_id", transactionalId),
-            ("repartition", repartition), ("repartition_topic", repartitionTopic), ("output_mode", outputMode),
-        ], clients: [("producer", producer)])
+        let c = try state.settings(connection)
         try c.requireCluster(for: "bootstrap")
         guard let t = EventTime.parseRFC3339(until), EventTime.isInRange(t) else {
             throw ValidationError("--until '\(until)' is not an RFC 3339 date-time in the years 0000 to 9999")
@@ -89,18 +73,7 @@ struct BootstrapCommand: ParsableCommand {
                 throw CommandFailure(.dataError, "invalid mapping: \(e)")
             }
         }
-        for f in files + csv where f != "-" {
-            if access(f, R_OK) != 0 { throw CommandFailure(.noInput, "cannot open \(f): \(String(cString: strerror(errno)))") }
-        }
-        signal(SIGPIPE, SIG_IGN)
-        _ = setUpLogging(json: c.logJSON, debug: false)
-        let silent = quiet
-        let meter = ProgressMeter(enabled: !quiet && isatty(2) != 0)
-        let log: LogSink = { line in
-            guard !silent else { return }
-            meter.clear()
-            printErr("segmentd bootstrap: \(line)\n")
-        }
+        let (meter, log) = try startHistoryCommand("bootstrap", files: files + csv, quiet: quiet, config: c)
         // The topics exist and the cluster answers (69 and 65 with what to check).
         let partitions = try c.partitionCount(of: c.inputTopic)
         _ = try c.partitionCount(of: c.changelogTopic)
@@ -122,28 +95,8 @@ struct BootstrapCommand: ParsableCommand {
         let started = Bootstrap.monotonicSeconds()
         let history = HistoryStore(model: m, partitions: partitions, until: t, maxRecordBytes: c.maxRecordBytes)
         let badOut: OutputBuffer = try badLines.map { try OutputBuffer(path: $0) } ?? OutputBuffer(fd: 2)
-        let totalBytes = (files + csv).reduce(0) { $0 + fileSize($1) }
-        var bytesRead = 0
-        var typeHints = NameHints.TypeHints(eventTypes: m.eventTypes)
-        for f in files {
-            let input = try LineReader(path: f)
-            var lineNo = 0
-            try input.forEachLine { line in
-                lineNo += 1
-                bytesRead += line.count + 1
-                if line.isEmpty { return }
-                if case .bad(let e) = history.add(line: line) {
-                    let detail = e.reason == .unknownType ? e.detail + typeHints.hint(e.detail) : e.detail
-                    badOut.buffer.append(contentsOf: "\(f): line \(lineNo): \(e.reason.rawValue): \(detail)\n".utf8)
-                    badOut.flushIfFull()
-                    try badOut.check()
-                }
-                if lineNo & 0xffff == 0 {
-                    meter.show("reading", done: bytesRead, total: totalBytes, unit: "bytes",
-                               extra: "\(history.counts.records) records")
-                }
-            }
-        }
+        let totalBytes = (files + csv).reduce(0) { $0 + BootstrapCommand.fileSize($1) }
+        var bytesRead = try readHistoryFiles(files, into: history, model: m, badOut: badOut, meter: meter, totalBytes: totalBytes)
         if let csvMapping {
             for f in csv {
                 let bytes = try readBytes(f)
@@ -158,7 +111,7 @@ struct BootstrapCommand: ParsableCommand {
                 bytesRead += bytes.count
             }
         }
-        if let topicFrom, let start = parseTopicStart(topicFrom) {
+        if let topicFrom, let start = BootstrapCommand.parseTopicStart(topicFrom) {
             let n = try bootstrap.readTopic(into: history, target: target, from: start, report: { p, o, e in
                 badOut.buffer.append(contentsOf: "\(c.inputTopic)[\(p)] offset \(o): \(e.reason.rawValue): \(e.detail)\n".utf8)
                 badOut.flushIfFull()
@@ -178,7 +131,7 @@ struct BootstrapCommand: ParsableCommand {
     }
 
     /// `earliest`, an RFC 3339 time, or `PARTITION:OFFSET[,…]`.
-    func parseTopicStart(_ s: String) -> Bootstrap.TopicStart? {
+    static func parseTopicStart(_ s: String) -> Bootstrap.TopicStart? {
         if s == "earliest" { return .earliest }
         if let t = EventTime.parseRFC3339(s), EventTime.isInRange(t) { return .time(t) }
         var offsets: [Int32: Int64] = [:]
@@ -190,7 +143,7 @@ struct BootstrapCommand: ParsableCommand {
         return offsets.isEmpty ? nil : .offsets(offsets)
     }
 
-    func fileSize(_ path: String) -> Int {
+    static func fileSize(_ path: String) -> Int {
         var st = stat()
         guard path != "-", stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return 0 }
         return Int(st.st_size)
@@ -226,6 +179,79 @@ struct BootstrapCommand: ParsableCommand {
         out += "\(rate(counts.records, seconds)) records/s, \(rate(s.contacts, seconds)) contacts/s\n"
         return out
     }
+}
+
+/// The settings of `run` that matter to the state a command writes to the changelog
+/// (bootstrap, rebuild): give it the same configuration as `run`.
+struct StateOptions: ParsableArguments {
+    @Option(name: .customLong("group-id"), help: Run.setting("group_id")) var groupId: String?
+    @Option(name: .customLong("input-topic"), help: Run.setting("input_topic")) var inputTopic: String?
+    @Option(name: .customLong("output-topic"), help: Run.setting("output_topic")) var outputTopic: String?
+    @Option(name: .customLong("changelog-topic"), help: Run.setting("changelog_topic")) var changelogTopic: String?
+    @Option(help: Run.setting("model")) var model: String?
+    @Option(help: Run.setting("lateness")) var lateness: String?
+    @Option(name: .customLong("max-record-bytes"), help: Run.setting("max_record_bytes")) var maxRecordBytes: String?
+    @Option(name: .customLong("transactional-id"), help: Run.setting("transactional_id")) var transactionalId: String?
+    @Option(help: Run.setting("repartition")) var repartition: String?
+    @Option(name: .customLong("repartition-topic"), help: Run.setting("repartition_topic")) var repartitionTopic: String?
+    @Option(name: .customLong("output-mode"), help: Run.setting("output_mode")) var outputMode: String?
+    @Option(name: .customLong("producer"), help: "A librdkafka property for the producer only, as name=value (repeatable).")
+    var producer: [String] = []
+
+    /// The settings: the connection's (file, environment), then these flags and `more`.
+    func settings(_ connection: ConnectionOptions, _ more: [(String, String?)] = []) throws -> DaemonConfig {
+        try connection.settings(more + [
+            ("group_id", groupId), ("input_topic", inputTopic), ("output_topic", outputTopic), ("changelog_topic", changelogTopic),
+            ("model", model), ("lateness", lateness), ("max_record_bytes", maxRecordBytes), ("transactional_id", transactionalId),
+            ("repartition", repartition), ("repartition_topic", repartitionTopic), ("output_mode", outputMode),
+        ], clients: [("producer", producer)])
+    }
+}
+
+/// The start of a command that reads history files (bootstrap, rebuild): every file can be
+/// read (66 otherwise), logging is set up, and its progress meter (on a terminal, unless
+/// `quiet`) and log lines (`segmentd NAME: …` on stderr, unless `quiet`) are made.
+func startHistoryCommand(_ name: String, files: [String], quiet: Bool, config c: DaemonConfig) throws -> (ProgressMeter, LogSink) {
+    for f in files where f != "-" {
+        if access(f, R_OK) != 0 { throw CommandFailure(.noInput, "cannot open \(f): \(String(cString: strerror(errno)))") }
+    }
+    signal(SIGPIPE, SIG_IGN)
+    _ = setUpLogging(json: c.logJSON, debug: false)
+    let meter = ProgressMeter(enabled: !quiet && isatty(2) != 0)
+    let log: LogSink = { line in
+        guard !quiet else { return }
+        meter.clear()
+        printErr("segmentd \(name): \(line)\n")
+    }
+    return (meter, log)
+}
+
+/// Reads NDJSON history files (either input shape, `-` for standard input) into `history`,
+/// each bad line reported to `badOut` with its file, line and reason. Returns the bytes read.
+func readHistoryFiles(_ files: [String], into history: HistoryStore, model m: Model, badOut: OutputBuffer, meter: ProgressMeter,
+                      totalBytes: Int) throws -> Int {
+    var bytesRead = 0
+    var typeHints = NameHints.TypeHints(eventTypes: m.eventTypes)
+    for f in files {
+        let input = try LineReader(path: f)
+        var lineNo = 0
+        try input.forEachLine { line in
+            lineNo += 1
+            bytesRead += line.count + 1
+            if line.isEmpty { return }
+            if case .bad(let e) = history.add(line: line) {
+                let detail = e.reason == .unknownType ? e.detail + typeHints.hint(e.detail) : e.detail
+                badOut.buffer.append(contentsOf: "\(f): line \(lineNo): \(e.reason.rawValue): \(detail)\n".utf8)
+                badOut.flushIfFull()
+                try badOut.check()
+            }
+            if lineNo & 0xffff == 0 {
+                meter.show("reading", done: bytesRead, total: totalBytes, unit: "bytes",
+                           extra: "\(history.counts.records) records")
+            }
+        }
+    }
+    return bytesRead
 }
 
 /// One progress line on a terminal, redrawn at most four times a second: the phase, how far,

@@ -13,7 +13,7 @@ struct Segmentd: ParsableCommand {
         commandName: "segmentd",
         abstract: "Real-time segmentation: engagement events in, segment transitions out.",
         version: SegmentdVersion.description,
-        subcommands: [Run.self, BootstrapCommand.self, Demo.self, Produce.self, Tail.self, Replay.self, Preview.self, Validate.self, Explain.self, LoadGen.self, Report.self, SettingsTable.self]
+        subcommands: [Run.self, BootstrapCommand.self, RebuildCommand.self, Demo.self, Produce.self, Tail.self, Replay.self, Preview.self, Validate.self, Explain.self, LoadGen.self, Report.self, SettingsTable.self]
     )
 }
 
