@@ -763,9 +763,11 @@ final class Worker: @unchecked Sendable {
                 try send(topic: config.changelogTopic, partition: w.partition, key: r.key, value: r.value, headers: r.headers)
             }
             let repartitionOffset = repartitionReader == nil ? nil : w.nextRepartitionOffset
-            let headers = Changelog.contactHeaders(reflects: Changelog.Position(input: w.nextOffset, repartition: repartitionOffset))  // shared by the partition's records
-            for i in dirty {
-                try send(topic: config.changelogTopic, partition: w.partition, key: engine.contactId(at: i), value: engine.snapshot(contact: i), headers: headers)
+            let tag = Changelog.contactTag(reflects: Changelog.Position(input: w.nextOffset, repartition: repartitionOffset))  // shared by the partition's records
+            try tag.withUnsafeBytes { tag in
+                for i in dirty {
+                    try send(topic: config.changelogTopic, partition: w.partition, key: engine.contactId(at: i), value: engine.snapshot(contact: i, tag: tag))
+                }
             }
             checkpoints.append((w.partition, Changelog.Checkpoint(offset: w.nextOffset, repartitionOffset: repartitionOffset,
                                                                   streamTime: engine.checkpoint.streamTime, watermark: engine.checkpoint.watermark,
@@ -942,12 +944,7 @@ final class Worker: @unchecked Sendable {
             w.pipeline.migrate(to: new)
             w.router = EventDecoder(model: new, maxRecordBytes: config.maxRecordBytes)
             changed += w.pipeline.engine.stats.transitions  // a new engine: only the re-evaluation's
-            w.segmentCounts = new.groups.map { Array(repeating: 0, count: $0.segments.count) }
-            for i in 0..<w.pipeline.engine.contactCount {
-                for (g, seg) in (w.pipeline.engine.memberships(of: w.pipeline.engine.contactId(at: i)) ?? []).enumerated() {
-                    if let seg { w.segmentCounts[g][seg] += 1 }
-                }
-            }
+            w.segmentCounts = w.pipeline.engine.segmentSizes()
         }
         model = new
         // The re-evaluation's transitions join the open transaction.
@@ -965,9 +962,9 @@ final class Worker: @unchecked Sendable {
 
     /// Builds the engines of `partitions` from the changelog and returns each one's input
     /// offset to start from: one bulk read of all their changelog partitions (one reader,
-    /// large fetches, zero-copy records), then the engines built in parallel, one partition per
-    /// task on as many threads as there are cores (each engine is independent). The partitions
-    /// are then added to this worker's.
+    /// large fetches, records decoded from librdkafka's buffers), and each engine built on the
+    /// shared thread pool as soon as its partition has been read, while the reader goes on
+    /// (each engine is independent). The partitions are then added to this worker's.
     func restore(partitions: [Int32]) throws -> [Int32: Int64] { try restore(partitions: partitions, upTo: [:]) }
 
     /// `upTo`: ignore a partition's checkpoints past this position (and the snapshots they
@@ -983,17 +980,30 @@ final class Worker: @unchecked Sendable {
         let waited = try Changelog.awaitNoOpenTransaction(config: readConfig, topic: config.changelogTopic, partitions: ps,
                                                           timeoutMs: config.transactionTimeoutMs + 5_000, log: log)
         if !waited.isEmpty { log("changelog partitions \(waited): no transaction open any more after \(String(format: "%.1f", Double(Daemon.wallMs() - t0) / 1000)) s; restoring") }
-        let read = try Changelog.read(config: readConfig, topic: config.changelogTopic, partitions: ps, upTo: upTo)
-        let readSeconds = Double(Daemon.wallMs() - t0) / 1000
-        let jobs = ps.map { p in (p, read[p] ?? Changelog.Restored(checkpoint: nil, contacts: [], recordsRead: 0, models: [:])) }
-        let slots = jobs.map { _ in BuildSlot() }
-        DispatchQueue.concurrentPerform(iterations: jobs.count) { i in
-            slots[i].result = Result { try self.buildEngine(partition: jobs[i].0, from: jobs[i].1, model: model) }
+        // Each partition's engine is built on the shared pool as soon as its changelog
+        // partition has been read, while the reader goes on with the others.
+        var slots: [Int32: BuildSlot] = [:]
+        for p in ps { slots[p] = BuildSlot() }
+        let builds = DispatchGroup()
+        let fingerprint = model.fingerprint
+        var readSeconds = 0.0
+        do {
+            defer { builds.wait() }  // nothing outlives the call, even when the read fails
+            try Changelog.read(config: readConfig, topic: config.changelogTopic, partitions: ps, upTo: upTo) { p, restored in
+                guard let slot = slots[p] else { return }
+                slot.restored = restored
+                DispatchQueue.global(qos: .userInitiated).async(group: builds) {
+                    slot.result = Result { try self.buildEngine(partition: p, from: slot.restored!, model: model, fingerprint: fingerprint) }
+                }
+            }
+            readSeconds = Double(Daemon.wallMs() - t0) / 1000
         }
         var starts: [Int32: Int64] = [:]
         var contacts = 0, records = 0
-        for (i, (p, restored)) in jobs.enumerated() {
-            let built = try slots[i].result!.get()
+        for p in ps {
+            let slot = slots[p]!
+            guard let restored = slot.restored, let result = slot.result else { continue }
+            let built = try result.get()
             let start = restored.checkpoint?.offset ?? KafkaOffset.beginning
             let worker = PartitionState(partition: p, pipeline: built.pipeline, model: model, nextOffset: max(start, 0),
                                          nextRepartitionOffset: restored.checkpoint?.repartitionOffset ?? 0, now: Daemon.wallMs())
@@ -1005,9 +1015,9 @@ final class Worker: @unchecked Sendable {
             // The re-evaluation's transitions commit with the next transaction (its changelog too).
             if built.migrated { try collectTransitions(worker) }
             starts[p] = start
-            contacts += restored.contacts.count
+            contacts += built.pipeline.engine.contactCount
             records += restored.recordsRead
-            log("partition \(p): restored \(restored.contacts.count) contacts from \(restored.recordsRead) changelog records; starting at offset \(start == KafkaOffset.beginning ? "beginning" : String(start))\(repartitionReader == nil ? "" : ", repartition offset \(worker.nextRepartitionOffset)")")
+            log("partition \(p): restored \(built.pipeline.engine.contactCount) contacts from \(restored.recordsRead) changelog records; starting at offset \(start == KafkaOffset.beginning ? "beginning" : String(start))\(repartitionReader == nil ? "" : ", repartition offset \(worker.nextRepartitionOffset)")")
         }
         let secs = Double(Daemon.wallMs() - t0) / 1000
         metrics.restores.increment(by: Int64(ps.count))
@@ -1031,15 +1041,16 @@ final class Worker: @unchecked Sendable {
     /// Where a parallel build leaves its result (each slot is written by one task, read after
     /// all finished).
     final class BuildSlot: @unchecked Sendable {
+        var restored: Changelog.Restored?
         var result: Result<EngineBuild, any Error>?
     }
 
     /// Builds one partition's engine from its restored state (any thread: touches nothing but
     /// its own pipeline). State written under another model is read under that model, then
     /// moved over and re-evaluated.
-    private func buildEngine(partition p: Int32, from restored: Changelog.Restored, model: Model) throws -> EngineBuild {
+    private func buildEngine(partition p: Int32, from restored: Changelog.Restored, model: Model, fingerprint: String) throws -> EngineBuild {
         var stateModel = model
-        if let cp = restored.checkpoint, cp.modelFingerprint != model.fingerprint, !restored.contacts.isEmpty {
+        if let cp = restored.checkpoint, cp.modelFingerprint != fingerprint, restored.contacts.records > 0 {
             guard let source = restored.models[cp.modelFingerprint] else {
                 throw DaemonError(description: "the changelog of partition \(p) holds state of model '\(cp.modelVersion)' (\(cp.modelFingerprint)) but not that model's text")
             }
@@ -1050,30 +1061,28 @@ final class Worker: @unchecked Sendable {
         let pipeline = Pipeline(model: stateModel, lateness: config.lateness, maxRecordBytes: config.maxRecordBytes)
         pipeline.adapters = WebhookAdapters(config.adapters)
         pipeline.futureGuard = FutureGuard(now: Daemon.wallMs(), allowance: config.maxFuture)
-        for (contact, snapshot) in restored.contacts {
-            do { try pipeline.engine.restore(contactId: contact, snapshot: snapshot) } catch {
-                throw DaemonError(description: "changelog of partition \(p): \(error)")
+        do {
+            let engine = pipeline.engine
+            engine.reserveContacts(restored.contacts.records)
+            try restored.contacts.forEachLatest { contact, snapshot in
+                try engine.restore(contactId: contact, snapshot: snapshot)
             }
+        } catch {
+            throw DaemonError(description: "changelog of partition \(p): \(error)")
         }
         if let cp = restored.checkpoint {
             pipeline.engine.restoreCheckpoint(streamTime: cp.streamTime, watermark: cp.watermark)
         }
         _ = pipeline.engine.takeTransitions()
         _ = pipeline.engine.takeDirtyContacts()
-        let migrated = stateModel.fingerprint != model.fingerprint
+        let migrated = stateModel.fingerprint != fingerprint
         if migrated {
             pipeline.migrate(to: model)
             log("partition \(p): state of model '\(stateModel.version)' moved to '\(model.version)' and re-evaluated")
         }
-        var counts = model.groups.map { Array(repeating: 0, count: $0.segments.count) }
-        for (contact, _) in restored.contacts {
-            for (g, seg) in (pipeline.engine.memberships(of: contact) ?? []).enumerated() {
-                if let seg { counts[g][seg] += 1 }
-            }
-        }
         // Live engagement per segment (`segmentd_segment_events_total`), counted from here.
         pipeline.engine.countsEngagement = true
-        return EngineBuild(pipeline: pipeline, migrated: migrated, segmentCounts: counts)
+        return EngineBuild(pipeline: pipeline, migrated: migrated, segmentCounts: pipeline.engine.segmentSizes())
     }
 
     /// Points the repartition reader at the repartition partitions of the assigned input
