@@ -156,17 +156,15 @@ enum Changelog {
         var models: [String: String]
     }
 
-    /// One partition's committed contact records as read, in log order: key then snapshot,
-    /// back to back in one arena of bytes. Nothing is allocated per record, and nothing is
-    /// hashed while reading: the latest record of each contact is found when the engine is
-    /// built (`forEachLatest`), on the build threads.
-    struct RestoredContacts {
+    /// The contact records read since one checkpoint and committed by the next, key then
+    /// snapshot back to back in one arena of bytes (records the checkpoint does not cover stay
+    /// in the arena, uncommitted). Nothing is allocated per record.
+    struct CommittedRecords {
         /// Every contact record read, key then snapshot, back to back.
         private var bytes: [UInt8] = []
-        /// The committed records (covered by a checkpoint), in log order.
+        /// The committed records, in log order.
         private var committed: [(start: Int, keyLength: Int, snapshotLength: Int)] = []
 
-        /// Committed contact records (a contact may have several: the latest counts).
         var records: Int { committed.count }
 
         /// Appends a record's key and snapshot to the arena and returns where they start.
@@ -182,25 +180,57 @@ enum Changelog {
             committed.append((start, keyLength, snapshotLength))
         }
 
+        /// Calls `body` with every committed record in log order, its index among them, its
+        /// contact id and its snapshot (empty: a tombstone), borrowed.
+        func forEachInLogOrder(_ body: (Int, UnsafeBufferPointer<UInt8>, UnsafeRawBufferPointer) throws -> Void) rethrows {
+            try bytes.withUnsafeBytes { arena in
+                let arenaBytes = arena.bindMemory(to: UInt8.self)
+                for (i, r) in committed.enumerated() {
+                    let snapshotStart = r.start + r.keyLength
+                    try body(i, UnsafeBufferPointer(rebasing: arenaBytes[r.start..<snapshotStart]),
+                             UnsafeRawBufferPointer(rebasing: arena[snapshotStart..<(snapshotStart + r.snapshotLength)]))
+                }
+            }
+        }
+
+        /// The committed record `i`: its contact id and snapshot, borrowed.
+        func withRecord<R>(_ i: Int, _ body: (UnsafeBufferPointer<UInt8>, UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+            let r = committed[i]
+            return try bytes.withUnsafeBytes { arena in
+                let snapshotStart = r.start + r.keyLength
+                return try body(UnsafeBufferPointer(rebasing: arena.bindMemory(to: UInt8.self)[r.start..<snapshotStart]),
+                                UnsafeRawBufferPointer(rebasing: arena[snapshotStart..<(snapshotStart + r.snapshotLength)]))
+            }
+        }
+    }
+
+    /// One partition's committed contact records, one `CommittedRecords` per checkpoint, in log
+    /// order. Nothing is hashed while reading: the latest record of each contact is found when
+    /// the engine is built (`forEachLatest`), on the build threads.
+    struct RestoredContacts {
+        private(set) var checkpoints: [CommittedRecords] = []
+
+        /// Committed contact records (a contact may have several: the latest counts).
+        var records: Int { checkpoints.reduce(0) { $0 + $1.records } }
+
+        mutating func append(_ committed: CommittedRecords) { checkpoints.append(committed) }
+
         /// Calls `body` with each contact that has state and its latest snapshot (borrowed), in
         /// the order the contacts first appear. A contact whose latest record is a tombstone (an
         /// empty snapshot) has no state.
         func forEachLatest(_ body: (UnsafeBufferPointer<UInt8>, UnsafeRawBufferPointer) throws -> Void) rethrows {
-            var ids = ContactTable(capacity: committed.count)
-            var latest: [Int32] = []
-            latest.reserveCapacity(committed.count)
-            try bytes.withUnsafeBytes { arena in
-                let arenaBytes = arena.bindMemory(to: UInt8.self)
-                for (i, r) in committed.enumerated() {
-                    let (index, inserted) = ids.findOrInsert(UnsafeBufferPointer(rebasing: arenaBytes[r.start..<(r.start + r.keyLength)]))
-                    if inserted { latest.append(Int32(i)) } else { latest[index] = Int32(i) }
+            var ids = ContactTable(capacity: records)
+            // Per contact (by its index in `ids`): its latest record, as (checkpoint, record).
+            var latest: [(checkpoint: Int32, record: Int32)] = []
+            for (c, records) in checkpoints.enumerated() {
+                records.forEachInLogOrder { i, id, _ in
+                    let (index, inserted) = ids.findOrInsert(id)
+                    if inserted { latest.append((Int32(c), Int32(i))) } else { latest[index] = (Int32(c), Int32(i)) }
                 }
-                for i in latest {
-                    let r = committed[Int(i)]
-                    if r.snapshotLength == 0 { continue }
-                    let snapshotStart = r.start + r.keyLength
-                    try body(UnsafeBufferPointer(rebasing: arenaBytes[r.start..<snapshotStart]),
-                             UnsafeRawBufferPointer(rebasing: arena[snapshotStart..<(snapshotStart + r.snapshotLength)]))
+            }
+            for (c, i) in latest {
+                try checkpoints[Int(c)].withRecord(Int(i)) { id, snapshot in
+                    if !snapshot.isEmpty { try body(id, snapshot) }
                 }
             }
         }
@@ -264,17 +294,23 @@ enum Changelog {
     /// returns each partition's state to restore.
     /// `upTo`: a partition's checkpoints past its position are skipped with the snapshots
     /// before them (they belong to a transaction known to have aborted).
-    /// `ready` is called with each partition's state as soon as that partition has been read
-    /// (so its engine can be built while the others are still being read).
+    /// `committed` is called at each checkpoint taken with the contact records it commits, as
+    /// they are read (so an engine can be built while its partition is still being read);
+    /// `ready` with each partition's state as soon as that partition has been read.
     @discardableResult
     static func read(config: KafkaConfig, topic: String, partitions: [Int32], upTo: [Int32: Position] = [:],
+                     committed: ((Int32, Checkpoint, CommittedRecords) -> Void)? = nil,
                      ready: (Int32, Restored) throws -> Void = { _, _ in }) throws -> [Int32: Restored] {
         var cfg = config
         for (k, v) in bulkReadProperties where cfg[k] == nil { cfg[k] = v }
         let reader = try TopicReader(config: cfg, topic: topic)
         // By partition number: one array index per record, no hashing.
         var states = [PartitionRead?](repeating: nil, count: Int(partitions.max() ?? -1) + 1)
-        for p in partitions { states[Int(p)] = PartitionRead(upTo: upTo[p]) }
+        for p in partitions {
+            let state = PartitionRead(upTo: upTo[p])
+            if let committed { state.onCommit = { committed(p, $0, $1) } }
+            states[Int(p)] = state
+        }
         var out: [Int32: Restored] = [:]
         func finish(_ p: Int32) throws {
             guard out[p] == nil, let state = states[Int(p)] else { return }
@@ -295,7 +331,11 @@ enum Changelog {
     final class PartitionRead {
         let upTo: Position?
         var contacts = RestoredContacts()
-        /// Contact records since the last checkpoint (in `contacts`' arena), with the position
+        /// Called at each checkpoint taken, with the contact records it commits.
+        var onCommit: ((Checkpoint, CommittedRecords) -> Void)?
+        /// The contact records read since the last checkpoint.
+        var current = CommittedRecords()
+        /// Contact records since the last checkpoint (in `current`'s arena), with the position
         /// each reflects: the next checkpoint decides which of them count.
         var pending: [(start: Int, keyLength: Int, snapshotLength: Int, position: Position)] = []
         var checkpoint: Checkpoint?
@@ -326,6 +366,7 @@ enum Changelog {
                 guard let c = Checkpoint.decode(value) else { return }
                 if let upTo, !upTo.covers(c.position) {
                     pending.removeAll(keepingCapacity: true)
+                    current = CommittedRecords()
                     return
                 }
                 checkpoint = c
@@ -333,9 +374,15 @@ enum Changelog {
                 // An empty value is a tombstone (`segmentd bootstrap --force` deletes the
                 // contacts of the state it replaces so): the contact has no state.
                 for p in pending where c.position.covers(p.position) {
-                    contacts.commit(start: p.start, keyLength: p.keyLength, snapshotLength: p.snapshotLength)
+                    current.commit(start: p.start, keyLength: p.keyLength, snapshotLength: p.snapshotLength)
                 }
                 pending.removeAll(keepingCapacity: true)
+                // Handed over as it is (never written again): the next records go to a new arena.
+                if current.records > 0 {
+                    contacts.append(current)
+                    onCommit?(c, current)
+                }
+                current = CommittedRecords()
             } else if kind.elementsEqual(PartitionRead.modelKind) {
                 if let fp = v.header(modelHeader) {
                     models[String(decoding: fp, as: UTF8.self)] = String(decoding: value, as: UTF8.self)
@@ -344,7 +391,7 @@ enum Changelog {
         }
 
         private func addPending(key: UnsafeRawBufferPointer, snapshot: UnsafeRawBufferPointer, position: Position) {
-            let start = contacts.append(key: key, snapshot: snapshot)
+            let start = current.append(key: key, snapshot: snapshot)
             pending.append((start, key.count, snapshot.count, position))
         }
 

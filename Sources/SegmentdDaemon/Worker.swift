@@ -980,22 +980,26 @@ final class Worker: @unchecked Sendable {
         let waited = try Changelog.awaitNoOpenTransaction(config: readConfig, topic: config.changelogTopic, partitions: ps,
                                                           timeoutMs: config.transactionTimeoutMs + 5_000, log: log)
         if !waited.isEmpty { log("changelog partitions \(waited): no transaction open any more after \(String(format: "%.1f", Double(Daemon.wallMs() - t0) / 1000)) s; restoring") }
-        // Each partition's engine is built on the shared pool as soon as its changelog
-        // partition has been read, while the reader goes on with the others.
+        // Each partition's engine is built on the shared pool while the changelog is read: the
+        // records of each checkpoint are restored as soon as it is read (one task at a time per
+        // partition), and the engine is completed once its partition has been read to its end.
         var slots: [Int32: BuildSlot] = [:]
-        for p in ps { slots[p] = BuildSlot() }
+        for p in ps { slots[p] = BuildSlot(partition: p) }
         let builds = DispatchGroup()
         let fingerprint = model.fingerprint
         var readSeconds = 0.0
         do {
             defer { builds.wait() }  // nothing outlives the call, even when the read fails
-            try Changelog.read(config: readConfig, topic: config.changelogTopic, partitions: ps, upTo: upTo) { p, restored in
+            try Changelog.read(config: readConfig, topic: config.changelogTopic, partitions: ps, upTo: upTo, committed: { p, checkpoint, records in
+                guard let slot = slots[p] else { return }
+                slot.queue.async(group: builds) { self.restoreCommitted(records, of: checkpoint, into: slot, model: model, fingerprint: fingerprint) }
+            }, ready: { p, restored in
                 guard let slot = slots[p] else { return }
                 slot.restored = restored
-                DispatchQueue.global(qos: .userInitiated).async(group: builds) {
-                    slot.result = Result { try self.buildEngine(partition: p, from: slot.restored!, model: model, fingerprint: fingerprint) }
+                slot.queue.async(group: builds) {
+                    slot.result = Result { try self.completeBuild(slot, from: restored, model: model, fingerprint: fingerprint) }
                 }
-            }
+            })
             readSeconds = Double(Daemon.wallMs() - t0) / 1000
         }
         var starts: [Int32: Int64] = [:]
@@ -1038,11 +1042,67 @@ final class Worker: @unchecked Sendable {
         var segmentCounts: [[Int]]
     }
 
-    /// Where a parallel build leaves its result (each slot is written by one task, read after
-    /// all finished).
+    /// One partition's engine being built: its tasks run one at a time on `queue` (a serial
+    /// queue on the shared pool); the result is read after all finished.
     final class BuildSlot: @unchecked Sendable {
+        let partition: Int32
+        let queue: DispatchQueue
+        /// Built from each checkpoint's records as they are read, under the current model.
+        var pipeline: Pipeline?
+        /// Left to the build from the whole partition (`buildEngine`): a tombstone, state of
+        /// another model, or a snapshot refused (that build reports it, or skips the snapshot
+        /// when a later one replaces it).
+        var incrementalAbandoned = false
         var restored: Changelog.Restored?
         var result: Result<EngineBuild, any Error>?
+
+        init(partition: Int32) {
+            self.partition = partition
+            queue = DispatchQueue(label: "segmentd.restore.\(partition)", target: .global(qos: .userInitiated))
+        }
+    }
+
+    /// Restores the contact records a checkpoint committed into the slot's engine, in log order
+    /// (a later snapshot of a contact replaces the earlier). Anything the whole-partition build
+    /// handles differently abandons this engine for it.
+    private func restoreCommitted(_ records: Changelog.CommittedRecords, of checkpoint: Changelog.Checkpoint, into slot: BuildSlot,
+                                  model: Model, fingerprint: String) {
+        if slot.incrementalAbandoned { return }
+        guard checkpoint.modelFingerprint == fingerprint else {
+            slot.incrementalAbandoned = true
+            slot.pipeline = nil
+            return
+        }
+        let pipeline = slot.pipeline ?? newPipeline(model)
+        slot.pipeline = pipeline
+        let engine = pipeline.engine
+        do {
+            try records.forEachInLogOrder { _, contact, snapshot in
+                if snapshot.isEmpty { throw DaemonError(description: "a tombstone") }
+                try engine.restore(contactId: contact, snapshot: snapshot)
+            }
+        } catch {
+            slot.incrementalAbandoned = true
+            slot.pipeline = nil
+        }
+    }
+
+    /// Completes the slot's engine once its partition has been read: the one built from the
+    /// checkpoints' records, or else one built from the whole partition.
+    private func completeBuild(_ slot: BuildSlot, from restored: Changelog.Restored, model: Model, fingerprint: String) throws -> EngineBuild {
+        guard !slot.incrementalAbandoned, let pipeline = slot.pipeline, let cp = restored.checkpoint, cp.modelFingerprint == fingerprint else {
+            slot.pipeline = nil
+            return try buildEngine(partition: slot.partition, from: restored, model: model, fingerprint: fingerprint)
+        }
+        slot.pipeline = nil
+        return finishBuild(pipeline, partition: slot.partition, checkpoint: cp, stateModel: model, model: model, fingerprint: fingerprint)
+    }
+
+    private func newPipeline(_ model: Model) -> Pipeline {
+        let pipeline = Pipeline(model: model, lateness: config.lateness, maxRecordBytes: config.maxRecordBytes)
+        pipeline.adapters = WebhookAdapters(config.adapters)
+        pipeline.futureGuard = FutureGuard(now: Daemon.wallMs(), allowance: config.maxFuture)
+        return pipeline
     }
 
     /// Builds one partition's engine from its restored state (any thread: touches nothing but
@@ -1058,9 +1118,7 @@ final class Worker: @unchecked Sendable {
                 throw DaemonError(description: "the changelog of partition \(p): its model does not load: \(error)")
             }
         }
-        let pipeline = Pipeline(model: stateModel, lateness: config.lateness, maxRecordBytes: config.maxRecordBytes)
-        pipeline.adapters = WebhookAdapters(config.adapters)
-        pipeline.futureGuard = FutureGuard(now: Daemon.wallMs(), allowance: config.maxFuture)
+        let pipeline = newPipeline(stateModel)
         do {
             let engine = pipeline.engine
             engine.reserveContacts(restored.contacts.records)
@@ -1070,7 +1128,14 @@ final class Worker: @unchecked Sendable {
         } catch {
             throw DaemonError(description: "changelog of partition \(p): \(error)")
         }
-        if let cp = restored.checkpoint {
+        return finishBuild(pipeline, partition: p, checkpoint: restored.checkpoint, stateModel: stateModel, model: model, fingerprint: fingerprint)
+    }
+
+    /// The steps after the contacts are restored: the partition's times, then the move to the
+    /// current model when the state was written under another.
+    private func finishBuild(_ pipeline: Pipeline, partition p: Int32, checkpoint: Changelog.Checkpoint?, stateModel: Model,
+                             model: Model, fingerprint: String) -> EngineBuild {
+        if let cp = checkpoint {
             pipeline.engine.restoreCheckpoint(streamTime: cp.streamTime, watermark: cp.watermark)
         }
         _ = pipeline.engine.takeTransitions()

@@ -743,7 +743,10 @@ struct EngineCore {
         let compact = format == 3
         let row = rows.row(idx)
         let maxTs = row[StateLayout.maxTs]
-        let overflow = dedupOverflow.entries(contact: idx, liveAfter: maxTs - dedupHorizon)
+        // In a fixed order (the overflow's own order depends on which blocks other contacts
+        // freed), so equal states give equal bytes.
+        var overflow = dedupOverflow.entries(contact: idx, liveAfter: maxTs - dedupHorizon)
+        if overflow.count > 1 { overflow.sort { ($0.hash, $0.stamp) < ($1.hash, $1.stamp) } }
         let counts = sameInstantCounts(idx, row)
         // A bound on the size first, so the snapshot is written once into its own memory:
         // marker, tag, version, stride, newest time, the slots, the pairs (time, value, or a
