@@ -42,6 +42,8 @@ struct EngineCore {
     private let versionBytes: [UInt8]
     /// How a compact snapshot writes each row slot.
     private let snapshotSlotKinds: [SnapshotCodec.SlotKind]
+    /// Where `restore` decodes a snapshot's slots and pairs before it checks them.
+    private let restoreScratch: UnsafeMutablePointer<Int64>
     /// The event being applied, for the `cause` of the transitions it makes; its id is copied
     /// into `causeBytes` only when a transition needs it.
     private var curType: UInt8 = 0
@@ -90,11 +92,13 @@ struct EngineCore {
         self.pairSlots = EngineCore.pairSlots(model, layout)
         self.versionBytes = Array(model.version.utf8)
         self.snapshotSlotKinds = SnapshotCodec.slotKinds(layout, pairSlots: pairSlots)
+        self.restoreScratch = .allocate(capacity: layout.stride + 2 * pairSlots.count)
         self.strings = table
         _stats.transitionsByGroup = Array(repeating: 0, count: model.groups.count)
     }
 
     func deallocate() {
+        restoreScratch.deallocate()
         program.pointee.deallocate()
         plan.deallocate()
         program.deinitialize(count: 1)
@@ -831,98 +835,99 @@ struct EngineCore {
             guard r.bytes() != nil else { throw truncated }  // the caller's tag
         }
         guard let version = r.bytes(), let stride = r.count() else { throw truncated }
-        guard version.elementsEqual(versionBytes), stride == Int64(layout.stride) else {
+        guard SnapshotCodec.equal(version, versionBytes), stride == Int64(layout.stride) else {
             throw SnapshotError(description: "snapshot of model '\(String(decoding: version, as: UTF8.self))' (\(stride) slots) does not fit model '\(model.version)' (\(layout.stride) slots)")
         }
         let pairCount = pairSlots.count
-        try withUnsafeTemporaryAllocation(of: Int64.self, capacity: layout.stride + 2 * pairCount) { (scratch) throws(SnapshotError) in
-            let slots = UnsafeMutableBufferPointer(rebasing: scratch[0..<layout.stride])
-            // Per pair: its time (none: no pair) and value.
-            let pairs = UnsafeMutableBufferPointer(rebasing: scratch[layout.stride...])
-            if format == 3 {
-                guard let maxTs = r.word() else { throw truncated }
-                let scoredBase = maxTs &<< ScoredEvent.pointsBits
-                for k in 0..<layout.stride {
-                    let v: Int64?
-                    switch snapshotSlotKinds[k] {
-                    case .plain: v = r.word()
-                    case .time: v = r.word(base: maxTs)
-                    case .scored: v = r.word(base: scoredBase)
-                    case .skipped: v = SegmentEngine.none
-                    }
-                    guard let v else { throw truncated }
-                    slots[k] = v
+        // Decoded into the engine's scratch slots (a closure here would keep the reader and the
+        // core in memory rather than in registers, for every word).
+        let scratch = UnsafeMutableBufferPointer(start: restoreScratch, count: layout.stride + 2 * pairCount)
+        let slots = UnsafeMutableBufferPointer(rebasing: scratch[0..<layout.stride])
+        // Per pair: its time (none: no pair) and value.
+        let pairs = UnsafeMutableBufferPointer(rebasing: scratch[layout.stride...])
+        if format == 3 {
+            guard let maxTs = r.word() else { throw truncated }
+            let scoredBase = maxTs &<< ScoredEvent.pointsBits
+            for k in 0..<layout.stride {
+                let v: Int64?
+                switch snapshotSlotKinds[k] {
+                case .plain: v = r.word()
+                case .time: v = r.word(base: maxTs)
+                case .scored: v = r.word(base: scoredBase)
+                case .skipped: v = SegmentEngine.none
                 }
-                slots[StateLayout.maxTs] = maxTs
-                slots[StateLayout.scheduled] = SegmentEngine.unscheduled
-            } else {
-                for k in 0..<layout.stride {
-                    guard let v = r.fixed() else { throw truncated }
-                    slots[k] = v
-                }
+                guard let v else { throw truncated }
+                slots[k] = v
             }
-            try checkRestoredSlots(slots, format: format)
-            let maxTs = slots[StateLayout.maxTs]
-            var strings: [(slot: Int, bytes: UnsafeRawBufferPointer)] = []
-            for (slot, (_, isString, isDate)) in pairSlots.enumerated() {
-                guard let ts = r.word(base: maxTs) else { throw truncated }
-                pairs[2 * slot] = ts
-                if ts == SegmentEngine.none { continue }
-                try EngineCore.checkEventTime(ts)
-                if isString {
-                    guard let b = r.bytes() else { throw truncated }
-                    strings.append((slot, b))
-                } else {
-                    guard let v = r.word(base: isDate ? maxTs : 0) else { throw truncated }
-                    // A latest-of tag names one of its tracker's filters.
-                    if slot < layout.trackers.count, v < 0 || v >= Int64(layout.trackers[slot].bits.count) {
-                        throw SnapshotError(description: "snapshot holds latest-of tag \(v), which the model does not have")
-                    }
-                    // A date attribute holds an instant of the years 0000 to 9999.
-                    if isDate { try EngineCore.checkEventTime(v) }
-                    pairs[2 * slot + 1] = v
-                }
+            slots[StateLayout.maxTs] = maxTs
+            slots[StateLayout.scheduled] = SegmentEngine.unscheduled
+        } else {
+            for k in 0..<layout.stride {
+                guard let v = r.fixed() else { throw truncated }
+                slots[k] = v
             }
-            guard let nOverflow = r.count(), nOverflow >= 0, nOverflow <= Int64(snapshot.count / 9) else { throw truncated }
-            var list: [(hash: UInt64, stamp: Millis)] = []
-            for _ in 0..<nOverflow {
-                guard let h = r.fixed(), let st = r.word(base: maxTs) else { throw truncated }
-                try EngineCore.checkEventTime(st)
-                // Hash 0 marks an empty entry: `hashEventId` never gives it.
-                guard h != 0 else { throw SnapshotError(description: "snapshot holds an event-id fingerprint of 0") }
-                list.append((UInt64(bitPattern: h), st))
-            }
-            guard let nCounts = r.count(), nCounts >= 0, nCounts <= Int64(model.groups.count) else { throw truncated }
-            var counts: [(group: Int, n: Int)] = []
-            for _ in 0..<nCounts {
-                guard let g = r.count(), let n = r.count(), g >= 0, g < Int64(model.groups.count), n >= 0 else { throw truncated }
-                counts.append((Int(g), Int(n)))
-            }
-            // Checked: now the engine changes.
-            for (slot, b) in strings { pairs[2 * slot + 1] = self.strings.id(bytes: Array(b)) }
-            let (idx, inserted) = contacts.findOrInsert(contactId)
-            if inserted { appendRow() }
-            let row = rows.row(idx)
-            for (offset, _, isDate) in pairSlots where !isDate && row[offset] == PackedPair.escaped {
-                wide.map.removeValue(forKey: Int(bitPattern: row + offset))
-            }
-            row.update(from: slots.baseAddress!, count: layout.stride)
-            for (slot, (offset, _, isDate)) in pairSlots.enumerated() {
-                row[offset] = SegmentEngine.none
-                if isDate { row[offset + 1] = SegmentEngine.none }
-                let ts = pairs[2 * slot]
-                if ts != SegmentEngine.none { writePair(row + offset, ts, pairs[2 * slot + 1], date: isDate) }
-            }
-            if !list.isEmpty || !inserted { dedupOverflow.replace(contact: idx, with: list) }
-            if !inserted && !sameInstant.isEmpty {
-                for g in 0..<model.groups.count { sameInstant.removeValue(forKey: UInt64(idx) << 8 | UInt64(g)) }
-            }
-            for c in counts { sameInstant[UInt64(idx) << 8 | UInt64(c.group)] = c.n }
-            // The row now says "no timer": drop the contact's old one, then set the restored one.
-            timers.remove(contact: Int32(idx))
-            row[StateLayout.scheduled] = SegmentEngine.unscheduled
-            schedule(idx, row)
         }
+        try checkRestoredSlots(slots, format: format)
+        let maxTs = slots[StateLayout.maxTs]
+        var strings: [(slot: Int, bytes: UnsafeRawBufferPointer)] = []
+        for (slot, (_, isString, isDate)) in pairSlots.enumerated() {
+            guard let ts = r.word(base: maxTs) else { throw truncated }
+            pairs[2 * slot] = ts
+            if ts == SegmentEngine.none { continue }
+            try EngineCore.checkEventTime(ts)
+            if isString {
+                guard let b = r.bytes() else { throw truncated }
+                strings.append((slot, b))
+            } else {
+                guard let v = r.word(base: isDate ? maxTs : 0) else { throw truncated }
+                // A latest-of tag names one of its tracker's filters.
+                if slot < layout.trackers.count, v < 0 || v >= Int64(layout.trackers[slot].bits.count) {
+                    throw SnapshotError(description: "snapshot holds latest-of tag \(v), which the model does not have")
+                }
+                // A date attribute holds an instant of the years 0000 to 9999.
+                if isDate { try EngineCore.checkEventTime(v) }
+                pairs[2 * slot + 1] = v
+            }
+        }
+        guard let nOverflow = r.count(), nOverflow >= 0, nOverflow <= Int64(snapshot.count / 9) else { throw truncated }
+        var list: [(hash: UInt64, stamp: Millis)] = []
+        for _ in 0..<nOverflow {
+            guard let h = r.fixed(), let st = r.word(base: maxTs) else { throw truncated }
+            try EngineCore.checkEventTime(st)
+            // Hash 0 marks an empty entry: `hashEventId` never gives it.
+            guard h != 0 else { throw SnapshotError(description: "snapshot holds an event-id fingerprint of 0") }
+            list.append((UInt64(bitPattern: h), st))
+        }
+        guard let nCounts = r.count(), nCounts >= 0, nCounts <= Int64(model.groups.count) else { throw truncated }
+        var counts: [(group: Int, n: Int)] = []
+        for _ in 0..<nCounts {
+            guard let g = r.count(), let n = r.count(), g >= 0, g < Int64(model.groups.count), n >= 0 else { throw truncated }
+            counts.append((Int(g), Int(n)))
+        }
+        // Checked: now the engine changes.
+        for (slot, b) in strings { pairs[2 * slot + 1] = self.strings.id(bytes: Array(b)) }
+        let (idx, inserted) = contacts.findOrInsert(contactId)
+        if inserted { appendRow() }
+        let row = rows.row(idx)
+        for (offset, _, isDate) in pairSlots where !isDate && row[offset] == PackedPair.escaped {
+            wide.map.removeValue(forKey: Int(bitPattern: row + offset))
+        }
+        row.update(from: slots.baseAddress!, count: layout.stride)
+        for (slot, (offset, _, isDate)) in pairSlots.enumerated() {
+            row[offset] = SegmentEngine.none
+            if isDate { row[offset + 1] = SegmentEngine.none }
+            let ts = pairs[2 * slot]
+            if ts != SegmentEngine.none { writePair(row + offset, ts, pairs[2 * slot + 1], date: isDate) }
+        }
+        if !list.isEmpty || !inserted { dedupOverflow.replace(contact: idx, with: list) }
+        if !inserted && !sameInstant.isEmpty {
+            for g in 0..<model.groups.count { sameInstant.removeValue(forKey: UInt64(idx) << 8 | UInt64(g)) }
+        }
+        for c in counts { sameInstant[UInt64(idx) << 8 | UInt64(c.group)] = c.n }
+        // The row now says "no timer": drop the contact's old one, then set the restored one.
+        timers.remove(contact: Int32(idx))
+        row[StateLayout.scheduled] = SegmentEngine.unscheduled
+        schedule(idx, row)
     }
 
     // The checks below are static or `mutating`: a non-mutating method of the core called from

@@ -36,6 +36,17 @@ enum SnapshotCodec {
         return kinds
     }
 
+    /// Whether the bytes are `expected` (the generic `elementsEqual` costs hundreds of
+    /// instructions for a model version, and restore compares one per contact).
+    @inline(__always)
+    static func equal(_ bytes: UnsafeRawBufferPointer, _ expected: [UInt8]) -> Bool {
+        guard bytes.count == expected.count else { return false }
+        return expected.withUnsafeBufferPointer { e in
+            for i in 0..<e.count where bytes[i] != e[i] { return false }
+            return true
+        }
+    }
+
     /// The first 8 bytes of a format 3 snapshot: -3, little-endian (format 2 starts with -2,
     /// format 1 with a non-negative length).
     static let compactMarker: Int64 = -3
