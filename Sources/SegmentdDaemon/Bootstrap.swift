@@ -81,8 +81,9 @@ public final class Bootstrap {
         var checkpoints = 0, contacts = 0
         for (p, r) in existing {
             if r.checkpoint != nil { checkpoints += 1 }
-            contacts += r.contacts.count
-            existingContacts[p] = r.contacts.map(\.0)
+            let ids = r.contacts.ids
+            contacts += ids.count
+            existingContacts[p] = ids
         }
         if (checkpoints > 0 || contacts > 0) && !force {
             throw Refusal(description: "the changelog topic \(config.changelogTopic) already holds state (\(contacts) contacts, checkpoints on \(checkpoints) of \(n) partitions): bootstrap would replace it. Give --force to replace it (every contact not in the history is deleted), or bootstrap into another changelog_topic")
@@ -222,7 +223,8 @@ public final class Bootstrap {
             let position = Changelog.Position(input: target.handOff[p] ?? 0, repartition: target.repartitionEnds?[p])
             var written = 0
             try Changelog.writeState(producer, topic: config.changelogTopic, partition: p, model: model, engine: engine, position: position) {
-                let headers = Changelog.contactHeaders(reflects: position)
+                let headers = Changelog.contactHeaders(reflects: position)  // tombstones
+                let tag = Changelog.contactTag(reflects: position)  // snapshots
                 if force, let old = target.existingContacts[p], !old.isEmpty {
                     // Contacts of the replaced state that history does not have: deleted (a
                     // tombstone: the snapshot is empty).
@@ -235,7 +237,8 @@ public final class Bootstrap {
                 var doc: [UInt8] = []
                 for i in 0..<engine.contactCount {
                     let id = engine.contactId(at: i)
-                    try producer.produce(topic: config.changelogTopic, partition: p, key: id, value: engine.snapshot(contact: i), headers: headers)
+                    let value = tag.withUnsafeBytes { engine.snapshot(contact: i, tag: $0) }
+                    try producer.produce(topic: config.changelogTopic, partition: p, key: id, value: value)
                     written += 1
                     let memberships = engine.memberships(of: id) ?? []
                     for (g, seg) in memberships.enumerated() {

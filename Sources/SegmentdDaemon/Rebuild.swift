@@ -52,7 +52,7 @@ public final class Rebuild {
         public var offsets: [Int32: Int64] { checkpoints.mapValues(\.offset) }
         /// The model versions the state was written under.
         public var modelVersions: Set<String> { Set(checkpoints.values.map(\.modelVersion)) }
-        public var contacts: Int { restored.values.map(\.contacts.count).reduce(0, +) }
+        public var contacts: Int { restored.values.map(\.contacts.withState).reduce(0, +) }
         /// The newest stream time of the instance's partitions (nil: none applied anything).
         public var newestStreamTime: Millis? { checkpoints.values.map(\.streamTime).filter { $0 != .min }.max() }
     }
@@ -92,7 +92,7 @@ public final class Rebuild {
         }
         // The old state must be readable before anything is built (or the instance fenced).
         var checked = Set<String>()
-        for (p, cp) in checkpoints.sorted(by: { $0.key < $1.key }) where !read[p]!.contacts.isEmpty && checked.insert(cp.modelFingerprint).inserted {
+        for (p, cp) in checkpoints.sorted(by: { $0.key < $1.key }) where read[p]!.contacts.records > 0 && checked.insert(cp.modelFingerprint).inserted {
             _ = try read[p]!.stateModel(partition: p, current: model)
         }
         return Live(partitions: n, checkpoints: checkpoints, restored: read)
@@ -309,10 +309,11 @@ public final class Rebuild {
             }
             let position = Changelog.Position(input: cp.offset, repartition: repartitionEnds?[p] ?? cp.repartitionOffset)
             try Changelog.writeState(producer, topic: config.changelogTopic, partition: p, model: model, engine: engine, position: position) {
-                let headers = Changelog.contactHeaders(reflects: position)
+                let tag = Changelog.contactTag(reflects: position)
                 for i in 0..<engine.contactCount {
                     let id = engine.contactId(at: i)
-                    try producer.produce(topic: config.changelogTopic, partition: p, key: id, value: engine.snapshot(contact: i), headers: headers)
+                    let value = tag.withUnsafeBytes { engine.snapshot(contact: i, tag: $0) }
+                    try producer.produce(topic: config.changelogTopic, partition: p, key: id, value: value)
                     for (g, seg) in (engine.memberships(of: id) ?? []).enumerated() { if let seg { summary.sizesAfter[g][seg] += 1 } }
                 }
                 var document: [UInt8] = []
@@ -336,10 +337,10 @@ public final class Rebuild {
     /// The old state of a partition, under the model it was written under.
     func oldEngine(partition p: Int32, _ restored: Changelog.Restored, _ cp: Changelog.Checkpoint) throws -> SegmentEngine {
         let engine = SegmentEngine(model: try restored.stateModel(partition: p, current: model), lateness: config.lateness)
-        for (contact, snapshot) in restored.contacts {
-            do { try engine.restore(contactId: contact, snapshot: snapshot) } catch {
-                throw DaemonError(description: "changelog of partition \(p): \(error)")
-            }
+        do {
+            try restored.contacts.forEachLatest { contact, snapshot in try engine.restore(contactId: contact, snapshot: snapshot) }
+        } catch {
+            throw DaemonError(description: "changelog of partition \(p): \(error)")
         }
         engine.restoreCheckpoint(streamTime: cp.streamTime, watermark: cp.watermark)
         _ = engine.takeTransitions()

@@ -775,9 +775,11 @@ final class Worker: @unchecked Sendable {
                 try send(topic: config.changelogTopic, partition: w.partition, key: r.key, value: r.value, headers: r.headers)
             }
             let repartitionOffset = repartitionReader == nil ? nil : w.nextRepartitionOffset
-            let headers = Changelog.contactHeaders(reflects: Changelog.Position(input: w.nextOffset, repartition: repartitionOffset))  // shared by the partition's records
-            for i in dirty {
-                try send(topic: config.changelogTopic, partition: w.partition, key: engine.contactId(at: i), value: engine.snapshot(contact: i), headers: headers)
+            let tag = Changelog.contactTag(reflects: Changelog.Position(input: w.nextOffset, repartition: repartitionOffset))  // shared by the partition's records
+            try tag.withUnsafeBytes { tag in
+                for i in dirty {
+                    try send(topic: config.changelogTopic, partition: w.partition, key: engine.contactId(at: i), value: engine.snapshot(contact: i, tag: tag))
+                }
             }
             checkpoints.append((w.partition, Changelog.Checkpoint(offset: w.nextOffset, repartitionOffset: repartitionOffset,
                                                                   streamTime: engine.checkpoint.streamTime, watermark: engine.checkpoint.watermark,
@@ -955,12 +957,7 @@ final class Worker: @unchecked Sendable {
         for w in engines.values.sorted(by: { $0.partition < $1.partition }) {
             w.pipeline.migrate(to: new)
             changed += w.pipeline.engine.stats.transitions  // a new engine: only the re-evaluation's
-            w.segmentCounts = new.groups.map { Array(repeating: 0, count: $0.segments.count) }
-            for i in 0..<w.pipeline.engine.contactCount {
-                for (g, seg) in (w.pipeline.engine.memberships(of: w.pipeline.engine.contactId(at: i)) ?? []).enumerated() {
-                    if let seg { w.segmentCounts[g][seg] += 1 }
-                }
-            }
+            w.segmentCounts = w.pipeline.engine.segmentSizes()
         }
         model = new
         // The re-evaluation's transitions join the open transaction.
@@ -978,9 +975,9 @@ final class Worker: @unchecked Sendable {
 
     /// Builds the engines of `partitions` from the changelog and returns each one's input
     /// offset to start from: one bulk read of all their changelog partitions (one reader,
-    /// large fetches, zero-copy records), then the engines built in parallel, one partition per
-    /// task on as many threads as there are cores (each engine is independent). The partitions
-    /// are then added to this worker's.
+    /// large fetches, records decoded from librdkafka's buffers), and each engine built on the
+    /// shared thread pool as soon as its partition has been read, while the reader goes on
+    /// (each engine is independent). The partitions are then added to this worker's.
     func restore(partitions: [Int32]) throws -> [Int32: Int64] { try restore(partitions: partitions, upTo: [:]) }
 
     /// `upTo`: ignore a partition's checkpoints past this position (and the snapshots they
@@ -996,17 +993,34 @@ final class Worker: @unchecked Sendable {
         let waited = try Changelog.awaitNoOpenTransaction(config: readConfig, topic: config.changelogTopic, partitions: ps,
                                                           timeoutMs: config.transactionTimeoutMs + 5_000, log: log)
         if !waited.isEmpty { log("changelog partitions \(waited): no transaction open any more after \(String(format: "%.1f", Double(Daemon.wallMs() - t0) / 1000)) s; restoring") }
-        let read = try Changelog.read(config: readConfig, topic: config.changelogTopic, partitions: ps, upTo: upTo)
-        let readSeconds = Double(Daemon.wallMs() - t0) / 1000
-        let jobs = ps.map { p in (p, read[p] ?? Changelog.Restored(checkpoint: nil, contacts: [], recordsRead: 0, models: [:])) }
-        let slots = jobs.map { _ in BuildSlot() }
-        DispatchQueue.concurrentPerform(iterations: jobs.count) { i in
-            slots[i].result = Result { try self.buildEngine(partition: jobs[i].0, from: jobs[i].1, model: model) }
+        // Each partition's engine is built on the shared pool while the changelog is read: the
+        // records of each checkpoint are restored as soon as it is read (one task at a time per
+        // partition), and the engine is completed once its partition has been read to its end.
+        var slots: [Int32: BuildSlot] = [:]
+        for p in ps { slots[p] = BuildSlot(partition: p) }
+        let builds = DispatchGroup()
+        let fingerprint = model.fingerprint
+        var readSeconds = 0.0
+        do {
+            defer { builds.wait() }  // nothing outlives the call, even when the read fails
+            try Changelog.read(config: readConfig, topic: config.changelogTopic, partitions: ps, upTo: upTo, committed: { p, checkpoint, records in
+                guard let slot = slots[p] else { return }
+                slot.queue.async(group: builds) { self.restoreCommitted(records, of: checkpoint, into: slot, model: model, fingerprint: fingerprint) }
+            }, ready: { p, restored in
+                guard let slot = slots[p] else { return }
+                slot.restored = restored
+                slot.queue.async(group: builds) {
+                    slot.result = Result { try self.completeBuild(slot, from: restored, model: model, fingerprint: fingerprint) }
+                }
+            })
+            readSeconds = Double(Daemon.wallMs() - t0) / 1000
         }
         var starts: [Int32: Int64] = [:]
         var contacts = 0, records = 0
-        for (i, (p, restored)) in jobs.enumerated() {
-            let built = try slots[i].result!.get()
+        for p in ps {
+            let slot = slots[p]!
+            guard let restored = slot.restored, let result = slot.result else { continue }
+            let built = try result.get()
             let start = restored.checkpoint?.offset ?? KafkaOffset.beginning
             let worker = PartitionState(partition: p, pipeline: built.pipeline, model: model, nextOffset: max(start, 0),
                                          nextRepartitionOffset: restored.checkpoint?.repartitionOffset ?? 0, now: Daemon.wallMs())
@@ -1018,9 +1032,9 @@ final class Worker: @unchecked Sendable {
             // The re-evaluation's transitions commit with the next transaction (its changelog too).
             if built.migrated { try collectTransitions(worker) }
             starts[p] = start
-            contacts += restored.contacts.count
+            contacts += built.pipeline.engine.contactCount
             records += restored.recordsRead
-            log("partition \(p): restored \(restored.contacts.count) contacts from \(restored.recordsRead) changelog records; starting at offset \(start == KafkaOffset.beginning ? "beginning" : String(start))\(repartitionReader == nil ? "" : ", repartition offset \(worker.nextRepartitionOffset)")")
+            log("partition \(p): restored \(built.pipeline.engine.contactCount) contacts from \(restored.recordsRead) changelog records; starting at offset \(start == KafkaOffset.beginning ? "beginning" : String(start))\(repartitionReader == nil ? "" : ", repartition offset \(worker.nextRepartitionOffset)")")
         }
         let secs = Double(Daemon.wallMs() - t0) / 1000
         metrics.restores.increment(by: Int64(ps.count))
@@ -1041,44 +1055,104 @@ final class Worker: @unchecked Sendable {
         var segmentCounts: [[Int]]
     }
 
-    /// Where a parallel build leaves its result (each slot is written by one task, read after
-    /// all finished).
+    /// One partition's engine being built: its tasks run one at a time on `queue` (a serial
+    /// queue on the shared pool); the result is read after all finished.
     final class BuildSlot: @unchecked Sendable {
+        let partition: Int32
+        let queue: DispatchQueue
+        /// Built from each checkpoint's records as they are read, under the current model.
+        var pipeline: Pipeline?
+        /// Left to the build from the whole partition (`buildEngine`): a tombstone, state of
+        /// another model, or a snapshot refused (that build reports it, or skips the snapshot
+        /// when a later one replaces it).
+        var incrementalAbandoned = false
+        var restored: Changelog.Restored?
         var result: Result<EngineBuild, any Error>?
+
+        init(partition: Int32) {
+            self.partition = partition
+            queue = DispatchQueue(label: "segmentd.restore.\(partition)", target: .global(qos: .userInitiated))
+        }
+    }
+
+    /// Restores the contact records a checkpoint committed into the slot's engine, in log order
+    /// (a later snapshot of a contact replaces the earlier). Anything the whole-partition build
+    /// handles differently abandons this engine for it.
+    private func restoreCommitted(_ records: Changelog.CommittedRecords, of checkpoint: Changelog.Checkpoint, into slot: BuildSlot,
+                                  model: Model, fingerprint: String) {
+        if slot.incrementalAbandoned { return }
+        guard checkpoint.modelFingerprint == fingerprint else {
+            slot.incrementalAbandoned = true
+            slot.pipeline = nil
+            return
+        }
+        let pipeline = slot.pipeline ?? newPipeline(model)
+        slot.pipeline = pipeline
+        let engine = pipeline.engine
+        do {
+            try records.forEachInLogOrder { _, contact, snapshot in
+                if snapshot.isEmpty { throw DaemonError(description: "a tombstone") }
+                try engine.restore(contactId: contact, snapshot: snapshot)
+            }
+        } catch {
+            slot.incrementalAbandoned = true
+            slot.pipeline = nil
+        }
+    }
+
+    /// Completes the slot's engine once its partition has been read: the one built from the
+    /// checkpoints' records, or else one built from the whole partition.
+    private func completeBuild(_ slot: BuildSlot, from restored: Changelog.Restored, model: Model, fingerprint: String) throws -> EngineBuild {
+        guard !slot.incrementalAbandoned, let pipeline = slot.pipeline, let cp = restored.checkpoint, cp.modelFingerprint == fingerprint else {
+            slot.pipeline = nil
+            return try buildEngine(partition: slot.partition, from: restored, model: model, fingerprint: fingerprint)
+        }
+        slot.pipeline = nil
+        return finishBuild(pipeline, partition: slot.partition, checkpoint: cp, stateModel: model, model: model, fingerprint: fingerprint)
+    }
+
+    private func newPipeline(_ model: Model) -> Pipeline {
+        let pipeline = Pipeline(model: model, lateness: config.lateness, maxRecordBytes: config.maxRecordBytes)
+        pipeline.adapters = WebhookAdapters(config.adapters)
+        pipeline.futureGuard = FutureGuard(now: Daemon.wallMs(), allowance: config.maxFuture)
+        return pipeline
     }
 
     /// Builds one partition's engine from its restored state (any thread: touches nothing but
     /// its own pipeline). State written under another model is read under that model, then
     /// moved over and re-evaluated.
-    private func buildEngine(partition p: Int32, from restored: Changelog.Restored, model: Model) throws -> EngineBuild {
+    private func buildEngine(partition p: Int32, from restored: Changelog.Restored, model: Model, fingerprint: String) throws -> EngineBuild {
         let stateModel = try restored.stateModel(partition: p, current: model)
-        let pipeline = Pipeline(model: stateModel, lateness: config.lateness, maxRecordBytes: config.maxRecordBytes)
-        pipeline.adapters = WebhookAdapters(config.adapters)
-        pipeline.futureGuard = FutureGuard(now: Daemon.wallMs(), allowance: config.maxFuture)
-        for (contact, snapshot) in restored.contacts {
-            do { try pipeline.engine.restore(contactId: contact, snapshot: snapshot) } catch {
-                throw DaemonError(description: "changelog of partition \(p): \(error)")
+        let pipeline = newPipeline(stateModel)
+        do {
+            let engine = pipeline.engine
+            engine.reserveContacts(restored.contacts.records)
+            try restored.contacts.forEachLatest { contact, snapshot in
+                try engine.restore(contactId: contact, snapshot: snapshot)
             }
+        } catch {
+            throw DaemonError(description: "changelog of partition \(p): \(error)")
         }
-        if let cp = restored.checkpoint {
+        return finishBuild(pipeline, partition: p, checkpoint: restored.checkpoint, stateModel: stateModel, model: model, fingerprint: fingerprint)
+    }
+
+    /// The steps after the contacts are restored: the partition's times, then the move to the
+    /// current model when the state was written under another.
+    private func finishBuild(_ pipeline: Pipeline, partition p: Int32, checkpoint: Changelog.Checkpoint?, stateModel: Model,
+                             model: Model, fingerprint: String) -> EngineBuild {
+        if let cp = checkpoint {
             pipeline.engine.restoreCheckpoint(streamTime: cp.streamTime, watermark: cp.watermark)
         }
         _ = pipeline.engine.takeTransitions()
         _ = pipeline.engine.takeDirtyContacts()
-        let migrated = stateModel.fingerprint != model.fingerprint
+        let migrated = stateModel.fingerprint != fingerprint
         if migrated {
             pipeline.migrate(to: model)
             log("partition \(p): state of model '\(stateModel.version)' moved to '\(model.version)' and re-evaluated")
         }
-        var counts = model.groups.map { Array(repeating: 0, count: $0.segments.count) }
-        for (contact, _) in restored.contacts {
-            for (g, seg) in (pipeline.engine.memberships(of: contact) ?? []).enumerated() {
-                if let seg { counts[g][seg] += 1 }
-            }
-        }
         // Live engagement per segment (`segmentd_segment_events_total`), counted from here.
         pipeline.engine.countsEngagement = true
-        return EngineBuild(pipeline: pipeline, migrated: migrated, segmentCounts: counts)
+        return EngineBuild(pipeline: pipeline, migrated: migrated, segmentCounts: pipeline.engine.segmentSizes())
     }
 
     /// Points the repartition reader at the repartition partitions of the assigned input

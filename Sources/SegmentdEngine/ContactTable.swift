@@ -43,33 +43,35 @@ public struct ContactTable: Sendable {
     }
 
     /// The ids as borrowed bytes, for reading many of them without copies.
-    struct Ids {
+    public struct Ids {
         let arena: UnsafeBufferPointer<UInt8>
         let offsets: UnsafeBufferPointer<UInt32>
         @inline(__always)
-        func id(_ index: Int) -> UnsafeBufferPointer<UInt8> {
+        public func id(_ index: Int) -> UnsafeBufferPointer<UInt8> {
             UnsafeBufferPointer(rebasing: arena[Int(offsets[index])..<Int(offsets[index + 1])])
         }
     }
 
     /// Calls `body` with every id borrowed (valid only during the call).
-    func withIds<R>(_ body: (Ids) throws -> R) rethrows -> R {
+    public func withIds<R>(_ body: (Ids) throws -> R) rethrows -> R {
         try arena.withUnsafeBufferPointer { a in
             try offsets.withUnsafeBufferPointer { o in try body(Ids(arena: a, offsets: o)) }
         }
     }
 
     public func find(_ key: [UInt8]) -> Int? {
-        key.withUnsafeBufferPointer { kb in
-            let h = ContactTable.hash(kb)
-            let h32 = UInt32(truncatingIfNeeded: h)
-            var i = Int(truncatingIfNeeded: h) & mask
-            while true {
-                let s = table[i]
-                if s < 0 { return nil }
-                if hashes[Int(s)] == h32 && equal(Int(s), kb) { return Int(s) }
-                i = (i + 1) & mask
-            }
+        key.withUnsafeBufferPointer { find($0) }
+    }
+
+    public func find(_ kb: UnsafeBufferPointer<UInt8>) -> Int? {
+        let h = ContactTable.hash(kb)
+        let h32 = UInt32(truncatingIfNeeded: h)
+        var i = Int(truncatingIfNeeded: h) & mask
+        while true {
+            let s = table[i]
+            if s < 0 { return nil }
+            if hashes[Int(s)] == h32 && equal(Int(s), kb) { return Int(s) }
+            i = (i + 1) & mask
         }
     }
 
@@ -106,8 +108,16 @@ public struct ContactTable: Sendable {
         }
     }
 
-    private mutating func grow() {
-        let cap = table.count * 2
+    /// Grows the table once so that `n` ids fit without growing again.
+    public mutating func reserve(_ n: Int) {
+        var cap = table.count
+        while (n + 1) * 10 > cap * 7 { cap <<= 1 }
+        if cap > table.count { grow(to: cap) }
+    }
+
+    private mutating func grow() { grow(to: table.count * 2) }
+
+    private mutating func grow(to cap: Int) {
         var t = [Int32](repeating: -1, count: cap)
         let m = cap - 1
         for idx in 0..<hashes.count {

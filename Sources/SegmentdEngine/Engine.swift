@@ -40,6 +40,10 @@ struct EngineCore {
     private let pairSlots: [(offset: Int, isString: Bool, isDate: Bool)]
     /// The model version's bytes, as snapshots carry them.
     private let versionBytes: [UInt8]
+    /// How a compact snapshot writes each row slot.
+    private let snapshotSlotKinds: [SnapshotCodec.SlotKind]
+    /// Where `restore` decodes a snapshot's slots and pairs before it checks them.
+    private let restoreScratch: UnsafeMutablePointer<Int64>
     /// The event being applied, for the `cause` of the transitions it makes; its id is copied
     /// into `causeBytes` only when a transition needs it.
     private var curType: UInt8 = 0
@@ -87,11 +91,14 @@ struct EngineCore {
         self.plan = InsertPlan(layout: layout, calendar: program.pointee.language?.pointee.calendar)
         self.pairSlots = EngineCore.pairSlots(model, layout)
         self.versionBytes = Array(model.version.utf8)
+        self.snapshotSlotKinds = SnapshotCodec.slotKinds(layout, pairSlots: pairSlots)
+        self.restoreScratch = .allocate(capacity: layout.stride + 2 * pairSlots.count)
         self.strings = table
         _stats.transitionsByGroup = Array(repeating: 0, count: model.groups.count)
     }
 
     func deallocate() {
+        restoreScratch.deallocate()
         program.pointee.deallocate()
         plan.deallocate()
         program.deinitialize(count: 1)
@@ -705,9 +712,11 @@ struct EngineCore {
         _watermark = max(_watermark, watermark)
     }
 
-    /// The snapshot format: 2 since scored events are packed as `ScoredEvent` (15 bits of
-    /// points); 1 (no marker) packed them with 16 bits and is still read.
-    static let snapshotFormat: Int64 = 2
+    /// The snapshot format written: 3 (compact: variable-length words, times relative to the
+    /// newest event time, see `SnapshotCodec`) since the changelog's restore became bound by its
+    /// bytes; 2 (8 bytes per word) packed scored events as `ScoredEvent`; 1 (no marker) packed
+    /// them with 16 bits. All three are read.
+    static let snapshotFormat: Int64 = 3
 
     /// The slot offsets of the latest-of trackers, then of the attributes, with whether the
     /// value is an interned string.
@@ -732,84 +741,218 @@ struct EngineCore {
     /// slots, then every latest-of and attribute pair written out in full (time, then the tag,
     /// the integer, or the string's bytes), since a packed slot may refer to this process's
     /// interned ids or overflow map. So a snapshot is meaningful to any process. It starts
-    /// with the negated format number (`snapshotFormat`).
-    mutating func snapshot(contact idx: Int) -> [UInt8] {
+    /// with the negated format number (`snapshotFormat`). Format 3 (the default) also carries
+    /// `tag`, bytes of the caller's that restore ignores (`SegmentEngine.snapshotTag(of:)`
+    /// reads them back); format 2 is written only to check that it is still read.
+    mutating func snapshot(contact idx: Int, tag: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0),
+                           format: Int64 = EngineCore.snapshotFormat) -> [UInt8] {
+        precondition(format == 2 || format == 3, "snapshots are written in format 2 or 3")
+        let compact = format == 3
         let row = rows.row(idx)
-        let overflow = dedupOverflow.entries(contact: idx, liveAfter: row[StateLayout.maxTs] - dedupHorizon)
+        let maxTs = row[StateLayout.maxTs]
+        // In a fixed order (the overflow's own order depends on which blocks other contacts
+        // freed), so equal states give equal bytes.
+        var overflow = dedupOverflow.entries(contact: idx, liveAfter: maxTs - dedupHorizon)
+        if overflow.count > 1 { overflow.sort { ($0.hash, $0.stamp) < ($1.hash, $1.stamp) } }
         let counts = sameInstantCounts(idx, row)
-        var pairs: [(ts: Millis, value: Int64)?] = []
-        pairs.reserveCapacity(pairSlots.count)
-        // The exact size first, so the snapshot is written once into its own memory.
-        // Format marker, version length, stride, overflow count and same-instant count; the
-        // version; the slots; the overflow entries and counts (two words each); then the pairs.
-        var size = 8 * (5 + layout.stride + 2 * overflow.count + 2 * counts.count) + versionBytes.count
-        for (offset, isString, isDate) in pairSlots {
-            let p = pair(row + offset, date: isDate)
-            pairs.append(p)
-            guard let p else { size += 8; continue }
-            // Time, then the integer, or the string's length and bytes.
-            size += 16 + (isString ? strings.bytes(p.value).count : 0)
+        // A bound on the size first, so the snapshot is written once into its own memory:
+        // marker, tag, version, stride, newest time, the slots, the pairs (time, value, or a
+        // string), the overflow entries and the same-instant counts, with their counts.
+        let words = 8 + layout.stride + 2 * pairSlots.count + 2 * overflow.count + 2 * counts.count
+        var extra = tag.count + versionBytes.count
+        for (offset, isString, isDate) in pairSlots where isString {
+            if let p = pair(row + offset, date: isDate) { extra += strings.bytes(p.value).count }
         }
-        var w = SnapshotWriter(size: size)
-        w.int(-SegmentEngine.snapshotFormat)
-        w.bytes(versionBytes)
-        w.int(Int64(layout.stride))
-        for k in 0..<layout.stride {
-            var v = row[k]
-            if k == StateLayout.scheduled { v = SegmentEngine.unscheduled }
-            if k == layout.flags { v &= ~layout.dirtyBit }
-            w.int(v)
+        let bound = SnapshotWriter.bound(words: words) + extra
+        return [UInt8](unsafeUninitializedCapacity: bound) { buffer, written in
+            var w = SnapshotWriter(buffer.baseAddress!, compact: compact)
+            w.fixed(-format)
+            if compact { w.bytes(tag) }
+            versionBytes.withUnsafeBytes { w.bytes($0) }
+            w.count(layout.stride)
+            if compact {
+                w.word(maxTs)
+                let scoredBase = maxTs &<< ScoredEvent.pointsBits
+                for k in 0..<layout.stride {
+                    var v = row[k]
+                    if k == layout.flags { v &= ~layout.dirtyBit }
+                    switch snapshotSlotKinds[k] {
+                    case .plain: w.word(v)
+                    case .time: w.word(v, base: maxTs)
+                    case .scored: w.word(v, base: scoredBase)
+                    case .skipped: break
+                    }
+                }
+            } else {
+                for k in 0..<layout.stride {
+                    var v = row[k]
+                    if k == StateLayout.scheduled { v = SegmentEngine.unscheduled }
+                    if k == layout.flags { v &= ~layout.dirtyBit }
+                    w.fixed(v)
+                }
+            }
+            for (offset, isString, isDate) in pairSlots {
+                guard let p = pair(row + offset, date: isDate) else { w.word(SegmentEngine.none); continue }
+                w.word(p.ts, base: maxTs)
+                if isString { strings.bytes(p.value).withUnsafeBytes { w.bytes($0) } } else { w.word(p.value, base: isDate ? maxTs : 0) }
+            }
+            w.count(overflow.count)
+            for e in overflow { w.fixed(Int64(bitPattern: e.hash)); w.word(e.stamp, base: maxTs) }
+            w.count(counts.count)
+            for (g, n) in counts { w.count(g); w.count(n) }
+            precondition(w.position <= bound, "snapshot size bounded wrongly")
+            written = w.position
         }
-        for ((_, isString, _), p) in zip(pairSlots, pairs) {
-            guard let p else { w.int(SegmentEngine.none); continue }
-            w.int(p.ts)
-            if isString { w.bytes(strings.bytes(p.value)) } else { w.int(p.value) }
-        }
-        w.int(Int64(overflow.count))
-        for e in overflow { w.int(Int64(bitPattern: e.hash)); w.int(e.stamp) }
-        w.int(Int64(counts.count))
-        for (g, n) in counts { w.int(Int64(g)); w.int(Int64(n)) }
-        return w.finish()
     }
 
     typealias SnapshotError = SegmentEngine.SnapshotError
 
-    /// Restores one contact from `snapshot` (see `snapshot(contact:)`). The whole snapshot is
-    /// read and checked before anything changes: a truncated or corrupt one is refused and
-    /// leaves the engine as it was.
     mutating func restore(contactId: [UInt8], snapshot: [UInt8]) throws(SnapshotError) {
+        let result = contactId.withUnsafeBufferPointer { id in
+            snapshot.withUnsafeBytes { bytes in Result { () throws(SnapshotError) in try restore(contactId: id, snapshot: bytes) } }
+        }
+        try result.get()
+    }
+
+    /// Restores one contact from `snapshot` (see `snapshot(contact:)`), in any format. The whole
+    /// snapshot is read and checked before anything changes: a truncated or corrupt one is
+    /// refused and leaves the engine as it was. Nothing is allocated for a contact without
+    /// string attributes, event-id overflow or same-instant counts.
+    mutating func restore(contactId: UnsafeBufferPointer<UInt8>, snapshot: UnsafeRawBufferPointer) throws(SnapshotError) {
         let truncated = SnapshotError(description: "truncated snapshot")
-        var r = SnapshotReader(data: snapshot)
-        guard let first = r.int() else { throw truncated }
+        var r = SnapshotReader(snapshot, compact: false)
+        guard let first = r.fixed() else { throw truncated }
         let format: Int64
         if first < 0 {
-            guard first == -SegmentEngine.snapshotFormat else {
-                throw SnapshotError(description: "snapshot format marker \(first) is not one this version reads (format 1 or 2)")
+            guard first == -2 || first == -3 else {
+                throw SnapshotError(description: "snapshot format marker \(first) is not one this version reads (format 1, 2 or 3)")
             }
-            format = SegmentEngine.snapshotFormat
+            format = -first
         } else {
             format = 1
             r.pos = 0
         }
-        guard let version = r.bytes(), let stride = r.int() else { throw truncated }
-        guard version == versionBytes, stride == Int64(layout.stride) else {
+        if format == 3 {
+            r = SnapshotReader(snapshot, compact: true)
+            r.pos = 8
+            guard r.bytes() != nil else { throw truncated }  // the caller's tag
+        }
+        guard let version = r.bytes(), let stride = r.count() else { throw truncated }
+        guard SnapshotCodec.equal(version, versionBytes), stride == Int64(layout.stride) else {
             throw SnapshotError(description: "snapshot of model '\(String(decoding: version, as: UTF8.self))' (\(stride) slots) does not fit model '\(model.version)' (\(layout.stride) slots)")
         }
-        var slots = [Int64](repeating: 0, count: layout.stride)
-        for k in 0..<layout.stride {
-            guard let v = r.int() else { throw truncated }
-            slots[k] = v
-        }
-        func eventTime(_ v: Int64) throws(SnapshotError) {
-            guard v == SegmentEngine.none || EventTime.isInRange(v) else {
-                throw SnapshotError(description: "snapshot holds a time outside the years 0000 to 9999")
+        let pairCount = pairSlots.count
+        // Decoded into the engine's scratch slots (a closure here would keep the reader and the
+        // core in memory rather than in registers, for every word).
+        let scratch = UnsafeMutableBufferPointer(start: restoreScratch, count: layout.stride + 2 * pairCount)
+        let slots = UnsafeMutableBufferPointer(rebasing: scratch[0..<layout.stride])
+        // Per pair: its time (none: no pair) and value.
+        let pairs = UnsafeMutableBufferPointer(rebasing: scratch[layout.stride...])
+        if format == 3 {
+            guard let maxTs = r.word() else { throw truncated }
+            let scoredBase = maxTs &<< ScoredEvent.pointsBits
+            for k in 0..<layout.stride {
+                let v: Int64?
+                switch snapshotSlotKinds[k] {
+                case .plain: v = r.word()
+                case .time: v = r.word(base: maxTs)
+                case .scored: v = r.word(base: scoredBase)
+                case .skipped: v = SegmentEngine.none
+                }
+                guard let v else { throw truncated }
+                slots[k] = v
+            }
+            slots[StateLayout.maxTs] = maxTs
+            slots[StateLayout.scheduled] = SegmentEngine.unscheduled
+        } else {
+            for k in 0..<layout.stride {
+                guard let v = r.fixed() else { throw truncated }
+                slots[k] = v
             }
         }
+        try checkRestoredSlots(slots, format: format)
+        let maxTs = slots[StateLayout.maxTs]
+        var strings: [(slot: Int, bytes: UnsafeRawBufferPointer)] = []
+        for (slot, (_, isString, isDate)) in pairSlots.enumerated() {
+            guard let ts = r.word(base: maxTs) else { throw truncated }
+            pairs[2 * slot] = ts
+            if ts == SegmentEngine.none { continue }
+            try EngineCore.checkEventTime(ts)
+            if isString {
+                guard let b = r.bytes() else { throw truncated }
+                strings.append((slot, b))
+            } else {
+                guard let v = r.word(base: isDate ? maxTs : 0) else { throw truncated }
+                // A latest-of tag names one of its tracker's filters.
+                if slot < layout.trackers.count, v < 0 || v >= Int64(layout.trackers[slot].bits.count) {
+                    throw SnapshotError(description: "snapshot holds latest-of tag \(v), which the model does not have")
+                }
+                // A date attribute holds an instant of the years 0000 to 9999.
+                if isDate { try EngineCore.checkEventTime(v) }
+                pairs[2 * slot + 1] = v
+            }
+        }
+        guard let nOverflow = r.count(), nOverflow >= 0, nOverflow <= Int64(snapshot.count / 9) else { throw truncated }
+        var list: [(hash: UInt64, stamp: Millis)] = []
+        for _ in 0..<nOverflow {
+            guard let h = r.fixed(), let st = r.word(base: maxTs) else { throw truncated }
+            try EngineCore.checkEventTime(st)
+            // Hash 0 marks an empty entry: `hashEventId` never gives it.
+            guard h != 0 else { throw SnapshotError(description: "snapshot holds an event-id fingerprint of 0") }
+            list.append((UInt64(bitPattern: h), st))
+        }
+        guard let nCounts = r.count(), nCounts >= 0, nCounts <= Int64(model.groups.count) else { throw truncated }
+        var counts: [(group: Int, n: Int)] = []
+        for _ in 0..<nCounts {
+            guard let g = r.count(), let n = r.count(), g >= 0, g < Int64(model.groups.count), n >= 0 else { throw truncated }
+            counts.append((Int(g), Int(n)))
+        }
+        // Checked: now the engine changes.
+        for (slot, b) in strings { pairs[2 * slot + 1] = self.strings.id(bytes: Array(b)) }
+        let (idx, inserted) = contacts.findOrInsert(contactId)
+        if inserted { appendRow() }
+        let row = rows.row(idx)
+        for (offset, _, isDate) in pairSlots where !isDate && row[offset] == PackedPair.escaped {
+            wide.map.removeValue(forKey: Int(bitPattern: row + offset))
+        }
+        row.update(from: slots.baseAddress!, count: layout.stride)
+        for (slot, (offset, _, isDate)) in pairSlots.enumerated() {
+            row[offset] = SegmentEngine.none
+            if isDate { row[offset + 1] = SegmentEngine.none }
+            let ts = pairs[2 * slot]
+            if ts != SegmentEngine.none { writePair(row + offset, ts, pairs[2 * slot + 1], date: isDate) }
+        }
+        if !list.isEmpty || !inserted { dedupOverflow.replace(contact: idx, with: list) }
+        if !inserted && !sameInstant.isEmpty {
+            for g in 0..<model.groups.count { sameInstant.removeValue(forKey: UInt64(idx) << 8 | UInt64(g)) }
+        }
+        for c in counts { sameInstant[UInt64(idx) << 8 | UInt64(c.group)] = c.n }
+        // The row now says "no timer": drop the contact's old one, then set the restored one.
+        timers.remove(contact: Int32(idx))
+        row[StateLayout.scheduled] = SegmentEngine.unscheduled
+        schedule(idx, row)
+    }
+
+    // The checks below are static or `mutating`: a non-mutating method of the core called from
+    // `restore` gets a copy of the whole core (a retain of every array) for each contact, and a
+    // layout or model passed as an argument is copied too.
+
+    /// Every instant a snapshot holds lies in the years 0000 to 9999 (or is none).
+    private static func checkEventTime(_ v: Int64) throws(SnapshotError) {
+        guard v == SegmentEngine.none || EventTime.isInRange(v) else {
+            throw SnapshotError(description: "snapshot holds a time outside the years 0000 to 9999")
+        }
+    }
+
+    /// Checks a snapshot's row slots against the model; format 1's scored events are repacked
+    /// in place.
+    private mutating func checkRestoredSlots(_ slots: UnsafeMutableBufferPointer<Int64>, format: Int64) throws(SnapshotError) {
         // Every instant a row holds is an event time or a boundary that fired, and boundaries
         // fire only up to an event time or `--until`: all lie in the years 0000 to 9999.
-        for k in [StateLayout.lastTransition, StateLayout.maxTs, StateLayout.firstSeen, StateLayout.cursor] {
-            try eventTime(slots[k])
-        }
+        try EngineCore.checkEventTime(slots[StateLayout.lastTransition])
+        try EngineCore.checkEventTime(slots[StateLayout.maxTs])
+        try EngineCore.checkEventTime(slots[StateLayout.firstSeen])
+        try EngineCore.checkEventTime(slots[StateLayout.cursor])
         // A contact exists because it applied an event: it has a newest and a first time, in
         // that order, and was evaluated at least once.
         guard slots[StateLayout.maxTs] != SegmentEngine.none, slots[StateLayout.firstSeen] != SegmentEngine.none,
@@ -826,7 +969,7 @@ struct EngineCore {
             }
         }
         for l in layout.lists {
-            for k in 0..<l.capacity { try eventTime(slots[l.offset + k]) }
+            for k in 0..<l.capacity { try EngineCore.checkEventTime(slots[l.offset + k]) }
         }
         for l in layout.dayLists {
             for k in 0..<l.capacity {
@@ -839,7 +982,7 @@ struct EngineCore {
         for l in layout.sumLists {
             for k in 0..<l.capacity {
                 let ts = slots[l.offset + 2 * k], value = slots[l.offset + 2 * k + 1]
-                try eventTime(ts)
+                try EngineCore.checkEventTime(ts)
                 // An empty entry is (none, none); a value is a finite number.
                 guard ts == SegmentEngine.none ? value == SegmentEngine.none : Double(bitPattern: UInt64(bitPattern: value)).isFinite else {
                     throw SnapshotError(description: "snapshot holds a summed value that is not a finite number")
@@ -852,72 +995,29 @@ struct EngineCore {
                 // Format 1 packed `ts << 16 | points`.
                 let ts = format == 1 ? e >> 16 : ScoredEvent.ts(e)
                 let points = format == 1 ? e & 0xFFFF : ScoredEvent.points(e)
-                try eventTime(ts)
+                try EngineCore.checkEventTime(ts)
                 slots[l.offset + k] = ScoredEvent.pack(ts: ts, points: min(points, l.cap))
             }
         }
-        var pairs: [(offset: Int, ts: Millis, value: Int64)?] = []
-        pairs.reserveCapacity(pairSlots.count)
-        for (slot, (offset, isString, isDate)) in pairSlots.enumerated() {
-            guard let ts = r.int() else { throw truncated }
-            if ts == SegmentEngine.none { pairs.append(nil); continue }
-            try eventTime(ts)
-            let value: Int64
-            if isString {
-                guard let b = r.bytes() else { throw truncated }
-                value = strings.id(bytes: b)
-            } else {
-                guard let v = r.int() else { throw truncated }
-                // A latest-of tag names one of its tracker's filters.
-                if slot < layout.trackers.count, v < 0 || v >= Int64(layout.trackers[slot].bits.count) {
-                    throw SnapshotError(description: "snapshot holds latest-of tag \(v), which the model does not have")
-                }
-                // A date attribute holds an instant of the years 0000 to 9999.
-                if isDate { try eventTime(v) }
-                value = v
-            }
-            pairs.append((offset, ts, value))
-        }
-        guard let nOverflow = r.int(), nOverflow >= 0, nOverflow <= Int64(snapshot.count / 16) else { throw truncated }
-        var list: [(hash: UInt64, stamp: Millis)] = []
-        for _ in 0..<nOverflow {
-            guard let h = r.int(), let st = r.int() else { throw truncated }
-            try eventTime(st)
-            // Hash 0 marks an empty entry: `hashEventId` never gives it.
-            guard h != 0 else { throw SnapshotError(description: "snapshot holds an event-id fingerprint of 0") }
-            list.append((UInt64(bitPattern: h), st))
-        }
-        guard let nCounts = r.int(), nCounts >= 0, nCounts <= Int64(model.groups.count) else { throw truncated }
-        var counts: [(group: Int, n: Int)] = []
-        for _ in 0..<nCounts {
-            guard let g = r.int(), let n = r.int(), g >= 0, g < Int64(model.groups.count), n >= 0 else { throw truncated }
-            counts.append((Int(g), Int(n)))
-        }
-
-        let (idx, inserted) = contacts.findOrInsert(contactId)
-        if inserted { appendRow() }
-        let row = rows.row(idx)
-        for (offset, _, isDate) in pairSlots where !isDate && row[offset] == PackedPair.escaped {
-            wide.map.removeValue(forKey: Int(bitPattern: row + offset))
-        }
-        for k in 0..<layout.stride { row[k] = slots[k] }
-        for ((offset, _, isDate), p) in zip(pairSlots, pairs) {
-            row[offset] = SegmentEngine.none
-            if isDate { row[offset + 1] = SegmentEngine.none }
-            if let p { writePair(row + offset, p.ts, p.value, date: isDate) }
-        }
-        dedupOverflow.replace(contact: idx, with: list)
-        if !inserted && !sameInstant.isEmpty {
-            for g in 0..<model.groups.count { sameInstant.removeValue(forKey: UInt64(idx) << 8 | UInt64(g)) }
-        }
-        for c in counts { sameInstant[UInt64(idx) << 8 | UInt64(c.group)] = c.n }
-        // The row now says "no timer": drop the contact's old one, then set the restored one.
-        timers.remove(contact: Int32(idx))
-        row[StateLayout.scheduled] = SegmentEngine.unscheduled
-        schedule(idx, row)
     }
 
     // MARK: queries
+
+    /// Makes room for `n` contacts in the contact table at once (restore knows how many come).
+    mutating func reserveContacts(_ n: Int) { contacts.reserve(n) }
+
+    /// How many contacts are in each segment: `[group][segment]`, counted over the rows.
+    func segmentSizes() -> [[Int]] {
+        var sizes = model.groups.map { Array(repeating: 0, count: $0.segments.count) }
+        for idx in 0..<rows.count {
+            let m = UInt64(bitPattern: rows.row(idx)[StateLayout.members]) & layout.membersMask
+            for g in 0..<sizes.count {
+                let v = Int((m >> UInt64(g * 8)) & 0xFF)
+                if v != 0 { sizes[g][v - 1] += 1 }
+            }
+        }
+        return sizes
+    }
 
     /// Current memberships of a contact (segment index per group, nil for none).
     func memberships(of contactId: [UInt8]) -> [Int?]? {

@@ -95,14 +95,38 @@ public final class SegmentEngine {
         core.restoreCheckpoint(streamTime: streamTime, watermark: watermark)
     }
 
-    /// A contact's whole state as bytes, for the changelog (see `EngineCore.snapshot`).
-    public func snapshot(contact idx: Int) -> [UInt8] { core.snapshot(contact: idx) }
+    /// A contact's whole state as bytes, for the changelog (see `EngineCore.snapshot`), in the
+    /// compact format 3; `tag` (the caller's bytes, e.g. the changelog's position) is carried
+    /// along and ignored by `restore` (read it back with `snapshotTag(of:)`).
+    public func snapshot(contact idx: Int, tag: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)) -> [UInt8] {
+        core.snapshot(contact: idx, tag: tag)
+    }
 
-    /// Restores one contact from a snapshot; a truncated or corrupt one is refused and leaves
-    /// the engine as it was.
+    /// A snapshot in an older format (2), to check that it is still read.
+    func snapshot(contact idx: Int, format: Int64) -> [UInt8] { core.snapshot(contact: idx, format: format) }
+
+    /// The tag a format 3 snapshot carries (see `snapshot(contact:tag:)`), without decoding the
+    /// rest; nil for a snapshot of another format or one too short to hold its tag.
+    public static func snapshotTag(of snapshot: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
+        SnapshotCodec.tag(of: snapshot)
+    }
+
+    /// Restores one contact from a snapshot of any format; a truncated or corrupt one is
+    /// refused and leaves the engine as it was.
     public func restore(contactId: [UInt8], snapshot: [UInt8]) throws(SnapshotError) {
         try core.restore(contactId: contactId, snapshot: snapshot)
     }
+
+    /// `restore` from borrowed bytes (the changelog's restore, with no copy per contact).
+    public func restore(contactId: UnsafeBufferPointer<UInt8>, snapshot: UnsafeRawBufferPointer) throws(SnapshotError) {
+        try core.restore(contactId: contactId, snapshot: snapshot)
+    }
+
+    /// Makes room for `n` contacts at once (a restore that knows how many come).
+    public func reserveContacts(_ n: Int) { core.reserveContacts(n) }
+
+    /// How many contacts are in each segment: `[group][segment]`.
+    public func segmentSizes() -> [[Int]] { core.segmentSizes() }
 
     /// Current memberships of a contact (segment index per group, nil for none).
     public func memberships(of contactId: [UInt8]) -> [Int?]? { core.memberships(of: contactId) }

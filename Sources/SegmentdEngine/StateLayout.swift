@@ -164,54 +164,6 @@ public struct StateLayout: Sendable {
     }
 }
 
-/// Little-endian encoding of snapshots.
-/// Writes a snapshot of a size known in advance into its own array, with no append per field.
-struct SnapshotWriter {
-    private var out: [UInt8]
-    private var position = 0
-
-    init(size: Int) { out = [UInt8](repeating: 0, count: size) }
-
-    mutating func int(_ v: Int64) {
-        let at = position
-        out.withUnsafeMutableBytes { $0.storeBytes(of: v.littleEndian, toByteOffset: at, as: Int64.self) }
-        position += 8
-    }
-
-    mutating func bytes(_ b: [UInt8]) {
-        int(Int64(b.count))
-        let at = position
-        out.withUnsafeMutableBufferPointer { buffer in
-            b.withUnsafeBufferPointer { source in
-                if let base = source.baseAddress, !source.isEmpty { (buffer.baseAddress! + at).update(from: base, count: source.count) }
-            }
-        }
-        position += b.count
-    }
-
-    /// The snapshot: exactly the bytes written.
-    consuming func finish() -> [UInt8] {
-        precondition(position == out.count, "snapshot size computed wrongly")
-        return out
-    }
-}
-
-struct SnapshotReader {
-    let data: [UInt8]
-    var pos = 0
-    mutating func int() -> Int64? {
-        guard pos + 8 <= data.count else { return nil }
-        let at = pos
-        pos += 8
-        return Int64(littleEndian: data.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: Int64.self) })
-    }
-    mutating func bytes() -> [UInt8]? {
-        guard let n = int(), n >= 0, n <= Int64(data.count - pos) else { return nil }
-        defer { pos += Int(n) }
-        return Array(data[pos..<(pos + Int(n))])
-    }
-}
-
 /// A "latest" pair (time, small value) in one slot: a latest-of tracker's (ts, tag), an
 /// attribute's (ts, value) where the value is an integer attribute's value or a string
 /// attribute's interned id.

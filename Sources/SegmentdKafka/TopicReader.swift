@@ -143,20 +143,24 @@ public final class TopicReader {
 
     /// Zero-copy form of `readAll`: each record is a view valid only during `body` (the daemon
     /// restores changelog partitions with it, decoding straight from librdkafka's buffers).
+    /// `ended` is called for each partition as soon as it has been read to its end (partitions
+    /// with nothing to read are not reported).
     public func readAllViews(partitions only: [Int32]? = nil, from starts: [Int32: Int64] = [:], timeoutMs: Int = 30_000,
+                             ended: (Int32) throws -> Void = { _ in },
                              _ body: (KafkaMessageView) throws -> Void) throws {
-        try readViews(partitions: only, from: starts, timeoutMs: timeoutMs) { try body($0); return true }
+        try readViews(partitions: only, from: starts, timeoutMs: timeoutMs, ended: ended) { try body($0); return true }
     }
 
     /// `readAllViews` whose `body` may stop the read early by returning false.
     public func readViews(partitions only: [Int32]?, from starts: [Int32: Int64], timeoutMs: Int,
-                   _ body: (KafkaMessageView) throws -> Bool) throws {
+                          ended: (Int32) throws -> Void = { _ in },
+                          _ body: (KafkaMessageView) throws -> Bool) throws {
         let deadline = monotonicMs() + Int64(timeoutMs)
         let n = try partitionCount(timeoutMs: timeoutMs)
-        var remaining: [Int32: Int64] = [:]   // partition -> high watermark still to reach
+        var remaining = Remaining(partitions: Int(n))
         let list = PartitionList(capacity: Int(n))
         for p in only ?? Array(0..<n) {
-            guard p < n else {
+            guard p >= 0 && p < n else {
                 throw KafkaError(RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION, context: "TopicReader \(topic)",
                                  detail: "partition \(p) does not exist (the topic has \(n))")
             }
@@ -176,7 +180,7 @@ public final class TopicReader {
             let left = deadline - monotonicMs()
             if left <= 0 {
                 throw KafkaError(RD_KAFKA_RESP_ERR__TIMED_OUT, context: "TopicReader.readAll \(topic)",
-                                 detail: "end not reached; partitions left: \(remaining.keys.sorted())")
+                                 detail: "end not reached; partitions left: \(remaining.left)")
             }
             let got = rd_kafka_consume_batch_queue(queue, Int32(min(left, 20)), batch, batchSize)
             if got < 0 { throw KafkaError(rd_kafka_last_error(), context: "rd_kafka_consume_batch_queue") }
@@ -190,7 +194,10 @@ public final class TopicReader {
                 if m.pointee.err != RD_KAFKA_RESP_ERR_NO_ERROR {
                     let err = m.pointee.err
                     if err == RD_KAFKA_RESP_ERR__PARTITION_EOF {
-                        if let high = remaining[p], m.pointee.offset >= high { remaining[p] = nil }
+                        if let high = remaining[p], m.pointee.offset >= high {
+                            remaining[p] = nil
+                            do { try ended(p) } catch { failure = failure ?? TopicReader.failure(error) }
+                        }
                         continue
                     }
                     // Transient errors (broker reconnects) are retried by librdkafka.
@@ -204,16 +211,51 @@ public final class TopicReader {
                 guard let high = remaining[p], m.pointee.offset < high else { continue }
                 do {
                     if try !body(KafkaMessageView(message: m, topic: topic)) { stop = true; continue }
+                    if m.pointee.offset + 1 >= high {
+                        remaining[p] = nil
+                        try ended(p)
+                    }
                 } catch {
-                    failure = failure ?? (error as? KafkaError)
-                        ?? KafkaError(RD_KAFKA_RESP_ERR__FAIL, context: "TopicReader body", detail: "\(error)")
+                    failure = failure ?? TopicReader.failure(error)
                     continue
                 }
-                if m.pointee.offset + 1 >= high { remaining[p] = nil }
             }
             if let failure { throw failure }
             if stop { return }
         }
+    }
+}
+
+extension TopicReader {
+    /// The partitions a read has still to finish, each with the high watermark to reach: an
+    /// array by partition number (one index per record, no hashing).
+    struct Remaining {
+        private var highs: [Int64]
+        private(set) var count = 0
+
+        init(partitions: Int) { highs = Array(repeating: -1, count: partitions) }
+
+        var isEmpty: Bool { count == 0 }
+
+        subscript(p: Int32) -> Int64? {
+            get {
+                let i = Int(p)
+                return i >= 0 && i < highs.count && highs[i] >= 0 ? highs[i] : nil
+            }
+            set {
+                let i = Int(p)
+                let was = highs[i] >= 0
+                highs[i] = newValue ?? -1
+                count += (newValue != nil ? 1 : 0) - (was ? 1 : 0)
+            }
+        }
+
+        var left: [Int32] { highs.indices.filter { highs[$0] >= 0 }.map { Int32($0) } }
+    }
+
+    /// What a callback threw, as the read reports it.
+    static func failure(_ error: any Error) -> KafkaError {
+        (error as? KafkaError) ?? KafkaError(RD_KAFKA_RESP_ERR__FAIL, context: "TopicReader body", detail: "\(error)")
     }
 }
 

@@ -59,6 +59,28 @@ while let a = args.next() {
 }
 
 func now() -> Double { Date().timeIntervalSince1970 }
+/// CPU seconds of each live thread of the process by thread name (librdkafka names its threads
+/// `rdk:…`; the embedded broker's is `rdk:mock` or similar), from /proc.
+func cpuByThread() -> [String: Double] {
+    var out: [String: Double] = [:]
+    let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+    for tid in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? [] {
+        guard let stat = try? String(contentsOfFile: "/proc/self/task/\(tid)/stat", encoding: .utf8),
+              let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { continue }
+        let name = String(stat[stat.index(after: open)..<close])
+        let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { continue }
+        out[name, default: 0] += (user + system) / ticks
+    }
+    return out
+}
+
+/// User and system CPU time of the whole process so far (every thread, the embedded broker's too).
+func cpuSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}
 func rate(_ n: Int, _ s: Double) -> String { "\(Int(Double(n) / s)) records/s" }
 
 var config = DaemonConfig()
@@ -153,10 +175,16 @@ for interval in commitIntervals {
 func timeRestore(_ c: DaemonConfig, _ what: String, partitions: Int32) throws {
     let restorer = Daemon(config: c, model: .defaultModel(), log: { line in if line.hasPrefix("restored ") { print("  " + line) } })
     let r0 = now()
+    let cpu0 = cpuSeconds()
+    let threads0 = cpuByThread()
     _ = try restorer.restore(partitions: Array(0..<partitions))
     let rs = now() - r0
+    let cpu = cpuSeconds() - cpu0
+    var byThread = cpuByThread().map { ($0.key, $0.value - (threads0[$0.key] ?? 0)) }.filter { $0.1 >= 0.01 }.sorted { $0.1 > $1.1 }
+    byThread.append(("threads gone by the end (the changelog readers' librdkafka threads)", cpu - byThread.reduce(0) { $0 + $1.1 }))
+    print("  CPU by thread: " + byThread.map { "\($0.0) \(String(format: "%.2f", $0.1)) s" }.joined(separator: ", "))
     let restored = restorer.status.restoredContacts
-    print("restore (\(what)): \(restored) contacts from the changelog in \(String(format: "%.2f", rs)) s = \(Int(Double(restored) / rs)) contacts/s")
+    print("restore (\(what)): \(restored) contacts from the changelog in \(String(format: "%.2f", rs)) s = \(Int(Double(restored) / rs)) contacts/s (CPU of the process, embedded broker included: \(String(format: "%.2f", cpu)) s)")
 }
 try timeRestore(lastRun, "the last run's changelog", partitions: partitions)
 

@@ -55,7 +55,7 @@ struct BootstrapTests {
         var out: [Int32: (SegmentEngine, Changelog.Restored)] = [:]
         for (p, r) in read {
             let e = SegmentEngine(model: .defaultModel())
-            for (c, s) in r.contacts { try e.restore(contactId: c, snapshot: s) }
+            try r.contacts.forEachLatest { c, s in try e.restore(contactId: c, snapshot: s) }
             if let cp = r.checkpoint { e.restoreCheckpoint(streamTime: cp.streamTime, watermark: cp.watermark) }
             out[p] = (e, r)
         }

@@ -151,7 +151,7 @@ struct RebuildTests {
             #expect(r.checkpoint?.modelVersion == "backfill-1")
             #expect(r.checkpoint?.offset == ends[p])
             let engine = SegmentEngine(model: RebuildTests.newModel)
-            for (c, s) in r.contacts { try engine.restore(contactId: c, snapshot: s) }
+            try r.contacts.forEachLatest { c, s in try engine.restore(contactId: c, snapshot: s) }
             let replayed = after.engines[p]!
             #expect(engine.contactCount == replayed.contactCount)
             for i in 0..<replayed.contactCount {
@@ -212,7 +212,7 @@ extension RebuildTests {
         var old: [Int32: SegmentEngine] = [:]
         for (p, r) in live.restored {
             let engine = SegmentEngine(model: .defaultModel())
-            for (c, snapshot) in r.contacts { try engine.restore(contactId: c, snapshot: snapshot) }
+            try r.contacts.forEachLatest { c, snapshot in try engine.restore(contactId: c, snapshot: snapshot) }
             engine.restoreCheckpoint(streamTime: r.checkpoint!.streamTime, watermark: r.checkpoint!.watermark)
             old[p] = engine
         }
@@ -240,7 +240,7 @@ extension RebuildTests {
             adopted.adopt(from: old[p]!)
             let adoption = adopted.takeTransitions()
             let engine = SegmentEngine(model: RebuildTests.docsModel)
-            for (c, snapshot) in restored[p]!.contacts { try engine.restore(contactId: c, snapshot: snapshot) }
+            try restored[p]!.contacts.forEachLatest { c, snapshot in try engine.restore(contactId: c, snapshot: snapshot) }
             let oldEngine = old[p]!
             for i in 0..<oldEngine.contactCount {
                 let c = oldEngine.contactId(at: i), name = String(decoding: c, as: UTF8.self)
@@ -295,8 +295,8 @@ extension RebuildTests {
         _ = pipeline.process(Array(#"{"contact_id":"c-1","type":"subscribed","ts":"2026-01-01T00:00:00Z"}"#.utf8))
         let engine = pipeline.engine
         let position = Changelog.Position(input: 0, repartition: nil)
-        try producer.produce(topic: h.config.changelogTopic, partition: 0, key: Array("c-1".utf8), value: engine.snapshot(contact: 0),
-                             headers: Changelog.contactHeaders(reflects: position))
+        let snapshot = Changelog.contactTag(reflects: position).withUnsafeBytes { engine.snapshot(contact: 0, tag: $0) }
+        try producer.produce(topic: h.config.changelogTopic, partition: 0, key: Array("c-1".utf8), value: snapshot)
         let r = Changelog.checkpointRecord(Changelog.Checkpoint(offset: 0, streamTime: DaemonTests.start, watermark: DaemonTests.start,
                                                                 modelVersion: "lost-1", modelFingerprint: "0123456789abcdef"))
         try producer.produce(topic: h.config.changelogTopic, partition: 0, key: r.key, value: r.value, headers: r.headers)

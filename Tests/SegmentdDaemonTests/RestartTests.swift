@@ -1,5 +1,5 @@
 import Foundation
-import SegmentdEngine
+@testable import SegmentdEngine
 import SegmentdKafka
 import Testing
 @testable import SegmentdDaemon
@@ -30,6 +30,71 @@ struct RestartTests {
         #expect(throws: ConfigError.self) { try c.checkConsistency() }
         try c.set("commit_interval", "100ms", origin: "test")
         try c.checkConsistency()
+    }
+
+    @Test("a changelog of the previous format (8-byte snapshots with headers), then compact records, a tombstone and an uncommitted tail: restore gives each contact's latest committed state")
+    func changelogFormats() throws {
+        let h = try Harness(partitions: 2)
+        let model = Model.defaultModel()
+        let source = Pipeline(model: model)
+        var stream = SyntheticStream(contacts: 300, start: DaemonTests.start, step: 600_000, seed: 431, badFraction: 0)
+        for _ in 0..<3000 { _ = source.process(stream.nextRecord().value) }
+        _ = source.engine.takeTransitions()
+        let engine = source.engine
+        let n = engine.contactCount
+        #expect(n > 200)
+        let producer = try KafkaProducer(config: ["bootstrap.servers": h.config.brokers, "linger.ms": "5"])
+        let topic = h.config.changelogTopic
+        func checkpoint(_ p: Int32, _ offset: Int64) throws {
+            let r = Changelog.checkpointRecord(Changelog.Checkpoint(offset: offset, streamTime: engine.checkpoint.streamTime, watermark: engine.checkpoint.watermark,
+                                                                    modelVersion: model.version, modelFingerprint: model.fingerprint))
+            try producer.produce(topic: topic, partition: p, key: r.key, value: r.value, headers: r.headers)
+        }
+        func compact(_ p: Int32, _ i: Int, _ offset: Int64, state: Int? = nil) throws {
+            let tag = Changelog.contactTag(reflects: Changelog.Position(input: offset))
+            let value = tag.withUnsafeBytes { engine.snapshot(contact: state ?? i, tag: $0) }
+            try producer.produce(topic: topic, partition: p, key: engine.contactId(at: i), value: value)
+        }
+        let tombstoned = 120
+        for p in Int32(0)..<2 {
+            let m = Changelog.modelRecord(model)
+            try producer.produce(topic: topic, partition: p, key: m.key, value: m.value, headers: m.headers)
+            // As written before compact snapshots: format 2 with the contact headers, for the
+            // first half, each with another contact's state (the later records replace it).
+            let legacy = Changelog.contactHeaders(reflects: Changelog.Position(input: 10))
+            for i in 0..<(n / 2) {
+                let state = i < 100 ? i : (i + 1) % n
+                try producer.produce(topic: topic, partition: p, key: engine.contactId(at: i), value: engine.snapshot(contact: state, format: 2), headers: legacy)
+            }
+            try checkpoint(p, 10)
+            // Compact records for the contacts from 100 on (their own state), committed.
+            for i in 100..<n { try compact(p, i, 20) }
+            if p == 1 {
+                // A tombstone (bootstrap --force): the contact has no state any more.
+                try producer.produce(topic: topic, partition: p, key: engine.contactId(at: tombstoned), value: [],
+                                     headers: Changelog.contactHeaders(reflects: Changelog.Position(input: 20)))
+            }
+            try checkpoint(p, 20)
+            // The tail of a transaction killed before its checkpoint: not restored.
+            for i in 0..<50 { try compact(p, i, 30, state: n - 1) }
+        }
+        try producer.close()
+        let d = Daemon(config: h.config, model: model, log: { _ in })
+        let worker = Worker(index: 0, instance: d, config: h.config.forThread(0), model: model, log: { _ in }, debug: { _ in }, error: { _ in })
+        let starts = try worker.restore(partitions: [0, 1])
+        #expect(starts == [0: 20, 1: 20])
+        for (p, restored) in worker.enginesByPartition() {
+            var expected: [[UInt8]: [UInt8]] = [:]
+            for i in 0..<n where !(p == 1 && i == tombstoned) { expected[engine.contactId(at: i)] = engine.snapshot(contact: i) }
+            var actual: [[UInt8]: [UInt8]] = [:]
+            for j in 0..<restored.contactCount { actual[restored.contactId(at: j)] = restored.snapshot(contact: j) }
+            let missing = Set(expected.keys).subtracting(actual.keys).map { String(decoding: $0, as: UTF8.self) }.sorted()
+            let extra = Set(actual.keys).subtracting(expected.keys).map { String(decoding: $0, as: UTF8.self) }.sorted()
+            let differing = expected.keys.filter { actual[$0] != nil && actual[$0] != expected[$0] }.map { String(decoding: $0, as: UTF8.self) }.sorted()
+            #expect(missing.isEmpty && extra.isEmpty && differing.isEmpty,
+                    "partition \(p): \(actual.count) contacts of \(expected.count); missing \(missing.prefix(5)), extra \(extra.prefix(5)), differing \(differing.count): \(differing.prefix(5))")
+            #expect(restored.checkpoint.watermark == engine.checkpoint.watermark)
+        }
     }
 
     @Test("restore waits for no open transaction on the changelog: none here, so it proceeds at once")

@@ -209,13 +209,15 @@ struct HardeningTests {
         return p
     }
 
-    @Test("snapshots round-trip, and format 1 snapshots (16-bit points) are still read")
+    @Test("snapshots round-trip in the compact format 3, and formats 2 (8 bytes per word) and 1 (16-bit points) are still read")
     func snapshotFormats() throws {
         let source = engineWithHistory()
         let idx = source.engine.contacts.find(Array("c".utf8))!
         let snap = source.engine.snapshot(contact: idx)
+        let format2 = source.engine.snapshot(contact: idx, format: 2)
+        #expect(snap.count * 2 < format2.count, "compact \(snap.count) bytes, format 2 \(format2.count)")
         // Format 1: no marker, scored events as ts << 16 | points.
-        var legacy = Array(snap.dropFirst(8))
+        var legacy = Array(format2.dropFirst(8))
         let layout = source.engine.layout
         let headerBytes = 8 + 8 + source.engine.model.version.utf8.count + 8
         for l in layout.scoreLists {
@@ -229,27 +231,45 @@ struct HardeningTests {
         }
         let at = EventTime.parseRFC3339("2026-06-20T00:00:00.000Z")!
         let expected = source.engine.explain(Array("c".utf8), at: at)!.groups.map(\.reasons)
-        for s in [snap, legacy] {
+        for s in [snap, format2, legacy] {
             let target = Pipeline(model: .defaultModel())
             try target.engine.restore(contactId: Array("c".utf8), snapshot: s)
             #expect(target.engine.explain(Array("c".utf8), at: at)!.groups.map(\.reasons) == expected)
             #expect(target.engine.snapshot(contact: 0) == snap)
+            #expect(target.engine.snapshot(contact: 0, format: 2) == format2)
         }
+    }
+
+    @Test("a snapshot carries its writer's tag, which restore ignores")
+    func snapshotTags() throws {
+        let source = engineWithHistory()
+        let tag: [UInt8] = [7, 0, 255, 1]
+        let tagged = tag.withUnsafeBytes { source.engine.snapshot(contact: 0, tag: $0) }
+        #expect(tagged.withUnsafeBytes { SegmentEngine.snapshotTag(of: $0).map(Array.init) } == tag)
+        #expect(source.engine.snapshot(contact: 0).withUnsafeBytes { SegmentEngine.snapshotTag(of: $0).map(Array.init) } == [])
+        #expect(source.engine.snapshot(contact: 0, format: 2).withUnsafeBytes { SegmentEngine.snapshotTag(of: $0) } == nil)
+        let target = Pipeline(model: .defaultModel())
+        try target.engine.restore(contactId: Array("c".utf8), snapshot: tagged)
+        #expect(target.engine.snapshot(contact: 0) == source.engine.snapshot(contact: 0))
     }
 
     @Test("a truncated or corrupt snapshot is refused and changes nothing")
     func corruptSnapshots() {
         let source = engineWithHistory()
-        let snap = source.engine.snapshot(contact: 0)
+        let snap = source.engine.snapshot(contact: 0, format: 2)
+        let compact = source.engine.snapshot(contact: 0)
         let target = engineWithHistory()
         let before = target.engine.snapshot(contact: 0)
-        var corrupt: [[UInt8]] = (0..<snap.count).map { Array(snap.prefix($0)) }
+        var corrupt: [[UInt8]] = (0..<snap.count).map { Array(snap.prefix($0)) } + (0..<compact.count).map { Array(compact.prefix($0)) }
         var badTime = snap
         badTime.replaceSubrange((snap.count - 16)..<(snap.count - 8), with: [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F])
         corrupt.append(badTime)
         var hugeCount = snap
         hugeCount.replaceSubrange((snap.count - 8)..<snap.count, with: [0, 0, 0, 0, 0, 0, 0, 0x80])
         corrupt.append(hugeCount)
+        // Compact: the last count (same-instant counts) past 64 bits, or larger than the groups.
+        corrupt.append(Array(compact.dropLast()) + [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F])
+        corrupt.append(Array(compact.dropLast()) + [0x7F])
         for s in corrupt {
             #expect(throws: SegmentEngine.SnapshotError.self) { try target.engine.restore(contactId: Array("c".utf8), snapshot: s) }
         }
@@ -260,7 +280,8 @@ struct HardeningTests {
     func impossibleSnapshots() {
         let source = engineWithHistory()
         let engine = source.engine
-        let snap = engine.snapshot(contact: 0)
+        // Format 2, whose words sit at fixed places (its checks are those of every format).
+        let snap = engine.snapshot(contact: 0, format: 2)
         let slotsAt = 8 + 8 + engine.model.version.utf8.count + 8
         func with(slot: Int, _ value: Int64) -> [UInt8] {
             var s = snap
