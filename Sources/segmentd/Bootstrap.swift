@@ -42,11 +42,7 @@ struct BootstrapCommand: ParsableCommand {
     @Flag(help: "Replace the state the changelog already holds (its contacts that history does not have are deleted).")
     var force = false
 
-    @Option(name: .customLong("bad-lines"), help: "Write bad-line reports to this file instead of stderr.")
-    var badLines: String?
-
-    @Flag(help: "No summary and no progress on stderr.")
-    var quiet = false
+    @OptionGroup var output: HistoryOutputOptions
 
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var state: StateOptions
@@ -73,7 +69,7 @@ struct BootstrapCommand: ParsableCommand {
                 throw CommandFailure(.dataError, "invalid mapping: \(e)")
             }
         }
-        let (meter, log) = try startHistoryCommand("bootstrap", files: files + csv, quiet: quiet, config: c)
+        let (meter, log) = try startHistoryCommand("bootstrap", files: files + csv, quiet: output.quiet, config: c)
         // The topics exist and the cluster answers (69 and 65 with what to check).
         let partitions = try c.partitionCount(of: c.inputTopic)
         _ = try c.partitionCount(of: c.changelogTopic)
@@ -94,7 +90,7 @@ struct BootstrapCommand: ParsableCommand {
 
         let started = Bootstrap.monotonicSeconds()
         let history = HistoryStore(model: m, partitions: partitions, until: t, maxRecordBytes: c.maxRecordBytes)
-        let badOut: OutputBuffer = try badLines.map { try OutputBuffer(path: $0) } ?? OutputBuffer(fd: 2)
+        let badOut: OutputBuffer = try output.badLines.map { try OutputBuffer(path: $0) } ?? OutputBuffer(fd: 2)
         let totalBytes = (files + csv).reduce(0) { $0 + BootstrapCommand.fileSize($1) }
         var bytesRead = try readHistoryFiles(files, into: history, model: m, badOut: badOut, meter: meter, totalBytes: totalBytes)
         if let csvMapping {
@@ -127,7 +123,7 @@ struct BootstrapCommand: ParsableCommand {
         }
         meter.finish()
         let seconds = Bootstrap.monotonicSeconds() - started
-        if !quiet { printErr(report(history.counts, summary, target, m, t, readSeconds: readSeconds, seconds: seconds)) }
+        if !output.quiet { printErr(report(history.counts, summary, target, m, t, readSeconds: readSeconds, seconds: seconds)) }
     }
 
     /// `earliest`, an RFC 3339 time, or `PARTITION:OFFSET[,…]`.
@@ -179,6 +175,16 @@ struct BootstrapCommand: ParsableCommand {
         out += "\(rate(counts.records, seconds)) records/s, \(rate(s.contacts, seconds)) contacts/s\n"
         return out
     }
+}
+
+/// Where a command that reads history (bootstrap, rebuild) reports bad lines, and whether it
+/// prints progress and a summary.
+struct HistoryOutputOptions: ParsableArguments {
+    @Option(name: .customLong("bad-lines"), help: "Write bad-line reports to this file instead of stderr.")
+    var badLines: String?
+
+    @Flag(help: "No summary and no progress on stderr.")
+    var quiet = false
 }
 
 /// The settings of `run` that matter to the state a command writes to the changelog

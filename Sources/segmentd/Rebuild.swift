@@ -29,11 +29,7 @@ struct RebuildCommand: ParsableCommand {
     @Option(name: .customLong("topic-from"), help: "Where the input topic is read from: earliest (the default: the oldest retained record), an RFC 3339 time, or PARTITION:OFFSET[,…].")
     var topicFrom = "earliest"
 
-    @Option(name: .customLong("bad-lines"), help: "Write bad-line reports to this file instead of stderr.")
-    var badLines: String?
-
-    @Flag(help: "No summary and no progress on stderr.")
-    var quiet = false
+    @OptionGroup var output: HistoryOutputOptions
 
     @OptionGroup var connection: ConnectionOptions
     @OptionGroup var state: StateOptions
@@ -49,7 +45,7 @@ struct RebuildCommand: ParsableCommand {
         let c = try state.settings(connection, [("threads", threads)])
         try c.requireCluster(for: "rebuild")
         let m = try loadModel(c.modelPath)
-        let (meter, log) = try startHistoryCommand("rebuild", files: files, quiet: quiet, config: c)
+        let (meter, log) = try startHistoryCommand("rebuild", files: files, quiet: output.quiet, config: c)
         // The topics exist and the cluster answers (69 and 65 with what to check).
         _ = try c.partitionCount(of: c.inputTopic)
         _ = try c.partitionCount(of: c.changelogTopic)
@@ -64,7 +60,7 @@ struct RebuildCommand: ParsableCommand {
         log("the changelog holds \(live.contacts) contacts under \(live.modelVersions.sorted().map { "'\($0)'" }.joined(separator: ", ")); rebuilding under '\(m.version)' in a shadow (nothing is written until the take-over)")
 
         let history = rebuild.history(live)
-        let badOut: OutputBuffer = try badLines.map { try OutputBuffer(path: $0) } ?? OutputBuffer(fd: 2)
+        let badOut: OutputBuffer = try output.badLines.map { try OutputBuffer(path: $0) } ?? OutputBuffer(fd: 2)
         let totalBytes = files.reduce(0) { $0 + BootstrapCommand.fileSize($1) }
         _ = try readHistoryFiles(files, into: history, model: m, badOut: badOut, meter: meter, totalBytes: totalBytes)
         let fromFiles = history.counts.kept
@@ -107,7 +103,7 @@ struct RebuildCommand: ParsableCommand {
         }
         meter.finish()
         let seconds = Bootstrap.monotonicSeconds() - started
-        guard !quiet else { return }
+        guard !output.quiet else { return }
         func list(_ d: [String: Int]) -> String { d.isEmpty ? "" : " (" + d.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ") + ")" }
         var out = "segmentd rebuild: '\(summary.previousVersions.sorted().joined(separator: "', '"))' → '\(m.version)' on \(summary.partitions) partitions\n"
         out += "  history: \(topicRecords) records of \(c.inputTopic) (from \(topicFrom)) and \(fromFiles) of files\(counts.afterHandOff > 0 ? " (and \(counts.afterHandOff) stamped after the instance's stream time, left to the topic)" : ""), up to the instance's position; \(followed) more caught up while it ran, \(summary.catchUpRecords) after the fence\n"
