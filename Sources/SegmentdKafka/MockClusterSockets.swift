@@ -21,7 +21,22 @@ enum MockClusterSockets {
     @discardableResult
     static func disableNagle(listeningOn ports: Set<UInt16>) -> Int {
         #if canImport(Glibc)
-        guard let dir = opendir("/proc/self/fd") else { return 0 }
+        var changed = 0
+        for socket in sockets(boundTo: ports) where socket.listening {
+            var on: Int32 = 1
+            if setsockopt(socket.fd, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size)) == 0 { changed += 1 }
+        }
+        return changed
+        #else
+        return 0
+        #endif
+    }
+
+    /// This process's TCP sockets bound to 127.0.0.1 at one of `ports`: the listeners and the
+    /// connections they accepted.
+    static func sockets(boundTo ports: Set<UInt16>) -> [(fd: Int32, listening: Bool)] {
+        #if canImport(Glibc)
+        guard let dir = opendir("/proc/self/fd") else { return [] }
         defer { closedir(dir) }
         var descriptors: [Int32] = []
         while let entry = readdir(dir) {
@@ -30,15 +45,12 @@ enum MockClusterSockets {
             }
             if let fd = Int32(name) { descriptors.append(fd) }
         }
-        var changed = 0
-        for fd in descriptors where isListener(fd) {
-            guard let port = localPort(fd), ports.contains(port) else { continue }
-            var on: Int32 = 1
-            if setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size)) == 0 { changed += 1 }
+        return descriptors.compactMap { fd in
+            guard let port = localPort(fd), ports.contains(port), let listening = isListener(fd) else { return nil }
+            return (fd, listening)
         }
-        return changed
         #else
-        return 0
+        return []
         #endif
     }
 
@@ -50,10 +62,12 @@ enum MockClusterSockets {
     }
 
     #if canImport(Glibc)
-    private static func isListener(_ fd: Int32) -> Bool {
+    /// Whether a socket listens (nil: not a socket).
+    private static func isListener(_ fd: Int32) -> Bool? {
         var accepting: Int32 = 0
         var size = socklen_t(MemoryLayout<Int32>.size)
-        return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &size) == 0 && accepting == 1
+        guard getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &size) == 0 else { return nil }
+        return accepting == 1
     }
 
     /// The local port of an IPv4 socket bound to 127.0.0.1 (nil for anything else).

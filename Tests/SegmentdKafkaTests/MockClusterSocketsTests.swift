@@ -51,25 +51,14 @@ struct MockClusterSocketsTests {
     }
 }
 
-/// The process's TCP sockets bound to one of `ports` on 127.0.0.1: listeners, accepted
-/// connections, and how many of them lack TCP_NODELAY.
+/// The embedded broker's sockets (bound to one of `ports`): listeners, accepted connections,
+/// and how many of them lack TCP_NODELAY.
 private func brokerSockets(_ ports: Set<UInt16>) -> (listeners: Int, accepted: Int, withoutNoDelay: Int) {
-    var listeners = 0, accepted = 0, withoutNoDelay = 0
-    let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").compactMap { Int32($0) }) ?? []
-    for fd in fds {
-        var address = sockaddr_in()
-        var size = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let read = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &size) }
-        }
-        guard read == 0, address.sin_family == sa_family_t(AF_INET), ports.contains(UInt16(bigEndian: address.sin_port)) else { continue }
-        var accepting: Int32 = 0
-        var optionSize = socklen_t(MemoryLayout<Int32>.size)
-        guard getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &optionSize) == 0 else { continue }
-        if accepting == 1 { listeners += 1 } else { accepted += 1 }
+    let sockets = MockClusterSockets.sockets(boundTo: ports)
+    let withoutNoDelay = sockets.filter { socket in
         var noDelay: Int32 = 0
-        optionSize = socklen_t(MemoryLayout<Int32>.size)
-        if getsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &noDelay, &optionSize) != 0 || noDelay == 0 { withoutNoDelay += 1 }
-    }
-    return (listeners, accepted, withoutNoDelay)
+        var size = socklen_t(MemoryLayout<Int32>.size)
+        return getsockopt(socket.fd, Int32(IPPROTO_TCP), TCP_NODELAY, &noDelay, &size) != 0 || noDelay == 0
+    }.count
+    return (sockets.filter(\.listening).count, sockets.filter { !$0.listening }.count, withoutNoDelay)
 }
