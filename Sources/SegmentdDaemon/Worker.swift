@@ -147,7 +147,7 @@ final class Worker: @unchecked Sendable {
         /// The fingerprint of the model last written to this partition's changelog.
         var modelInChangelog: String?
 
-        init(partition: Int32, pipeline: Pipeline, model: Model, nextOffset: Int64, nextRepartitionOffset: Int64, now: Int64) {
+        init(partition: Int32, pipeline: Pipeline, segmentCounts: [[Int]], nextOffset: Int64, nextRepartitionOffset: Int64, now: Int64) {
             self.partition = partition
             self.pipeline = pipeline
             self.nextOffset = nextOffset
@@ -155,7 +155,7 @@ final class Worker: @unchecked Sendable {
             self.nextRepartitionOffset = nextRepartitionOffset
             self.committedRepartitionOffset = nextRepartitionOffset
             self.lastRecordWallMs = now
-            self.segmentCounts = pipeline.engine.model.groups.map { Array(repeating: 0, count: $0.segments.count) }
+            self.segmentCounts = segmentCounts
         }
 
         /// Records were read (input or repartition topic) that no transaction committed yet.
@@ -1022,11 +1022,10 @@ final class Worker: @unchecked Sendable {
             guard let restored = slot.restored, let result = slot.result else { continue }
             let built = try result.get()
             let start = restored.checkpoint?.offset ?? KafkaOffset.beginning
-            let worker = PartitionState(partition: p, pipeline: built.pipeline, model: model, nextOffset: max(start, 0),
+            let worker = PartitionState(partition: p, pipeline: built.pipeline, segmentCounts: built.segmentCounts, nextOffset: max(start, 0),
                                          nextRepartitionOffset: restored.checkpoint?.repartitionOffset ?? 0, now: Daemon.wallMs())
             worker.modelInChangelog = restored.checkpoint?.modelFingerprint
             worker.positionKnown = restored.checkpoint != nil
-            worker.segmentCounts = built.segmentCounts
             engines[p] = worker
             instance.noteOwner(of: p, index)
             // The re-evaluation's transitions commit with the next transaction (its changelog too).
