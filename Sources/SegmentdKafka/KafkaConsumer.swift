@@ -227,8 +227,9 @@ public final class KafkaConsumer: @unchecked Sendable {
     }
 
     /// Returns at most `maxRecords` records: those queued now or, when none is, the first to
-    /// arrive within `timeoutMs` and what arrived with it (possibly none). Crosses the C boundary once per batch (`rd_kafka_consume_batch_queue`), which
-    /// also runs the rebalance handler and error callbacks.
+    /// arrive within `timeoutMs` and what arrived with it (possibly none). Crosses the C
+    /// boundary once per batch (`rd_kafka_consume_batch_queue`; three times when it waited for
+    /// the first record), which also runs the rebalance handler and error callbacks.
     ///
     /// Throws: a fatal client error; an error thrown by the rebalance handler or from applying
     /// an assignment; `auto.offset.reset=error` offset resets. Partition EOF events (only with
