@@ -57,6 +57,7 @@ public final class SegmentEngine {
     public var contactCount: Int { core.contactCount }
     /// Approximate bytes of state held (contact table, rows, timers, duplicate memory).
     public var stateBytes: Int { core.stateBytes }
+    public var footprint: EngineFootprint { core.footprint }
     /// Whether transitions wait to be taken.
     public var hasPendingTransitions: Bool { core.hasPendingTransitions }
 

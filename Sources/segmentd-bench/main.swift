@@ -220,7 +220,11 @@ print("input: \(inputBytes / c.records) bytes/record on average; transitions: \(
 print("contacts: \(contacts)")
 print("throughput: \(fmt(Double(o.events) / busy)) events/s on one core (decode + apply + evaluate + encode, \(String(format: "%.2f", busy)) s CPU)")
 print("memory: \(fmt(Double(rssAfter - rssBefore) / Double(contacts))) resident bytes per contact (RSS growth \((rssAfter - rssBefore) >> 20) MiB)")
-print("memory: \(fmt(Double(pipeline.engine.stateBytes) / Double(contacts))) bytes per contact held by engine structures (\(pipeline.engine.layout.stride) state slots per contact)")
+let footprint = pipeline.engine.footprint
+func perContact(_ bytes: Int) -> String { fmt(Double(bytes) / Double(contacts)) }
+print("memory: \(perContact(footprint.total)) bytes per contact held by engine structures (\(pipeline.engine.layout.stride) state slots per contact): "
+      + "rows \(perContact(footprint.rows)), contact table \(perContact(footprint.contactTable)), timers \(perContact(footprint.timers)), "
+      + "duplicate overflow \(perContact(footprint.duplicateOverflow)), wide pairs \(perContact(footprint.widePairs))")
 
 // The changelog's two halves in the engine alone: every contact snapshotted (as the daemon
 // does for each changed contact at a commit), then restored into a fresh engine (as a new

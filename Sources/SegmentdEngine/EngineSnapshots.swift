@@ -1,0 +1,313 @@
+/// The changelog's side of the engine: which contacts changed, and each contact's state as a
+/// snapshot that any process can restore.
+extension EngineCore {
+    /// The contacts whose state changed since the last call (applied events or transitions),
+    /// each once: the daemon writes their snapshots to the changelog in the same transaction
+    /// as the transitions.
+    mutating func takeDirtyContacts() -> [Int] {
+        defer { dirty.removeAll(keepingCapacity: true) }
+        return dirty.map { i in
+            rows.row(Int(i))[layout.flags] &= ~layout.dirtyBit
+            return Int(i)
+        }
+    }
+
+    mutating func contactId(at index: Int) -> [UInt8] { contacts.id(index) }
+
+    /// The partition-level part of the state: stream time and watermark.
+    var checkpoint: (streamTime: Millis, watermark: Millis) { (_streamTime, _watermark) }
+
+    mutating func restoreCheckpoint(streamTime: Millis, watermark: Millis) {
+        _streamTime = max(_streamTime, streamTime)
+        _watermark = max(_watermark, watermark)
+    }
+
+    /// The snapshot format written: 3 (compact: variable-length words, times relative to the
+    /// newest event time, see `SnapshotCodec`) since the changelog's restore became bound by its
+    /// bytes; 2 (8 bytes per word) packed scored events as `ScoredEvent`; 1 (no marker) packed
+    /// them with 16 bits. All three are read.
+    static let snapshotFormat: Int64 = 3
+
+    /// The slot offsets of the latest-of trackers, then of the attributes, with whether the
+    /// value is an interned string.
+    static func pairSlots(_ model: Model, _ layout: StateLayout) -> [(offset: Int, isString: Bool, isDate: Bool)] {
+        layout.trackers.map { ($0.offset, false, false) }
+            + model.attributes.enumerated().map { (layout.attributeOffsets[$0.offset], $0.element.kind == .string, $0.element.kind == .date) }
+    }
+
+    /// Groups `g` of the contact in `row` that have a same-instant count (see `emit`): only a
+    /// group whose same-instant bit is set can have one.
+    private func sameInstantCounts(_ idx: Int, _ row: Row) -> [(group: Int, n: Int)] {
+        let bits = (row[layout.flags] & layout.sameInstantBits) >> layout.sameInstantShift
+        if bits == 0 || sameInstant.isEmpty { return [] }
+        var counts: [(group: Int, n: Int)] = []
+        for g in 0..<model.groups.count where bits & (1 << Int64(g)) != 0 {
+            if let n = sameInstant[UInt64(idx) << 8 | UInt64(g)] { counts.append((g, n)) }
+        }
+        return counts
+    }
+
+    /// A contact's whole state as bytes (for the changelog): model version, stride, the row's
+    /// slots, then every latest-of and attribute pair written out in full (time, then the tag,
+    /// the integer, or the string's bytes), since a packed slot may refer to this process's
+    /// interned ids or overflow map. So a snapshot is meaningful to any process. It starts
+    /// with the negated format number (`snapshotFormat`). Format 3 (the default) also carries
+    /// `tag`, bytes of the caller's that restore ignores (`SegmentEngine.snapshotTag(of:)`
+    /// reads them back); format 2 is written only to check that it is still read.
+    mutating func snapshot(contact idx: Int, tag: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0),
+                           format: Int64 = EngineCore.snapshotFormat) -> [UInt8] {
+        precondition(format == 2 || format == 3, "snapshots are written in format 2 or 3")
+        let compact = format == 3
+        let row = rows.row(idx)
+        let maxTs = row[StateLayout.maxTs]
+        // In a fixed order (the overflow's own order depends on which blocks other contacts
+        // freed), so equal states give equal bytes.
+        var overflow = dedupOverflow.entries(contact: idx, liveAfter: maxTs - dedupHorizon)
+        if overflow.count > 1 { overflow.sort { ($0.hash, $0.stamp) < ($1.hash, $1.stamp) } }
+        let counts = sameInstantCounts(idx, row)
+        // A bound on the size first, so the snapshot is written once into its own memory:
+        // marker, tag, version, stride, newest time, the slots, the pairs (time, value, or a
+        // string), the overflow entries and the same-instant counts, with their counts.
+        let words = 8 + layout.stride + 2 * pairSlots.count + 2 * overflow.count + 2 * counts.count
+        var extra = tag.count + versionBytes.count
+        for (offset, isString, isDate) in pairSlots where isString {
+            if let p = pair(row + offset, date: isDate) { extra += strings.bytes(p.value).count }
+        }
+        let bound = SnapshotWriter.bound(words: words) + extra
+        return [UInt8](unsafeUninitializedCapacity: bound) { buffer, written in
+            var w = SnapshotWriter(buffer.baseAddress!, compact: compact)
+            w.fixed(-format)
+            if compact { w.bytes(tag) }
+            versionBytes.withUnsafeBytes { w.bytes($0) }
+            w.count(layout.stride)
+            if compact {
+                w.word(maxTs)
+                let scoredBase = maxTs &<< ScoredEvent.pointsBits
+                for k in 0..<layout.stride {
+                    var v = row[k]
+                    if k == layout.flags { v &= ~layout.dirtyBit }
+                    switch snapshotSlotKinds[k] {
+                    case .plain: w.word(v)
+                    case .time: w.word(v, base: maxTs)
+                    case .scored: w.word(v, base: scoredBase)
+                    case .skipped: break
+                    }
+                }
+            } else {
+                for k in 0..<layout.stride {
+                    var v = row[k]
+                    if k == StateLayout.scheduled { v = SegmentEngine.unscheduled }
+                    if k == layout.flags { v &= ~layout.dirtyBit }
+                    w.fixed(v)
+                }
+            }
+            for (offset, isString, isDate) in pairSlots {
+                guard let p = pair(row + offset, date: isDate) else { w.word(SegmentEngine.none); continue }
+                w.word(p.ts, base: maxTs)
+                if isString { strings.bytes(p.value).withUnsafeBytes { w.bytes($0) } } else { w.word(p.value, base: isDate ? maxTs : 0) }
+            }
+            w.count(overflow.count)
+            for e in overflow { w.fixed(Int64(bitPattern: e.hash)); w.word(e.stamp, base: maxTs) }
+            w.count(counts.count)
+            for (g, n) in counts { w.count(g); w.count(n) }
+            precondition(w.position <= bound, "snapshot size bounded wrongly")
+            written = w.position
+        }
+    }
+
+    typealias SnapshotError = SegmentEngine.SnapshotError
+
+    mutating func restore(contactId: [UInt8], snapshot: [UInt8]) throws(SnapshotError) {
+        let result = contactId.withUnsafeBufferPointer { id in
+            snapshot.withUnsafeBytes { bytes in Result { () throws(SnapshotError) in try restore(contactId: id, snapshot: bytes) } }
+        }
+        try result.get()
+    }
+
+    /// Restores one contact from `snapshot` (see `snapshot(contact:)`), in any format. The whole
+    /// snapshot is read and checked before anything changes: a truncated or corrupt one is
+    /// refused and leaves the engine as it was. Nothing is allocated for a contact without
+    /// string attributes, event-id overflow or same-instant counts.
+    mutating func restore(contactId: UnsafeBufferPointer<UInt8>, snapshot: UnsafeRawBufferPointer) throws(SnapshotError) {
+        let truncated = SnapshotError(description: "truncated snapshot")
+        var r = SnapshotReader(snapshot, compact: false)
+        guard let first = r.fixed() else { throw truncated }
+        let format: Int64
+        if first < 0 {
+            guard first == -2 || first == -3 else {
+                throw SnapshotError(description: "snapshot format marker \(first) is not one this version reads (format 1, 2 or 3)")
+            }
+            format = -first
+        } else {
+            format = 1
+            r.pos = 0
+        }
+        if format == 3 {
+            r = SnapshotReader(snapshot, compact: true)
+            r.pos = 8
+            guard r.bytes() != nil else { throw truncated }  // the caller's tag
+        }
+        guard let version = r.bytes(), let stride = r.count() else { throw truncated }
+        guard SnapshotCodec.equal(version, versionBytes), stride == Int64(layout.stride) else {
+            throw SnapshotError(description: "snapshot of model '\(String(decoding: version, as: UTF8.self))' (\(stride) slots) does not fit model '\(model.version)' (\(layout.stride) slots)")
+        }
+        let pairCount = pairSlots.count
+        // Decoded into the engine's scratch slots (a closure here would keep the reader and the
+        // core in memory rather than in registers, for every word).
+        let scratch = UnsafeMutableBufferPointer(start: restoreScratch, count: layout.stride + 2 * pairCount)
+        let slots = UnsafeMutableBufferPointer(rebasing: scratch[0..<layout.stride])
+        // Per pair: its time (none: no pair) and value.
+        let pairs = UnsafeMutableBufferPointer(rebasing: scratch[layout.stride...])
+        if format == 3 {
+            guard let maxTs = r.word() else { throw truncated }
+            let scoredBase = maxTs &<< ScoredEvent.pointsBits
+            for k in 0..<layout.stride {
+                let v: Int64?
+                switch snapshotSlotKinds[k] {
+                case .plain: v = r.word()
+                case .time: v = r.word(base: maxTs)
+                case .scored: v = r.word(base: scoredBase)
+                case .skipped: v = SegmentEngine.none
+                }
+                guard let v else { throw truncated }
+                slots[k] = v
+            }
+            slots[StateLayout.maxTs] = maxTs
+            slots[StateLayout.scheduled] = SegmentEngine.unscheduled
+        } else {
+            for k in 0..<layout.stride {
+                guard let v = r.fixed() else { throw truncated }
+                slots[k] = v
+            }
+        }
+        try checkRestoredSlots(slots, format: format)
+        let maxTs = slots[StateLayout.maxTs]
+        var strings: [(slot: Int, bytes: UnsafeRawBufferPointer)] = []
+        for (slot, (_, isString, isDate)) in pairSlots.enumerated() {
+            guard let ts = r.word(base: maxTs) else { throw truncated }
+            pairs[2 * slot] = ts
+            if ts == SegmentEngine.none { continue }
+            try EngineCore.checkEventTime(ts)
+            if isString {
+                guard let b = r.bytes() else { throw truncated }
+                strings.append((slot, b))
+            } else {
+                guard let v = r.word(base: isDate ? maxTs : 0) else { throw truncated }
+                // A latest-of tag names one of its tracker's filters.
+                if slot < layout.trackers.count, v < 0 || v >= Int64(layout.trackers[slot].bits.count) {
+                    throw SnapshotError(description: "snapshot holds latest-of tag \(v), which the model does not have")
+                }
+                // A date attribute holds an instant of the years 0000 to 9999.
+                if isDate { try EngineCore.checkEventTime(v) }
+                pairs[2 * slot + 1] = v
+            }
+        }
+        guard let nOverflow = r.count(), nOverflow >= 0, nOverflow <= Int64(snapshot.count / 9) else { throw truncated }
+        var list: [(hash: UInt64, stamp: Millis)] = []
+        for _ in 0..<nOverflow {
+            guard let h = r.fixed(), let st = r.word(base: maxTs) else { throw truncated }
+            try EngineCore.checkEventTime(st)
+            // Hash 0 marks an empty entry: `hashEventId` never gives it.
+            guard h != 0 else { throw SnapshotError(description: "snapshot holds an event-id fingerprint of 0") }
+            list.append((UInt64(bitPattern: h), st))
+        }
+        guard let nCounts = r.count(), nCounts >= 0, nCounts <= Int64(model.groups.count) else { throw truncated }
+        var counts: [(group: Int, n: Int)] = []
+        for _ in 0..<nCounts {
+            guard let g = r.count(), let n = r.count(), g >= 0, g < Int64(model.groups.count), n >= 0 else { throw truncated }
+            counts.append((Int(g), Int(n)))
+        }
+        // Checked: now the engine changes.
+        for (slot, b) in strings { pairs[2 * slot + 1] = self.strings.id(bytes: Array(b)) }
+        let (idx, inserted) = contacts.findOrInsert(contactId)
+        if inserted { appendRow() }
+        let row = rows.row(idx)
+        for (offset, _, isDate) in pairSlots where !isDate && row[offset] == PackedPair.escaped {
+            wide.map.removeValue(forKey: Int(bitPattern: row + offset))
+        }
+        row.update(from: slots.baseAddress!, count: layout.stride)
+        for (slot, (offset, _, isDate)) in pairSlots.enumerated() {
+            row[offset] = SegmentEngine.none
+            if isDate { row[offset + 1] = SegmentEngine.none }
+            let ts = pairs[2 * slot]
+            if ts != SegmentEngine.none { writePair(row + offset, ts, pairs[2 * slot + 1], date: isDate) }
+        }
+        if !list.isEmpty || !inserted { dedupOverflow.replace(contact: idx, with: list) }
+        if !inserted && !sameInstant.isEmpty {
+            for g in 0..<model.groups.count { sameInstant.removeValue(forKey: UInt64(idx) << 8 | UInt64(g)) }
+        }
+        for c in counts { sameInstant[UInt64(idx) << 8 | UInt64(c.group)] = c.n }
+        // The row now says "no timer": drop the contact's old one, then set the restored one.
+        timers.remove(contact: Int32(idx))
+        row[StateLayout.scheduled] = SegmentEngine.unscheduled
+        schedule(idx, row)
+    }
+
+    // The checks below are static or `mutating`: a non-mutating method of the core called from
+    // `restore` gets a copy of the whole core (a retain of every array) for each contact, and a
+    // layout or model passed as an argument is copied too.
+
+    /// Every instant a snapshot holds lies in the years 0000 to 9999 (or is none).
+    private static func checkEventTime(_ v: Int64) throws(SnapshotError) {
+        guard v == SegmentEngine.none || EventTime.isInRange(v) else {
+            throw SnapshotError(description: "snapshot holds a time outside the years 0000 to 9999")
+        }
+    }
+
+    /// Checks a snapshot's row slots against the model; format 1's scored events are repacked
+    /// in place.
+    private mutating func checkRestoredSlots(_ slots: UnsafeMutableBufferPointer<Int64>, format: Int64) throws(SnapshotError) {
+        // Every instant a row holds is an event time or a boundary that fired, and boundaries
+        // fire only up to an event time or `--until`: all lie in the years 0000 to 9999.
+        try EngineCore.checkEventTime(slots[StateLayout.lastTransition])
+        try EngineCore.checkEventTime(slots[StateLayout.maxTs])
+        try EngineCore.checkEventTime(slots[StateLayout.firstSeen])
+        try EngineCore.checkEventTime(slots[StateLayout.cursor])
+        // A contact exists because it applied an event: it has a newest and a first time, in
+        // that order, and was evaluated at least once.
+        guard slots[StateLayout.maxTs] != SegmentEngine.none, slots[StateLayout.firstSeen] != SegmentEngine.none,
+              slots[StateLayout.cursor] != SegmentEngine.none, slots[StateLayout.firstSeen] <= slots[StateLayout.maxTs]
+        else {
+            throw SnapshotError(description: "snapshot of a contact without applied events (no newest or first time, or first after newest)")
+        }
+        let members = UInt64(bitPattern: slots[StateLayout.members]) & layout.membersMask
+        for g in 0..<8 {
+            let segment = Int((members >> UInt64(g * 8)) & 0xFF)
+            let segments = g < model.groups.count ? model.groups[g].segments.count : 0
+            guard segment <= segments else {
+                throw SnapshotError(description: "snapshot puts group \(g) in segment \(segment), which the model does not have")
+            }
+        }
+        for l in layout.lists {
+            for k in 0..<l.capacity { try EngineCore.checkEventTime(slots[l.offset + k]) }
+        }
+        for l in layout.dayLists {
+            for k in 0..<l.capacity {
+                let day = slots[l.offset + k]
+                guard day == SegmentEngine.none || (day >= Millis.earliestEventTime / DayCalendar.dayMs - 2 && day <= Millis.latestEventTime / DayCalendar.dayMs + 2) else {
+                    throw SnapshotError(description: "snapshot holds a day outside the years 0000 to 9999")
+                }
+            }
+        }
+        for l in layout.sumLists {
+            for k in 0..<l.capacity {
+                let ts = slots[l.offset + 2 * k], value = slots[l.offset + 2 * k + 1]
+                try EngineCore.checkEventTime(ts)
+                // An empty entry is (none, none); a value is a finite number.
+                guard ts == SegmentEngine.none ? value == SegmentEngine.none : Double(bitPattern: UInt64(bitPattern: value)).isFinite else {
+                    throw SnapshotError(description: "snapshot holds a summed value that is not a finite number")
+                }
+            }
+        }
+        for l in layout.scoreLists {
+            for k in 0..<l.capacity where slots[l.offset + k] != SegmentEngine.none {
+                let e = slots[l.offset + k]
+                // Format 1 packed `ts << 16 | points`.
+                let ts = format == 1 ? e >> 16 : ScoredEvent.ts(e)
+                let points = format == 1 ? e & 0xFFFF : ScoredEvent.points(e)
+                try EngineCore.checkEventTime(ts)
+                slots[l.offset + k] = ScoredEvent.pack(ts: ts, points: min(points, l.cap))
+            }
+        }
+    }
+}
