@@ -435,14 +435,22 @@ extension CompiledProgram {
         return touched
     }
 
-    /// The inputs (`InputBits`) that change exactly at boundary `b`: only the groups reading
-    /// them can change there. Asked only where a boundary is evaluated, not where one is sought.
-    func inputs(changingAt b: Millis, _ row: UnsafePointer<Int64>) -> UInt64 {
+    /// The first boundary after `c` (`nextBoundary`) and the inputs (`InputBits`) that change
+    /// exactly there: only the groups reading them can change at that instant. Asked where
+    /// boundaries are evaluated; where one is only sought (a timer), `nextBoundary` is cheaper.
+    @inline(__always)
+    func nextBoundaryAndInputs(_ row: UnsafePointer<Int64>, after c: Millis) -> (instant: Millis, inputs: UInt64) {
+        var best = SegmentEngine.unscheduled
         var changing: UInt64 = 0
-        forEachBoundary(row, after: b - 1) { instant, input in
-            if instant == b { changing |= input }
+        forEachBoundary(row, after: c) { instant, input in
+            if instant < best {
+                best = instant
+                changing = input
+            } else if instant == best {
+                changing |= input
+            }
         }
-        return changing
+        return (best, changing)
     }
 
     /// The first instant after `c` at which time alone can change the membership of the
@@ -461,7 +469,7 @@ extension CompiledProgram {
     /// leaving its part's window, first seen reaching an age. Instants at which nothing can
     /// change are not boundaries, so no timer is set for them. Lists are newest first, so a
     /// scored list's scan stops at the first entry whose boundary is not after `c`. The one
-    /// definition of boundaries that `nextBoundary` and `inputs(changingAt:)` share.
+    /// definition of boundaries that `nextBoundary` and `nextBoundaryAndInputs` share.
     @inline(__always)
     private func forEachBoundary(_ row: UnsafePointer<Int64>, after c: Millis, _ visit: (Millis, UInt64) -> Void) {
         for e in entryBoundaries {

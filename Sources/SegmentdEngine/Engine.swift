@@ -191,8 +191,10 @@ struct EngineCore {
         }
         curEventId = eventId
         markDirty(row, idx)
-        applyEvent(idx, row, first)
-        if let second { applyEvent(idx, row, second) }
+        // The contact's timer is its next boundary after its cursor: the first event starts
+        // its catch-up from there; the second (its lists changed since) looks it up again.
+        applyEvent(idx, row, first, scheduled: row[StateLayout.scheduled])
+        if let second { applyEvent(idx, row, second, scheduled: nil) }
         // The borrowed bytes are valid only during this call.
         curEventId = nil
         _stats.recordsApplied += 1
@@ -210,7 +212,10 @@ struct EngineCore {
         timers.addContact()
     }
 
-    mutating func applyEvent(_ idx: Int, _ row: Row, _ e: EngineEvent) {
+    /// Applies one event to the contact's row (rules 3 and 4). `scheduled`, when known, is the
+    /// contact's timer, its next boundary after its cursor: the common event, with no boundary
+    /// due before it, then looks at no list to catch up.
+    mutating func applyEvent(_ idx: Int, _ row: Row, _ e: EngineEvent, scheduled: Millis?) {
         _stats.eventsApplied += 1
         let maxTs = row[StateLayout.maxTs]
         let clock = max(maxTs, row[StateLayout.lastTransition])
@@ -218,14 +223,21 @@ struct EngineCore {
         curEventCause = nil
         if maxTs == SegmentEngine.none || e.ts >= clock {
             // Rule 3: catch up on every boundary after the clock and strictly before ts.
-            var cur = max(row[StateLayout.cursor], clock)
-            var boundaryAtTs = false
-            while true {
-                let b = program.pointee.nextBoundary(row, after: cur)
-                if b >= e.ts { boundaryAtTs = b == e.ts; break }
-                evaluate(idx, row, at: b, by: .time, groups: program.pointee.groups(reading: program.pointee.inputs(changingAt: b, row)))
-                cur = b
+            let cursor = row[StateLayout.cursor]
+            var cur = max(cursor, clock)
+            var next: Millis
+            if let scheduled, cur == cursor, scheduled >= e.ts {
+                next = scheduled
+            } else {
+                var boundary = program.pointee.nextBoundaryAndInputs(row, after: cur)
+                while boundary.instant < e.ts {
+                    evaluate(idx, row, at: boundary.instant, by: .time, groups: program.pointee.groups(reading: boundary.inputs))
+                    cur = boundary.instant
+                    boundary = program.pointee.nextBoundaryAndInputs(row, after: cur)
+                }
+                next = boundary.instant
             }
+            let boundaryAtTs = next == e.ts
             if engagement != nil { countEngagement(row, e.type) }
             let changed = insert(row, e)
             // Every group was evaluated at the instants up to here, and nothing but `changed`
@@ -261,30 +273,31 @@ struct EngineCore {
         if newWatermark > _watermark { _watermark = newWatermark }
         let w = _watermark
         while let top = timers.peek(), top.time <= w {
-            timers.popMin()
             let idx = Int(top.contact)
             let row = rows.row(idx)
-            row[StateLayout.scheduled] = SegmentEngine.unscheduled
             var cur = row[StateLayout.cursor]
-            var next: Millis
-            while true {
-                next = program.pointee.nextBoundary(row, after: cur)
-                if next > w { break }
-                evaluate(idx, row, at: next, by: .time, groups: program.pointee.groups(reading: program.pointee.inputs(changingAt: next, row)))
-                cur = next
+            var boundary = program.pointee.nextBoundaryAndInputs(row, after: cur)
+            // The row's timer slot mirrors the heap (`schedule(_:_:next:)` relies on it).
+            assert(row[StateLayout.scheduled] == top.time, "a contact's timer slot and its heap entry disagree")
+            while boundary.instant <= w {
+                evaluate(idx, row, at: boundary.instant, by: .time, groups: program.pointee.groups(reading: boundary.inputs))
+                cur = boundary.instant
+                boundary = program.pointee.nextBoundaryAndInputs(row, after: cur)
             }
             row[StateLayout.cursor] = cur
-            // `evaluate` changes no list and not first seen, so `next` is the boundary after
-            // the cursor that `schedule(idx, row)` would compute again.
-            schedule(idx, row, next: next)
+            // `evaluate` changes no list and not first seen, so this is the boundary after the
+            // cursor that `schedule(idx, row)` would compute again. The timer, still at the top
+            // of the heap, moves down to it in place (or goes, when there is none).
+            schedule(idx, row, next: boundary.instant)
         }
     }
 
+    /// Sets the contact's timer at its next boundary after its cursor.
     mutating func schedule(_ idx: Int, _ row: Row) {
         schedule(idx, row, next: program.pointee.nextBoundary(row, after: row[StateLayout.cursor]))
     }
 
-    /// Schedules the contact's timer at `nb`, its next boundary after its cursor.
+    /// Sets the contact's timer at `nb` (none: `unscheduled`).
     mutating func schedule(_ idx: Int, _ row: Row, next nb: Millis) {
         if row[StateLayout.scheduled] == nb { return }
         row[StateLayout.scheduled] = nb

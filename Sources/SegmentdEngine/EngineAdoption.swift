@@ -220,7 +220,6 @@ extension EngineCore {
         evaluate(i, row, at: clock, by: .model(previousVersion: previousVersion))
         row[StateLayout.cursor] = clock
         markDirty(row, i)
-        row[StateLayout.scheduled] = SegmentEngine.unscheduled
         schedule(i, row)
     }
 
@@ -273,7 +272,6 @@ extension EngineCore {
             if _stats.transitions != before { counts.changedContacts += 1 }
             // The next boundary after the switch (what was filled in may have added some).
             row[StateLayout.cursor] = at
-            row[StateLayout.scheduled] = SegmentEngine.unscheduled
             schedule(i, row)
         }
         for oi in 0..<old.contacts.count where contacts.find(old.contacts.id(oi)) == nil {

@@ -9,7 +9,7 @@ public struct StateLayout: Sendable {
     static let maxTs = 1           // largest ts of applied events
     static let firstSeen = 2       // smallest ts of applied events
     static let cursor = 3          // latest instant evaluated: boundaries up to it are accounted for
-    static let scheduled = 4       // the instant this contact's live timer is set for
+    static let scheduled = 4       // the instant of this contact's timer in the heap (unscheduled: none): its next boundary
     static let members = 5         // current segment per group, 8 bits each (0: none)
     /// The slot of the same-instant bits (groups that changed at `lastTransition`, one bit per
     /// group from `sameInstantShift`) and of the dirty bit. With at most 7 groups they share

@@ -48,11 +48,6 @@ struct TimerHeap {
         siftDown(Int(positions[Int(last.contact)]))
     }
 
-    /// Removes the earliest timer.
-    mutating func popMin() {
-        remove(contact: entries[0].contact)
-    }
-
     /// Moves the entry at `start` up to its place, the displaced parents moving down into the hole.
     private mutating func siftUp(_ start: Int) {
         positions.withUnsafeMutableBufferPointer { pos in
