@@ -34,7 +34,7 @@ struct EngineCore {
     var contacts = ContactTable()
     /// Every contact's row of `layout.stride` slots, in chunks that never move.
     var rows: RowStore
-    var timers = TimerHeap()
+    var timers = TimerWheel()
     var dedupOverflow = DuplicateOverflow()
     let wide = WideSlots()
     /// Contacts changed since `takeDirtyContacts()` (their changelog record is due).
@@ -272,7 +272,7 @@ struct EngineCore {
     mutating func advanceWatermark(to newWatermark: Millis) {
         if newWatermark > _watermark { _watermark = newWatermark }
         let w = _watermark
-        while let top = timers.peek(), top.time <= w {
+        while let top = timers.first(atOrBefore: w) {
             let idx = Int(top.contact)
             let row = rows.row(idx)
             var cur = row[StateLayout.cursor]

@@ -1,0 +1,137 @@
+import Testing
+@testable import SegmentdEngine
+
+/// The timer wheel against the plainest model of what it must do: a dictionary of timers,
+/// whose earliest (instant, then contact) at or before a limit is the one due.
+@Suite("Timer wheel: the earliest due timer, in (instant, contact) order")
+struct TimerWheelTests {
+    /// A small deterministic generator (SplitMix64), so a failure replays the same way.
+    struct Generator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+    }
+
+    static let day: Int64 = 86_400_000
+
+    /// The reference: the earliest timer at or before `limit`.
+    static func due(_ timers: [Int32: Int64], atOrBefore limit: Int64) -> TimerWheel.Entry? {
+        var best: TimerWheel.Entry? = nil
+        for (contact, time) in timers where time <= limit {
+            if let b = best, b.time < time || (b.time == time && b.contact < contact) { continue }
+            best = TimerWheel.Entry(time: time, contact: contact)
+        }
+        return best
+    }
+
+    /// Runs `steps` random operations with timers drawn by `draw(now)`, where `now` is a
+    /// watermark moving forward as a stream's would; after each, the wheel and the reference
+    /// must agree on the due timer, and firing moves it on as the engine does.
+    func run(seed: UInt64, contacts: Int, steps: Int, draw: (inout Generator, Int64) -> Int64) {
+        var gen = Generator(state: seed)
+        var wheel = TimerWheel()
+        var reference: [Int32: Int64] = [:]
+        for _ in 0..<contacts { wheel.addContact() }
+        var now: Int64 = 1_767_225_600_000
+        for _ in 0..<steps {
+            let contact = Int32(gen.below(contacts))
+            switch gen.below(10) {
+            case 0:
+                wheel.remove(contact: contact)
+                reference[contact] = nil
+            case 1:
+                now += Int64(gen.below(Int(2 * TimerWheelTests.day)))
+            default:
+                let time = draw(&gen, now)
+                wheel.set(contact: contact, time: time)
+                reference[contact] = time
+            }
+            #expect(wheel.count == reference.count)
+            #expect(wheel.time(of: contact) == reference[contact])
+            // Fire what is due, as `advanceWatermark` does: the due contact's timer moves
+            // later, or goes.
+            var fired = 0
+            while true {
+                let expected = TimerWheelTests.due(reference, atOrBefore: now)
+                let got = wheel.first(atOrBefore: now)
+                #expect(got?.time == expected?.time && got?.contact == expected?.contact,
+                        "seed \(seed): due \(String(describing: got)) where \(String(describing: expected)) is")
+                guard let expected else { break }
+                guard got?.contact == expected.contact else { return }
+                if gen.below(4) == 0 {
+                    wheel.remove(contact: expected.contact)
+                    reference[expected.contact] = nil
+                } else {
+                    let later = now + 1 + Int64(gen.below(Int(90 * TimerWheelTests.day)))
+                    wheel.set(contact: expected.contact, time: later)
+                    reference[expected.contact] = later
+                }
+                fired += 1
+                if fired > 10_000 { Issue.record("firing does not end"); return }
+            }
+        }
+    }
+
+    @Test("timers of a stream's windows: days to months ahead, some already due", arguments: [1, 2, 3] as [UInt64])
+    func windows(seed: UInt64) {
+        run(seed: seed, contacts: 200, steps: 20_000) { gen, now in
+            switch gen.below(4) {
+            case 0: return now - Int64(gen.below(Int(3 * TimerWheelTests.day)))  // already due
+            case 1: return now + Int64(gen.below(1_000_000))                      // within a bucket or two
+            default: return now + Int64(gen.below(Int(60 * TimerWheelTests.day)))
+            }
+        }
+    }
+
+    @Test("timers beyond the wheel (years ahead), at equal instants, and far in the past", arguments: [4, 5] as [UInt64])
+    func farAndTied(seed: UInt64) {
+        run(seed: seed, contacts: 50, steps: 20_000) { gen, now in
+            switch gen.below(5) {
+            case 0: return now + Int64(gen.below(3)) * 400 * TimerWheelTests.day        // beyond the wheel's 199 days
+            case 1: return now + 7 * TimerWheelTests.day                                // many timers at one instant
+            case 2: return -62_135_596_800_000 + Int64(gen.below(1000))                 // the year 0001
+            case 3: return 253_402_300_799_999 - Int64(gen.below(1000))                 // the end of the year 9999
+            default: return now + Int64(gen.below(Int(TimerWheelTests.day)))
+            }
+        }
+    }
+
+    @Test("far timers come due while the wheel holds nearer ones", arguments: [6, 7] as [UInt64])
+    func farComeDue(seed: UInt64) {
+        // Many contacts, each touched a few times: a timer set hundreds of days ahead
+        // survives until the watermark reaches it.
+        run(seed: seed, contacts: 3_000, steps: 30_000) { gen, now in
+            gen.below(2) == 0 ? now + Int64(200 + gen.below(300)) * TimerWheelTests.day : now + Int64(gen.below(Int(30 * TimerWheelTests.day)))
+        }
+    }
+
+    @Test("a timer moved within its bucket, into the past, and out to the far heap and back")
+    func moves() {
+        var wheel = TimerWheel()
+        for _ in 0..<3 { wheel.addContact() }
+        let t: Int64 = 1_767_225_600_000
+        wheel.set(contact: 0, time: t + 10)
+        wheel.set(contact: 1, time: t + 5)
+        wheel.set(contact: 1, time: t + 20)        // same bucket
+        wheel.set(contact: 2, time: t + 1_000 * TimerWheelTests.day)
+        #expect(wheel.first(atOrBefore: t)?.contact == nil)
+        #expect(wheel.first(atOrBefore: t + 10)?.contact == 0)
+        wheel.set(contact: 0, time: t - TimerWheelTests.day)  // into the past
+        #expect(wheel.first(atOrBefore: t)?.contact == 0)
+        wheel.set(contact: 0, time: t + 2_000 * TimerWheelTests.day)
+        wheel.set(contact: 2, time: t + 15)        // back from far
+        #expect(wheel.first(atOrBefore: t + 1_000_000)?.contact == 2)
+        wheel.remove(contact: 2)
+        #expect(wheel.first(atOrBefore: t + 1_000_000)?.contact == 1)
+        wheel.remove(contact: 1)
+        #expect(wheel.first(atOrBefore: t + 1_999 * TimerWheelTests.day) == nil)
+        #expect(wheel.first(atOrBefore: t + 2_000 * TimerWheelTests.day)?.contact == 0)
+        #expect(wheel.count == 1)
+    }
+}
