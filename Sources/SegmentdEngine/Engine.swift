@@ -611,6 +611,8 @@ struct EngineCore {
             if off[0] == 0 || off[1] <= liveAfter {
                 off[0] = Int64(bitPattern: h)
                 off[1] = stamp
+                // A busy spell's blocks go back to the pool once their ids have left the horizon.
+                if dedupOverflow.hasBlocks(contact: idx) { dedupOverflow.release(contact: idx, liveAfter: liveAfter) }
                 return
             }
         }
