@@ -144,6 +144,8 @@ for interval in commitIntervals {
         if c.repartition == .auto { try broker.cluster.createTopic(c.repartitionTopic, partitions: partitions) }
         let daemon = Daemon(config: c, model: .defaultModel(), log: { _ in })
         let finished = Atomic<Bool>(false)
+        let cpu0 = cpuSeconds()
+        var threadsCpu0 = cpuByThread()
         Thread.detachNewThread {
             do { try daemon.run() } catch { print("daemon failed: \(error)") }
             finished.store(true, ordering: .sequentiallyConsistent)
@@ -153,10 +155,16 @@ for interval in commitIntervals {
         var dStart = 0.0
         let runDeadline = now() + 900
         while daemon.status.records < events && now() < runDeadline && !finished.load(ordering: .sequentiallyConsistent) {
-            if dStart == 0 && daemon.isReady { dStart = now() }
+            if dStart == 0 && daemon.isReady {
+                dStart = now()
+                threadsCpu0 = cpuByThread()
+            }
             usleep(2_000)
         }
         let dSeconds = now() - dStart
+        // CPU from the start of processing to the last commit, by thread (every thread of the
+        // process: the daemon's, librdkafka's, the embedded broker's).
+        let threadsCpu = cpuByThread().map { ($0.key, $0.value - (threadsCpu0[$0.key] ?? 0)) }.filter { $0.1 >= 0.05 }.sorted { $0.1 > $1.1 }
         daemon.stop()
         while !finished.load(ordering: .sequentiallyConsistent) { usleep(10_000) }
         let s = daemon.status
@@ -164,6 +172,9 @@ for interval in commitIntervals {
         rates[name] = daemonRate
         print("daemon (\(guarantee), commit_interval \(interval), threads \(threads)): \(s.records) records in \(String(format: "%.2f", dSeconds)) s = \(rate(s.records, dSeconds)); \(s.transitions) transitions, \(s.deadLetters) dead letters, \(s.recordsRepartitioned) repartitioned, \(s.transactions) transactions")
         print("daemon (commit_interval \(interval), threads \(threads)) / plain consumer: \(String(format: "%.2f", daemonRate / plainRate))")
+        print("  CPU of the process, join to stop: \(String(format: "%.2f", cpuSeconds() - cpu0)) s; while processing, by thread: "
+              + threadsCpu.map { "\($0.0) \(String(format: "%.2f", $0.1)) s" }.joined(separator: ", ")
+              + "; \(s.recordsDuringCommit) records processed while a commit ran")
         if threads != threadCounts[0], let base = rates["\(interval)-t\(threadCounts[0])"] {
             print("daemon (commit_interval \(interval)) threads \(threads) / threads \(threadCounts[0]): \(String(format: "%.2f", daemonRate / base))")
         }
