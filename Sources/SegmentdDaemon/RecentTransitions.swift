@@ -70,12 +70,14 @@ public final class RecentTransitions: Sendable {
     public final class Stage: @unchecked Sendable {
         let capacity: Int
         let keepsContactIds: Bool
-        var staged: [Staged] = []
+        // Used by one thread at a time, several times per transition: not checked for
+        // overlapping access at run time (the checks cost about a third of `add`).
+        @exclusivity(unchecked) var staged: [Staged] = []
         /// Transitions staged since the last commit or discard (the newest `capacity` are kept).
-        var stagedCount = 0
-        var stagedPerGroup: [Int] = []
+        @exclusivity(unchecked) var stagedCount = 0
+        @exclusivity(unchecked) var stagedPerGroup: [Int] = []
         /// The encoder of the staged transitions (its model names them).
-        var encoder: TransitionEncoder?
+        @exclusivity(unchecked) var encoder: TransitionEncoder?
         /// Staged transitions already named (a model changed within the transaction), awaiting the commit.
         var pending: [Entry] = []
         var pendingCounts: [String: Int] = [:]

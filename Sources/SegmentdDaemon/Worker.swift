@@ -62,6 +62,10 @@ final class Worker: @unchecked Sendable {
     private lazy var recentStage = instance.recent.makeStage()
     /// A stage to reuse for the next transaction (the one of the last commit, emptied by it).
     private var spareStage: RecentTransitions.Stage?
+    /// Names the staged transitions under `model`: one encoder for every partition (each
+    /// partition's own would make the stage name what it holds at every change of partition,
+    /// as after a model change).
+    private lazy var stageEncoder = TransitionEncoder(model: model)
     /// Work handed to the polling thread by other threads (HTTP queries, reloads): the engines
     /// are not thread-safe, so everything that reads them runs here, between batches. Once the
     /// loop ended, `closed` says why and new work is refused at once.
@@ -809,7 +813,7 @@ final class Worker: @unchecked Sendable {
             }
         }
         metrics.transition(group: t.group, from: t.from, to: t.to)
-        recentStage.add(t, encoder: encoder)
+        recentStage.add(t, encoder: stageEncoder)
         if let debug, let owned {
             debug("partition \(w.partition): contact \(String(decoding: owned.contactId, as: UTF8.self)) \(encoder.groupName(owned)): \(encoder.segmentName(group: owned.group, owned.from) ?? "null") -> \(encoder.segmentName(group: owned.group, owned.to) ?? "null") at \(EventTime.format(owned.at))")
         }
@@ -1184,6 +1188,7 @@ final class Worker: @unchecked Sendable {
             w.segmentCounts = w.pipeline.engine.segmentSizes()
         }
         model = new
+        stageEncoder = TransitionEncoder(model: new)
         // The re-evaluation's transitions join the open transaction.
         do {
             for w in engines.values.sorted(by: { $0.partition < $1.partition }) { try collectTransitions(w) }
