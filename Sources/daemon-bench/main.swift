@@ -242,7 +242,13 @@ if latencySeconds > 0 {
     for t in [c.inputTopic, c.changelogTopic] + (c.repartition == .auto ? [c.repartitionTopic] : []) {
         try broker.cluster.createTopic(t, partitions: partitions)
     }
-    let daemon = Daemon(config: c, model: .defaultModel(), log: { _ in })
+    let rebalanceLines = Mutex<[(Double, String)]>([])
+    let daemon = Daemon(config: c, model: .defaultModel(), log: { line in
+        // Partitions moving between threads hold their records back: when, relative to the first event.
+        if line.contains(": restored ") && line.contains(" partitions, ") || line.contains("revoked") {
+            rebalanceLines.withLock { $0.append((now(), line.contains("revoked") ? String(line.prefix { $0 != ":" }) + ": partitions revoked" : line)) }
+        }
+    })
     let finished = Atomic<Bool>(false)
     Thread.detachNewThread {
         do { try daemon.run() } catch { print("daemon failed: \(error)") }
@@ -275,6 +281,24 @@ if latencySeconds > 0 {
     var warm: ([(Double, Double)], [(Double, Double)], [(Double, Double)]) = ([], [], [])
     var produced = 0
     let l0 = now()
+    // Beside the daemon, a plain consumer (read_uncommitted, no processing) measures how long
+    // events take to reach a reader at all (the bench's producer, the broker, the fetch): the
+    // part of the latency that is not the daemon's.
+    let observed = Mutex<[Double]>([])
+    let observerDone = Atomic<Bool>(false)
+    let observer = try KafkaConsumer(config: ["bootstrap.servers": broker.bootstrapServers, "group.id": "latency-observer",
+                                              "auto.offset.reset": "earliest"], rebalanceHandler: DefaultRebalanceHandler())
+    try observer.subscribe(topics: [c.inputTopic])
+    Thread.detachNewThread {
+        var delays: [Double] = []
+        while !observerDone.load(ordering: .sequentiallyConsistent) {
+            _ = try? observer.poll(maxRecords: 10_000, timeoutMs: 50) { view in
+                // Events produced after the warm-up (the observer's own join reads a backlog).
+                if Double(view.timestampMs) >= (l0 + warmUp) * 1000 { delays.append(now() * 1000 - Double(view.timestampMs)) }
+            }
+        }
+        observed.withLock { $0 = delays }
+    }
     while now() - l0 < Double(latencySeconds) + warmUp {
         if warm.0.isEmpty && now() - l0 >= warmUp {
             warm = (histogram("segmentd_event_to_transition_seconds"), histogram("segmentd_batch_seconds"), histogram("segmentd_commit_seconds"))
@@ -299,6 +323,19 @@ if latencySeconds > 0 {
     let commits = since(histogram("segmentd_commit_seconds"), warm.2)
     daemon.stop()
     while !finished.load(ordering: .sequentiallyConsistent) { usleep(10_000) }
+    var lastPrinted = ""
+    for (at, line) in rebalanceLines.withLock({ $0 }) where at >= l0 && at <= producedBy + drained && line != lastPrinted {
+        print("  \(String(format: "%+.2f", at - l0 - warmUp)) s from the end of the warm-up: \(line)")
+        lastPrinted = line
+    }
+    observerDone.store(true, ordering: .sequentiallyConsistent)
+    var delays: [Double] = []
+    while delays.isEmpty && now() < drainBy { delays = observed.withLock { $0 }; usleep(10_000) }
+    try observer.close()
+    delays.sort()
+    if !delays.isEmpty {
+        print("  a plain consumer beside it (read only): event Kafka timestamp to read p50 \(Int(delays[delays.count / 2])) ms, p99 \(Int(delays[delays.count * 99 / 100])) ms over \(delays.count) events")
+    }
     func ms(_ v: Double?) -> String { v.map { String(format: "%.0f ms", $0 * 1000) } ?? "n/a" }
     print("latency (commit_interval \(commitIntervals.last!), threads \(c.threads), \(target) events/s\(latencyRate > 0 ? "" : " = half of \(Int(best))"), \(latencySeconds) s, \(produced) events, \(Int(buckets.last?.1 ?? 0)) with transitions; all committed \(String(format: "%.2f", drained)) s after the last was produced): event Kafka timestamp to commit p50 \(ms(quantile(0.5, buckets))), p99 \(ms(quantile(0.99, buckets))); batch (with its commit when due) p50 \(ms(quantile(0.5, batches))), p99 \(ms(quantile(0.99, batches))); commit p50 \(ms(quantile(0.5, commits))), p99 \(ms(quantile(0.99, commits)))")
 }
