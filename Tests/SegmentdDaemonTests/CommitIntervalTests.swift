@@ -85,4 +85,23 @@ struct CommitIntervalTests {
         let (actual, _) = try h.actual()
         #expect(actual == expected)
     }
+
+    @Test("at_least_once: each commit flushes and commits the offsets on the processing thread; output equals replay; a restart resumes after them")
+    func atLeastOnce() throws {
+        let h = try Harness()
+        try h.produce(1000, seed: 331)
+        var c = h.config
+        try c.set("processing_guarantee", "at_least_once", origin: "test")
+        let first = try h.runDaemon(c, until: { $0.status.records >= 1000 })
+        #expect(first.status.records == 1000)
+        #expect(first.status.transactions > 0)
+        #expect(first.status.recordsDuringCommit == 0, "nothing overlaps a commit without transactions")
+        try h.produce(500, seed: 332, start: DaemonTests.start + 1000 * 600_000)
+        // The next instance starts where the committed offsets and checkpoints say.
+        let second = try h.runDaemon(c, until: { $0.status.records >= 500 })
+        #expect(second.status.records == 500)
+        #expect(second.status.restoredContacts > 0)
+        let (actual, _) = try h.actual()
+        #expect(actual == (try h.expected()))
+    }
 }
