@@ -14,6 +14,7 @@ public final class DaemonMetrics: Sendable {
 
     let records: Counter
     let recordsRepartitioned: Counter
+    let recordsDuringCommit: Counter
     let recordsByShape: [String: Counter]
     /// Events applied by type name (canonical and declared types: bounded by the model's
     /// `Model.maxEventTypes`), made when first counted.
@@ -89,6 +90,8 @@ public final class DaemonMetrics: Sendable {
         records = registry.counter("segmentd_records_total", help: "Input records read")
         recordsRepartitioned = registry.counter("segmentd_records_repartitioned_total",
                                                 help: "Input records whose contact belongs to another partition, forwarded to the repartition topic")
+        recordsDuringCommit = registry.counter("segmentd_records_during_commit_total",
+                                               help: "Records processed while the previous transaction committed (they join the next one)")
         var byShape: [String: Counter] = [:]
         for s in ["native", "segment"] {
             byShape[s] = registry.counter("segmentd_events_consumed_total", labels: [("shape", s)], help: "Records applied, by input shape")
@@ -120,7 +123,7 @@ public final class DaemonMetrics: Sendable {
         eventToTransitionSeconds = registry.histogram("segmentd_event_to_transition_seconds", buckets: latency,
                                                                help: "From an event's Kafka timestamp to the commit of the transitions it caused")
         commitSeconds = registry.histogram("segmentd_commit_seconds", buckets: latency,
-                                           help: "Time to complete one transaction: changelog records, checkpoints, offsets and the commit")
+                                           help: "Time to complete one transaction: changelog records, checkpoints, offsets and the commit (the part after the changelog records runs while the next records are processed)")
         // Every canonical type's series exists from the start (declared types' on first use).
         for type in CanonicalTypes.all { _ = eventsOfType(type) }
     }

@@ -51,6 +51,17 @@ public final class RecentTransitions: Sendable {
         var causeKind: UInt8 = 0
         var eventType: UInt8 = 0
         var contact: [UInt8] = []
+
+        mutating func fill(_ t: TransitionView, causeKind: UInt8, eventType: UInt8, contact keep: Bool) {
+            group = t.group
+            from = t.from ?? -1
+            to = t.to ?? -1
+            at = t.at
+            self.causeKind = causeKind
+            self.eventType = eventType
+            contact.removeAll(keepingCapacity: true)
+            if keep { contact.append(contentsOf: t.contactId) }
+        }
     }
 
     /// The transitions of one open transaction, staged by the thread that produces them (each
@@ -59,12 +70,14 @@ public final class RecentTransitions: Sendable {
     public final class Stage: @unchecked Sendable {
         let capacity: Int
         let keepsContactIds: Bool
-        var staged: [Staged] = []
+        // Used by one thread at a time, several times per transition: not checked for
+        // overlapping access at run time (the checks cost about a third of `add`).
+        @exclusivity(unchecked) var staged: [Staged] = []
         /// Transitions staged since the last commit or discard (the newest `capacity` are kept).
-        var stagedCount = 0
-        var stagedPerGroup: [Int] = []
+        @exclusivity(unchecked) var stagedCount = 0
+        @exclusivity(unchecked) var stagedPerGroup: [Int] = []
         /// The encoder of the staged transitions (its model names them).
-        var encoder: TransitionEncoder?
+        @exclusivity(unchecked) var encoder: TransitionEncoder?
         /// Staged transitions already named (a model changed within the transaction), awaiting the commit.
         var pending: [Entry] = []
         var pendingCounts: [String: Int] = [:]
@@ -92,14 +105,9 @@ public final class RecentTransitions: Sendable {
             stagedPerGroup[t.group] += 1
             let slot = stagedCount % capacity
             if slot == staged.count { staged.append(Staged()) }
-            staged[slot].group = t.group
-            staged[slot].from = t.from ?? -1
-            staged[slot].to = t.to ?? -1
-            staged[slot].at = t.at
-            staged[slot].causeKind = kind
-            staged[slot].eventType = type
-            staged[slot].contact.removeAll(keepingCapacity: true)
-            if keepsContactIds { staged[slot].contact.append(contentsOf: t.contactId) }
+            // One access to the slot (each access to a class's stored array is checked at run
+            // time: one per field cost as much as the rest of this method).
+            staged[slot].fill(t, causeKind: kind, eventType: type, contact: keepsContactIds)
             stagedCount += 1
         }
 

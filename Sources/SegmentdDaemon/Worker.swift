@@ -60,6 +60,12 @@ final class Worker: @unchecked Sendable {
     var metrics: DaemonMetrics { instance.metrics }
     /// This thread's transitions of the open transaction, for the live console.
     private lazy var recentStage = instance.recent.makeStage()
+    /// A stage to reuse for the next transaction (the one of the last commit, emptied by it).
+    private var spareStage: RecentTransitions.Stage?
+    /// Names the staged transitions under `model`: one encoder for every partition (each
+    /// partition's own would make the stage name what it holds at every change of partition,
+    /// as after a model change).
+    private lazy var stageEncoder = TransitionEncoder(model: model)
     /// Work handed to the polling thread by other threads (HTTP queries, reloads): the engines
     /// are not thread-safe, so everything that reads them runs here, between batches. Once the
     /// loop ended, `closed` says why and new work is refused at once.
@@ -97,11 +103,26 @@ final class Worker: @unchecked Sendable {
     private var producer: KafkaProducer!
     private var engines: [Int32: PartitionState] = [:]
     private var open = OpenTransaction()
+    /// The previous transaction while its commit runs on `committer` (exactly_once; see
+    /// `startCommit`): the loop processes on meanwhile, and what that produces waits in `outbox`.
+    private var inFlight: CommitInFlight?
+    /// A commit that failed on `committer`: the producer's transaction to abort, and the dead
+    /// letters its delivery reports name (`abortingOnFailure`).
+    private var failedCommit: CommitInFlight?
+    /// The next transaction's records, produced while `inFlight` commits: librdkafka accepts no
+    /// record between a commit and the next begin, so they are copied here and produced once
+    /// that commit succeeded (dropped with it when it fails).
+    private var outbox = Outbox()
+    /// Runs the end of each commit (flush, checkpoints, offsets, `commit_transaction`): one
+    /// at a time, off the polling thread.
+    private lazy var committer = DispatchQueue(label: "segmentd.commit.\(index)")
     /// An aborted transaction held records, and no commit succeeded since: they were rewound
     /// and are input waiting, even while a poll after the rewind returns nothing yet.
     private var rewoundRecordsWaiting = false
-    /// Where each transition's document is encoded before it is produced (reused).
-    private var documentBuffer: [UInt8] = []
+    /// Where each transition's document is encoded before it is produced (reused). Touched
+    /// only by the polling thread, three times per transition: not checked for overlapping
+    /// access at run time (those checks cost about 300 instructions per transition).
+    @exclusivity(unchecked) private var documentBuffer: [UInt8] = []
     /// A produce that failed outside the loop's own steps (a model reload's transitions): the
     /// loop aborts and rewinds on its next iteration.
     private var deferredFailure: KafkaError?
@@ -158,6 +179,15 @@ final class Worker: @unchecked Sendable {
             self.segmentCounts = segmentCounts
         }
 
+        /// A transition moved a contact from one segment to another (either may be none).
+        func countTransition(group: Int, from: Int?, to: Int?) {
+            // One access to the counts, not one per change.
+            segmentCounts.withUnsafeMutableBufferPointer { groups in
+                if let from { groups[group][from] -= 1 }
+                if let to { groups[group][to] += 1 }
+            }
+        }
+
         /// Records were read (input or repartition topic) that no transaction committed yet.
         var hasUncommittedPosition: Bool {
             nextOffset != committedOffset || nextRepartitionOffset != committedRepartitionOffset
@@ -194,6 +224,83 @@ final class Worker: @unchecked Sendable {
         var causeTimestamps: [Int64] = []
         /// Input position and value size of each dead letter; its delivery tag is index + 1.
         var deadLetterSources: [(SourcePosition, Int)] = []
+        /// Input and repartition-topic records processed while the previous transaction committed.
+        var overlapped = 0
+    }
+
+    /// A transaction handed to the committer: everything it holds was produced by the polling
+    /// thread (transitions, dead letters, forwarded records, snapshots); the committer waits
+    /// for their delivery, adds the checkpoints and offsets, and commits. What the polling
+    /// thread books once it committed is kept here with it.
+    final class CommitInFlight: @unchecked Sendable {
+        let transaction: OpenTransaction
+        /// Each partition's position the transaction reaches (input, repartition topic).
+        let positions: [(PartitionState, input: Int64, repartition: Int64)]
+        /// Partitions whose changelog got records under `fingerprint`.
+        let written: [PartitionState]
+        let fingerprint: String
+        let stage: RecentTransitions.Stage
+        let started: ContinuousClock.Instant
+        private let finished = DispatchGroup()
+        private let outcome = Mutex<Result<Void, any Error>?>(nil)
+
+        init(transaction: OpenTransaction, positions: [(PartitionState, input: Int64, repartition: Int64)], written: [PartitionState],
+             fingerprint: String, stage: RecentTransitions.Stage, started: ContinuousClock.Instant) {
+            self.transaction = transaction
+            self.positions = positions
+            self.written = written
+            self.fingerprint = fingerprint
+            self.stage = stage
+            self.started = started
+            finished.enter()
+        }
+
+        func finish(_ result: Result<Void, any Error>) {
+            outcome.withLock { $0 = result }
+            finished.leave()
+        }
+
+        /// The commit's outcome: nil while it runs, unless `wait`.
+        func result(wait: Bool) -> Result<Void, any Error>? {
+            if wait { finished.wait() }
+            return outcome.withLock { $0 }
+        }
+    }
+
+    /// Records waiting for the next transaction (see `outbox`): keys and values in one buffer.
+    struct Outbox {
+        struct Record {
+            var topic: String
+            var partition: Int32?
+            var key: Range<Int>?
+            var value: Range<Int>
+            var headers: [KafkaHeader]
+            /// A dead letter (produced with its fallback to a truncated copy), not `key`/`value`.
+            var deadLetter: (letter: DeadLetter, tag: Int)?
+        }
+        var bytes: [UInt8] = []
+        var records: [Record] = []
+        var isEmpty: Bool { records.isEmpty }
+
+        mutating func append(topic: String, partition: Int32?, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer, headers: [KafkaHeader]) {
+            var keyRange: Range<Int>?
+            if let key {
+                keyRange = bytes.count..<(bytes.count + key.count)
+                bytes.append(contentsOf: key)
+            }
+            let valueRange = bytes.count..<(bytes.count + value.count)
+            bytes.append(contentsOf: value)
+            records.append(Record(topic: topic, partition: partition, key: keyRange, value: valueRange, headers: headers))
+        }
+
+        mutating func append(deadLetter: DeadLetter, tag: Int, topic: String) {
+            records.append(Record(topic: topic, partition: nil, key: nil, value: 0..<0, headers: [], deadLetter: (deadLetter, tag)))
+        }
+
+        mutating func removeAll() {
+            bytes.removeAll(keepingCapacity: true)
+            records.removeAll(keepingCapacity: true)
+        }
     }
 
     init(index: Int, instance: Daemon, config: DaemonConfig, model: Model, log: @escaping LogSink, debug: LogSink?, error: LogSink?) {
@@ -295,6 +402,8 @@ final class Worker: @unchecked Sendable {
     /// honoured within about a second at any stage (connecting, initialising transactions,
     /// waiting for the assignment, consuming).
     func run() throws {
+        // Named for `top -H` and per-thread CPU figures (Linux keeps 15 bytes).
+        nameCurrentThread("segmentd-\(index)")
         setPhase(.starting)
         defer {
             setPhase(.stopped)
@@ -353,6 +462,8 @@ final class Worker: @unchecked Sendable {
             closeConsumerSafely(consumer, joinMayBeInFlight: config.guarantee == .exactlyOnce)
         }
         lastProgress.store(Daemon.wallMs(), ordering: .relaxed)
+        // Leaving on an error: a commit still running ends before its producer and consumer close.
+        defer { _ = inFlight?.result(wait: true) }
         while !stopping {
             heartbeat.store(Daemon.wallMs(), ordering: .relaxed)
             try pollOnce()
@@ -427,6 +538,8 @@ final class Worker: @unchecked Sendable {
                 deferredFailure = nil
                 throw e
             }
+            // The previous transaction committed meanwhile: book it, produce what waited.
+            try finishCommitInFlight(wait: false)
             // A batch holds runs of records of one partition: its worker is looked up once a run.
             var current: PartitionState?
             try consumer.poll(maxRecords: config.batchSize, timeoutMs: repartitionBacklog ? 0 : untilDue) { view in
@@ -446,6 +559,7 @@ final class Worker: @unchecked Sendable {
             if n + fromRepartition > 0 && open.startedMs == nil { open.startedMs = now }
             open.records += n
             open.repartitionRecordsRead += fromRepartition
+            if inFlight != nil { open.overlapped += n + fromRepartition }
             if let idle = config.idleAdvance {
                 for w in engines.values where now - w.lastRecordWallMs >= idle {
                     w.pipeline.engine.advanceWatermark(to: now - config.lateness - 1)
@@ -453,7 +567,7 @@ final class Worker: @unchecked Sendable {
                 }
             }
             if let started = open.startedMs, Daemon.wallMs() - started >= config.commitInterval || open.records >= config.commitMaxRecords {
-                try commit()
+                try startCommit()
             }
         }
         if n > 0 {
@@ -558,18 +672,31 @@ final class Worker: @unchecked Sendable {
         if try collectTransitions(w) > 0 { open.causeTimestamps.append(timestampMs) }
     }
 
-    /// Produces one record into the open transaction, beginning it first if needed.
+    /// Produces one record into the open transaction: `send(topic:partition:keyBytes:…)`.
     private func send(topic: String, partition: Int32?, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader] = [], tag: Int = 0) throws {
-        try beginIfNeeded()
-        try producer.produce(topic: topic, partition: partition, key: key, value: value, headers: headers, tag: tag)
+        func withKey(_ body: (UnsafeRawBufferPointer?) throws -> Void) rethrows {
+            if let key { try key.withUnsafeBytes { try body($0) } } else { try body(nil) }
+        }
+        try withKey { keyBytes in
+            try value.withUnsafeBytes { valueBytes in
+                try send(topic: topic, partition: partition, keyBytes: keyBytes, valueBytes: valueBytes, headers: headers, tag: tag)
+            }
+        }
     }
 
     /// Produces one record from borrowed bytes (the producer copies them) into the open
-    /// transaction, beginning it first if needed.
+    /// transaction, beginning it first if needed; while the previous transaction commits, the
+    /// bytes are copied into the outbox instead (produced once it committed).
     private func send(topic: String, partition: Int32?, keyBytes: UnsafeRawBufferPointer?, valueBytes: UnsafeRawBufferPointer,
-                      headers: [KafkaHeader] = []) throws {
+                      headers: [KafkaHeader] = [], tag: Int = 0) throws {
+        if inFlight != nil {
+            precondition(tag == 0, "tagged records wait in the outbox as dead letters")
+            if open.startedMs == nil { open.startedMs = Daemon.wallMs() }
+            outbox.append(topic: topic, partition: partition, key: keyBytes, value: valueBytes, headers: headers)
+            return
+        }
         try beginIfNeeded()
-        try producer.produce(topic: topic, partition: partition, keyBytes: keyBytes, valueBytes: valueBytes, headers: headers)
+        try producer.produce(topic: topic, partition: partition, keyBytes: keyBytes, valueBytes: valueBytes, headers: headers, tag: tag)
     }
 
     private func beginIfNeeded() throws {
@@ -592,15 +719,26 @@ final class Worker: @unchecked Sendable {
             open.truncated += 1
         }
         open.deadLetterSources.append((d.source, d.value.count))
+        if inFlight != nil {
+            if open.startedMs == nil { open.startedMs = Daemon.wallMs() }
+            outbox.append(deadLetter: d, tag: open.deadLetterSources.count, topic: config.deadLetterTopic)
+        } else {
+            try produceDeadLetter(d, tag: open.deadLetterSources.count)
+        }
+        open.deadLetters += 1
+    }
+
+    /// Produces a dead letter into the open transaction; one the producer refuses at once is
+    /// written truncated.
+    private func produceDeadLetter(_ d: DeadLetter, tag: Int) throws {
         do {
-            try send(topic: config.deadLetterTopic, partition: nil, key: d.key, value: d.value, headers: d.headers, tag: open.deadLetterSources.count)
+            try send(topic: config.deadLetterTopic, partition: nil, key: d.key, value: d.value, headers: d.headers, tag: tag)
         } catch let e as KafkaError where e.isPermanentRecordError {
             let t = Worker.truncated(d)
             try send(topic: config.deadLetterTopic, partition: nil, key: t.key, value: t.value, headers: t.headers)
             open.truncated += 1
             log("dead letter of \(config.inputTopic)[\(d.source.partition)]@\(d.source.offset) (\(d.value.count) bytes, key \(d.key?.count ?? 0) bytes) refused (\(e.name)): stored truncated")
         }
-        open.deadLetters += 1
     }
 
     /// The consumer delivered `delivered` where `w.nextOffset` was expected. Offsets may skip
@@ -675,12 +813,11 @@ final class Worker: @unchecked Sendable {
             }
         }
         metrics.transition(group: t.group, from: t.from, to: t.to)
-        recentStage.add(t, encoder: encoder)
+        recentStage.add(t, encoder: stageEncoder)
         if let debug, let owned {
             debug("partition \(w.partition): contact \(String(decoding: owned.contactId, as: UTF8.self)) \(encoder.groupName(owned)): \(encoder.segmentName(group: owned.group, owned.from) ?? "null") -> \(encoder.segmentName(group: owned.group, owned.to) ?? "null") at \(EventTime.format(owned.at))")
         }
-        if let f = t.from { w.segmentCounts[t.group][f] -= 1 }
-        if let to = t.to { w.segmentCounts[t.group][to] += 1 }
+        w.countTransition(group: t.group, from: t.from, to: t.to)
     }
 
     /// Per-partition gauges, segment sizes and record counters (once per iteration).
@@ -752,11 +889,27 @@ final class Worker: @unchecked Sendable {
         w.lastEngagement = counts
     }
 
+    /// Completes the open transaction and waits for its commit (`startCommit`, then
+    /// `finishCommitInFlight`). Throws what fails: callers abort and rewind (`abortingOnFailure`).
+    func commit() throws {
+        try startCommit()
+        try finishCommitInFlight(wait: true)
+    }
+
     /// Completes the open transaction: the changelog records of the contacts that changed since
     /// the last commit (one per contact) and each partition's checkpoint, then the input and
     /// repartition offsets, and commit (exactly_once); flush, then commit offsets
-    /// (at_least_once). Throws what fails: callers abort and rewind (`abortingOnFailure`).
-    func commit() throws {
+    /// (at_least_once). Waits first for the previous commit, if one still runs.
+    ///
+    /// Under exactly_once only the part that reads the engines runs here (the snapshots); the
+    /// rest waits for the broker (the flush before the checkpoints, the offsets, the commit's
+    /// flush and EndTxn) and runs on `committer` while the loop processes the next records.
+    /// That keeps exactly-once: the records processed meanwhile belong to the next transaction,
+    /// and nothing of theirs reaches the producer before this one committed (they wait in the
+    /// outbox); if this commit fails, they are dropped with it (abort, rewind to the last
+    /// commit, read again), like the records of a transaction that fails.
+    func startCommit() throws {
+        try finishCommitInFlight(wait: true)
         let t0 = ContinuousClock.now
         var offsets: [TopicPartition: Int64] = [:]
         var written: [PartitionState] = []
@@ -764,7 +917,7 @@ final class Worker: @unchecked Sendable {
         // computed on each read.
         let model = self.model
         let fingerprint = model.fingerprint
-        var checkpoints: [(Int32, Changelog.Checkpoint)] = []
+        var checkpoints: [(partition: Int32, record: (key: [UInt8], value: [UInt8], headers: [KafkaHeader]))] = []
         for w in engines.values.sorted(by: { $0.partition < $1.partition }) {
             let engine = w.pipeline.engine
             let dirty = engine.takeDirtyContacts()
@@ -781,52 +934,110 @@ final class Worker: @unchecked Sendable {
                     try send(topic: config.changelogTopic, partition: w.partition, key: engine.contactId(at: i), value: engine.snapshot(contact: i, tag: tag))
                 }
             }
-            checkpoints.append((w.partition, Changelog.Checkpoint(offset: w.nextOffset, repartitionOffset: repartitionOffset,
-                                                                  streamTime: engine.checkpoint.streamTime, watermark: engine.checkpoint.watermark,
-                                                                  modelVersion: model.version, modelFingerprint: fingerprint)))
+            checkpoints.append((w.partition, Changelog.checkpointRecord(Changelog.Checkpoint(
+                offset: w.nextOffset, repartitionOffset: repartitionOffset, streamTime: engine.checkpoint.streamTime,
+                watermark: engine.checkpoint.watermark, modelVersion: model.version, modelFingerprint: fingerprint))))
             offsets[TopicPartition(topic: config.inputTopic, partition: w.partition)] = w.nextOffset
             if let repartitionOffset { offsets[TopicPartition(topic: config.repartitionTopic, partition: w.partition)] = repartitionOffset }
         }
-        // The checkpoints last, once everything else of the transaction reached the broker: on a
-        // broker that shows uncommitted records (the embedded one), a process killed before the
-        // commit then leaves either no new checkpoint or one whose transitions, dead letters,
-        // forwarded records and snapshots are all there too. (On a real cluster, read_committed
-        // hides the whole transaction until it commits; the flush costs one round trip.)
-        if !checkpoints.isEmpty {
-            if config.guarantee == .exactlyOnce { try producer.flush(timeoutMs: 60_000) }
-            for (p, cp) in checkpoints {
-                let r = Changelog.checkpointRecord(cp)
+        guard open.startedMs != nil || !checkpoints.isEmpty else { return }
+        if config.guarantee == .exactlyOnce && !checkpoints.isEmpty { try beginIfNeeded() }
+        let groupMetadata = config.guarantee == .exactlyOnce && !offsets.isEmpty ? try consumer.groupMetadata() : nil
+        let stage = recentStage
+        let handed = CommitInFlight(transaction: open, positions: engines.values.map { ($0, $0.nextOffset, $0.nextRepartitionOffset) },
+                                    written: written, fingerprint: fingerprint, stage: stage, started: t0)
+        guard config.guarantee == .exactlyOnce else {
+            for (p, r) in checkpoints {
                 try send(topic: config.changelogTopic, partition: p, key: r.key, value: r.value, headers: r.headers)
             }
-        }
-        guard open.startedMs != nil else { return }
-        let abortsBefore = status.consecutiveAborts
-        if config.guarantee == .exactlyOnce {
-            if open.begun {
-                if !offsets.isEmpty { try producer.sendOffsetsToTransaction(offsets: offsets, consumer: consumer, timeoutMs: 60_000) }
-                try commitTransaction()
-            }
-        } else {
             try producer.flush(timeoutMs: 60_000)
             if !offsets.isEmpty { try consumer.commit(offsets: offsets) }
+            open = OpenTransaction()
+            completeCommit(handed)
+            return
         }
-        for w in engines.values {
-            w.committedOffset = w.nextOffset
-            w.committedRepartitionOffset = w.nextRepartitionOffset
+        guard open.begun else {
+            // Nothing was produced (nothing to commit with the broker).
+            open = OpenTransaction()
+            completeCommit(handed)
+            return
         }
-        for w in written { w.modelInChangelog = fingerprint }
+        open = OpenTransaction()
+        recentStage = spareStage ?? instance.recent.makeStage()
+        spareStage = nil
+        inFlight = handed
+        let producer = self.producer!
+        committer.async { [self, checkpoints, offsets] in
+            handed.finish(Result {
+                // The checkpoints last, once everything else of the transaction reached the
+                // broker: on a broker that shows uncommitted records (the embedded one), a
+                // process killed before the commit then leaves either no new checkpoint or one
+                // whose transitions, dead letters, forwarded records and snapshots are all there
+                // too. (On a real cluster, read_committed hides the whole transaction until it
+                // commits; the flush costs one round trip.)
+                if !checkpoints.isEmpty {
+                    try producer.flush(timeoutMs: 60_000)
+                    for (p, r) in checkpoints {
+                        try producer.produce(topic: config.changelogTopic, partition: p, key: r.key, value: r.value, headers: r.headers)
+                    }
+                }
+                if let groupMetadata {
+                    try producer.sendOffsetsToTransaction(offsets: offsets, groupMetadata: groupMetadata, timeoutMs: 60_000)
+                }
+                try commitTransaction()
+            })
+            // The loop may be waiting for input: the outbox can go out now.
+            inbox.withLock { $0.consumer?.wakeUp() }
+        }
+    }
+
+    /// Takes the outcome of the commit running on `committer` (waiting for it with `wait`,
+    /// else only if it is done): books it and produces the outbox into a new transaction, or
+    /// throws its error (the caller aborts and rewinds).
+    private func finishCommitInFlight(wait: Bool) throws {
+        guard let handed = inFlight, let result = handed.result(wait: wait) else { return }
+        inFlight = nil
+        if case .failure(let e) = result {
+            failedCommit = handed
+            throw e
+        }
+        completeCommit(handed)
+        guard !outbox.isEmpty else { return }
+        try beginIfNeeded()
+        for r in outbox.records {
+            if let (letter, tag) = r.deadLetter {
+                try produceDeadLetter(letter, tag: tag)
+                continue
+            }
+            try outbox.bytes.withUnsafeBytes { bytes in
+                try producer.produce(topic: r.topic, partition: r.partition, keyBytes: r.key.map { UnsafeRawBufferPointer(rebasing: bytes[$0]) },
+                                     valueBytes: UnsafeRawBufferPointer(rebasing: bytes[r.value]), headers: r.headers)
+            }
+        }
+        outbox.removeAll()
+    }
+
+    /// Books a committed transaction: positions, counters, status, the console's transitions.
+    private func completeCommit(_ handed: CommitInFlight) {
+        for (w, input, repartition) in handed.positions {
+            w.committedOffset = input
+            w.committedRepartitionOffset = repartition
+        }
+        for w in handed.written { w.modelInChangelog = handed.fingerprint }
+        let abortsBefore = status.consecutiveAborts
         lastProgress.store(Daemon.wallMs(), ordering: .relaxed)
         metrics.commits.increment()
         rewoundRecordsWaiting = false
-        let done = open
-        open = OpenTransaction()
+        let done = handed.transaction
         if done.records > 0 { metrics.records.increment(by: Int64(done.records)) }
         if done.truncated > 0 { metrics.truncatedDeadLetters.increment(by: Int64(done.truncated)) }
         for (r, n) in done.deadByReason { metrics.deadLetters[r]?.increment(by: Int64(n)) }
         if done.forwarded > 0 { metrics.recordsRepartitioned.increment(by: Int64(done.forwarded)) }
+        if done.overlapped > 0 { metrics.recordsDuringCommit.increment(by: Int64(done.overlapped)) }
         let committedAt = Daemon.wallMs()
-        instance.recent.commit(recentStage, nowMs: committedAt)
-        let d = ContinuousClock.now - t0
+        instance.recent.commit(handed.stage, nowMs: committedAt)
+        if handed.stage !== recentStage { spareStage = handed.stage }
+        let d = ContinuousClock.now - handed.started
         metrics.commitSeconds.record(Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
         for ts in done.causeTimestamps where ts > 0 { metrics.eventToTransitionSeconds.record(Double(max(0, committedAt - ts)) / 1000) }
         statusBox.withLock {
@@ -837,6 +1048,7 @@ final class Worker: @unchecked Sendable {
             $0.deadLetters += done.deadLetters
             $0.recordsRepartitioned += done.forwarded
             $0.truncatedDeadLetters += done.truncated
+            $0.recordsDuringCommit += done.overlapped
             $0.consecutiveAborts = 0
         }
         if abortsBefore > 0 { instance.publishConsecutiveAborts() }
@@ -850,8 +1062,18 @@ final class Worker: @unchecked Sendable {
         do {
             try body()
         } catch let e as KafkaError where config.guarantee == .exactlyOnce && !e.isFatal {
-            for f in producer.takeTaggedFailures() where f.error.isPermanentRecordError && f.tag >= 1 && f.tag <= open.deadLetterSources.count {
-                let (src, size) = open.deadLetterSources[f.tag - 1]
+            // A commit still running decides what committed: wait for it. The transaction that
+            // failed is then that commit's (its records in the producer, the open one's only in
+            // the outbox) or the open one.
+            var failed = failedCommit
+            failedCommit = nil
+            if let handed = inFlight {
+                inFlight = nil
+                if case .success = handed.result(wait: true) { completeCommit(handed) } else { failed = handed }
+            }
+            let deadLetterSources = failed?.transaction.deadLetterSources ?? open.deadLetterSources
+            for f in producer.takeTaggedFailures() where f.error.isPermanentRecordError && f.tag >= 1 && f.tag <= deadLetterSources.count {
+                let (src, size) = deadLetterSources[f.tag - 1]
                 truncateOnRetry.insert(src)
                 log("dead letter of \(config.inputTopic)[\(src.partition)]@\(src.offset) (\(size) bytes) refused by the broker (\(f.error.name)): it is written truncated on the retry")
             }
@@ -859,14 +1081,20 @@ final class Worker: @unchecked Sendable {
             let since = (Daemon.wallMs() - lastProgress.load(ordering: .relaxed)) / 1000
             let line = "transaction failed (\(e)); aborting and restoring from the changelog (\(inRow) aborts in a row, no progress for \(since) s)"
             if inRow >= 3 { logError(line) } else { log(line) }
-            if open.begun {
+            if open.begun || failed != nil {
                 do { try producer.abortTransaction(timeoutMs: 60_000) } catch { log("abort: \(error)") }
             }
             metrics.aborts.increment()
             instance.publishConsecutiveAborts()
-            if open.records > 0 || open.repartitionRecordsRead > 0 { rewoundRecordsWaiting = true }
+            if open.records > 0 || open.repartitionRecordsRead > 0 || (failed?.transaction.records ?? 0) > 0
+                || (failed?.transaction.repartitionRecordsRead ?? 0) > 0 { rewoundRecordsWaiting = true }
             open = OpenTransaction()
+            outbox.removeAll()
             recentStage.discard()
+            if let failed {
+                failed.stage.discard()
+                spareStage = failed.stage
+            }
             try rewindAll()
         }
     }
@@ -960,6 +1188,7 @@ final class Worker: @unchecked Sendable {
             w.segmentCounts = w.pipeline.engine.segmentSizes()
         }
         model = new
+        stageEncoder = TransitionEncoder(model: new)
         // The re-evaluation's transitions join the open transaction.
         do {
             for w in engines.values.sorted(by: { $0.partition < $1.partition }) { try collectTransitions(w) }

@@ -58,6 +58,10 @@ public final class KafkaProducer: @unchecked Sendable {
     private let closed = Atomic<Bool>(false)
     /// Produce calls since delivery reports were last served.
     private let sincePoll = Atomic<Int>(0)
+    /// Topic handles by name, made on first use and destroyed with the producer: a produce
+    /// that names its topic makes librdkafka look the topic up and count a reference to it for
+    /// every record (about 800 instructions of a produce's 2,000, measured with callgrind).
+    private let topicHandles = Mutex<[(name: String, topic: OpaquePointer)]>([])
 
     public init(config: KafkaConfig) throws {
         let reports = DeliveryReports()
@@ -75,8 +79,26 @@ public final class KafkaProducer: @unchecked Sendable {
         // Best effort: a producer dropped without close() still gets a short flush.
         if !closed.load(ordering: .acquiring) {
             _ = rd_kafka_flush(handle, 5_000)
+            destroyTopicHandles()
             rd_kafka_destroy(handle)
         }
+    }
+
+    /// The handle of `topic` (made once).
+    private func topicHandle(_ topic: String) throws -> OpaquePointer {
+        try topicHandles.withLock { handles in
+            for known in handles where known.name == topic { return known.topic }
+            guard let made = rd_kafka_topic_new(handle, topic, nil) else {
+                throw KafkaError(rd_kafka_last_error(), context: "produce to \(topic)", detail: "no topic handle")
+            }
+            handles.append((topic, made))
+            return made
+        }
+    }
+
+    private func destroyTopicHandles() {
+        let handles = topicHandles.withLock { h in defer { h = [] }; return h }
+        for known in handles { rd_kafka_topic_destroy(known.topic) }
     }
 
     private func ensureOpen(_ what: String) throws {
@@ -116,7 +138,8 @@ public final class KafkaProducer: @unchecked Sendable {
         for h in headers { headerBytes += h.key.utf8.count + 1 + h.value.count }
         // At most: topic, partition, flags, opaque, key, value, timestamp, then one per header.
         let maxArguments = 7 + headers.count
-        try topic.withCString { topicPtr in
+        let topicHandle = try topicHandle(topic)
+        do {
             try withUnsafeTemporaryAllocation(byteCount: max(headerBytes, 1), alignment: 1) { headerBuf in
                 try withUnsafeTemporaryAllocation(of: rd_kafka_vu_t.self, capacity: maxArguments) { vus in
                     var count = 0
@@ -126,7 +149,7 @@ public final class KafkaProducer: @unchecked Sendable {
                         count += 1
                     }
                     var vu = rd_kafka_vu_t()
-                    vu.vtype = RD_KAFKA_VTYPE_TOPIC; vu.u.cstr = topicPtr; add(vu)
+                    vu.vtype = RD_KAFKA_VTYPE_RKT; vu.u.rkt = topicHandle; add(vu)
                     vu = rd_kafka_vu_t()
                     vu.vtype = RD_KAFKA_VTYPE_PARTITION; vu.u.i32 = partition ?? -1; add(vu)
                     vu = rd_kafka_vu_t()
@@ -274,6 +297,7 @@ public final class KafkaProducer: @unchecked Sendable {
         guard !wasClosed else { return }
         var flushError: (any Error)?
         do { try flushInternal(timeoutMs: timeoutMs) } catch { flushError = error }
+        destroyTopicHandles()
         rd_kafka_destroy(handle)
         if let flushError { throw flushError }
     }

@@ -144,6 +144,8 @@ for interval in commitIntervals {
         if c.repartition == .auto { try broker.cluster.createTopic(c.repartitionTopic, partitions: partitions) }
         let daemon = Daemon(config: c, model: .defaultModel(), log: { _ in })
         let finished = Atomic<Bool>(false)
+        let cpu0 = cpuSeconds()
+        var threadsCpu0 = cpuByThread()
         Thread.detachNewThread {
             do { try daemon.run() } catch { print("daemon failed: \(error)") }
             finished.store(true, ordering: .sequentiallyConsistent)
@@ -153,10 +155,16 @@ for interval in commitIntervals {
         var dStart = 0.0
         let runDeadline = now() + 900
         while daemon.status.records < events && now() < runDeadline && !finished.load(ordering: .sequentiallyConsistent) {
-            if dStart == 0 && daemon.isReady { dStart = now() }
+            if dStart == 0 && daemon.isReady {
+                dStart = now()
+                threadsCpu0 = cpuByThread()
+            }
             usleep(2_000)
         }
         let dSeconds = now() - dStart
+        // CPU from the start of processing to the last commit, by thread (every thread of the
+        // process: the daemon's, librdkafka's, the embedded broker's).
+        let threadsCpu = cpuByThread().map { ($0.key, $0.value - (threadsCpu0[$0.key] ?? 0)) }.filter { $0.1 >= 0.05 }.sorted { $0.1 > $1.1 }
         daemon.stop()
         while !finished.load(ordering: .sequentiallyConsistent) { usleep(10_000) }
         let s = daemon.status
@@ -164,6 +172,9 @@ for interval in commitIntervals {
         rates[name] = daemonRate
         print("daemon (\(guarantee), commit_interval \(interval), threads \(threads)): \(s.records) records in \(String(format: "%.2f", dSeconds)) s = \(rate(s.records, dSeconds)); \(s.transitions) transitions, \(s.deadLetters) dead letters, \(s.recordsRepartitioned) repartitioned, \(s.transactions) transactions")
         print("daemon (commit_interval \(interval), threads \(threads)) / plain consumer: \(String(format: "%.2f", daemonRate / plainRate))")
+        print("  CPU of the process, join to stop: \(String(format: "%.2f", cpuSeconds() - cpu0)) s; while processing, by thread: "
+              + threadsCpu.map { "\($0.0) \(String(format: "%.2f", $0.1)) s" }.joined(separator: ", ")
+              + "; \(s.recordsDuringCommit) records processed while a commit ran")
         if threads != threadCounts[0], let base = rates["\(interval)-t\(threadCounts[0])"] {
             print("daemon (commit_interval \(interval)) threads \(threads) / threads \(threadCounts[0]): \(String(format: "%.2f", daemonRate / base))")
         }
@@ -231,7 +242,13 @@ if latencySeconds > 0 {
     for t in [c.inputTopic, c.changelogTopic] + (c.repartition == .auto ? [c.repartitionTopic] : []) {
         try broker.cluster.createTopic(t, partitions: partitions)
     }
-    let daemon = Daemon(config: c, model: .defaultModel(), log: { _ in })
+    let rebalanceLines = Mutex<[(Double, String)]>([])
+    let daemon = Daemon(config: c, model: .defaultModel(), log: { line in
+        // Partitions moving between threads hold their records back: when, relative to the first event.
+        if line.contains(": restored ") && line.contains(" partitions, ") || line.contains("revoked") {
+            rebalanceLines.withLock { $0.append((now(), line.contains("revoked") ? String(line.prefix { $0 != ":" }) + ": partitions revoked" : line)) }
+        }
+    })
     let finished = Atomic<Bool>(false)
     Thread.detachNewThread {
         do { try daemon.run() } catch { print("daemon failed: \(error)") }
@@ -264,6 +281,24 @@ if latencySeconds > 0 {
     var warm: ([(Double, Double)], [(Double, Double)], [(Double, Double)]) = ([], [], [])
     var produced = 0
     let l0 = now()
+    // Beside the daemon, a plain consumer (read_uncommitted, no processing) measures how long
+    // events take to reach a reader at all (the bench's producer, the broker, the fetch): the
+    // part of the latency that is not the daemon's.
+    let observed = Mutex<[Double]>([])
+    let observerDone = Atomic<Bool>(false)
+    let observer = try KafkaConsumer(config: ["bootstrap.servers": broker.bootstrapServers, "group.id": "latency-observer",
+                                              "auto.offset.reset": "earliest"], rebalanceHandler: DefaultRebalanceHandler())
+    try observer.subscribe(topics: [c.inputTopic])
+    Thread.detachNewThread {
+        var delays: [Double] = []
+        while !observerDone.load(ordering: .sequentiallyConsistent) {
+            _ = try? observer.poll(maxRecords: 10_000, timeoutMs: 50) { view in
+                // Events produced after the warm-up (the observer's own join reads a backlog).
+                if Double(view.timestampMs) >= (l0 + warmUp) * 1000 { delays.append(now() * 1000 - Double(view.timestampMs)) }
+            }
+        }
+        observed.withLock { $0 = delays }
+    }
     while now() - l0 < Double(latencySeconds) + warmUp {
         if warm.0.isEmpty && now() - l0 >= warmUp {
             warm = (histogram("segmentd_event_to_transition_seconds"), histogram("segmentd_batch_seconds"), histogram("segmentd_commit_seconds"))
@@ -288,6 +323,19 @@ if latencySeconds > 0 {
     let commits = since(histogram("segmentd_commit_seconds"), warm.2)
     daemon.stop()
     while !finished.load(ordering: .sequentiallyConsistent) { usleep(10_000) }
+    var lastPrinted = ""
+    for (at, line) in rebalanceLines.withLock({ $0 }) where at >= l0 && at <= producedBy + drained && line != lastPrinted {
+        print("  \(String(format: "%+.2f", at - l0 - warmUp)) s from the end of the warm-up: \(line)")
+        lastPrinted = line
+    }
+    observerDone.store(true, ordering: .sequentiallyConsistent)
+    var delays: [Double] = []
+    while delays.isEmpty && now() < drainBy { delays = observed.withLock { $0 }; usleep(10_000) }
+    try observer.close()
+    delays.sort()
+    if !delays.isEmpty {
+        print("  a plain consumer beside it (read only): event Kafka timestamp to read p50 \(Int(delays[delays.count / 2])) ms, p99 \(Int(delays[delays.count * 99 / 100])) ms over \(delays.count) events")
+    }
     func ms(_ v: Double?) -> String { v.map { String(format: "%.0f ms", $0 * 1000) } ?? "n/a" }
     print("latency (commit_interval \(commitIntervals.last!), threads \(c.threads), \(target) events/s\(latencyRate > 0 ? "" : " = half of \(Int(best))"), \(latencySeconds) s, \(produced) events, \(Int(buckets.last?.1 ?? 0)) with transitions; all committed \(String(format: "%.2f", drained)) s after the last was produced): event Kafka timestamp to commit p50 \(ms(quantile(0.5, buckets))), p99 \(ms(quantile(0.99, buckets))); batch (with its commit when due) p50 \(ms(quantile(0.5, batches))), p99 \(ms(quantile(0.99, batches))); commit p50 \(ms(quantile(0.5, commits))), p99 \(ms(quantile(0.99, commits)))")
 }
