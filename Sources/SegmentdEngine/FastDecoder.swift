@@ -421,9 +421,22 @@ struct RecordScan {
 
     /// Any JSON value (at its first byte) into `found`: scalars are read in place, objects and
     /// arrays validated and skipped (`skipComposite`). `depth`: of the value's container.
+    /// Strings, most values, are read here; the others out of line (`otherValue`).
     @inline(__always)
     private mutating func value(_ found: inout ScannedValue, depth: Int) -> Bool {
         guard position < count else { return false }
+        guard record[position] == 34 else { return otherValue(&found, depth: depth) }
+        position += 1
+        let start = position
+        guard string() else { return false }
+        found.kind = .string
+        found.start = Int32(start)
+        found.end = Int32(position - 1)
+        return true
+    }
+
+    @inline(never)
+    private mutating func otherValue(_ found: inout ScannedValue, depth: Int) -> Bool {
         let c = record[position]
         if c == 123 || c == 91 {
             guard skipComposite(depth: depth) else { return false }
