@@ -426,6 +426,12 @@ struct RecordScan {
     private mutating func value(_ found: inout ScannedValue, depth: Int) -> Bool {
         guard position < count else { return false }
         guard record[position] == 34 else { return otherValue(&found, depth: depth) }
+        return stringValue(&found)
+    }
+
+    /// A string (at its opening quote) into `found`.
+    @inline(__always)
+    private mutating func stringValue(_ found: inout ScannedValue) -> Bool {
         position += 1
         let start = position
         guard string() else { return false }
@@ -451,13 +457,7 @@ struct RecordScan {
     private mutating func scalar(_ found: inout ScannedValue) -> Bool {
         switch record[position] {
         case 34:
-            position += 1
-            let start = position
-            guard string() else { return false }
-            found.kind = .string
-            found.start = Int32(start)
-            found.end = Int32(position - 1)
-            return true
+            return stringValue(&found)
         case 45, 48...57:
             return number(&found)
         case 116:
