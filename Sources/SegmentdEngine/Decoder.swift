@@ -259,6 +259,7 @@ public struct EventDecoder {
         bytes.withUnsafeBufferPointer { decode($0) }
     }
 
+    @inline(__always)
     public mutating func decode(_ bytes: UnsafeBufferPointer<UInt8>) -> DecodeResult {
         if let result = decodeFast(bytes) { return result }
         return decodeGeneric(bytes)
@@ -279,9 +280,10 @@ public struct EventDecoder {
     }
 
     /// Copies `bytes` into the arena (which `startRecord` made large enough).
+    @inline(__always)
     mutating func keep(_ bytes: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8> {
         let start = arena + arenaUsed
-        if let source = bytes.baseAddress, !bytes.isEmpty { start.update(from: source, count: bytes.count) }
+        if let source = bytes.baseAddress { ShortCopy.copy(source, to: start, count: bytes.count) }
         arenaUsed += bytes.count
         return UnsafeBufferPointer(start: start, count: bytes.count)
     }

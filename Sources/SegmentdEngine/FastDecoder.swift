@@ -18,31 +18,35 @@
 /// type. Those are rare in real streams; all are tested against the generic path
 /// (`DecoderDifferentialTests`, the `records` fuzz target).
 extension EventDecoder {
-    /// The fast path: the record's result, or nil when the generic path must decide.
+    /// The fast path: the record's result, or nil when the generic path must decide. Inlined
+    /// with `decodeFastNative` into `decode`: the result (about 180 bytes) is then built where
+    /// the caller reads it instead of being copied (memcpy) on every return.
+    @inline(__always)
     public mutating func decodeFast(_ bytes: UnsafeBufferPointer<UInt8>) -> DecodeResult? {
-        let plan = fastPlan
-        guard plan.enabled, let base = bytes.baseAddress, bytes.count <= maxRecordBytes else { return nil }
-        var scan = RecordScan(record: base, count: bytes.count, fields: plan.fields, slots: plan.slots)
-        guard scan.scanRecord(plan.rootNames, plan.names) else { return nil }
-        let typeField = plan.fields[RootField.type.rawValue]
+        // The plan is read in place (`fastPlan.…`): a copy of it, or one passed on, is a memcpy.
+        guard fastPlan.enabled, let base = bytes.baseAddress, bytes.count <= maxRecordBytes else { return nil }
+        var scan = RecordScan(record: base, count: bytes.count, fields: fastPlan.fields, slots: fastPlan.slots)
+        guard scan.scanRecord(fastPlan.rootNames, fastPlan.names) else { return nil }
+        let typeField = fastPlan.fields[RootField.type.rawValue]
         guard scan.has(.type), typeField.kind == .string, let typeIndex = typeNames.index(base, bytes.count, typeField) else { return nil }
         startRecord(bytes.count)
         if typeIndex < eventTypeCount {
-            return decodeFastNative(UInt8(typeIndex), scan, plan, bytes)
+            return decodeFastNative(UInt8(typeIndex), scan, bytes)
         }
-        return decodeFastSegment(SegmentCall(rawValue: typeIndex - eventTypeCount)!, scan, plan, bytes)
+        return decodeFastSegment(SegmentCall(rawValue: typeIndex - eventTypeCount)!, scan, bytes)
     }
 
     public mutating func decodeFast(_ bytes: [UInt8]) -> DecodeResult? {
         bytes.withUnsafeBufferPointer { decodeFast($0) }
     }
 
-    private mutating func decodeFastNative(_ type: UInt8, _ scan: RecordScan, _ plan: FastPlan, _ record: UnsafeBufferPointer<UInt8>) -> DecodeResult? {
-        guard scan.has(.contactId), let contact = fastContactId(plan.fields[RootField.contactId.rawValue], record) else { return nil }
-        guard scan.has(.ts), let ts = EventDecoder.fastTime(plan.fields[RootField.ts.rawValue], record) else { return nil }
+    @inline(__always)
+    private mutating func decodeFastNative(_ type: UInt8, _ scan: RecordScan, _ record: UnsafeBufferPointer<UInt8>) -> DecodeResult? {
+        guard scan.has(.contactId), let contact = fastContactId(fastPlan.fields[RootField.contactId.rawValue], record) else { return nil }
+        guard scan.has(.ts), let ts = EventDecoder.fastTime(fastPlan.fields[RootField.ts.rawValue], record) else { return nil }
         var eventId: UnsafeBufferPointer<UInt8>? = nil
-        guard fastEventId(scan, .eventId, plan, record, into: &eventId) else { return nil }
-        guard let haveProps = scan.propertyObject(.props, plan) else { return nil }
+        guard fastEventId(scan, .eventId, record, into: &eventId) else { return nil }
+        guard let haveProps = scan.propertyObject(.props) else { return nil }
         // Only the keys this type's filters and attributes read: the others are not looked at.
         var k = Int(keysReadStart[Int(type)])
         while k < Int(keysReadStart[Int(type) + 1]) {
@@ -51,38 +55,38 @@ extension EventDecoder {
             k += 1
         }
         if type == CanonicalTypes.crmStage {
-            guard haveProps, scan.prop(plan.stage).kind == .string else { return nil }
+            guard haveProps, scan.prop(fastPlan.stage).kind == .string else { return nil }
         }
         // A declared property of the wrong kind: the generic path words the reason.
         if Int(type) >= CanonicalTypes.all.count, checkDeclaredProps(type) != nil { return nil }
         return .events(makeEvent(contact, eventId, type, ts, propBytes: record), nil, .native)
     }
 
-    private mutating func decodeFastSegment(_ call: SegmentCall, _ scan: RecordScan, _ plan: FastPlan, _ record: UnsafeBufferPointer<UInt8>) -> DecodeResult? {
-        let userId = plan.fields[RootField.userId.rawValue]
+    private mutating func decodeFastSegment(_ call: SegmentCall, _ scan: RecordScan, _ record: UnsafeBufferPointer<UInt8>) -> DecodeResult? {
+        let userId = fastPlan.fields[RootField.userId.rawValue]
         if !scan.has(.userId) || userId.kind == .null || (userId.kind == .string && userId.start == userId.end) {
             return .ignored(.anonymous)
         }
         guard let contact = fastContactId(userId, record) else { return nil }
-        guard scan.has(.timestamp), let ts = EventDecoder.fastTime(plan.fields[RootField.timestamp.rawValue], record) else { return nil }
+        guard scan.has(.timestamp), let ts = EventDecoder.fastTime(fastPlan.fields[RootField.timestamp.rawValue], record) else { return nil }
         var eventId: UnsafeBufferPointer<UInt8>? = nil
-        guard fastEventId(scan, .messageId, plan, record, into: &eventId) else { return nil }
-        guard let haveObject = scan.propertyObject(call == .identify ? .traits : .properties, plan) else { return nil }
+        guard fastEventId(scan, .messageId, record, into: &eventId) else { return nil }
+        guard let haveObject = scan.propertyObject(call == .identify ? .traits : .properties) else { return nil }
         for k in 0..<propKeyCount { props[k] = Prop() }
         switch call {
         case .screen, .group, .alias:
             return .ignored(.unsupportedCall)
         case .track:
-            let event = plan.fields[RootField.event.rawValue]
+            let event = fastPlan.fields[RootField.event.rawValue]
             guard scan.has(.event), event.kind == .string else { return nil }
             guard let track = trackNames.index(record.baseAddress!, record.count, event) else { return .ignored(.unmappedTrackEvent) }
             if haveObject {
-                var k = Int(plan.trackProps[track])
-                while k < Int(plan.trackProps[track + 1]) {
-                    let target = plan.trackTargets[k]
-                    var source = Int(plan.trackSourceStart[k])
-                    while source < Int(plan.trackSourceStart[k + 1]) {
-                        let value = scan.prop(Int(plan.trackSources[source]))
+                var k = Int(fastPlan.trackProps[track])
+                while k < Int(fastPlan.trackProps[track + 1]) {
+                    let target = fastPlan.trackTargets[k]
+                    var source = Int(fastPlan.trackSourceStart[k])
+                    while source < Int(fastPlan.trackSourceStart[k + 1]) {
+                        let value = scan.prop(Int(fastPlan.trackSources[source]))
                         if value.kind != .absent && value.kind != .null {
                             props[Int(target)] = value
                             break
@@ -96,11 +100,11 @@ extension EventDecoder {
             return .events(makeEvent(contact, eventId, tracks[track].type, ts, propBytes: record), nil, .segment)
         case .page:
             if let pathKey, haveObject {
-                let path = scan.prop(plan.path)
+                let path = scan.prop(fastPlan.path)
                 if path.kind == .string && path.end > path.start {
                     props[pathKey] = path
                 } else {
-                    let url = scan.prop(plan.url)
+                    let url = scan.prop(fastPlan.url)
                     if url.kind == .string, let range = EventDecoder.pathOfASCIIURL(UnsafeBufferPointer(rebasing: record[Int(url.start)..<Int(url.end)])) {
                         var value = Prop()
                         value.kind = .string
@@ -114,13 +118,13 @@ extension EventDecoder {
         case .identify:
             var stage = Prop()
             if haveObject {
-                stage = scan.prop(plan.lifecycleStage)
+                stage = scan.prop(fastPlan.lifecycleStage)
                 if stage.kind != .absent && stage.kind != .string { return nil }
-                if let industryKey { props[industryKey] = scan.prop(plan.industry) }
-                if let countryKey { props[countryKey] = scan.prop(plan.country) }
+                if let industryKey { props[industryKey] = scan.prop(fastPlan.industry) }
+                if let countryKey { props[countryKey] = scan.prop(fastPlan.country) }
                 if let companySizeKey {
-                    let companySize = scan.prop(plan.companySize)
-                    props[companySizeKey] = companySize.kind != .absent && companySize.kind != .null ? companySize : scan.prop(plan.employees)
+                    let companySize = scan.prop(fastPlan.companySize)
+                    props[companySizeKey] = companySize.kind != .absent && companySize.kind != .null ? companySize : scan.prop(fastPlan.employees)
                 }
             }
             let traits = makeEvent(contact, eventId, CanonicalTypes.traits, ts, propBytes: record)
@@ -139,10 +143,10 @@ extension EventDecoder {
 
     /// An optional event id into `id` (absent, null or a string; empty means none), kept in
     /// the arena; false when of another JSON type.
-    private mutating func fastEventId(_ scan: RecordScan, _ field: RootField, _ plan: FastPlan, _ record: UnsafeBufferPointer<UInt8>,
+    private mutating func fastEventId(_ scan: RecordScan, _ field: RootField, _ record: UnsafeBufferPointer<UInt8>,
                                       into id: inout UnsafeBufferPointer<UInt8>?) -> Bool {
         guard scan.has(field) else { return true }
-        let value = plan.fields[field.rawValue]
+        let value = fastPlan.fields[field.rawValue]
         switch value.kind {
         case .null: return true
         case .string:
@@ -302,9 +306,9 @@ struct RecordScan {
 
     /// Whether the optional object `field` is there (true: its properties are the slots), not
     /// (absent or null: false), or nil when of another JSON type.
-    func propertyObject(_ field: RootField, _ plan: FastPlan) -> Bool? {
+    func propertyObject(_ field: RootField) -> Bool? {
         guard has(field) else { return false }
-        switch plan.fields[field.rawValue].kind {
+        switch fields[field.rawValue].kind {
         case .null: return false
         case .object: return propertyObjectField == field ? true : nil
         default: return nil
@@ -317,6 +321,18 @@ struct RecordScan {
             let c = record[position]
             if c == 32 || c == 9 || c == 10 || c == 13 { position += 1 } else { return }
         }
+    }
+
+    /// The record's bytes `i ..< i + 8` as a little-endian word, zero past the record's end:
+    /// one load wherever the record has eight bytes (near its end, its last eight, shifted).
+    @inline(__always)
+    func word(at i: Int) -> UInt64 {
+        if i &+ 8 <= count { return UInt64(littleEndian: UnsafeRawPointer(record + i).loadUnaligned(as: UInt64.self)) }
+        if count >= 8 {
+            let last = UInt64(littleEndian: UnsafeRawPointer(record + (count &- 8)).loadUnaligned(as: UInt64.self))
+            return last >> UInt64((i &+ 8 &- count) &* 8)
+        }
+        return NameTable.word(record + i, count &- i, readable: count &- i)
     }
 
     /// The root object, then nothing but whitespace.
@@ -405,9 +421,28 @@ struct RecordScan {
 
     /// Any JSON value (at its first byte) into `found`: scalars are read in place, objects and
     /// arrays validated and skipped (`skipComposite`). `depth`: of the value's container.
+    /// Strings, most values, are read here; the others out of line (`otherValue`).
     @inline(__always)
     private mutating func value(_ found: inout ScannedValue, depth: Int) -> Bool {
         guard position < count else { return false }
+        guard record[position] == 34 else { return otherValue(&found, depth: depth) }
+        return stringValue(&found)
+    }
+
+    /// A string (at its opening quote) into `found`.
+    @inline(__always)
+    private mutating func stringValue(_ found: inout ScannedValue) -> Bool {
+        position += 1
+        let start = position
+        guard string() else { return false }
+        found.kind = .string
+        found.start = Int32(start)
+        found.end = Int32(position - 1)
+        return true
+    }
+
+    @inline(never)
+    private mutating func otherValue(_ found: inout ScannedValue, depth: Int) -> Bool {
         let c = record[position]
         if c == 123 || c == 91 {
             guard skipComposite(depth: depth) else { return false }
@@ -422,13 +457,7 @@ struct RecordScan {
     private mutating func scalar(_ found: inout ScannedValue) -> Bool {
         switch record[position] {
         case 34:
-            position += 1
-            let start = position
-            guard string() else { return false }
-            found.kind = .string
-            found.start = Int32(start)
-            found.end = Int32(position - 1)
-            return true
+            return stringValue(&found)
         case 45, 48...57:
             return number(&found)
         case 116:
@@ -527,11 +556,29 @@ struct RecordScan {
             position += 1
             digits = 1
         } else if first >= 49 && first <= 57 {
-            while position < count, case let d = record[position] &- 48, d < 10 {
-                if digits < 18 { value = value &* 10 &+ Int64(d) }
-                digits += 1
-                position += 1
+            // Eight digits at a time; beyond 18 the value is not used (it wraps harmlessly).
+            var i = position
+            while true {
+                let chunk = word(at: i)
+                let run = DecimalDigits.leadingDigits(chunk)
+                if run == 8 {
+                    value = value &* 100_000_000 &+ Int64(DecimalDigits.value(ofEight: chunk))
+                } else {
+                    if run > 0 {
+                        var scale: Int64 = 10
+                        for _ in 1..<run { scale &*= 10 }
+                        // The run's digits moved to the top, '0's below them: the same value.
+                        let aligned = (chunk << UInt64((8 &- run) &* 8)) | (0x3030_3030_3030_3030 >> UInt64(run &* 8))
+                        value = value &* scale &+ Int64(DecimalDigits.value(ofEight: aligned))
+                    }
+                    digits &+= run
+                    i &+= run
+                    break
+                }
+                digits &+= 8
+                i &+= 8
             }
+            position = i
         } else {
             return false
         }
@@ -549,7 +596,7 @@ struct RecordScan {
         }
         found.kind = .number
         found.isSmallInt = integral
-        found.int = negative ? -value : value
+        found.int = negative ? 0 &- value : value  // wrapped beyond 18 digits, then not used
         return true
     }
 

@@ -37,8 +37,10 @@ public final class Pipeline {
         var decoder: EventDecoder
         var encoder: TransitionEncoder
         var counts = RecordCounters()
-        /// Events applied, by type index (`Model.eventTypes`).
-        var eventsByType: [Int] = []
+        /// Events applied, by type index (`Model.eventTypes`): `typeCount` counters in plain
+        /// memory (an array counted per record is checked for uniqueness every time).
+        var eventsByType: UnsafeMutablePointer<Int>
+        var typeCount: Int
         /// Records by shape, counted in plain integers (put into `byShape` when read).
         var nativeRecords = 0
         var segmentRecords = 0
@@ -55,17 +57,21 @@ public final class Pipeline {
         return c
     }
     /// Events applied, by canonical type index (an identify with a stage counts two).
-    public var eventsByType: [Int] { state.pointee.eventsByType }
+    public var eventsByType: [Int] { Array(UnsafeBufferPointer(start: state.pointee.eventsByType, count: state.pointee.typeCount)) }
 
     public init(model: Model, lateness: Millis = 0, maxRecordBytes: Int = 1 << 20) {
         state = .allocate(capacity: 1)
+        let typeCount = model.eventTypes.count
+        let eventsByType = UnsafeMutablePointer<Int>.allocate(capacity: max(typeCount, 1))
+        eventsByType.initialize(repeating: 0, count: max(typeCount, 1))
         state.initialize(to: State(engine: SegmentEngine(model: model, lateness: lateness),
                                    decoder: EventDecoder(model: model, maxRecordBytes: maxRecordBytes),
-                                   encoder: TransitionEncoder(model: model)))
-        state.pointee.eventsByType = Array(repeating: 0, count: model.eventTypes.count)
+                                   encoder: TransitionEncoder(model: model),
+                                   eventsByType: eventsByType, typeCount: typeCount))
     }
 
     deinit {
+        state.pointee.eventsByType.deallocate()
         state.deinitialize(count: 1)
         state.deallocate()
     }
@@ -152,6 +158,9 @@ public final class Pipeline {
             if shape == .native { s.pointee.nativeRecords += 1 } else { s.pointee.segmentRecords += 1 }
             if s.pointee.engine.apply(first, second) {
                 s.pointee.counts.applied += 1
+                // Types are the decoder's, from this model: within the counters (checked as an
+                // array index would be).
+                precondition(Int(first.type) < s.pointee.typeCount && Int(second?.type ?? 0) < s.pointee.typeCount)
                 s.pointee.eventsByType[Int(first.type)] += 1
                 if let second { s.pointee.eventsByType[Int(second.type)] += 1 }
                 return .applied
@@ -180,8 +189,13 @@ public final class Pipeline {
         state.pointee.decoder = EventDecoder(model: model, maxRecordBytes: state.pointee.decoder.maxRecordBytes)
         state.pointee.encoder = TransitionEncoder(model: model)
         let typeCount = model.eventTypes.count
-        if state.pointee.eventsByType.count < typeCount {
-            state.pointee.eventsByType += Array(repeating: 0, count: typeCount - state.pointee.eventsByType.count)
+        if state.pointee.typeCount < typeCount {
+            let grown = UnsafeMutablePointer<Int>.allocate(capacity: typeCount)
+            grown.initialize(repeating: 0, count: typeCount)
+            grown.update(from: state.pointee.eventsByType, count: state.pointee.typeCount)
+            state.pointee.eventsByType.deallocate()
+            state.pointee.eventsByType = grown
+            state.pointee.typeCount = typeCount
         }
         precondition(leftover.isEmpty, "transitions must be taken before a model change")
     }

@@ -94,21 +94,21 @@ public struct TransitionView {
 public final class TransitionEncoder: Sendable {
     public let model: Model
     private let groupNames: [[UInt8]]
-    private let segmentNames: [[[UInt8]]]
     /// The constant pieces, back to back, and where each is (`Piece`).
     private let pieces: [UInt8]
     private let pieceStarts: [Int32]
-    /// Piece indices: per group its header and group field, then per group the first of its
-    /// segments' JSON names, per canonical type the end of an event-caused document.
+    /// Piece indices: per group its header and group field, then per group its segments' names
+    /// (segment s: its JSON string at `segmentPiece[g] + 2 * s`, its bytes as the id hashes
+    /// them next), per canonical type the end of an event-caused document, then the group
+    /// names as the id hashes them.
     private let headPiece: Int, groupFieldPiece: Int, segmentPiece: [Int], eventTailPiece: Int
-    private let timeTailPiece: Int, versionTailPiece: Int
+    private let timeTailPiece: Int, versionTailPiece: Int, groupNamePiece: Int
     /// The longest a document can be besides its contact id and cause text (escaped).
     private let constantBound: Int
 
     public init(model: Model) {
         self.model = model
         groupNames = model.groups.map { Array($0.name.utf8) }
-        segmentNames = model.groups.map { $0.segments.map { Array($0.name.utf8) } }
         var table: [[UInt8]] = []
         // `{"specversion":…,"source":"segmentd/<group>","id":"` per group.
         headPiece = 0
@@ -133,6 +133,7 @@ public final class TransitionEncoder: Sendable {
                 var o: [UInt8] = []
                 JSONWriter.string(Array(segment.name.utf8), to: &o)
                 table.append(o)
+                table.append(Array(segment.name.utf8))
             }
         }
         self.segmentPiece = segmentPiece
@@ -147,6 +148,8 @@ public final class TransitionEncoder: Sendable {
         table.append(Array(#""time"}"#.utf8) + v)
         versionTailPiece = table.count
         table.append(v)
+        groupNamePiece = table.count
+        table += groupNames
         var starts: [Int32] = [0]
         for piece in table { starts.append(starts.last! + Int32(piece.count)) }
         pieces = table.flatMap { $0 }
@@ -155,39 +158,67 @@ public final class TransitionEncoder: Sendable {
         // segment names, cause kind and tail, with room to spare.
         let longest = { (range: Range<Int>) in range.map { table[$0].count }.max() ?? 0 }
         constantBound = longest(0..<model.groups.count) + longest(groupFieldPiece..<(groupFieldPiece + model.groups.count))
-            + 2 * max(4, longest((segmentPiece.first ?? eventTailPiece)..<eventTailPiece)) + longest(eventTailPiece..<table.count)
+            + 2 * max(4, longest((segmentPiece.first ?? eventTailPiece)..<eventTailPiece)) + longest(eventTailPiece..<groupNamePiece)
             + 32 + 2 * EventTime.formattedLength + 256
     }
 
     /// The deterministic id: a 128-bit hash of (contact_id, group, from, to, at, n), in hex.
     public func id(of t: Transition) -> String {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { digits in
-            t.withView { writeId($0, to: digits.baseAddress!) }
+            t.withView { view in
+                withWriter(at: digits.baseAddress!) { w in writeId(view, &w) }
+            }
             return String(decoding: digits, as: UTF8.self)
         }
     }
 
-    /// Writes the 32 hex digits of the id at `p`.
-    private func writeId(_ t: TransitionView, to p: UnsafeMutablePointer<UInt8>) {
+    /// Writes the 32 hex digits of the id.
+    @inline(__always)
+    private func writeId(_ t: TransitionView, _ w: inout RawWriter) {
         var h = CloudEventIdHasher()
         h.feed(t.contactId)
-        h.feed(groupNames[t.group])
-        if let f = t.from { h.feed(segmentNames[t.group][f]) } else { h.feed(CloudEventIdHasher.noSegment) }
-        if let to = t.to { h.feed(segmentNames[t.group][to]) } else { h.feed(CloudEventIdHasher.noSegment) }
+        h.feed(w.pieceBytes(groupNamePiece + t.group))
+        let segments = segmentPiece[t.group]
+        if let f = t.from { h.feed(w.pieceBytes(segments + 2 * f + 1)) } else { h.feedNoSegment() }
+        if let to = t.to { h.feed(w.pieceBytes(segments + 2 * to + 1)) } else { h.feedNoSegment() }
         h.feed(decimal: t.at)
         h.feed(decimal: Int64(t.n))
         let (a, b) = h.finish()
-        TransitionEncoder.hex(a, into: p)
-        TransitionEncoder.hex(b, into: p + 16)
+        TransitionEncoder.hex(a, into: UnsafeMutableRawPointer(w.cursor))
+        TransitionEncoder.hex(b, into: UnsafeMutableRawPointer(w.cursor + 16))
+        w.advance(32)
     }
 
-    /// 16 lower-case hex digits, zero-padded, written at `p`.
+    /// A writer at `start` over this encoder's constant pieces (valid only during the call).
     @inline(__always)
-    static func hex(_ v: UInt64, into p: UnsafeMutablePointer<UInt8>) {
-        for k in 0..<16 {
-            let d = UInt8((v >> UInt64(60 - 4 * k)) & 15)
-            p[k] = d < 10 ? 48 + d : 87 + d
+    private func withWriter<R>(at start: UnsafeMutablePointer<UInt8>, _ body: (inout RawWriter) -> R) -> R {
+        pieces.withUnsafeBufferPointer { table in
+            pieceStarts.withUnsafeBufferPointer { starts in
+                var w = RawWriter(start: start, table: table, starts: starts)
+                return body(&w)
+            }
         }
+    }
+
+    /// 16 lower-case hex digits, zero-padded, written at `p`: each half's nibbles spread to
+    /// one byte each and turned into digits eight at a time (no loop over the digits).
+    @inline(__always)
+    static func hex(_ v: UInt64, into p: UnsafeMutableRawPointer) {
+        p.storeBytes(of: hexDigits(UInt32(truncatingIfNeeded: v >> 32)), as: UInt64.self)
+        (p + 8).storeBytes(of: hexDigits(UInt32(truncatingIfNeeded: v)), as: UInt64.self)
+    }
+
+    /// The 8 hex digits of `x`, the most significant in the lowest byte of memory.
+    @inline(__always)
+    static func hexDigits(_ x: UInt32) -> UInt64 {
+        var nibbles = UInt64(x)
+        nibbles = ((nibbles & 0xFFFF_0000) << 16) | (nibbles & 0xFFFF)
+        nibbles = ((nibbles & 0x0000_FF00_0000_FF00) << 8) | (nibbles & 0x0000_00FF_0000_00FF)
+        nibbles = ((nibbles & 0x00F0_00F0_00F0_00F0) << 4) | (nibbles & 0x000F_000F_000F_000F)
+        // Byte i holds nibble i (the least significant in byte 0): 1 in each byte of 10 or more.
+        let letters = ((nibbles &+ 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101
+        let digits = nibbles &+ 0x3030_3030_3030_3030 &+ letters &* 39
+        return digits.bigEndian
     }
 
     public func groupName(_ t: Transition) -> String { model.groups[t.group].name }
@@ -219,34 +250,44 @@ public final class TransitionEncoder: Sendable {
         // buffer that is not flushed between transitions would be copied for every one of them.
         let need = out.count + bound
         if out.capacity < need { out.reserveCapacity(max(need, 2 * out.capacity)) }
-        pieces.withUnsafeBufferPointer { table in
-            pieceStarts.withUnsafeBufferPointer { starts in
-                withUnsafeTemporaryAllocation(of: UInt8.self, capacity: bound) { scratch in
-                    var w = RawWriter(start: scratch.baseAddress!, table: table, starts: starts)
-                    body(&w)
-                    out.append(contentsOf: UnsafeBufferPointer(start: scratch.baseAddress!, count: w.count))
-                }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: bound) { scratch in
+            let count = withWriter(at: scratch.baseAddress!) { w in
+                body(&w)
+                return w.count
             }
+            out.append(contentsOf: UnsafeBufferPointer(start: scratch.baseAddress!, count: count))
         }
     }
 
     /// Appends one CloudEvents document (no trailing newline).
     public func encode(_ t: TransitionView, to out: inout [UInt8]) {
-        assemble(bound: bound(t), to: &out) { w in
-            w.piece(headPiece + t.group)
-            writeId(t, to: w.cursor)
-            w.advance(32)
-            // `time` and `data.at` are the same instant: formatted once, copied once.
-            w.staticString(#"","time":""#)
-            let at = w.cursor
-            EventTime.write(t.at, into: at)
-            w.advance(EventTime.formattedLength)
-            w.staticString(#"","subject":"#)
-            w.jsonString(t.contactId)
-            w.staticString(#","datacontenttype":"application/json","data":"#)
-            writeData(t, at: UnsafeBufferPointer(start: at, count: EventTime.formattedLength), &w)
-            w.byte(125)  // }
+        assemble(bound: bound(t), to: &out) { w in writeDocument(t, &w) }
+    }
+
+    /// Appends one CloudEvents document and a newline (a line of NDJSON).
+    public func encodeLine(_ t: TransitionView, to out: inout [UInt8]) {
+        assemble(bound: bound(t) + 1, to: &out) { w in
+            writeDocument(t, &w)
+            w.byte(10)
         }
+    }
+
+    @inline(__always)
+    private func writeDocument(_ t: TransitionView, _ w: inout RawWriter) {
+        w.piece(headPiece + t.group)
+        writeId(t, &w)
+        // `time` and `data.at` are the same instant: formatted once, copied once.
+        w.staticString(#"","time":""#)
+        let at = w.cursor
+        EventTime.write(t.at, into: at)
+        w.advance(EventTime.formattedLength)
+        w.staticString(#"","subject":"#)
+        let subject = w.cursor
+        w.jsonString(t.contactId)
+        let contact = UnsafeBufferPointer(start: subject, count: w.cursor - subject)
+        w.staticString(#","datacontenttype":"application/json","data":"#)
+        writeData(t, at: UnsafeBufferPointer(start: at, count: EventTime.formattedLength), contact: contact, &w)
+        w.byte(125)  // }
     }
 
     /// Appends the CloudEvent's `data` object alone: the record value in CloudEvents binary
@@ -254,14 +295,16 @@ public final class TransitionEncoder: Sendable {
     public func encodeData(_ t: Transition, to out: inout [UInt8]) {
         t.withView { view in
             assemble(bound: bound(view), to: &out) { w in
-                EventTime.withFormatted(t.at) { writeData(view, at: $0, &w) }
+                EventTime.withFormatted(t.at) { writeData(view, at: $0, contact: nil, &w) }
             }
         }
     }
 
-    private func writeData(_ t: TransitionView, at: UnsafeBufferPointer<UInt8>, _ w: inout RawWriter) {
+    /// `contact`: the contact id as a JSON string already written (the document's subject),
+    /// copied rather than escaped again.
+    private func writeData(_ t: TransitionView, at: UnsafeBufferPointer<UInt8>, contact: UnsafeBufferPointer<UInt8>?, _ w: inout RawWriter) {
         w.staticString(#"{"contact_id":"#)
-        w.jsonString(t.contactId)
+        if let contact { w.bytes(contact) } else { w.jsonString(t.contactId) }
         w.piece(groupFieldPiece + t.group)
         segment(t.from, t.group, &w)
         w.staticString(#","to":"#)
@@ -311,7 +354,7 @@ public final class TransitionEncoder: Sendable {
     }
 
     private func segment(_ s: Int?, _ g: Int, _ w: inout RawWriter) {
-        if let s { w.piece(segmentPiece[g] + s) } else { w.staticString("null") }
+        if let s { w.piece(segmentPiece[g] + 2 * s) } else { w.staticString("null") }
     }
 }
 
@@ -341,24 +384,39 @@ struct RawWriter {
     }
 
     @inline(__always) mutating func bytes(_ b: UnsafeBufferPointer<UInt8>) {
-        guard let base = b.baseAddress, b.count > 0 else { return }
-        cursor.update(from: base, count: b.count)
+        guard let base = b.baseAddress else { return }
+        ShortCopy.copy(base, to: cursor, count: b.count)
         cursor += b.count
     }
 
-    @inline(__always) mutating func piece(_ i: Int) {
+    @inline(__always) mutating func piece(_ i: Int) { bytes(pieceBytes(i)) }
+
+    /// Constant piece `i`.
+    @inline(__always) func pieceBytes(_ i: Int) -> UnsafeBufferPointer<UInt8> {
         let lo = Int(starts[i]), hi = Int(starts[i + 1])
-        bytes(UnsafeBufferPointer(rebasing: table[lo..<hi]))
+        return UnsafeBufferPointer(rebasing: table[lo..<hi])
     }
 
     @inline(__always) mutating func staticString(_ s: StaticString) {
         bytes(UnsafeBufferPointer(start: s.utf8Start, count: s.utf8CodeUnitCount))
     }
 
-    /// A JSON string: quotes around the bytes escaped by `JSONWriter.escape`.
+    /// A JSON string: quotes around the bytes escaped by `JSONWriter.escape`. Most strings
+    /// (ids) need no escape: copied byte by byte as they are checked, escaped only when one does.
     mutating func jsonString(_ b: UnsafeBufferPointer<UInt8>) {
         byte(34)
-        JSONWriter.escape(b, run: { bytes($0) }, byte: { byte($0) })
+        var i = 0
+        while i < b.count {
+            let c = b[i]
+            guard c >= 128 || (c >= 32 && c != 34 && c != 92 && c != 127) else { break }
+            cursor[i] = c
+            i += 1
+        }
+        if i == b.count {
+            cursor += i
+        } else {
+            JSONWriter.escape(b, run: { bytes($0) }, byte: { byte($0) })
+        }
         byte(34)
     }
 }
@@ -436,30 +494,71 @@ public struct CloudEventIdHasher {
     public init() {}
 
     @inline(__always) public mutating func feed(_ bytes: UnsafeBufferPointer<UInt8>) {
-        for c in bytes {
-            h1 = (h1 ^ UInt64(c)) &* 0x0000_0100_0000_01B3
-            h2 = (h2 ^ UInt64(c)) &* 0x0000_0100_0000_01B3 &+ 0x9e37_79b9
+        // An empty buffer may have no address: nothing is read from it.
+        feed(bytes.baseAddress ?? UnsafePointer(bitPattern: 1)!, bytes.count)
+    }
+
+    /// Feeds `p[0 ..< count]`, two bytes per turn of the loop (the same hash as one at a time).
+    @inline(__always) mutating func feed(_ p: UnsafePointer<UInt8>, _ count: Int) {
+        var a = h1, b = h2
+        var i = 0
+        while i &+ 2 <= count {
+            let c0 = UInt64(p[i]), c1 = UInt64(p[i &+ 1])
+            a = (a ^ c0) &* 0x0000_0100_0000_01B3
+            b = (b ^ c0) &* 0x0000_0100_0000_01B3 &+ 0x9e37_79b9
+            a = (a ^ c1) &* 0x0000_0100_0000_01B3
+            b = (b ^ c1) &* 0x0000_0100_0000_01B3 &+ 0x9e37_79b9
+            i &+= 2
         }
-        // A length marker keeps ("ab","c") and ("a","bc") apart.
-        h1 = (h1 ^ UInt64(bytes.count) ^ 0xff) &* 0x0000_0100_0000_01B3
-        h2 = (h2 ^ UInt64(bytes.count) ^ 0xfe) &* 0x0000_0100_0000_01B3
+        if i < count {
+            let c = UInt64(p[i])
+            a = (a ^ c) &* 0x0000_0100_0000_01B3
+            b = (b ^ c) &* 0x0000_0100_0000_01B3 &+ 0x9e37_79b9
+        }
+        h1 = a
+        h2 = b
+        endField(count)
+    }
+
+    /// Feeds the low `count` bytes of `word`, the first in the lowest byte (no length marker).
+    @inline(__always) mutating func feedBytes(of word: UInt64, count: Int) {
+        var a = h1, b = h2, rest = word
+        for _ in 0..<count {
+            let c = rest & 0xFF
+            rest >>= 8
+            a = (a ^ c) &* 0x0000_0100_0000_01B3
+            b = (b ^ c) &* 0x0000_0100_0000_01B3 &+ 0x9e37_79b9
+        }
+        h1 = a
+        h2 = b
+    }
+
+    /// The end of a field of `count` bytes: a length marker keeps ("ab","c") and ("a","bc") apart.
+    @inline(__always) mutating func endField(_ count: Int) {
+        h1 = (h1 ^ UInt64(count) ^ 0xff) &* 0x0000_0100_0000_01B3
+        h2 = (h2 ^ UInt64(count) ^ 0xfe) &* 0x0000_0100_0000_01B3
     }
 
     public mutating func feed(_ bytes: [UInt8]) { bytes.withUnsafeBufferPointer { feed($0) } }
 
-    /// Feeds the decimal digits of `v`, as `String(v)` writes them.
-    public mutating func feed(decimal v: Int64) {
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { buf in
-            var i = 20
-            var m = v.magnitude
-            repeat {
-                i -= 1
-                buf[i] = UInt8(48 + m % 10)
-                m /= 10
-            } while m != 0
-            if v < 0 { i -= 1; buf[i] = 45 }
-            feed(UnsafeBufferPointer(rebasing: buf[i..<20]))
+    /// Feeds "no segment" (`noSegment`).
+    @inline(__always) public mutating func feedNoSegment() {
+        feedBytes(of: 0, count: 1)
+        endField(1)
+    }
+
+    /// Feeds the decimal digits of `v`, as `String(v)` writes them: from registers for 0 up to
+    /// 10¹⁶ − 1 (every instant from 1970 to the year 9999 in milliseconds), else from the text.
+    @inline(__always) public mutating func feed(decimal v: Int64) {
+        guard v >= 0 && v < 10_000_000_000_000_000 else {
+            var text = String(v)
+            text.withUTF8 { feed($0) }
+            return
         }
+        let digits = DecimalDigits.ascii(UInt64(v))
+        feedBytes(of: digits.lead, count: digits.leadCount)
+        if digits.restCount > 0 { feedBytes(of: digits.rest, count: 8) }
+        endField(digits.leadCount + digits.restCount)
     }
 
     /// The two mixed halves of the id.
@@ -479,8 +578,8 @@ public struct CloudEventIdHasher {
     public func hex() -> String {
         let (a, b) = finish()
         return String(unsafeUninitializedCapacity: 32) { buf in
-            TransitionEncoder.hex(a, into: buf.baseAddress!)
-            TransitionEncoder.hex(b, into: buf.baseAddress! + 16)
+            TransitionEncoder.hex(a, into: UnsafeMutableRawPointer(buf.baseAddress!))
+            TransitionEncoder.hex(b, into: UnsafeMutableRawPointer(buf.baseAddress! + 16))
             return 32
         }
     }

@@ -85,11 +85,19 @@ struct Replay: ParsableCommand {
         let engine = pipeline.engine
         let encoder = pipeline.encoder
         func flushTransitions() {
+            // Encoded into a local buffer taken from `out` and given back: every access to the
+            // class's buffer (one per transition) would be checked for exclusivity at run time.
+            var lines: [UInt8] = []
+            swap(&lines, &out.buffer)
             engine.drainTransitions { t in
-                encoder.encode(t, to: &out.buffer)
-                out.buffer.append(10)
-                out.flushIfFull()
+                encoder.encodeLine(t, to: &lines)
+                if lines.count >= 1 << 16 {
+                    swap(&lines, &out.buffer)
+                    out.flushIfFull()
+                    swap(&lines, &out.buffer)
+                }
             }
+            swap(&lines, &out.buffer)
             out.flushIfFull()
         }
         var typeHints = NameHints.TypeHints(eventTypes: m.eventTypes)

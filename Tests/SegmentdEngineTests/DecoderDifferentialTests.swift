@@ -191,6 +191,35 @@ struct DecoderDifferentialTests {
         for c in cases { DecoderDifferentialTests.check(Array(c.utf8), &fast, &generic, &both) }
     }
 
+    @Test("numbers and strings of every length up to 24, at the record's end and inside it")
+    func everyLength() {
+        var (fast, generic, both) = DecoderDifferentialTests.decoders()
+        var taken = 0
+        for length in 1...24 {
+            let digits = String((0..<length).map { Character(String(($0 * 7 + 1) % 10)) })
+            let nines = String(repeating: "9", count: length)
+            let text = String((0..<length).map { Character(UnicodeScalar(UInt8(97 + $0 % 26))) })
+            for number in [digits, nines, "-" + digits, digits + ".5", digits + "e2", "0" + digits] {
+                for record in [#"{"contact_id":"c","type":"traits","ts":\#(number)}"#, #"{"ts":\#(number),"contact_id":"c","type":"traits"}"#,
+                               #"{"contact_id":"c","type":"traits","ts":1,"props":{"company_size":\#(number)}}"#,
+                               #"{"contact_id":"c","type":"traits","ts":1,"props":{"company_size":\#(number)} }"#] {
+                    if DecoderDifferentialTests.check(Array(record.utf8), &fast, &generic, &both) { taken += 1 }
+                }
+            }
+            for record in [#"{"type":"page_view","ts":1,"contact_id":"\#(text)"}"#, #"{"type":"page_view","ts":1,"contact_id":"\#(text)","#,
+                           #"{"type":"page_view","ts":1,"contact_id":"\#(text)"#, #"{"type":"page_view","ts":1,"\#(text)":"\#(text)"}"#] {
+                DecoderDifferentialTests.check(Array(record.utf8), &fast, &generic, &both)
+            }
+        }
+        for length in 1...7 {
+            // Records shorter than a word.
+            for record in [String(repeating: "1", count: length), "{" + String(repeating: " ", count: length - 1), #"{"a":1}"#.prefix(length).description] {
+                DecoderDifferentialTests.check(Array(record.utf8), &fast, &generic, &both)
+            }
+        }
+        #expect(taken > 150, "the fast path decoded \(taken)")
+    }
+
     @Test("a model whose filters and attributes read other properties")
     func otherModel() throws {
         let yaml = """
