@@ -11,14 +11,21 @@
 /// attribute. That is enough to compute membership exactly at any instant at or after the
 /// contact's clock, and to know the next instant at which time alone can change it.
 public final class SegmentEngine {
-    /// All state, mutated in place through this one stored property.
-    private var core: EngineCore
+    /// All state, in memory allocated once and mutated in place: reached through a pointer, a
+    /// call costs no run-time exclusivity check of a class's stored property (the engine has
+    /// one owner, which drives it from one thread at a time).
+    private let core: UnsafeMutablePointer<EngineCore>
 
     public init(model: Model, lateness: Millis = 0, dedupHorizon: Millis = 7 * 86_400_000) {
-        core = EngineCore(model: model, lateness: lateness, dedupHorizon: dedupHorizon)
+        core = .allocate(capacity: 1)
+        core.initialize(to: EngineCore(model: model, lateness: lateness, dedupHorizon: dedupHorizon))
     }
 
-    deinit { core.deallocate() }
+    deinit {
+        core.pointee.deallocate()
+        core.deinitialize(count: 1)
+        core.deallocate()
+    }
 
     static let none: Int64 = .min
     static let unscheduled: Int64 = .max
@@ -29,82 +36,82 @@ public final class SegmentEngine {
         public var description: String
     }
 
-    public var model: Model { core.model }
+    public var model: Model { core.pointee.model }
 
     /// Whether events are counted under their contact's segments (`engagement`); off until
     /// turned on, and counted from then.
     public var countsEngagement: Bool {
-        get { core.engagement != nil }
+        get { core.pointee.engagement != nil }
         set {
-            if newValue == (core.engagement != nil) { return }
-            core.engagement = newValue ? EngagementCounts(model: core.model) : nil
+            if newValue == (core.pointee.engagement != nil) { return }
+            core.pointee.engagement = newValue ? EngagementCounts(model: core.pointee.model) : nil
         }
     }
 
     /// The events counted under their contact's segments since counting was turned on (nil
     /// when off).
-    public var engagement: EngagementCounts? { core.engagement }
-    public var lateness: Millis { core.lateness }
-    public var dedupHorizon: Millis { core.dedupHorizon }
-    public var layout: StateLayout { core.layout }
-    var contacts: ContactTable { core.contacts }
+    public var engagement: EngagementCounts? { core.pointee.engagement }
+    public var lateness: Millis { core.pointee.lateness }
+    public var dedupHorizon: Millis { core.pointee.dedupHorizon }
+    public var layout: StateLayout { core.pointee.layout }
+    var contacts: ContactTable { core.pointee.contacts }
 
     /// Largest `ts` of the events applied so far (`.min` before the first).
-    public var streamTime: Millis { core._streamTime }
+    public var streamTime: Millis { core.pointee._streamTime }
     /// No event at or before the watermark is expected any more.
-    public var watermark: Millis { core._watermark }
-    public var stats: EngineStats { core._stats }
-    public var contactCount: Int { core.contactCount }
+    public var watermark: Millis { core.pointee._watermark }
+    public var stats: EngineStats { core.pointee._stats }
+    public var contactCount: Int { core.pointee.contactCount }
     /// Approximate bytes of state held (contact table, rows, timers, duplicate memory).
-    public var stateBytes: Int { core.stateBytes }
-    public var footprint: EngineFootprint { core.footprint }
+    public var stateBytes: Int { core.pointee.stateBytes }
+    public var footprint: EngineFootprint { core.pointee.footprint }
     /// Whether transitions wait to be taken.
-    public var hasPendingTransitions: Bool { core.hasPendingTransitions }
+    public var hasPendingTransitions: Bool { core.pointee.hasPendingTransitions }
 
     /// Applies one input record: one event, or two for a Segment identify with a stage.
     /// Returns false when the record was a duplicate (then nothing changed, not even time).
     /// After the events, the watermark moves and every due boundary of every contact fires.
     @discardableResult
-    public func apply(_ first: EngineEvent, _ second: EngineEvent? = nil) -> Bool { core.apply(first, second) }
+    public func apply(_ first: EngineEvent, _ second: EngineEvent? = nil) -> Bool { core.pointee.apply(first, second) }
 
     /// Rule 5: moves the watermark (never back) and fires every boundary at or before it.
     /// The daemon also calls this with `now - lateness - 1ms` while a partition is idle, and
     /// replay with `--until`.
-    public func advanceWatermark(to newWatermark: Millis) { core.advanceWatermark(to: newWatermark) }
+    public func advanceWatermark(to newWatermark: Millis) { core.pointee.advanceWatermark(to: newWatermark) }
 
     /// Hands each transition produced so far to `body`, in emission order, then forgets them.
     /// The views borrow the engine's memory: valid only during the call, and `body` must not
     /// call back into the engine. Nothing is allocated or reference-counted per transition.
     /// `body` cannot throw: every transition is handed out and then forgotten, so a caller
     /// that can fail keeps its first error and acts on it after the drain.
-    public func drainTransitions(_ body: (TransitionView) -> Void) { core.drainTransitions(body) }
+    public func drainTransitions(_ body: (TransitionView) -> Void) { core.pointee.drainTransitions(body) }
 
     /// Takes the transitions produced so far, as owned values.
-    public func takeTransitions() -> [Transition] { core.takeTransitions() }
+    public func takeTransitions() -> [Transition] { core.pointee.takeTransitions() }
 
     /// The contacts whose state changed since the last call (applied events or transitions),
     /// each once: the daemon writes their snapshots to the changelog in the same transaction
     /// as the transitions.
-    public func takeDirtyContacts() -> [Int] { core.takeDirtyContacts() }
+    public func takeDirtyContacts() -> [Int] { core.pointee.takeDirtyContacts() }
 
-    public func contactId(at index: Int) -> [UInt8] { core.contactId(at: index) }
+    public func contactId(at index: Int) -> [UInt8] { core.pointee.contactId(at: index) }
 
     /// The partition-level part of the state: stream time and watermark.
-    public var checkpoint: (streamTime: Millis, watermark: Millis) { core.checkpoint }
+    public var checkpoint: (streamTime: Millis, watermark: Millis) { core.pointee.checkpoint }
 
     public func restoreCheckpoint(streamTime: Millis, watermark: Millis) {
-        core.restoreCheckpoint(streamTime: streamTime, watermark: watermark)
+        core.pointee.restoreCheckpoint(streamTime: streamTime, watermark: watermark)
     }
 
     /// A contact's whole state as bytes, for the changelog (see `EngineCore.snapshot`), in the
     /// compact format 3; `tag` (the caller's bytes, e.g. the changelog's position) is carried
     /// along and ignored by `restore` (read it back with `snapshotTag(of:)`).
     public func snapshot(contact idx: Int, tag: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)) -> [UInt8] {
-        core.snapshot(contact: idx, tag: tag)
+        core.pointee.snapshot(contact: idx, tag: tag)
     }
 
     /// A snapshot in an older format (2), to check that it is still read.
-    func snapshot(contact idx: Int, format: Int64) -> [UInt8] { core.snapshot(contact: idx, format: format) }
+    func snapshot(contact idx: Int, format: Int64) -> [UInt8] { core.pointee.snapshot(contact: idx, format: format) }
 
     /// The tag a format 3 snapshot carries (see `snapshot(contact:tag:)`), without decoding the
     /// rest; nil for a snapshot of another format or one too short to hold its tag.
@@ -115,41 +122,41 @@ public final class SegmentEngine {
     /// Restores one contact from a snapshot of any format; a truncated or corrupt one is
     /// refused and leaves the engine as it was.
     public func restore(contactId: [UInt8], snapshot: [UInt8]) throws(SnapshotError) {
-        try core.restore(contactId: contactId, snapshot: snapshot)
+        try core.pointee.restore(contactId: contactId, snapshot: snapshot)
     }
 
     /// `restore` from borrowed bytes (the changelog's restore, with no copy per contact).
     public func restore(contactId: UnsafeBufferPointer<UInt8>, snapshot: UnsafeRawBufferPointer) throws(SnapshotError) {
-        try core.restore(contactId: contactId, snapshot: snapshot)
+        try core.pointee.restore(contactId: contactId, snapshot: snapshot)
     }
 
     /// Makes room for `n` contacts at once (a restore that knows how many come).
-    public func reserveContacts(_ n: Int) { core.reserveContacts(n) }
+    public func reserveContacts(_ n: Int) { core.pointee.reserveContacts(n) }
 
     /// How many contacts are in each segment: `[group][segment]`.
-    public func segmentSizes() -> [[Int]] { core.segmentSizes() }
+    public func segmentSizes() -> [[Int]] { core.pointee.segmentSizes() }
 
     /// Current memberships of a contact (segment index per group, nil for none).
-    public func memberships(of contactId: [UInt8]) -> [Int?]? { core.memberships(of: contactId) }
+    public func memberships(of contactId: [UInt8]) -> [Int?]? { core.pointee.memberships(of: contactId) }
 
     /// The contact's clock (contract §4 rule 2) and the next instant time alone could change it.
-    public func clock(of contactId: [UInt8]) -> (clock: Millis, next: Millis?)? { core.clock(of: contactId) }
+    public func clock(of contactId: [UInt8]) -> (clock: Millis, next: Millis?)? { core.pointee.clock(of: contactId) }
 
     func segmentsByBothEvaluators(_ contactId: [UInt8], at t: Millis? = nil) -> (at: Millis, stored: [Int], compiled: [Int], interpreted: [Int])? {
-        core.segmentsByBothEvaluators(contactId, at: t)
+        core.pointee.segmentsByBothEvaluators(contactId, at: t)
     }
 
     /// Why a contact is where it is at `t`: for each group, the segment and the conditions
     /// with their figures.
-    public func explain(_ contactId: [UInt8], at t: Millis? = nil) -> Explanation? { core.explain(contactId, at: t) }
+    public func explain(_ contactId: [UInt8], at t: Millis? = nil) -> Explanation? { core.pointee.explain(contactId, at: t) }
 
     /// Moves every contact of `old` (another model) into this engine and re-evaluates it
     /// under this engine's model (see `EngineCore.adopt`).
-    public func adopt(from old: SegmentEngine) { core.adopt(from: old.core) }
+    public func adopt(from old: SegmentEngine) { core.pointee.adopt(from: old.core.pointee) }
 
     /// The switch of a rebuild: this engine was built from history (under its model, its
     /// history's transitions taken and dropped, its watermark at least old's); `old` holds
     /// what the output topic reflects. Emits, with cause `model`, each difference between
     /// old's segments and this engine's, once (see `EngineCore.takeOver`).
-    public func takeOver(from old: SegmentEngine) -> TakeOverCounts { core.takeOver(from: old.core) }
+    public func takeOver(from old: SegmentEngine) -> TakeOverCounts { core.pointee.takeOver(from: old.core.pointee) }
 }
