@@ -123,6 +123,8 @@ final class Worker: @unchecked Sendable {
     /// only by the polling thread, three times per transition: not checked for overlapping
     /// access at run time (those checks cost about 300 instructions per transition).
     @exclusivity(unchecked) private var documentBuffer: [UInt8] = []
+    /// Where each changed contact's snapshot is written at a commit before it is produced (reused).
+    private var snapshotBuffer: [UInt8] = []
     /// A produce that failed outside the loop's own steps (a model reload's transitions): the
     /// loop aborts and rewinds on its next iteration.
     private var deferredFailure: KafkaError?
@@ -931,7 +933,14 @@ final class Worker: @unchecked Sendable {
             let tag = Changelog.contactTag(reflects: Changelog.Position(input: w.nextOffset, repartition: repartitionOffset))  // shared by the partition's records
             try tag.withUnsafeBytes { tag in
                 for i in dirty {
-                    try send(topic: config.changelogTopic, partition: w.partition, key: engine.contactId(at: i), value: engine.snapshot(contact: i, tag: tag))
+                    // Written into one reused buffer; the id is borrowed (the producer copies both).
+                    snapshotBuffer.removeAll(keepingCapacity: true)
+                    engine.snapshot(contact: i, tag: tag, appendingTo: &snapshotBuffer)
+                    try snapshotBuffer.withUnsafeBytes { value in
+                        try engine.withContactId(at: i) { id in
+                            try send(topic: config.changelogTopic, partition: w.partition, keyBytes: UnsafeRawBufferPointer(id), valueBytes: value)
+                        }
+                    }
                 }
             }
             checkpoints.append((w.partition, Changelog.checkpointRecord(Changelog.Checkpoint(
@@ -951,7 +960,17 @@ final class Worker: @unchecked Sendable {
                 try send(topic: config.changelogTopic, partition: p, key: r.key, value: r.value, headers: r.headers)
             }
             try producer.flush(timeoutMs: 60_000)
-            if !offsets.isEmpty { try consumer.commit(offsets: offsets) }
+            if !offsets.isEmpty {
+                do {
+                    try consumer.commit(offsets: offsets)
+                } catch let e as KafkaError where !e.isFatal {
+                    // The records and the checkpoints are written (flushed): a group that
+                    // refuses the offsets now (a rebalance in progress) loses nothing, since a
+                    // partition's next owner starts from its changelog checkpoint, and the next
+                    // commit carries newer offsets. (It used to stop the daemon.)
+                    log("committing the input offsets failed (\(e)); the changelog checkpoints hold the position")
+                }
+            }
             open = OpenTransaction()
             completeCommit(handed)
             return

@@ -14,6 +14,12 @@ extension EngineCore {
 
     mutating func contactId(at index: Int) -> [UInt8] { contacts.id(index) }
 
+    /// The contact id at `index`, borrowed for the call. `mutating` though it changes nothing:
+    /// through `SegmentEngine`'s pointer, a non-mutating call gets a copy of the whole core.
+    mutating func withContactId<R>(at index: Int, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        try contacts.withIds { ids in try body(ids.id(index)) }
+    }
+
     /// The partition-level part of the state: stream time and watermark.
     var checkpoint: (streamTime: Millis, watermark: Millis) { (_streamTime, _watermark) }
 
@@ -56,6 +62,15 @@ extension EngineCore {
     /// reads them back); format 2 is written only to check that it is still read.
     mutating func snapshot(contact idx: Int, tag: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0),
                            format: Int64 = EngineCore.snapshotFormat) -> [UInt8] {
+        var out: [UInt8] = []
+        snapshot(contact: idx, tag: tag, format: format, appendingTo: &out)
+        return out
+    }
+
+    /// `snapshot(contact:tag:format:)` appended to `out`: a caller writing many (the daemon at
+    /// each commit) reuses one buffer instead of allocating an array per contact.
+    mutating func snapshot(contact idx: Int, tag: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0),
+                           format: Int64 = EngineCore.snapshotFormat, appendingTo out: inout [UInt8]) {
         precondition(format == 2 || format == 3, "snapshots are written in format 2 or 3")
         let compact = format == 3
         let row = rows.row(idx)
@@ -74,8 +89,10 @@ extension EngineCore {
             if let p = pair(row + offset, date: isDate) { extra += strings.bytes(p.value).count }
         }
         let bound = SnapshotWriter.bound(words: words) + extra
-        return [UInt8](unsafeUninitializedCapacity: bound) { buffer, written in
-            var w = SnapshotWriter(buffer.baseAddress!, compact: compact)
+        let start = out.count
+        out.append(contentsOf: repeatElement(0, count: bound))
+        let written = out.withUnsafeMutableBufferPointer { buffer -> Int in
+            var w = SnapshotWriter(buffer.baseAddress! + start, compact: compact)
             w.fixed(-format)
             if compact { w.bytes(tag) }
             versionBytes.withUnsafeBytes { w.bytes($0) }
@@ -111,8 +128,9 @@ extension EngineCore {
             w.count(counts.count)
             for (g, n) in counts { w.count(g); w.count(n) }
             precondition(w.position <= bound, "snapshot size bounded wrongly")
-            written = w.position
+            return w.position
         }
+        out.removeLast(bound - written)
     }
 
     typealias SnapshotError = SegmentEngine.SnapshotError

@@ -96,6 +96,12 @@ public final class SegmentEngine {
 
     public func contactId(at index: Int) -> [UInt8] { core.pointee.contactId(at: index) }
 
+    /// Calls `body` with the contact id at `index` as borrowed bytes (valid only during the
+    /// call; `body` must not call back into the engine): no copy.
+    public func withContactId<R>(at index: Int, _ body: (UnsafeBufferPointer<UInt8>) throws -> R) rethrows -> R {
+        try core.pointee.withContactId(at: index, body)
+    }
+
     /// The partition-level part of the state: stream time and watermark.
     public var checkpoint: (streamTime: Millis, watermark: Millis) { core.pointee.checkpoint }
 
@@ -108,6 +114,11 @@ public final class SegmentEngine {
     /// along and ignored by `restore` (read it back with `snapshotTag(of:)`).
     public func snapshot(contact idx: Int, tag: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)) -> [UInt8] {
         core.pointee.snapshot(contact: idx, tag: tag)
+    }
+
+    /// `snapshot(contact:tag:)` appended to `out` (one buffer reused for many contacts).
+    public func snapshot(contact idx: Int, tag: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0), appendingTo out: inout [UInt8]) {
+        core.pointee.snapshot(contact: idx, tag: tag, appendingTo: &out)
     }
 
     /// A snapshot in an older format (2), to check that it is still read.
