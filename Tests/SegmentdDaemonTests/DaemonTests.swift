@@ -217,7 +217,9 @@ struct DaemonTests {
         let before = try h.read(h.config.outputTopic).count
         let d = Daemon(config: c, model: strict, log: { _ in })
         let r = RunningDaemon(daemon: d)
-        r.wait(until: { $0.status.transitions > 0 }, timeout: 60)
+        // Every thread restored its partitions (one may emit its switch transitions while
+        // another still restores) and the switch was emitted.
+        r.wait(until: { $0.isReady && $0.status.transitions > 0 }, timeout: 60)
         _ = try r.stop()
         #expect(d.status.restoredContacts > 100)
         let out = try h.read(h.config.outputTopic).dropFirst(0).map { try JSONSerialization.jsonObject(with: Data($0.value)) as! [String: Any] }
