@@ -5,19 +5,6 @@ import Testing
 /// whose earliest (instant, then contact) at or before a limit is the one due.
 @Suite("Timer wheel: the earliest due timer, in (instant, contact) order")
 struct TimerWheelTests {
-    /// A small deterministic generator (SplitMix64), so a failure replays the same way.
-    struct Generator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-    }
-
     static let day: Int64 = 86_400_000
 
     /// The reference: the earliest timer at or before `limit`.
@@ -33,8 +20,8 @@ struct TimerWheelTests {
     /// Runs `steps` random operations with timers drawn by `draw(now)`, where `now` is a
     /// watermark moving forward as a stream's would; after each, the wheel and the reference
     /// must agree on the due timer, and firing moves it on as the engine does.
-    func run(seed: UInt64, contacts: Int, steps: Int, draw: (inout Generator, Int64) -> Int64) {
-        var gen = Generator(state: seed)
+    func run(seed: UInt64, contacts: Int, steps: Int, draw: (inout SplitMix, Int64) -> Int64) {
+        var gen = SplitMix(state: seed)
         var wheel = TimerWheel()
         var reference: [Int32: Int64] = [:]
         for _ in 0..<contacts { wheel.addContact() }
