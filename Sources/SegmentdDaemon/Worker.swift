@@ -1022,15 +1022,15 @@ final class Worker: @unchecked Sendable {
         }
         completeCommit(handed)
         guard !outbox.isEmpty else { return }
-        try beginIfNeeded()
+        // Nothing is in flight now: `send` produces into the open transaction, beginning it.
         for r in outbox.records {
             if let (letter, tag) = r.deadLetter {
                 try produceDeadLetter(letter, tag: tag)
                 continue
             }
             try outbox.bytes.withUnsafeBytes { bytes in
-                try producer.produce(topic: r.topic, partition: r.partition, keyBytes: r.key.map { UnsafeRawBufferPointer(rebasing: bytes[$0]) },
-                                     valueBytes: UnsafeRawBufferPointer(rebasing: bytes[r.value]), headers: r.headers)
+                try send(topic: r.topic, partition: r.partition, keyBytes: r.key.map { UnsafeRawBufferPointer(rebasing: bytes[$0]) },
+                         valueBytes: UnsafeRawBufferPointer(rebasing: bytes[r.value]), headers: r.headers)
             }
         }
         outbox.removeAll()
