@@ -34,11 +34,13 @@ let package = Package(
         .target(name: "SegmentdKafka", dependencies: ["CRdKafka"]),
         .executableTarget(name: "kafka-read-bench", dependencies: ["SegmentdKafka"]),
         .testTarget(name: "SegmentdKafkaTests", dependencies: ["SegmentdKafka"]),
+        // Cache prefetch hints (two static inline C functions): Swift has no prefetch intrinsic.
+        .target(name: "CPrefetch"),
         // The pure segmentation engine: decoding, model, per-contact state, time, transitions.
         // No Kafka, no network, no file I/O.
         .target(
             name: "SegmentdEngine",
-            dependencies: [.product(name: "Yams", package: "Yams")]
+            dependencies: ["CPrefetch", .product(name: "Yams", package: "Yams")]
         ),
         // The daemon: configuration, the processing loop, changelog, embedded broker.
         .target(

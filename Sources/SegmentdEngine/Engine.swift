@@ -177,10 +177,17 @@ struct EngineCore {
         apply(first, second, eventId: first.eventId)
     }
 
-    mutating func apply(_ first: EngineEvent, _ second: EngineEvent?, eventId: UnsafeBufferPointer<UInt8>?) -> Bool {
-        let (idx, inserted) = contacts.findOrInsert(first.contactId)
+    /// `contactHash`: `ContactTable.hash` of the contact id, when the caller computed it to
+    /// prefetch the contact (`prefetchContact(hash:)`).
+    mutating func apply(_ first: EngineEvent, _ second: EngineEvent?, eventId: UnsafeBufferPointer<UInt8>?, contactHash: UInt64? = nil) -> Bool {
+        let (idx, inserted) = contacts.findOrInsert(first.contactId, hash: contactHash ?? ContactTable.hash(first.contactId))
         if inserted { appendRow() }
         let row = rows.row(idx)
+        // The contact's row, duplicate chain and timer are in three places: asked for at once,
+        // their cache misses overlap.
+        rows.prefetch(row)
+        dedupOverflow.prefetch(contact: idx)
+        timers.prefetch(contact: idx)
         var idHash: UInt64 = 0
         if let eventId {
             idHash = EngineCore.hashEventId(eventId)
@@ -203,6 +210,40 @@ struct EngineCore {
         let w = _streamTime == .min ? Millis.min : _streamTime - lateness - 1
         advanceWatermark(to: w)
         return true
+    }
+
+    // MARK: prefetching the contacts of records decoded ahead (`Pipeline.process(batch:)`)
+    //
+    // A lookup of a random contact is a chain of cache misses: its table slot, its id's
+    // offset, its id, then its row, duplicate chain and timer. Records decoded ahead of their
+    // application ask for each link of all their contacts' chains in turn, one stage for all
+    // of them before the next, so that the misses overlap; the application then finds
+    // everything in the cache. A hint changes nothing: a contact added by an earlier record of
+    // the same group, or a slot that changed since, only makes the hint miss. (`mutating`
+    // though they change nothing: a call through the engine's pointer then does not copy the
+    // core.)
+
+    /// Stage 1: asks for the table slot of the contact whose id has hash `hash`.
+    @inline(__always)
+    mutating func prefetchContact(hash: UInt64) { contacts.prefetchSlot(hash: hash) }
+
+    /// Stage 2: asks for the row, duplicate chain and timer of the contact the slot names, and
+    /// for its id's offset; returns that contact's index (nil: no slot had the hash bits).
+    @inline(__always)
+    mutating func prefetchContactState(hash: UInt64) -> Int? {
+        guard let index = contacts.likelyIndex(hash: hash) else { return nil }
+        rows.prefetch(rows.row(index))
+        dedupOverflow.prefetch(contact: index)
+        timers.prefetch(contact: index)
+        return index
+    }
+
+    /// Stage 3: asks for the bytes of contact `index`'s id, which the lookup compares, and for
+    /// the first block of its duplicate chain.
+    @inline(__always)
+    mutating func prefetchContactId(_ index: Int) {
+        contacts.prefetchId(index)
+        dedupOverflow.prefetchFirstBlock(contact: index)
     }
 
     /// Appends an empty row for the contact just added to `contacts`.
@@ -275,6 +316,10 @@ struct EngineCore {
         while let top = timers.first(atOrBefore: w) {
             let idx = Int(top.contact)
             let row = rows.row(idx)
+            // One of these is due next, most likely: its row's misses overlap this contact's work.
+            let (following, after) = timers.followingDue()
+            if following >= 0 { rows.prefetch(rows.row(Int(following))) }
+            if after >= 0 { rows.prefetch(rows.row(Int(after))) }
             var cur = row[StateLayout.cursor]
             var boundary = program.pointee.nextBoundaryAndInputs(row, after: cur)
             // The row's timer slot mirrors the heap (`schedule(_:_:next:)` relies on it).

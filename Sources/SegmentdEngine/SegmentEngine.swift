@@ -74,6 +74,23 @@ public final class SegmentEngine {
     @discardableResult
     public func apply(_ first: EngineEvent, _ second: EngineEvent? = nil) -> Bool { core.pointee.apply(first, second) }
 
+    /// `apply` for a record whose contact was prefetched: `contactHash` is
+    /// `contactHash(of: first.contactId)`.
+    func apply(_ first: EngineEvent, _ second: EngineEvent?, contactHash: UInt64) -> Bool {
+        core.pointee.apply(first, second, eventId: first.eventId, contactHash: contactHash)
+    }
+
+    /// The hash the contact table files `contactId` under, for the prefetch stages below.
+    @inline(__always)
+    static func contactHash(of contactId: UnsafeBufferPointer<UInt8>) -> UInt64 { ContactTable.hash(contactId) }
+    /// See `EngineCore.prefetchContact(hash:)` and the two stages after it.
+    @inline(__always)
+    func prefetchContact(hash: UInt64) { core.pointee.prefetchContact(hash: hash) }
+    @inline(__always)
+    func prefetchContactState(hash: UInt64) -> Int? { core.pointee.prefetchContactState(hash: hash) }
+    @inline(__always)
+    func prefetchContactId(_ index: Int) { core.pointee.prefetchContactId(index) }
+
     /// Rule 5: moves the watermark (never back) and fires every boundary at or before it.
     /// The daemon also calls this with `now - lateness - 1ms` while a partition is idle, and
     /// replay with `--until`.

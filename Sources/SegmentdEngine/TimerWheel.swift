@@ -1,3 +1,5 @@
+import CPrefetch
+
 /// Every contact's one live timer, fired in the order of (instant, contact index): the order in
 /// which `EngineCore.advanceWatermark` evaluates contacts whose boundaries are due.
 ///
@@ -58,6 +60,20 @@ struct TimerWheel {
         // Grow by an eighth, not by doubling: one node per contact.
         if nodes.count == nodes.capacity { nodes.reserveCapacity(nodes.count + nodes.count / 8 + 256) }
         nodes.append(Node(time: 0, next: -1, prev: TimerWheel.noTimer))
+    }
+
+    /// Asks for the contact's node, read when its timer is set after each of its records.
+    @inline(__always)
+    func prefetch(contact: Int) {
+        nodes.withUnsafeBufferPointer { segmentd_prefetch_for_write($0.baseAddress! + contact) }
+    }
+
+    /// The contacts whose timers may fire right after the earliest's (the earliest due timer's
+    /// two children in the `near` heap, -1 where there is none): their state can be asked for
+    /// while the earliest is handled.
+    @inline(__always)
+    func followingDue() -> (Int32, Int32) {
+        (near.count > 1 ? near[1].contact : -1, near.count > 2 ? near[2].contact : -1)
     }
 
     /// The contact's timer, if it has one.

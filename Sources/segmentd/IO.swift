@@ -42,14 +42,28 @@ final class LineReader {
     /// ends (dropping an unfinished last line) as soon as `stop()` is true: a command reading a
     /// terminal or an idle pipe still honours SIGTERM/SIGINT.
     func forEachLine(stop: (() -> Bool)? = nil, _ body: (UnsafeBufferPointer<UInt8>) throws -> Void) throws {
+        try forEachBatch(stop: stop) { lines in
+            for line in lines { try body(line) }
+        }
+    }
+
+    /// Calls `body` with the lines read so far, in order, a batch at a time (every complete
+    /// line of a chunk of input): the lines stay valid until `body` returns, so a batch can be
+    /// processed as a whole (`Pipeline.process(batch:)`). `stop` as in `forEachLine`.
+    func forEachBatch(stop: (() -> Bool)? = nil, _ body: (UnsafeBufferPointer<UnsafeBufferPointer<UInt8>>) throws -> Void) throws {
         let chunk = 1 << 20
         var buf = [UInt8](repeating: 0, count: chunk)
-        var carry: [UInt8] = []
+        // A line begun in an earlier chunk: completed by a later read, it is a batch of its own.
+        var partial: [UInt8] = []
+        var lines: [UnsafeBufferPointer<UInt8>] = []
+        func handOut(_ line: [UInt8]) throws {
+            try line.withUnsafeBufferPointer { bytes in try [bytes].withUnsafeBufferPointer { try body($0) } }
+        }
         reading: while true {
             if let stop {
                 var waiting = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
                 while true {
-                    if stop() { carry.removeAll(); break reading }
+                    if stop() { partial.removeAll(); break reading }
                     let ready = poll(&waiting, 1, 200)
                     if ready > 0 || (ready < 0 && errno != EINTR) { break }
                 }
@@ -62,21 +76,28 @@ final class LineReader {
                 let base = b.baseAddress!
                 var start = 0
                 // memchr finds each newline (word-at-a-time in libc), not a byte loop.
-                while start < n, let hit = memchr(base + start, 10, n - start) {
-                    let i = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
-                    if carry.isEmpty {
-                        try body(UnsafeBufferPointer(rebasing: b[start..<i]))
-                    } else {
-                        carry.append(contentsOf: b[start..<i])
-                        try carry.withUnsafeBufferPointer { try body($0) }
-                        carry.removeAll(keepingCapacity: true)
+                if !partial.isEmpty {
+                    guard let hit = memchr(base, 10, n) else {
+                        partial.append(contentsOf: b[0..<n])
+                        return
                     }
+                    let i = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+                    partial.append(contentsOf: b[0..<i])
+                    try handOut(partial)
+                    partial.removeAll(keepingCapacity: true)
                     start = i + 1
                 }
-                if start < n { carry.append(contentsOf: b[start..<n]) }
+                while start < n, let hit = memchr(base + start, 10, n - start) {
+                    let i = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+                    lines.append(UnsafeBufferPointer(rebasing: b[start..<i]))
+                    start = i + 1
+                }
+                if !lines.isEmpty { try lines.withUnsafeBufferPointer { try body($0) } }
+                lines.removeAll(keepingCapacity: true)
+                if start < n { partial.append(contentsOf: b[start..<n]) }
             }
         }
-        if !carry.isEmpty { try carry.withUnsafeBufferPointer { try body($0) } }
+        if !partial.isEmpty { try handOut(partial) }
     }
 }
 

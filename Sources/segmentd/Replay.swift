@@ -101,21 +101,31 @@ struct Replay: ParsableCommand {
             out.flushIfFull()
         }
         var typeHints = NameHints.TypeHints(eventTypes: m.eventTypes)
-        try input.forEachLine { line in
-            lineNo += 1
-            if line.isEmpty { return }
-            if case .bad(let e) = pipeline.process(line) {
-                let detail = e.reason == .unknownType ? e.detail + typeHints.hint(e.detail) : e.detail
-                badOut.buffer.append(contentsOf: "line \(lineNo): \(e.reason.rawValue): \(detail)\n".utf8)
-                badOut.flushIfFull()
+        // The records of a batch of lines (empty lines are skipped) and their line numbers.
+        var records: [UnsafeBufferPointer<UInt8>] = []
+        var recordLines: [Int] = []
+        try input.forEachBatch { lines in
+            for line in lines {
+                lineNo += 1
+                if line.isEmpty { continue }
+                records.append(line)
+                recordLines.append(lineNo)
             }
-            // Transitions wait in the engine, in order, and are encoded in batches: the
+            records.withUnsafeBufferPointer { batch in
+                pipeline.process(batch: batch) { index, outcome in
+                    guard case .bad(let e) = outcome else { return }
+                    let detail = e.reason == .unknownType ? e.detail + typeHints.hint(e.detail) : e.detail
+                    badOut.buffer.append(contentsOf: "line \(recordLines[index]): \(e.reason.rawValue): \(detail)\n".utf8)
+                    badOut.flushIfFull()
+                }
+            }
+            records.removeAll(keepingCapacity: true)
+            recordLines.removeAll(keepingCapacity: true)
+            // Transitions wait in the engine, in order, and are encoded a batch at a time: the
             // per-record path then touches no output at all.
-            if lineNo % 256 == 0 {
-                flushTransitions()
-                try out.check()
-                try badOut.check()
-            }
+            flushTransitions()
+            try out.check()
+            try badOut.check()
             if progress && lineNo - lastProgress >= 200_000 {
                 lastProgress = lineNo
                 printErr("\r\(lineNo) lines, \(pipeline.engine.contactCount) contacts, \(pipeline.engine.stats.transitions) transitions")
