@@ -1,7 +1,7 @@
 // segmentd-bench: the engine's throughput and memory on a synthetic B2B stream.
 //
 //   swift run -c release segmentd-bench [--contacts N] [--events N] [--days D] [--seed S]
-//                                       [--emit 1 [--emit-time epoch|rfc3339]]
+//                                       [--batch N] [--emit 1 [--emit-time epoch|rfc3339]]
 //
 // Generates a realistic stream (opens, clicks, pricing visits, downloads, forms, meetings,
 // subscribes, unsubscribes, bounces, CRM stage and trait changes, both input shapes, a few
@@ -30,6 +30,10 @@ struct Options {
     /// streams are; `epoch` (the default):
     /// epoch milliseconds and short ids, about 116 bytes a line.
     var rfc3339Times = false
+    /// `--batch N`: records handed to `Pipeline.process(batch:)` at a time, as replay does
+    /// (decoded ahead, their contacts prefetched); `--batch 1` processes record by record
+    /// (`Pipeline.process`), as before, for comparisons in one run.
+    var batch = 256
 
     init() {
         var args = CommandLine.arguments.dropFirst().makeIterator()
@@ -40,6 +44,9 @@ struct Options {
             case "--events": events = Int(v)!
             case "--days": days = Int(v)!
             case "--seed": seed = UInt64(v)!
+            case "--batch":
+                guard let n = Int(v), n >= 1 else { fatalError("--batch takes a count of records, 1 or more, not \(v)") }
+                batch = n
             case "--emit": emit = v == "1"
             case "--emit-time":
                 guard v == "rfc3339" || v == "epoch" else { fatalError("--emit-time takes epoch or rfc3339, not \(v)") }
@@ -166,7 +173,7 @@ if o.emit {
     }
     exit(0)
 }
-print("segmentd-bench: \(o.events) events, \(o.contacts) contacts, \(o.days) days, default model, one core")
+print("segmentd-bench: \(o.events) events, \(o.contacts) contacts, \(o.days) days, default model, one core, " + (o.batch == 1 ? "record by record" : "batches of \(o.batch) records"))
 // The bench's own buffers (a generated chunk is ~23 MB) are allocated and touched before the
 // baseline, so the RSS growth is the pipeline's alone.
 var buf: [UInt8] = Array(repeating: 0, count: o.chunk * 256)
@@ -198,14 +205,23 @@ while i < o.events {
     let encoder = pipeline.encoder
     buf.withUnsafeBufferPointer { b in
         var s = 0
-        for e in ends {
-            _ = pipeline.process(UnsafeBufferPointer(rebasing: b[s..<e]))
+        var records: [UnsafeBufferPointer<UInt8>] = []
+        records.reserveCapacity(o.batch)
+        for (k, e) in ends.enumerated() {
+            records.append(UnsafeBufferPointer(rebasing: b[s..<e]))
+            s = e
+            if records.count < o.batch && k < ends.count - 1 { continue }
+            if o.batch == 1 {
+                _ = pipeline.process(records[0])
+            } else {
+                records.withUnsafeBufferPointer { pipeline.process(batch: $0) { _, _ in } }
+            }
+            records.removeAll(keepingCapacity: true)
             engine.drainTransitions { t in
                 encoder.encode(t, to: &out)
                 transitions += 1
             }
             if out.count > 1 << 20 { out.removeAll(keepingCapacity: true) }
-            s = e
         }
     }
     busy += cpuSeconds() - t0
