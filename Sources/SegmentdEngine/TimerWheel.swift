@@ -8,22 +8,28 @@ import CPrefetch
 /// bucket, so setting, moving or removing it touches a few entries, not a path through a
 /// heap of every contact (with a million contacts that path was about twenty cache misses per
 /// event, half the engine's time). Order is only needed among the timers that are due: a
-/// bucket is moved into the small `near` heap, ordered exactly, when the watermark reaches
-/// it.
+/// bucket is sorted into the `due` run, ordered exactly, when the watermark reaches it.
 ///
 /// Three places, by instant, with `horizon` the start of the wheel's first bucket:
-/// - `near`, an indexed min-heap: instants before `horizon` (the buckets already reached,
-///   and timers set in the past);
+/// - near: instants before `horizon` (the buckets already reached, and timers set in the
+///   past), in the sorted run `due` (a reached bucket) and the min-heap `late` (timers set
+///   before the horizon afterwards). Their entries are not kept up to date: a timer that
+///   moves or goes leaves its entry behind, and an entry whose contact's node no longer says
+///   "near, at this instant" is stale and skipped when it comes first. Moving a due timer
+///   then writes no other contact's node (keeping heap positions in the nodes cost a cache
+///   miss for every step of every sift, with a million contacts the largest part of the
+///   timers' time);
 /// - the wheel: `[horizon, horizon + span)`, `bucketCount` buckets;
 /// - `far`, an indexed min-heap: instants at or after `horizon + span` (about 199 days ahead).
-/// Every instant in `near` is before every instant in the wheel, and those before every
-/// instant in `far`, so the earliest timer is the top of `near` when there is one.
+/// Every instant in near is before every instant in the wheel, and those before every
+/// instant in `far`, so the earliest timer is the first valid near entry when there is one.
 struct TimerWheel {
     struct Entry { var time: Int64; var contact: Int32 }
 
     /// A contact's timer: its instant and where it is. In a bucket, `next` and `prev` link the
-    /// bucket's contacts (-1: none; `prev` -1 marks the first); in a heap, `next` is the
-    /// timer's position there and `prev` says which heap; without a timer `prev` is `noTimer`.
+    /// bucket's contacts (-1: none; `prev` -1 marks the first); in `far`, `next` is the timer's
+    /// position there; near, `prev` is `inNear` (its entries are found by instant, lazily);
+    /// without a timer `prev` is `noTimer`.
     private struct Node { var time: Int64; var next: Int32; var prev: Int32 }
     private static let noTimer: Int32 = -2
     private static let inNear: Int32 = -3
@@ -41,7 +47,11 @@ struct TimerWheel {
     /// One bit per bucket that holds a timer.
     private var occupied = [UInt64](repeating: 0, count: TimerWheel.bucketCount / 64)
     private var wheelCount = 0
-    private var near: [Entry] = []
+    /// The reached buckets' timers, sorted by (instant, contact), from `dueNext` on.
+    private var due: [Entry] = []
+    private var dueNext = 0
+    /// Timers set before the horizon since (a plain min-heap by (instant, contact)).
+    private var late: [Entry] = []
     private var far: [Entry] = []
     /// The start of the wheel's first bucket (a multiple of the bucket width); set by the
     /// first timer.
@@ -52,7 +62,7 @@ struct TimerWheel {
 
     var footprintBytes: Int {
         nodes.capacity * MemoryLayout<Node>.stride + heads.capacity * 4 + occupied.capacity * 8
-            + (near.capacity + far.capacity) * MemoryLayout<Entry>.stride
+            + (due.capacity + late.capacity + far.capacity) * MemoryLayout<Entry>.stride
     }
 
     /// Makes room for the contact just added (its index is the current count).
@@ -68,12 +78,12 @@ struct TimerWheel {
         nodes.withUnsafeBufferPointer { segmentd_prefetch_for_write($0.baseAddress! + contact) }
     }
 
-    /// The contacts whose timers may fire right after the earliest's (the earliest due timer's
-    /// two children in the `near` heap, -1 where there is none): their state can be asked for
-    /// while the earliest is handled.
+    /// The contacts whose timers come next in the `due` run after the earliest's (-1 where
+    /// there is none; an entry may be stale): their state can be asked for while the
+    /// earliest is handled.
     @inline(__always)
     func followingDue() -> (Int32, Int32) {
-        (near.count > 1 ? near[1].contact : -1, near.count > 2 ? near[2].contact : -1)
+        (dueNext + 1 < due.count ? due[dueNext + 1].contact : -1, dueNext + 2 < due.count ? due[dueNext + 2].contact : -1)
     }
 
     /// The contact's timer, if it has one.
@@ -89,9 +99,7 @@ struct TimerWheel {
         switch node.prev {
         case TimerWheel.noTimer:
             count += 1
-        case TimerWheel.inNear where time < horizon:
-            nodes[c].time = time
-            TimerWheel.resift(&near, &nodes, at: Int(node.next), from: node.time, to: time)
+        case TimerWheel.inNear where time == node.time:
             return
         case TimerWheel.inFar where time - horizon >= TimerWheel.span:
             nodes[c].time = time
@@ -119,7 +127,8 @@ struct TimerWheel {
     /// The earliest timer (by instant, then contact index) if it is at or before `limit`. The
     /// wheel's buckets up to `limit` are moved into `near` to find it; later ones stay.
     mutating func first(atOrBefore limit: Int64) -> Entry? {
-        while near.isEmpty {
+        while true {
+            if let earliest = firstNear() { return earliest.time <= limit ? earliest : nil }
             if wheelCount == 0 {
                 guard let earliest = far.first, earliest.time <= limit else { return nil }
                 horizon = TimerWheel.bucketStart(earliest.time)
@@ -134,15 +143,36 @@ struct TimerWheel {
             var c = heads[found]
             heads[found] = -1
             occupied[found >> 6] &= ~(1 << UInt64(found & 63))
+            // `firstNear` found no valid entry: the run is spent.
+            due.removeAll(keepingCapacity: true)
+            dueNext = 0
             while c >= 0 {
                 let next = nodes[Int(c)].next
                 wheelCount -= 1
-                TimerWheel.push(&near, &nodes, Entry(time: nodes[Int(c)].time, contact: c), heap: TimerWheel.inNear)
+                nodes[Int(c)].prev = TimerWheel.inNear
+                due.append(Entry(time: nodes[Int(c)].time, contact: c))
                 c = next
             }
+            due.sort(by: TimerWheel.less)
             pullFar()
         }
-        return near[0].time <= limit ? near[0] : nil
+    }
+
+    /// The earliest valid near entry (stale ones at the front of `due` and `late` are dropped).
+    private mutating func firstNear() -> Entry? {
+        while dueNext < due.count && !isCurrent(due[dueNext]) { dueNext += 1 }
+        while let top = late.first, !isCurrent(top) { TimerWheel.popLate(&late) }
+        let fromDue = dueNext < due.count ? due[dueNext] : nil
+        guard let fromLate = late.first else { return fromDue }
+        guard let fromDue else { return fromLate }
+        return TimerWheel.less(fromLate, fromDue) ? fromLate : fromDue
+    }
+
+    /// Whether a near entry is still its contact's timer.
+    @inline(__always)
+    private func isCurrent(_ entry: Entry) -> Bool {
+        let node = nodes[Int(entry.contact)]
+        return node.prev == TimerWheel.inNear && node.time == entry.time
     }
 
     // MARK: places
@@ -155,7 +185,8 @@ struct TimerWheel {
         if horizon == .min { horizon = TimerWheel.bucketStart(time) }
         nodes[c].time = time
         if time < horizon {
-            TimerWheel.push(&near, &nodes, Entry(time: time, contact: Int32(c)), heap: TimerWheel.inNear)
+            nodes[c].prev = TimerWheel.inNear
+            TimerWheel.pushLate(&late, Entry(time: time, contact: Int32(c)))
         } else if time - horizon < TimerWheel.span {
             let b = TimerWheel.bucket(of: time)
             let head = heads[b]
@@ -174,7 +205,7 @@ struct TimerWheel {
     private mutating func detach(_ c: Int) {
         let node = nodes[c]
         switch node.prev {
-        case TimerWheel.inNear: TimerWheel.removeAt(&near, &nodes, Int(node.next))
+        case TimerWheel.inNear: break  // its entry goes stale
         case TimerWheel.inFar: TimerWheel.removeAt(&far, &nodes, Int(node.next))
         default:
             if node.next >= 0 { nodes[Int(node.next)].prev = node.prev }
@@ -214,11 +245,41 @@ struct TimerWheel {
         return word << 6 | bits.trailingZeroBitCount
     }
 
-    // MARK: the two heaps (positions kept in the nodes)
-
     @inline(__always) private static func less(_ x: Entry, _ y: Entry) -> Bool {
         x.time < y.time || (x.time == y.time && x.contact < y.contact)
     }
+
+    // MARK: `late`, a plain min-heap (its entries go stale instead of being removed)
+
+    private static func pushLate(_ heap: inout [Entry], _ entry: Entry) {
+        heap.append(entry)
+        var hole = heap.count - 1
+        while hole > 0 {
+            let parent = (hole - 1) / 2
+            if !less(entry, heap[parent]) { break }
+            heap[hole] = heap[parent]
+            hole = parent
+        }
+        heap[hole] = entry
+    }
+
+    private static func popLate(_ heap: inout [Entry]) {
+        let last = heap.removeLast()
+        if heap.isEmpty { return }
+        let n = heap.count
+        var hole = 0
+        while true {
+            var child = 2 * hole + 1
+            if child >= n { break }
+            if child + 1 < n && less(heap[child + 1], heap[child]) { child += 1 }
+            if !less(heap[child], last) { break }
+            heap[hole] = heap[child]
+            hole = child
+        }
+        heap[hole] = last
+    }
+
+    // MARK: `far`, an indexed heap (positions kept in the nodes)
 
     private static func push(_ heap: inout [Entry], _ nodes: inout [Node], _ entry: Entry, heap which: Int32) {
         nodes[Int(entry.contact)].prev = which
