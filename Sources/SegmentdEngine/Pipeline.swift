@@ -52,16 +52,23 @@ public final class Pipeline {
     }
 
     /// Records decoded ahead of their application, `Lookahead.depth` at a time: each has its
-    /// own decoder (an event borrows its decoder's memory until it is applied), its result and
-    /// its contact's hash, in memory allocated once.
+    /// own decoder (an event borrows its decoder's memory until it is applied), its events (or
+    /// its outcome, when it has none) and its contact's hash, in memory allocated once. The
+    /// events are kept as plain values: a decode result kept whole is copied through a
+    /// value witness (it may hold an error's text) every time it is read.
     struct Lookahead {
         /// Enough records that the prefetch stages of the group overlap their misses (a miss
         /// is worth a few hundred instructions; a record's decoding is about 1,500), few enough
         /// that what they ask for stays in the cache until it is used.
         static let depth = 8
         let decoders: UnsafeMutablePointer<EventDecoder>
-        /// Initialized only while a group is being applied.
-        let results: UnsafeMutablePointer<DecodeResult>
+        /// Per record: its events and shape, or (`hasEvents` false) its outcome, initialized
+        /// only until it is told.
+        let hasEvents: UnsafeMutablePointer<Bool>
+        let firsts: UnsafeMutablePointer<EngineEvent>
+        let seconds: UnsafeMutablePointer<EngineEvent?>
+        let shapes: UnsafeMutablePointer<InputShape>
+        let outcomes: UnsafeMutablePointer<RecordOutcome>
         let hashes: UnsafeMutablePointer<UInt64>
         /// The contact each record's table slot named when prefetched (-1: none).
         let likelyContacts: UnsafeMutablePointer<Int>
@@ -71,7 +78,11 @@ public final class Pipeline {
             for k in 0..<Lookahead.depth {
                 (decoders + k).initialize(to: EventDecoder(model: model, maxRecordBytes: maxRecordBytes))
             }
-            results = .allocate(capacity: Lookahead.depth)
+            hasEvents = .allocate(capacity: Lookahead.depth)
+            firsts = .allocate(capacity: Lookahead.depth)
+            seconds = .allocate(capacity: Lookahead.depth)
+            shapes = .allocate(capacity: Lookahead.depth)
+            outcomes = .allocate(capacity: Lookahead.depth)
             hashes = .allocate(capacity: Lookahead.depth)
             likelyContacts = .allocate(capacity: Lookahead.depth)
         }
@@ -79,7 +90,11 @@ public final class Pipeline {
         func deallocate() {
             decoders.deinitialize(count: Lookahead.depth)
             decoders.deallocate()
-            results.deallocate()
+            hasEvents.deallocate()
+            firsts.deallocate()
+            seconds.deallocate()
+            shapes.deallocate()
+            outcomes.deallocate()
             hashes.deallocate()
             likelyContacts.deallocate()
         }
@@ -201,26 +216,41 @@ public final class Pipeline {
         var start = 0
         while start < records.count {
             let group = min(Lookahead.depth, records.count - start)
-            // Stage 1, while decoding: each contact's table slot.
+            // Stage 1, while decoding: each contact's table slot. A record without events is
+            // counted here (counters are read only once the batch is done).
             for k in 0..<group {
-                (ahead.results + k).initialize(to: ahead.decoders[k].decode(records[start + k]))
-                if case let .events(first, _, _) = ahead.results[k] {
+                s.pointee.counts.records += 1
+                switch ahead.decoders[k].decode(records[start + k]) {
+                case let .events(first, second, shape):
+                    ahead.hasEvents[k] = true
+                    ahead.firsts[k] = first
+                    ahead.seconds[k] = second
+                    ahead.shapes[k] = shape
                     let hash = SegmentEngine.contactHash(of: first.contactId)
                     ahead.hashes[k] = hash
                     engine.prefetchContact(hash: hash)
+                case .ignored(let reason):
+                    ahead.hasEvents[k] = false
+                    s.pointee.counts.ignored[reason.rawValue, default: 0] += 1
+                    (ahead.outcomes + k).initialize(to: .ignored(reason))
+                case .bad(let error):
+                    ahead.hasEvents[k] = false
+                    s.pointee.counts.bad[error.reason.rawValue, default: 0] += 1
+                    (ahead.outcomes + k).initialize(to: .bad(error))
                 }
             }
             // Stage 2: the state of the contact each slot names. Stage 3: its id's bytes.
             for k in 0..<group {
-                ahead.likelyContacts[k] = -1
-                if case .events = ahead.results[k] { ahead.likelyContacts[k] = engine.prefetchContactState(hash: ahead.hashes[k]) ?? -1 }
+                ahead.likelyContacts[k] = ahead.hasEvents[k] ? engine.prefetchContactState(hash: ahead.hashes[k]) ?? -1 : -1
             }
             for k in 0..<group where ahead.likelyContacts[k] >= 0 { engine.prefetchContactId(ahead.likelyContacts[k]) }
             for k in 0..<group {
-                s.pointee.counts.records += 1
-                outcome(start + k, applyDecoded(ahead.results + k, contactHash: ahead.hashes[k], belongsHere: { _ in true })!)
+                if ahead.hasEvents[k] {
+                    outcome(start + k, applyDecoded(ahead.firsts[k], ahead.seconds[k], ahead.shapes[k], contactHash: ahead.hashes[k], belongsHere: { _ in true })!)
+                } else {
+                    outcome(start + k, (ahead.outcomes + k).move())
+                }
             }
-            (ahead.results).deinitialize(count: group)
             start += group
         }
     }
@@ -235,23 +265,6 @@ public final class Pipeline {
         switch s.pointee.decoder.decode(bytes) {
         case let .events(first, second, shape):
             return applyDecoded(first, second, shape, contactHash: nil, belongsHere: belongsHere)
-        case .ignored(let r):
-            s.pointee.counts.ignored[r.rawValue, default: 0] += 1
-            return .ignored(r)
-        case .bad(let e):
-            s.pointee.counts.bad[e.reason.rawValue, default: 0] += 1
-            return .bad(e)
-        }
-    }
-
-    /// Applies a record decoded ahead (`process(batch:)`), in place.
-    @inline(__always)
-    private func applyDecoded(_ result: UnsafePointer<DecodeResult>, contactHash: UInt64,
-                              belongsHere: (_ contactId: UnsafeBufferPointer<UInt8>) -> Bool) -> RecordOutcome? {
-        let s = state
-        switch result.pointee {
-        case let .events(first, second, shape):
-            return applyDecoded(first, second, shape, contactHash: contactHash, belongsHere: belongsHere)
         case .ignored(let r):
             s.pointee.counts.ignored[r.rawValue, default: 0] += 1
             return .ignored(r)
