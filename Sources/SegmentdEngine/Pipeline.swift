@@ -66,7 +66,9 @@ public final class Pipeline {
         /// only until it is told.
         let hasEvents: UnsafeMutablePointer<Bool>
         let firsts: UnsafeMutablePointer<EngineEvent>
-        let seconds: UnsafeMutablePointer<EngineEvent?>
+        /// A record's second event (a Segment identify with a stage), written only when it has one.
+        let hasSecond: UnsafeMutablePointer<Bool>
+        let seconds: UnsafeMutablePointer<EngineEvent>
         let shapes: UnsafeMutablePointer<InputShape>
         let outcomes: UnsafeMutablePointer<RecordOutcome>
         let hashes: UnsafeMutablePointer<UInt64>
@@ -80,6 +82,7 @@ public final class Pipeline {
             }
             hasEvents = .allocate(capacity: Lookahead.depth)
             firsts = .allocate(capacity: Lookahead.depth)
+            hasSecond = .allocate(capacity: Lookahead.depth)
             seconds = .allocate(capacity: Lookahead.depth)
             shapes = .allocate(capacity: Lookahead.depth)
             outcomes = .allocate(capacity: Lookahead.depth)
@@ -92,6 +95,7 @@ public final class Pipeline {
             decoders.deallocate()
             hasEvents.deallocate()
             firsts.deallocate()
+            hasSecond.deallocate()
             seconds.deallocate()
             shapes.deallocate()
             outcomes.deallocate()
@@ -224,7 +228,8 @@ public final class Pipeline {
                 case let .events(first, second, shape):
                     ahead.hasEvents[k] = true
                     ahead.firsts[k] = first
-                    ahead.seconds[k] = second
+                    ahead.hasSecond[k] = second != nil
+                    if let second { ahead.seconds[k] = second }
                     ahead.shapes[k] = shape
                     let hash = SegmentEngine.contactHash(of: first.contactId)
                     ahead.hashes[k] = hash
@@ -246,7 +251,7 @@ public final class Pipeline {
             for k in 0..<group where ahead.likelyContacts[k] >= 0 { engine.prefetchContactId(ahead.likelyContacts[k]) }
             for k in 0..<group {
                 if ahead.hasEvents[k] {
-                    outcome(start + k, applyDecoded(ahead.firsts[k], ahead.seconds[k], ahead.shapes[k], contactHash: ahead.hashes[k], belongsHere: { _ in true })!)
+                    outcome(start + k, applyDecoded(ahead.firsts[k], ahead.hasSecond[k] ? ahead.seconds[k] : nil, ahead.shapes[k], contactHash: ahead.hashes[k], belongsHere: { _ in true })!)
                 } else {
                     outcome(start + k, (ahead.outcomes + k).move())
                 }
