@@ -164,18 +164,13 @@ public struct EventDecoder {
     private let propKeyBytes: [[UInt8]]
     let tracks: [CompiledTrack]
     let trackNames: NameTable
-    private let filters: FilterProgram
+    private let filters: FilterMasks
     private let attrPlan: [AttrPlan]
     /// Bit t set: some attribute is read from events of canonical type t.
     private let attrTypes: UInt64
     let pathKey: Int?, industryKey: Int?, countryKey: Int?, companySizeKey: Int?, stageKey: Int?
     /// What the fast path needs (FastDecoder.swift); its memory is freed by `storage`.
     let fastPlan: FastPlan
-    /// Per canonical type t, the property keys its filters and attributes read:
-    /// `keysRead[keysReadStart[t] ..< keysReadStart[t + 1]]` (all keys for a type whose filters
-    /// have no mask table).
-    let keysReadStart: [Int32]
-    let keysRead: [Int32]
 
     struct CompiledTrack {
         var type: UInt8
@@ -213,7 +208,7 @@ public struct EventDecoder {
         self.eventTypeCount = model.eventTypes.count
         self.declaredProps = model.declaredTypes.map(\.props)
         let filters = FilterProgram(model: model)
-        self.filters = filters
+        self.filters = FilterMasks(filters)
         var plan: [AttrPlan] = []
         var types: UInt64 = 0
         for (i, a) in model.attributes.enumerated() {
@@ -234,9 +229,8 @@ public struct EventDecoder {
         attributeUpdates = storage.attributeUpdates
         arena = storage.bytes
         arenaCapacity = storage.byteCapacity
-        fastPlan = FastPlan(model: model, tracks: tracks)
-        storage.fastPlan = fastPlan
         storage.tables = [typeNames, self.trackNames]
+        storage.filters = self.filters
         var keysReadStart: [Int32] = [0], keysRead: [Int32] = []
         for t in 0..<model.eventTypes.count {
             var keys = filters.tableStart[t] >= 0 ? filters.propKeys(of: UInt8(t)) : Array(0..<model.propKeys.count)
@@ -250,8 +244,8 @@ public struct EventDecoder {
             keysRead.append(contentsOf: keys.map { Int32($0) })
             keysReadStart.append(Int32(keysRead.count))
         }
-        self.keysReadStart = keysReadStart
-        self.keysRead = keysRead
+        fastPlan = FastPlan(model: model, tracks: tracks, keysReadStart: keysReadStart, keysRead: keysRead)
+        storage.fastPlan = fastPlan
     }
 
     /// Decodes one record (see `EngineEvent` for how long the events' bytes stay valid).
@@ -724,6 +718,7 @@ final class DecodeStorage {
     private(set) var bytes: UnsafeMutablePointer<UInt8>
     private(set) var byteCapacity: Int
     var fastPlan: FastPlan? = nil
+    var filters: FilterMasks? = nil
     /// Name tables the decoder reads, freed here.
     var tables: [NameTable] = []
 
@@ -750,7 +745,62 @@ final class DecodeStorage {
         summedValues.deallocate()
         bytes.deallocate()
         for table in tables { table.deallocate() }
+        filters?.deallocate()
         fastPlan?.deallocate()
+    }
+}
+
+/// A `FilterProgram`'s per-type tables in plain memory, for `mask`, read for every event
+/// (array reads are bounds-checked and the arrays retained): `testStart`, `tableStart` and
+/// `maskTable` copied, and per test k of `testNodes` its property key and its `Test`. Freed by
+/// `deallocate()` (a decoder's `DecodeStorage` calls it).
+struct FilterMasks {
+    let program: FilterProgram
+    private let testStart: UnsafeMutablePointer<Int32>
+    private let tableStart: UnsafeMutablePointer<Int32>
+    private let table: UnsafeMutablePointer<UInt64>
+    private let testKeys: UnsafeMutablePointer<Int32>
+    private let tests: UnsafeMutablePointer<FilterProgram.Test>
+    private let typeCount: Int
+
+    init(_ program: FilterProgram) {
+        self.program = program
+        func copy<T>(_ values: [T]) -> UnsafeMutablePointer<T> {
+            let memory = UnsafeMutablePointer<T>.allocate(capacity: max(values.count, 1))
+            memory.initialize(from: values, count: values.count)
+            return memory
+        }
+        typeCount = program.tableStart.count
+        testStart = copy(program.testStart)
+        tableStart = copy(program.tableStart)
+        table = copy(program.maskTable)
+        testKeys = copy(program.testNodes.map { program.nodes[Int($0)].a })
+        tests = copy(program.testNodes.map { program.tests[Int(program.nodes[Int($0)].b)] })
+    }
+
+    func deallocate() {
+        testStart.deallocate()
+        tableStart.deallocate()
+        table.deallocate()
+        testKeys.deallocate()
+        tests.deallocate()
+    }
+
+    /// The mask of the filters an event matches: its type's property tests, then the table.
+    func mask(type: UInt8, props: UnsafeBufferPointer<Prop>, bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        let t = Int(type)
+        guard t < typeCount, tableStart[t] >= 0 else { return program.maskReference(type: type, props: props, bytes: bytes) }
+        let first = Int(testStart[t]), end = Int(testStart[t &+ 1])
+        var outcomes = 0
+        var k = first
+        while k < end {
+            // A test's key is one of the model's (checked as the array read was).
+            let key = Int(testKeys[k])
+            precondition(key < props.count)
+            if program.test(props[key], tests[k], bytes) { outcomes |= 1 &<< (k &- first) }
+            k &+= 1
+        }
+        return table[Int(tableStart[t]) &+ outcomes]
     }
 }
 
@@ -966,21 +1016,6 @@ struct FilterProgram {
         return Int32(nodes.count - 1)
     }
 
-    /// The mask of the filters an event matches: its type's property tests, then the table.
-    func mask(type: UInt8, props: UnsafeBufferPointer<Prop>, bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
-        let t = Int(type)
-        guard t < tableStart.count, tableStart[t] >= 0 else { return maskReference(type: type, props: props, bytes: bytes) }
-        let first = Int(testStart[t])
-        var outcomes = 0
-        var k = first
-        while k < Int(testStart[t + 1]) {
-            let node = nodes[Int(testNodes[k])]
-            if test(props[Int(node.a)], tests[Int(node.b)], bytes) { outcomes |= 1 << (k - first) }
-            k += 1
-        }
-        return maskTable[Int(tableStart[t]) + outcomes]
-    }
-
     /// Every filter evaluated in order (what `mask` computes).
     func maskReference(type: UInt8, props: UnsafeBufferPointer<Prop>, bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
         var mask: UInt64 = 0
@@ -1008,7 +1043,7 @@ struct FilterProgram {
         }
     }
 
-    private func test(_ v: Prop, _ t: Test, _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+    func test(_ v: Prop, _ t: Test, _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         switch t.kind {
         case .equals: return equals(v, lits[Int(t.start)], bytes)
         case .atLeast: return FilterProgram.atLeast(v, lits[Int(t.start)].number)

@@ -46,6 +46,8 @@ public final class Pipeline {
         var segmentRecords = 0
         var futureGuard: FutureGuard? = nil
         var adapters = WebhookAdapters([])
+        /// Whether any adapter is on (`adapters.enabled` is a set: asked for every record).
+        var adaptersOn = false
     }
 
     /// Counts of records by outcome.
@@ -87,11 +89,14 @@ public final class Pipeline {
     /// Email providers' webhook shapes to accept besides the contract's two (off by default).
     public var adapters: WebhookAdapters {
         get { state.pointee.adapters }
-        set { state.pointee.adapters = newValue }
+        set {
+            state.pointee.adapters = newValue
+            state.pointee.adaptersOn = !newValue.enabled.isEmpty
+        }
     }
 
     public func process(_ bytes: UnsafeBufferPointer<UInt8>) -> RecordOutcome {
-        if let outcome = processAdapted(bytes) { return outcome }
+        if state.pointee.adaptersOn, let outcome = processAdapted(bytes) { return outcome }
         state.pointee.counts.records += 1
         return decodeAndApply(bytes)
     }
@@ -100,7 +105,7 @@ public final class Pipeline {
     /// one input record, several events, each decoded and applied like a native record; the
     /// record's outcome is the first bad event's, else applied, else the rest.
     private func processAdapted(_ bytes: UnsafeBufferPointer<UInt8>) -> RecordOutcome? {
-        guard !state.pointee.adapters.enabled.isEmpty, case let .records(records, _) = state.pointee.adapters.translate(bytes) else {
+        guard state.pointee.adaptersOn, case let .records(records, _) = state.pointee.adapters.translate(bytes) else {
             return nil
         }
         state.pointee.counts.records += 1
@@ -128,7 +133,7 @@ public final class Pipeline {
     /// them by. The record is decoded once either way.
     public func process(_ bytes: UnsafeBufferPointer<UInt8>,
                         belongsHere: (_ contactId: UnsafeBufferPointer<UInt8>) -> Bool) -> RecordOutcome? {
-        if let outcome = processAdapted(bytes) { return outcome }
+        if state.pointee.adaptersOn, let outcome = processAdapted(bytes) { return outcome }
         let outcome = decodeAndApply(bytes, belongsHere: belongsHere)
         if outcome != nil { state.pointee.counts.records += 1 }
         return outcome
