@@ -141,7 +141,7 @@ extension EventDecoder {
     /// A contact id the generic path accepts (a string of 1 to 256 bytes), kept in the arena.
     private mutating func fastContactId(_ field: ScannedValue, _ record: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8>? {
         guard field.kind == .string, field.end > field.start, field.end - field.start <= 256 else { return nil }
-        return keep(UnsafeBufferPointer(rebasing: record[Int(field.start)..<Int(field.end)]))
+        return keep(field.bytes(of: record))
     }
 
     /// An optional event id into `id` (absent, null or a string; empty means none), kept in
@@ -153,7 +153,7 @@ extension EventDecoder {
         switch value.kind {
         case .null: return true
         case .string:
-            if value.end > value.start { id = keep(UnsafeBufferPointer(rebasing: record[Int(value.start)..<Int(value.end)])) }
+            if value.end > value.start { id = keep(value.bytes(of: record)) }
             return true
         default: return false
         }
@@ -164,7 +164,7 @@ extension EventDecoder {
     private static func fastTime(_ field: ScannedValue, _ record: UnsafeBufferPointer<UInt8>) -> Millis? {
         switch field.kind {
         case .string:
-            guard let t = EventTime.parseRFC3339(UnsafeBufferPointer(rebasing: record[Int(field.start)..<Int(field.end)])),
+            guard let t = EventTime.parseRFC3339(field.bytes(of: record)),
                   EventTime.isInRange(t) else { return nil }
             return t
         case .number:
@@ -220,8 +220,8 @@ struct KeyPredictions {
         keys.initialize(repeating: LearnedKey(), count: KeyPredictions.ways * states)
     }
 
-    var start: Int { states &- 2 }
-    var unrecorded: Int { states &- 1 }
+    var start: Int { @inline(__always) get { states &- 2 } }
+    var unrecorded: Int { @inline(__always) get { states &- 1 } }
 
     func deallocate() { keys.deallocate() }
 }
@@ -236,6 +236,13 @@ struct ScannedValue {
     /// A string's bytes between the quotes (the scan refuses escapes, so they are its value).
     var start: Int32 = 0
     var end: Int32 = 0
+
+    /// A string's bytes in `record`, the record it was scanned from (the scan keeps `start`
+    /// and `end` within it: no slice and its bounds checks).
+    @inline(__always)
+    func bytes(of record: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8> {
+        UnsafeBufferPointer(start: record.baseAddress! + Int(start), count: Int(end &- start))
+    }
 }
 
 /// What the fast path precomputes from the model: the property names it records (the model's
