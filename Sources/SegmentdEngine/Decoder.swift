@@ -761,6 +761,8 @@ struct FilterMasks {
     private let table: UnsafeMutablePointer<UInt64>
     private let testKeys: UnsafeMutablePointer<Int32>
     private let tests: UnsafeMutablePointer<FilterProgram.Test>
+    private let lits: UnsafeMutableBufferPointer<FilterProgram.Lit>
+    private let litBytes: UnsafeMutableBufferPointer<UInt8>
     private let typeCount: Int
 
     init(_ program: FilterProgram) {
@@ -776,6 +778,8 @@ struct FilterMasks {
         table = copy(program.maskTable)
         testKeys = copy(program.testNodes.map { program.nodes[Int($0)].a })
         tests = copy(program.testNodes.map { program.tests[Int(program.nodes[Int($0)].b)] })
+        lits = UnsafeMutableBufferPointer(start: copy(program.lits), count: program.lits.count)
+        litBytes = UnsafeMutableBufferPointer(start: copy(program.litBytes), count: program.litBytes.count)
     }
 
     func deallocate() {
@@ -784,6 +788,8 @@ struct FilterMasks {
         table.deallocate()
         testKeys.deallocate()
         tests.deallocate()
+        lits.baseAddress!.deallocate()
+        litBytes.baseAddress!.deallocate()
     }
 
     /// The mask of the filters an event matches: its type's property tests, then the table.
@@ -797,7 +803,9 @@ struct FilterMasks {
             // A test's key is one of the model's (checked as the array read was).
             let key = Int(testKeys[k])
             precondition(key < props.count)
-            if program.test(props[key], tests[k], bytes) { outcomes |= 1 &<< (k &- first) }
+            if FilterProgram.test(props[key], tests[k], lits: UnsafeBufferPointer(lits), litBytes: UnsafeBufferPointer(litBytes), bytes) {
+                outcomes |= 1 &<< (k &- first)
+            }
             k &+= 1
         }
         return table[Int(tableStart[t]) &+ outcomes]
@@ -1043,14 +1051,26 @@ struct FilterProgram {
         }
     }
 
-    func test(_ v: Prop, _ t: Test, _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+    private func test(_ v: Prop, _ t: Test, _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        lits.withUnsafeBufferPointer { lits in
+            litBytes.withUnsafeBufferPointer { FilterProgram.test(v, t, lits: lits, litBytes: $0, bytes) }
+        }
+    }
+
+    /// Whether property `v` (its string bytes in `bytes`) passes test `t`, whose literals are
+    /// in `lits` and `litBytes` (the program's, or `FilterMasks`' copies in plain memory).
+    @inline(__always)
+    static func test(_ v: Prop, _ t: Test, lits: UnsafeBufferPointer<Lit>, litBytes: UnsafeBufferPointer<UInt8>,
+                     _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        // Literal indices are the program's own (`lits` has them all).
+        precondition(Int(t.end) <= lits.count && t.start >= 0)
         switch t.kind {
-        case .equals: return equals(v, lits[Int(t.start)], bytes)
+        case .equals: return equals(v, lits[Int(t.start)], litBytes, bytes)
         case .atLeast: return FilterProgram.atLeast(v, lits[Int(t.start)].number)
         case .atMost: return FilterProgram.atMost(v, lits[Int(t.start)].number)
         case .oneOf:
             var k = Int(t.start)
-            while k < Int(t.end) { if equals(v, lits[k], bytes) { return true }; k += 1 }
+            while k < Int(t.end) { if equals(v, lits[k], litBytes, bytes) { return true }; k += 1 }
             return false
         case .startsWith, .contains:
             guard v.kind == .string else { return false }
@@ -1059,17 +1079,15 @@ struct FilterProgram {
             let h = Int(v.end - v.start)
             if n == 0 { return true }
             if n > h { return false }
-            return litBytes.withUnsafeBufferPointer { lb in
-                let np = lb.baseAddress! + Int(l.start)
-                let hp = bytes.baseAddress! + Int(v.start)
-                if t.kind == .startsWith { return memcmp(hp, np, n) == 0 }
-                var i = 0
-                while i + n <= h {
-                    if hp[i] == np[0] && memcmp(hp + i, np, n) == 0 { return true }
-                    i += 1
-                }
-                return false
+            let np = litBytes.baseAddress! + Int(l.start)
+            let hp = bytes.baseAddress! + Int(v.start)
+            if t.kind == .startsWith { return memcmp(hp, np, n) == 0 }
+            var i = 0
+            while i + n <= h {
+                if hp[i] == np[0] && memcmp(hp + i, np, n) == 0 { return true }
+                i += 1
             }
+            return false
         }
     }
 
@@ -1100,13 +1118,13 @@ struct FilterProgram {
         }
     }
 
-    private func equals(_ v: Prop, _ l: Lit, _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+    private static func equals(_ v: Prop, _ l: Lit, _ litBytes: UnsafeBufferPointer<UInt8>, _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         switch (v.kind, l.kind) {
         case (.string, .string):
             let n = Int(l.end - l.start)
             guard Int(v.end - v.start) == n else { return false }
             if n == 0 { return true }
-            return litBytes.withUnsafeBufferPointer { memcmp($0.baseAddress! + Int(l.start), bytes.baseAddress! + Int(v.start), n) == 0 }
+            return memcmp(litBytes.baseAddress! + Int(l.start), bytes.baseAddress! + Int(v.start), n) == 0
         case (.bool, .bool): return v.bool == l.bool
         case (.int, .int): return v.int == l.int
         case (.number, .int): return v.number == Double(l.int)
