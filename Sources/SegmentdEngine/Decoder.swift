@@ -164,18 +164,13 @@ public struct EventDecoder {
     private let propKeyBytes: [[UInt8]]
     let tracks: [CompiledTrack]
     let trackNames: NameTable
-    private let filters: FilterProgram
+    private let filters: FilterMasks
     private let attrPlan: [AttrPlan]
     /// Bit t set: some attribute is read from events of canonical type t.
     private let attrTypes: UInt64
     let pathKey: Int?, industryKey: Int?, countryKey: Int?, companySizeKey: Int?, stageKey: Int?
     /// What the fast path needs (FastDecoder.swift); its memory is freed by `storage`.
     let fastPlan: FastPlan
-    /// Per canonical type t, the property keys its filters and attributes read:
-    /// `keysRead[keysReadStart[t] ..< keysReadStart[t + 1]]` (all keys for a type whose filters
-    /// have no mask table).
-    let keysReadStart: [Int32]
-    let keysRead: [Int32]
 
     struct CompiledTrack {
         var type: UInt8
@@ -213,7 +208,7 @@ public struct EventDecoder {
         self.eventTypeCount = model.eventTypes.count
         self.declaredProps = model.declaredTypes.map(\.props)
         let filters = FilterProgram(model: model)
-        self.filters = filters
+        self.filters = FilterMasks(filters)
         var plan: [AttrPlan] = []
         var types: UInt64 = 0
         for (i, a) in model.attributes.enumerated() {
@@ -234,9 +229,8 @@ public struct EventDecoder {
         attributeUpdates = storage.attributeUpdates
         arena = storage.bytes
         arenaCapacity = storage.byteCapacity
-        fastPlan = FastPlan(model: model, tracks: tracks)
-        storage.fastPlan = fastPlan
         storage.tables = [typeNames, self.trackNames]
+        storage.filters = self.filters
         var keysReadStart: [Int32] = [0], keysRead: [Int32] = []
         for t in 0..<model.eventTypes.count {
             var keys = filters.tableStart[t] >= 0 ? filters.propKeys(of: UInt8(t)) : Array(0..<model.propKeys.count)
@@ -250,8 +244,8 @@ public struct EventDecoder {
             keysRead.append(contentsOf: keys.map { Int32($0) })
             keysReadStart.append(Int32(keysRead.count))
         }
-        self.keysReadStart = keysReadStart
-        self.keysRead = keysRead
+        fastPlan = FastPlan(model: model, tracks: tracks, keysReadStart: keysReadStart, keysRead: keysRead)
+        storage.fastPlan = fastPlan
     }
 
     /// Decodes one record (see `EngineEvent` for how long the events' bytes stay valid).
@@ -724,6 +718,7 @@ final class DecodeStorage {
     private(set) var bytes: UnsafeMutablePointer<UInt8>
     private(set) var byteCapacity: Int
     var fastPlan: FastPlan? = nil
+    var filters: FilterMasks? = nil
     /// Name tables the decoder reads, freed here.
     var tables: [NameTable] = []
 
@@ -750,7 +745,70 @@ final class DecodeStorage {
         summedValues.deallocate()
         bytes.deallocate()
         for table in tables { table.deallocate() }
+        filters?.deallocate()
         fastPlan?.deallocate()
+    }
+}
+
+/// A `FilterProgram`'s per-type tables in plain memory, for `mask`, read for every event
+/// (array reads are bounds-checked and the arrays retained): `testStart`, `tableStart` and
+/// `maskTable` copied, and per test k of `testNodes` its property key and its `Test`. Freed by
+/// `deallocate()` (a decoder's `DecodeStorage` calls it).
+struct FilterMasks {
+    let program: FilterProgram
+    private let testStart: UnsafeMutablePointer<Int32>
+    private let tableStart: UnsafeMutablePointer<Int32>
+    private let table: UnsafeMutablePointer<UInt64>
+    private let testKeys: UnsafeMutablePointer<Int32>
+    private let tests: UnsafeMutablePointer<FilterProgram.Test>
+    private let lits: UnsafeMutableBufferPointer<FilterProgram.Lit>
+    private let litBytes: UnsafeMutableBufferPointer<UInt8>
+    private let typeCount: Int
+
+    init(_ program: FilterProgram) {
+        self.program = program
+        func copy<T>(_ values: [T]) -> UnsafeMutablePointer<T> {
+            let memory = UnsafeMutablePointer<T>.allocate(capacity: max(values.count, 1))
+            memory.initialize(from: values, count: values.count)
+            return memory
+        }
+        typeCount = program.tableStart.count
+        testStart = copy(program.testStart)
+        tableStart = copy(program.tableStart)
+        table = copy(program.maskTable)
+        testKeys = copy(program.testNodes.map { program.nodes[Int($0)].a })
+        tests = copy(program.testNodes.map { program.tests[Int(program.nodes[Int($0)].b)] })
+        lits = UnsafeMutableBufferPointer(start: copy(program.lits), count: program.lits.count)
+        litBytes = UnsafeMutableBufferPointer(start: copy(program.litBytes), count: program.litBytes.count)
+    }
+
+    func deallocate() {
+        testStart.deallocate()
+        tableStart.deallocate()
+        table.deallocate()
+        testKeys.deallocate()
+        tests.deallocate()
+        lits.baseAddress!.deallocate()
+        litBytes.baseAddress!.deallocate()
+    }
+
+    /// The mask of the filters an event matches: its type's property tests, then the table.
+    func mask(type: UInt8, props: UnsafeBufferPointer<Prop>, bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
+        let t = Int(type)
+        guard t < typeCount, tableStart[t] >= 0 else { return program.maskReference(type: type, props: props, bytes: bytes) }
+        let first = Int(testStart[t]), end = Int(testStart[t &+ 1])
+        var outcomes = 0
+        var k = first
+        while k < end {
+            // A test's key is one of the model's (checked as the array read was).
+            let key = Int(testKeys[k])
+            precondition(key < props.count)
+            if FilterProgram.test(props[key], tests[k], lits: UnsafeBufferPointer(lits), litBytes: UnsafeBufferPointer(litBytes), bytes) {
+                outcomes |= 1 &<< (k &- first)
+            }
+            k &+= 1
+        }
+        return table[Int(tableStart[t]) &+ outcomes]
     }
 }
 
@@ -966,21 +1024,6 @@ struct FilterProgram {
         return Int32(nodes.count - 1)
     }
 
-    /// The mask of the filters an event matches: its type's property tests, then the table.
-    func mask(type: UInt8, props: UnsafeBufferPointer<Prop>, bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
-        let t = Int(type)
-        guard t < tableStart.count, tableStart[t] >= 0 else { return maskReference(type: type, props: props, bytes: bytes) }
-        let first = Int(testStart[t])
-        var outcomes = 0
-        var k = first
-        while k < Int(testStart[t + 1]) {
-            let node = nodes[Int(testNodes[k])]
-            if test(props[Int(node.a)], tests[Int(node.b)], bytes) { outcomes |= 1 << (k - first) }
-            k += 1
-        }
-        return maskTable[Int(tableStart[t]) + outcomes]
-    }
-
     /// Every filter evaluated in order (what `mask` computes).
     func maskReference(type: UInt8, props: UnsafeBufferPointer<Prop>, bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
         var mask: UInt64 = 0
@@ -1009,13 +1052,25 @@ struct FilterProgram {
     }
 
     private func test(_ v: Prop, _ t: Test, _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        lits.withUnsafeBufferPointer { lits in
+            litBytes.withUnsafeBufferPointer { FilterProgram.test(v, t, lits: lits, litBytes: $0, bytes) }
+        }
+    }
+
+    /// Whether property `v` (its string bytes in `bytes`) passes test `t`, whose literals are
+    /// in `lits` and `litBytes` (the program's, or `FilterMasks`' copies in plain memory).
+    @inline(__always)
+    static func test(_ v: Prop, _ t: Test, lits: UnsafeBufferPointer<Lit>, litBytes: UnsafeBufferPointer<UInt8>,
+                     _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        // Literal indices are the program's own (`lits` has them all).
+        precondition(Int(t.end) <= lits.count && t.start >= 0)
         switch t.kind {
-        case .equals: return equals(v, lits[Int(t.start)], bytes)
+        case .equals: return equals(v, lits[Int(t.start)], litBytes, bytes)
         case .atLeast: return FilterProgram.atLeast(v, lits[Int(t.start)].number)
         case .atMost: return FilterProgram.atMost(v, lits[Int(t.start)].number)
         case .oneOf:
             var k = Int(t.start)
-            while k < Int(t.end) { if equals(v, lits[k], bytes) { return true }; k += 1 }
+            while k < Int(t.end) { if equals(v, lits[k], litBytes, bytes) { return true }; k += 1 }
             return false
         case .startsWith, .contains:
             guard v.kind == .string else { return false }
@@ -1024,17 +1079,15 @@ struct FilterProgram {
             let h = Int(v.end - v.start)
             if n == 0 { return true }
             if n > h { return false }
-            return litBytes.withUnsafeBufferPointer { lb in
-                let np = lb.baseAddress! + Int(l.start)
-                let hp = bytes.baseAddress! + Int(v.start)
-                if t.kind == .startsWith { return memcmp(hp, np, n) == 0 }
-                var i = 0
-                while i + n <= h {
-                    if hp[i] == np[0] && memcmp(hp + i, np, n) == 0 { return true }
-                    i += 1
-                }
-                return false
+            let np = litBytes.baseAddress! + Int(l.start)
+            let hp = bytes.baseAddress! + Int(v.start)
+            if t.kind == .startsWith { return memcmp(hp, np, n) == 0 }
+            var i = 0
+            while i + n <= h {
+                if hp[i] == np[0] && memcmp(hp + i, np, n) == 0 { return true }
+                i += 1
             }
+            return false
         }
     }
 
@@ -1065,13 +1118,13 @@ struct FilterProgram {
         }
     }
 
-    private func equals(_ v: Prop, _ l: Lit, _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+    private static func equals(_ v: Prop, _ l: Lit, _ litBytes: UnsafeBufferPointer<UInt8>, _ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         switch (v.kind, l.kind) {
         case (.string, .string):
             let n = Int(l.end - l.start)
             guard Int(v.end - v.start) == n else { return false }
             if n == 0 { return true }
-            return litBytes.withUnsafeBufferPointer { memcmp($0.baseAddress! + Int(l.start), bytes.baseAddress! + Int(v.start), n) == 0 }
+            return memcmp(litBytes.baseAddress! + Int(l.start), bytes.baseAddress! + Int(v.start), n) == 0
         case (.bool, .bool): return v.bool == l.bool
         case (.int, .int): return v.int == l.int
         case (.number, .int): return v.number == Double(l.int)

@@ -1,9 +1,11 @@
 /// The decoder's fast path: one pass over the record, schema-directed.
 ///
 /// The keys of the root object and of its property object (`props`, `properties` or
-/// `traits`) are read once each and dispatched at once through `NameTable`s (a hash of the
-/// length and first word, confirmed by word compares): the root keys both shapes use, and the
-/// property names the model and the Segment mapping read. Values are read in place (strings
+/// `traits`) are read once each and dispatched at once: most by two word compares against
+/// the keys that followed the previous key in earlier records (`KeyPredictions`: a stream
+/// repeats its key orders), the others through `NameTable`s (a hash of the length and first
+/// word, confirmed by word compares): the root keys both shapes use, and the property names
+/// the model and the Segment mapping read. Values are read in place (strings
 /// stay ranges of the record), everything else is validated and skipped. Nothing is
 /// allocated or reference-counted; the filter mask is the type's table entry for the outcome
 /// of the few property tests the type's filters make (`FilterProgram`), and only the
@@ -24,9 +26,9 @@ extension EventDecoder {
     @inline(__always)
     public mutating func decodeFast(_ bytes: UnsafeBufferPointer<UInt8>) -> DecodeResult? {
         // The plan is read in place (`fastPlan.…`): a copy of it, or one passed on, is a memcpy.
-        guard fastPlan.enabled, let base = bytes.baseAddress, bytes.count <= maxRecordBytes else { return nil }
+        guard fastPlan.enabled, let base = bytes.baseAddress, bytes.count <= maxRecordBytes, bytes.count < Int(Int32.max) else { return nil }
         var scan = RecordScan(record: base, count: bytes.count, fields: fastPlan.fields, slots: fastPlan.slots)
-        guard scan.scanRecord(fastPlan.rootNames, fastPlan.names) else { return nil }
+        guard scan.scanRecord(fastPlan.rootNames, fastPlan.names, fastPlan.rootKeys, fastPlan.propertyKeys) else { return nil }
         let typeField = fastPlan.fields[RootField.type.rawValue]
         guard scan.has(.type), typeField.kind == .string, let typeIndex = typeNames.index(base, bytes.count, typeField) else { return nil }
         startRecord(bytes.count)
@@ -48,9 +50,10 @@ extension EventDecoder {
         guard fastEventId(scan, .eventId, record, into: &eventId) else { return nil }
         guard let haveProps = scan.propertyObject(.props) else { return nil }
         // Only the keys this type's filters and attributes read: the others are not looked at.
-        var k = Int(keysReadStart[Int(type)])
-        while k < Int(keysReadStart[Int(type) + 1]) {
-            let key = Int(keysRead[k])
+        var k = Int(fastPlan.keysReadStart[Int(type)])
+        let end = Int(fastPlan.keysReadStart[Int(type) &+ 1])
+        while k < end {
+            let key = Int(fastPlan.keysRead[k])
             props[key] = haveProps ? scan.prop(key) : Prop()
             k += 1
         }
@@ -138,7 +141,7 @@ extension EventDecoder {
     /// A contact id the generic path accepts (a string of 1 to 256 bytes), kept in the arena.
     private mutating func fastContactId(_ field: ScannedValue, _ record: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8>? {
         guard field.kind == .string, field.end > field.start, field.end - field.start <= 256 else { return nil }
-        return keep(UnsafeBufferPointer(rebasing: record[Int(field.start)..<Int(field.end)]))
+        return keep(field.bytes(of: record))
     }
 
     /// An optional event id into `id` (absent, null or a string; empty means none), kept in
@@ -150,7 +153,7 @@ extension EventDecoder {
         switch value.kind {
         case .null: return true
         case .string:
-            if value.end > value.start { id = keep(UnsafeBufferPointer(rebasing: record[Int(value.start)..<Int(value.end)])) }
+            if value.end > value.start { id = keep(value.bytes(of: record)) }
             return true
         default: return false
         }
@@ -161,7 +164,7 @@ extension EventDecoder {
     private static func fastTime(_ field: ScannedValue, _ record: UnsafeBufferPointer<UInt8>) -> Millis? {
         switch field.kind {
         case .string:
-            guard let t = EventTime.parseRFC3339(UnsafeBufferPointer(rebasing: record[Int(field.start)..<Int(field.end)])),
+            guard let t = EventTime.parseRFC3339(field.bytes(of: record)),
                   EventTime.isInRange(t) else { return nil }
             return t
         case .number:
@@ -179,7 +182,48 @@ enum RootField: Int {
 
     static let names = ["type", "contact_id", "ts", "event_id", "props", "userId", "timestamp", "messageId", "properties", "traits", "event"]
 
-    var isPropertyObject: Bool { self == .props || self == .properties || self == .traits }
+    /// Bit `rawValue` set for the keys of a property object.
+    static let propertyObjects: UInt32 = 1 << 4 | 1 << 8 | 1 << 9
+}
+
+/// A key the scan learned, to recognise it next time with two word compares: its bytes from
+/// the opening quote through the colon (`"name":`, at most 16 bytes, as it appeared in a
+/// record), and what it is (a root field or property slot, -1 for a name not recorded).
+struct LearnedKey {
+    var first: UInt64 = 0
+    var second: UInt64 = 0
+    var firstMask: UInt64 = 0
+    var secondMask: UInt64 = 0
+    /// Bytes through the colon; 0: nothing learned.
+    var length = 0
+    var index = -1
+}
+
+/// The keys seen after each key of one object level: for state s (a key's index, or `states
+/// - 2` at the object's start, `states - 1` after a key not recorded), the `ways` keys that
+/// last followed it, newest first (`keys[ways * s ..< ways * (s + 1)]`). Records of one stream repeat
+/// their key order, so most keys are recognised by comparing words with the prediction
+/// instead of scanning the key and looking it up; any other key is read the long way and
+/// learned. A prediction only names bytes: it matches exactly when the record has them.
+struct KeyPredictions {
+    let keys: UnsafeMutablePointer<LearnedKey>
+    /// Known names plus the start and "not recorded" states.
+    let states: Int
+
+    /// Four: a stream mixing both shapes and several Segment calls has up to three keys
+    /// after `type`, and a property object's first key depends on the event type.
+    static let ways = 4
+
+    init(names: Int) {
+        states = names + 2
+        keys = .allocate(capacity: KeyPredictions.ways * states)
+        keys.initialize(repeating: LearnedKey(), count: KeyPredictions.ways * states)
+    }
+
+    var start: Int { @inline(__always) get { states &- 2 } }
+    var unrecorded: Int { @inline(__always) get { states &- 1 } }
+
+    func deallocate() { keys.deallocate() }
 }
 
 /// A value the scan found: its JSON kind and where it is in the record.
@@ -192,6 +236,13 @@ struct ScannedValue {
     /// A string's bytes between the quotes (the scan refuses escapes, so they are its value).
     var start: Int32 = 0
     var end: Int32 = 0
+
+    /// A string's bytes in `record`, the record it was scanned from (the scan keeps `start`
+    /// and `end` within it: no slice and its bounds checks).
+    @inline(__always)
+    func bytes(of record: UnsafeBufferPointer<UInt8>) -> UnsafeBufferPointer<UInt8> {
+        UnsafeBufferPointer(start: record.baseAddress! + Int(start), count: Int(end &- start))
+    }
 }
 
 /// What the fast path precomputes from the model: the property names it records (the model's
@@ -208,17 +259,25 @@ struct FastPlan {
     let trackTargets: UnsafeMutablePointer<Int32>
     let trackSourceStart: UnsafeMutablePointer<Int32>
     let trackSources: UnsafeMutablePointer<Int32>
+    /// Per canonical type t, the property keys its filters and attributes read:
+    /// `keysRead[keysReadStart[t] ..< keysReadStart[t + 1]]` (all keys for a type whose filters
+    /// have no mask table).
+    let keysReadStart: UnsafeMutablePointer<Int32>
+    let keysRead: UnsafeMutablePointer<Int32>
     /// The root fields' values (by `RootField`) and the property slots' values of the record
     /// being scanned.
     let fields: UnsafeMutablePointer<ScannedValue>
     let slots: UnsafeMutablePointer<ScannedValue>
+    /// The key orders last seen in the root object and in the property object.
+    let rootKeys: KeyPredictions
+    let propertyKeys: KeyPredictions
     /// False when there are more than 64 names to record (the scan keeps one bit per name):
     /// then every record takes the generic path.
     let enabled: Bool
 
     /// All in plain memory (a plan is read on every record: arrays or a class would be
     /// reference-counted), freed by `deallocate()`, which `DecodeStorage` calls.
-    init(model: Model, tracks: [EventDecoder.CompiledTrack]) {
+    init(model: Model, tracks: [EventDecoder.CompiledTrack], keysReadStart: [Int32], keysRead: [Int32]) {
         var names = model.propKeys.map { Array($0.utf8) }
         func slot(_ name: [UInt8]) -> Int {
             if let i = names.firstIndex(of: name) { return i }
@@ -247,11 +306,15 @@ struct FastPlan {
         trackTargets = copy(targets)
         trackSourceStart = copy(sourceStart)
         trackSources = copy(sources)
+        self.keysReadStart = copy(keysReadStart)
+        self.keysRead = copy(keysRead)
         rootNames = NameTable(RootField.names.map { Array($0.utf8) })
         self.names = NameTable(names)
         fields = .allocate(capacity: RootField.count + names.count)
         fields.initialize(repeating: ScannedValue(), count: RootField.count + names.count)
         slots = fields + RootField.count
+        rootKeys = KeyPredictions(names: RootField.count)
+        propertyKeys = KeyPredictions(names: names.count)
     }
 
     func deallocate() {
@@ -261,7 +324,11 @@ struct FastPlan {
         trackTargets.deallocate()
         trackSourceStart.deallocate()
         trackSources.deallocate()
+        keysReadStart.deallocate()
+        keysRead.deallocate()
         fields.deallocate()
+        rootKeys.deallocate()
+        propertyKeys.deallocate()
     }
 }
 
@@ -287,12 +354,13 @@ struct RecordScan {
         self.slots = slots
     }
 
-    func has(_ field: RootField) -> Bool { fieldsSeen & (1 << UInt32(field.rawValue)) != 0 }
+    @inline(__always)
+    func has(_ field: RootField) -> Bool { fieldsSeen & (1 &<< UInt32(field.rawValue)) != 0 }
 
     /// Property slot `slot` as the generic path's property value: absent when not seen.
     func prop(_ slot: Int) -> Prop {
         var p = Prop()
-        guard slotsSeen & (1 << UInt64(slot)) != 0 else { return p }
+        guard slotsSeen & (1 &<< UInt64(slot)) != 0 else { return p }
         let scanned = slots[slot]
         switch scanned.kind {
         case .null: p.kind = .null
@@ -319,8 +387,55 @@ struct RecordScan {
     mutating func skipWhitespace() {
         while position < count {
             let c = record[position]
+            if c > 32 { return }
             if c == 32 || c == 9 || c == 10 || c == 13 { position += 1 } else { return }
         }
+    }
+
+    /// The key at `position` when it is one of the two `predictions` for `state`: moves past
+    /// it, its colon and the whitespace after, and gives its index (-1: a name not recorded).
+    /// Nil when neither matches (or fewer than 16 bytes are left): then `key()` reads it.
+    @inline(__always)
+    mutating func predictedKey(_ predictions: KeyPredictions, _ state: Int) -> Int? {
+        guard position &+ 16 <= count else { return nil }
+        let raw = UnsafeRawPointer(record + position)
+        let first = UInt64(littleEndian: raw.loadUnaligned(as: UInt64.self))
+        let second = UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        let ways = predictions.keys + (state &* KeyPredictions.ways)
+        var way = 0
+        while way < KeyPredictions.ways {
+            let learned = ways[way]
+            // An empty way has length 0 and masks 0: it would match anything.
+            if learned.length != 0 && first & learned.firstMask == learned.first && second & learned.secondMask == learned.second {
+                // Moved one way up: the keys that follow most often end in the first ways.
+                if way > 0 {
+                    ways[way] = ways[way &- 1]
+                    ways[way &- 1] = learned
+                }
+                position &+= learned.length
+                if position < count && record[position] <= 32 { skipWhitespace() }
+                return learned.index
+            }
+            way &+= 1
+        }
+        return nil
+    }
+
+    /// Learns the key just read by `key()` (its name's bytes `name`) as the newest prediction
+    /// for `state` (the oldest is forgotten), when it is written `"name":` in at most 16 bytes with 16 bytes readable.
+    @inline(never)
+    func learnKey(_ predictions: KeyPredictions, _ state: Int, _ name: Range<Int>, index: Int) {
+        let start = name.lowerBound &- 1, length = name.count &+ 3
+        guard length <= 16, start &+ 16 <= count, record[name.upperBound &+ 1] == 58 else { return }
+        let raw = UnsafeRawPointer(record + start)
+        let firstMask: UInt64 = length >= 8 ? ~0 : (1 &<< UInt64(length &* 8)) &- 1
+        let secondMask: UInt64 = length >= 16 ? ~0 : length <= 8 ? 0 : (1 &<< UInt64((length &- 8) &* 8)) &- 1
+        let ways = predictions.keys + (state &* KeyPredictions.ways)
+        var way = KeyPredictions.ways &- 1
+        while way > 0 { ways[way] = ways[way &- 1]; way &-= 1 }
+        ways.pointee = LearnedKey(first: UInt64(littleEndian: raw.loadUnaligned(as: UInt64.self)) & firstMask,
+                                   second: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)) & secondMask,
+                                   firstMask: firstMask, secondMask: secondMask, length: length, index: index)
     }
 
     /// The record's bytes `i ..< i + 8` as a little-endian word, zero past the record's end:
@@ -337,27 +452,36 @@ struct RecordScan {
 
     /// The root object, then nothing but whitespace.
     @inline(__always)
-    mutating func scanRecord(_ rootNames: NameTable, _ names: NameTable) -> Bool {
+    mutating func scanRecord(_ rootNames: NameTable, _ names: NameTable, _ rootKeys: KeyPredictions, _ propertyKeys: KeyPredictions) -> Bool {
         skipWhitespace()
         guard position < count, record[position] == 123 else { return false }
         position += 1
         skipWhitespace()
         guard position < count, record[position] != 125 else { return false }  // {} has no type
+        var state = rootKeys.start
         while true {
-            guard let key = key() else { return false }
-            if let index = rootNames.index(record + key.lowerBound, key.count, readable: count - key.lowerBound),
-               let field = RootField(rawValue: index) {
-                let bit = UInt32(1) << UInt32(field.rawValue)
+            var index: Int
+            if let predicted = predictedKey(rootKeys, state) {
+                index = predicted
+            } else {
+                guard let key = key() else { return false }
+                index = rootNames.index(record + key.lowerBound, key.count, readable: count - key.lowerBound) ?? -1
+                learnKey(rootKeys, state, key, index: index)
+            }
+            if index >= 0 {
+                state = index
+                let bit = UInt32(1) &<< UInt32(index)
                 guard fieldsSeen & bit == 0 else { return false }
                 fieldsSeen |= bit
-                if field.isPropertyObject && position < count && record[position] == 123 {
-                    guard propertyObjectField == nil, scanProperties(names) else { return false }
-                    propertyObjectField = field
-                    fields[field.rawValue].kind = .object
+                if RootField.propertyObjects & bit != 0 && position < count && record[position] == 123 {
+                    guard propertyObjectField == nil, scanProperties(names, propertyKeys) else { return false }
+                    propertyObjectField = RootField(rawValue: index)
+                    fields[index].kind = .object
                 } else {
-                    guard value(&fields[field.rawValue], depth: 1) else { return false }
+                    guard value(&fields[index], depth: 1) else { return false }
                 }
             } else {
+                state = rootKeys.unrecorded
                 var ignored = ScannedValue()
                 guard value(&ignored, depth: 1) else { return false }
             }
@@ -388,6 +512,11 @@ struct RecordScan {
     /// end), nil otherwise.
     @inline(__always)
     private mutating func next(close: UInt8) -> Bool? {
+        if position < count {
+            let c = record[position]
+            if c == 44 { position += 1; return true }
+            if c == close { position += 1; return false }
+        }
         skipWhitespace()
         guard position < count else { return nil }
         let c = record[position]
@@ -399,14 +528,23 @@ struct RecordScan {
 
     /// The property object (at its `{`): the values of the names in `names` go to their slots.
     @inline(__always)
-    private mutating func scanProperties(_ names: NameTable) -> Bool {
+    private mutating func scanProperties(_ names: NameTable, _ predictions: KeyPredictions) -> Bool {
         position += 1
         skipWhitespace()
         if position < count && record[position] == 125 { position += 1; return true }
+        var state = predictions.start
         while true {
-            guard let key = key() else { return false }
-            if let slot = names.index(record + key.lowerBound, key.count, readable: count - key.lowerBound) {
-                let bit = UInt64(1) << UInt64(slot)
+            var slot: Int
+            if let predicted = predictedKey(predictions, state) {
+                slot = predicted
+            } else {
+                guard let key = key() else { return false }
+                slot = names.index(record + key.lowerBound, key.count, readable: count - key.lowerBound) ?? -1
+                learnKey(predictions, state, key, index: slot)
+            }
+            state = slot >= 0 ? slot : predictions.unrecorded
+            if slot >= 0 {
+                let bit = UInt64(1) &<< UInt64(slot)
                 guard slotsSeen & bit == 0, value(&slots[slot], depth: 2) else { return false }
                 slotsSeen |= bit
                 if slots[slot].kind == .number && !slots[slot].isSmallInt { return false }
@@ -421,12 +559,22 @@ struct RecordScan {
 
     /// Any JSON value (at its first byte) into `found`: scalars are read in place, objects and
     /// arrays validated and skipped (`skipComposite`). `depth`: of the value's container.
-    /// Strings, most values, are read here; the others out of line (`otherValue`).
+    /// Strings, most values, are read here; numbers from a digit (`numberValue`) and the others
+    /// out of line (`otherValue`).
     @inline(__always)
     private mutating func value(_ found: inout ScannedValue, depth: Int) -> Bool {
         guard position < count else { return false }
-        guard record[position] == 34 else { return otherValue(&found, depth: depth) }
-        return stringValue(&found)
+        let first = record[position]
+        if first == 34 { return stringValue(&found) }
+        if first &- 48 < 10 { return numberValue(&found) }
+        return otherValue(&found, depth: depth)
+    }
+
+    /// A number (at its first digit) into `found`, out of line: `number` inlined into every
+    /// `value` would crowd out the rest of the record's path.
+    @inline(never)
+    private mutating func numberValue(_ found: inout ScannedValue) -> Bool {
+        number(&found)
     }
 
     /// A string (at its opening quote) into `found`.
@@ -436,8 +584,9 @@ struct RecordScan {
         let start = position
         guard string() else { return false }
         found.kind = .string
-        found.start = Int32(start)
-        found.end = Int32(position - 1)
+        // `decodeFast` takes records of fewer than 2^31 bytes only.
+        found.start = Int32(truncatingIfNeeded: start)
+        found.end = Int32(truncatingIfNeeded: position &- 1)
         return true
     }
 
@@ -461,17 +610,17 @@ struct RecordScan {
         case 45, 48...57:
             return number(&found)
         case 116:
-            guard literal("true") else { return false }
+            guard literal(0x6575_7274, length: 4) else { return false }
             found.kind = .bool
             found.bool = true
             return true
         case 102:
-            guard literal("false") else { return false }
+            guard literal(0x736C_6166, length: 5) else { return false }
             found.kind = .bool
             found.bool = false
             return true
         case 110:
-            guard literal("null") else { return false }
+            guard literal(0x6C6C_756E, length: 4) else { return false }
             found.kind = .null
             return true
         default:
@@ -536,10 +685,13 @@ struct RecordScan {
     }
 
     @inline(__always)
-    private mutating func literal(_ word: StaticString) -> Bool {
-        let length = word.utf8CodeUnitCount
-        guard position + length <= count, memcmp(record + position, word.utf8Start, length) == 0 else { return false }
-        position += length
+    /// `true` (0x6575_7274: its four bytes as a little-endian word), `null` (0x6C6C_756E) or
+    /// `false` (0x736C_6166, "fals", then an "e"): one word compare, no call to memcmp.
+    private mutating func literal(_ firstFour: UInt32, length: Int) -> Bool {
+        guard position &+ length <= count,
+              UInt32(littleEndian: UnsafeRawPointer(record + position).loadUnaligned(as: UInt32.self)) == firstFour,
+              length == 4 || record[position &+ 4] == 101 else { return false }
+        position &+= length
         return true
     }
 
@@ -565,8 +717,7 @@ struct RecordScan {
                     value = value &* 100_000_000 &+ Int64(DecimalDigits.value(ofEight: chunk))
                 } else {
                     if run > 0 {
-                        var scale: Int64 = 10
-                        for _ in 1..<run { scale &*= 10 }
+                        let scale = RecordScan.powerOfTen(run)
                         // The run's digits moved to the top, '0's below them: the same value.
                         let aligned = (chunk << UInt64((8 &- run) &* 8)) | (0x3030_3030_3030_3030 >> UInt64(run &* 8))
                         value = value &* scale &+ Int64(DecimalDigits.value(ofEight: aligned))
@@ -598,6 +749,20 @@ struct RecordScan {
         found.isSmallInt = integral
         found.int = negative ? 0 &- value : value  // wrapped beyond 18 digits, then not used
         return true
+    }
+
+    /// 10^n for n from 1 to 7 (a lookup, not a loop).
+    @inline(__always)
+    static func powerOfTen(_ n: Int) -> Int64 {
+        switch n {
+        case 1: return 10
+        case 2: return 100
+        case 3: return 1_000
+        case 4: return 10_000
+        case 5: return 100_000
+        case 6: return 1_000_000
+        default: return 10_000_000
+        }
     }
 
     /// One or more digits.

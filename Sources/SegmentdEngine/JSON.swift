@@ -137,9 +137,10 @@ struct JSONTape {
     static func specialBytes(_ w: UInt64) -> UInt64 {
         let ones: UInt64 = 0x0101_0101_0101_0101
         let high: UInt64 = 0x8080_8080_8080_8080
-        let q = w ^ (ones &* 34), b = w ^ (ones &* 92)
-        return (w & high) | ((w &- ones &* 0x20) & ~w & high)
-            | ((q &- ones) & ~q & high) | ((b &- ones) & ~b & high)
+        // One test for control bytes and the quote: with bit 1 flipped, exactly the bytes
+        // below 0x20 and the quote (0x22 -> 0x20) are below 0x21 (0x20 -> 0x22, 0x21 -> 0x23).
+        let flipped = w ^ (ones &* 0x02), b = w ^ (ones &* 92)
+        return (((flipped &- ones &* 0x21) & ~flipped) | ((b &- ones) & ~b) | w) & high
     }
 
     static func parseInt(_ b: UnsafeBufferPointer<UInt8>) -> Int64? {

@@ -46,6 +46,8 @@ public final class Pipeline {
         var segmentRecords = 0
         var futureGuard: FutureGuard? = nil
         var adapters = WebhookAdapters([])
+        /// Whether any adapter is on (`adapters.enabled` is a set: asked for every record).
+        var adaptersOn = false
         /// `process(batch:)`'s decoders, made at its first call (the daemon's record-by-record
         /// pipelines never need them).
         var lookahead: Lookahead? = nil
@@ -144,11 +146,14 @@ public final class Pipeline {
     /// Email providers' webhook shapes to accept besides the contract's two (off by default).
     public var adapters: WebhookAdapters {
         get { state.pointee.adapters }
-        set { state.pointee.adapters = newValue }
+        set {
+            state.pointee.adapters = newValue
+            state.pointee.adaptersOn = !newValue.enabled.isEmpty
+        }
     }
 
     public func process(_ bytes: UnsafeBufferPointer<UInt8>) -> RecordOutcome {
-        if let outcome = processAdapted(bytes) { return outcome }
+        if state.pointee.adaptersOn, let outcome = processAdapted(bytes) { return outcome }
         state.pointee.counts.records += 1
         return decodeAndApply(bytes)
     }
@@ -157,7 +162,7 @@ public final class Pipeline {
     /// one input record, several events, each decoded and applied like a native record; the
     /// record's outcome is the first bad event's, else applied, else the rest.
     private func processAdapted(_ bytes: UnsafeBufferPointer<UInt8>) -> RecordOutcome? {
-        guard !state.pointee.adapters.enabled.isEmpty, case let .records(records, _) = state.pointee.adapters.translate(bytes) else {
+        guard state.pointee.adaptersOn, case let .records(records, _) = state.pointee.adapters.translate(bytes) else {
             return nil
         }
         state.pointee.counts.records += 1
@@ -185,7 +190,7 @@ public final class Pipeline {
     /// them by. The record is decoded once either way.
     public func process(_ bytes: UnsafeBufferPointer<UInt8>,
                         belongsHere: (_ contactId: UnsafeBufferPointer<UInt8>) -> Bool) -> RecordOutcome? {
-        if let outcome = processAdapted(bytes) { return outcome }
+        if state.pointee.adaptersOn, let outcome = processAdapted(bytes) { return outcome }
         let outcome = decodeAndApply(bytes, belongsHere: belongsHere)
         if outcome != nil { state.pointee.counts.records += 1 }
         return outcome
@@ -208,7 +213,7 @@ public final class Pipeline {
     public func process(batch records: UnsafeBufferPointer<UnsafeBufferPointer<UInt8>>, outcome: (Int, RecordOutcome) -> Void) {
         let s = state
         // Webhook shapes translate a record into several: they go record by record.
-        if !s.pointee.adapters.enabled.isEmpty {
+        if s.pointee.adaptersOn {
             for (i, record) in records.enumerated() { outcome(i, process(record)) }
             return
         }

@@ -220,6 +220,47 @@ struct DecoderDifferentialTests {
         #expect(taken > 150, "the fast path decoded \(taken)")
     }
 
+    @Test("learned key orders: a key is recognised by its bytes only, whatever came before")
+    func learnedKeyOrders() {
+        var (fast, generic, both) = DecoderDifferentialTests.decoders()
+        // Train the predictions on one order of each shape, then vary every key against them.
+        let native = #"{"event_id":"e-1","contact_id":"c-1","type":"email_open","ts":1767225635413,"props":{"machine_open":true}}"#
+        let segment = #"{"type":"track","event":"Email Opened","userId":"c-2","messageId":"m-1","timestamp":"2026-01-01T00:10:41.766Z","properties":{"machine_open":false}}"#
+        for _ in 0..<3 {
+            #expect(DecoderDifferentialTests.check(Array(native.utf8), &fast, &generic, &both))
+            #expect(DecoderDifferentialTests.check(Array(segment.utf8), &fast, &generic, &both))
+        }
+        let variants = [
+            // Whitespace before or after a learned key, and before its colon.
+            #"{ "event_id":"e-1","contact_id":"c-1","type":"email_open","ts":1,"props":{"machine_open":true}}"#,
+            #"{"event_id": "e-1","contact_id" :"c-1","type":"email_open","ts":1,"props":{ "machine_open" : true }}"#,
+            // A learned key given twice; a key that extends or shortens a learned one.
+            #"{"event_id":"e-1","event_id":"e-2","contact_id":"c-1","type":"email_open","ts":1}"#,
+            #"{"event_id":"e-1","contact_id":"c-1","type":"email_open","ts":1,"props":{"machine_open":true,"machine_open":false}}"#,
+            #"{"event_ids":"e-1","contact_id":"c-1","type":"email_open","ts":1}"#,
+            #"{"event_i":"e-1","contact_id":"c-1","type":"email_open","ts":1}"#,
+            #"{"event_id":"e-1","contact_id":"c-1","types":"email_open","type":"email_open","ts":1}"#,
+            // An escaped key spelling a learned one, and a key whose bytes differ past its 8th.
+            #"{"event_id":"e-1","contact_id":"c-1","type":"email_open","ts":1}"#,
+            #"{"event_id":"e-1","contact_iX":"c-1","contact_id":"c-1","type":"email_open","ts":1}"#,
+            // Learned keys in other orders and levels; a property name at the root.
+            #"{"ts":1,"props":{"machine_open":true},"type":"email_open","contact_id":"c-1","event_id":"e-1"}"#,
+            #"{"machine_open":true,"event_id":"e-1","contact_id":"c-1","type":"email_open","ts":1}"#,
+            #"{"event_id":"e-1","contact_id":"c-1","type":"email_open","ts":1,"props":{"event_id":"x","machine_open":true}}"#,
+            // Keys near the record's end (fewer than 16 bytes left), and cut short there.
+            #"{"contact_id":"c-1","type":"email_open","ts":1}"#,
+            #"{"contact_id":"c-1","type":"email_open","ts""#,
+            #"{"event_id":"e-1","contact_id":"c-1","type":"email_open","ts":1,"props":{"machine_open""#,
+        ]
+        for _ in 0..<2 {
+            for variant in variants {
+                DecoderDifferentialTests.check(Array(variant.utf8), &fast, &generic, &both)
+                // The trained order still decodes after each variant.
+                #expect(DecoderDifferentialTests.check(Array(native.utf8), &fast, &generic, &both))
+            }
+        }
+    }
+
     @Test("a model whose filters and attributes read other properties")
     func otherModel() throws {
         let yaml = """

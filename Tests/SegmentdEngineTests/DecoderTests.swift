@@ -127,6 +127,8 @@ struct FilterMaskTests {
     func perTypeMaskIsExact() {
         let model = Model.defaultModel()
         let program = FilterProgram(model: model)
+        let masks = FilterMasks(program)
+        defer { masks.deallocate() }
         let keys = model.propKeys.count
         // Property values: absent, null, bools, ints, and every string literal of the filters
         // (plus prefixes and extensions of them), put in every key and in one key at a time.
@@ -153,7 +155,7 @@ struct FilterMaskTests {
                     for k in 0..<keys { var one = [Prop](repeating: Prop(), count: keys); one[k] = v; cases.append(one) }
                     for props in cases {
                         props.withUnsafeBufferPointer { pb in
-                            let a = program.mask(type: UInt8(t), props: pb, bytes: b)
+                            let a = masks.mask(type: UInt8(t), props: pb, bytes: b)
                             let r = program.maskReference(type: UInt8(t), props: pb, bytes: b)
                             #expect(a == r, "type \(CanonicalTypes.all[t])")
                             checked += 1
@@ -168,6 +170,35 @@ struct FilterMaskTests {
 
 @Suite("JSON strings: the eight-bytes-at-a-time scan sees every special byte")
 struct JSONStringScanTests {
+    @Test("the word test flags first exactly the first special byte, for every byte at every offset")
+    func specialBytesWordTest() {
+        func isSpecial(_ b: UInt8) -> Bool { b < 0x20 || b == 34 || b == 92 || b >= 0x80 }
+        // Plain backgrounds, and ones with special bytes above the tested offset (a borrow
+        // from below must not hide the first one, a flag above it may be anything).
+        let backgrounds: [[UInt8]] = [Array(repeating: 97, count: 8), Array(repeating: 0x20, count: 8), Array(repeating: 0x21, count: 8),
+                                      Array(repeating: 0x23, count: 8), Array(repeating: 0x7F, count: 8), [34, 92, 0, 0xFF, 1, 34, 0x80, 92]]
+        var checked = 0
+        for background in backgrounds {
+            for offset in 0..<8 {
+                for value in 0...255 {
+                    var bytes = background
+                    for i in 0..<offset where isSpecial(bytes[i]) { bytes[i] = 97 }
+                    bytes[offset] = UInt8(value)
+                    let word = bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+                    let flags = JSONTape.specialBytes(word)
+                    let expected = bytes.firstIndex(where: isSpecial)
+                    if let expected {
+                        #expect(flags != 0 && flags.trailingZeroBitCount >> 3 == expected, "bytes \(bytes)")
+                    } else {
+                        #expect(flags == 0, "bytes \(bytes)")
+                    }
+                    checked += 1
+                }
+            }
+        }
+        #expect(checked == backgrounds.count * 8 * 256)
+    }
+
     @Test("a control byte, invalid UTF-8, an escape or non-ASCII at every offset")
     func specialByteAtEveryOffset() {
         var decoder = EventDecoder(model: .defaultModel())
