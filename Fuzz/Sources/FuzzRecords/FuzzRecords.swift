@@ -7,6 +7,10 @@
 // Each line is also decoded by the decoder's fast path and its generic path separately: when
 // the fast path decodes a record, its result must be the generic path's, field for field.
 //
+// The lines also go, with the adapters off (as `replay` runs by default), through two more
+// pipelines: record by record and as one batch (`Pipeline.process(batch:)`, which decodes
+// ahead and prefetches): outcomes, encoded transitions and counters must be the same.
+//
 // An optional first line `#lateness=DURATION` sets the allowed lateness (e.g. `#lateness=1h`).
 import FuzzSupport
 import SegmentdEngine
@@ -26,6 +30,31 @@ func checkDecoderPaths(_ line: UnsafeBufferPointer<UInt8>) {
     }
 }
 
+/// `process(batch:)` does what `process` does record by record.
+func checkBatchPath(_ records: [[UInt8]], lateness: Millis) {
+    // Each line in memory of its exact size (as `forEachLine` gives it), alive for the batch.
+    let copies = records.map { record -> UnsafeMutableBufferPointer<UInt8> in
+        let copy = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: record.count)
+        _ = copy.initialize(from: record)
+        return copy
+    }
+    defer { copies.forEach { $0.deallocate() } }
+    let lines = copies.map { UnsafeBufferPointer($0) }
+    let single = Pipeline(model: model, lateness: lateness, maxRecordBytes: 2048)
+    let batched = Pipeline(model: model, lateness: lateness, maxRecordBytes: 2048)
+    var singleOutcomes: [RecordOutcome?] = []
+    for line in lines { singleOutcomes.append(single.process(line)) }
+    var batchedOutcomes = [RecordOutcome?](repeating: nil, count: lines.count)
+    lines.withUnsafeBufferPointer { batch in batched.process(batch: batch) { batchedOutcomes[$0] = $1 } }
+    var singleOut: [UInt8] = []
+    var batchedOut: [UInt8] = []
+    single.engine.drainTransitions { single.encoder.encodeLine($0, to: &singleOut) }
+    batched.engine.drainTransitions { batched.encoder.encodeLine($0, to: &batchedOut) }
+    guard batchedOutcomes == singleOutcomes else { violated("batch outcomes \(batchedOutcomes) where record by record gave \(singleOutcomes)") }
+    guard batchedOut == singleOut else { violated("batch transitions differ from record by record's:\n\(String(decoding: batchedOut, as: UTF8.self))\n\(String(decoding: singleOut, as: UTF8.self))") }
+    guard batched.counters == single.counters else { violated("batch counters \(batched.counters) where record by record gave \(single.counters)") }
+}
+
 func fuzzOne(_ data: UnsafeBufferPointer<UInt8>) {
     var lateness: Millis = 0
     if data.starts(with: latenessPrefix) {
@@ -37,9 +66,11 @@ func fuzzOne(_ data: UnsafeBufferPointer<UInt8>) {
     pipeline.adapters = adapters
     var checker = TransitionChecker(encoder: pipeline.encoder)
     var records = 0
+    var lines: [[UInt8]] = []
     forEachLine(data) { line in
         if line.starts(with: latenessPrefix) { return }
         records += 1
+        lines.append(Array(line))
         checkDecoderPaths(line)
         _ = pipeline.process(line)
         checker.checkNoModelCause(pipeline.engine.takeTransitions())
@@ -57,6 +88,7 @@ func fuzzOne(_ data: UnsafeBufferPointer<UInt8>) {
         _ = pipeline.engine.explain(pipeline.engine.contactId(at: i))
     }
     checkSnapshots(pipeline.engine)
+    checkBatchPath(lines, lateness: lateness)
 }
 
 @_cdecl("FuzzRecords_main")
