@@ -119,6 +119,12 @@ final class Worker: @unchecked Sendable {
     /// An aborted transaction held records, and no commit succeeded since: they were rewound
     /// and are input waiting, even while a poll after the rewind returns nothing yet.
     private var rewoundRecordsWaiting = false
+    /// Wall-clock ms of the last `updateGauges`; nil: due at the next iteration (partitions or
+    /// the model changed). Gauges are updated at every commit and otherwise at most once per
+    /// `gaugeIntervalMs`, not once per poll: a poll of a few records paid for a pass over every
+    /// partition's counters (about 1M instructions with 16 partitions).
+    private var gaugesUpdatedMs: Int64?
+    static let gaugeIntervalMs: Int64 = 1_000
     /// Where each transition's document is encoded before it is produced (reused). Touched
     /// only by the polling thread, three times per transition: not checked for overlapping
     /// access at run time (those checks cost about 300 instructions per transition).
@@ -293,6 +299,18 @@ final class Worker: @unchecked Sendable {
             let valueRange = bytes.count..<(bytes.count + value.count)
             bytes.append(contentsOf: value)
             records.append(Record(topic: topic, partition: partition, key: keyRange, value: valueRange, headers: headers))
+        }
+
+        /// A record whose value `write` appends to `bytes`: encoded in place, not copied.
+        mutating func append(topic: String, partition: Int32?, key: UnsafeRawBufferPointer?, writingValue write: (inout [UInt8]) -> Void) {
+            var keyRange: Range<Int>?
+            if let key {
+                keyRange = bytes.count..<(bytes.count + key.count)
+                bytes.append(contentsOf: key)
+            }
+            let valueStart = bytes.count
+            write(&bytes)
+            records.append(Record(topic: topic, partition: partition, key: keyRange, value: valueStart..<bytes.count, headers: []))
         }
 
         mutating func append(deadLetter: DeadLetter, tag: Int, topic: String) {
@@ -576,7 +594,7 @@ final class Worker: @unchecked Sendable {
             let d = ContinuousClock.now - t0
             metrics.batchSeconds.record(Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
         }
-        updateGauges(now: now)
+        if gaugesUpdatedMs.map({ now - $0 >= Worker.gaugeIntervalMs }) ?? true { updateGauges(now: now) }
         ready.store(!engines.isEmpty, ordering: .relaxed)
         settled.store(consumer.hasReceivedAssignment, ordering: .relaxed)
         if !engines.isEmpty && phase == .waitingForAssignment { setPhase(.running) }
@@ -701,6 +719,22 @@ final class Worker: @unchecked Sendable {
         try producer.produce(topic: topic, partition: partition, keyBytes: keyBytes, valueBytes: valueBytes, headers: headers, tag: tag)
     }
 
+    /// Produces one record whose value `write` appends to the buffer it is given, without
+    /// headers: while the previous transaction commits it is written straight into the outbox
+    /// (not written, then copied there); otherwise into `documentBuffer` and produced from it.
+    private func send(topic: String, partition: Int32?, keyBytes: UnsafeRawBufferPointer?, writingValue write: (inout [UInt8]) -> Void) throws {
+        if inFlight != nil {
+            if open.startedMs == nil { open.startedMs = Daemon.wallMs() }
+            outbox.append(topic: topic, partition: partition, key: keyBytes, writingValue: write)
+            return
+        }
+        documentBuffer.removeAll(keepingCapacity: true)
+        write(&documentBuffer)
+        try documentBuffer.withUnsafeBytes { value in
+            try send(topic: topic, partition: partition, keyBytes: keyBytes, valueBytes: value)
+        }
+    }
+
     private func beginIfNeeded() throws {
         if open.startedMs == nil { open.startedMs = Daemon.wallMs() }
         if config.guarantee == .exactlyOnce && !open.begun {
@@ -769,7 +803,8 @@ final class Worker: @unchecked Sendable {
     }
 
     /// Produces the engine's pending transitions (and their Segment mirror calls), each
-    /// encoded from the engine's borrowed view into `documentBuffer` and produced from there:
+    /// encoded from the engine's borrowed view into `documentBuffer` and produced from there
+    /// (or, while the previous transaction commits, into the outbox):
     /// no owned `Transition` unless binary mode, the Segment mirror or debug logging needs one.
     /// The engine's drain takes a body that cannot throw: the first failure stops producing,
     /// and is thrown after the drain; the transaction then aborts and rewinds.
@@ -796,18 +831,15 @@ final class Worker: @unchecked Sendable {
     private func produceTransition(_ t: TransitionView, of w: PartitionState, encoder: TransitionEncoder) throws {
         let owned = config.binaryMode || config.segmentMirrorTopic != nil || debug != nil ? t.transition : nil
         let key = UnsafeRawBufferPointer(t.contactId)
-        documentBuffer.removeAll(keepingCapacity: true)
         if config.binaryMode, let owned {
+            documentBuffer.removeAll(keepingCapacity: true)
             encoder.encodeData(owned, to: &documentBuffer)
             try documentBuffer.withUnsafeBytes { value in
                 try send(topic: config.outputTopic, partition: nil, keyBytes: key, valueBytes: value,
                          headers: encoder.binaryHeaders(owned).map { KafkaHeader($0.0, $0.1) })
             }
         } else {
-            encoder.encode(t, to: &documentBuffer)
-            try documentBuffer.withUnsafeBytes { value in
-                try send(topic: config.outputTopic, partition: nil, keyBytes: key, valueBytes: value)
-            }
+            try send(topic: config.outputTopic, partition: nil, keyBytes: key) { encoder.encode(t, to: &$0) }
         }
         if let mirror = config.segmentMirrorTopic, let owned {
             for call in SegmentMirror.calls(owned, encoder) {
@@ -822,8 +854,10 @@ final class Worker: @unchecked Sendable {
         w.countTransition(group: t.group, from: t.from, to: t.to)
     }
 
-    /// Per-partition gauges, segment sizes and record counters (once per iteration).
+    /// Per-partition gauges, segment sizes and record counters (at each commit, and at most
+    /// once per `gaugeIntervalMs` in between).
     private func updateGauges(now: Int64) {
+        gaugesUpdatedMs = now
         var sizes = model.groups.map { Array(repeating: 0, count: $0.segments.count) }
         for w in engines.values {
             let e = w.pipeline.engine
@@ -1044,6 +1078,9 @@ final class Worker: @unchecked Sendable {
         }
         for w in handed.written { w.modelInChangelog = handed.fingerprint }
         let abortsBefore = status.consecutiveAborts
+        // Before the status counts the commit: whoever sees them sees segment sizes and
+        // counters at least as recent.
+        updateGauges(now: Daemon.wallMs())
         lastProgress.store(Daemon.wallMs(), ordering: .relaxed)
         metrics.commits.increment()
         rewoundRecordsWaiting = false
@@ -1208,6 +1245,7 @@ final class Worker: @unchecked Sendable {
         }
         model = new
         stageEncoder = TransitionEncoder(model: new)
+        gaugesUpdatedMs = nil
         // The re-evaluation's transitions join the open transaction.
         do {
             for w in engines.values.sorted(by: { $0.partition < $1.partition }) { try collectTransitions(w) }
@@ -1275,6 +1313,7 @@ final class Worker: @unchecked Sendable {
             worker.modelInChangelog = restored.checkpoint?.modelFingerprint
             worker.positionKnown = restored.checkpoint != nil
             engines[p] = worker
+            gaugesUpdatedMs = nil
             instance.noteOwner(of: p, index)
             // The re-evaluation's transitions commit with the next transaction (its changelog too).
             if built.migrated { try collectTransitions(worker) }
@@ -1414,6 +1453,7 @@ final class Worker: @unchecked Sendable {
 
     func drop(partition p: Int32) {
         engines[p] = nil
+        gaugesUpdatedMs = nil
         instance.noteOwner(of: p, nil)
         metrics.forget(p)
         statusBox.withLock { $0.assigned = engines.keys.sorted() }

@@ -6,7 +6,6 @@ final class DeliveryReports: Sendable {
     struct State {
         var failures: [KafkaError] = []
         var failureCount = 0
-        var delivered = 0
         /// Failures of records produced with a `tag`, kept until `takeTagged` (not cleared by
         /// commit, abort or flush): the caller decides what each failed record needs.
         var tagged: [(tag: Int, error: KafkaError)] = []
@@ -15,10 +14,7 @@ final class DeliveryReports: Sendable {
 
     func record(_ m: UnsafePointer<rd_kafka_message_t>) {
         let err = m.pointee.err
-        if err == RD_KAFKA_RESP_ERR_NO_ERROR {
-            state.withLock { $0.delivered += 1 }
-            return
-        }
+        if err == RD_KAFKA_RESP_ERR_NO_ERROR { return }
         let topic = m.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "?"
         let e = KafkaError(err, context: "delivery to \(topic)[\(m.pointee.partition)]")
         let tag = Int(bitPattern: m.pointee._private)
@@ -47,7 +43,9 @@ final class DeliveryReports: Sendable {
 ///
 /// Delivery reports are collected through `dr_msg_cb` and served by `produce` (non-blocking
 /// `rd_kafka_poll`) and `flush`; `flush` throws if any record since the previous flush failed,
-/// so the daemon never believes data was written when it was not.
+/// so the daemon never believes data was written when it was not. Only failures are reported
+/// (`delivery.report.only.error`, unless the configuration sets it): a report per delivered
+/// record cost a queued operation on librdkafka's threads and a callback on the caller's.
 ///
 /// `@unchecked Sendable`: `rd_kafka_t` producer calls are thread-safe, and the only Swift
 /// mutable state (delivery results, closed flag) is behind mutexes. Transactions themselves
@@ -65,7 +63,7 @@ public final class KafkaProducer: @unchecked Sendable {
 
     public init(config: KafkaConfig) throws {
         let reports = DeliveryReports()
-        let conf = try config.makeConf()
+        let conf = try config.withDefaults(["delivery.report.only.error": "true"]).makeConf()
         rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(reports).toOpaque())
         rd_kafka_conf_set_dr_msg_cb(conf) { _, msg, opaque in
             guard let msg, let opaque else { return }
@@ -132,13 +130,26 @@ public final class KafkaProducer: @unchecked Sendable {
     public func produce(topic: String, partition: Int32? = nil, keyBytes: UnsafeRawBufferPointer?, valueBytes: UnsafeRawBufferPointer,
                         headers: [KafkaHeader] = [], tag: Int = 0, timestampMs: Int64? = nil) throws {
         try ensureOpen("produce")
+        let topicHandle = try topicHandle(topic)
+        defer { serveDeliveryReportsNowAndThen() }
+        // Most records (transitions, changelog snapshots) carry neither headers nor a tag nor a
+        // timestamp: `rd_kafka_produce` takes them without an argument list to build and parse.
+        if headers.isEmpty && tag == 0 && timestampMs == nil {
+            while rd_kafka_produce(topicHandle, partition ?? -1 /* RD_KAFKA_PARTITION_UA */, 0x2 /* RD_KAFKA_MSG_F_COPY */,
+                                   UnsafeMutableRawPointer(mutating: valueBytes.baseAddress), valueBytes.count,
+                                   keyBytes?.baseAddress, keyBytes?.count ?? 0, nil) != 0 {
+                let err = rd_kafka_last_error()
+                guard err == RD_KAFKA_RESP_ERR__QUEUE_FULL else { throw KafkaError(err, context: "produce to \(topic)") }
+                rd_kafka_poll(handle, 100)
+            }
+            return
+        }
         // Header names and values must stay valid during rd_kafka_produceva (it copies them into
         // an rd_kafka_headers_t it owns); put them all in one temporary buffer.
         var headerBytes = 0
         for h in headers { headerBytes += h.key.utf8.count + 1 + h.value.count }
         // At most: topic, partition, flags, opaque, key, value, timestamp, then one per header.
         let maxArguments = 7 + headers.count
-        let topicHandle = try topicHandle(topic)
         do {
             try withUnsafeTemporaryAllocation(byteCount: max(headerBytes, 1), alignment: 1) { headerBuf in
                 try withUnsafeTemporaryAllocation(of: rd_kafka_vu_t.self, capacity: maxArguments) { vus in
@@ -204,8 +215,11 @@ public final class KafkaProducer: @unchecked Sendable {
                 }
             }
         }
-        // Serve delivery reports without blocking, every 256 records: a poll per record costs
-        // a lock and a clock read each, and the reports are only needed before the queue fills.
+    }
+
+    /// Serves delivery reports without blocking, every 256 records: a poll per record costs
+    /// a lock and a clock read each, and the reports are only needed before the queue fills.
+    private func serveDeliveryReportsNowAndThen() {
         if sincePoll.add(1, ordering: .relaxed).newValue >= 256 {
             sincePoll.store(0, ordering: .relaxed)
             rd_kafka_poll(handle, 0)
@@ -238,9 +252,6 @@ public final class KafkaProducer: @unchecked Sendable {
     /// The tags of records produced with one whose delivery failed since the last call, with
     /// the error (kept across commit, abort and flush).
     public func takeTaggedFailures() -> [(tag: Int, error: KafkaError)] { reports.takeTagged() }
-
-    /// Records delivered successfully so far (for tools and tests).
-    public var deliveredCount: Int { reports.state.withLock { $0.delivered } }
 
     // MARK: Transactions
 
