@@ -101,6 +101,19 @@ final class Worker: @unchecked Sendable {
     /// The last poll of the repartition topic returned records: poll the input without waiting.
     private var repartitionBacklog = false
     private var producer: KafkaProducer!
+    /// The topics the polling thread produces to, resolved once by `producer`.
+    private var topics: Topics!
+    struct Topics {
+        let output, changelog, deadLetters, repartition: ProducerTopic
+        let segmentMirror: ProducerTopic?
+        init(_ producer: KafkaProducer, _ config: DaemonConfig) throws {
+            output = try producer.topic(config.outputTopic)
+            changelog = try producer.topic(config.changelogTopic)
+            deadLetters = try producer.topic(config.deadLetterTopic)
+            repartition = try producer.topic(config.repartitionTopic)
+            segmentMirror = try config.segmentMirrorTopic.map { try producer.topic($0) }
+        }
+    }
     private var engines: [Int32: PartitionState] = [:]
     private var open = OpenTransaction()
     /// The previous transaction while its commit runs on `committer` (exactly_once; see
@@ -278,7 +291,7 @@ final class Worker: @unchecked Sendable {
     /// Records waiting for the next transaction (see `outbox`): keys and values in one buffer.
     struct Outbox {
         struct Record {
-            var topic: String
+            var topic: ProducerTopic
             var partition: Int32?
             var key: Range<Int>?
             var value: Range<Int>
@@ -290,7 +303,7 @@ final class Worker: @unchecked Sendable {
         var records: [Record] = []
         var isEmpty: Bool { records.isEmpty }
 
-        mutating func append(topic: String, partition: Int32?, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer, headers: [KafkaHeader]) {
+        mutating func append(topic: ProducerTopic, partition: Int32?, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer, headers: [KafkaHeader]) {
             var keyRange: Range<Int>?
             if let key {
                 keyRange = bytes.count..<(bytes.count + key.count)
@@ -302,7 +315,7 @@ final class Worker: @unchecked Sendable {
         }
 
         /// A record whose value `write` appends to `bytes`: encoded in place, not copied.
-        mutating func append(topic: String, partition: Int32?, key: UnsafeRawBufferPointer?, writingValue write: (inout [UInt8]) -> Void) {
+        mutating func append(topic: ProducerTopic, partition: Int32?, key: UnsafeRawBufferPointer?, writingValue write: (inout [UInt8]) -> Void) {
             var keyRange: Range<Int>?
             if let key {
                 keyRange = bytes.count..<(bytes.count + key.count)
@@ -313,7 +326,7 @@ final class Worker: @unchecked Sendable {
             records.append(Record(topic: topic, partition: partition, key: keyRange, value: valueStart..<bytes.count, headers: []))
         }
 
-        mutating func append(deadLetter: DeadLetter, tag: Int, topic: String) {
+        mutating func append(deadLetter: DeadLetter, tag: Int, topic: ProducerTopic) {
             records.append(Record(topic: topic, partition: nil, key: nil, value: 0..<0, headers: [], deadLetter: (deadLetter, tag)))
         }
 
@@ -437,6 +450,7 @@ final class Worker: @unchecked Sendable {
         }
         let producer = try KafkaProducer(config: KafkaConfig(config.producerProperties()))
         self.producer = producer
+        topics = try Topics(producer, config)
         defer {
             do { try producer.close(timeoutMs: stopping ? 5_000 : 30_000) } catch { log("closing the producer: \(error)") }
         }
@@ -647,7 +661,7 @@ final class Worker: @unchecked Sendable {
                        KafkaHeader(Worker.sourceOffsetHeader, Array(String(view.offset).utf8))]
         if let k = view.key { headers.append(KafkaHeader(Worker.sourceKeyHeader, Array(k))) }
         try contactId.withUnsafeBytes { key in
-            try send(topic: config.repartitionTopic, partition: owner, keyBytes: key, valueBytes: UnsafeRawBufferPointer(value), headers: headers)
+            try send(topic: topics.repartition, partition: owner, keyBytes: key, valueBytes: UnsafeRawBufferPointer(value), headers: headers)
         }
         open.forwarded += 1
     }
@@ -693,7 +707,7 @@ final class Worker: @unchecked Sendable {
     }
 
     /// Produces one record into the open transaction: `send(topic:partition:keyBytes:…)`.
-    private func send(topic: String, partition: Int32?, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader] = [], tag: Int = 0) throws {
+    private func send(topic: ProducerTopic, partition: Int32?, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader] = [], tag: Int = 0) throws {
         func withKey(_ body: (UnsafeRawBufferPointer?) throws -> Void) rethrows {
             if let key { try key.withUnsafeBytes { try body($0) } } else { try body(nil) }
         }
@@ -707,7 +721,7 @@ final class Worker: @unchecked Sendable {
     /// Produces one record from borrowed bytes (the producer copies them) into the open
     /// transaction, beginning it first if needed; while the previous transaction commits, the
     /// bytes are copied into the outbox instead (produced once it committed).
-    private func send(topic: String, partition: Int32?, keyBytes: UnsafeRawBufferPointer?, valueBytes: UnsafeRawBufferPointer,
+    private func send(topic: ProducerTopic, partition: Int32?, keyBytes: UnsafeRawBufferPointer?, valueBytes: UnsafeRawBufferPointer,
                       headers: [KafkaHeader] = [], tag: Int = 0) throws {
         if inFlight != nil {
             precondition(tag == 0, "tagged records wait in the outbox as dead letters")
@@ -716,13 +730,13 @@ final class Worker: @unchecked Sendable {
             return
         }
         try beginIfNeeded()
-        try producer.produce(topic: topic, partition: partition, keyBytes: keyBytes, valueBytes: valueBytes, headers: headers, tag: tag)
+        try producer.produce(to: topic, partition: partition, keyBytes: keyBytes, valueBytes: valueBytes, headers: headers, tag: tag)
     }
 
     /// Produces one record whose value `write` appends to the buffer it is given, without
     /// headers: while the previous transaction commits it is written straight into the outbox
     /// (not written, then copied there); otherwise into `documentBuffer` and produced from it.
-    private func send(topic: String, partition: Int32?, keyBytes: UnsafeRawBufferPointer?, writingValue write: (inout [UInt8]) -> Void) throws {
+    private func send(topic: ProducerTopic, partition: Int32?, keyBytes: UnsafeRawBufferPointer?, writingValue write: (inout [UInt8]) -> Void) throws {
         if inFlight != nil {
             if open.startedMs == nil { open.startedMs = Daemon.wallMs() }
             outbox.append(topic: topic, partition: partition, key: keyBytes, writingValue: write)
@@ -757,7 +771,7 @@ final class Worker: @unchecked Sendable {
         open.deadLetterSources.append((d.source, d.value.count))
         if inFlight != nil {
             if open.startedMs == nil { open.startedMs = Daemon.wallMs() }
-            outbox.append(deadLetter: d, tag: open.deadLetterSources.count, topic: config.deadLetterTopic)
+            outbox.append(deadLetter: d, tag: open.deadLetterSources.count, topic: topics.deadLetters)
         } else {
             try produceDeadLetter(d, tag: open.deadLetterSources.count)
         }
@@ -768,10 +782,10 @@ final class Worker: @unchecked Sendable {
     /// written truncated.
     private func produceDeadLetter(_ d: DeadLetter, tag: Int) throws {
         do {
-            try send(topic: config.deadLetterTopic, partition: nil, key: d.key, value: d.value, headers: d.headers, tag: tag)
+            try send(topic: topics.deadLetters, partition: nil, key: d.key, value: d.value, headers: d.headers, tag: tag)
         } catch let e as KafkaError where e.isPermanentRecordError {
             let t = Worker.truncated(d)
-            try send(topic: config.deadLetterTopic, partition: nil, key: t.key, value: t.value, headers: t.headers)
+            try send(topic: topics.deadLetters, partition: nil, key: t.key, value: t.value, headers: t.headers)
             open.truncated += 1
             log("dead letter of \(config.inputTopic)[\(d.source.partition)]@\(d.source.offset) (\(d.value.count) bytes, key \(d.key?.count ?? 0) bytes) refused (\(e.name)): stored truncated")
         }
@@ -835,13 +849,13 @@ final class Worker: @unchecked Sendable {
             documentBuffer.removeAll(keepingCapacity: true)
             encoder.encodeData(owned, to: &documentBuffer)
             try documentBuffer.withUnsafeBytes { value in
-                try send(topic: config.outputTopic, partition: nil, keyBytes: key, valueBytes: value,
+                try send(topic: topics.output, partition: nil, keyBytes: key, valueBytes: value,
                          headers: encoder.binaryHeaders(owned).map { KafkaHeader($0.0, $0.1) })
             }
         } else {
-            try send(topic: config.outputTopic, partition: nil, keyBytes: key) { encoder.encode(t, to: &$0) }
+            try send(topic: topics.output, partition: nil, keyBytes: key) { encoder.encode(t, to: &$0) }
         }
-        if let mirror = config.segmentMirrorTopic, let owned {
+        if let mirror = topics.segmentMirror, let owned {
             for call in SegmentMirror.calls(owned, encoder) {
                 try send(topic: mirror, partition: nil, key: owned.contactId, value: call)
             }
@@ -961,7 +975,7 @@ final class Worker: @unchecked Sendable {
             written.append(w)
             if w.modelInChangelog != fingerprint {
                 let r = Changelog.modelRecord(model)
-                try send(topic: config.changelogTopic, partition: w.partition, key: r.key, value: r.value, headers: r.headers)
+                try send(topic: topics.changelog, partition: w.partition, key: r.key, value: r.value, headers: r.headers)
             }
             let repartitionOffset = repartitionReader == nil ? nil : w.nextRepartitionOffset
             let tag = Changelog.contactTag(reflects: Changelog.Position(input: w.nextOffset, repartition: repartitionOffset))  // shared by the partition's records
@@ -972,7 +986,7 @@ final class Worker: @unchecked Sendable {
                     engine.snapshot(contact: i, tag: tag, appendingTo: &snapshotBuffer)
                     try snapshotBuffer.withUnsafeBytes { value in
                         try engine.withContactId(at: i) { id in
-                            try send(topic: config.changelogTopic, partition: w.partition, keyBytes: UnsafeRawBufferPointer(id), valueBytes: value)
+                            try send(topic: topics.changelog, partition: w.partition, keyBytes: UnsafeRawBufferPointer(id), valueBytes: value)
                         }
                     }
                 }
@@ -991,7 +1005,7 @@ final class Worker: @unchecked Sendable {
                                     written: written, fingerprint: fingerprint, stage: stage, started: t0)
         guard config.guarantee == .exactlyOnce else {
             for (p, r) in checkpoints {
-                try send(topic: config.changelogTopic, partition: p, key: r.key, value: r.value, headers: r.headers)
+                try send(topic: topics.changelog, partition: p, key: r.key, value: r.value, headers: r.headers)
             }
             try producer.flush(timeoutMs: 60_000)
             if !offsets.isEmpty {

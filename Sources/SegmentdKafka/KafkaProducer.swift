@@ -39,6 +39,14 @@ final class DeliveryReports: Sendable {
     }
 }
 
+/// A topic resolved once by a producer (`KafkaProducer.topic(_:)`): producing through it
+/// skips the lookup by name (a lock and a comparison per record). Valid with that producer only.
+public struct ProducerTopic: @unchecked Sendable {
+    public let name: String
+    let handle: OpaquePointer
+    let producer: OpaquePointer
+}
+
 /// A producer, optionally transactional (set `transactional.id`).
 ///
 /// Delivery reports are collected through `dr_msg_cb` and served by `produce` (non-blocking
@@ -130,7 +138,22 @@ public final class KafkaProducer: @unchecked Sendable {
     public func produce(topic: String, partition: Int32? = nil, keyBytes: UnsafeRawBufferPointer?, valueBytes: UnsafeRawBufferPointer,
                         headers: [KafkaHeader] = [], tag: Int = 0, timestampMs: Int64? = nil) throws {
         try ensureOpen("produce")
-        let topicHandle = try topicHandle(topic)
+        try produce(to: self.topic(topic), partition: partition, keyBytes: keyBytes, valueBytes: valueBytes, headers: headers, tag: tag,
+                    timestampMs: timestampMs)
+    }
+
+    /// `topic`, resolved once for `produce(to:…)`.
+    public func topic(_ name: String) throws -> ProducerTopic {
+        ProducerTopic(name: name, handle: try topicHandle(name), producer: handle)
+    }
+
+    /// `produce(topic:…)` to a topic resolved before (`topic(_:)`).
+    public func produce(to resolved: ProducerTopic, partition: Int32? = nil, keyBytes: UnsafeRawBufferPointer?, valueBytes: UnsafeRawBufferPointer,
+                        headers: [KafkaHeader] = [], tag: Int = 0, timestampMs: Int64? = nil) throws {
+        try ensureOpen("produce")
+        precondition(resolved.producer == handle, "a topic resolved by another producer")
+        let topicHandle = resolved.handle
+        let topic = resolved.name
         defer { serveDeliveryReportsNowAndThen() }
         // Most records (transitions, changelog snapshots) carry neither headers nor a tag nor a
         // timestamp: `rd_kafka_produce` takes them without an argument list to build and parse.
