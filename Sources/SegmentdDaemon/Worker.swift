@@ -137,6 +137,8 @@ final class Worker: @unchecked Sendable {
     /// `gaugeIntervalMs`, not once per poll: a poll of a few records paid for a pass over every
     /// partition's counters (about 1M instructions with 16 partitions).
     private var gaugesUpdatedMs: Int64?
+    /// Transitions produced since the last `updateGauges`, under `model` (added to the metrics there).
+    @exclusivity(unchecked) private var transitionCounts: DaemonMetrics.TransitionCounts
     static let gaugeIntervalMs: Int64 = 1_000
     /// Where each transition's document is encoded before it is produced (reused). Touched
     /// only by the polling thread, three times per transition: not checked for overlapping
@@ -344,6 +346,7 @@ final class Worker: @unchecked Sendable {
         self.log = log
         self.debug = debug
         self.errorSink = error
+        transitionCounts = DaemonMetrics.TransitionCounts(model: model)
         segmentSizes.withLock { $0 = model.groups.map { Array(repeating: 0, count: $0.segments.count) } }
     }
 
@@ -860,7 +863,7 @@ final class Worker: @unchecked Sendable {
                 try send(topic: mirror, partition: nil, key: owned.contactId, value: call)
             }
         }
-        metrics.transition(group: t.group, from: t.from, to: t.to)
+        transitionCounts.count(group: t.group, from: t.from, to: t.to)
         recentStage.add(t, encoder: stageEncoder)
         if let debug, let owned {
             debug("partition \(w.partition): contact \(String(decoding: owned.contactId, as: UTF8.self)) \(encoder.groupName(owned)): \(encoder.segmentName(group: owned.group, owned.from) ?? "null") -> \(encoder.segmentName(group: owned.group, owned.to) ?? "null") at \(EventTime.format(owned.at))")
@@ -872,6 +875,7 @@ final class Worker: @unchecked Sendable {
     /// once per `gaugeIntervalMs` in between).
     private func updateGauges(now: Int64) {
         gaugesUpdatedMs = now
+        metrics.add(&transitionCounts)
         var sizes = model.groups.map { Array(repeating: 0, count: $0.segments.count) }
         for w in engines.values {
             let e = w.pipeline.engine
@@ -1257,6 +1261,8 @@ final class Worker: @unchecked Sendable {
             changed += w.pipeline.engine.stats.transitions  // a new engine: only the re-evaluation's
             w.segmentCounts = w.pipeline.engine.segmentSizes()
         }
+        metrics.add(&transitionCounts)  // counted under the old model
+        transitionCounts = DaemonMetrics.TransitionCounts(model: new)
         model = new
         stageEncoder = TransitionEncoder(model: new)
         gaugesUpdatedMs = nil
