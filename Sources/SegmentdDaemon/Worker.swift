@@ -144,8 +144,12 @@ final class Worker: @unchecked Sendable {
     /// only by the polling thread, three times per transition: not checked for overlapping
     /// access at run time (those checks cost about 300 instructions per transition).
     @exclusivity(unchecked) private var documentBuffer: [UInt8] = []
-    /// Where each changed contact's snapshot is written at a commit before it is produced (reused).
+    /// Where the changed contacts' ids and snapshots are written at a commit before they are
+    /// produced (reused), and where each record is in it.
     private var snapshotBuffer: [UInt8] = []
+    private var snapshotRecords: [KafkaProducer.BatchRecord] = []
+    /// Changelog records produced in one call at most (bounds `snapshotBuffer`).
+    static let changelogChunk = 1_024
     /// A produce that failed outside the loop's own steps (a model reload's transitions): the
     /// loop aborts and rewinds on its next iteration.
     private var deferredFailure: KafkaError?
@@ -752,6 +756,23 @@ final class Worker: @unchecked Sendable {
         }
     }
 
+    /// Produces records, one partition's, whose keys and values are ranges of `bytes`, in one
+    /// call (`KafkaProducer.produceBatch`); while the previous transaction commits they are
+    /// copied into the outbox instead, as by `send`.
+    private func sendBatch(topic: ProducerTopic, partition: Int32, bytes: [UInt8], records: [KafkaProducer.BatchRecord]) throws {
+        try bytes.withUnsafeBytes { bytes in
+            if inFlight != nil {
+                for r in records {
+                    try send(topic: topic, partition: partition, keyBytes: UnsafeRawBufferPointer(rebasing: bytes[r.key]),
+                             valueBytes: UnsafeRawBufferPointer(rebasing: bytes[r.value]))
+                }
+                return
+            }
+            try beginIfNeeded()
+            try producer.produceBatch(to: topic, partition: partition, bytes: bytes, records: records)
+        }
+    }
+
     private func beginIfNeeded() throws {
         if open.startedMs == nil { open.startedMs = Daemon.wallMs() }
         if config.guarantee == .exactlyOnce && !open.begun {
@@ -983,16 +1004,20 @@ final class Worker: @unchecked Sendable {
             }
             let repartitionOffset = repartitionReader == nil ? nil : w.nextRepartitionOffset
             let tag = Changelog.contactTag(reflects: Changelog.Position(input: w.nextOffset, repartition: repartitionOffset))  // shared by the partition's records
+            // Ids and snapshots are written into one reused buffer and produced to the
+            // partition's changelog a chunk at a time (one call, the partition locked once).
             try tag.withUnsafeBytes { tag in
-                for i in dirty {
-                    // Written into one reused buffer; the id is borrowed (the producer copies both).
+                for chunk in stride(from: 0, to: dirty.count, by: Worker.changelogChunk) {
                     snapshotBuffer.removeAll(keepingCapacity: true)
-                    engine.snapshot(contact: i, tag: tag, appendingTo: &snapshotBuffer)
-                    try snapshotBuffer.withUnsafeBytes { value in
-                        try engine.withContactId(at: i) { id in
-                            try send(topic: topics.changelog, partition: w.partition, keyBytes: UnsafeRawBufferPointer(id), valueBytes: value)
-                        }
+                    snapshotRecords.removeAll(keepingCapacity: true)
+                    for i in dirty[chunk..<min(dirty.count, chunk + Worker.changelogChunk)] {
+                        let keyStart = snapshotBuffer.count
+                        engine.withContactId(at: i) { id in snapshotBuffer.append(contentsOf: id) }
+                        let valueStart = snapshotBuffer.count
+                        engine.snapshot(contact: i, tag: tag, appendingTo: &snapshotBuffer)
+                        snapshotRecords.append(KafkaProducer.BatchRecord(key: keyStart..<valueStart, value: valueStart..<snapshotBuffer.count))
                     }
+                    try sendBatch(topic: topics.changelog, partition: w.partition, bytes: snapshotBuffer, records: snapshotRecords)
                 }
             }
             checkpoints.append((w.partition, Changelog.checkpointRecord(Changelog.Checkpoint(

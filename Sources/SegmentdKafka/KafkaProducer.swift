@@ -240,10 +240,64 @@ public final class KafkaProducer: @unchecked Sendable {
         }
     }
 
+    /// A record of `produceBatch`: where its key and value are in the batch's bytes.
+    public struct BatchRecord: Sendable {
+        public var key: Range<Int>
+        public var value: Range<Int>
+        public init(key: Range<Int>, value: Range<Int>) {
+            self.key = key
+            self.value = value
+        }
+    }
+
+    /// Enqueues `records` to one partition of `resolved` in one call (`rd_kafka_produce_batch`,
+    /// which takes the topic's and the partition's locks once for all of them instead of once
+    /// per record): each record's key and value are ranges of `bytes`, copied before this
+    /// returns. No headers, tags or timestamps. A record refused because librdkafka's local
+    /// queue is full is retried after serving delivery reports for up to 100 ms, i.e. after
+    /// the others of the batch (give a batch distinct keys when their order matters).
+    public func produceBatch(to resolved: ProducerTopic, partition: Int32, bytes: UnsafeRawBufferPointer, records: [BatchRecord]) throws {
+        try ensureOpen("produce")
+        precondition(resolved.producer == handle, "a topic resolved by another producer")
+        guard !records.isEmpty else { return }
+        defer { serveDeliveryReportsNowAndThen(records: records.count) }
+        try withUnsafeTemporaryAllocation(of: rd_kafka_message_t.self, capacity: records.count) { messages in
+            let base = UnsafeMutableRawPointer(mutating: bytes.baseAddress)
+            for (i, r) in records.enumerated() {
+                var m = rd_kafka_message_t()
+                m.payload = r.value.isEmpty ? nil : base! + r.value.lowerBound
+                m.len = r.value.count
+                m.key = r.key.isEmpty ? nil : base! + r.key.lowerBound
+                m.key_len = r.key.count
+                messages.initializeElement(at: i, to: m)
+            }
+            defer { messages.baseAddress!.deinitialize(count: records.count) }
+            var pending = records.count
+            while true {
+                let enqueued = Int(rd_kafka_produce_batch(resolved.handle, partition, 0x2 /* RD_KAFKA_MSG_F_COPY */,
+                                                          messages.baseAddress, Int32(pending)))
+                if enqueued == pending { return }
+                // Keep the refused ones (at the front) for another call; any other error throws.
+                var kept = 0
+                for i in 0..<pending where messages[i].err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                    let err = messages[i].err
+                    guard err == RD_KAFKA_RESP_ERR__QUEUE_FULL else {
+                        throw KafkaError(err, context: "produce to \(resolved.name)[\(partition)]")
+                    }
+                    messages[kept] = messages[i]
+                    messages[kept].err = RD_KAFKA_RESP_ERR_NO_ERROR
+                    kept += 1
+                }
+                pending = kept
+                rd_kafka_poll(handle, 100)
+            }
+        }
+    }
+
     /// Serves delivery reports without blocking, every 256 records: a poll per record costs
     /// a lock and a clock read each, and the reports are only needed before the queue fills.
-    private func serveDeliveryReportsNowAndThen() {
-        if sincePoll.add(1, ordering: .relaxed).newValue >= 256 {
+    private func serveDeliveryReportsNowAndThen(records: Int = 1) {
+        if sincePoll.add(records, ordering: .relaxed).newValue >= 256 {
             sincePoll.store(0, ordering: .relaxed)
             rd_kafka_poll(handle, 0)
         }
