@@ -312,9 +312,8 @@ public final class KafkaProducer: @unchecked Sendable {
     }
 
     private func flushInternal(timeoutMs: Int) throws {
-        let err = rd_kafka_flush(handle, Int32(clamping: timeoutMs))
-        if err != RD_KAFKA_RESP_ERR_NO_ERROR {
-            throw KafkaError(err, context: "flush",
+        if !awaitDelivery(timeoutMs: timeoutMs) {
+            throw KafkaError(RD_KAFKA_RESP_ERR__TIMED_OUT, context: "flush",
                              detail: "\(rd_kafka_outq_len(handle)) messages/requests still in queue after \(timeoutMs) ms")
         }
         let (first, count) = reports.take()
@@ -324,6 +323,21 @@ public final class KafkaProducer: @unchecked Sendable {
                              context: first.context, isRetriable: first.isRetriable,
                              isFatal: first.isFatal, txnRequiresAbort: first.txnRequiresAbort)
         }
+    }
+
+    /// Waits until nothing is queued or in flight (`rd_kafka_outq_len` 0), serving delivery
+    /// reports, for up to `timeoutMs`; false if time ran out. `rd_kafka_flush` does the same but
+    /// between two checks waits up to 10 ms for a delivery report to wake it: with reports only
+    /// for failures nothing does, and every flush ended on a 10 ms step (a commit's p50 went
+    /// from 4 to 20 ms at 2,000 events/s). Here the checks are 1 ms apart.
+    private func awaitDelivery(timeoutMs: Int) -> Bool {
+        let deadline = ContinuousClock.now + .milliseconds(timeoutMs)
+        rd_kafka_poll(handle, 0)
+        while rd_kafka_outq_len(handle) > 0 {
+            if ContinuousClock.now >= deadline { return false }
+            rd_kafka_poll(handle, 1)
+        }
+        return true
     }
 
     /// The tags of records produced with one whose delivery failed since the last call, with
@@ -366,6 +380,9 @@ public final class KafkaProducer: @unchecked Sendable {
     /// retry the commit; on `isFatal` recreate the producer.
     public func commitTransaction(timeoutMs: Int) throws {
         try ensureOpen("commitTransaction")
+        // What is in flight first, in 1 ms steps (`awaitDelivery`): the commit's own flush then
+        // finds nothing to wait for. If time runs out here, the commit's flush reports it.
+        _ = awaitDelivery(timeoutMs: timeoutMs)
         try KafkaError.check(rd_kafka_commit_transaction(handle, Int32(clamping: timeoutMs)), "commitTransaction")
         _ = reports.take()   // all delivered, or the commit would have failed
     }
