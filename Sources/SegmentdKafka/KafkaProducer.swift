@@ -51,9 +51,10 @@ public struct ProducerTopic: @unchecked Sendable {
 ///
 /// Delivery reports are collected through `dr_msg_cb` and served by `produce` (non-blocking
 /// `rd_kafka_poll`) and `flush`; `flush` throws if any record since the previous flush failed,
-/// so the daemon never believes data was written when it was not. Only failures are reported
-/// (`delivery.report.only.error`, unless the configuration sets it): a report per delivered
-/// record cost a queued operation on librdkafka's threads and a callback on the caller's.
+/// so the daemon never believes data was written when it was not. Every record gets a report
+/// (only failures are kept): with `delivery.report.only.error` a transactional commit took
+/// about 10 ms longer (nothing woke the waits in `rd_kafka_flush` and the commit; measured in
+/// BENCHMARKS.md, session 7).
 ///
 /// `@unchecked Sendable`: `rd_kafka_t` producer calls are thread-safe, and the only Swift
 /// mutable state (delivery results, closed flag) is behind mutexes. Transactions themselves
@@ -71,7 +72,7 @@ public final class KafkaProducer: @unchecked Sendable {
 
     public init(config: KafkaConfig) throws {
         let reports = DeliveryReports()
-        let conf = try config.withDefaults(["delivery.report.only.error": "true"]).makeConf()
+        let conf = try config.makeConf()
         rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(reports).toOpaque())
         rd_kafka_conf_set_dr_msg_cb(conf) { _, msg, opaque in
             guard let msg, let opaque else { return }
@@ -312,8 +313,9 @@ public final class KafkaProducer: @unchecked Sendable {
     }
 
     private func flushInternal(timeoutMs: Int) throws {
-        if !awaitDelivery(timeoutMs: timeoutMs) {
-            throw KafkaError(RD_KAFKA_RESP_ERR__TIMED_OUT, context: "flush",
+        let err = rd_kafka_flush(handle, Int32(clamping: timeoutMs))
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            throw KafkaError(err, context: "flush",
                              detail: "\(rd_kafka_outq_len(handle)) messages/requests still in queue after \(timeoutMs) ms")
         }
         let (first, count) = reports.take()
@@ -323,21 +325,6 @@ public final class KafkaProducer: @unchecked Sendable {
                              context: first.context, isRetriable: first.isRetriable,
                              isFatal: first.isFatal, txnRequiresAbort: first.txnRequiresAbort)
         }
-    }
-
-    /// Waits until nothing is queued or in flight (`rd_kafka_outq_len` 0), serving delivery
-    /// reports, for up to `timeoutMs`; false if time ran out. `rd_kafka_flush` does the same but
-    /// between two checks waits up to 10 ms for a delivery report to wake it: with reports only
-    /// for failures nothing does, and every flush ended on a 10 ms step (a commit's p50 went
-    /// from 4 to 20 ms at 2,000 events/s). Here the checks are 1 ms apart.
-    private func awaitDelivery(timeoutMs: Int) -> Bool {
-        let deadline = ContinuousClock.now + .milliseconds(timeoutMs)
-        rd_kafka_poll(handle, 0)
-        while rd_kafka_outq_len(handle) > 0 {
-            if ContinuousClock.now >= deadline { return false }
-            rd_kafka_poll(handle, 1)
-        }
-        return true
     }
 
     /// The tags of records produced with one whose delivery failed since the last call, with
@@ -380,9 +367,6 @@ public final class KafkaProducer: @unchecked Sendable {
     /// retry the commit; on `isFatal` recreate the producer.
     public func commitTransaction(timeoutMs: Int) throws {
         try ensureOpen("commitTransaction")
-        // What is in flight first, in 1 ms steps (`awaitDelivery`): the commit's own flush then
-        // finds nothing to wait for. If time runs out here, the commit's flush reports it.
-        _ = awaitDelivery(timeoutMs: timeoutMs)
         try KafkaError.check(rd_kafka_commit_transaction(handle, Int32(clamping: timeoutMs)), "commitTransaction")
         _ = reports.take()   // all delivered, or the commit would have failed
     }
