@@ -146,13 +146,56 @@ public final class DaemonMetrics: Sendable {
         return ModelTables(transitions: transitions, segmentSize: sizes)
     }
 
-    func transition(group: Int, from: Int?, to: Int?) {
-        guard from != to else { return }
+    /// Transitions a processing thread counted since it last added them here, by group, from
+    /// and to (none as index 0) under one model: counted per transition without a lock, added
+    /// to the metrics in one step (`add(_:)`, with the gauges).
+    struct TransitionCounts {
+        private var counts: [Int]
+        /// Per group: its first index in `counts`, and its side (segments + 1, for none).
+        private let starts: [Int]
+        private let sides: [Int]
+
+        init(model: Model) {
+            var starts: [Int] = [], sides: [Int] = [], total = 0
+            for g in model.groups {
+                starts.append(total)
+                sides.append(g.segments.count + 1)
+                total += (g.segments.count + 1) * (g.segments.count + 1)
+            }
+            self.starts = starts
+            self.sides = sides
+            counts = Array(repeating: 0, count: total)
+        }
+
+        mutating func count(group: Int, from: Int?, to: Int?) {
+            guard group < sides.count else { return }
+            let side = sides[group], f = (from ?? -1) + 1, x = (to ?? -1) + 1
+            guard f < side, x < side else { return }
+            counts[starts[group] + f * side + x] += 1
+        }
+
+        /// Calls `body` with each non-zero count (group, from + 1, to + 1, count) and clears them.
+        mutating func drain(_ body: (Int, Int, Int, Int) -> Void) {
+            for g in starts.indices {
+                let side = sides[g]
+                for f in 0..<side {
+                    for x in 0..<side where counts[starts[g] + f * side + x] != 0 {
+                        body(g, f, x, counts[starts[g] + f * side + x])
+                        counts[starts[g] + f * side + x] = 0
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds what `counts` holds to the transition counters, and clears it.
+    func add(_ counts: inout TransitionCounts) {
         // Bounds checked: during a reload, a worker may still count under the other model.
         tables.withLock { t in
-            let f = (from ?? -1) + 1, x = (to ?? -1) + 1
-            guard group < t.transitions.count, f < t.transitions[group].count, x < t.transitions[group][f].count else { return }
-            t.transitions[group][f][x]?.increment()
+            counts.drain { group, f, x, n in
+                guard f != x, group < t.transitions.count, f < t.transitions[group].count, x < t.transitions[group][f].count else { return }
+                t.transitions[group][f][x]?.increment(by: Int64(n))
+            }
         }
     }
 

@@ -101,6 +101,19 @@ final class Worker: @unchecked Sendable {
     /// The last poll of the repartition topic returned records: poll the input without waiting.
     private var repartitionBacklog = false
     private var producer: KafkaProducer!
+    /// The topics the polling thread produces to, resolved once by `producer`.
+    private var topics: Topics!
+    struct Topics {
+        let output, changelog, deadLetters, repartition: ProducerTopic
+        let segmentMirror: ProducerTopic?
+        init(_ producer: KafkaProducer, _ config: DaemonConfig) throws {
+            output = try producer.topic(config.outputTopic)
+            changelog = try producer.topic(config.changelogTopic)
+            deadLetters = try producer.topic(config.deadLetterTopic)
+            repartition = try producer.topic(config.repartitionTopic)
+            segmentMirror = try config.segmentMirrorTopic.map { try producer.topic($0) }
+        }
+    }
     private var engines: [Int32: PartitionState] = [:]
     private var open = OpenTransaction()
     /// The previous transaction while its commit runs on `committer` (exactly_once; see
@@ -119,12 +132,24 @@ final class Worker: @unchecked Sendable {
     /// An aborted transaction held records, and no commit succeeded since: they were rewound
     /// and are input waiting, even while a poll after the rewind returns nothing yet.
     private var rewoundRecordsWaiting = false
+    /// Wall-clock ms of the last `updateGauges`; nil: due at the next iteration (partitions or
+    /// the model changed). Gauges are updated at every commit and otherwise at most once per
+    /// `gaugeIntervalMs`, not once per poll: a poll of a few records paid for a pass over every
+    /// partition's counters (about 1M instructions with 16 partitions).
+    private var gaugesUpdatedMs: Int64?
+    /// Transitions produced since the last `updateGauges`, under `model` (added to the metrics there).
+    @exclusivity(unchecked) private var transitionCounts: DaemonMetrics.TransitionCounts
+    static let gaugeIntervalMs: Int64 = 1_000
     /// Where each transition's document is encoded before it is produced (reused). Touched
     /// only by the polling thread, three times per transition: not checked for overlapping
     /// access at run time (those checks cost about 300 instructions per transition).
     @exclusivity(unchecked) private var documentBuffer: [UInt8] = []
-    /// Where each changed contact's snapshot is written at a commit before it is produced (reused).
+    /// Where the changed contacts' ids and snapshots are written at a commit before they are
+    /// produced (reused), and where each record is in it.
     private var snapshotBuffer: [UInt8] = []
+    private var snapshotRecords: [KafkaProducer.BatchRecord] = []
+    /// Changelog records produced in one call at most (bounds `snapshotBuffer`).
+    static let changelogChunk = 1_024
     /// A produce that failed outside the loop's own steps (a model reload's transitions): the
     /// loop aborts and rewinds on its next iteration.
     private var deferredFailure: KafkaError?
@@ -272,7 +297,7 @@ final class Worker: @unchecked Sendable {
     /// Records waiting for the next transaction (see `outbox`): keys and values in one buffer.
     struct Outbox {
         struct Record {
-            var topic: String
+            var topic: ProducerTopic
             var partition: Int32?
             var key: Range<Int>?
             var value: Range<Int>
@@ -284,7 +309,7 @@ final class Worker: @unchecked Sendable {
         var records: [Record] = []
         var isEmpty: Bool { records.isEmpty }
 
-        mutating func append(topic: String, partition: Int32?, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer, headers: [KafkaHeader]) {
+        mutating func append(topic: ProducerTopic, partition: Int32?, key: UnsafeRawBufferPointer?, value: UnsafeRawBufferPointer, headers: [KafkaHeader]) {
             var keyRange: Range<Int>?
             if let key {
                 keyRange = bytes.count..<(bytes.count + key.count)
@@ -295,7 +320,19 @@ final class Worker: @unchecked Sendable {
             records.append(Record(topic: topic, partition: partition, key: keyRange, value: valueRange, headers: headers))
         }
 
-        mutating func append(deadLetter: DeadLetter, tag: Int, topic: String) {
+        /// A record whose value `write` appends to `bytes`: encoded in place, not copied.
+        mutating func append(topic: ProducerTopic, partition: Int32?, key: UnsafeRawBufferPointer?, writingValue write: (inout [UInt8]) -> Void) {
+            var keyRange: Range<Int>?
+            if let key {
+                keyRange = bytes.count..<(bytes.count + key.count)
+                bytes.append(contentsOf: key)
+            }
+            let valueStart = bytes.count
+            write(&bytes)
+            records.append(Record(topic: topic, partition: partition, key: keyRange, value: valueStart..<bytes.count, headers: []))
+        }
+
+        mutating func append(deadLetter: DeadLetter, tag: Int, topic: ProducerTopic) {
             records.append(Record(topic: topic, partition: nil, key: nil, value: 0..<0, headers: [], deadLetter: (deadLetter, tag)))
         }
 
@@ -313,6 +350,7 @@ final class Worker: @unchecked Sendable {
         self.log = log
         self.debug = debug
         self.errorSink = error
+        transitionCounts = DaemonMetrics.TransitionCounts(model: model)
         segmentSizes.withLock { $0 = model.groups.map { Array(repeating: 0, count: $0.segments.count) } }
     }
 
@@ -419,6 +457,7 @@ final class Worker: @unchecked Sendable {
         }
         let producer = try KafkaProducer(config: KafkaConfig(config.producerProperties()))
         self.producer = producer
+        topics = try Topics(producer, config)
         defer {
             do { try producer.close(timeoutMs: stopping ? 5_000 : 30_000) } catch { log("closing the producer: \(error)") }
         }
@@ -576,7 +615,7 @@ final class Worker: @unchecked Sendable {
             let d = ContinuousClock.now - t0
             metrics.batchSeconds.record(Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
         }
-        updateGauges(now: now)
+        if gaugesUpdatedMs.map({ now - $0 >= Worker.gaugeIntervalMs }) ?? true { updateGauges(now: now) }
         ready.store(!engines.isEmpty, ordering: .relaxed)
         settled.store(consumer.hasReceivedAssignment, ordering: .relaxed)
         if !engines.isEmpty && phase == .waitingForAssignment { setPhase(.running) }
@@ -629,7 +668,7 @@ final class Worker: @unchecked Sendable {
                        KafkaHeader(Worker.sourceOffsetHeader, Array(String(view.offset).utf8))]
         if let k = view.key { headers.append(KafkaHeader(Worker.sourceKeyHeader, Array(k))) }
         try contactId.withUnsafeBytes { key in
-            try send(topic: config.repartitionTopic, partition: owner, keyBytes: key, valueBytes: UnsafeRawBufferPointer(value), headers: headers)
+            try send(topic: topics.repartition, partition: owner, keyBytes: key, valueBytes: UnsafeRawBufferPointer(value), headers: headers)
         }
         open.forwarded += 1
     }
@@ -675,7 +714,7 @@ final class Worker: @unchecked Sendable {
     }
 
     /// Produces one record into the open transaction: `send(topic:partition:keyBytes:…)`.
-    private func send(topic: String, partition: Int32?, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader] = [], tag: Int = 0) throws {
+    private func send(topic: ProducerTopic, partition: Int32?, key: [UInt8]?, value: [UInt8], headers: [KafkaHeader] = [], tag: Int = 0) throws {
         func withKey(_ body: (UnsafeRawBufferPointer?) throws -> Void) rethrows {
             if let key { try key.withUnsafeBytes { try body($0) } } else { try body(nil) }
         }
@@ -689,7 +728,7 @@ final class Worker: @unchecked Sendable {
     /// Produces one record from borrowed bytes (the producer copies them) into the open
     /// transaction, beginning it first if needed; while the previous transaction commits, the
     /// bytes are copied into the outbox instead (produced once it committed).
-    private func send(topic: String, partition: Int32?, keyBytes: UnsafeRawBufferPointer?, valueBytes: UnsafeRawBufferPointer,
+    private func send(topic: ProducerTopic, partition: Int32?, keyBytes: UnsafeRawBufferPointer?, valueBytes: UnsafeRawBufferPointer,
                       headers: [KafkaHeader] = [], tag: Int = 0) throws {
         if inFlight != nil {
             precondition(tag == 0, "tagged records wait in the outbox as dead letters")
@@ -698,7 +737,40 @@ final class Worker: @unchecked Sendable {
             return
         }
         try beginIfNeeded()
-        try producer.produce(topic: topic, partition: partition, keyBytes: keyBytes, valueBytes: valueBytes, headers: headers, tag: tag)
+        try producer.produce(to: topic, partition: partition, keyBytes: keyBytes, valueBytes: valueBytes, headers: headers, tag: tag)
+    }
+
+    /// Produces one record whose value `write` appends to the buffer it is given, without
+    /// headers: while the previous transaction commits it is written straight into the outbox
+    /// (not written, then copied there); otherwise into `documentBuffer` and produced from it.
+    private func send(topic: ProducerTopic, partition: Int32?, keyBytes: UnsafeRawBufferPointer?, writingValue write: (inout [UInt8]) -> Void) throws {
+        if inFlight != nil {
+            if open.startedMs == nil { open.startedMs = Daemon.wallMs() }
+            outbox.append(topic: topic, partition: partition, key: keyBytes, writingValue: write)
+            return
+        }
+        documentBuffer.removeAll(keepingCapacity: true)
+        write(&documentBuffer)
+        try documentBuffer.withUnsafeBytes { value in
+            try send(topic: topic, partition: partition, keyBytes: keyBytes, valueBytes: value)
+        }
+    }
+
+    /// Produces records, one partition's, whose keys and values are ranges of `bytes`, in one
+    /// call (`KafkaProducer.produceBatch`); while the previous transaction commits they are
+    /// copied into the outbox instead, as by `send`.
+    private func sendBatch(topic: ProducerTopic, partition: Int32, bytes: [UInt8], records: [KafkaProducer.BatchRecord]) throws {
+        try bytes.withUnsafeBytes { bytes in
+            if inFlight != nil {
+                for r in records {
+                    try send(topic: topic, partition: partition, keyBytes: UnsafeRawBufferPointer(rebasing: bytes[r.key]),
+                             valueBytes: UnsafeRawBufferPointer(rebasing: bytes[r.value]))
+                }
+                return
+            }
+            try beginIfNeeded()
+            try producer.produceBatch(to: topic, partition: partition, bytes: bytes, records: records)
+        }
     }
 
     private func beginIfNeeded() throws {
@@ -723,7 +795,7 @@ final class Worker: @unchecked Sendable {
         open.deadLetterSources.append((d.source, d.value.count))
         if inFlight != nil {
             if open.startedMs == nil { open.startedMs = Daemon.wallMs() }
-            outbox.append(deadLetter: d, tag: open.deadLetterSources.count, topic: config.deadLetterTopic)
+            outbox.append(deadLetter: d, tag: open.deadLetterSources.count, topic: topics.deadLetters)
         } else {
             try produceDeadLetter(d, tag: open.deadLetterSources.count)
         }
@@ -734,10 +806,10 @@ final class Worker: @unchecked Sendable {
     /// written truncated.
     private func produceDeadLetter(_ d: DeadLetter, tag: Int) throws {
         do {
-            try send(topic: config.deadLetterTopic, partition: nil, key: d.key, value: d.value, headers: d.headers, tag: tag)
+            try send(topic: topics.deadLetters, partition: nil, key: d.key, value: d.value, headers: d.headers, tag: tag)
         } catch let e as KafkaError where e.isPermanentRecordError {
             let t = Worker.truncated(d)
-            try send(topic: config.deadLetterTopic, partition: nil, key: t.key, value: t.value, headers: t.headers)
+            try send(topic: topics.deadLetters, partition: nil, key: t.key, value: t.value, headers: t.headers)
             open.truncated += 1
             log("dead letter of \(config.inputTopic)[\(d.source.partition)]@\(d.source.offset) (\(d.value.count) bytes, key \(d.key?.count ?? 0) bytes) refused (\(e.name)): stored truncated")
         }
@@ -769,7 +841,8 @@ final class Worker: @unchecked Sendable {
     }
 
     /// Produces the engine's pending transitions (and their Segment mirror calls), each
-    /// encoded from the engine's borrowed view into `documentBuffer` and produced from there:
+    /// encoded from the engine's borrowed view into `documentBuffer` and produced from there
+    /// (or, while the previous transaction commits, into the outbox):
     /// no owned `Transition` unless binary mode, the Segment mirror or debug logging needs one.
     /// The engine's drain takes a body that cannot throw: the first failure stops producing,
     /// and is thrown after the drain; the transaction then aborts and rewinds.
@@ -796,25 +869,22 @@ final class Worker: @unchecked Sendable {
     private func produceTransition(_ t: TransitionView, of w: PartitionState, encoder: TransitionEncoder) throws {
         let owned = config.binaryMode || config.segmentMirrorTopic != nil || debug != nil ? t.transition : nil
         let key = UnsafeRawBufferPointer(t.contactId)
-        documentBuffer.removeAll(keepingCapacity: true)
         if config.binaryMode, let owned {
+            documentBuffer.removeAll(keepingCapacity: true)
             encoder.encodeData(owned, to: &documentBuffer)
             try documentBuffer.withUnsafeBytes { value in
-                try send(topic: config.outputTopic, partition: nil, keyBytes: key, valueBytes: value,
+                try send(topic: topics.output, partition: nil, keyBytes: key, valueBytes: value,
                          headers: encoder.binaryHeaders(owned).map { KafkaHeader($0.0, $0.1) })
             }
         } else {
-            encoder.encode(t, to: &documentBuffer)
-            try documentBuffer.withUnsafeBytes { value in
-                try send(topic: config.outputTopic, partition: nil, keyBytes: key, valueBytes: value)
-            }
+            try send(topic: topics.output, partition: nil, keyBytes: key) { encoder.encode(t, to: &$0) }
         }
-        if let mirror = config.segmentMirrorTopic, let owned {
+        if let mirror = topics.segmentMirror, let owned {
             for call in SegmentMirror.calls(owned, encoder) {
                 try send(topic: mirror, partition: nil, key: owned.contactId, value: call)
             }
         }
-        metrics.transition(group: t.group, from: t.from, to: t.to)
+        transitionCounts.count(group: t.group, from: t.from, to: t.to)
         recentStage.add(t, encoder: stageEncoder)
         if let debug, let owned {
             debug("partition \(w.partition): contact \(String(decoding: owned.contactId, as: UTF8.self)) \(encoder.groupName(owned)): \(encoder.segmentName(group: owned.group, owned.from) ?? "null") -> \(encoder.segmentName(group: owned.group, owned.to) ?? "null") at \(EventTime.format(owned.at))")
@@ -822,8 +892,11 @@ final class Worker: @unchecked Sendable {
         w.countTransition(group: t.group, from: t.from, to: t.to)
     }
 
-    /// Per-partition gauges, segment sizes and record counters (once per iteration).
+    /// Per-partition gauges, segment sizes and record counters (at each commit, and at most
+    /// once per `gaugeIntervalMs` in between).
     private func updateGauges(now: Int64) {
+        gaugesUpdatedMs = now
+        metrics.add(&transitionCounts)
         var sizes = model.groups.map { Array(repeating: 0, count: $0.segments.count) }
         for w in engines.values {
             let e = w.pipeline.engine
@@ -927,20 +1000,24 @@ final class Worker: @unchecked Sendable {
             written.append(w)
             if w.modelInChangelog != fingerprint {
                 let r = Changelog.modelRecord(model)
-                try send(topic: config.changelogTopic, partition: w.partition, key: r.key, value: r.value, headers: r.headers)
+                try send(topic: topics.changelog, partition: w.partition, key: r.key, value: r.value, headers: r.headers)
             }
             let repartitionOffset = repartitionReader == nil ? nil : w.nextRepartitionOffset
             let tag = Changelog.contactTag(reflects: Changelog.Position(input: w.nextOffset, repartition: repartitionOffset))  // shared by the partition's records
+            // Ids and snapshots are written into one reused buffer and produced to the
+            // partition's changelog a chunk at a time (one call, the partition locked once).
             try tag.withUnsafeBytes { tag in
-                for i in dirty {
-                    // Written into one reused buffer; the id is borrowed (the producer copies both).
+                for chunk in stride(from: 0, to: dirty.count, by: Worker.changelogChunk) {
                     snapshotBuffer.removeAll(keepingCapacity: true)
-                    engine.snapshot(contact: i, tag: tag, appendingTo: &snapshotBuffer)
-                    try snapshotBuffer.withUnsafeBytes { value in
-                        try engine.withContactId(at: i) { id in
-                            try send(topic: config.changelogTopic, partition: w.partition, keyBytes: UnsafeRawBufferPointer(id), valueBytes: value)
-                        }
+                    snapshotRecords.removeAll(keepingCapacity: true)
+                    for i in dirty[chunk..<min(dirty.count, chunk + Worker.changelogChunk)] {
+                        let keyStart = snapshotBuffer.count
+                        engine.withContactId(at: i) { id in snapshotBuffer.append(contentsOf: id) }
+                        let valueStart = snapshotBuffer.count
+                        engine.snapshot(contact: i, tag: tag, appendingTo: &snapshotBuffer)
+                        snapshotRecords.append(KafkaProducer.BatchRecord(key: keyStart..<valueStart, value: valueStart..<snapshotBuffer.count))
                     }
+                    try sendBatch(topic: topics.changelog, partition: w.partition, bytes: snapshotBuffer, records: snapshotRecords)
                 }
             }
             checkpoints.append((w.partition, Changelog.checkpointRecord(Changelog.Checkpoint(
@@ -957,7 +1034,7 @@ final class Worker: @unchecked Sendable {
                                     written: written, fingerprint: fingerprint, stage: stage, started: t0)
         guard config.guarantee == .exactlyOnce else {
             for (p, r) in checkpoints {
-                try send(topic: config.changelogTopic, partition: p, key: r.key, value: r.value, headers: r.headers)
+                try send(topic: topics.changelog, partition: p, key: r.key, value: r.value, headers: r.headers)
             }
             try producer.flush(timeoutMs: 60_000)
             if !offsets.isEmpty {
@@ -1044,6 +1121,9 @@ final class Worker: @unchecked Sendable {
         }
         for w in handed.written { w.modelInChangelog = handed.fingerprint }
         let abortsBefore = status.consecutiveAborts
+        // Before the status counts the commit: whoever sees them sees segment sizes and
+        // counters at least as recent.
+        updateGauges(now: Daemon.wallMs())
         lastProgress.store(Daemon.wallMs(), ordering: .relaxed)
         metrics.commits.increment()
         rewoundRecordsWaiting = false
@@ -1206,8 +1286,11 @@ final class Worker: @unchecked Sendable {
             changed += w.pipeline.engine.stats.transitions  // a new engine: only the re-evaluation's
             w.segmentCounts = w.pipeline.engine.segmentSizes()
         }
+        metrics.add(&transitionCounts)  // counted under the old model
+        transitionCounts = DaemonMetrics.TransitionCounts(model: new)
         model = new
         stageEncoder = TransitionEncoder(model: new)
+        gaugesUpdatedMs = nil
         // The re-evaluation's transitions join the open transaction.
         do {
             for w in engines.values.sorted(by: { $0.partition < $1.partition }) { try collectTransitions(w) }
@@ -1275,6 +1358,7 @@ final class Worker: @unchecked Sendable {
             worker.modelInChangelog = restored.checkpoint?.modelFingerprint
             worker.positionKnown = restored.checkpoint != nil
             engines[p] = worker
+            gaugesUpdatedMs = nil
             instance.noteOwner(of: p, index)
             // The re-evaluation's transitions commit with the next transaction (its changelog too).
             if built.migrated { try collectTransitions(worker) }
@@ -1414,6 +1498,7 @@ final class Worker: @unchecked Sendable {
 
     func drop(partition p: Int32) {
         engines[p] = nil
+        gaugesUpdatedMs = nil
         instance.noteOwner(of: p, nil)
         metrics.forget(p)
         statusBox.withLock { $0.assigned = engines.keys.sorted() }

@@ -6,7 +6,6 @@ final class DeliveryReports: Sendable {
     struct State {
         var failures: [KafkaError] = []
         var failureCount = 0
-        var delivered = 0
         /// Failures of records produced with a `tag`, kept until `takeTagged` (not cleared by
         /// commit, abort or flush): the caller decides what each failed record needs.
         var tagged: [(tag: Int, error: KafkaError)] = []
@@ -15,10 +14,7 @@ final class DeliveryReports: Sendable {
 
     func record(_ m: UnsafePointer<rd_kafka_message_t>) {
         let err = m.pointee.err
-        if err == RD_KAFKA_RESP_ERR_NO_ERROR {
-            state.withLock { $0.delivered += 1 }
-            return
-        }
+        if err == RD_KAFKA_RESP_ERR_NO_ERROR { return }
         let topic = m.pointee.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? "?"
         let e = KafkaError(err, context: "delivery to \(topic)[\(m.pointee.partition)]")
         let tag = Int(bitPattern: m.pointee._private)
@@ -43,11 +39,22 @@ final class DeliveryReports: Sendable {
     }
 }
 
+/// A topic resolved once by a producer (`KafkaProducer.topic(_:)`): producing through it
+/// skips the lookup by name (a lock and a comparison per record). Valid with that producer only.
+public struct ProducerTopic: @unchecked Sendable {
+    public let name: String
+    let handle: OpaquePointer
+    let producer: OpaquePointer
+}
+
 /// A producer, optionally transactional (set `transactional.id`).
 ///
 /// Delivery reports are collected through `dr_msg_cb` and served by `produce` (non-blocking
 /// `rd_kafka_poll`) and `flush`; `flush` throws if any record since the previous flush failed,
-/// so the daemon never believes data was written when it was not.
+/// so the daemon never believes data was written when it was not. Every record gets a report
+/// (only failures are kept): with `delivery.report.only.error` a transactional commit took
+/// about 10 ms longer (nothing woke the waits in `rd_kafka_flush` and the commit; measured in
+/// BENCHMARKS.md, session 7).
 ///
 /// `@unchecked Sendable`: `rd_kafka_t` producer calls are thread-safe, and the only Swift
 /// mutable state (delivery results, closed flag) is behind mutexes. Transactions themselves
@@ -132,13 +139,41 @@ public final class KafkaProducer: @unchecked Sendable {
     public func produce(topic: String, partition: Int32? = nil, keyBytes: UnsafeRawBufferPointer?, valueBytes: UnsafeRawBufferPointer,
                         headers: [KafkaHeader] = [], tag: Int = 0, timestampMs: Int64? = nil) throws {
         try ensureOpen("produce")
+        try produce(to: self.topic(topic), partition: partition, keyBytes: keyBytes, valueBytes: valueBytes, headers: headers, tag: tag,
+                    timestampMs: timestampMs)
+    }
+
+    /// `topic`, resolved once for `produce(to:…)`.
+    public func topic(_ name: String) throws -> ProducerTopic {
+        ProducerTopic(name: name, handle: try topicHandle(name), producer: handle)
+    }
+
+    /// `produce(topic:…)` to a topic resolved before (`topic(_:)`).
+    public func produce(to resolved: ProducerTopic, partition: Int32? = nil, keyBytes: UnsafeRawBufferPointer?, valueBytes: UnsafeRawBufferPointer,
+                        headers: [KafkaHeader] = [], tag: Int = 0, timestampMs: Int64? = nil) throws {
+        try ensureOpen("produce")
+        precondition(resolved.producer == handle, "a topic resolved by another producer")
+        let topicHandle = resolved.handle
+        let topic = resolved.name
+        defer { serveDeliveryReportsNowAndThen() }
+        // Most records (transitions, changelog snapshots) carry neither headers nor a tag nor a
+        // timestamp: `rd_kafka_produce` takes them without an argument list to build and parse.
+        if headers.isEmpty && tag == 0 && timestampMs == nil {
+            while rd_kafka_produce(topicHandle, partition ?? -1 /* RD_KAFKA_PARTITION_UA */, 0x2 /* RD_KAFKA_MSG_F_COPY */,
+                                   UnsafeMutableRawPointer(mutating: valueBytes.baseAddress), valueBytes.count,
+                                   keyBytes?.baseAddress, keyBytes?.count ?? 0, nil) != 0 {
+                let err = rd_kafka_last_error()
+                guard err == RD_KAFKA_RESP_ERR__QUEUE_FULL else { throw KafkaError(err, context: "produce to \(topic)") }
+                rd_kafka_poll(handle, 100)
+            }
+            return
+        }
         // Header names and values must stay valid during rd_kafka_produceva (it copies them into
         // an rd_kafka_headers_t it owns); put them all in one temporary buffer.
         var headerBytes = 0
         for h in headers { headerBytes += h.key.utf8.count + 1 + h.value.count }
         // At most: topic, partition, flags, opaque, key, value, timestamp, then one per header.
         let maxArguments = 7 + headers.count
-        let topicHandle = try topicHandle(topic)
         do {
             try withUnsafeTemporaryAllocation(byteCount: max(headerBytes, 1), alignment: 1) { headerBuf in
                 try withUnsafeTemporaryAllocation(of: rd_kafka_vu_t.self, capacity: maxArguments) { vus in
@@ -204,9 +239,66 @@ public final class KafkaProducer: @unchecked Sendable {
                 }
             }
         }
-        // Serve delivery reports without blocking, every 256 records: a poll per record costs
-        // a lock and a clock read each, and the reports are only needed before the queue fills.
-        if sincePoll.add(1, ordering: .relaxed).newValue >= 256 {
+    }
+
+    /// A record of `produceBatch`: where its key and value are in the batch's bytes.
+    public struct BatchRecord: Sendable {
+        public var key: Range<Int>
+        public var value: Range<Int>
+        public init(key: Range<Int>, value: Range<Int>) {
+            self.key = key
+            self.value = value
+        }
+    }
+
+    /// Enqueues `records` to one partition of `resolved` in one call (`rd_kafka_produce_batch`,
+    /// which takes the topic's and the partition's locks once for all of them instead of once
+    /// per record): each record's key and value are ranges of `bytes`, copied before this
+    /// returns. No headers, tags or timestamps. A record refused because librdkafka's local
+    /// queue is full is retried after serving delivery reports for up to 100 ms, i.e. after
+    /// the others of the batch (give a batch distinct keys when their order matters).
+    public func produceBatch(to resolved: ProducerTopic, partition: Int32, bytes: UnsafeRawBufferPointer, records: [BatchRecord]) throws {
+        try ensureOpen("produce")
+        precondition(resolved.producer == handle, "a topic resolved by another producer")
+        guard !records.isEmpty else { return }
+        defer { serveDeliveryReportsNowAndThen(records: records.count) }
+        try withUnsafeTemporaryAllocation(of: rd_kafka_message_t.self, capacity: records.count) { messages in
+            let base = UnsafeMutableRawPointer(mutating: bytes.baseAddress)
+            for (i, r) in records.enumerated() {
+                var m = rd_kafka_message_t()
+                m.payload = r.value.isEmpty ? nil : base! + r.value.lowerBound
+                m.len = r.value.count
+                m.key = r.key.isEmpty ? nil : base! + r.key.lowerBound
+                m.key_len = r.key.count
+                messages.initializeElement(at: i, to: m)
+            }
+            defer { messages.baseAddress!.deinitialize(count: records.count) }
+            var pending = records.count
+            while true {
+                let enqueued = Int(rd_kafka_produce_batch(resolved.handle, partition, 0x2 /* RD_KAFKA_MSG_F_COPY */,
+                                                          messages.baseAddress, Int32(pending)))
+                if enqueued == pending { return }
+                // Keep the refused ones (at the front) for another call; any other error throws.
+                var kept = 0
+                for i in 0..<pending where messages[i].err != RD_KAFKA_RESP_ERR_NO_ERROR {
+                    let err = messages[i].err
+                    guard err == RD_KAFKA_RESP_ERR__QUEUE_FULL else {
+                        throw KafkaError(err, context: "produce to \(resolved.name)[\(partition)]")
+                    }
+                    messages[kept] = messages[i]
+                    messages[kept].err = RD_KAFKA_RESP_ERR_NO_ERROR
+                    kept += 1
+                }
+                pending = kept
+                rd_kafka_poll(handle, 100)
+            }
+        }
+    }
+
+    /// Serves delivery reports without blocking, every 256 records: a poll per record costs
+    /// a lock and a clock read each, and the reports are only needed before the queue fills.
+    private func serveDeliveryReportsNowAndThen(records: Int = 1) {
+        if sincePoll.add(records, ordering: .relaxed).newValue >= 256 {
             sincePoll.store(0, ordering: .relaxed)
             rd_kafka_poll(handle, 0)
         }
@@ -238,9 +330,6 @@ public final class KafkaProducer: @unchecked Sendable {
     /// The tags of records produced with one whose delivery failed since the last call, with
     /// the error (kept across commit, abort and flush).
     public func takeTaggedFailures() -> [(tag: Int, error: KafkaError)] { reports.takeTagged() }
-
-    /// Records delivered successfully so far (for tools and tests).
-    public var deliveredCount: Int { reports.state.withLock { $0.delivered } }
 
     // MARK: Transactions
 
