@@ -406,6 +406,16 @@ struct RawWriter {
     mutating func jsonString(_ b: UnsafeBufferPointer<UInt8>) {
         byte(34)
         var i = 0
+        // Eight bytes at a time while none of them may need escaping (a word with a quote, a
+        // backslash, a control byte, DEL or a non-ASCII byte goes on byte by byte below).
+        if let base = b.baseAddress {
+            while i + 8 <= b.count {
+                let word = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)
+                if RawWriter.mayNeedEscaping(word) { break }
+                UnsafeMutableRawPointer(cursor + i).storeBytes(of: word, as: UInt64.self)
+                i += 8
+            }
+        }
         while i < b.count {
             let c = b[i]
             guard c >= 128 || (c >= 32 && c != 34 && c != 92 && c != 127) else { break }
@@ -418,6 +428,17 @@ struct RawWriter {
             JSONWriter.escape(b, run: { bytes($0) }, byte: { byte($0) })
         }
         byte(34)
+    }
+}
+
+extension RawWriter {
+    /// Whether any byte of `word` is one `jsonString` escapes (or non-ASCII, which it copies
+    /// but the test below flags): `JSONTape.specialBytes`, plus DEL. False only when none is.
+    @inline(__always)
+    static func mayNeedEscaping(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let del = word ^ (ones &* 0x7F)
+        return JSONTape.specialBytes(word) | ((del &- ones) & ~del & (ones &* 0x80)) != 0
     }
 }
 
