@@ -79,13 +79,18 @@ public struct ContactTable: Sendable {
     }
 
     public func find(_ kb: UnsafeBufferPointer<UInt8>) -> Int? {
-        let h = ContactTable.hash(kb)
+        probe(kb, hash: ContactTable.hash(kb)).index
+    }
+
+    /// Where the id with hash `h` is: its index, or nil and the free slot where it would go.
+    @inline(__always)
+    private func probe(_ kb: UnsafeBufferPointer<UInt8>, hash h: UInt64) -> (index: Int?, freeSlot: Int) {
         let h32 = UInt32(truncatingIfNeeded: h >> 32)
         var i = Int(truncatingIfNeeded: h) & mask
         while true {
             let slot = table[i]
-            if slot == Slot.empty { return nil }
-            if Slot.hash(slot) == h32 && equal(Slot.index(slot), kb) { return Slot.index(slot) }
+            if slot == Slot.empty { return (nil, i) }
+            if Slot.hash(slot) == h32 && equal(Slot.index(slot), kb) { return (Slot.index(slot), i) }
             i = (i + 1) & mask
         }
     }
@@ -102,18 +107,12 @@ public struct ContactTable: Sendable {
     /// `findOrInsert` for an id whose `hash(_:)` is known (computed when it was prefetched).
     mutating func findOrInsert(_ kb: UnsafeBufferPointer<UInt8>, hash h: UInt64) -> (index: Int, inserted: Bool) {
         if (_count + 1) * 10 > table.count * 7 { grow() }
-        let h32 = UInt32(truncatingIfNeeded: h >> 32)
-        var i = Int(truncatingIfNeeded: h) & mask
-        while true {
-            let slot = table[i]
-            if slot == Slot.empty { break }
-            if Slot.hash(slot) == h32 && equal(Slot.index(slot), kb) { return (Slot.index(slot), false) }
-            i = (i + 1) & mask
-        }
+        let (found, freeSlot) = probe(kb, hash: h)
+        if let found { return (found, false) }
         // Index 2^32 - 1 would read as an empty slot; the arena's 32-bit offsets run out first.
         precondition(_count < Int(UInt32.max), "contact table full")
         let idx = _count
-        table[i] = Slot.make(hash: h32, index: idx)
+        table[freeSlot] = Slot.make(hash: UInt32(truncatingIfNeeded: h >> 32), index: idx)
         _count += 1
         arena.append(contentsOf: kb)
         offsets.append(UInt32(arena.count))

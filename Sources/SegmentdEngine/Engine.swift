@@ -178,16 +178,17 @@ struct EngineCore {
     }
 
     /// `contactHash`: `ContactTable.hash` of the contact id, when the caller computed it to
-    /// prefetch the contact (`prefetchContact(hash:)`).
+    /// prefetch the contact (`prefetchContact(hash:)` and the stages after it); then its state
+    /// was asked for already.
     mutating func apply(_ first: EngineEvent, _ second: EngineEvent?, eventId: UnsafeBufferPointer<UInt8>?, contactHash: UInt64? = nil) -> Bool {
         let (idx, inserted) = contacts.findOrInsert(first.contactId, hash: contactHash ?? ContactTable.hash(first.contactId))
         if inserted { appendRow() }
         let row = rows.row(idx)
-        // The contact's row, duplicate chain and timer are in three places: asked for at once,
-        // their cache misses overlap.
-        rows.prefetch(row)
-        dedupOverflow.prefetch(contact: idx)
-        timers.prefetch(contact: idx)
+        if contactHash == nil {
+            // The contact's row, duplicate chain and timer are in three places: asked for at
+            // once, their cache misses overlap.
+            prefetchState(idx)
+        }
         var idHash: UInt64 = 0
         if let eventId {
             idHash = EngineCore.hashEventId(eventId)
@@ -232,10 +233,17 @@ struct EngineCore {
     @inline(__always)
     mutating func prefetchContactState(hash: UInt64) -> Int? {
         guard let index = contacts.likelyIndex(hash: hash) else { return nil }
+        prefetchState(index)
+        return index
+    }
+
+    /// Asks for every cache line of contact `index`'s row, its duplicate chain's head and its
+    /// timer node.
+    @inline(__always)
+    func prefetchState(_ index: Int) {
         rows.prefetch(rows.row(index))
         dedupOverflow.prefetch(contact: index)
         timers.prefetch(contact: index)
-        return index
     }
 
     /// Stage 3: asks for the bytes of contact `index`'s id, which the lookup compares, and for
@@ -316,14 +324,14 @@ struct EngineCore {
         while let top = timers.first(atOrBefore: w) {
             let idx = Int(top.contact)
             let row = rows.row(idx)
-            // One of these is due next, most likely: its row's misses overlap this contact's work.
+            // One of these is due next, most likely: their rows' misses overlap this contact's work.
             let (following, after) = timers.followingDue()
             if following >= 0 { rows.prefetch(rows.row(Int(following))) }
             if after >= 0 { rows.prefetch(rows.row(Int(after))) }
             var cur = row[StateLayout.cursor]
             var boundary = program.pointee.nextBoundaryAndInputs(row, after: cur)
-            // The row's timer slot mirrors the heap (`schedule(_:_:next:)` relies on it).
-            assert(row[StateLayout.scheduled] == top.time, "a contact's timer slot and its heap entry disagree")
+            // The row's timer slot mirrors the wheel (`schedule(_:_:next:)` relies on it).
+            assert(row[StateLayout.scheduled] == top.time, "a contact's timer slot and its wheel entry disagree")
             while boundary.instant <= w {
                 evaluate(idx, row, at: boundary.instant, by: .time, groups: program.pointee.groups(reading: boundary.inputs))
                 cur = boundary.instant
@@ -331,8 +339,8 @@ struct EngineCore {
             }
             row[StateLayout.cursor] = cur
             // `evaluate` changes no list and not first seen, so this is the boundary after the
-            // cursor that `schedule(idx, row)` would compute again. The timer, still at the top
-            // of the heap, moves down to it in place (or goes, when there is none).
+            // cursor that `schedule(idx, row)` would compute again. The timer moves to it (or
+            // goes, when there is none).
             schedule(idx, row, next: boundary.instant)
         }
     }

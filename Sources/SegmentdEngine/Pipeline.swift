@@ -298,8 +298,7 @@ public final class Pipeline {
             return .bad(e)
         }
         if shape == .native { s.pointee.nativeRecords += 1 } else { s.pointee.segmentRecords += 1 }
-        let applied = if let contactHash { s.pointee.engine.apply(first, second, contactHash: contactHash) } else { s.pointee.engine.apply(first, second) }
-        if applied {
+        if s.pointee.engine.apply(first, second, contactHash: contactHash) {
             s.pointee.counts.applied += 1
             // Types are the decoder's, from this model: within the counters (checked as an
             // array index would be).

@@ -74,9 +74,9 @@ public final class SegmentEngine {
     @discardableResult
     public func apply(_ first: EngineEvent, _ second: EngineEvent? = nil) -> Bool { core.pointee.apply(first, second) }
 
-    /// `apply` for a record whose contact was prefetched: `contactHash` is
-    /// `contactHash(of: first.contactId)`.
-    func apply(_ first: EngineEvent, _ second: EngineEvent?, contactHash: UInt64) -> Bool {
+    /// `apply`, with `contactHash` (`contactHash(of: first.contactId)`) when the caller
+    /// computed it to prefetch the contact (`prefetchContact(hash:)`), else nil.
+    func apply(_ first: EngineEvent, _ second: EngineEvent?, contactHash: UInt64?) -> Bool {
         core.pointee.apply(first, second, eventId: first.eventId, contactHash: contactHash)
     }
 

@@ -249,42 +249,25 @@ struct TimerWheel {
         x.time < y.time || (x.time == y.time && x.contact < y.contact)
     }
 
-    // MARK: `late`, a plain min-heap (its entries go stale instead of being removed)
+    // MARK: the heaps: `late` plain (its entries go stale instead of being removed), `far`
+    // indexed (each entry's position kept in its contact's node)
 
     private static func pushLate(_ heap: inout [Entry], _ entry: Entry) {
         heap.append(entry)
-        var hole = heap.count - 1
-        while hole > 0 {
-            let parent = (hole - 1) / 2
-            if !less(entry, heap[parent]) { break }
-            heap[hole] = heap[parent]
-            hole = parent
-        }
-        heap[hole] = entry
+        siftUp(&heap, heap.count - 1) { _, _ in }
     }
 
     private static func popLate(_ heap: inout [Entry]) {
         let last = heap.removeLast()
         if heap.isEmpty { return }
-        let n = heap.count
-        var hole = 0
-        while true {
-            var child = 2 * hole + 1
-            if child >= n { break }
-            if child + 1 < n && less(heap[child + 1], heap[child]) { child += 1 }
-            if !less(heap[child], last) { break }
-            heap[hole] = heap[child]
-            hole = child
-        }
-        heap[hole] = last
+        heap[0] = last
+        siftDown(&heap, 0) { _, _ in }
     }
-
-    // MARK: `far`, an indexed heap (positions kept in the nodes)
 
     private static func push(_ heap: inout [Entry], _ nodes: inout [Node], _ entry: Entry, heap which: Int32) {
         nodes[Int(entry.contact)].prev = which
         heap.append(entry)
-        siftUp(&heap, &nodes, heap.count - 1)
+        siftUp(&heap, heap.count - 1) { keepPosition(&nodes, $0, $1) }
     }
 
     private static func removeAt(_ heap: inout [Entry], _ nodes: inout [Node], _ at: Int) {
@@ -292,30 +275,44 @@ struct TimerWheel {
         if at == heap.count { return }
         heap[at] = last
         nodes[Int(last.contact)].next = Int32(at)
-        siftUp(&heap, &nodes, at)
-        siftDown(&heap, &nodes, Int(nodes[Int(last.contact)].next))
+        siftUp(&heap, at) { keepPosition(&nodes, $0, $1) }
+        siftDown(&heap, Int(nodes[Int(last.contact)].next)) { keepPosition(&nodes, $0, $1) }
     }
 
     private static func resift(_ heap: inout [Entry], _ nodes: inout [Node], at: Int, from old: Int64, to time: Int64) {
         heap[at].time = time
-        if time < old { siftUp(&heap, &nodes, at) } else { siftDown(&heap, &nodes, at) }
+        if time < old {
+            siftUp(&heap, at) { keepPosition(&nodes, $0, $1) }
+        } else {
+            siftDown(&heap, at) { keepPosition(&nodes, $0, $1) }
+        }
     }
 
-    private static func siftUp(_ heap: inout [Entry], _ nodes: inout [Node], _ start: Int) {
+    /// Records in the contact's node where its entry is in `far`.
+    @inline(__always)
+    private static func keepPosition(_ nodes: inout [Node], _ entry: Entry, _ position: Int) {
+        nodes[Int(entry.contact)].next = Int32(position)
+    }
+
+    /// Moves the entry at `start` up to its place; `placed` is told each entry's new position.
+    @inline(__always)
+    private static func siftUp(_ heap: inout [Entry], _ start: Int, placed: (Entry, Int) -> Void) {
         let moving = heap[start]
         var hole = start
         while hole > 0 {
             let parent = (hole - 1) / 2
             if !less(moving, heap[parent]) { break }
             heap[hole] = heap[parent]
-            nodes[Int(heap[hole].contact)].next = Int32(hole)
+            placed(heap[hole], hole)
             hole = parent
         }
         heap[hole] = moving
-        nodes[Int(moving.contact)].next = Int32(hole)
+        placed(moving, hole)
     }
 
-    private static func siftDown(_ heap: inout [Entry], _ nodes: inout [Node], _ start: Int) {
+    /// Moves the entry at `start` down to its place; `placed` is told each entry's new position.
+    @inline(__always)
+    private static func siftDown(_ heap: inout [Entry], _ start: Int, placed: (Entry, Int) -> Void) {
         let n = heap.count
         let moving = heap[start]
         var hole = start
@@ -325,10 +322,10 @@ struct TimerWheel {
             if child + 1 < n && less(heap[child + 1], heap[child]) { child += 1 }
             if !less(heap[child], moving) { break }
             heap[hole] = heap[child]
-            nodes[Int(heap[hole].contact)].next = Int32(hole)
+            placed(heap[hole], hole)
             hole = child
         }
         heap[hole] = moving
-        nodes[Int(moving.contact)].next = Int32(hole)
+        placed(moving, hole)
     }
 }
