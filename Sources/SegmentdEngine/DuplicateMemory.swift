@@ -1,19 +1,104 @@
 import CPrefetch
 
-/// The event-id fingerprints a contact remembers beyond the two slots of its row.
+/// An event id a contact remembers for duplicate detection, in one word: a 32-bit fingerprint
+/// of the id in the high half (never 0, so the word 0 is an empty place) and the low 32 bits of
+/// its stamp in the low half. The stamp is the contact's newest event time when the id was
+/// applied.
+///
+/// The stamp's high bits are not kept: they are those of the contact's newest time, since
+/// `newest - stamp` is exact from the low halves alone while the stamp is less than 2^32 ms
+/// (49.7 days) behind the newest time. The engine keeps that true: whenever a contact's
+/// newest time crosses a multiple of 2^31 ms (`EngineCore.forgetDeadIds`), every id outside the
+/// horizon (at most 2^31 ms) is dropped, so no id left is more than 2^31 ms + the horizon
+/// behind. A remembered id is therefore exactly as live as with its full stamp; only the
+/// fingerprint is shorter than the 64-bit hash it replaced (a false duplicate needs two ids of
+/// one contact, live at once, with equal 32-bit fingerprints; see the README).
+struct RememberedId: Equatable {
+    var word: UInt64
+
+    static let empty = RememberedId(word: 0)
+
+    @inline(__always) init(word: UInt64) { self.word = word }
+
+    @inline(__always) init(slot: Int64) { word = UInt64(bitPattern: slot) }
+
+    @inline(__always)
+    init(fingerprint: UInt32, stamp: Millis) {
+        word = UInt64(fingerprint) << 32 | UInt64(UInt32(truncatingIfNeeded: stamp))
+    }
+
+    var slot: Int64 { Int64(bitPattern: word) }
+    var isEmpty: Bool { word == 0 }
+    var fingerprint: UInt32 { UInt32(truncatingIfNeeded: word >> 32) }
+
+    /// The id's full stamp, given the contact's newest time (exact while the stamp is less than
+    /// 2^32 ms behind it).
+    @inline(__always)
+    func stamp(newest: Millis) -> Millis { newest - Int64(age(newest: newest)) }
+
+    /// How long before `newest` the id was stamped, modulo 2^32 ms.
+    @inline(__always)
+    func age(newest: Millis) -> UInt32 { UInt32(truncatingIfNeeded: newest) &- UInt32(truncatingIfNeeded: word) }
+
+    /// The 32-bit fingerprint of an event id: FNV-1a over its bytes, folded to 32 bits.
+    static func fingerprint(of eventId: UnsafeBufferPointer<UInt8>) -> UInt32 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in eventId { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        hash ^= hash >> 31
+        return fingerprint(folding: hash == 0 ? 1 : hash)
+    }
+
+    /// The fingerprint of a 64-bit id hash as snapshots of formats 1 to 3 hold it (the FNV-1a
+    /// hash above before its fold). A value below 2^32 folds to itself, so a fingerprint
+    /// written where such a hash was expected reads back unchanged.
+    @inline(__always)
+    static func fingerprint(folding hash: UInt64) -> UInt32 {
+        let folded = UInt32(truncatingIfNeeded: hash ^ (hash >> 32))
+        return folded == 0 ? 1 : folded
+    }
+}
+
+/// Which remembered ids are live for a contact: those stamped less than `horizon` before its
+/// newest event time.
+struct IdHorizon {
+    let newest: Millis
+    /// At most 2^32: every id that is not empty is then live.
+    let horizon: UInt64
+
+    /// Every id that is not empty counts as live.
+    static let everyId = IdHorizon(newest: 0, horizon: 1 << 32)
+    /// No id counts as live.
+    static let noId = IdHorizon(newest: 0, horizon: 0)
+
+    @inline(__always)
+    func isLive(_ id: RememberedId) -> Bool { !id.isEmpty && UInt64(id.age(newest: newest)) < horizon }
+
+    /// Whether `id` is live and is the id with `fingerprint` (never 0).
+    @inline(__always)
+    func holds(_ id: RememberedId, fingerprint: UInt32) -> Bool { id.fingerprint == fingerprint && UInt64(id.age(newest: newest)) < horizon }
+
+    /// This horizon as seen from `newest` of the ids live at `later`: an id stamped before
+    /// `newest` is live at `later` exactly when it is live here under the shorter horizon.
+    func seenFrom(later: Millis) -> IdHorizon {
+        let shift = later - newest
+        if shift <= 0 { return self }
+        return IdHorizon(newest: newest, horizon: shift >= Int64(horizon) ? 0 : horizon - UInt64(shift))
+    }
+}
+
+/// The event ids a contact remembers beyond the slots of its row.
 ///
 /// Each contact with more live ids than its row holds owns a chain of fixed blocks taken
 /// from one pool: no allocation per contact or per event, no hashing of the contact, and a
-/// contact's entries can be listed (snapshots) and replaced (restore, model change). An entry
-/// is `(hash, stamp)`, hash 0 meaning empty; an entry whose stamp fell out of the horizon is
-/// dead and its place is reused; a block left with no live entry goes back to the pool for
-/// any contact, so the pool holds about the blocks of the contacts busy within the horizon.
+/// contact's entries can be listed (snapshots) and replaced (restore, model change). A block
+/// is 8 ids of 8 bytes, one cache line; an id no longer live is dead and its place is reused;
+/// a block left with no live id goes back to the pool for any contact, so the pool holds
+/// about the blocks of the contacts busy within the horizon.
 struct DuplicateOverflow {
-    static let entriesPerBlock = 6
-    private static let slotsPerBlock = 2 * entriesPerBlock
+    static let idsPerBlock = 8
 
-    /// Block b's entries: slots `b * slotsPerBlock ..<` as (hash, stamp) pairs.
-    private var slots: [Int64] = []
+    /// Block b's ids: `b * idsPerBlock ..<`.
+    private var ids: [RememberedId] = []
     /// The block after block b in its contact's chain, or -1.
     private var next: [Int32] = []
     /// The first block of each contact's chain, or -1.
@@ -21,51 +106,44 @@ struct DuplicateOverflow {
     /// Blocks no contact holds, linked through `next` (-1: none); new blocks come from here first.
     private var freeBlocks: Int32 = -1
 
-    var footprintBytes: Int { slots.capacity * 8 + next.capacity * 4 + heads.capacity * 4 }
+    var footprintBytes: Int { ids.capacity * 8 + next.capacity * 4 + heads.capacity * 4 }
     /// Blocks taken from memory so far (held by contacts or waiting in the pool).
     var blockCount: Int { next.count }
 
     /// Makes room for the contact just added (its index is the current count).
     mutating func addContact() { heads.append(-1) }
 
-    /// Whether `contact` remembers `hash` with a stamp after `liveAfter`.
-    func contains(contact: Int, hash: UInt64, liveAfter: Millis) -> Bool {
+    /// Whether `contact` remembers a live id with `fingerprint`.
+    func contains(contact: Int, fingerprint: UInt32, live: IdHorizon) -> Bool {
         var block = heads[contact]
         if block < 0 { return false }
-        let key = Int64(bitPattern: hash)
-        return slots.withUnsafeBufferPointer { s in
+        return ids.withUnsafeBufferPointer { all in
             while block >= 0 {
-                let base = Int(block) * DuplicateOverflow.slotsPerBlock
-                var k = 0
-                while k < DuplicateOverflow.slotsPerBlock {
-                    if s[base + k] == key && s[base + k + 1] > liveAfter { return true }
-                    k += 2
-                }
+                let base = Int(block) * DuplicateOverflow.idsPerBlock
+                for k in 0..<DuplicateOverflow.idsPerBlock where live.holds(all[base + k], fingerprint: fingerprint) { return true }
                 block = next[Int(block)]
             }
             return false
         }
     }
 
-    /// Remembers `hash` with `stamp` in an empty or dead entry of the contact's chain, or in a
-    /// new block at its head; blocks of the chain left with no live entry go back to the pool.
-    mutating func remember(contact: Int, hash: UInt64, stamp: Millis, liveAfter: Millis) {
-        if sweep(contact: contact, liveAfter: liveAfter, placing: (Int64(bitPattern: hash), stamp)) { return }
+    /// Remembers `id` in an empty or dead place of the contact's chain, or in a new block at
+    /// its head; blocks of the chain left with no live id go back to the pool.
+    mutating func remember(contact: Int, _ id: RememberedId, live: IdHorizon) {
+        if sweep(contact: contact, live: live, placing: id) { return }
         let fresh: Int32
         if freeBlocks >= 0 {
             fresh = freeBlocks
             freeBlocks = next[Int(fresh)]
-            let base = Int(fresh) * DuplicateOverflow.slotsPerBlock
-            for k in 0..<DuplicateOverflow.slotsPerBlock { slots[base + k] = 0 }
-            slots[base] = Int64(bitPattern: hash)
-            slots[base + 1] = stamp
+            let base = Int(fresh) * DuplicateOverflow.idsPerBlock
+            for k in 0..<DuplicateOverflow.idsPerBlock { ids[base + k] = .empty }
+            ids[base] = id
         } else {
             fresh = Int32(next.count)
             // Grow by a quarter, not by doubling: blocks are a sizeable part of the engine's memory.
-            if slots.count == slots.capacity { slots.reserveCapacity(slots.count + slots.count / 4 + 16 * DuplicateOverflow.slotsPerBlock) }
-            slots.append(Int64(bitPattern: hash))
-            slots.append(stamp)
-            for _ in 2..<DuplicateOverflow.slotsPerBlock { slots.append(0) }
+            if ids.count == ids.capacity { ids.reserveCapacity(ids.count + ids.count / 4 + 16 * DuplicateOverflow.idsPerBlock) }
+            ids.append(id)
+            for _ in 1..<DuplicateOverflow.idsPerBlock { ids.append(.empty) }
             next.append(-1)
         }
         next[Int(fresh)] = heads[contact]
@@ -78,17 +156,15 @@ struct DuplicateOverflow {
         heads.withUnsafeBufferPointer { segmentd_prefetch($0.baseAddress! + contact) }
     }
 
-    /// Asks for the first block of the contact's chain (its head was asked for by `prefetch`):
-    /// every cache line of its 96 bytes.
+    /// Asks for the first block of the contact's chain (its head was asked for by `prefetch`).
     @inline(__always)
     func prefetchFirstBlock(contact: Int) {
         let block = heads[contact]
         if block < 0 { return }
-        slots.withUnsafeBufferPointer { all in
-            let start = UnsafeRawPointer(all.baseAddress! + Int(block) * DuplicateOverflow.slotsPerBlock)
+        ids.withUnsafeBufferPointer { all in
+            let start = UnsafeRawPointer(all.baseAddress! + Int(block) * DuplicateOverflow.idsPerBlock)
             segmentd_prefetch(start)
-            segmentd_prefetch(start + 64)
-            segmentd_prefetch(start + (DuplicateOverflow.slotsPerBlock * 8 - 1))
+            segmentd_prefetch(start + (DuplicateOverflow.idsPerBlock * 8 - 1))
         }
         next.withUnsafeBufferPointer { segmentd_prefetch($0.baseAddress! + Int(block)) }
     }
@@ -96,35 +172,35 @@ struct DuplicateOverflow {
     /// Whether the contact has blocks (only then has `release` anything to do).
     func hasBlocks(contact: Int) -> Bool { heads[contact] >= 0 }
 
-    /// Returns the contact's blocks that hold no live entry to the pool: once a busy spell's
-    /// ids have left the horizon, its blocks serve other contacts (the pool's size follows the
-    /// contacts busy at once, not every contact that was ever busy).
-    mutating func release(contact: Int, liveAfter: Millis) {
-        _ = sweep(contact: contact, liveAfter: liveAfter, placing: nil)
+    /// Empties the contact's places that hold no live id, and returns its blocks left with no
+    /// live id to the pool: once a busy spell's ids have left the horizon, its blocks serve
+    /// other contacts (the pool's size follows the contacts busy at once, not every contact
+    /// that was ever busy).
+    mutating func release(contact: Int, live: IdHorizon) {
+        _ = sweep(contact: contact, live: live, placing: nil)
     }
 
-    /// Walks the contact's chain: writes `placing` into the first empty or dead entry, if
-    /// given, and unlinks into the pool every block left with no live entry. Returns whether
-    /// `placing` was written.
-    private mutating func sweep(contact: Int, liveAfter: Millis, placing: (hash: Int64, stamp: Millis)?) -> Bool {
-        var placed = placing == nil
+    /// Walks the contact's chain: empties every place whose id is not live, writes `placing`,
+    /// if given, into the first such place, and unlinks into the pool every block left with no
+    /// live id. Returns whether `placing` was written.
+    private mutating func sweep(contact: Int, live: IdHorizon, placing: RememberedId?) -> Bool {
+        var pending = placing
         var previous: Int32 = -1
         var block = heads[contact]
         while block >= 0 {
-            let base = Int(block) * DuplicateOverflow.slotsPerBlock
+            let base = Int(block) * DuplicateOverflow.idsPerBlock
             let following = next[Int(block)]
             var holdsLive = false
-            var k = 0
-            while k < DuplicateOverflow.slotsPerBlock {
-                if slots[base + k] != 0 && slots[base + k + 1] > liveAfter {
+            for k in 0..<DuplicateOverflow.idsPerBlock {
+                if live.isLive(ids[base + k]) {
                     holdsLive = true
-                } else if !placed, let placing {
-                    slots[base + k] = placing.hash
-                    slots[base + k + 1] = placing.stamp
-                    placed = true
+                } else if let id = pending {
+                    ids[base + k] = id
+                    pending = nil
                     holdsLive = true
+                } else if !ids[base + k].isEmpty {
+                    ids[base + k] = .empty
                 }
-                k += 2
             }
             if holdsLive {
                 previous = block
@@ -135,34 +211,31 @@ struct DuplicateOverflow {
             }
             block = following
         }
-        return placing != nil && placed
+        return placing != nil && pending == nil
     }
 
-    /// The contact's live entries (stamp after `liveAfter`).
-    func entries(contact: Int, liveAfter: Millis) -> [(hash: UInt64, stamp: Millis)] {
-        var out: [(hash: UInt64, stamp: Millis)] = []
-        var block = heads[contact]
-        while block >= 0 {
-            let base = Int(block) * DuplicateOverflow.slotsPerBlock
-            for k in stride(from: 0, to: DuplicateOverflow.slotsPerBlock, by: 2)
-            where slots[base + k] != 0 && slots[base + k + 1] > liveAfter {
-                out.append((UInt64(bitPattern: slots[base + k]), slots[base + k + 1]))
-            }
-            block = next[Int(block)]
-        }
+    /// The contact's live ids (every id it holds, with `live` nil).
+    func entries(contact: Int, live: IdHorizon?) -> [RememberedId] {
+        var out: [RememberedId] = []
+        forEach(contact: contact, live: live ?? .everyId) { out.append($0) }
         return out
     }
 
-    /// Replaces the contact's entries: the chain's blocks are emptied and returned, then `entries` fill new ones.
-    mutating func replace(contact: Int, with entries: [(hash: UInt64, stamp: Millis)]) {
+    /// Calls `body` with each of the contact's live ids.
+    @inline(__always)
+    func forEach(contact: Int, live: IdHorizon, _ body: (RememberedId) -> Void) {
         var block = heads[contact]
         while block >= 0 {
-            let base = Int(block) * DuplicateOverflow.slotsPerBlock
-            for k in 0..<DuplicateOverflow.slotsPerBlock { slots[base + k] = 0 }
+            let base = Int(block) * DuplicateOverflow.idsPerBlock
+            for k in 0..<DuplicateOverflow.idsPerBlock where live.isLive(ids[base + k]) { body(ids[base + k]) }
             block = next[Int(block)]
         }
-        release(contact: contact, liveAfter: .min)
-        // The chain is gone: each entry goes into a block from the pool.
-        for e in entries { remember(contact: contact, hash: e.hash, stamp: e.stamp, liveAfter: .min) }
+    }
+
+    /// Replaces the contact's ids: its blocks are emptied and returned, then `entries` fill
+    /// blocks from the pool.
+    mutating func replace(contact: Int, with entries: [RememberedId]) {
+        release(contact: contact, live: .noId)
+        for id in entries { remember(contact: contact, id, live: .everyId) }
     }
 }

@@ -52,6 +52,8 @@ struct EngineCore {
     let versionBytes: [UInt8]
     /// How a compact snapshot writes each row slot.
     let snapshotSlotKinds: [SnapshotCodec.SlotKind]
+    /// The ids a snapshot writes, sorted (kept between snapshots: no allocation per contact).
+    var snapshotIds: [(fingerprint: UInt32, stamp: Millis)] = []
     /// Where `restore` decodes a snapshot's slots and pairs before it checks them.
     let restoreScratch: UnsafeMutablePointer<Int64>
     /// The event being applied, for the `cause` of the transitions it makes; its id is copied
@@ -89,6 +91,8 @@ struct EngineCore {
 
     
     init(model: Model, lateness: Millis = 0, dedupHorizon: Millis = 7 * 86_400_000) {
+        // A remembered id keeps 32 bits of its stamp (`RememberedId`), exact within 2^31 ms.
+        precondition(dedupHorizon > 0 && dedupHorizon <= 1 << 31, "the duplicate horizon is at most 2^31 ms")
         self.model = model
         self.lateness = lateness
         self.dedupHorizon = dedupHorizon
@@ -189,16 +193,17 @@ struct EngineCore {
             // once, their cache misses overlap.
             prefetchState(idx)
         }
-        var idHash: UInt64 = 0
+        var fingerprint: UInt32 = 0
         if let eventId {
-            idHash = EngineCore.hashEventId(eventId)
-            if !inserted, EngineCore.isDuplicate(idx, row, idHash, layout.dedupOffset, dedupHorizon, dedupOverflow) {
+            fingerprint = RememberedId.fingerprint(of: eventId)
+            if !inserted, EngineCore.isDuplicate(idx, row, fingerprint, layout.dedupOffset, dedupHorizon, dedupOverflow) {
                 _stats.duplicates += 1
                 return false
             }
         }
         curEventId = eventId
         markDirty(row, idx)
+        let previousNewest = row[StateLayout.maxTs]
         // The contact's timer is its next boundary after its cursor: the first event starts
         // its catch-up from there; the second (its lists changed since) looks it up again.
         applyEvent(idx, row, first, scheduled: row[StateLayout.scheduled])
@@ -206,7 +211,8 @@ struct EngineCore {
         // The borrowed bytes are valid only during this call.
         curEventId = nil
         _stats.recordsApplied += 1
-        if eventId != nil { remember(idx, row, idHash) }
+        if !inserted && (previousNewest ^ row[StateLayout.maxTs]) >> 31 != 0 { forgetDeadIds(idx, row, previousNewest: previousNewest) }
+        if eventId != nil { remember(idx, row, RememberedId(fingerprint: fingerprint, stamp: row[StateLayout.maxTs])) }
         schedule(idx, row)
         let w = _streamTime == .min ? Millis.min : _streamTime - lateness - 1
         advanceWatermark(to: w)
@@ -628,48 +634,56 @@ struct EngineCore {
 
     // MARK: duplicates
 
-    static func hashEventId(_ s: [UInt8]) -> UInt64 { s.withUnsafeBufferPointer { hashEventId($0) } }
-
-    static func hashEventId(_ s: UnsafeBufferPointer<UInt8>) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for c in s { h = (h ^ UInt64(c)) &* 0x0000_0100_0000_01B3 }
-        h ^= h >> 31
-        return h == 0 ? 1 : h
-    }
+    /// The ids of contact `idx` live at its newest time.
+    @inline(__always)
+    static func liveIds(_ row: Row, _ horizon: Millis) -> IdHorizon { IdHorizon(newest: row[StateLayout.maxTs], horizon: UInt64(horizon)) }
 
     /// An id is remembered with the contact's newest event time when it was applied, and is
     /// caught while that stamp is within `dedupHorizon` of the contact's newest event time:
     /// at least the contact's last 7 days of events by default (the contract asks for 24 hours;
     /// upstream redeliveries can come days late), late ones included. Most contacts fit
-    /// in the two slots of their row; busier ones spill into a small per-contact overflow.
+    /// in the slots of their row; busier ones spill into a small per-contact overflow.
     /// (Static, with what it reads passed in: a method reading `self` from the mutating path
     /// would make the compiler copy the whole engine state for the call.)
-    static func isDuplicate(_ idx: Int, _ row: Row, _ h: UInt64, _ dedupOffset: Int, _ horizon: Millis, _ overflow: borrowing DuplicateOverflow) -> Bool {
-        let liveAfter = row[StateLayout.maxTs] - horizon
-        for k in 0..<StateLayout.dedupSlots {
-            let off = row + dedupOffset + 2 * k
-            if UInt64(bitPattern: off[0]) == h && off[1] > liveAfter { return true }
-        }
-        return overflow.contains(contact: idx, hash: h, liveAfter: liveAfter)
+    static func isDuplicate(_ idx: Int, _ row: Row, _ fingerprint: UInt32, _ dedupOffset: Int, _ horizon: Millis, _ overflow: borrowing DuplicateOverflow) -> Bool {
+        let live = liveIds(row, horizon)
+        for k in 0..<StateLayout.dedupSlots where live.holds(RememberedId(slot: row[dedupOffset + k]), fingerprint: fingerprint) { return true }
+        return overflow.contains(contact: idx, fingerprint: fingerprint, live: live)
     }
 
-    mutating func remember(_ idx: Int, _ row: Row, _ h: UInt64) { remember(idx, row, h, stamp: row[StateLayout.maxTs]) }
-
-    /// Remembers event id hash `h` for the contact, stamped `stamp` (the contact's newest time
-    /// when the id was first applied); entries no longer live at its newest time make room.
-    mutating func remember(_ idx: Int, _ row: Row, _ h: UInt64, stamp: Millis) {
-        let liveAfter = row[StateLayout.maxTs] - dedupHorizon
-        for k in 0..<StateLayout.dedupSlots {
-            let off = row + layout.dedupOffset + 2 * k
-            if off[0] == 0 || off[1] <= liveAfter {
-                off[0] = Int64(bitPattern: h)
-                off[1] = stamp
-                // A busy spell's blocks go back to the pool once their ids have left the horizon.
-                if dedupOverflow.hasBlocks(contact: idx) { dedupOverflow.release(contact: idx, liveAfter: liveAfter) }
-                return
-            }
+    /// Remembers `id` for the contact (stamped no later than its newest time and live at it);
+    /// ids no longer live make room.
+    mutating func remember(_ idx: Int, _ row: Row, _ id: RememberedId) {
+        let live = EngineCore.liveIds(row, dedupHorizon)
+        for k in 0..<StateLayout.dedupSlots where !live.isLive(RememberedId(slot: row[layout.dedupOffset + k])) {
+            row[layout.dedupOffset + k] = id.slot
+            // A busy spell's blocks go back to the pool once their ids have left the horizon.
+            if dedupOverflow.hasBlocks(contact: idx) { dedupOverflow.release(contact: idx, live: live) }
+            return
         }
-        dedupOverflow.remember(contact: idx, hash: h, stamp: stamp, liveAfter: liveAfter)
+        dedupOverflow.remember(contact: idx, id, live: live)
+    }
+
+    /// Drops every id of the contact that is no longer live now that its newest time moved on
+    /// from `previousNewest` across a multiple of 2^31 ms: what keeps every remembered stamp
+    /// less than 2^32 ms behind the newest time (see `RememberedId`). Ages are taken at
+    /// `previousNewest`, where they are still exact.
+    mutating func forgetDeadIds(_ idx: Int, _ row: Row, previousNewest: Millis) {
+        let live = IdHorizon(newest: previousNewest, horizon: UInt64(dedupHorizon)).seenFrom(later: row[StateLayout.maxTs])
+        for k in 0..<StateLayout.dedupSlots where !live.isLive(RememberedId(slot: row[layout.dedupOffset + k])) {
+            row[layout.dedupOffset + k] = RememberedId.empty.slot
+        }
+        if dedupOverflow.hasBlocks(contact: idx) { dedupOverflow.release(contact: idx, live: live) }
+    }
+
+    /// Calls `body` with each live id of the contact, the row's then the overflow's.
+    @inline(__always)
+    func forEachLiveId(of idx: Int, _ row: Row, _ body: (RememberedId) -> Void) {
+        let live = EngineCore.liveIds(row, dedupHorizon)
+        for k in 0..<StateLayout.dedupSlots where live.isLive(RememberedId(slot: row[layout.dedupOffset + k])) {
+            body(RememberedId(slot: row[layout.dedupOffset + k]))
+        }
+        dedupOverflow.forEach(contact: idx, live: live, body)
     }
 
     // MARK: changelog

@@ -108,8 +108,8 @@ extension EngineCore {
             for k in 0..<min(nl.capacity, ol.capacity) { n[nl.offset + k] = o[ol.offset + k] }
         }
         copyPairs(ni, from: old, oi, plan, onlyMissing: false)
-        for k in 0..<(2 * StateLayout.dedupSlots) { n[layout.dedupOffset + k] = o[old.layout.dedupOffset + k] }
-        dedupOverflow.replace(contact: ni, with: old.dedupOverflow.entries(contact: oi, liveAfter: .min))
+        for k in 0..<StateLayout.dedupSlots { n[layout.dedupOffset + k] = o[old.layout.dedupOffset + k] }
+        dedupOverflow.replace(contact: ni, with: old.dedupOverflow.entries(contact: oi, live: nil))
         return ni
     }
 
@@ -141,15 +141,15 @@ extension EngineCore {
         let none = SegmentEngine.none
         // The event ids old remembers and history did not bring: a redelivery after the switch
         // of an event older than the history is still a duplicate.
-        let oldLiveAfter = o[StateLayout.maxTs] - old.dedupHorizon, liveAfter = n[StateLayout.maxTs] - dedupHorizon
-        var remembered: [(hash: UInt64, stamp: Millis)] = (0..<StateLayout.dedupSlots).compactMap { k in
-            let off = o + old.layout.dedupOffset + 2 * k
-            return off[0] != 0 && off[1] > oldLiveAfter ? (UInt64(bitPattern: off[0]), off[1]) : nil
-        }
-        remembered += old.dedupOverflow.entries(contact: oi, liveAfter: oldLiveAfter)
-        for (h, stamp) in remembered where stamp > liveAfter
-            && !EngineCore.isDuplicate(ni, n, h, layout.dedupOffset, dedupHorizon, dedupOverflow) {
-            remember(ni, n, h, stamp: stamp)
+        // Stamped no later than the new newest time (history may end before old's newest event):
+        // then such an id counts from the new newest time.
+        let newest = n[StateLayout.maxTs]
+        var remembered: [RememberedId] = []
+        old.forEachLiveId(of: oi, o) { remembered.append($0) }
+        for id in remembered {
+            let stamp = min(id.stamp(newest: o[StateLayout.maxTs]), newest)
+            guard newest - stamp < dedupHorizon, !EngineCore.isDuplicate(ni, n, id.fingerprint, layout.dedupOffset, dedupHorizon, dedupOverflow) else { continue }
+            remember(ni, n, RememberedId(fingerprint: id.fingerprint, stamp: stamp))
         }
         let cutoff = n[StateLayout.firstSeen]
         guard cutoff != none, o[StateLayout.firstSeen] != none, o[StateLayout.firstSeen] < cutoff else { return }

@@ -28,11 +28,13 @@ extension EngineCore {
         _watermark = max(_watermark, watermark)
     }
 
-    /// The snapshot format written: 3 (compact: variable-length words, times relative to the
-    /// newest event time, see `SnapshotCodec`) since the changelog's restore became bound by its
-    /// bytes; 2 (8 bytes per word) packed scored events as `ScoredEvent`; 1 (no marker) packed
-    /// them with 16 bits. All three are read.
-    static let snapshotFormat: Int64 = 3
+    /// The snapshot format written: 4 (as 3, with event ids as 32-bit fingerprints, see
+    /// `RememberedId`) since ids are remembered so; 3 (compact: variable-length words, times
+    /// relative to the newest event time, see `SnapshotCodec`) since the changelog's restore
+    /// became bound by its bytes; 2 (8 bytes per word) packed scored events as `ScoredEvent`;
+    /// 1 (no marker) packed them with 16 bits. Formats 1 to 3 held 64-bit id hashes, folded
+    /// to fingerprints when read. All four are read.
+    static let snapshotFormat: Int64 = 4
 
     /// The slot offsets of the latest-of trackers, then of the attributes, with whether the
     /// value is an interned string.
@@ -56,10 +58,11 @@ extension EngineCore {
     /// A contact's whole state as bytes (for the changelog): model version, stride, the row's
     /// slots, then every latest-of and attribute pair written out in full (time, then the tag,
     /// the integer, or the string's bytes), since a packed slot may refer to this process's
-    /// interned ids or overflow map. So a snapshot is meaningful to any process. It starts
-    /// with the negated format number (`snapshotFormat`). Format 3 (the default) also carries
-    /// `tag`, bytes of the caller's that restore ignores (`SegmentEngine.snapshotTag(of:)`
-    /// reads them back); format 2 is written only to check that it is still read.
+    /// interned ids or overflow map, then the remembered event ids. So a snapshot is meaningful
+    /// to any process. It starts with the negated format number (`snapshotFormat`). Format 4
+    /// (the default) also carries `tag`, bytes of the caller's that restore ignores
+    /// (`SegmentEngine.snapshotTag(of:)` reads them back); format 2 is written only to check
+    /// that it is still read.
     mutating func snapshot(contact idx: Int, tag: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0),
                            format: Int64 = EngineCore.snapshotFormat) -> [UInt8] {
         var out: [UInt8] = []
@@ -71,19 +74,32 @@ extension EngineCore {
     /// each commit) reuses one buffer instead of allocating an array per contact.
     mutating func snapshot(contact idx: Int, tag: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0),
                            format: Int64 = EngineCore.snapshotFormat, appendingTo out: inout [UInt8]) {
-        precondition(format == 2 || format == 3, "snapshots are written in format 2 or 3")
-        let compact = format == 3
+        precondition(format == 2 || format == 4, "snapshots are written in format 2 or 4")
+        let compact = format == 4
         let row = rows.row(idx)
         let maxTs = row[StateLayout.maxTs]
-        // In a fixed order (the overflow's own order depends on which blocks other contacts
-        // freed), so equal states give equal bytes.
-        var overflow = dedupOverflow.entries(contact: idx, liveAfter: maxTs - dedupHorizon)
-        if overflow.count > 1 { overflow.sort { ($0.hash, $0.stamp) < ($1.hash, $1.stamp) } }
+        // In a fixed order (where an id sits, row or overflow, depends on which places were
+        // free when it came), so equal states give equal bytes. Few: sorted by insertion.
+        var ids = snapshotIds
+        snapshotIds = []
+        defer { ids.removeAll(keepingCapacity: true); snapshotIds = ids }
+        forEachLiveId(of: idx, row) { id in
+            let entry = (fingerprint: id.fingerprint, stamp: id.stamp(newest: maxTs))
+            var at = ids.count
+            ids.append(entry)
+            while at > 0 && (ids[at - 1].fingerprint, ids[at - 1].stamp) > (entry.fingerprint, entry.stamp) {
+                ids[at] = ids[at - 1]
+                at -= 1
+            }
+            ids[at] = entry
+        }
+        // Format 2 holds two ids in the row, as (hash, stamp) pairs, and the others after the pairs.
+        let idsInRow = compact ? 0 : min(ids.count, StateLayout.legacyDedupSlots / 2)
         let counts = sameInstantCounts(idx, row)
         // A bound on the size first, so the snapshot is written once into its own memory:
         // marker, tag, version, stride, newest time, the slots, the pairs (time, value, or a
-        // string), the overflow entries and the same-instant counts, with their counts.
-        let words = 8 + layout.stride + 2 * pairSlots.count + 2 * overflow.count + 2 * counts.count
+        // string), the ids and the same-instant counts, with their counts.
+        let words = 8 + layout.stride + 2 * pairSlots.count + 2 * ids.count + 2 * counts.count
         var extra = tag.count + versionBytes.count
         for (offset, isString, isDate) in pairSlots where isString {
             if let p = pair(row + offset, date: isDate) { extra += strings.bytes(p.value).count }
@@ -96,11 +112,11 @@ extension EngineCore {
             w.fixed(-format)
             if compact { w.bytes(tag) }
             versionBytes.withUnsafeBytes { w.bytes($0) }
-            w.count(layout.stride)
+            w.count(compact ? layout.stride : layout.dedupOffset + StateLayout.legacyDedupSlots)
             if compact {
                 w.word(maxTs)
                 let scoredBase = maxTs &<< ScoredEvent.pointsBits
-                for k in 0..<layout.stride {
+                for k in 0..<layout.dedupOffset {
                     var v = row[k]
                     if k == layout.flags { v &= ~layout.dirtyBit }
                     switch snapshotSlotKinds[k] {
@@ -111,11 +127,15 @@ extension EngineCore {
                     }
                 }
             } else {
-                for k in 0..<layout.stride {
+                for k in 0..<layout.dedupOffset {
                     var v = row[k]
                     if k == StateLayout.scheduled { v = SegmentEngine.unscheduled }
                     if k == layout.flags { v &= ~layout.dirtyBit }
                     w.fixed(v)
+                }
+                for k in 0..<(StateLayout.legacyDedupSlots / 2) {
+                    w.fixed(k < idsInRow ? Int64(ids[k].fingerprint) : 0)
+                    w.fixed(k < idsInRow ? ids[k].stamp : 0)
                 }
             }
             for (offset, isString, isDate) in pairSlots {
@@ -123,8 +143,11 @@ extension EngineCore {
                 w.word(p.ts, base: maxTs)
                 if isString { strings.bytes(p.value).withUnsafeBytes { w.bytes($0) } } else { w.word(p.value, base: isDate ? maxTs : 0) }
             }
-            w.count(overflow.count)
-            for e in overflow { w.fixed(Int64(bitPattern: e.hash)); w.word(e.stamp, base: maxTs) }
+            w.count(ids.count - idsInRow)
+            for id in ids[idsInRow...] {
+                if compact { w.fixed32(id.fingerprint) } else { w.fixed(Int64(id.fingerprint)) }
+                w.word(id.stamp, base: maxTs)
+            }
             w.count(counts.count)
             for (g, n) in counts { w.count(g); w.count(n) }
             precondition(w.position <= bound, "snapshot size bounded wrongly")
@@ -152,22 +175,27 @@ extension EngineCore {
         guard let first = r.fixed() else { throw truncated }
         let format: Int64
         if first < 0 {
-            guard first == -2 || first == -3 else {
-                throw SnapshotError(description: "snapshot format marker \(first) is not one this version reads (format 1, 2 or 3)")
+            guard first >= -4 && first <= -2 else {
+                throw SnapshotError(description: "snapshot format marker \(first) is not one this version reads (format 1, 2, 3 or 4)")
             }
             format = -first
         } else {
             format = 1
             r.pos = 0
         }
-        if format == 3 {
+        let compact = format >= 3
+        if compact {
             r = SnapshotReader(snapshot, compact: true)
             r.pos = 8
             guard r.bytes() != nil else { throw truncated }  // the caller's tag
         }
+        // Formats 1 to 3 end the row with two (64-bit hash, stamp) pairs, format 4 with the
+        // slots of the ids it lists after the pairs (not written).
+        let legacy = format <= 3
+        let expectedStride = legacy ? layout.dedupOffset + StateLayout.legacyDedupSlots : layout.stride
         guard let version = r.bytes(), let stride = r.count() else { throw truncated }
-        guard SnapshotCodec.equal(version, versionBytes), stride == Int64(layout.stride) else {
-            throw SnapshotError(description: "snapshot of model '\(String(decoding: version, as: UTF8.self))' (\(stride) slots) does not fit model '\(model.version)' (\(layout.stride) slots)")
+        guard SnapshotCodec.equal(version, versionBytes), stride == Int64(expectedStride) else {
+            throw SnapshotError(description: "snapshot of model '\(String(decoding: version, as: UTF8.self))' (\(stride) slots) does not fit model '\(model.version)' (\(expectedStride) slots)")
         }
         let pairCount = pairSlots.count
         // Decoded into the engine's scratch slots (a closure here would keep the reader and the
@@ -176,10 +204,11 @@ extension EngineCore {
         let slots = UnsafeMutableBufferPointer(rebasing: scratch[0..<layout.stride])
         // Per pair: its time (none: no pair) and value.
         let pairs = UnsafeMutableBufferPointer(rebasing: scratch[layout.stride...])
-        if format == 3 {
+        var legacyIds: (first: (hash: Int64, stamp: Millis), second: (hash: Int64, stamp: Millis)) = ((0, 0), (0, 0))
+        if compact {
             guard let maxTs = r.word() else { throw truncated }
             let scoredBase = maxTs &<< ScoredEvent.pointsBits
-            for k in 0..<layout.stride {
+            for k in 0..<layout.dedupOffset {
                 let v: Int64?
                 switch snapshotSlotKinds[k] {
                 case .plain: v = r.word()
@@ -190,14 +219,21 @@ extension EngineCore {
                 guard let v else { throw truncated }
                 slots[k] = v
             }
+            if legacy {
+                guard let hash0 = r.word(), let stamp0 = r.word(base: maxTs), let hash1 = r.word(), let stamp1 = r.word(base: maxTs) else { throw truncated }
+                legacyIds = ((hash0, stamp0), (hash1, stamp1))
+            }
             slots[StateLayout.maxTs] = maxTs
             slots[StateLayout.scheduled] = SegmentEngine.unscheduled
         } else {
-            for k in 0..<layout.stride {
+            for k in 0..<layout.dedupOffset {
                 guard let v = r.fixed() else { throw truncated }
                 slots[k] = v
             }
+            guard let hash0 = r.fixed(), let stamp0 = r.fixed(), let hash1 = r.fixed(), let stamp1 = r.fixed() else { throw truncated }
+            legacyIds = ((hash0, stamp0), (hash1, stamp1))
         }
+        for k in layout.dedupOffset..<layout.stride { slots[k] = RememberedId.empty.slot }
         try checkRestoredSlots(slots, format: format)
         let maxTs = slots[StateLayout.maxTs]
         var strings: [(slot: Int, bytes: UnsafeRawBufferPointer)] = []
@@ -220,14 +256,31 @@ extension EngineCore {
                 pairs[2 * slot + 1] = v
             }
         }
-        guard let nOverflow = r.count(), nOverflow >= 0, nOverflow <= Int64(snapshot.count / 9) else { throw truncated }
-        var list: [(hash: UInt64, stamp: Millis)] = []
-        for _ in 0..<nOverflow {
-            guard let h = r.fixed(), let st = r.word(base: maxTs) else { throw truncated }
-            try EngineCore.checkEventTime(st)
-            // Hash 0 marks an empty entry: `hashEventId` never gives it.
-            guard h != 0 else { throw SnapshotError(description: "snapshot holds an event-id fingerprint of 0") }
-            list.append((UInt64(bitPattern: h), st))
+        // The ids: into the row's slots first, the others into `moreIds` (allocated only for a
+        // contact with more than its row holds).
+        let idSlots = slots.baseAddress! + layout.dedupOffset
+        var idsInRow = 0
+        var moreIds: [RememberedId] = []
+        if legacy {
+            for (hash, stamp) in [legacyIds.first, legacyIds.second] where hash != 0 {
+                try EngineCore.placeRestoredId(RememberedId.fingerprint(folding: UInt64(bitPattern: hash)), stamp, maxTs, dedupHorizon, idSlots, &idsInRow, &moreIds)
+            }
+        }
+        guard let idCount = r.count(), idCount >= 0, idCount <= Int64(snapshot.count / 5) else { throw truncated }
+        for _ in 0..<idCount {
+            let fingerprint: UInt32
+            if legacy {
+                guard let hash = r.fixed() else { throw truncated }
+                // Hash 0 marks an empty place: the id hash never gives it.
+                guard hash != 0 else { throw SnapshotError(description: "snapshot holds an event-id fingerprint of 0") }
+                fingerprint = RememberedId.fingerprint(folding: UInt64(bitPattern: hash))
+            } else {
+                guard let value = r.fixed32() else { throw truncated }
+                guard value != 0 else { throw SnapshotError(description: "snapshot holds an event-id fingerprint of 0") }
+                fingerprint = value
+            }
+            guard let stamp = r.word(base: maxTs) else { throw truncated }
+            try EngineCore.placeRestoredId(fingerprint, stamp, maxTs, dedupHorizon, idSlots, &idsInRow, &moreIds)
         }
         guard let nCounts = r.count(), nCounts >= 0, nCounts <= Int64(model.groups.count) else { throw truncated }
         var counts: [(group: Int, n: Int)] = []
@@ -250,7 +303,7 @@ extension EngineCore {
             let ts = pairs[2 * slot]
             if ts != SegmentEngine.none { writePair(row + offset, ts, pairs[2 * slot + 1], date: isDate) }
         }
-        if !list.isEmpty || !inserted { dedupOverflow.replace(contact: idx, with: list) }
+        if !moreIds.isEmpty || !inserted { dedupOverflow.replace(contact: idx, with: moreIds) }
         if !inserted && !sameInstant.isEmpty {
             for g in 0..<model.groups.count { sameInstant.removeValue(forKey: UInt64(idx) << 8 | UInt64(g)) }
         }
@@ -264,6 +317,26 @@ extension EngineCore {
     // The checks below are static or `mutating`: a non-mutating method of the core called from
     // `restore` gets a copy of the whole core (a retain of every array) for each contact, and a
     // layout or model passed as an argument is copied too.
+
+    /// Places a remembered id read from a snapshot: in the row's next free id slot (from
+    /// `idSlots`), or else in `moreIds`. An id stamped after the newest time (a model change
+    /// rebuilt from an older history could stamp one so before ids became fingerprints) counts
+    /// from the newest time; one no longer live is not kept.
+    private static func placeRestoredId(_ fingerprint: UInt32, _ stamp: Millis, _ newest: Millis, _ horizon: Millis,
+                                        _ idSlots: UnsafeMutablePointer<Int64>,
+                                        _ idsInRow: inout Int, _ moreIds: inout [RememberedId]) throws(SnapshotError) {
+        try EngineCore.checkEventTime(stamp)
+        guard stamp != SegmentEngine.none else { throw SnapshotError(description: "snapshot holds an event id without its stamp") }
+        let stamp = min(stamp, newest)
+        guard newest - stamp < horizon else { return }
+        let id = RememberedId(fingerprint: fingerprint, stamp: stamp)
+        if idsInRow < StateLayout.dedupSlots {
+            idSlots[idsInRow] = id.slot
+            idsInRow += 1
+        } else {
+            moreIds.append(id)
+        }
+    }
 
     /// Every instant a snapshot holds lies in the years 0000 to 9999 (or is none).
     private static func checkEventTime(_ v: Int64) throws(SnapshotError) {

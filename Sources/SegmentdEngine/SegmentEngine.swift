@@ -30,7 +30,6 @@ public final class SegmentEngine {
     static let none: Int64 = .min
     static let unscheduled: Int64 = .max
     static var snapshotFormat: Int64 { EngineCore.snapshotFormat }
-    static func hashEventId(_ s: [UInt8]) -> UInt64 { EngineCore.hashEventId(s) }
 
     public struct SnapshotError: Error, CustomStringConvertible {
         public var description: String

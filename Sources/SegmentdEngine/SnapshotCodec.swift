@@ -1,11 +1,14 @@
 /// The byte encodings of contact snapshots (see `EngineCore.snapshot(contact:tag:format:)`).
 ///
-/// Formats 1 and 2 write every field as 8 little-endian bytes. Format 3 (compact, the one
-/// written now) writes each field as a variable-length integer (LEB128, 7 bits per byte, low
-/// bits first) and most times relative to the contact's newest event time, so an empty slot
-/// takes one byte and a recent time two to five: a snapshot is a fifth of format 2's size.
+/// Formats 1 and 2 write every field as 8 little-endian bytes. Format 3 (compact) writes each
+/// field as a variable-length integer (LEB128, 7 bits per byte, low bits first) and most times
+/// relative to the contact's newest event time, so an empty slot takes one byte and a recent
+/// time two to five: a snapshot is a fifth of format 2's size. Format 4 (the one written now)
+/// is format 3 with the remembered event ids as one list after the pairs, each a 4-byte
+/// fingerprint and its stamp, instead of two (hash, stamp) pairs in the row and the rest in
+/// that list with 8-byte hashes.
 enum SnapshotCodec {
-    /// How format 3 writes a row slot (derived once per model from the layout).
+    /// How formats 3 and 4 write a row slot (derived once per model from the layout).
     enum SlotKind: UInt8 {
         /// Written as itself (segments, flags, days, summed values, event-id fingerprints).
         case plain
@@ -32,7 +35,8 @@ enum SnapshotCodec {
             kinds[offset] = .skipped
             if isDate { kinds[offset + 1] = .skipped }
         }
-        for k in 0..<StateLayout.dedupSlots { kinds[layout.dedupOffset + 2 * k + 1] = .time }
+        // The remembered ids are written as a list (format 4) or as (hash, stamp) pairs (format 3).
+        for k in 0..<StateLayout.dedupSlots { kinds[layout.dedupOffset + k] = .skipped }
         return kinds
     }
 
@@ -47,15 +51,15 @@ enum SnapshotCodec {
         }
     }
 
-    /// The first 8 bytes of a format 3 snapshot: -3, little-endian (format 2 starts with -2,
-    /// format 1 with a non-negative length).
-    static let compactMarker: Int64 = -3
+    /// The first 8 bytes of a format 3 or 4 snapshot: -3 or -4, little-endian (format 2 starts
+    /// with -2, format 1 with a non-negative length).
+    static let compactMarkers: ClosedRange<Int64> = -4 ... -3
 
-    /// The caller's tag of a format 3 snapshot (see `SegmentEngine.snapshot(contact:tag:)`),
+    /// The caller's tag of a format 3 or 4 snapshot (see `SegmentEngine.snapshot(contact:tag:)`),
     /// read without decoding the rest; nil for another format or a truncated snapshot.
     static func tag(of snapshot: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
         var r = SnapshotReader(snapshot, compact: true)
-        guard r.fixed() == compactMarker else { return nil }
+        guard let marker = r.fixed(), compactMarkers.contains(marker) else { return nil }
         return r.bytes()
     }
 }
@@ -145,6 +149,11 @@ struct SnapshotWriter {
         fixed(v)
     }
 
+    mutating func fixed32(_ v: UInt32) {
+        out.storeBytes(of: v.littleEndian, toByteOffset: position, as: UInt32.self)
+        position += 4
+    }
+
     mutating func count(_ n: Int) {
         if compact { VarInt.write(UInt64(n), to: out, at: &position) } else { fixed(Int64(n)) }
     }
@@ -184,6 +193,13 @@ struct SnapshotReader {
         case 1: return fixed()
         default: return base &+ VarInt.unzigzag(u - 2)
         }
+    }
+
+    @inline(__always)
+    mutating func fixed32() -> UInt32? {
+        guard pos + 4 <= data.count else { return nil }
+        defer { pos += 4 }
+        return UInt32(littleEndian: data.loadUnaligned(fromByteOffset: pos, as: UInt32.self))
     }
 
     /// A count or length (negative in formats 1 and 2 only when corrupt: callers check).

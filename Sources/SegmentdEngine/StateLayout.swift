@@ -24,8 +24,12 @@ public struct StateLayout: Sendable {
     let membersMask: UInt64
     /// All same-instant bits, in place.
     let sameInstantBits: Int64
-    /// Event-id slots in the row (hash, stamp); more live ids spill to an overflow map.
+    /// Remembered event ids in the row (`RememberedId`, one slot each), the row's last slots;
+    /// more live ids spill to the contact's overflow blocks.
     static let dedupSlots = 2
+    /// Snapshot formats 1 to 3 held two ids in the row as (64-bit hash, stamp) pairs: four
+    /// slots in the same place.
+    static let legacyDedupSlots = 4
 
     public struct List: Sendable {
         var offset: Int
@@ -132,7 +136,7 @@ public struct StateLayout: Sendable {
         }
         self.attributeIsDate = model.attributes.map { $0.kind == .date }
         let dedupOffset = off
-        off += 2 * StateLayout.dedupSlots
+        off += StateLayout.dedupSlots
         var ages: [Millis] = []
         func collect(_ c: Condition) {
             switch c {
@@ -161,7 +165,7 @@ public struct StateLayout: Sendable {
         empty[StateLayout.scheduled] = SegmentEngine.unscheduled
         empty[StateLayout.members] = 0
         empty[flags] = 0
-        for k in 0..<(2 * StateLayout.dedupSlots) { empty[dedupOffset + k] = 0 }
+        for k in 0..<StateLayout.dedupSlots { empty[dedupOffset + k] = RememberedId.empty.slot }
         self.emptyState = empty
     }
 }

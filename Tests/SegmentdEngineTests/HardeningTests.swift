@@ -209,7 +209,7 @@ struct HardeningTests {
         return p
     }
 
-    @Test("snapshots round-trip in the compact format 3, and formats 2 (8 bytes per word) and 1 (16-bit points) are still read")
+    @Test("snapshots round-trip in the compact format 4, and formats 2 (8 bytes per word) and 1 (16-bit points) are still read")
     func snapshotFormats() throws {
         let source = engineWithHistory()
         let idx = source.engine.contacts.find(Array("c".utf8))!
@@ -291,7 +291,8 @@ struct HardeningTests {
         var marker = snap
         withUnsafeBytes(of: Int64.min.littleEndian) { marker.replaceSubrange(0..<8, with: $0) }
         // The pairs follow the slots: the first is the suppression tracker's (ts, tag).
-        let pairsAt = slotsAt + 8 * engine.layout.stride
+        // (Format 2 ends its row with the two id pairs of formats 1 to 3.)
+        let pairsAt = slotsAt + 8 * (engine.layout.dedupOffset + StateLayout.legacyDedupSlots)
         var tag = snap
         withUnsafeBytes(of: Int64(9).littleEndian) { tag.replaceSubrange((pairsAt + 8)..<(pairsAt + 16), with: $0) }
         let bad: [(String, [UInt8])] = [
