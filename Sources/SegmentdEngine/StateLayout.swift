@@ -240,33 +240,22 @@ typealias Row = UnsafeMutablePointer<Int64>
 /// a row never moves, a `Row` pointer stays valid while other contacts are added.
 struct RowStore {
     static let rowsPerChunk = 2048
-    static let cacheLine = 64
-    /// Slots a contact's state has (`StateLayout.stride`).
     let stride: Int
-    /// Slots from one row to the next: `stride` rounded up to whole cache lines, so that a row
-    /// (in chunks aligned to cache lines) spans the fewest lines: a random contact's row costs
-    /// a cache miss per line.
-    let rowStride: Int
     private var chunks: [Row] = []
     private(set) var count = 0
 
-    init(stride: Int) {
-        self.stride = stride
-        let slotsPerLine = RowStore.cacheLine / 8
-        rowStride = (stride + slotsPerLine - 1) / slotsPerLine * slotsPerLine
-    }
+    init(stride: Int) { self.stride = stride }
 
     @inline(__always)
     func row(_ idx: Int) -> Row {
-        chunks[idx / RowStore.rowsPerChunk] + (idx % RowStore.rowsPerChunk) * rowStride
+        chunks[idx / RowStore.rowsPerChunk] + (idx % RowStore.rowsPerChunk) * stride
     }
 
     /// Appends a row initialized from `empty` (`stride` slots) and returns its index.
     @discardableResult
     mutating func append(_ empty: [Int64]) -> Int {
         if count == chunks.count * RowStore.rowsPerChunk {
-            let chunk = UnsafeMutableRawPointer.allocate(byteCount: RowStore.rowsPerChunk * rowStride * 8, alignment: RowStore.cacheLine)
-            chunks.append(chunk.bindMemory(to: Int64.self, capacity: RowStore.rowsPerChunk * rowStride))
+            chunks.append(Row.allocate(capacity: RowStore.rowsPerChunk * stride))
         }
         let r = row(count)
         empty.withUnsafeBufferPointer { r.initialize(from: $0.baseAddress!, count: stride) }
@@ -274,7 +263,7 @@ struct RowStore {
         return count - 1
     }
 
-    var footprintBytes: Int { chunks.count * RowStore.rowsPerChunk * rowStride * 8 + chunks.capacity * 8 }
+    var footprintBytes: Int { chunks.count * RowStore.rowsPerChunk * stride * 8 + chunks.capacity * 8 }
 
     /// Asks for every cache line of `row` at once, so that their misses overlap instead of
     /// coming one by one as the row's parts are read.
@@ -284,8 +273,9 @@ struct RowStore {
         var line = 0
         while line < stride * 8 {
             segmentd_prefetch_for_write(start + line)
-            line += RowStore.cacheLine
+            line += 64
         }
+        segmentd_prefetch_for_write(start + (stride * 8 - 1))
     }
 
     func deallocate() { for c in chunks { c.deallocate() } }
