@@ -272,6 +272,17 @@ public final class TransitionEncoder: Sendable {
         }
     }
 
+    /// Appends one CloudEvents document and a newline, written in place at the end of `out`.
+    public func encodeLine(_ t: TransitionView, to out: inout OutputBytes) {
+        let at = out.tail(reserving: bound(t) + 1)
+        let count = withWriter(at: at) { w in
+            writeDocument(t, &w)
+            w.byte(10)
+            return w.count
+        }
+        out.advance(by: count)
+    }
+
     @inline(__always)
     private func writeDocument(_ t: TransitionView, _ w: inout RawWriter) {
         w.piece(headPiece + t.group)

@@ -180,8 +180,11 @@ var buf: [UInt8] = Array(repeating: 0, count: o.chunk * 256)
 buf.removeAll(keepingCapacity: true)
 var ends: [Int] = Array(repeating: 0, count: o.chunk)
 ends.removeAll(keepingCapacity: true)
-var out: [UInt8] = Array(repeating: 0, count: 1 << 21)
-out.removeAll(keepingCapacity: true)
+// Transitions are written in place, as replay writes them (behind a pointer: a global
+// variable is checked for exclusive access at run time on every use).
+let out = UnsafeMutablePointer<OutputBytes>.allocate(capacity: 1)
+out.initialize(to: OutputBytes(capacity: 1 << 21))
+for page in stride(from: 0, to: out.pointee.capacity, by: 4096) { out.pointee.start[page] = 0 }
 let rssBefore = residentBytes()
 let pipeline = Pipeline(model: .defaultModel())
 var rng = Rng(s: o.seed)
@@ -218,10 +221,10 @@ while i < o.events {
             }
             records.removeAll(keepingCapacity: true)
             engine.drainTransitions { t in
-                encoder.encode(t, to: &out)
+                encoder.encodeLine(t, to: &out.pointee)
                 transitions += 1
             }
-            if out.count > 1 << 20 { out.removeAll(keepingCapacity: true) }
+            if out.pointee.count > 1 << 20 { out.pointee.removeAll() }
         }
     }
     busy += cpuSeconds() - t0

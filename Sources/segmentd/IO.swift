@@ -134,6 +134,18 @@ final class OutputBuffer {
 
     func flushIfFull() { if buffer.count >= 1 << 16 { writeBuffered() } }
 
+    /// Writes `bytes` after what is buffered: copied into the buffer when they are few, else
+    /// written at once (the buffer first).
+    func write(_ bytes: UnsafeRawBufferPointer) {
+        if bytes.count < 1 << 12 {
+            buffer.append(contentsOf: bytes)
+            flushIfFull()
+            return
+        }
+        writeBuffered()
+        writeAll(bytes)
+    }
+
     /// Throws the first write failure so far (to stop early, before all input is read).
     func check() throws { if let failure { throw failure } }
 
@@ -145,20 +157,23 @@ final class OutputBuffer {
 
     private func writeBuffered() {
         defer { buffer.removeAll(keepingCapacity: true) }
+        buffer.withUnsafeBytes { writeAll($0) }
+    }
+
+    /// Writes every byte (after the first failure, none).
+    private func writeAll(_ bytes: UnsafeRawBufferPointer) {
         guard failure == nil else { return }
         var off = 0
-        buffer.withUnsafeBytes { b in
-            while off < b.count {
-                let n = write(fd, b.baseAddress! + off, b.count - off)
-                if n < 0 && errno == EINTR { continue }
-                if n <= 0 {
-                    let code = n < 0 ? errno : EIO
-                    failure = IOError(description: "cannot write \(name): \(String(cString: strerror(code)))", writing: true,
-                                      brokenPipe: code == EPIPE)
-                    return
-                }
-                off += n
+        while off < bytes.count {
+            let n = Glibc.write(fd, bytes.baseAddress! + off, bytes.count - off)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 {
+                let code = n < 0 ? errno : EIO
+                failure = IOError(description: "cannot write \(name): \(String(cString: strerror(code)))", writing: true,
+                                  brokenPipe: code == EPIPE)
+                return
             }
+            off += n
         }
     }
 }

@@ -84,21 +84,25 @@ struct Replay: ParsableCommand {
         // `pipeline.encoder` per transition would copy the struct and retain its arrays).
         let engine = pipeline.engine
         let encoder = pipeline.encoder
+        // Transitions are written in place at the end of `lines` and handed to `out` in runs of
+        // about 64 KiB. Behind a pointer: a local variable captured by the closure below would be
+        // checked for exclusive access at run time, once per transition.
+        let lines = UnsafeMutablePointer<OutputBytes>.allocate(capacity: 1)
+        lines.initialize(to: OutputBytes(capacity: 1 << 17))
+        defer {
+            lines.pointee.deallocate()
+            lines.deallocate()
+        }
         func flushTransitions() {
-            // Encoded into a local buffer taken from `out` and given back: every access to the
-            // class's buffer (one per transition) would be checked for exclusivity at run time.
-            var lines: [UInt8] = []
-            swap(&lines, &out.buffer)
             engine.drainTransitions { t in
-                encoder.encodeLine(t, to: &lines)
-                if lines.count >= 1 << 16 {
-                    swap(&lines, &out.buffer)
-                    out.flushIfFull()
-                    swap(&lines, &out.buffer)
+                encoder.encodeLine(t, to: &lines.pointee)
+                if lines.pointee.count >= 1 << 16 {
+                    out.write(lines.pointee.bytes)
+                    lines.pointee.removeAll()
                 }
             }
-            swap(&lines, &out.buffer)
-            out.flushIfFull()
+            out.write(lines.pointee.bytes)
+            lines.pointee.removeAll()
         }
         var typeHints = NameHints.TypeHints(eventTypes: m.eventTypes)
         // The records of a batch of lines (empty lines are skipped) and their line numbers.

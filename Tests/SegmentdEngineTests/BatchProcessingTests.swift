@@ -53,7 +53,12 @@ struct BatchProcessingTests {
             }
             #expect(outcomes.allSatisfy { $0 != nil }, "an outcome never told")
             result.outcomes += outcomes.compactMap { $0 }
-            pipeline.engine.drainTransitions { pipeline.encoder.encodeLine($0, to: &result.transitions) }
+            // Written in place (as replay writes them), from a small start so the bytes move as
+            // they grow: checked against the record-by-record side's appends to an array.
+            var written = OutputBytes(capacity: 64)
+            pipeline.engine.drainTransitions { pipeline.encoder.encodeLine($0, to: &written) }
+            result.transitions += Array(written.bytes)
+            written.deallocate()
             start = end
         }
         return finish(pipeline, result)
