@@ -134,24 +134,36 @@ public enum EventTime {
         }
     }
 
-    /// Writes the 24 bytes of `t` at `p`.
+    /// Writes the 24 bytes of `t` at `p`, as three words: no per-byte store, and no division
+    /// that is not by a constant.
     static func write(_ t: Millis, into p: UnsafeMutablePointer<UInt8>) {
-        var secs = t / 1000
-        var ms = Int(t % 1000)
-        if ms < 0 { ms += 1000; secs -= 1 }
-        var days = secs / 86_400
-        var rem = Int(secs % 86_400)
-        if rem < 0 { rem += 86_400; days -= 1 }
+        var days = t / 86_400_000
+        var msOfDay = t - days * 86_400_000
+        if msOfDay < 0 { msOfDay += 86_400_000; days -= 1 }
         let (y, m, d) = civilFromDays(Int(days))
-        @inline(__always) func put2(_ at: Int, _ v: Int) { p[at] = UInt8(48 + v / 10); p[at + 1] = UInt8(48 + v % 10) }
-        let yy = max(0, min(9999, y))
-        put2(0, yy / 100); put2(2, yy % 100)
-        p[4] = 45; put2(5, m); p[7] = 45; put2(8, d)
-        p[10] = 84
-        put2(11, rem / 3600); p[13] = 58; put2(14, rem / 60 % 60); p[16] = 58; put2(17, rem % 60)
-        p[19] = 46
-        p[20] = UInt8(48 + ms / 100); p[21] = UInt8(48 + ms / 10 % 10); p[22] = UInt8(48 + ms % 10)
-        p[23] = 90
+        let year = UInt64(max(0, min(9999, y)))
+        // Wrapping arithmetic from here: every value is small and non-negative.
+        let ms = UInt64(msOfDay)
+        let secs = ms / 1000, milli = ms &- secs &* 1000
+        let hour = secs / 3600, secsOfHour = secs &- hour &* 3600
+        let minute = secsOfHour / 60, second = secsOfHour &- minute &* 60
+        let hundreds = milli / 100
+        // Little-endian: a word's lowest byte is its first character.
+        let yearToMonth = digitPair(year / 100) | digitPair(year % 100) << 16 | 0x2D << 32 | digitPair(UInt64(truncatingIfNeeded: m)) << 40 | 0x2D << 56  // "YYYY-MM-"
+        let dayToMinute = digitPair(UInt64(truncatingIfNeeded: d)) | 0x54 << 16 | digitPair(hour) << 24 | 0x3A << 40 | digitPair(minute) << 48  // "DDTHH:MM"
+        let secondToZone = 0x3A | digitPair(second) << 8 | 0x2E << 24 | (0x30 &+ hundreds) << 32
+            | digitPair(milli &- hundreds &* 100) << 40 | 0x5A << 56  // ":SS.mmmZ"
+        let raw = UnsafeMutableRawPointer(p)
+        raw.storeBytes(of: yearToMonth.littleEndian, as: UInt64.self)
+        raw.storeBytes(of: dayToMinute.littleEndian, toByteOffset: 8, as: UInt64.self)
+        raw.storeBytes(of: secondToZone.littleEndian, toByteOffset: 16, as: UInt64.self)
+    }
+
+    /// The two ASCII digits of `v` (0 to 99), the tens in the low byte.
+    @inline(__always)
+    static func digitPair(_ v: UInt64) -> UInt64 {
+        let tens = (v &* 103) >> 10  // v / 10 for v < 179
+        return (0x30 &+ tens) | (0x30 &+ v &- tens &* 10) << 8
     }
 
     static func isLeap(_ y: Int) -> Bool { (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 }
@@ -175,17 +187,27 @@ public enum EventTime {
         return era * 146_097 + doe - 719_468
     }
 
-    static func civilFromDays(_ z0: Int) -> (Int, Int, Int) {
-        let z = z0 + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let y = yoe + era * 400
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        return (m <= 2 ? y + 1 : y, m, d)
+    /// The proleptic Gregorian (year, month, day) of `days` since 1970-01-01, for any day a
+    /// 64-bit millisecond count reaches.
+    static func civilFromDays(_ days: Int) -> (Int, Int, Int) {
+        // Neri and Schneider's Euclidean affine functions ("Euclidean affine functions and their
+        // application to calendar algorithms", 2022): shifted by whole 400-year eras so that
+        // every day of a 64-bit millisecond count is counted from a non-negative start, then
+        // centuries, years in the century, and month and day by multiplications and shifts.
+        let eras: UInt64 = 1 << 20  // 2^20 eras of 400 years: before any Int64 millisecond
+        let start = UInt64(bitPattern: Int64(days)) &+ (719_468 &+ 146_097 &* eras)  // from 0000-03-01 of the first era
+        let centuryDays = 4 &* start &+ 3
+        let century = centuryDays / 146_097
+        let dayOfCentury = (centuryDays % 146_097) / 4
+        let yearDays = 4 &* dayOfCentury &+ 3
+        let product = 2_939_745 &* yearDays
+        let yearOfCentury = product >> 32
+        let dayOfYear = (product & 0xFFFF_FFFF) / 2_939_745 / 4  // from March 1
+        let monthDay = 2141 &* dayOfYear &+ 197_913
+        let month = monthDay >> 16, day = (monthDay & 0xFFFF) / 2141 + 1
+        let january = dayOfYear >= 306  // January and February count in the next year
+        let year = Int(bitPattern: UInt(100 &* century &+ yearOfCentury)) &- 400 &* Int(eras) &+ (january ? 1 : 0)
+        return (year, Int(january ? month &- 12 : month), Int(day))
     }
 }
 
