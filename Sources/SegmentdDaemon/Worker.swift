@@ -18,9 +18,11 @@ import Glibc
 /// A contact never crosses threads because a partition never does. Nothing is shared between
 /// workers but the instance's settings, stop flag and metrics (thread-safe).
 ///
-/// One thread does everything, in a loop: poll a batch (zero-copy) → feed each record to its
-/// partition's engine, or forward it to the repartition topic when its contact belongs to
-/// another partition → read the repartition topic's records of the assigned partitions.
+/// One thread does everything, in a loop: poll a batch (zero-copy) → feed each run of one
+/// partition's records to that partition's engine together (`Pipeline.process(batch:…)`,
+/// decoded ahead), settling each record in order, or forwarding it to the repartition topic
+/// when its contact belongs to another partition → read the repartition topic's records of the
+/// assigned partitions the same way.
 /// Transitions, dead letters and forwarded records are produced into the open transaction as
 /// they arise (librdkafka sends them while the loop goes on); every `commit_interval` (or
 /// `commit_max_records` input records) the transaction gets the changelog records of the
