@@ -63,20 +63,29 @@ while let a = args.next() {
 }
 
 func now() -> Double { Date().timeIntervalSince1970 }
-/// CPU seconds of each live thread of the process by thread name (librdkafka names its threads
-/// `rdk:…`; the embedded broker's is `rdk:mock` or similar), from /proc.
-func cpuByThread() -> [String: Double] {
-    var out: [String: Double] = [:]
+/// CPU seconds of each live thread of the process, by thread id, with its name (librdkafka
+/// names its threads `rdk:…`; the embedded broker's is `rdk:mock`), from /proc.
+func cpuByThread() -> [Int: (name: String, seconds: Double)] {
+    var out: [Int: (name: String, seconds: Double)] = [:]
     let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
     for tid in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? [] {
-        guard let stat = try? String(contentsOfFile: "/proc/self/task/\(tid)/stat", encoding: .utf8),
+        guard let id = Int(tid), let stat = try? String(contentsOfFile: "/proc/self/task/\(tid)/stat", encoding: .utf8),
               let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { continue }
         let name = String(stat[stat.index(after: open)..<close])
         let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
         guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { continue }
-        out[name, default: 0] += (user + system) / ticks
+        out[id] = (name, (user + system) / ticks)
     }
     return out
+}
+
+/// CPU seconds by thread name since `before` (a `cpuByThread()` taken earlier), threads that
+/// ran at least `minimum`, most first. Per thread id, so that a thread gone since (a previous
+/// run's thread of the same name) takes nothing off a new one.
+func cpuByName(since before: [Int: (name: String, seconds: Double)], minimum: Double) -> [(String, Double)] {
+    var byName: [String: Double] = [:]
+    for (id, thread) in cpuByThread() { byName[thread.name, default: 0] += thread.seconds - (before[id]?.seconds ?? 0) }
+    return byName.filter { $0.value >= minimum }.sorted { $0.value > $1.value }.map { ($0.key, $0.value) }
 }
 
 /// User and system CPU time of the whole process so far (every thread, the embedded broker's too).
@@ -128,7 +137,7 @@ try plain.subscribe(topics: [config.inputTopic])
 var seen = 0
 var first = 0.0
 var plainCpu0 = 0.0
-var plainThreadsCpu0: [String: Double] = [:]
+var plainThreadsCpu0: [Int: (name: String, seconds: Double)] = [:]
 let deadline = now() + 300
 while seen < events && now() < deadline {
     try plain.poll(maxRecords: 10_000, timeoutMs: 100) { view in
@@ -144,7 +153,7 @@ while seen < events && now() < deadline {
 let plainSeconds = now() - first
 // CPU from the first record to the last, every thread (the embedded broker serving the fetches too).
 let plainCpu = cpuSeconds() - plainCpu0
-let plainThreadsCpu = cpuByThread().map { ($0.key, $0.value - (plainThreadsCpu0[$0.key] ?? 0)) }.filter { $0.1 >= 0.01 }.sorted { $0.1 > $1.1 }
+let plainThreadsCpu = cpuByName(since: plainThreadsCpu0, minimum: 0.01)
 try plain.close()
 let plainRate = Double(seen) / plainSeconds
 print("plain consumer: \(seen) records in \(String(format: "%.2f", plainSeconds)) s = \(rate(seen, plainSeconds))")
@@ -209,14 +218,18 @@ for interval in commitIntervals {
         }
         // From the moment every thread holds its partitions (the group's join, about 3 s on the
         // mock, is not counted) to the commit of the last record, the first transaction included.
+        // A thread that joined first may process records before the others got theirs: what
+        // committed by then is not counted.
         var dStart = 0.0
         var processCpu0 = 0.0
+        var recordsBeforeReady = 0
         let runDeadline = now() + 900
         while daemon.status.records < events && now() < runDeadline && !finished.load(ordering: .sequentiallyConsistent) {
             if dStart == 0 && daemon.isReady {
                 dStart = now()
                 threadsCpu0 = cpuByThread()
                 processCpu0 = cpuSeconds()
+                recordsBeforeReady = daemon.status.records
             }
             usleep(2_000)
         }
@@ -224,20 +237,21 @@ for interval in commitIntervals {
         let processCpu = cpuSeconds() - processCpu0
         // CPU from the start of processing to the last commit, by thread (every thread of the
         // process: the daemon's, librdkafka's, the embedded broker's).
-        let threadsCpu = cpuByThread().map { ($0.key, $0.value - (threadsCpu0[$0.key] ?? 0)) }.filter { $0.1 >= 0.05 }.sorted { $0.1 > $1.1 }
+        let threadsCpu = cpuByName(since: threadsCpu0, minimum: 0.05)
         daemon.stop()
         while !finished.load(ordering: .sequentiallyConsistent) { usleep(10_000) }
         let s = daemon.status
-        let daemonRate = Double(s.records) / dSeconds
+        let counted = s.records - recordsBeforeReady
+        let daemonRate = Double(counted) / dSeconds
         rates[name] = daemonRate
-        print("daemon (\(guarantee), commit_interval \(interval), threads \(threads)): \(s.records) records in \(String(format: "%.2f", dSeconds)) s = \(rate(s.records, dSeconds)); \(s.transitions) transitions, \(s.deadLetters) dead letters, \(s.recordsRepartitioned) repartitioned, \(s.transactions) transactions")
+        print("daemon (\(guarantee), commit_interval \(interval), threads \(threads)): \(counted) records in \(String(format: "%.2f", dSeconds)) s = \(rate(counted, dSeconds))\(recordsBeforeReady > 0 ? " (and \(recordsBeforeReady) committed before every thread held its partitions, not counted)" : ""); \(s.transitions) transitions, \(s.deadLetters) dead letters, \(s.recordsRepartitioned) repartitioned, \(s.transactions) transactions")
         print("daemon (commit_interval \(interval), threads \(threads)) / plain consumer: \(String(format: "%.2f", daemonRate / plainRate))")
         print("  CPU of the process, join to stop: \(String(format: "%.2f", cpuSeconds() - cpu0)) s; while processing, by thread: "
               + threadsCpu.map { "\($0.0) \(String(format: "%.2f", $0.1)) s" }.joined(separator: ", ")
               + "; \(s.recordsDuringCommit) records processed while a commit ran")
         let processingThreads = threadsCpu.filter { $0.0.hasPrefix("segmentd-") }.reduce(0) { $0 + $1.1 }
-        print("  CPU while processing: \(String(format: "%.2f", processCpu)) s = \(microseconds(processCpu, s.records)) per record (\(String(format: "%.2f", processCpu / dSeconds)) cores), "
-              + "of which the processing threads \(microseconds(processingThreads, s.records)), every other thread (librdkafka's, the embedded broker's, the committers') \(microseconds(processCpu - processingThreads, s.records))")
+        print("  CPU while processing: \(String(format: "%.2f", processCpu)) s = \(microseconds(processCpu, counted)) per record (\(String(format: "%.2f", processCpu / dSeconds)) cores), "
+              + "of which the processing threads \(microseconds(processingThreads, counted)), every other thread (librdkafka's, the embedded broker's, the committers') \(microseconds(processCpu - processingThreads, counted))")
         if threads != threadCounts[0], let base = rates["\(interval)-t\(threadCounts[0])"] {
             print("daemon (commit_interval \(interval)) threads \(threads) / threads \(threadCounts[0]): \(String(format: "%.2f", daemonRate / base))")
         }
@@ -254,7 +268,7 @@ func timeRestore(_ c: DaemonConfig, _ what: String, partitions: Int32) throws {
     _ = try restorer.restore(partitions: Array(0..<partitions))
     let rs = now() - r0
     let cpu = cpuSeconds() - cpu0
-    var byThread = cpuByThread().map { ($0.key, $0.value - (threads0[$0.key] ?? 0)) }.filter { $0.1 >= 0.01 }.sorted { $0.1 > $1.1 }
+    var byThread = cpuByName(since: threads0, minimum: 0.01)
     byThread.append(("threads gone by the end (the changelog readers' librdkafka threads)", cpu - byThread.reduce(0) { $0 + $1.1 }))
     print("  CPU by thread: " + byThread.map { "\($0.0) \(String(format: "%.2f", $0.1)) s" }.joined(separator: ", "))
     let restored = restorer.status.restoredContacts
