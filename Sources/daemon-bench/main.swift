@@ -23,7 +23,8 @@
 // from the daemon's own histogram (segmentd_event_to_transition_seconds). `--latency-rate R`
 // produces R events/s instead; the drain time after the last event says whether it kept up.
 // CPU (user + system, every thread of the process, the embedded broker's included) is printed
-// per record for the plain consumer's reading and for each daemon run while it processes, and
+// per record for the plain consumer's reading and for each daemon run while it processes (with
+// the time its threads waited for a core other work held: /proc's run-queue wait), and
 // for the engine alone: the same records, each partition's in offset order through its own
 // pipeline on one thread (decode, apply, encode the transitions; no Kafka).
 // Prints figures.
@@ -88,6 +89,24 @@ func cpuByName(since before: [Int: (name: String, seconds: Double)], minimum: Do
     return byName.filter { $0.value >= minimum }.sorted { $0.value > $1.value }.map { ($0.key, $0.value) }
 }
 
+/// Seconds each live thread of the process spent runnable while no core was free for it (the
+/// run-queue wait of /proc's schedstat), by thread id: CPU the machine's other work took.
+func runQueueWaitByThread() -> [Int: Double] {
+    var out: [Int: Double] = [:]
+    for tid in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? [] {
+        guard let id = Int(tid), let stat = try? String(contentsOfFile: "/proc/self/task/\(tid)/schedstat", encoding: .utf8) else { continue }
+        let fields = stat.split(separator: " ")
+        guard fields.count > 1, let waited = Double(fields[1].trimmingCharacters(in: .whitespacesAndNewlines)) else { continue }
+        out[id] = waited / 1e9
+    }
+    return out
+}
+
+/// Run-queue wait of the process's threads since `before` (threads gone since are not counted).
+func runQueueWait(since before: [Int: Double]) -> Double {
+    runQueueWaitByThread().reduce(0) { $0 + $1.value - (before[$1.key] ?? 0) }
+}
+
 /// User and system CPU time of the whole process so far (every thread, the embedded broker's too).
 func cpuSeconds() -> Double {
     var usage = rusage()
@@ -138,6 +157,7 @@ var seen = 0
 var first = 0.0
 var plainCpu0 = 0.0
 var plainThreadsCpu0: [Int: (name: String, seconds: Double)] = [:]
+var plainWait0: [Int: Double] = [:]
 let deadline = now() + 300
 while seen < events && now() < deadline {
     try plain.poll(maxRecords: 10_000, timeoutMs: 100) { view in
@@ -145,6 +165,7 @@ while seen < events && now() < deadline {
             first = now()
             plainCpu0 = cpuSeconds()
             plainThreadsCpu0 = cpuByThread()
+            plainWait0 = runQueueWaitByThread()
         }
         seen += 1
         _ = view.value.count
@@ -154,11 +175,13 @@ let plainSeconds = now() - first
 // CPU from the first record to the last, every thread (the embedded broker serving the fetches too).
 let plainCpu = cpuSeconds() - plainCpu0
 let plainThreadsCpu = cpuByName(since: plainThreadsCpu0, minimum: 0.01)
+let plainWait = runQueueWait(since: plainWait0)
 try plain.close()
 let plainRate = Double(seen) / plainSeconds
 print("plain consumer: \(seen) records in \(String(format: "%.2f", plainSeconds)) s = \(rate(seen, plainSeconds))")
 print("  CPU while reading: \(String(format: "%.2f", plainCpu)) s = \(microseconds(plainCpu, seen)) per record (\(String(format: "%.2f", plainCpu / plainSeconds)) cores); by thread: "
-      + plainThreadsCpu.map { "\($0.0) \(String(format: "%.2f", $0.1)) s" }.joined(separator: ", "))
+      + plainThreadsCpu.map { "\($0.0) \(String(format: "%.2f", $0.1)) s" }.joined(separator: ", ")
+      + "; its threads waited \(String(format: "%.2f", plainWait)) s for a free core")
 
 // The engine alone on the same records: one pipeline per partition, each partition's records in
 // offset order, batched as replay does, every transition encoded (no Kafka, no changelog).
@@ -223,6 +246,7 @@ for interval in commitIntervals {
         var dStart = 0.0
         var processCpu0 = 0.0
         var recordsBeforeReady = 0
+        var wait0: [Int: Double] = [:]
         let runDeadline = now() + 900
         while daemon.status.records < events && now() < runDeadline && !finished.load(ordering: .sequentiallyConsistent) {
             if dStart == 0 && daemon.isReady {
@@ -230,6 +254,7 @@ for interval in commitIntervals {
                 threadsCpu0 = cpuByThread()
                 processCpu0 = cpuSeconds()
                 recordsBeforeReady = daemon.status.records
+                wait0 = runQueueWaitByThread()
             }
             usleep(2_000)
         }
@@ -238,6 +263,7 @@ for interval in commitIntervals {
         // CPU from the start of processing to the last commit, by thread (every thread of the
         // process: the daemon's, librdkafka's, the embedded broker's).
         let threadsCpu = cpuByName(since: threadsCpu0, minimum: 0.05)
+        let waited = runQueueWait(since: wait0)
         daemon.stop()
         while !finished.load(ordering: .sequentiallyConsistent) { usleep(10_000) }
         let s = daemon.status
@@ -251,7 +277,8 @@ for interval in commitIntervals {
               + "; \(s.recordsDuringCommit) records processed while a commit ran")
         let processingThreads = threadsCpu.filter { $0.0.hasPrefix("segmentd-") }.reduce(0) { $0 + $1.1 }
         print("  CPU while processing: \(String(format: "%.2f", processCpu)) s = \(microseconds(processCpu, counted)) per record (\(String(format: "%.2f", processCpu / dSeconds)) cores), "
-              + "of which the processing threads \(microseconds(processingThreads, counted)), every other thread (librdkafka's, the embedded broker's, the committers') \(microseconds(processCpu - processingThreads, counted))")
+              + "of which the processing threads \(microseconds(processingThreads, counted)), every other thread (librdkafka's, the embedded broker's, the committers') \(microseconds(processCpu - processingThreads, counted)); "
+              + "its threads waited \(String(format: "%.2f", waited)) s for a free core")
         if threads != threadCounts[0], let base = rates["\(interval)-t\(threadCounts[0])"] {
             print("daemon (commit_interval \(interval)) threads \(threads) / threads \(threadCounts[0]): \(String(format: "%.2f", daemonRate / base))")
         }
