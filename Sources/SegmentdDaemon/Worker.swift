@@ -146,7 +146,8 @@ final class Worker: @unchecked Sendable {
     /// only by the polling thread, three times per transition: not checked for overlapping
     /// access at run time (those checks cost about 300 instructions per transition).
     @exclusivity(unchecked) private var documentBuffer: [UInt8] = []
-    /// The values of the run of records being processed (`processInput`), reused.
+    /// The values of the run of records being processed (`processInput`, `processRepartitioned`),
+    /// emptied after each run; its memory is reused.
     @exclusivity(unchecked) private var runValues: [UnsafeBufferPointer<UInt8>] = []
     /// Where the changed contacts' ids and snapshots are written at a commit before they are
     /// produced (reused), and where each record is in it.
@@ -649,7 +650,8 @@ final class Worker: @unchecked Sendable {
     /// outcome is known, in order: a dead letter, its transitions, or its forward.
     private func processInput(_ run: KafkaMessageRun, _ w: PartitionState, now: Int64) throws {
         w.lastRecordWallMs = now
-        runValues.removeAll(keepingCapacity: true)
+        // The values point into the run's messages: none is kept past it.
+        defer { runValues.removeAll(keepingCapacity: true) }
         for i in 0..<run.count {
             let view = run[i]
             if w.positionKnown && view.offset != w.nextOffset { try checkOffsetReset(w, delivered: view.offset) }
@@ -700,7 +702,7 @@ final class Worker: @unchecked Sendable {
     /// (they belong there), together as `processInput` does.
     private func processRepartitioned(_ run: KafkaMessageRun, _ w: PartitionState, now: Int64) throws {
         w.lastRecordWallMs = now
-        runValues.removeAll(keepingCapacity: true)
+        defer { runValues.removeAll(keepingCapacity: true) }
         for i in 0..<run.count {
             let view = run[i]
             w.nextRepartitionOffset = view.offset + 1
