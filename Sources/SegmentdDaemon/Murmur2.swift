@@ -1,6 +1,6 @@
 /// Kafka's default key partitioner (Java `Utils.murmur2`, librdkafka `murmur2`): where a
 /// record keyed by a contact id lands, so a query can say which partition owns a contact.
-enum Murmur2 {
+public enum Murmur2 {
     static func hash(_ data: UnsafeBufferPointer<UInt8>) -> UInt32 {
         let m: UInt32 = 0x5bd1_e995
         let r: UInt32 = 24
@@ -27,11 +27,12 @@ enum Murmur2 {
 
     static func hash(_ data: [UInt8]) -> UInt32 { data.withUnsafeBufferPointer { hash($0) } }
 
-    static func partition(_ key: UnsafeBufferPointer<UInt8>, count: Int32) -> Int32 {
+    /// The partition of `count` a record keyed `key` lands on.
+    public static func partition(_ key: UnsafeBufferPointer<UInt8>, count: Int32) -> Int32 {
         Int32((hash(key) & 0x7fff_ffff) % UInt32(count))
     }
 
-    static func partition(_ key: [UInt8], count: Int32) -> Int32 {
+    public static func partition(_ key: [UInt8], count: Int32) -> Int32 {
         key.withUnsafeBufferPointer { partition($0, count: count) }
     }
 }

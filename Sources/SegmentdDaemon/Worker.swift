@@ -18,9 +18,11 @@ import Glibc
 /// A contact never crosses threads because a partition never does. Nothing is shared between
 /// workers but the instance's settings, stop flag and metrics (thread-safe).
 ///
-/// One thread does everything, in a loop: poll a batch (zero-copy) → feed each record to its
-/// partition's engine, or forward it to the repartition topic when its contact belongs to
-/// another partition → read the repartition topic's records of the assigned partitions.
+/// One thread does everything, in a loop: poll a batch (zero-copy) → feed each run of one
+/// partition's records to that partition's engine together (`Pipeline.process(batch:…)`,
+/// decoded ahead), settling each record in order, or forwarding it to the repartition topic
+/// when its contact belongs to another partition → read the repartition topic's records of the
+/// assigned partitions the same way.
 /// Transitions, dead letters and forwarded records are produced into the open transaction as
 /// they arise (librdkafka sends them while the loop goes on); every `commit_interval` (or
 /// `commit_max_records` input records) the transaction gets the changelog records of the
@@ -144,6 +146,9 @@ final class Worker: @unchecked Sendable {
     /// only by the polling thread, three times per transition: not checked for overlapping
     /// access at run time (those checks cost about 300 instructions per transition).
     @exclusivity(unchecked) private var documentBuffer: [UInt8] = []
+    /// The values of the run of records being processed (`processInput`, `processRepartitioned`),
+    /// emptied after each run; its memory is reused.
+    @exclusivity(unchecked) private var runValues: [UnsafeBufferPointer<UInt8>] = []
     /// Where the changed contacts' ids and snapshots are written at a commit before they are
     /// produced (reused), and where each record is in it.
     private var snapshotBuffer: [UInt8] = []
@@ -581,19 +586,16 @@ final class Worker: @unchecked Sendable {
             }
             // The previous transaction committed meanwhile: book it, produce what waited.
             try finishCommitInFlight(wait: false)
-            // A batch holds runs of records of one partition: its worker is looked up once a run.
-            var current: PartitionState?
-            try consumer.poll(maxRecords: config.batchSize, timeoutMs: repartitionBacklog ? 0 : untilDue) { view in
-                n += 1
-                if current?.partition != view.partition { current = try self.worker(of: view, topic: self.config.inputTopic) }
-                try self.processInput(view, current!, now: now)
+            // A batch holds runs of records of one partition: each run goes to its partition's
+            // engine together (`Pipeline.process(batch:)`, decoded ahead and prefetched).
+            try consumer.pollRuns(maxRecords: config.batchSize, timeoutMs: repartitionBacklog ? 0 : untilDue) { run in
+                n += run.count
+                try self.processInput(run, self.worker(of: run.partition, topic: self.config.inputTopic), now: now)
             }
             if let reader = repartitionReader {
-                current = nil
-                try reader.poll(maxRecords: config.batchSize, timeoutMs: 0) { view in
-                    fromRepartition += 1
-                    if current?.partition != view.partition { current = try self.worker(of: view, topic: self.config.repartitionTopic) }
-                    try self.processRepartitioned(view, current!, now: now)
+                try reader.pollRuns(maxRecords: config.batchSize, timeoutMs: 0) { run in
+                    fromRepartition += run.count
+                    try self.processRepartitioned(run, self.worker(of: run.partition, topic: self.config.repartitionTopic), now: now)
                 }
                 repartitionBacklog = fromRepartition > 0
             }
@@ -634,63 +636,93 @@ final class Worker: @unchecked Sendable {
     static let sourceOffsetHeader = "segmentd.source.offset"
     static let sourceKeyHeader = "segmentd.source.key"
 
-    /// The worker of the partition a record came from (input or repartition topic).
-    private func worker(of view: KafkaMessageView, topic: String) throws -> PartitionState {
-        guard let w = engines[view.partition] else {
-            throw DaemonError(description: "record from \(topic)[\(view.partition)], which is not assigned to this instance")
+    /// The worker of the partition records came from (input or repartition topic).
+    private func worker(of partition: Int32, topic: String) throws -> PartitionState {
+        guard let w = engines[partition] else {
+            throw DaemonError(description: "record from \(topic)[\(partition)], which is not assigned to this instance")
         }
         return w
     }
 
-    private func processInput(_ view: KafkaMessageView, _ w: PartitionState, now: Int64) throws {
-        if w.positionKnown && view.offset != w.nextOffset { try checkOffsetReset(w, delivered: view.offset) }
-        w.positionKnown = true
-        w.nextOffset = view.offset + 1
+    /// Records of one input partition, in offset order: each one's position is taken (and
+    /// checked for an offset reset), then the partition's engine processes them together
+    /// (`Pipeline.process(batch:belongsHere:outcome:)`), and each is settled as soon as its
+    /// outcome is known, in order: a dead letter, its transitions, or its forward.
+    private func processInput(_ run: KafkaMessageRun, _ w: PartitionState, now: Int64) throws {
         w.lastRecordWallMs = now
-        let value = view.value.assumingMemoryBound(to: UInt8.self)
-        let source = { (SourcePosition(partition: view.partition, offset: view.offset), view.key.map { Array($0) }) }
-        guard config.repartition == .auto else {
-            return try apply(value, to: w, timestampMs: view.timestampMs, source: source)
+        // The values point into the run's messages: none is kept past it.
+        defer { runValues.removeAll(keepingCapacity: true) }
+        for i in 0..<run.count {
+            let view = run[i]
+            if w.positionKnown && view.offset != w.nextOffset { try checkOffsetReset(w, delivered: view.offset) }
+            w.positionKnown = true
+            w.nextOffset = view.offset + 1
+            runValues.append(view.value.assumingMemoryBound(to: UInt8.self))
         }
         // Decoded once: a record whose contact another partition owns (murmur2 of the contact
         // id over the input's partitions, as producers keyed by contact place it) is forwarded
         // there; bad, ignored and webhook-adapter records stay (see `Pipeline.process(_:belongsHere:)`).
-        var forward: (contactId: [UInt8], partition: Int32)? = nil
-        let outcome = w.pipeline.process(value) { contactId in
-            let owner = Murmur2.partition(contactId, count: inputPartitions)
-            if owner == w.partition { return true }
-            forward = (Array(contactId), owner)
-            return false
+        let repartitioning = config.repartition == .auto
+        let partitionCount = inputPartitions
+        var foreign: (contactId: [UInt8], partition: Int32)? = nil
+        try runValues.withUnsafeBufferPointer { values in
+            try w.pipeline.process(batch: values, belongsHere: { contactId in
+                guard repartitioning else { return true }
+                let owner = Murmur2.partition(contactId, count: partitionCount)
+                if owner == w.partition { return true }
+                foreign = (Array(contactId), owner)
+                return false
+            }) { index, outcome in
+                let view = run[index]
+                if let outcome {
+                    return try settle(outcome, of: values[index], in: w, timestampMs: view.timestampMs) {
+                        (SourcePosition(partition: view.partition, offset: view.offset), view.key.map { Array($0) })
+                    }
+                }
+                guard let (contactId, owner) = foreign else { return }
+                foreign = nil
+                try forward(view, contactId: contactId, to: owner)
+            }
         }
-        if let outcome { return try settle(outcome, of: value, in: w, timestampMs: view.timestampMs, source: source) }
-        guard let (contactId, owner) = forward else { return }
+    }
+
+    /// Produces an input record whose contact another partition owns to that partition of the
+    /// repartition topic, keyed by the contact id, with headers naming where it came from.
+    private func forward(_ view: KafkaMessageView, contactId: [UInt8], to owner: Int32) throws {
         var headers = [KafkaHeader(Worker.sourcePartitionHeader, Array(String(view.partition).utf8)),
                        KafkaHeader(Worker.sourceOffsetHeader, Array(String(view.offset).utf8))]
         if let k = view.key { headers.append(KafkaHeader(Worker.sourceKeyHeader, Array(k))) }
         try contactId.withUnsafeBytes { key in
-            try send(topic: topics.repartition, partition: owner, keyBytes: key, valueBytes: UnsafeRawBufferPointer(value), headers: headers)
+            try send(topic: topics.repartition, partition: owner, keyBytes: key, valueBytes: view.value, headers: headers)
         }
         open.forwarded += 1
     }
 
-    /// A record of the repartition topic: its partition's engine applies it (it belongs there).
-    private func processRepartitioned(_ view: KafkaMessageView, _ w: PartitionState, now: Int64) throws {
-        w.nextRepartitionOffset = view.offset + 1
+    /// Records of one partition of the repartition topic: its partition's engine applies them
+    /// (they belong there), together as `processInput` does.
+    private func processRepartitioned(_ run: KafkaMessageRun, _ w: PartitionState, now: Int64) throws {
         w.lastRecordWallMs = now
-        try apply(view.value.assumingMemoryBound(to: UInt8.self), to: w, timestampMs: view.timestampMs) {
-            let headers = view.headers
-            func int(_ name: String) -> Int64 {
-                headers.first { $0.key == name }.flatMap { Int64(String(decoding: $0.value, as: UTF8.self)) } ?? -1
-            }
-            return (SourcePosition(partition: Int32(truncatingIfNeeded: int(Worker.sourcePartitionHeader)), offset: int(Worker.sourceOffsetHeader)),
-                    headers.first { $0.key == Worker.sourceKeyHeader }?.value)
+        defer { runValues.removeAll(keepingCapacity: true) }
+        for i in 0..<run.count {
+            let view = run[i]
+            w.nextRepartitionOffset = view.offset + 1
+            runValues.append(view.value.assumingMemoryBound(to: UInt8.self))
         }
-    }
-
-    /// Hands one record to its partition's engine.
-    private func apply(_ value: UnsafeBufferPointer<UInt8>, to w: PartitionState, timestampMs: Int64,
-                       source: () -> (SourcePosition, [UInt8]?)) throws {
-        try settle(w.pipeline.process(value), of: value, in: w, timestampMs: timestampMs, source: source)
+        try runValues.withUnsafeBufferPointer { values in
+            try w.pipeline.process(batch: values, belongsHere: { _ in true }) { index, outcome in
+                let view = run[index]
+                // Never nil: every record belongs here.
+                guard let outcome else { return }
+                try settle(outcome, of: values[index], in: w, timestampMs: view.timestampMs) {
+                    let headers = view.headers
+                    func int(_ name: String) -> Int64 {
+                        headers.first { $0.key == name }.flatMap { Int64(String(decoding: $0.value, as: UTF8.self)) } ?? -1
+                    }
+                    return (SourcePosition(partition: Int32(truncatingIfNeeded: int(Worker.sourcePartitionHeader)), offset: int(Worker.sourceOffsetHeader)),
+                            headers.first { $0.key == Worker.sourceKeyHeader }?.value)
+                }
+            }
+        }
     }
 
     /// What follows a record's processing by its partition's engine: a bad one becomes a dead

@@ -211,10 +211,33 @@ public final class Pipeline {
     /// one another. Decoding depends on nothing the engine holds, so decoding ahead changes no
     /// outcome. `outcome` must not call back into this pipeline.
     public func process(batch records: UnsafeBufferPointer<UnsafeBufferPointer<UInt8>>, outcome: (Int, RecordOutcome) -> Void) {
+        processBatch(records, belongsHere: { _ in true }, outcome: { index, result in outcome(index, result!) })
+    }
+
+    /// Like `process(batch:outcome:)`, for a caller that places records by contact (the
+    /// daemon's repartitioning), record by record as `process(_:belongsHere:)` does: each
+    /// decoded record is shown to `belongsHere` with its contact id just before it would be
+    /// applied, and when that says no, it is neither applied nor counted and its outcome is nil
+    /// (the caller forwards it). `outcome` is told each record's outcome right after it, before
+    /// the next record is applied, so it may take the engine's transitions (`drainTransitions`,
+    /// the encoder) and produce them in the records' order; it may throw, which ends the batch
+    /// there (the records after it are neither applied nor told, though they may have been
+    /// decoded and counted) and is rethrown.
+    public func process(batch records: UnsafeBufferPointer<UnsafeBufferPointer<UInt8>>,
+                        belongsHere: (_ contactId: UnsafeBufferPointer<UInt8>) -> Bool,
+                        outcome: (Int, RecordOutcome?) throws -> Void) rethrows {
+        try processBatch(records, belongsHere: belongsHere, outcome: outcome)
+    }
+
+    /// Both `process(batch:)`, inlined into each so that replay's constant `belongsHere` costs nothing.
+    @inline(__always)
+    private func processBatch(_ records: UnsafeBufferPointer<UnsafeBufferPointer<UInt8>>,
+                              belongsHere: (_ contactId: UnsafeBufferPointer<UInt8>) -> Bool,
+                              outcome: (Int, RecordOutcome?) throws -> Void) rethrows {
         let s = state
         // Webhook shapes translate a record into several: they go record by record.
         if s.pointee.adaptersOn {
-            for (i, record) in records.enumerated() { outcome(i, process(record)) }
+            for (i, record) in records.enumerated() { try outcome(i, process(record, belongsHere: belongsHere)) }
             return
         }
         if s.pointee.lookahead == nil {
@@ -226,9 +249,9 @@ public final class Pipeline {
         while start < records.count {
             let group = min(Lookahead.depth, records.count - start)
             // Stage 1, while decoding: each contact's table slot. A record without events is
-            // counted here (counters are read only once the batch is done).
+            // counted here, one with events once it is applied (counters are read only once
+            // the batch is done).
             for k in 0..<group {
-                s.pointee.counts.records += 1
                 switch ahead.decoders[k].decode(records[start + k]) {
                 case let .events(first, second, shape):
                     ahead.hasEvents[k] = true
@@ -241,10 +264,12 @@ public final class Pipeline {
                     engine.prefetchContact(hash: hash)
                 case .ignored(let reason):
                     ahead.hasEvents[k] = false
+                    s.pointee.counts.records += 1
                     s.pointee.counts.ignored[reason.rawValue, default: 0] += 1
                     (ahead.outcomes + k).initialize(to: .ignored(reason))
                 case .bad(let error):
                     ahead.hasEvents[k] = false
+                    s.pointee.counts.records += 1
                     s.pointee.counts.bad[error.reason.rawValue, default: 0] += 1
                     (ahead.outcomes + k).initialize(to: .bad(error))
                 }
@@ -255,10 +280,19 @@ public final class Pipeline {
             }
             for k in 0..<group where ahead.likelyContacts[k] >= 0 { engine.prefetchContactId(ahead.likelyContacts[k]) }
             for k in 0..<group {
-                if ahead.hasEvents[k] {
-                    outcome(start + k, applyDecoded(ahead.firsts[k], ahead.hasSecond[k] ? ahead.seconds[k] : nil, ahead.shapes[k], contactHash: ahead.hashes[k], belongsHere: { _ in true })!)
-                } else {
-                    outcome(start + k, (ahead.outcomes + k).move())
+                do {
+                    if ahead.hasEvents[k] {
+                        let result = applyDecoded(ahead.firsts[k], ahead.hasSecond[k] ? ahead.seconds[k] : nil, ahead.shapes[k],
+                                                  contactHash: ahead.hashes[k], belongsHere: belongsHere)
+                        if result != nil { s.pointee.counts.records += 1 }
+                        try outcome(start + k, result)
+                    } else {
+                        try outcome(start + k, (ahead.outcomes + k).move())
+                    }
+                } catch {
+                    // The outcomes of the group's records not told yet are released.
+                    for rest in (k + 1)..<group where !ahead.hasEvents[rest] { (ahead.outcomes + rest).deinitialize(count: 1) }
+                    throw error
                 }
             }
             start += group

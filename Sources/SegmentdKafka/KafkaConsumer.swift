@@ -236,8 +236,8 @@ public final class KafkaConsumer: @unchecked Sendable {
     /// `enable.partition.eof=true`) and transient errors go to `onError` and are not thrown.
     public func poll(maxRecords: Int, timeoutMs: Int) throws -> [KafkaRecord] {
         var records: [KafkaRecord] = []
-        try consumeBatch(maxRecords: maxRecords, timeoutMs: timeoutMs, reserve: { records.reserveCapacity($0) }) { m, topic in
-            records.append(KafkaRecord(message: m, topic: topic))
+        try consumeBatch(maxRecords: maxRecords, timeoutMs: timeoutMs, reserve: { records.reserveCapacity($0) }) { run in
+            for i in 0..<run.count { records.append(KafkaRecord(message: run.messages[i]!, topic: run.topic)) }
         }
         return records
     }
@@ -257,17 +257,35 @@ public final class KafkaConsumer: @unchecked Sendable {
     @discardableResult
     public func poll(maxRecords: Int, timeoutMs: Int, _ body: (KafkaMessageView) throws -> Void) throws -> Int {
         var n = 0
-        try consumeBatch(maxRecords: maxRecords, timeoutMs: timeoutMs, reserve: { _ in }) { m, topic in
-            n += 1
-            try body(KafkaMessageView(message: m, topic: topic))
+        try consumeBatch(maxRecords: maxRecords, timeoutMs: timeoutMs, reserve: { _ in }) { run in
+            for i in 0..<run.count {
+                n += 1
+                try body(run[i])
+            }
         }
         return n
     }
 
-    /// One `rd_kafka_consume_batch_queue` call: successful messages go to `onMessage`, error
-    /// events are classified, every message is destroyed exactly once.
+    /// Zero-copy variant of `poll` by runs: calls `runs` for each stretch of consecutive records
+    /// of one topic partition in the batch (in the batch's order), every record of the run alive
+    /// until that call returns, so that they can be processed together. Returns the number of
+    /// records seen. Same error behaviour as `poll`; if `runs` throws, the remaining messages of
+    /// the batch are dropped (destroyed) and the error is rethrown.
+    @discardableResult
+    public func pollRuns(maxRecords: Int, timeoutMs: Int, _ runs: (KafkaMessageRun) throws -> Void) throws -> Int {
+        var n = 0
+        try consumeBatch(maxRecords: maxRecords, timeoutMs: timeoutMs, reserve: { _ in }) { run in
+            n += run.count
+            try runs(run)
+        }
+        return n
+    }
+
+    /// One `rd_kafka_consume_batch_queue` call: successful messages go to `onRun`, a run of
+    /// consecutive messages of one topic partition at a time (destroyed after it); error events
+    /// are classified (they end a run); every message is destroyed exactly once.
     private func consumeBatch(maxRecords: Int, timeoutMs: Int, reserve: (Int) -> Void,
-                              _ onMessage: (UnsafeMutablePointer<rd_kafka_message_t>, String) throws -> Void) throws {
+                              _ onRun: (KafkaMessageRun) throws -> Void) throws {
         try ensureOpen("poll")
         precondition(maxRecords > 0)
         if let fatal = context.fatalError { throw fatal }
@@ -293,26 +311,48 @@ public final class KafkaConsumer: @unchecked Sendable {
         // one is checked before the table.
         var topicNames: [OpaquePointer: String] = [:]
         var lastTopic: (rkt: OpaquePointer, name: String)?
-        var thrown: (any Error)?
-        for i in 0..<n {
-            guard let m = batch[i] else { continue }
-            defer { rd_kafka_message_destroy(m) }
-            if thrown != nil { continue }   // still destroy the rest
-            let err = m.pointee.err
+        func topicName(_ m: UnsafeMutablePointer<rd_kafka_message_t>) -> String {
+            guard let rkt = m.pointee.rkt else { return "" }
+            if let last = lastTopic, last.rkt == rkt { return last.name }
             let name: String
-            if let rkt = m.pointee.rkt {
-                if let last = lastTopic, last.rkt == rkt { name = last.name } else {
-                    if let cached = topicNames[rkt] { name = cached } else {
-                        name = String(cString: rd_kafka_topic_name(rkt))
-                        topicNames[rkt] = name
-                    }
-                    lastTopic = (rkt, name)
-                }
-            } else { name = "" }
-            if err == RD_KAFKA_RESP_ERR_NO_ERROR {
-                do { try onMessage(m, name) } catch { thrown = error }
+            if let cached = topicNames[rkt] { name = cached } else {
+                name = String(cString: rd_kafka_topic_name(rkt))
+                topicNames[rkt] = name
+            }
+            lastTopic = (rkt, name)
+            return name
+        }
+        var thrown: (any Error)?
+        // The run being gathered: successful messages batch[runStart..<i] of one topic partition.
+        var runStart = 0
+        /// Hands batch[runStart..<end] to `onRun` (unless an error was thrown), then destroys them.
+        func endRun(at end: Int) {
+            guard end > runStart else { return }
+            let messages = UnsafeBufferPointer(start: batch + runStart, count: end - runStart)
+            defer { for m in messages { rd_kafka_message_destroy(m!) } }
+            if thrown == nil {
+                do { try onRun(KafkaMessageRun(messages: messages, topic: topicName(messages[0]!))) } catch { thrown = error }
+            }
+        }
+        for i in 0..<n {
+            guard let m = batch[i] else {
+                endRun(at: i)
+                runStart = i + 1
                 continue
             }
+            let err = m.pointee.err
+            if err == RD_KAFKA_RESP_ERR_NO_ERROR {
+                if i > runStart, let head = batch[runStart], head.pointee.rkt != m.pointee.rkt || head.pointee.partition != m.pointee.partition {
+                    endRun(at: i)
+                    runStart = i
+                }
+                continue
+            }
+            endRun(at: i)
+            runStart = i + 1
+            defer { rd_kafka_message_destroy(m) }
+            if thrown != nil { continue }   // still destroy the rest
+            let name = topicName(m)
             let detail = String(cString: rd_kafka_message_errstr(m))
             let where_ = m.pointee.rkt == nil ? "consumer" : "\(name)[\(m.pointee.partition)] @\(m.pointee.offset)"
             if err == RD_KAFKA_RESP_ERR__FATAL {
@@ -327,6 +367,7 @@ public final class KafkaConsumer: @unchecked Sendable {
                 context.onError?(KafkaError(err, context: where_, detail: detail))
             }
         }
+        endRun(at: n)
         if let thrown { throw thrown }
         if let pending = context.pendingError {
             context.pendingError = nil

@@ -143,6 +143,27 @@ public struct KafkaMessageView {
     public var record: KafkaRecord { KafkaRecord(message: message, topic: topic) }
 }
 
+/// Consecutive records of one topic partition from one `KafkaConsumer.pollRuns`,
+/// in offset order, borrowed: valid only inside the closure that received it (the messages are
+/// destroyed when it returns). A processing step that works on several records at once (the
+/// daemon's batched decoding) reads them all while they are alive.
+public struct KafkaMessageRun {
+    let messages: UnsafeBufferPointer<UnsafeMutablePointer<rd_kafka_message_t>?>
+    public let topic: String
+
+    init(messages: UnsafeBufferPointer<UnsafeMutablePointer<rd_kafka_message_t>?>, topic: String) {
+        precondition(!messages.isEmpty)
+        self.messages = messages
+        self.topic = topic
+    }
+
+    public var count: Int { messages.count }
+    /// The partition of every record of the run.
+    public var partition: Int32 { messages[0]!.pointee.partition }
+    /// The run's `index`-th record (0..<count).
+    public subscript(index: Int) -> KafkaMessageView { KafkaMessageView(message: messages[index]!, topic: topic) }
+}
+
 // MARK: - rd_kafka_topic_partition_list_t helpers
 
 /// Owns an `rd_kafka_topic_partition_list_t` for the duration of a call, destroying it exactly

@@ -22,6 +22,11 @@
 // p50/p99 from each event's Kafka timestamp to the commit of the transitions it caused come
 // from the daemon's own histogram (segmentd_event_to_transition_seconds). `--latency-rate R`
 // produces R events/s instead; the drain time after the last event says whether it kept up.
+// CPU (user + system, every thread of the process, the embedded broker's included) is printed
+// per record for the plain consumer's reading and for each daemon run while it processes (with
+// the time its threads waited for a core other work held: /proc's run-queue wait), and
+// for the engine alone: the same records, each partition's in offset order through its own
+// pipeline on one thread (decode, apply, encode the transitions; no Kafka).
 // Prints figures.
 
 import Foundation
@@ -59,20 +64,47 @@ while let a = args.next() {
 }
 
 func now() -> Double { Date().timeIntervalSince1970 }
-/// CPU seconds of each live thread of the process by thread name (librdkafka names its threads
-/// `rdk:…`; the embedded broker's is `rdk:mock` or similar), from /proc.
-func cpuByThread() -> [String: Double] {
-    var out: [String: Double] = [:]
+/// CPU seconds of each live thread of the process, by thread id, with its name (librdkafka
+/// names its threads `rdk:…`; the embedded broker's is `rdk:mock`), from /proc.
+func cpuByThread() -> [Int: (name: String, seconds: Double)] {
+    var out: [Int: (name: String, seconds: Double)] = [:]
     let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
     for tid in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? [] {
-        guard let stat = try? String(contentsOfFile: "/proc/self/task/\(tid)/stat", encoding: .utf8),
+        guard let id = Int(tid), let stat = try? String(contentsOfFile: "/proc/self/task/\(tid)/stat", encoding: .utf8),
               let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { continue }
         let name = String(stat[stat.index(after: open)..<close])
         let fields = stat[stat.index(close, offsetBy: 2)...].split(separator: " ")
         guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { continue }
-        out[name, default: 0] += (user + system) / ticks
+        out[id] = (name, (user + system) / ticks)
     }
     return out
+}
+
+/// CPU seconds by thread name since `before` (a `cpuByThread()` taken earlier), threads that
+/// ran at least `minimum`, most first. Per thread id, so that a thread gone since (a previous
+/// run's thread of the same name) takes nothing off a new one.
+func cpuByName(since before: [Int: (name: String, seconds: Double)], minimum: Double) -> [(String, Double)] {
+    var byName: [String: Double] = [:]
+    for (id, thread) in cpuByThread() { byName[thread.name, default: 0] += thread.seconds - (before[id]?.seconds ?? 0) }
+    return byName.filter { $0.value >= minimum }.sorted { $0.value > $1.value }.map { ($0.key, $0.value) }
+}
+
+/// Seconds each live thread of the process spent runnable while no core was free for it (the
+/// run-queue wait of /proc's schedstat), by thread id: CPU the machine's other work took.
+func runQueueWaitByThread() -> [Int: Double] {
+    var out: [Int: Double] = [:]
+    for tid in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? [] {
+        guard let id = Int(tid), let stat = try? String(contentsOfFile: "/proc/self/task/\(tid)/schedstat", encoding: .utf8) else { continue }
+        let fields = stat.split(separator: " ")
+        guard fields.count > 1, let waited = Double(fields[1].trimmingCharacters(in: .whitespacesAndNewlines)) else { continue }
+        out[id] = waited / 1e9
+    }
+    return out
+}
+
+/// Run-queue wait of the process's threads since `before` (threads gone since are not counted).
+func runQueueWait(since before: [Int: Double]) -> Double {
+    runQueueWaitByThread().reduce(0) { $0 + $1.value - (before[$1.key] ?? 0) }
 }
 
 /// User and system CPU time of the whole process so far (every thread, the embedded broker's too).
@@ -82,6 +114,8 @@ func cpuSeconds() -> Double {
     return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
 }
 func rate(_ n: Int, _ s: Double) -> String { "\(Int(Double(n) / s)) records/s" }
+/// CPU seconds per record, in microseconds.
+func microseconds(_ cpu: Double, _ records: Int) -> String { String(format: "%.2f µs", cpu / Double(max(records, 1)) * 1e6) }
 
 var config = DaemonConfig()
 config.idleAdvance = nil
@@ -99,10 +133,16 @@ let producer = try KafkaProducer(config: ["bootstrap.servers": broker.bootstrapS
                                           "queue.buffering.max.messages": "1000000"])
 var stream = SyntheticStream(contacts: contacts, start: 1_767_225_600_000, step: 120 * 86_400_000 / Int64(events), badFraction: 0.01)
 var bytes = 0
+/// Each input partition's values in offset order (murmur2 of the key, as the producer places
+/// them), for the engine-alone phase: one buffer per partition, and where each value ends in it.
+var valuesByPartition = [(bytes: [UInt8], ends: [Int])](repeating: ([], []), count: Int(partitions))
 let t0 = now()
 for _ in 0..<events {
     let r = stream.nextRecord()
     bytes += r.value.count
+    let owner = Int(Murmur2.partition(r.key ?? Array("malformed".utf8), count: partitions))
+    valuesByPartition[owner].bytes += r.value
+    valuesByPartition[owner].ends.append(valuesByPartition[owner].bytes.count)
     try producer.produce(topic: config.inputTopic, key: r.key ?? Array("malformed".utf8), value: r.value)
 }
 try producer.flush(timeoutMs: 120_000)
@@ -115,18 +155,67 @@ let plain = try KafkaConsumer(config: ["bootstrap.servers": broker.bootstrapServ
 try plain.subscribe(topics: [config.inputTopic])
 var seen = 0
 var first = 0.0
+var plainCpu0 = 0.0
+var plainThreadsCpu0: [Int: (name: String, seconds: Double)] = [:]
+var plainWait0: [Int: Double] = [:]
 let deadline = now() + 300
 while seen < events && now() < deadline {
     try plain.poll(maxRecords: 10_000, timeoutMs: 100) { view in
-        if seen == 0 { first = now() }
+        if seen == 0 {
+            first = now()
+            plainCpu0 = cpuSeconds()
+            plainThreadsCpu0 = cpuByThread()
+            plainWait0 = runQueueWaitByThread()
+        }
         seen += 1
         _ = view.value.count
     }
 }
 let plainSeconds = now() - first
+// CPU from the first record to the last, every thread (the embedded broker serving the fetches too).
+let plainCpu = cpuSeconds() - plainCpu0
+let plainThreadsCpu = cpuByName(since: plainThreadsCpu0, minimum: 0.01)
+let plainWait = runQueueWait(since: plainWait0)
 try plain.close()
 let plainRate = Double(seen) / plainSeconds
 print("plain consumer: \(seen) records in \(String(format: "%.2f", plainSeconds)) s = \(rate(seen, plainSeconds))")
+print("  CPU while reading: \(String(format: "%.2f", plainCpu)) s = \(microseconds(plainCpu, seen)) per record (\(String(format: "%.2f", plainCpu / plainSeconds)) cores); by thread: "
+      + plainThreadsCpu.map { "\($0.0) \(String(format: "%.2f", $0.1)) s" }.joined(separator: ", ")
+      + "; its threads waited \(String(format: "%.2f", plainWait)) s for a free core")
+
+// The engine alone on the same records: one pipeline per partition, each partition's records in
+// offset order, batched as replay does, every transition encoded (no Kafka, no changelog).
+do {
+    var engineTransitions = 0
+    var encoded: [UInt8] = []
+    let engineCpu0 = cpuSeconds()
+    let engineStart = now()
+    var batch: [UnsafeBufferPointer<UInt8>] = []
+    for (bytes, ends) in valuesByPartition {
+        let pipeline = Pipeline(model: .defaultModel())
+        bytes.withUnsafeBufferPointer { all in
+            var start = 0
+            while start < ends.count {
+                let end = min(ends.count, start + 10_000)
+                batch.removeAll(keepingCapacity: true)
+                for i in start..<end {
+                    let from = i == 0 ? 0 : ends[i - 1]
+                    batch.append(UnsafeBufferPointer(rebasing: all[from..<ends[i]]))
+                }
+                batch.withUnsafeBufferPointer { pipeline.process(batch: $0) { _, _ in } }
+                pipeline.engine.drainTransitions { t in
+                    pipeline.encoder.encode(t, to: &encoded)
+                    engineTransitions += 1
+                }
+                encoded.removeAll(keepingCapacity: true)
+                start = end
+            }
+        }
+    }
+    let engineSeconds = now() - engineStart
+    let engineCpu = cpuSeconds() - engineCpu0
+    print("engine alone (decode, apply, encode; \(partitions) pipelines, one thread): \(events) records in \(String(format: "%.2f", engineSeconds)) s = \(rate(events, engineSeconds)); \(engineTransitions) transitions; CPU \(String(format: "%.2f", engineCpu)) s = \(microseconds(engineCpu, events)) per record")
+}
 
 // The daemon, once per commit interval and thread count, each with its own group and state topics.
 var lastRun = config
@@ -152,29 +241,44 @@ for interval in commitIntervals {
         }
         // From the moment every thread holds its partitions (the group's join, about 3 s on the
         // mock, is not counted) to the commit of the last record, the first transaction included.
+        // A thread that joined first may process records before the others got theirs: what
+        // committed by then is not counted.
         var dStart = 0.0
+        var processCpu0 = 0.0
+        var recordsBeforeReady = 0
+        var wait0: [Int: Double] = [:]
         let runDeadline = now() + 900
         while daemon.status.records < events && now() < runDeadline && !finished.load(ordering: .sequentiallyConsistent) {
             if dStart == 0 && daemon.isReady {
                 dStart = now()
                 threadsCpu0 = cpuByThread()
+                processCpu0 = cpuSeconds()
+                recordsBeforeReady = daemon.status.records
+                wait0 = runQueueWaitByThread()
             }
             usleep(2_000)
         }
         let dSeconds = now() - dStart
+        let processCpu = cpuSeconds() - processCpu0
         // CPU from the start of processing to the last commit, by thread (every thread of the
         // process: the daemon's, librdkafka's, the embedded broker's).
-        let threadsCpu = cpuByThread().map { ($0.key, $0.value - (threadsCpu0[$0.key] ?? 0)) }.filter { $0.1 >= 0.05 }.sorted { $0.1 > $1.1 }
+        let threadsCpu = cpuByName(since: threadsCpu0, minimum: 0.05)
+        let waited = runQueueWait(since: wait0)
         daemon.stop()
         while !finished.load(ordering: .sequentiallyConsistent) { usleep(10_000) }
         let s = daemon.status
-        let daemonRate = Double(s.records) / dSeconds
+        let counted = s.records - recordsBeforeReady
+        let daemonRate = Double(counted) / dSeconds
         rates[name] = daemonRate
-        print("daemon (\(guarantee), commit_interval \(interval), threads \(threads)): \(s.records) records in \(String(format: "%.2f", dSeconds)) s = \(rate(s.records, dSeconds)); \(s.transitions) transitions, \(s.deadLetters) dead letters, \(s.recordsRepartitioned) repartitioned, \(s.transactions) transactions")
+        print("daemon (\(guarantee), commit_interval \(interval), threads \(threads)): \(counted) records in \(String(format: "%.2f", dSeconds)) s = \(rate(counted, dSeconds))\(recordsBeforeReady > 0 ? " (and \(recordsBeforeReady) committed before every thread held its partitions, not counted)" : ""); \(s.transitions) transitions, \(s.deadLetters) dead letters, \(s.recordsRepartitioned) repartitioned, \(s.transactions) transactions")
         print("daemon (commit_interval \(interval), threads \(threads)) / plain consumer: \(String(format: "%.2f", daemonRate / plainRate))")
         print("  CPU of the process, join to stop: \(String(format: "%.2f", cpuSeconds() - cpu0)) s; while processing, by thread: "
               + threadsCpu.map { "\($0.0) \(String(format: "%.2f", $0.1)) s" }.joined(separator: ", ")
               + "; \(s.recordsDuringCommit) records processed while a commit ran")
+        let processingThreads = threadsCpu.filter { $0.0.hasPrefix("segmentd-") }.reduce(0) { $0 + $1.1 }
+        print("  CPU while processing: \(String(format: "%.2f", processCpu)) s = \(microseconds(processCpu, counted)) per record (\(String(format: "%.2f", processCpu / dSeconds)) cores), "
+              + "of which the processing threads \(microseconds(processingThreads, counted)), every other thread (librdkafka's, the embedded broker's, the committers') \(microseconds(processCpu - processingThreads, counted)); "
+              + "its threads waited \(String(format: "%.2f", waited)) s for a free core")
         if threads != threadCounts[0], let base = rates["\(interval)-t\(threadCounts[0])"] {
             print("daemon (commit_interval \(interval)) threads \(threads) / threads \(threadCounts[0]): \(String(format: "%.2f", daemonRate / base))")
         }
@@ -191,7 +295,7 @@ func timeRestore(_ c: DaemonConfig, _ what: String, partitions: Int32) throws {
     _ = try restorer.restore(partitions: Array(0..<partitions))
     let rs = now() - r0
     let cpu = cpuSeconds() - cpu0
-    var byThread = cpuByThread().map { ($0.key, $0.value - (threads0[$0.key] ?? 0)) }.filter { $0.1 >= 0.01 }.sorted { $0.1 > $1.1 }
+    var byThread = cpuByName(since: threads0, minimum: 0.01)
     byThread.append(("threads gone by the end (the changelog readers' librdkafka threads)", cpu - byThread.reduce(0) { $0 + $1.1 }))
     print("  CPU by thread: " + byThread.map { "\($0.0) \(String(format: "%.2f", $0.1)) s" }.joined(separator: ", "))
     let restored = restorer.status.restoredContacts
