@@ -126,7 +126,7 @@ public final class SegmentEngine {
     }
 
     /// A contact's whole state as bytes, for the changelog (see `EngineCore.snapshot`), in the
-    /// compact format 3; `tag` (the caller's bytes, e.g. the changelog's position) is carried
+    /// compact format 4; `tag` (the caller's bytes, e.g. the changelog's position) is carried
     /// along and ignored by `restore` (read it back with `snapshotTag(of:)`).
     public func snapshot(contact idx: Int, tag: UnsafeRawBufferPointer = UnsafeRawBufferPointer(start: nil, count: 0)) -> [UInt8] {
         core.pointee.snapshot(contact: idx, tag: tag)
@@ -140,7 +140,7 @@ public final class SegmentEngine {
     /// A snapshot in an older format (2), to check that it is still read.
     func snapshot(contact idx: Int, format: Int64) -> [UInt8] { core.pointee.snapshot(contact: idx, format: format) }
 
-    /// The tag a format 3 snapshot carries (see `snapshot(contact:tag:)`), without decoding the
+    /// The tag a format 3 or 4 snapshot carries (see `snapshot(contact:tag:)`), without decoding the
     /// rest; nil for a snapshot of another format or one too short to hold its tag.
     public static func snapshotTag(of snapshot: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
         SnapshotCodec.tag(of: snapshot)
