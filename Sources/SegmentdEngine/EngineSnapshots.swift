@@ -286,6 +286,8 @@ extension EngineCore {
         var counts: [(group: Int, n: Int)] = []
         for _ in 0..<nCounts {
             guard let g = r.count(), let n = r.count(), g >= 0, g < Int64(model.groups.count), n >= 0 else { throw truncated }
+            // A transition carries its same-instant number in 32 bits (`PendingTransition.n`).
+            guard n < Int64(Int32.max) else { throw SnapshotError(description: "snapshot holds a same-instant count of \(n), more than a transition can carry") }
             counts.append((Int(g), Int(n)))
         }
         // Checked: now the engine changes.
