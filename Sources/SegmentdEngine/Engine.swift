@@ -118,6 +118,7 @@ struct EngineCore {
         program.deinitialize(count: 1)
         program.deallocate()
         rows.deallocate()
+        timers.deallocate()
     }
 
     /// Hands each transition produced so far to `body`, in emission order, then forgets them,

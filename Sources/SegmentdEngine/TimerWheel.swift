@@ -10,15 +10,21 @@ import CPrefetch
 /// event, half the engine's time). Order is only needed among the timers that are due: a
 /// bucket is sorted into the `due` run, ordered exactly, when the watermark reaches it.
 ///
+/// A bucket is a run of contact indices, and each contact's node says where in it the
+/// contact is: removal moves the bucket's last contact into the hole (one other node written),
+/// and a reached bucket is read in one pass whose node reads do not depend on each other, so
+/// their cache misses overlap (a linked list through the nodes made it one miss after another:
+/// at 650k contacts most of the wheel's time). The buckets' counts and addresses are one dense
+/// table (256 KB, which stays in cache): a bucket's own header would be one more miss per move.
+/// The runs are the wheel's own memory: `deallocate()` frees them.
+///
 /// Three places, by instant, with `horizon` the start of the wheel's first bucket:
 /// - near: instants before `horizon` (the buckets already reached, and timers set in the
 ///   past), in the sorted run `due` (a reached bucket) and the min-heap `late` (timers set
 ///   before the horizon afterwards). Their entries are not kept up to date: a timer that
 ///   moves or goes leaves its entry behind, and an entry whose contact's node no longer says
 ///   "near, at this instant" is stale and skipped when it comes first. Moving a due timer
-///   then writes no other contact's node (keeping heap positions in the nodes cost a cache
-///   miss for every step of every sift, with a million contacts the largest part of the
-///   timers' time);
+///   then writes no other contact's node;
 /// - the wheel: `[horizon, horizon + span)`, `bucketCount` buckets;
 /// - `far`, an indexed min-heap: instants at or after `horizon + span` (about 199 days ahead).
 /// Every instant in near is before every instant in the wheel, and those before every
@@ -26,14 +32,12 @@ import CPrefetch
 struct TimerWheel {
     struct Entry { var time: Int64; var contact: Int32 }
 
-    /// A contact's timer: its instant and where it is. In a bucket, `next` and `prev` link the
-    /// bucket's contacts (-1: none; `prev` -1 marks the first); in `far`, `next` is the timer's
-    /// position there; near, `prev` is `inNear` (its entries are found by instant, lazily);
-    /// without a timer `prev` is `noTimer`.
-    private struct Node { var time: Int64; var next: Int32; var prev: Int32 }
-    private static let noTimer: Int32 = -2
-    private static let inNear: Int32 = -3
-    private static let inFar: Int32 = -4
+    /// Where a contact's timer is.
+    private enum Place: Int32 { case none, near, wheel, far }
+
+    /// A contact's timer: its instant, its place, and its position there (in its bucket, or in
+    /// `far`; near entries are found by instant, lazily).
+    private struct Node { var time: Int64; var position: Int32; var place: Place }
 
     /// 2^20 ms (about 17.5 minutes) per bucket and 2^14 buckets: the wheel spans 2^34 ms,
     /// about 199 days, beyond the default model's longest window (60 days).
@@ -41,14 +45,18 @@ struct TimerWheel {
     private static let bucketCount = 1 << 14
     private static let span: Int64 = Int64(bucketCount) << bucketShift
 
+    /// A bucket's contacts, unordered: `count` of them at `contacts`, room for `capacity`.
+    private struct Bucket { var contacts: UnsafeMutablePointer<Int32>?; var count: Int32; var capacity: Int32 }
+
     private var nodes: [Node] = []
-    /// Each bucket's first contact, or -1.
-    private var heads = [Int32](repeating: -1, count: TimerWheel.bucketCount)
+    private let buckets: UnsafeMutablePointer<Bucket>
     /// One bit per bucket that holds a timer.
     private var occupied = [UInt64](repeating: 0, count: TimerWheel.bucketCount / 64)
     private var wheelCount = 0
-    /// The reached buckets' timers, sorted by (instant, contact), from `dueNext` on.
-    private var due: [Entry] = []
+    /// The reached bucket's timers from `dueNext` on, sorted: each is `(time - dueStart) << 32 |
+    /// contact`, so that plain integer order is the order by (instant, contact).
+    private var due: [UInt64] = []
+    private var dueStart: Int64 = 0
     private var dueNext = 0
     /// Timers set before the horizon since (a plain min-heap by (instant, contact)).
     private var late: [Entry] = []
@@ -60,16 +68,29 @@ struct TimerWheel {
     /// How many contacts have a timer.
     private(set) var count = 0
 
+    init() {
+        buckets = .allocate(capacity: TimerWheel.bucketCount)
+        buckets.initialize(repeating: Bucket(contacts: nil, count: 0, capacity: 0), count: TimerWheel.bucketCount)
+    }
+
+    /// Frees the buckets' memory; the wheel is not used after.
+    func deallocate() {
+        for b in 0..<TimerWheel.bucketCount { buckets[b].contacts?.deallocate() }
+        buckets.deallocate()
+    }
+
     var footprintBytes: Int {
-        nodes.capacity * MemoryLayout<Node>.stride + heads.capacity * 4 + occupied.capacity * 8
-            + (due.capacity + late.capacity + far.capacity) * MemoryLayout<Entry>.stride
+        var bucketBytes = TimerWheel.bucketCount * MemoryLayout<Bucket>.stride
+        for b in 0..<TimerWheel.bucketCount { bucketBytes += Int(buckets[b].capacity) * 4 }
+        return nodes.capacity * MemoryLayout<Node>.stride + bucketBytes + occupied.capacity * 8 + due.capacity * 8
+            + (late.capacity + far.capacity) * MemoryLayout<Entry>.stride
     }
 
     /// Makes room for the contact just added (its index is the current count).
     mutating func addContact() {
         // Grow by an eighth, not by doubling: one node per contact.
         if nodes.count == nodes.capacity { nodes.reserveCapacity(nodes.count + nodes.count / 8 + 256) }
-        nodes.append(Node(time: 0, next: -1, prev: TimerWheel.noTimer))
+        nodes.append(Node(time: 0, position: -1, place: .none))
     }
 
     /// Asks for the contact's node, read when its timer is set after each of its records.
@@ -83,29 +104,30 @@ struct TimerWheel {
     /// earliest is handled.
     @inline(__always)
     func followingDue() -> (Int32, Int32) {
-        (dueNext + 1 < due.count ? due[dueNext + 1].contact : -1, dueNext + 2 < due.count ? due[dueNext + 2].contact : -1)
+        (dueNext + 1 < due.count ? TimerWheel.contact(due[dueNext + 1]) : -1,
+         dueNext + 2 < due.count ? TimerWheel.contact(due[dueNext + 2]) : -1)
     }
 
     /// The contact's timer, if it has one.
     func time(of contact: Int32) -> Int64? {
         let node = nodes[Int(contact)]
-        return node.prev == TimerWheel.noTimer ? nil : node.time
+        return node.place == .none ? nil : node.time
     }
 
     /// Sets the contact's timer to `time`, adding it or moving it.
     mutating func set(contact: Int32, time: Int64) {
         let c = Int(contact)
         let node = nodes[c]
-        switch node.prev {
-        case TimerWheel.noTimer:
+        switch node.place {
+        case .none:
             count += 1
-        case TimerWheel.inNear where time == node.time:
+        case .near where time == node.time:
             return
-        case TimerWheel.inFar where time - horizon >= TimerWheel.span:
+        case .far where time - horizon >= TimerWheel.span:
             nodes[c].time = time
-            TimerWheel.resift(&far, &nodes, at: Int(node.next), from: node.time, to: time)
+            TimerWheel.resift(&far, &nodes, at: Int(node.position), from: node.time, to: time)
             return
-        case let prev where prev >= -1 && time >= horizon && time - horizon < TimerWheel.span
+        case .wheel where time >= horizon && time - horizon < TimerWheel.span
                 && TimerWheel.bucket(of: time) == TimerWheel.bucket(of: node.time):
             nodes[c].time = time
             return
@@ -118,9 +140,9 @@ struct TimerWheel {
     /// Removes the contact's timer, if it has one.
     mutating func remove(contact: Int32) {
         let c = Int(contact)
-        if nodes[c].prev == TimerWheel.noTimer { return }
+        if nodes[c].place == .none { return }
         detach(c)
-        nodes[c].prev = TimerWheel.noTimer
+        nodes[c].place = .none
         count -= 1
     }
 
@@ -140,29 +162,40 @@ struct TimerWheel {
             let bucketStart = horizon + (Int64((found - start) & (TimerWheel.bucketCount - 1)) << TimerWheel.bucketShift)
             if bucketStart > limit { return nil }
             horizon = bucketStart + (1 << TimerWheel.bucketShift)
-            var c = heads[found]
-            heads[found] = -1
             occupied[found >> 6] &= ~(1 << UInt64(found & 63))
             // `firstNear` found no valid entry: the run is spent.
             due.removeAll(keepingCapacity: true)
             dueNext = 0
-            while c >= 0 {
-                let next = nodes[Int(c)].next
-                wheelCount -= 1
-                nodes[Int(c)].prev = TimerWheel.inNear
-                due.append(Entry(time: nodes[Int(c)].time, contact: c))
-                c = next
+            dueStart = bucketStart
+            let reached = buckets[found]
+            wheelCount -= Int(reached.count)
+            nodes.withUnsafeMutableBufferPointer { nodes in
+                for k in 0..<Int(reached.count) {
+                    let c = Int(reached.contacts![k])
+                    nodes[c].place = .near
+                    due.append(UInt64(nodes[c].time - bucketStart) << 32 | UInt64(UInt32(c)))
+                }
             }
-            due.sort(by: TimerWheel.less)
+            // The bucket's memory goes with it: the wheel comes back to it in 199 days.
+            reached.contacts?.deallocate()
+            buckets[found] = Bucket(contacts: nil, count: 0, capacity: 0)
+            due.sort()
             pullFar()
         }
     }
 
+    @inline(__always) private static func contact(_ key: UInt64) -> Int32 { Int32(truncatingIfNeeded: key & 0xFFFF_FFFF) }
+
     /// The earliest valid near entry (stale ones at the front of `due` and `late` are dropped).
     private mutating func firstNear() -> Entry? {
-        while dueNext < due.count && !isCurrent(due[dueNext]) { dueNext += 1 }
+        var fromDue: Entry? = nil
+        while dueNext < due.count {
+            let key = due[dueNext]
+            let entry = Entry(time: dueStart + Int64(key >> 32), contact: TimerWheel.contact(key))
+            if isCurrent(entry) { fromDue = entry; break }
+            dueNext += 1
+        }
         while let top = late.first, !isCurrent(top) { TimerWheel.popLate(&late) }
-        let fromDue = dueNext < due.count ? due[dueNext] : nil
         guard let fromLate = late.first else { return fromDue }
         guard let fromDue else { return fromLate }
         return TimerWheel.less(fromLate, fromDue) ? fromLate : fromDue
@@ -172,7 +205,7 @@ struct TimerWheel {
     @inline(__always)
     private func isCurrent(_ entry: Entry) -> Bool {
         let node = nodes[Int(entry.contact)]
-        return node.prev == TimerWheel.inNear && node.time == entry.time
+        return node.place == .near && node.time == entry.time
     }
 
     // MARK: places
@@ -185,39 +218,55 @@ struct TimerWheel {
         if horizon == .min { horizon = TimerWheel.bucketStart(time) }
         nodes[c].time = time
         if time < horizon {
-            nodes[c].prev = TimerWheel.inNear
+            nodes[c].place = .near
             TimerWheel.pushLate(&late, Entry(time: time, contact: Int32(c)))
         } else if time - horizon < TimerWheel.span {
             let b = TimerWheel.bucket(of: time)
-            let head = heads[b]
-            nodes[c].next = head
-            nodes[c].prev = -1
-            if head >= 0 { nodes[Int(head)].prev = Int32(c) }
-            heads[b] = Int32(c)
+            nodes[c].place = .wheel
+            nodes[c].position = buckets[b].count
+            if buckets[b].count == buckets[b].capacity { grow(b) }
+            buckets[b].contacts![Int(buckets[b].count)] = Int32(c)
+            buckets[b].count += 1
             occupied[b >> 6] |= 1 << UInt64(b & 63)
             wheelCount += 1
         } else {
-            TimerWheel.push(&far, &nodes, Entry(time: time, contact: Int32(c)), heap: TimerWheel.inFar)
+            nodes[c].place = .far
+            TimerWheel.push(&far, &nodes, Entry(time: time, contact: Int32(c)))
         }
     }
 
     /// Takes contact `c`'s timer out of its place (the node keeps saying it has one).
     private mutating func detach(_ c: Int) {
         let node = nodes[c]
-        switch node.prev {
-        case TimerWheel.inNear: break  // its entry goes stale
-        case TimerWheel.inFar: TimerWheel.removeAt(&far, &nodes, Int(node.next))
-        default:
-            if node.next >= 0 { nodes[Int(node.next)].prev = node.prev }
-            if node.prev >= 0 {
-                nodes[Int(node.prev)].next = node.next
-            } else {
-                let b = TimerWheel.bucket(of: node.time)
-                heads[b] = node.next
-                if node.next < 0 { occupied[b >> 6] &= ~(1 << UInt64(b & 63)) }
+        switch node.place {
+        case .none, .near: break  // a near entry goes stale
+        case .far: TimerWheel.removeAt(&far, &nodes, Int(node.position))
+        case .wheel:
+            let b = TimerWheel.bucket(of: node.time)
+            buckets[b].count -= 1
+            let lastPosition = buckets[b].count
+            if node.position < lastPosition {
+                let last = buckets[b].contacts![Int(lastPosition)]
+                buckets[b].contacts![Int(node.position)] = last
+                nodes[Int(last)].position = node.position
+            } else if lastPosition == 0 {
+                occupied[b >> 6] &= ~(1 << UInt64(b & 63))
             }
             wheelCount -= 1
         }
+    }
+
+    /// Doubles bucket `b`'s room.
+    private func grow(_ b: Int) {
+        let old = buckets[b]
+        let capacity = max(8, Int(old.capacity) * 2)
+        let contacts = UnsafeMutablePointer<Int32>.allocate(capacity: capacity)
+        if let from = old.contacts {
+            contacts.initialize(from: from, count: Int(old.count))
+            from.deallocate()
+        }
+        buckets[b].contacts = contacts
+        buckets[b].capacity = Int32(capacity)
     }
 
     /// Moves the far timers that the wheel now spans into it.
@@ -264,8 +313,7 @@ struct TimerWheel {
         siftDown(&heap, 0) { _, _ in }
     }
 
-    private static func push(_ heap: inout [Entry], _ nodes: inout [Node], _ entry: Entry, heap which: Int32) {
-        nodes[Int(entry.contact)].prev = which
+    private static func push(_ heap: inout [Entry], _ nodes: inout [Node], _ entry: Entry) {
         heap.append(entry)
         siftUp(&heap, heap.count - 1) { keepPosition(&nodes, $0, $1) }
     }
@@ -274,9 +322,9 @@ struct TimerWheel {
         let last = heap.removeLast()
         if at == heap.count { return }
         heap[at] = last
-        nodes[Int(last.contact)].next = Int32(at)
+        nodes[Int(last.contact)].position = Int32(at)
         siftUp(&heap, at) { keepPosition(&nodes, $0, $1) }
-        siftDown(&heap, Int(nodes[Int(last.contact)].next)) { keepPosition(&nodes, $0, $1) }
+        siftDown(&heap, Int(nodes[Int(last.contact)].position)) { keepPosition(&nodes, $0, $1) }
     }
 
     private static func resift(_ heap: inout [Entry], _ nodes: inout [Node], at: Int, from old: Int64, to time: Int64) {
@@ -291,7 +339,7 @@ struct TimerWheel {
     /// Records in the contact's node where its entry is in `far`.
     @inline(__always)
     private static func keepPosition(_ nodes: inout [Node], _ entry: Entry, _ position: Int) {
-        nodes[Int(entry.contact)].next = Int32(position)
+        nodes[Int(entry.contact)].position = Int32(position)
     }
 
     /// Moves the entry at `start` up to its place; `placed` is told each entry's new position.

@@ -23,6 +23,7 @@ struct TimerWheelTests {
     func run(seed: UInt64, contacts: Int, steps: Int, draw: (inout SplitMix, Int64) -> Int64) {
         var gen = SplitMix(state: seed)
         var wheel = TimerWheel()
+        defer { wheel.deallocate() }
         var reference: [Int32: Int64] = [:]
         for _ in 0..<contacts { wheel.addContact() }
         var now: Int64 = 1_767_225_600_000
@@ -101,6 +102,7 @@ struct TimerWheelTests {
     @Test("a timer moved within its bucket, into the past, and out to the far heap and back")
     func moves() {
         var wheel = TimerWheel()
+        defer { wheel.deallocate() }
         for _ in 0..<3 { wheel.addContact() }
         let t: Int64 = 1_767_225_600_000
         wheel.set(contact: 0, time: t + 10)
