@@ -245,7 +245,7 @@ struct EngineCore {
     }
 
     /// Asks for every cache line of contact `index`'s row, its duplicate chain's head and its
-    /// timer node.
+    /// timer's position.
     @inline(__always)
     func prefetchState(_ index: Int) {
         rows.prefetch(rows.row(index))
@@ -328,7 +328,12 @@ struct EngineCore {
     mutating func advanceWatermark(to newWatermark: Millis) {
         if newWatermark > _watermark { _watermark = newWatermark }
         let w = _watermark
-        while let top = timers.first(atOrBefore: w) {
+        let rows = self.rows
+        // The wheel asks for a contact's timer as its row keeps it (a due contact's row is read next anyway).
+        while let top = timers.first(atOrBefore: w, current: { contact in
+            let time = rows.row(Int(contact))[StateLayout.scheduled]
+            return time == SegmentEngine.unscheduled ? nil : time
+        }) {
             let idx = Int(top.contact)
             let row = rows.row(idx)
             // One of these is due next, most likely: their rows' misses overlap this contact's work.
@@ -337,8 +342,6 @@ struct EngineCore {
             if after >= 0 { rows.prefetch(rows.row(Int(after))) }
             var cur = row[StateLayout.cursor]
             var boundary = program.pointee.nextBoundaryAndInputs(row, after: cur)
-            // The row's timer slot mirrors the wheel (`schedule(_:_:next:)` relies on it).
-            assert(row[StateLayout.scheduled] == top.time, "a contact's timer slot and its wheel entry disagree")
             while boundary.instant <= w {
                 evaluate(idx, row, at: boundary.instant, by: .time, groups: program.pointee.groups(reading: boundary.inputs))
                 cur = boundary.instant
@@ -358,13 +361,16 @@ struct EngineCore {
     }
 
     /// Sets the contact's timer at `nb` (none: `unscheduled`).
+    /// The row's `scheduled` slot is the one record of the timer's instant: the wheel is told
+    /// what it was.
     mutating func schedule(_ idx: Int, _ row: Row, next nb: Millis) {
-        if row[StateLayout.scheduled] == nb { return }
+        let old = row[StateLayout.scheduled]
+        if old == nb { return }
         row[StateLayout.scheduled] = nb
         if nb == SegmentEngine.unscheduled {
-            timers.remove(contact: Int32(idx))
+            timers.remove(contact: Int32(idx), from: old)
         } else {
-            timers.set(contact: Int32(idx), time: nb)
+            timers.set(contact: Int32(idx), from: old == SegmentEngine.unscheduled ? nil : old, to: nb)
         }
     }
 

@@ -298,6 +298,9 @@ extension EngineCore {
         for (offset, _, isDate) in pairSlots where !isDate && row[offset] == PackedPair.escaped {
             wide.map.removeValue(forKey: Int(bitPattern: row + offset))
         }
+        // The row's timer goes first: the wheel is told where it was before the row is replaced.
+        let oldTimer = row[StateLayout.scheduled]
+        if oldTimer != SegmentEngine.unscheduled { timers.remove(contact: Int32(idx), from: oldTimer) }
         row.update(from: slots.baseAddress!, count: layout.stride)
         for (slot, (offset, _, isDate)) in pairSlots.enumerated() {
             row[offset] = SegmentEngine.none
@@ -310,8 +313,7 @@ extension EngineCore {
             for g in 0..<model.groups.count { sameInstant.removeValue(forKey: UInt64(idx) << 8 | UInt64(g)) }
         }
         for c in counts { sameInstant[UInt64(idx) << 8 | UInt64(c.group)] = c.n }
-        // The row now says "no timer": drop the contact's old one, then set the restored one.
-        timers.remove(contact: Int32(idx))
+        // The restored row has no timer (its old one is gone): set it.
         row[StateLayout.scheduled] = SegmentEngine.unscheduled
         schedule(idx, row)
     }

@@ -237,33 +237,49 @@ typealias Row = UnsafeMutablePointer<Int64>
 /// One growing array would copy every row when it grows, keep up to its growth step unused,
 /// and leave freed old buffers behind in the heap (they are most of the engine's memory, so the
 /// resident set was about twice the rows). Chunks cost at most one partly used chunk, and since
-/// a row never moves, a `Row` pointer stays valid while other contacts are added.
+/// a row never moves, a `Row` pointer stays valid while other contacts are added. The store is
+/// plain pointers and integers: a copy of it (the engine's timer wheel reads rows through one)
+/// costs no reference counting, and stays valid until a row is added.
 struct RowStore {
     static let rowsPerChunk = 2048
     let stride: Int
-    private var chunks: [Row] = []
+    private var chunks: UnsafeMutablePointer<Row>
+    private var chunkCount = 0
+    private var chunkCapacity = 16
     private(set) var count = 0
 
-    init(stride: Int) { self.stride = stride }
+    init(stride: Int) {
+        self.stride = stride
+        chunks = .allocate(capacity: chunkCapacity)
+    }
 
     @inline(__always)
     func row(_ idx: Int) -> Row {
-        chunks[idx / RowStore.rowsPerChunk] + (idx % RowStore.rowsPerChunk) * stride
+        precondition(idx >= 0 && idx < count, "row index out of range")
+        return chunks[idx / RowStore.rowsPerChunk] + (idx % RowStore.rowsPerChunk) * stride
     }
 
     /// Appends a row initialized from `empty` (`stride` slots) and returns its index.
     @discardableResult
     mutating func append(_ empty: [Int64]) -> Int {
-        if count == chunks.count * RowStore.rowsPerChunk {
-            chunks.append(Row.allocate(capacity: RowStore.rowsPerChunk * stride))
+        if count == chunkCount * RowStore.rowsPerChunk {
+            if chunkCount == chunkCapacity {
+                let grown = UnsafeMutablePointer<Row>.allocate(capacity: 2 * chunkCapacity)
+                grown.moveInitialize(from: chunks, count: chunkCount)
+                chunks.deallocate()
+                chunks = grown
+                chunkCapacity *= 2
+            }
+            (chunks + chunkCount).initialize(to: Row.allocate(capacity: RowStore.rowsPerChunk * stride))
+            chunkCount += 1
         }
-        let r = row(count)
-        empty.withUnsafeBufferPointer { r.initialize(from: $0.baseAddress!, count: stride) }
         count += 1
+        let r = row(count - 1)
+        empty.withUnsafeBufferPointer { r.initialize(from: $0.baseAddress!, count: stride) }
         return count - 1
     }
 
-    var footprintBytes: Int { chunks.count * RowStore.rowsPerChunk * stride * 8 + chunks.capacity * 8 }
+    var footprintBytes: Int { chunkCount * RowStore.rowsPerChunk * stride * 8 + chunkCapacity * 8 }
 
     /// Asks for every cache line of `row` at once, so that their misses overlap instead of
     /// coming one by one as the row's parts are read.
@@ -278,5 +294,8 @@ struct RowStore {
         segmentd_prefetch_for_write(start + (stride * 8 - 1))
     }
 
-    func deallocate() { for c in chunks { c.deallocate() } }
+    func deallocate() {
+        for k in 0..<chunkCount { chunks[k].deallocate() }
+        chunks.deallocate()
+    }
 }

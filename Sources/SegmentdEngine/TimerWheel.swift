@@ -10,34 +10,35 @@ import CPrefetch
 /// event, half the engine's time). Order is only needed among the timers that are due: a
 /// bucket is sorted into the `due` run, ordered exactly, when the watermark reaches it.
 ///
-/// A bucket is a run of contact indices, and each contact's node says where in it the
-/// contact is: removal moves the bucket's last contact into the hole (one other node written),
-/// and a reached bucket is read in one pass whose node reads do not depend on each other, so
-/// their cache misses overlap (a linked list through the nodes made it one miss after another:
-/// at 650k contacts most of the wheel's time). The buckets' counts and addresses are one dense
-/// table (256 KB, which stays in cache): a bucket's own header would be one more miss per move.
-/// The runs are the wheel's own memory: `deallocate()` frees them.
+/// The wheel does not keep the contacts' instants: their owner does (the engine, in each
+/// contact's row, which it reads anyway) and says what a timer was when it moves it, so the
+/// wheel holds 4 bytes per contact (its position) and 8 per timer. A bucket is a run of keys
+/// (instant within the bucket, contact), and `positions` says where in it each contact is:
+/// removal moves the bucket's last key into the hole (one other position written), and a
+/// reached bucket is sorted from its keys alone, without reading any contact's memory (a linked
+/// list through per-contact nodes made that one cache miss after another: at 650k contacts
+/// most of the wheel's time). The buckets' counts and addresses are one dense table (256 KB,
+/// which stays in cache): a bucket's own header would be one more miss per move. The runs are
+/// the wheel's own memory: `deallocate()` frees them.
 ///
 /// Three places, by instant, with `horizon` the start of the wheel's first bucket:
 /// - near: instants before `horizon` (the buckets already reached, and timers set in the
 ///   past), in the sorted run `due` (a reached bucket) and the min-heap `late` (timers set
 ///   before the horizon afterwards). Their entries are not kept up to date: a timer that
-///   moves or goes leaves its entry behind, and an entry whose contact's node no longer says
-///   "near, at this instant" is stale and skipped when it comes first. Moving a due timer
-///   then writes no other contact's node;
+///   moves or goes leaves its entry behind, and an entry whose contact's timer (as its owner
+///   says) is no longer at that instant is stale and skipped when it comes first. Moving a
+///   due timer then writes nothing of another contact's;
 /// - the wheel: `[horizon, horizon + span)`, `bucketCount` buckets;
 /// - `far`, an indexed min-heap: instants at or after `horizon + span` (about 199 days ahead).
 /// Every instant in near is before every instant in the wheel, and those before every
 /// instant in `far`, so the earliest timer is the first valid near entry when there is one.
+/// A timer's place follows from its instant and `horizon` alone: the horizon only moves
+/// forward, and whenever it does the far timers it now spans move into the wheel (`pullFar`).
 struct TimerWheel {
     struct Entry { var time: Int64; var contact: Int32 }
 
-    /// Where a contact's timer is.
-    private enum Place: Int32 { case none, near, wheel, far }
-
-    /// A contact's timer: its instant, its place, and its position there (in its bucket, or in
-    /// `far`; near entries are found by instant, lazily).
-    private struct Node { var time: Int64; var position: Int32; var place: Place }
+    /// Where a timer at an instant is.
+    private enum Place { case near, wheel, far }
 
     /// 2^20 ms (about 17.5 minutes) per bucket and 2^14 buckets: the wheel spans 2^34 ms,
     /// about 199 days, beyond the default model's longest window (60 days).
@@ -45,16 +46,18 @@ struct TimerWheel {
     private static let bucketCount = 1 << 14
     private static let span: Int64 = Int64(bucketCount) << bucketShift
 
-    /// A bucket's contacts, unordered: `count` of them at `contacts`, room for `capacity`.
-    private struct Bucket { var contacts: UnsafeMutablePointer<Int32>?; var count: Int32; var capacity: Int32 }
+    /// A bucket's timers, unordered: `count` keys at `keys`, room for `capacity`. A key is
+    /// `(instant - bucket start) << 32 | contact`, so that plain integer order is the order by
+    /// (instant, contact).
+    private struct Bucket { var keys: UnsafeMutablePointer<UInt64>?; var count: Int32; var capacity: Int32 }
 
-    private var nodes: [Node] = []
+    /// Each contact's position in its bucket or in `far` (meaningless near or without a timer).
+    private var positions: [Int32] = []
     private let buckets: UnsafeMutablePointer<Bucket>
     /// One bit per bucket that holds a timer.
     private var occupied = [UInt64](repeating: 0, count: TimerWheel.bucketCount / 64)
     private var wheelCount = 0
-    /// The reached bucket's timers from `dueNext` on, sorted: each is `(time - dueStart) << 32 |
-    /// contact`, so that plain integer order is the order by (instant, contact).
+    /// The reached bucket's keys from `dueNext` on, sorted (its start is `dueStart`).
     private var due: [UInt64] = []
     private var dueStart: Int64 = 0
     private var dueNext = 0
@@ -70,33 +73,33 @@ struct TimerWheel {
 
     init() {
         buckets = .allocate(capacity: TimerWheel.bucketCount)
-        buckets.initialize(repeating: Bucket(contacts: nil, count: 0, capacity: 0), count: TimerWheel.bucketCount)
+        buckets.initialize(repeating: Bucket(keys: nil, count: 0, capacity: 0), count: TimerWheel.bucketCount)
     }
 
     /// Frees the buckets' memory; the wheel is not used after.
     func deallocate() {
-        for b in 0..<TimerWheel.bucketCount { buckets[b].contacts?.deallocate() }
+        for b in 0..<TimerWheel.bucketCount { buckets[b].keys?.deallocate() }
         buckets.deallocate()
     }
 
     var footprintBytes: Int {
         var bucketBytes = TimerWheel.bucketCount * MemoryLayout<Bucket>.stride
-        for b in 0..<TimerWheel.bucketCount { bucketBytes += Int(buckets[b].capacity) * 4 }
-        return nodes.capacity * MemoryLayout<Node>.stride + bucketBytes + occupied.capacity * 8 + due.capacity * 8
+        for b in 0..<TimerWheel.bucketCount { bucketBytes += Int(buckets[b].capacity) * 8 }
+        return positions.capacity * 4 + bucketBytes + occupied.capacity * 8 + due.capacity * 8
             + (late.capacity + far.capacity) * MemoryLayout<Entry>.stride
     }
 
     /// Makes room for the contact just added (its index is the current count).
     mutating func addContact() {
-        // Grow by an eighth, not by doubling: one node per contact.
-        if nodes.count == nodes.capacity { nodes.reserveCapacity(nodes.count + nodes.count / 8 + 256) }
-        nodes.append(Node(time: 0, position: -1, place: .none))
+        // Grow by an eighth, not by doubling: one position per contact.
+        if positions.count == positions.capacity { positions.reserveCapacity(positions.count + positions.count / 8 + 256) }
+        positions.append(-1)
     }
 
-    /// Asks for the contact's node, read when its timer is set after each of its records.
+    /// Asks for the contact's position, read when its timer moves after one of its records.
     @inline(__always)
     func prefetch(contact: Int) {
-        nodes.withUnsafeBufferPointer { segmentd_prefetch_for_write($0.baseAddress! + contact) }
+        positions.withUnsafeBufferPointer { segmentd_prefetch_for_write($0.baseAddress! + contact) }
     }
 
     /// The contacts whose timers come next in the `due` run after the earliest's (-1 where
@@ -108,49 +111,50 @@ struct TimerWheel {
          dueNext + 2 < due.count ? TimerWheel.contact(due[dueNext + 2]) : -1)
     }
 
-    /// The contact's timer, if it has one.
-    func time(of contact: Int32) -> Int64? {
-        let node = nodes[Int(contact)]
-        return node.place == .none ? nil : node.time
+    /// Where a timer at `time` is now.
+    @inline(__always)
+    private func place(of time: Int64) -> Place {
+        time < horizon ? .near : time - horizon < TimerWheel.span ? .wheel : .far
     }
 
-    /// Sets the contact's timer to `time`, adding it or moving it.
-    mutating func set(contact: Int32, time: Int64) {
+    /// Moves the contact's timer from `old` (nil: it had none) to `time`; `old` is what the
+    /// owner last set, or this wheel would lose track of the timer.
+    mutating func set(contact: Int32, from old: Int64?, to time: Int64) {
         let c = Int(contact)
-        let node = nodes[c]
-        switch node.place {
-        case .none:
+        guard let old else {
             count += 1
-        case .near where time == node.time:
+            place(c, time)
             return
-        case .far where time - horizon >= TimerWheel.span:
-            nodes[c].time = time
-            TimerWheel.resift(&far, &nodes, at: Int(node.position), from: node.time, to: time)
+        }
+        switch place(of: old) {
+        case .near:
+            if time == old { return }
+        case .far where place(of: time) == .far:
+            TimerWheel.resift(&far, &positions, at: Int(positions[c]), from: old, to: time)
             return
-        case .wheel where time >= horizon && time - horizon < TimerWheel.span
-                && TimerWheel.bucket(of: time) == TimerWheel.bucket(of: node.time):
-            nodes[c].time = time
+        case .wheel where place(of: time) == .wheel && TimerWheel.bucket(of: time) == TimerWheel.bucket(of: old):
+            let b = TimerWheel.bucket(of: time)
+            buckets[b].keys![Int(positions[c])] = TimerWheel.key(time, contact)
             return
         default:
-            detach(c)
+            detach(c, old)
         }
         place(c, time)
     }
 
-    /// Removes the contact's timer, if it has one.
-    mutating func remove(contact: Int32) {
-        let c = Int(contact)
-        if nodes[c].place == .none { return }
-        detach(c)
-        nodes[c].place = .none
+    /// Removes the contact's timer, which is at `old`.
+    mutating func remove(contact: Int32, from old: Int64) {
+        detach(Int(contact), old)
         count -= 1
     }
 
     /// The earliest timer (by instant, then contact index) if it is at or before `limit`. The
     /// wheel's buckets up to `limit` are moved into `near` to find it; later ones stay.
-    mutating func first(atOrBefore limit: Int64) -> Entry? {
+    /// `current` gives a contact's timer as its owner keeps it (nil: none): near entries that
+    /// no longer match it are stale.
+    mutating func first(atOrBefore limit: Int64, current: (Int32) -> Int64?) -> Entry? {
         while true {
-            if let earliest = firstNear() { return earliest.time <= limit ? earliest : nil }
+            if let earliest = firstNear(current) { return earliest.time <= limit ? earliest : nil }
             if wheelCount == 0 {
                 guard let earliest = far.first, earliest.time <= limit else { return nil }
                 horizon = TimerWheel.bucketStart(earliest.time)
@@ -169,43 +173,36 @@ struct TimerWheel {
             dueStart = bucketStart
             let reached = buckets[found]
             wheelCount -= Int(reached.count)
-            nodes.withUnsafeMutableBufferPointer { nodes in
-                for k in 0..<Int(reached.count) {
-                    let c = Int(reached.contacts![k])
-                    nodes[c].place = .near
-                    due.append(UInt64(nodes[c].time - bucketStart) << 32 | UInt64(UInt32(c)))
-                }
-            }
+            due.append(contentsOf: UnsafeBufferPointer(start: reached.keys, count: Int(reached.count)))
             // The bucket's memory goes with it: the wheel comes back to it in 199 days.
-            reached.contacts?.deallocate()
-            buckets[found] = Bucket(contacts: nil, count: 0, capacity: 0)
+            reached.keys?.deallocate()
+            buckets[found] = Bucket(keys: nil, count: 0, capacity: 0)
             due.sort()
             pullFar()
         }
     }
 
+    @inline(__always) private static func key(_ time: Int64, _ contact: Int32) -> UInt64 {
+        UInt64(time - bucketStart(time)) << 32 | UInt64(UInt32(contact))
+    }
     @inline(__always) private static func contact(_ key: UInt64) -> Int32 { Int32(truncatingIfNeeded: key & 0xFFFF_FFFF) }
 
     /// The earliest valid near entry (stale ones at the front of `due` and `late` are dropped).
-    private mutating func firstNear() -> Entry? {
+    /// An entry is valid while its contact's timer is at its instant: a timer that left and
+    /// came back to the same instant may have two, and the one fired first moves the timer on,
+    /// which makes the other stale.
+    private mutating func firstNear(_ current: (Int32) -> Int64?) -> Entry? {
         var fromDue: Entry? = nil
         while dueNext < due.count {
             let key = due[dueNext]
             let entry = Entry(time: dueStart + Int64(key >> 32), contact: TimerWheel.contact(key))
-            if isCurrent(entry) { fromDue = entry; break }
+            if current(entry.contact) == entry.time { fromDue = entry; break }
             dueNext += 1
         }
-        while let top = late.first, !isCurrent(top) { TimerWheel.popLate(&late) }
+        while let top = late.first, current(top.contact) != top.time { TimerWheel.popLate(&late) }
         guard let fromLate = late.first else { return fromDue }
         guard let fromDue else { return fromLate }
         return TimerWheel.less(fromLate, fromDue) ? fromLate : fromDue
-    }
-
-    /// Whether a near entry is still its contact's timer.
-    @inline(__always)
-    private func isCurrent(_ entry: Entry) -> Bool {
-        let node = nodes[Int(entry.contact)]
-        return node.place == .near && node.time == entry.time
     }
 
     // MARK: places
@@ -216,39 +213,36 @@ struct TimerWheel {
     /// Puts contact `c`, which has no place now, where `time` belongs.
     private mutating func place(_ c: Int, _ time: Int64) {
         if horizon == .min { horizon = TimerWheel.bucketStart(time) }
-        nodes[c].time = time
-        if time < horizon {
-            nodes[c].place = .near
+        switch place(of: time) {
+        case .near:
             TimerWheel.pushLate(&late, Entry(time: time, contact: Int32(c)))
-        } else if time - horizon < TimerWheel.span {
+        case .wheel:
             let b = TimerWheel.bucket(of: time)
-            nodes[c].place = .wheel
-            nodes[c].position = buckets[b].count
+            positions[c] = buckets[b].count
             if buckets[b].count == buckets[b].capacity { grow(b) }
-            buckets[b].contacts![Int(buckets[b].count)] = Int32(c)
+            buckets[b].keys![Int(buckets[b].count)] = TimerWheel.key(time, Int32(c))
             buckets[b].count += 1
             occupied[b >> 6] |= 1 << UInt64(b & 63)
             wheelCount += 1
-        } else {
-            nodes[c].place = .far
-            TimerWheel.push(&far, &nodes, Entry(time: time, contact: Int32(c)))
+        case .far:
+            TimerWheel.push(&far, &positions, Entry(time: time, contact: Int32(c)))
         }
     }
 
-    /// Takes contact `c`'s timer out of its place (the node keeps saying it has one).
-    private mutating func detach(_ c: Int) {
-        let node = nodes[c]
-        switch node.place {
-        case .none, .near: break  // a near entry goes stale
-        case .far: TimerWheel.removeAt(&far, &nodes, Int(node.position))
+    /// Takes contact `c`'s timer, at `time`, out of its place.
+    private mutating func detach(_ c: Int, _ time: Int64) {
+        switch place(of: time) {
+        case .near: break  // its entry goes stale
+        case .far: TimerWheel.removeAt(&far, &positions, Int(positions[c]))
         case .wheel:
-            let b = TimerWheel.bucket(of: node.time)
+            let b = TimerWheel.bucket(of: time)
+            let position = positions[c]
             buckets[b].count -= 1
             let lastPosition = buckets[b].count
-            if node.position < lastPosition {
-                let last = buckets[b].contacts![Int(lastPosition)]
-                buckets[b].contacts![Int(node.position)] = last
-                nodes[Int(last)].position = node.position
+            if position < lastPosition {
+                let last = buckets[b].keys![Int(lastPosition)]
+                buckets[b].keys![Int(position)] = last
+                positions[Int(TimerWheel.contact(last))] = position
             } else if lastPosition == 0 {
                 occupied[b >> 6] &= ~(1 << UInt64(b & 63))
             }
@@ -260,12 +254,12 @@ struct TimerWheel {
     private func grow(_ b: Int) {
         let old = buckets[b]
         let capacity = max(8, Int(old.capacity) * 2)
-        let contacts = UnsafeMutablePointer<Int32>.allocate(capacity: capacity)
-        if let from = old.contacts {
-            contacts.initialize(from: from, count: Int(old.count))
+        let keys = UnsafeMutablePointer<UInt64>.allocate(capacity: capacity)
+        if let from = old.keys {
+            keys.initialize(from: from, count: Int(old.count))
             from.deallocate()
         }
-        buckets[b].contacts = contacts
+        buckets[b].keys = keys
         buckets[b].capacity = Int32(capacity)
     }
 
@@ -273,7 +267,7 @@ struct TimerWheel {
     private mutating func pullFar() {
         while let earliest = far.first, earliest.time - horizon < TimerWheel.span {
             let c = Int(earliest.contact)
-            TimerWheel.removeAt(&far, &nodes, 0)
+            TimerWheel.removeAt(&far, &positions, 0)
             place(c, earliest.time)
         }
     }
@@ -313,33 +307,33 @@ struct TimerWheel {
         siftDown(&heap, 0) { _, _ in }
     }
 
-    private static func push(_ heap: inout [Entry], _ nodes: inout [Node], _ entry: Entry) {
+    private static func push(_ heap: inout [Entry], _ positions: inout [Int32], _ entry: Entry) {
         heap.append(entry)
-        siftUp(&heap, heap.count - 1) { keepPosition(&nodes, $0, $1) }
+        siftUp(&heap, heap.count - 1) { keepPosition(&positions, $0, $1) }
     }
 
-    private static func removeAt(_ heap: inout [Entry], _ nodes: inout [Node], _ at: Int) {
+    private static func removeAt(_ heap: inout [Entry], _ positions: inout [Int32], _ at: Int) {
         let last = heap.removeLast()
         if at == heap.count { return }
         heap[at] = last
-        nodes[Int(last.contact)].position = Int32(at)
-        siftUp(&heap, at) { keepPosition(&nodes, $0, $1) }
-        siftDown(&heap, Int(nodes[Int(last.contact)].position)) { keepPosition(&nodes, $0, $1) }
+        positions[Int(last.contact)] = Int32(at)
+        siftUp(&heap, at) { keepPosition(&positions, $0, $1) }
+        siftDown(&heap, Int(positions[Int(last.contact)])) { keepPosition(&positions, $0, $1) }
     }
 
-    private static func resift(_ heap: inout [Entry], _ nodes: inout [Node], at: Int, from old: Int64, to time: Int64) {
+    private static func resift(_ heap: inout [Entry], _ positions: inout [Int32], at: Int, from old: Int64, to time: Int64) {
         heap[at].time = time
         if time < old {
-            siftUp(&heap, at) { keepPosition(&nodes, $0, $1) }
+            siftUp(&heap, at) { keepPosition(&positions, $0, $1) }
         } else {
-            siftDown(&heap, at) { keepPosition(&nodes, $0, $1) }
+            siftDown(&heap, at) { keepPosition(&positions, $0, $1) }
         }
     }
 
-    /// Records in the contact's node where its entry is in `far`.
+    /// Records where the contact's entry is in `far`.
     @inline(__always)
-    private static func keepPosition(_ nodes: inout [Node], _ entry: Entry, _ position: Int) {
-        nodes[Int(entry.contact)].position = Int32(position)
+    private static func keepPosition(_ positions: inout [Int32], _ entry: Entry, _ position: Int) {
+        positions[Int(entry.contact)] = Int32(position)
     }
 
     /// Moves the entry at `start` up to its place; `placed` is told each entry's new position.

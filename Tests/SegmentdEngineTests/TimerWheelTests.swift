@@ -2,7 +2,9 @@ import Testing
 @testable import SegmentdEngine
 
 /// The timer wheel against the plainest model of what it must do: a dictionary of timers,
-/// whose earliest (instant, then contact) at or before a limit is the one due.
+/// whose earliest (instant, then contact) at or before a limit is the one due. The dictionary is
+/// also the timers' owner, as the engine's rows are: the wheel is told what a timer was when it
+/// moves, and asks what a contact's timer is.
 @Suite("Timer wheel: the earliest due timer, in (instant, contact) order")
 struct TimerWheelTests {
     static let day: Int64 = 86_400_000
@@ -31,33 +33,32 @@ struct TimerWheelTests {
             let contact = Int32(gen.below(contacts))
             switch gen.below(10) {
             case 0:
-                wheel.remove(contact: contact)
+                if let old = reference[contact] { wheel.remove(contact: contact, from: old) }
                 reference[contact] = nil
             case 1:
                 now += Int64(gen.below(Int(2 * TimerWheelTests.day)))
             default:
                 let time = draw(&gen, now)
-                wheel.set(contact: contact, time: time)
+                if reference[contact] != time { wheel.set(contact: contact, from: reference[contact], to: time) }
                 reference[contact] = time
             }
             #expect(wheel.count == reference.count)
-            #expect(wheel.time(of: contact) == reference[contact])
             // Fire what is due, as `advanceWatermark` does: the due contact's timer moves
             // later, or goes.
             var fired = 0
             while true {
                 let expected = TimerWheelTests.due(reference, atOrBefore: now)
-                let got = wheel.first(atOrBefore: now)
+                let got = wheel.first(atOrBefore: now) { reference[$0] }
                 #expect(got?.time == expected?.time && got?.contact == expected?.contact,
                         "seed \(seed): due \(String(describing: got)) where \(String(describing: expected)) is")
                 guard let expected else { break }
                 guard got?.contact == expected.contact else { return }
                 if gen.below(4) == 0 {
-                    wheel.remove(contact: expected.contact)
+                    wheel.remove(contact: expected.contact, from: expected.time)
                     reference[expected.contact] = nil
                 } else {
                     let later = now + 1 + Int64(gen.below(Int(90 * TimerWheelTests.day)))
-                    wheel.set(contact: expected.contact, time: later)
+                    wheel.set(contact: expected.contact, from: expected.time, to: later)
                     reference[expected.contact] = later
                 }
                 fired += 1
@@ -103,24 +104,59 @@ struct TimerWheelTests {
     func moves() {
         var wheel = TimerWheel()
         defer { wheel.deallocate() }
+        var timers: [Int32: Int64] = [:]
+        func set(_ contact: Int32, _ time: Int64) {
+            wheel.set(contact: contact, from: timers[contact], to: time)
+            timers[contact] = time
+        }
+        func remove(_ contact: Int32) {
+            wheel.remove(contact: contact, from: timers[contact]!)
+            timers[contact] = nil
+        }
+        func first(atOrBefore limit: Int64) -> TimerWheel.Entry? { wheel.first(atOrBefore: limit) { timers[$0] } }
         for _ in 0..<3 { wheel.addContact() }
         let t: Int64 = 1_767_225_600_000
-        wheel.set(contact: 0, time: t + 10)
-        wheel.set(contact: 1, time: t + 5)
-        wheel.set(contact: 1, time: t + 20)        // same bucket
-        wheel.set(contact: 2, time: t + 1_000 * TimerWheelTests.day)
-        #expect(wheel.first(atOrBefore: t)?.contact == nil)
-        #expect(wheel.first(atOrBefore: t + 10)?.contact == 0)
-        wheel.set(contact: 0, time: t - TimerWheelTests.day)  // into the past
-        #expect(wheel.first(atOrBefore: t)?.contact == 0)
-        wheel.set(contact: 0, time: t + 2_000 * TimerWheelTests.day)
-        wheel.set(contact: 2, time: t + 15)        // back from far
-        #expect(wheel.first(atOrBefore: t + 1_000_000)?.contact == 2)
-        wheel.remove(contact: 2)
-        #expect(wheel.first(atOrBefore: t + 1_000_000)?.contact == 1)
-        wheel.remove(contact: 1)
-        #expect(wheel.first(atOrBefore: t + 1_999 * TimerWheelTests.day) == nil)
-        #expect(wheel.first(atOrBefore: t + 2_000 * TimerWheelTests.day)?.contact == 0)
+        set(0, t + 10)
+        set(1, t + 5)
+        set(1, t + 20)        // same bucket
+        set(2, t + 1_000 * TimerWheelTests.day)
+        #expect(first(atOrBefore: t)?.contact == nil)
+        #expect(first(atOrBefore: t + 10)?.contact == 0)
+        set(0, t - TimerWheelTests.day)  // into the past
+        #expect(first(atOrBefore: t)?.contact == 0)
+        set(0, t + 2_000 * TimerWheelTests.day)
+        set(2, t + 15)        // back from far
+        #expect(first(atOrBefore: t + 1_000_000)?.contact == 2)
+        remove(2)
+        #expect(first(atOrBefore: t + 1_000_000)?.contact == 1)
+        remove(1)
+        #expect(first(atOrBefore: t + 1_999 * TimerWheelTests.day) == nil)
+        #expect(first(atOrBefore: t + 2_000 * TimerWheelTests.day)?.contact == 0)
         #expect(wheel.count == 1)
+    }
+
+    @Test("a timer that leaves a due instant and comes back fires once")
+    func returnsToDueInstant() {
+        var wheel = TimerWheel()
+        defer { wheel.deallocate() }
+        var timers: [Int32: Int64] = [:]
+        for _ in 0..<2 { wheel.addContact() }
+        let t: Int64 = 1_767_225_600_000
+        wheel.set(contact: 0, from: nil, to: t); timers[0] = t
+        wheel.set(contact: 1, from: nil, to: t + 1); timers[1] = t + 1
+        // The bucket is reached: both are near now.
+        #expect(wheel.first(atOrBefore: t) { timers[$0] }?.contact == 0)
+        // Away into the wheel and back to the same instant, which is before the horizon: two
+        // entries for one timer.
+        wheel.set(contact: 0, from: t, to: t + 30 * TimerWheelTests.day); timers[0] = t + 30 * TimerWheelTests.day
+        wheel.set(contact: 0, from: timers[0], to: t); timers[0] = t
+        var fired: [Int32] = []
+        while let due = wheel.first(atOrBefore: t + 1, current: { timers[$0] }) {
+            fired.append(due.contact)
+            wheel.remove(contact: due.contact, from: due.time)
+            timers[due.contact] = nil
+        }
+        #expect(fired == [0, 1])
+        #expect(wheel.count == 0)
     }
 }
