@@ -65,6 +65,18 @@ public struct ContactTable: Sendable {
         public func id(_ index: Int) -> UnsafeBufferPointer<UInt8> {
             UnsafeBufferPointer(rebasing: arena[Int(offsets[index])..<Int(offsets[index + 1])])
         }
+
+        /// Asks for where id `index` starts (`prefetchBytes` then reads it).
+        @inline(__always)
+        func prefetchStart(_ index: Int) {
+            if index < offsets.count { segmentd_prefetch(offsets.baseAddress! + index) }
+        }
+
+        /// Asks for the first bytes of id `index`.
+        @inline(__always)
+        func prefetchBytes(_ index: Int) {
+            if index < offsets.count, let base = arena.baseAddress { segmentd_prefetch(base + Int(offsets[index])) }
+        }
     }
 
     /// Calls `body` with every id borrowed (valid only during the call).

@@ -134,7 +134,13 @@ struct EngineCore {
         causeBytes.withUnsafeBufferPointer { causeText in
             contacts.withIds { ids in
                 _pending.withUnsafeBufferPointer { pending in
-                    for t in pending {
+                    // The encoding reads each contact's id, which a contact whose timer fired
+                    // has not had in cache (at 650k contacts a third of the encoding's time
+                    // was that miss): asked for ahead, where it starts, then its bytes.
+                    for k in 0..<min(pending.count, 8) { ids.prefetchStart(Int(pending[k].contact)) }
+                    for (k, t) in pending.enumerated() {
+                        if k + 8 < pending.count { ids.prefetchStart(Int(pending[k + 8].contact)) }
+                        if k + 4 < pending.count { ids.prefetchBytes(Int(pending[k + 4].contact)) }
                         let cause: TransitionView.Cause
                         switch t.kind {
                         case .time: cause = .time
