@@ -160,3 +160,26 @@ struct TimerWheelTests {
         #expect(wheel.count == 0)
     }
 }
+
+/// The rows the wheel's owner keeps timers in: they never move while the store grows, and a
+/// copy of the store (as the engine hands the wheel) reads the same rows.
+@Suite("Row store: rows stay where they are as chunks are added")
+struct RowStoreTests {
+    @Test("40,000 rows over 20 chunks, through more than one growth of the chunk table")
+    func rowsStayPut() {
+        var store = RowStore(stride: 3)
+        defer { store.deallocate() }
+        var first: [Row] = []
+        for n in 0..<40_000 {
+            let index = store.append([Int64(n), -Int64(n), 7])
+            #expect(index == n)
+            if n % 2048 == 0 { first.append(store.row(n)) }
+        }
+        let copy = store
+        for n in stride(from: 0, to: 40_000, by: 997) {
+            #expect(copy.row(n)[0] == Int64(n) && copy.row(n)[1] == -Int64(n) && copy.row(n)[2] == 7)
+        }
+        for (k, row) in first.enumerated() { #expect(store.row(k * 2048) == row) }
+        #expect(store.count == 40_000)
+    }
+}
