@@ -20,6 +20,32 @@ extension EngineCore {
         return sizes
     }
 
+    /// How full the contacts' event lists and scored-event lists are: their slots, those that
+    /// hold an entry, and those whose entry no window can count again (its time plus the
+    /// longest window reading its list is at or before the contact's cursor, and no evaluation
+    /// is ever before the cursor). What a compact row could leave out, measured.
+    func listOccupancy() -> ListOccupancy {
+        var occupancy = ListOccupancy()
+        let places = layout.lists.enumerated().map { (offset: $1.offset, capacity: $1.capacity, window: model.lists[$0].windows.max() ?? 0, scored: false) }
+            + layout.scoreLists.map { (offset: $0.offset, capacity: $0.capacity, window: $0.window, scored: true) }
+        for idx in 0..<rows.count {
+            let row = rows.row(idx)
+            let cursor = row[StateLayout.cursor]
+            for place in places {
+                occupancy.slots += place.capacity
+                for k in 0..<place.capacity where row[place.offset + k] != SegmentEngine.none {
+                    occupancy.held += 1
+                    let ts = place.scored ? ScoredEvent.ts(row[place.offset + k]) : row[place.offset + k]
+                    if ts + place.window <= cursor {
+                        occupancy.outsideEveryWindow += 1
+                        if k == 0 { occupancy.newestOutsideEveryWindow += 1 }
+                    }
+                }
+            }
+        }
+        return occupancy
+    }
+
     /// Current memberships of a contact (segment index per group, nil for none).
     func memberships(of contactId: [UInt8]) -> [Int?]? {
         guard let idx = contacts.find(contactId) else { return nil }
@@ -233,6 +259,25 @@ extension EngineCore {
             total += v
         }
         return (total, parts)
+    }
+}
+
+/// Slots of the contacts' event lists and scored-event lists, summed over contacts
+/// (`SegmentEngine.listOccupancy()`).
+public struct ListOccupancy: Sendable, Equatable {
+    public var slots = 0
+    /// Slots holding an entry.
+    public var held = 0
+    /// Entries no window of the model can count again.
+    public var outsideEveryWindow = 0
+    /// Of those, the newest entry of its list (what `explain` shows as the latest).
+    public var newestOutsideEveryWindow = 0
+
+    public init(slots: Int = 0, held: Int = 0, outsideEveryWindow: Int = 0, newestOutsideEveryWindow: Int = 0) {
+        self.slots = slots
+        self.held = held
+        self.outsideEveryWindow = outsideEveryWindow
+        self.newestOutsideEveryWindow = newestOutsideEveryWindow
     }
 }
 

@@ -376,6 +376,14 @@ extension EngineCore {
         for l in layout.lists {
             for k in 0..<l.capacity { try EngineCore.checkEventTime(slots[l.offset + k]) }
         }
+        // A list is kept newest first from its first slot: an entry after an empty slot was never
+        // written by an engine (the evaluator reads a list's N-th slot as its N-th newest entry).
+        let places = layout.lists.map { ($0.offset, $0.capacity) } + layout.scoreLists.map { ($0.offset, $0.capacity) }
+        for (offset, capacity) in places where capacity > 1 {
+            for k in 1..<capacity where slots[offset + k - 1] == SegmentEngine.none && slots[offset + k] != SegmentEngine.none {
+                throw SnapshotError(description: "snapshot holds a list with an entry after an empty place")
+            }
+        }
         for l in layout.dayLists {
             for k in 0..<l.capacity {
                 let day = slots[l.offset + k]

@@ -64,6 +64,8 @@ public final class SegmentEngine {
     /// Approximate bytes of state held (contact table, rows, timers, duplicate memory).
     public var stateBytes: Int { core.pointee.stateBytes }
     public var footprint: EngineFootprint { core.pointee.footprint }
+    /// How full the contacts' lists are (`ListOccupancy`): a walk over every row.
+    public func listOccupancy() -> ListOccupancy { core.pointee.listOccupancy() }
     /// Whether transitions wait to be taken.
     public var hasPendingTransitions: Bool { core.pointee.hasPendingTransitions }
 

@@ -249,6 +249,22 @@ struct EngineTests {
         #expect(!a.isEmpty)
         #expect(a == run())
     }
+
+    /// Contact c's events are 60 days behind when d's moves the watermark: its timers fire up
+    /// to its last boundary (the 60-day engagement window), and every entry it holds is then
+    /// outside every window that reads its list. d's subscription is in its window.
+    @Test("list occupancy: slots, entries, and entries no window can count again")
+    func listOccupancy() {
+        let p = Pipeline(model: .defaultModel())
+        for l in [ev("c", "page_view", "2026-01-01T00:00:00.000Z", id: "a", props: #"{"path": "/pricing"}"#),
+                  ev("c", "email_open", "2026-01-02T00:00:00.000Z", id: "b"),
+                  ev("d", "subscribed", "2026-03-15T00:00:00.000Z", id: "c")] { _ = p.process(Array(l.utf8)) }
+        let slotsPerContact = p.engine.layout.lists.reduce(0) { $0 + $1.capacity } + p.engine.layout.scoreLists.reduce(0) { $0 + $1.capacity }
+        #expect(slotsPerContact == 18)
+        // c: engagement, high intent, email engagement and pricing visits one entry each, two
+        // scored events; d: one subscription.
+        #expect(p.engine.listOccupancy() == ListOccupancy(slots: 36, held: 7, outsideEveryWindow: 6, newestOutsideEveryWindow: 5))
+    }
 }
 
 @Suite("Engine: snapshots for the changelog")

@@ -238,6 +238,19 @@ struct HardeningTests {
             #expect(target.engine.snapshot(contact: 0) == snap)
             #expect(target.engine.snapshot(contact: 0, format: 2) == format2)
         }
+        // A list is kept from its first place: one with an entry after an empty place (format
+        // 2 writes 8 bytes a slot) is refused, and the engine is left as it was.
+        let list = layout.lists.first { $0.capacity >= 2 }!
+        var hole = format2
+        let first = headerBytes + 8 * list.offset
+        withUnsafeBytes(of: SegmentEngine.none.littleEndian) { hole.replaceSubrange(first..<(first + 8), with: $0) }
+        withUnsafeBytes(of: at.littleEndian) { hole.replaceSubrange((first + 8)..<(first + 16), with: $0) }
+        let target = Pipeline(model: .defaultModel())
+        #expect(throws: SegmentEngine.SnapshotError.self) { try target.engine.restore(contactId: Array("c".utf8), snapshot: hole) }
+        #expect(target.engine.contactCount == 0)
+        withUnsafeBytes(of: at.littleEndian) { hole.replaceSubrange(first..<(first + 8), with: $0) }
+        try target.engine.restore(contactId: Array("c".utf8), snapshot: hole)
+        #expect(target.engine.contactCount == 1)
     }
 
     @Test("a snapshot carries its writer's tag, which restore ignores")
