@@ -21,22 +21,24 @@ extension EngineCore {
     }
 
     /// How full the contacts' event lists and scored-event lists are: their slots, those that
-    /// hold an entry, and those whose entry no window can count again (its time plus the
-    /// longest window reading its list is at or before the contact's cursor, and no evaluation
-    /// is ever before the cursor). What a compact row could leave out, measured.
+    /// hold an entry, and those whose entry no window can count again: its time plus the
+    /// longest window reading its list is at or before the contact's clock (rule 2), and no
+    /// evaluation is ever before the clock. (Not the cursor: timers fire boundaries up to the
+    /// watermark, and an event later than the clock but before the cursor is evaluated at its
+    /// time.) What a compact row could leave out, measured.
     func listOccupancy() -> ListOccupancy {
         var occupancy = ListOccupancy()
         let places = layout.lists.enumerated().map { (offset: $1.offset, capacity: $1.capacity, window: model.lists[$0].windows.max() ?? 0, scored: false) }
             + layout.scoreLists.map { (offset: $0.offset, capacity: $0.capacity, window: $0.window, scored: true) }
         for idx in 0..<rows.count {
             let row = rows.row(idx)
-            let cursor = row[StateLayout.cursor]
+            let clock = max(row[StateLayout.maxTs], row[StateLayout.lastTransition])
             for place in places {
                 occupancy.slots += place.capacity
                 for k in 0..<place.capacity where row[place.offset + k] != SegmentEngine.none {
                     occupancy.held += 1
                     let ts = place.scored ? ScoredEvent.ts(row[place.offset + k]) : row[place.offset + k]
-                    if ts + place.window <= cursor {
+                    if ts + place.window <= clock {
                         occupancy.outsideEveryWindow += 1
                         if k == 0 { occupancy.newestOutsideEveryWindow += 1 }
                     }

@@ -251,8 +251,9 @@ struct EngineTests {
     }
 
     /// Contact c's events are 60 days behind when d's moves the watermark: its timers fire up
-    /// to its last boundary (the 60-day engagement window), and every entry it holds is then
-    /// outside every window that reads its list. d's subscription is in its window.
+    /// to its last boundary (the 60-day engagement window, where it goes inactive: its clock),
+    /// and every entry it holds is then outside every window that reads its list. d's
+    /// subscription is in its window.
     @Test("list occupancy: slots, entries, and entries no window can count again")
     func listOccupancy() {
         let p = Pipeline(model: .defaultModel())
