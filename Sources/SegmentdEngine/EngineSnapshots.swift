@@ -342,6 +342,17 @@ extension EngineCore {
         }
     }
 
+    /// A list's `capacity` slots from `offset` hold its entries first, then empty places.
+    private static func checkNoGap(_ slots: UnsafeMutableBufferPointer<Int64>, _ offset: Int, _ capacity: Int) throws(SnapshotError) {
+        var k = 1
+        while k < capacity {
+            if slots[offset + k - 1] == SegmentEngine.none && slots[offset + k] != SegmentEngine.none {
+                throw SnapshotError(description: "snapshot holds a list with an entry after an empty place")
+            }
+            k += 1
+        }
+    }
+
     /// Every instant a snapshot holds lies in the years 0000 to 9999 (or is none).
     private static func checkEventTime(_ v: Int64) throws(SnapshotError) {
         guard v == SegmentEngine.none || EventTime.isInRange(v) else {
@@ -378,12 +389,8 @@ extension EngineCore {
         }
         // A list is kept newest first from its first slot: an entry after an empty slot was never
         // written by an engine (the evaluator reads a list's N-th slot as its N-th newest entry).
-        let places = layout.lists.map { ($0.offset, $0.capacity) } + layout.scoreLists.map { ($0.offset, $0.capacity) }
-        for (offset, capacity) in places where capacity > 1 {
-            for k in 1..<capacity where slots[offset + k - 1] == SegmentEngine.none && slots[offset + k] != SegmentEngine.none {
-                throw SnapshotError(description: "snapshot holds a list with an entry after an empty place")
-            }
-        }
+        for l in layout.lists { try EngineCore.checkNoGap(slots, l.offset, l.capacity) }
+        for l in layout.scoreLists { try EngineCore.checkNoGap(slots, l.offset, l.capacity) }
         for l in layout.dayLists {
             for k in 0..<l.capacity {
                 let day = slots[l.offset + k]

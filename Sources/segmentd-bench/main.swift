@@ -245,9 +245,10 @@ print("memory: \(perContact(footprint.total)) bytes per contact held by engine s
       + "rows \(perContact(footprint.rows)), contact table \(perContact(footprint.contactTable)), timers \(perContact(footprint.timers)), "
       + "duplicate overflow \(perContact(footprint.duplicateOverflow)), wide pairs \(perContact(footprint.widePairs))")
 let occupancy = pipeline.engine.listOccupancy()
-func perContact1(_ n: Int) -> String { String(format: "%.1f", Double(n) / Double(contacts)) }
-print("lists: \(perContact1(occupancy.slots)) slots per contact, \(perContact1(occupancy.held)) hold an entry, "
-      + "\(perContact1(occupancy.outsideEveryWindow)) of them outside every window (\(perContact1(occupancy.newestOutsideEveryWindow)) the newest of their list)")
+func tenthsPerContact(_ n: Int) -> String { String(format: "%.1f", Double(n) / Double(contacts)) }
+print("lists: \(tenthsPerContact(occupancy.slots)) slots per contact, \(tenthsPerContact(occupancy.held)) hold an entry, "
+      + "\(tenthsPerContact(occupancy.outsideEveryWindow)) of them outside every window "
+      + "(\(tenthsPerContact(occupancy.newestOutsideEveryWindow)) the newest of their list)")
 
 // The changelog's two halves in the engine alone: every contact snapshotted (as the daemon
 // does for each changed contact at a commit), then restored into a fresh engine (as a new
