@@ -13,7 +13,8 @@ struct CompiledProgram {
     struct Node {
         var op: Op
         var negated: Bool = false
-        /// atLeast: slot offset of the list; latestIs / attr*: slot offset; score: score index;
+        /// atLeast: byte offset of the list's N-th entry (`EventTimes`); latestIs / attr*: slot
+        /// offset; score: score index;
         /// all / any: first child in `kids`; not: the child node.
         var a: Int32 = 0
         /// atLeast: count; sum: events added up; attrIn: first literal; all / any: end of
@@ -30,8 +31,9 @@ struct CompiledProgram {
     struct Part {
         var cap: Int64
         var termStart: Int32, termEnd: Int32
-        /// Slot offset of the part's scored-event list, or -1.
+        /// Byte offsets of the part's scored-event times and points (`EventTimes`), or -1.
         var listOff: Int32
+        var pointsOff: Int32
         var listCap: Int32
         var window: Int64
     }
@@ -40,13 +42,13 @@ struct CompiledProgram {
 
     struct Group { var unless: Int32; var segStart: Int32; var segEnd: Int32 }
 
-    /// A scored-event list, whose every entry `v` changes its part's sum when it leaves the
-    /// window, at `ScoredEvent.ts(v) + window`.
+    /// A scored-event list (its times from byte `off`), whose every entry changes its part's
+    /// sum when it leaves the window, at its time + `window`.
     struct BoundarySource { var off: Int32; var cap: Int32; var window: Int64; var input: UInt64 }
 
     /// The one list entry whose leaving can change an "at least N of F within W" condition:
     /// the list is newest first, so the condition holds exactly while its N-th newest entry
-    /// (slot `off`) is in the window, and changes only at that entry's time + W. The newer
+    /// (at byte `off`) is in the window, and changes only at that entry's time + W. The newer
     /// entries leaving change a count but never the condition, so they are not boundaries.
     struct EntryBoundary: Equatable { var off: Int32; var window: Int64; var input: UInt64 }
 
@@ -91,6 +93,8 @@ struct CompiledProgram {
     let firstSeenInput: UInt64
     private(set) var ages: UnsafeMutableBufferPointer<Int64>
     let scoreCount: Int
+    /// Where rows keep list times.
+    let times: EventTimes
 
     static func copy<T>(_ a: [T]) -> UnsafeMutableBufferPointer<T> {
         let p = UnsafeMutableBufferPointer<T>.allocate(capacity: max(1, a.count))
@@ -113,8 +117,9 @@ struct CompiledProgram {
             switch c {
             case .always: n = Node(op: .always)
             case let .atLeast(list, count, window):
-                n = Node(op: .atLeast, a: Int32(layout.lists[list].offset), b: Int32(count), x: window)
-                let boundary = EntryBoundary(off: Int32(layout.lists[list].offset + count - 1), window: window, input: bits.list(list))
+                let nth = Int32(layout.lists[list].entries + (count - 1) * layout.times.width)
+                n = Node(op: .atLeast, a: nth, b: Int32(count), x: window)
+                let boundary = EntryBoundary(off: nth, window: window, input: bits.list(list))
                 if !entryBoundaries.contains(boundary) { entryBoundaries.append(boundary) }
             case let .firstSeenAtLeast(age): n = Node(op: .firstSeen, x: age)
             case let .latestIs(tracker, tags, negated):
@@ -171,12 +176,13 @@ struct CompiledProgram {
             for (pi, p) in spec.parts.enumerated() {
                 let ts = Int32(terms.count)
                 for term in p.staticTerms { terms.append(Term(points: Int64(term.points), cond: compile(term.when))) }
-                var off: Int32 = -1, cap: Int32 = 0
+                var off: Int32 = -1, pointsOff: Int32 = -1, cap: Int32 = 0
                 if let sl = layout.scoreListIndex[s][pi] {
-                    off = Int32(layout.scoreLists[sl].offset)
+                    off = Int32(layout.scoreLists[sl].entries)
+                    pointsOff = Int32(layout.scoreLists[sl].points)
                     cap = Int32(layout.scoreLists[sl].capacity)
                 }
-                parts.append(Part(cap: Int64(p.cap), termStart: ts, termEnd: Int32(terms.count), listOff: off, listCap: cap, window: p.window))
+                parts.append(Part(cap: Int64(p.cap), termStart: ts, termEnd: Int32(terms.count), listOff: off, pointsOff: pointsOff, listCap: cap, window: p.window))
             }
             scoreParts.append(Int32(parts.count))
         }
@@ -214,7 +220,7 @@ struct CompiledProgram {
         }
         var sources: [BoundarySource] = []
         for (j, l) in layout.scoreLists.enumerated() {
-            sources.append(BoundarySource(off: Int32(l.offset), cap: Int32(l.capacity), window: l.window, input: bits.scoreList(j)))
+            sources.append(BoundarySource(off: Int32(l.entries), cap: Int32(l.capacity), window: l.window, input: bits.scoreList(j)))
         }
         self.nodes = CompiledProgram.copy(nodes)
         self.kids = CompiledProgram.copy(kids)
@@ -239,6 +245,7 @@ struct CompiledProgram {
         self.firstSeenInput = bits.firstSeen
         self.ages = CompiledProgram.copy(layout.ages)
         self.scoreCount = model.scores.count
+        self.times = layout.times
     }
 
     func deallocate() {
@@ -270,6 +277,8 @@ struct Evaluator {
     let t: Millis
     /// Latest-of and attribute pairs that do not fit their packed slot.
     unowned(unsafe) let wide: WideSlots
+    /// The row's list times count from `timesBase` + 1 (`EventTimes`).
+    let timesBase: Millis
     var scoreValid: UInt64 = 0
     var scores: (Int64, Int64, Int64, Int64, Int64, Int64, Int64, Int64) = (0, 0, 0, 0, 0, 0, 0, 0)
 
@@ -278,6 +287,7 @@ struct Evaluator {
         self.row = row
         self.t = t
         self.wide = wide
+        timesBase = EventTimes.base(UnsafeRawPointer(row), p.pointee.times.baseByte) &- 1
     }
 
     /// The segment of group `g` at `t` (-1: none).
@@ -309,8 +319,8 @@ struct Evaluator {
         case .always: return true
         case .atLeast:
             // The list is newest first: at least `count` in the window iff the count-th is.
-            let v = row[Int(n.a) + Int(n.b) - 1]
-            return v != none && v > t - n.x
+            let s = EventTimes.stored(UnsafeRawPointer(row), Int(n.a), p.pointee.times.mask)
+            return s != 0 && timesBase &+ Int64(bitPattern: s) > t - n.x
         case .firstSeen:
             let fs = row[StateLayout.firstSeen]
             return fs != none && fs <= t - n.x
@@ -394,13 +404,17 @@ struct Evaluator {
                 k += 1
             }
             if part.listOff >= 0 {
-                let off = Int(part.listOff)
+                let raw = UnsafeRawPointer(row)
+                let times = p.pointee.times
                 let lo = t - part.window
+                var at = Int(part.listOff), pointsAt = Int(part.pointsOff)
                 var j = 0
                 while j < Int(part.listCap) {
-                    let e = row[off + j]
-                    if e == SegmentEngine.none || ScoredEvent.ts(e) <= lo { break }
-                    v += ScoredEvent.points(e)
+                    let s = EventTimes.stored(raw, at, times.mask)
+                    if s == 0 || timesBase &+ Int64(bitPattern: s) <= lo { break }
+                    v += EventTimes.points(raw, pointsAt, times.pointsMask)
+                    at &+= times.width
+                    pointsAt &+= times.pointsWidth
                     j += 1
                 }
             }
@@ -472,21 +486,24 @@ extension CompiledProgram {
     /// definition of boundaries that `nextBoundary` and `nextBoundaryAndInputs` share.
     @inline(__always)
     private func forEachBoundary(_ row: UnsafePointer<Int64>, after c: Millis, _ visit: (Millis, UInt64) -> Void) {
+        let raw = UnsafeRawPointer(row)
+        let base = EventTimes.base(raw, times.baseByte) &- 1
         for e in entryBoundaries {
-            let v = row[Int(e.off)]
-            if v == SegmentEngine.none { continue }
-            let b = v + e.window
+            let v = EventTimes.stored(raw, Int(e.off), times.mask)
+            if v == 0 { continue }
+            let b = base &+ Int64(bitPattern: v) &+ e.window
             if b > c { visit(b, e.input) }
         }
         for s in sources {
-            let off = Int(s.off)
+            var at = Int(s.off)
             var k = 0
             while k < Int(s.cap) {
-                let v = row[off + k]
-                if v == SegmentEngine.none { break }
-                let b = ScoredEvent.ts(v) + s.window
+                let v = EventTimes.stored(raw, at, times.mask)
+                if v == 0 { break }
+                let b = base &+ Int64(bitPattern: v) &+ s.window
                 if b <= c { break }
                 visit(b, s.input)
+                at &+= times.width
                 k += 1
             }
         }
@@ -533,8 +550,9 @@ extension CompiledProgram {
 /// nothing and checks no bounds per event.
 struct InsertPlan {
     /// `bit`: the filter's bit in an event's filter mask; `input`: the state's `InputBits` bit.
+    /// `off`: the byte offset of the list's times (`EventTimes`); a scored list's points from `pointsOff`.
     struct List { var off: Int32; var cap: Int32; var bit: UInt64; var input: UInt64 }
-    struct Scored { var off: Int32; var cap: Int32; var scoreCap: Int64; var termStart: Int32; var termEnd: Int32; var input: UInt64 }
+    struct Scored { var off: Int32; var pointsOff: Int32; var cap: Int32; var scoreCap: Int64; var termStart: Int32; var termEnd: Int32; var input: UInt64 }
     struct Term { var bit: UInt64; var points: Int64 }
     struct Tracker { var off: Int32; var bitStart: Int32; var bitEnd: Int32; var input: UInt64 }
     struct Sum { var off: Int32; var cap: Int32; var input: UInt64 }
@@ -549,6 +567,7 @@ struct InsertPlan {
     /// Whether `days` or `sums` has anything (one test on the hot path).
     let hasDaysOrSums: Bool
     let scored: UnsafeMutableBufferPointer<Scored>
+    let times: EventTimes
     let terms: UnsafeMutableBufferPointer<Term>
     let trackers: UnsafeMutableBufferPointer<Tracker>
     let trackerBits: UnsafeMutableBufferPointer<UInt64>
@@ -563,16 +582,17 @@ struct InsertPlan {
         self.calendar = calendar
         days = CompiledProgram.copy(layout.dayLists.enumerated().map { Days(off: Int32($1.offset), cap: Int32($1.capacity), bit: $1.bit, input: inputs.dayList($0)) })
         hasDaysOrSums = !layout.dayLists.isEmpty || !layout.sumLists.isEmpty
-        lists = CompiledProgram.copy(layout.lists.enumerated().map { List(off: Int32($1.offset), cap: Int32($1.capacity), bit: $1.bit, input: inputs.list($0)) })
+        lists = CompiledProgram.copy(layout.lists.enumerated().map { List(off: Int32($1.entries), cap: Int32($1.capacity), bit: $1.bit, input: inputs.list($0)) })
         sums = CompiledProgram.copy(layout.sumLists.enumerated().map { Sum(off: Int32($1.offset), cap: Int32($1.capacity), input: inputs.sumList($0)) })
         var scored: [Scored] = []
         var terms: [Term] = []
         for (j, s) in layout.scoreLists.enumerated() {
             let start = Int32(terms.count)
             for (bit, p) in s.terms { terms.append(Term(bit: bit, points: p)) }
-            scored.append(Scored(off: Int32(s.offset), cap: Int32(s.capacity), scoreCap: s.cap, termStart: start, termEnd: Int32(terms.count), input: inputs.scoreList(j)))
+            scored.append(Scored(off: Int32(s.entries), pointsOff: Int32(s.points), cap: Int32(s.capacity), scoreCap: s.cap, termStart: start, termEnd: Int32(terms.count), input: inputs.scoreList(j)))
         }
         self.scored = CompiledProgram.copy(scored)
+        self.times = layout.times
         self.terms = CompiledProgram.copy(terms)
         var trackers: [Tracker] = []
         var bits: [UInt64] = []

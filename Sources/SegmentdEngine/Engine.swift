@@ -106,7 +106,7 @@ struct EngineCore {
         self.pairSlots = EngineCore.pairSlots(model, layout)
         self.versionBytes = Array(model.version.utf8)
         self.snapshotSlotKinds = SnapshotCodec.slotKinds(layout, pairSlots: pairSlots)
-        self.restoreScratch = .allocate(capacity: layout.stride + 2 * pairSlots.count)
+        self.restoreScratch = .allocate(capacity: layout.logicalStride + 2 * pairSlots.count)
         self.strings = table
         _stats.transitionsByGroup = Array(repeating: 0, count: model.groups.count)
     }
@@ -395,8 +395,11 @@ struct EngineCore {
             changed |= plan.inputs.firstSeen
         }
         let mask = e.filterMask
+        let clock = max(row[StateLayout.maxTs], row[StateLayout.lastTransition])
+        // A local copy: the row's stores cannot change it, so its fields stay in registers.
+        let times = plan.times
         for l in plan.lists where mask & l.bit != 0 {
-            EngineCore.insertTime(row + Int(l.off), Int(l.cap), ts)
+            times.insertTime(row, Int(l.off), Int(l.cap), ts, clock: clock)
             changed |= l.input
         }
         if plan.hasDaysOrSums { changed |= EngineCore.insertDaysAndSums(plan, row, e) }
@@ -409,7 +412,7 @@ struct EngineCore {
                 k += 1
             }
             if points > 0 {
-                EngineCore.insertScored(row + Int(s.off), Int(s.cap), ts, points, s.scoreCap)
+                times.insertScored(row, Int(s.off), Int(s.pointsOff), Int(s.cap), ts, points, s.scoreCap, clock: clock)
                 changed |= s.input
             }
         }
@@ -515,36 +518,6 @@ struct EngineCore {
         }
         off[i] = day
         return true
-    }
-
-    /// Inserts into a newest-first list of at most `cap` times (the oldest falls off).
-    @inline(__always)
-    static func insertTime(_ off: Row, _ cap: Int, _ ts: Int64) {
-        var i = 0
-        while i < cap, off[i] != SegmentEngine.none, off[i] > ts { i += 1 }
-        if i == cap { return }
-        var j = cap - 1
-        while j > i { off[j] = off[j - 1]; j -= 1 }
-        off[i] = ts
-    }
-
-    /// Inserts a scored event (ts and points packed) and drops the events that can no longer
-    /// matter: once the newest events reach the cap, older ones (which leave the window
-    /// first) never change the capped score.
-    static func insertScored(_ off: Row, _ cap: Int, _ ts: Int64, _ points: Int64, _ scoreCap: Int64) {
-        let packed = ScoredEvent.pack(ts: ts, points: min(points, scoreCap))
-        var i = 0
-        while i < cap, off[i] != SegmentEngine.none, ScoredEvent.ts(off[i]) > ts { i += 1 }
-        if i == cap { return }
-        var j = cap - 1
-        while j > i { off[j] = off[j - 1]; j -= 1 }
-        off[i] = packed
-        var sum: Int64 = 0
-        var k = 0
-        while k < cap, off[k] != SegmentEngine.none {
-            if sum >= scoreCap { off[k] = SegmentEngine.none } else { sum += ScoredEvent.points(off[k]) }
-            k += 1
-        }
     }
 
     mutating func intern(_ s: String) -> Int64 { strings.id(s) }

@@ -90,10 +90,16 @@ extension EngineCore {
         let o = old.rows.row(oi), n = rows.row(ni)
         for k in [StateLayout.maxTs, StateLayout.firstSeen, StateLayout.cursor] { n[k] = o[k] }
         moveMemberships(ni, from: old, oi, plan)
+        let clock = max(n[StateLayout.maxTs], n[StateLayout.lastTransition])
+        let times = layout.times
+        times.clear(n)
         for (li, oli) in plan.lists {
             guard let oli else { continue }
-            let nl = layout.lists[li], ol = old.layout.lists[oli]
-            for k in 0..<min(nl.capacity, ol.capacity) { n[nl.offset + k] = o[ol.offset + k] }
+            let nl = layout.lists[li]
+            for k in 0..<min(nl.capacity, old.layout.lists[oli].capacity) {
+                let ts = old.layout.listTime(o, oli, k)
+                if ts == SegmentEngine.none || !times.setTime(n, at: nl.entries + k * times.width, ts, clock: clock) { break }
+            }
         }
         for (di, odi) in plan.dayLists {
             let nl = layout.dayLists[di], ol = old.layout.dayLists[odi]
@@ -104,8 +110,11 @@ extension EngineCore {
             for k in 0..<(2 * min(nl.capacity, ol.capacity)) { n[nl.offset + k] = o[ol.offset + k] }
         }
         for (si, osi) in plan.scoreLists {
-            let nl = layout.scoreLists[si], ol = old.layout.scoreLists[osi]
-            for k in 0..<min(nl.capacity, ol.capacity) { n[nl.offset + k] = o[ol.offset + k] }
+            let nl = layout.scoreLists[si]
+            for k in 0..<min(nl.capacity, old.layout.scoreLists[osi].capacity) {
+                guard let e = old.layout.scoredEvent(o, osi, k), times.setTime(n, at: nl.entries + k * times.width, e.ts, clock: clock) else { break }
+                EventTimes.storePoints(UnsafeMutableRawPointer(n), nl.points + k * times.pointsWidth, min(e.points, nl.cap), times.pointsWidth)
+            }
         }
         copyPairs(ni, from: old, oi, plan, onlyMissing: false)
         for k in 0..<StateLayout.dedupSlots { n[layout.dedupOffset + k] = o[old.layout.dedupOffset + k] }
@@ -154,11 +163,13 @@ extension EngineCore {
         let cutoff = n[StateLayout.firstSeen]
         guard cutoff != none, o[StateLayout.firstSeen] != none, o[StateLayout.firstSeen] < cutoff else { return }
         n[StateLayout.firstSeen] = o[StateLayout.firstSeen]
+        let clock = max(n[StateLayout.maxTs], n[StateLayout.lastTransition])
         for (li, oli) in plan.lists {
             guard let oli else { continue }
-            let nl = layout.lists[li], ol = old.layout.lists[oli]
-            for k in 0..<ol.capacity where o[ol.offset + k] != none && o[ol.offset + k] < cutoff {
-                EngineCore.insertTime(n + nl.offset, nl.capacity, o[ol.offset + k])
+            let nl = layout.lists[li]
+            for k in 0..<old.layout.lists[oli].capacity {
+                let ts = old.layout.listTime(o, oli, k)
+                if ts != none && ts < cutoff { layout.times.insertTime(n, nl.entries, nl.capacity, ts, clock: clock) }
             }
         }
         if let calendar = self.plan.calendar {
@@ -177,9 +188,10 @@ extension EngineCore {
             }
         }
         for (si, osi) in plan.scoreLists {
-            let nl = layout.scoreLists[si], ol = old.layout.scoreLists[osi]
-            for k in 0..<ol.capacity where o[ol.offset + k] != none && ScoredEvent.ts(o[ol.offset + k]) < cutoff {
-                EngineCore.insertScored(n + nl.offset, nl.capacity, ScoredEvent.ts(o[ol.offset + k]), ScoredEvent.points(o[ol.offset + k]), nl.cap)
+            let nl = layout.scoreLists[si]
+            for k in 0..<old.layout.scoreLists[osi].capacity {
+                guard let e = old.layout.scoredEvent(o, osi, k) else { break }
+                if e.ts < cutoff { layout.times.insertScored(n, nl.entries, nl.points, nl.capacity, e.ts, e.points, nl.cap, clock: clock) }
             }
         }
         copyPairs(ni, from: old, oi, plan, onlyMissing: true)

@@ -28,16 +28,17 @@ extension EngineCore {
     /// time.) What a compact row could leave out, measured.
     func listOccupancy() -> ListOccupancy {
         var occupancy = ListOccupancy()
-        let places = layout.lists.enumerated().map { (offset: $1.offset, capacity: $1.capacity, window: model.lists[$0].windows.max() ?? 0, scored: false) }
-            + layout.scoreLists.map { (offset: $0.offset, capacity: $0.capacity, window: $0.window, scored: true) }
+        let places = model.lists.map { (capacity: $0.capacity, window: $0.windows.max() ?? 0) }
+            + layout.scoreLists.map { (capacity: $0.capacity, window: $0.window) }
         for idx in 0..<rows.count {
             let row = rows.row(idx)
             let clock = max(row[StateLayout.maxTs], row[StateLayout.lastTransition])
-            for place in places {
+            for (list, place) in places.enumerated() {
                 occupancy.slots += place.capacity
-                for k in 0..<place.capacity where row[place.offset + k] != SegmentEngine.none {
+                for k in 0..<place.capacity {
+                    let ts = list < layout.lists.count ? layout.listTime(row, list, k) : layout.scoredEvent(row, list - layout.lists.count, k)?.ts ?? SegmentEngine.none
+                    if ts == SegmentEngine.none { continue }
                     occupancy.held += 1
-                    let ts = place.scored ? ScoredEvent.ts(row[place.offset + k]) : row[place.offset + k]
                     if ts + place.window <= clock {
                         occupancy.outsideEveryWindow += 1
                         if k == 0 { occupancy.newestOutsideEveryWindow += 1 }
@@ -114,7 +115,7 @@ extension EngineCore {
         case let .atLeast(list, count, window):
             let n = countInWindow(row, list, t, window)
             let name = model.filterNames[model.lists[list].filter] ?? "filter#\(model.lists[list].filter)"
-            let latest = row[layout.lists[list].offset]
+            let latest = layout.listTime(row, list, 0)
             let latestText = latest == SegmentEngine.none ? "never" : EventTime.format(latest)
             return "\(min(n, count))\(n >= layout.lists[list].capacity ? "+" : "") of at least \(count) '\(name)' in the last \(DurationSpec(millis: window)) (latest \(latestText))"
         case let .firstSeenAtLeast(age):
@@ -227,11 +228,9 @@ extension EngineCore {
     }
 
     func countInWindow(_ row: Row, _ list: Int, _ t: Millis, _ window: Millis) -> Int {
-        let l = layout.lists[list]
-        let off = row + l.offset
         var n = 0
-        while n < l.capacity {
-            let v = off[n]
+        while n < layout.lists[list].capacity {
+            let v = layout.listTime(row, list, n)
             if v == SegmentEngine.none || v <= t - window { break }
             n += 1
         }
@@ -247,12 +246,10 @@ extension EngineCore {
             var v = 0
             for term in p.staticTerms where holds(term.when, row, t) { v += term.points }
             if let sl = layout.scoreListIndex[s][pi] {
-                let l = layout.scoreLists[sl]
                 var k = 0
-                while k < l.capacity {
-                    let e = row[l.offset + k]
-                    if e == SegmentEngine.none || ScoredEvent.ts(e) <= t - p.window { break }
-                    v += Int(ScoredEvent.points(e))
+                while k < layout.scoreLists[sl].capacity {
+                    guard let e = layout.scoredEvent(row, sl, k), e.ts > t - p.window else { break }
+                    v += Int(e.points)
                     k += 1
                 }
             }

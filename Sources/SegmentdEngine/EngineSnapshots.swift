@@ -99,7 +99,7 @@ extension EngineCore {
         // A bound on the size first, so the snapshot is written once into its own memory:
         // marker, tag, version, stride, newest time, the slots, the pairs (time, value, or a
         // string), the ids and the same-instant counts, with their counts.
-        let words = 8 + layout.stride + 2 * pairSlots.count + 2 * ids.count + 2 * counts.count
+        let words = 8 + layout.logicalStride + 2 * pairSlots.count + 2 * ids.count + 2 * counts.count
         var extra = tag.count + versionBytes.count
         for (offset, isString, isDate) in pairSlots where isString {
             if let p = pair(row + offset, date: isDate) { extra += strings.bytes(p.value).count }
@@ -107,17 +107,19 @@ extension EngineCore {
         let bound = SnapshotWriter.bound(words: words) + extra
         let start = out.count
         out.append(contentsOf: repeatElement(0, count: bound))
+        // A plain value for the loops below (a method of the core called there would copy it).
+        let layout = self.layout
         let written = out.withUnsafeMutableBufferPointer { buffer -> Int in
             var w = SnapshotWriter(buffer.baseAddress! + start, compact: compact)
             w.fixed(-format)
             if compact { w.bytes(tag) }
             versionBytes.withUnsafeBytes { w.bytes($0) }
-            w.count(compact ? layout.stride : layout.dedupOffset + StateLayout.legacyDedupSlots)
+            w.count(compact ? layout.logicalStride : layout.logicalDedupOffset + StateLayout.legacyDedupSlots)
             if compact {
                 w.word(maxTs)
                 let scoredBase = maxTs &<< ScoredEvent.pointsBits
-                for k in 0..<layout.dedupOffset {
-                    var v = row[k]
+                for k in 0..<layout.logicalDedupOffset {
+                    var v = layout.logicalValue(layout.logicalSlots[k], row)
                     if k == layout.flags { v &= ~layout.dirtyBit }
                     switch snapshotSlotKinds[k] {
                     case .plain: w.word(v)
@@ -127,8 +129,8 @@ extension EngineCore {
                     }
                 }
             } else {
-                for k in 0..<layout.dedupOffset {
-                    var v = row[k]
+                for k in 0..<layout.logicalDedupOffset {
+                    var v = layout.logicalValue(layout.logicalSlots[k], row)
                     if k == StateLayout.scheduled { v = SegmentEngine.unscheduled }
                     if k == layout.flags { v &= ~layout.dirtyBit }
                     w.fixed(v)
@@ -192,7 +194,7 @@ extension EngineCore {
         // Formats 1 to 3 end the row with two (64-bit hash, stamp) pairs, format 4 with the
         // slots of the ids it lists after the pairs (not written).
         let legacy = format <= 3
-        let expectedStride = legacy ? layout.dedupOffset + StateLayout.legacyDedupSlots : layout.stride
+        let expectedStride = legacy ? layout.logicalDedupOffset + StateLayout.legacyDedupSlots : layout.logicalStride
         guard let version = r.bytes(), let stride = r.count() else { throw truncated }
         guard SnapshotCodec.equal(version, versionBytes), stride == Int64(expectedStride) else {
             throw SnapshotError(description: "snapshot of model '\(String(decoding: version, as: UTF8.self))' (\(stride) slots) does not fit model '\(model.version)' (\(expectedStride) slots)")
@@ -200,15 +202,15 @@ extension EngineCore {
         let pairCount = pairSlots.count
         // Decoded into the engine's scratch slots (a closure here would keep the reader and the
         // core in memory rather than in registers, for every word).
-        let scratch = UnsafeMutableBufferPointer(start: restoreScratch, count: layout.stride + 2 * pairCount)
-        let slots = UnsafeMutableBufferPointer(rebasing: scratch[0..<layout.stride])
+        let scratch = UnsafeMutableBufferPointer(start: restoreScratch, count: layout.logicalStride + 2 * pairCount)
+        let slots = UnsafeMutableBufferPointer(rebasing: scratch[0..<layout.logicalStride])
         // Per pair: its time (none: no pair) and value.
-        let pairs = UnsafeMutableBufferPointer(rebasing: scratch[layout.stride...])
+        let pairs = UnsafeMutableBufferPointer(rebasing: scratch[layout.logicalStride...])
         var legacyIds: (first: (hash: Int64, stamp: Millis), second: (hash: Int64, stamp: Millis)) = ((0, 0), (0, 0))
         if compact {
             guard let maxTs = r.word() else { throw truncated }
             let scoredBase = maxTs &<< ScoredEvent.pointsBits
-            for k in 0..<layout.dedupOffset {
+            for k in 0..<layout.logicalDedupOffset {
                 let v: Int64?
                 switch snapshotSlotKinds[k] {
                 case .plain: v = r.word()
@@ -226,14 +228,14 @@ extension EngineCore {
             slots[StateLayout.maxTs] = maxTs
             slots[StateLayout.scheduled] = SegmentEngine.unscheduled
         } else {
-            for k in 0..<layout.dedupOffset {
+            for k in 0..<layout.logicalDedupOffset {
                 guard let v = r.fixed() else { throw truncated }
                 slots[k] = v
             }
             guard let hash0 = r.fixed(), let stamp0 = r.fixed(), let hash1 = r.fixed(), let stamp1 = r.fixed() else { throw truncated }
             legacyIds = ((hash0, stamp0), (hash1, stamp1))
         }
-        for k in layout.dedupOffset..<layout.stride { slots[k] = RememberedId.empty.slot }
+        for k in layout.logicalDedupOffset..<layout.logicalStride { slots[k] = RememberedId.empty.slot }
         try checkRestoredSlots(slots, format: format)
         let maxTs = slots[StateLayout.maxTs]
         var strings: [(slot: Int, bytes: UnsafeRawBufferPointer)] = []
@@ -258,7 +260,7 @@ extension EngineCore {
         }
         // The ids: into the row's slots first, the others into `moreIds` (allocated only for a
         // contact with more than its row holds).
-        let idSlots = slots.baseAddress! + layout.dedupOffset
+        let idSlots = slots.baseAddress! + layout.logicalDedupOffset
         var idsInRow = 0
         var moreIds: [RememberedId] = []
         if legacy {
@@ -301,7 +303,7 @@ extension EngineCore {
         // The row's timer goes first: the wheel is told where it was before the row is replaced.
         let oldTimer = row[StateLayout.scheduled]
         if oldTimer != SegmentEngine.unscheduled { timers.remove(contact: Int32(idx), from: oldTimer) }
-        row.update(from: slots.baseAddress!, count: layout.stride)
+        layout.store(logical: slots, into: row)
         for (slot, (offset, _, isDate)) in pairSlots.enumerated() {
             row[offset] = SegmentEngine.none
             if isDate { row[offset + 1] = SegmentEngine.none }
@@ -385,15 +387,15 @@ extension EngineCore {
             }
         }
         for l in layout.lists {
-            for k in 0..<l.capacity { try EngineCore.checkEventTime(slots[l.offset + k]) }
+            for k in 0..<l.capacity { try EngineCore.checkEventTime(slots[l.logicalOffset + k]) }
         }
         // A list is kept newest first from its first slot: an entry after an empty slot was never
         // written by an engine (the evaluator reads a list's N-th slot as its N-th newest entry).
-        for l in layout.lists { try EngineCore.checkNoGap(slots, l.offset, l.capacity) }
-        for l in layout.scoreLists { try EngineCore.checkNoGap(slots, l.offset, l.capacity) }
+        for l in layout.lists { try EngineCore.checkNoGap(slots, l.logicalOffset, l.capacity) }
+        for l in layout.scoreLists { try EngineCore.checkNoGap(slots, l.logicalOffset, l.capacity) }
         for l in layout.dayLists {
             for k in 0..<l.capacity {
-                let day = slots[l.offset + k]
+                let day = slots[l.logicalOffset + k]
                 guard day == SegmentEngine.none || (day >= Millis.earliestEventTime / DayCalendar.dayMs - 2 && day <= Millis.latestEventTime / DayCalendar.dayMs + 2) else {
                     throw SnapshotError(description: "snapshot holds a day outside the years 0000 to 9999")
                 }
@@ -401,7 +403,7 @@ extension EngineCore {
         }
         for l in layout.sumLists {
             for k in 0..<l.capacity {
-                let ts = slots[l.offset + 2 * k], value = slots[l.offset + 2 * k + 1]
+                let ts = slots[l.logicalOffset + 2 * k], value = slots[l.logicalOffset + 2 * k + 1]
                 try EngineCore.checkEventTime(ts)
                 // An empty entry is (none, none); a value is a finite number.
                 guard ts == SegmentEngine.none ? value == SegmentEngine.none : Double(bitPattern: UInt64(bitPattern: value)).isFinite else {
@@ -410,13 +412,13 @@ extension EngineCore {
             }
         }
         for l in layout.scoreLists {
-            for k in 0..<l.capacity where slots[l.offset + k] != SegmentEngine.none {
-                let e = slots[l.offset + k]
+            for k in 0..<l.capacity where slots[l.logicalOffset + k] != SegmentEngine.none {
+                let e = slots[l.logicalOffset + k]
                 // Format 1 packed `ts << 16 | points`.
                 let ts = format == 1 ? e >> 16 : ScoredEvent.ts(e)
                 let points = format == 1 ? e & 0xFFFF : ScoredEvent.points(e)
                 try EngineCore.checkEventTime(ts)
-                slots[l.offset + k] = ScoredEvent.pack(ts: ts, points: min(points, l.cap))
+                slots[l.logicalOffset + k] = ScoredEvent.pack(ts: ts, points: min(points, l.cap))
             }
         }
     }

@@ -22,21 +22,22 @@ enum SnapshotCodec {
     }
 
     static func slotKinds(_ layout: StateLayout, pairSlots: [(offset: Int, isString: Bool, isDate: Bool)]) -> [SlotKind] {
-        var kinds = [SlotKind](repeating: .plain, count: layout.stride)
+        var kinds = [SlotKind](repeating: .plain, count: layout.logicalStride)
         kinds[StateLayout.lastTransition] = .time
         kinds[StateLayout.maxTs] = .skipped
         kinds[StateLayout.firstSeen] = .time
         kinds[StateLayout.cursor] = .time
         kinds[StateLayout.scheduled] = .skipped
-        for l in layout.lists { for k in 0..<l.capacity { kinds[l.offset + k] = .time } }
-        for l in layout.sumLists { for k in 0..<l.capacity { kinds[l.offset + 2 * k] = .time } }
-        for l in layout.scoreLists { for k in 0..<l.capacity { kinds[l.offset + k] = .scored } }
+        for l in layout.lists { for k in 0..<l.capacity { kinds[l.logicalOffset + k] = .time } }
+        for l in layout.sumLists { for k in 0..<l.capacity { kinds[l.logicalOffset + 2 * k] = .time } }
+        for l in layout.scoreLists { for k in 0..<l.capacity { kinds[l.logicalOffset + k] = .scored } }
         for (offset, _, isDate) in pairSlots {
-            kinds[offset] = .skipped
-            if isDate { kinds[offset + 1] = .skipped }
+            let logical = layout.logicalOffset(ofSlot: offset)
+            kinds[logical] = .skipped
+            if isDate { kinds[logical + 1] = .skipped }
         }
         // The remembered ids are written as a list (format 4) or as (hash, stamp) pairs (format 3).
-        for k in 0..<StateLayout.dedupSlots { kinds[layout.dedupOffset + k] = .skipped }
+        for k in 0..<StateLayout.dedupSlots { kinds[layout.logicalDedupOffset + k] = .skipped }
         return kinds
     }
 

@@ -31,10 +31,14 @@ public struct StateLayout: Sendable {
     /// slots in the same place.
     static let legacyDedupSlots = 4
 
+    /// An "at least N" event list: `capacity` entries from byte `entries` of the row
+    /// (`EventTimes`).
     public struct List: Sendable {
-        var offset: Int
+        var entries: Int
         var capacity: Int
         var bit: UInt64
+        /// Its first slot in the logical row (snapshots).
+        var logicalOffset: Int
     }
 
     /// A sum list: `capacity` entries of two slots, (time, value as `Double` bits), newest
@@ -43,6 +47,7 @@ public struct StateLayout: Sendable {
         var offset: Int
         var capacity: Int
         var bit: UInt64
+        var logicalOffset: Int
     }
 
     /// A day list: `capacity` distinct local day numbers, newest first (none: empty).
@@ -50,19 +55,32 @@ public struct StateLayout: Sendable {
         var offset: Int
         var capacity: Int
         var bit: UInt64
+        var logicalOffset: Int
     }
 
+    /// A score part's scored events: `capacity` times from byte `entries` and their points
+    /// from byte `points` (`EventTimes`).
     public struct ScoreList: Sendable {
-        var offset: Int
+        var entries: Int
+        var points: Int
         var capacity: Int
         var window: Millis
         var cap: Int64
         var terms: [(UInt64, Int64)]
+        var logicalOffset: Int
     }
 
     public struct Tracker: Sendable {
         var offset: Int
         var bits: [UInt64]
+    }
+
+    /// Where a slot of the logical row is: row slot `slot` (>= 0), or entry `entry` of list
+    /// `list` (the event lists, then the scored lists).
+    struct LogicalSlot: Sendable {
+        var slot: Int
+        var list: Int
+        var entry: Int
     }
 
     public let stride: Int
@@ -80,6 +98,14 @@ public struct StateLayout: Sendable {
     let ages: [Millis]
     let dedupOffset: Int
     let emptyState: [Int64]
+    /// The event lists' and scored lists' times.
+    let times: EventTimes
+    /// The logical row, which snapshots hold: the row of earlier versions, every list at a
+    /// fixed place of `capacity` 64-bit slots (times, scored events as `ScoredEvent`), empty
+    /// places none. Its length, where its remembered ids start, and per slot where it is now.
+    let logicalStride: Int
+    let logicalDedupOffset: Int
+    let logicalSlots: [LogicalSlot]
 
     init(model: Model) {
         let groupCount = model.groups.count
@@ -95,48 +121,70 @@ public struct StateLayout: Sendable {
             membersMask = ~0
         }
         sameInstantBits = ((1 << Int64(groupCount)) - 1) << sameInstantShift
-        var off = flags + 1
+        let scoredParts = model.scores.flatMap { $0.parts.filter { !$0.eventTerms.isEmpty } }
+        let longest = (model.lists.flatMap(\.windows) + scoredParts.map(\.window)).max() ?? 0
+        let times = EventTimes(slot: flags + 1, listCapacities: model.lists.map(\.capacity),
+                               scoredCapacities: scoredParts.map(\.eventCapacity), scoreCaps: scoredParts.map { Int64($0.cap) },
+                               longestWindow: longest)
+        // The row: the header, the times, sums, days, trackers, attributes, ids. The logical
+        // row: the header, lists, sums, days, scored lists, trackers, attributes, ids.
+        var logicalSlots = (0...flags).map { LogicalSlot(slot: $0, list: -1, entry: -1) }
+        var logical = flags + 1
+        var entry = 0
         var lists: [List] = []
         for l in model.lists {
-            lists.append(List(offset: off, capacity: l.capacity, bit: 1 << UInt64(l.filter)))
-            off += l.capacity
+            lists.append(List(entries: times.entryByte(entry), capacity: l.capacity, bit: 1 << UInt64(l.filter), logicalOffset: logical))
+            for k in 0..<l.capacity { logicalSlots.append(LogicalSlot(slot: -1, list: lists.count - 1, entry: k)) }
+            logical += l.capacity
+            entry += l.capacity
+        }
+        var off = flags + 1 + times.bytes / 8
+        func fixed(_ count: Int) {
+            for k in 0..<count { logicalSlots.append(LogicalSlot(slot: off + k, list: -1, entry: -1)) }
+            off += count
+            logical += count
         }
         var sumLists: [SumList] = []
         for s in model.sums {
-            sumLists.append(SumList(offset: off, capacity: s.capacity, bit: 1 << UInt64(s.filter)))
-            off += 2 * s.capacity
+            sumLists.append(SumList(offset: off, capacity: s.capacity, bit: 1 << UInt64(s.filter), logicalOffset: logical))
+            fixed(2 * s.capacity)
         }
         var dayLists: [DayList] = []
         for d in model.dayLists {
-            dayLists.append(DayList(offset: off, capacity: d.capacity, bit: 1 << UInt64(d.filter)))
-            off += d.capacity
+            dayLists.append(DayList(offset: off, capacity: d.capacity, bit: 1 << UInt64(d.filter), logicalOffset: logical))
+            fixed(d.capacity)
         }
         var scoreLists: [ScoreList] = []
         var scoreIndex: [[Int?]] = []
+        var pointsByte = times.entryByte(times.entryCount)
         for s in model.scores {
             var row: [Int?] = []
             for p in s.parts {
                 if p.eventTerms.isEmpty { row.append(nil); continue }
                 row.append(scoreLists.count)
-                scoreLists.append(ScoreList(offset: off, capacity: p.eventCapacity, window: p.window, cap: Int64(p.cap),
-                                            terms: p.eventTerms.map { (1 << UInt64($0.filter), Int64($0.points)) }))
-                off += p.eventCapacity
+                scoreLists.append(ScoreList(entries: times.entryByte(entry), points: pointsByte, capacity: p.eventCapacity, window: p.window, cap: Int64(p.cap),
+                                            terms: p.eventTerms.map { (1 << UInt64($0.filter), Int64($0.points)) }, logicalOffset: logical))
+                for k in 0..<p.eventCapacity { logicalSlots.append(LogicalSlot(slot: -1, list: lists.count + scoreLists.count - 1, entry: k)) }
+                logical += p.eventCapacity
+                entry += p.eventCapacity
+                pointsByte += p.eventCapacity * times.pointsWidth
             }
             scoreIndex.append(row)
         }
         var trackers: [Tracker] = []
         for t in model.latest {
             trackers.append(Tracker(offset: off, bits: t.filters.map { 1 << UInt64($0) }))
-            off += 1
+            fixed(1)
         }
         var attrs: [Int] = []
         for a in model.attributes {
             attrs.append(off)
-            off += a.kind == .date ? 2 : 1
+            fixed(a.kind == .date ? 2 : 1)
         }
         self.attributeIsDate = model.attributes.map { $0.kind == .date }
         let dedupOffset = off
-        off += StateLayout.dedupSlots
+        self.logicalDedupOffset = logical
+        fixed(StateLayout.dedupSlots)
         var ages: [Millis] = []
         func collect(_ c: Condition) {
             switch c {
@@ -161,12 +209,68 @@ public struct StateLayout: Sendable {
         self.attributeOffsets = attrs
         self.ages = ages
         self.dedupOffset = dedupOffset
+        self.times = times
+        self.logicalStride = logical
+        self.logicalSlots = logicalSlots
         var empty = [Int64](repeating: SegmentEngine.none, count: off)
         empty[StateLayout.scheduled] = SegmentEngine.unscheduled
         empty[StateLayout.members] = 0
         empty[flags] = 0
         for k in 0..<StateLayout.dedupSlots { empty[dedupOffset + k] = RememberedId.empty.slot }
+        empty.withUnsafeMutableBufferPointer { times.clear($0.baseAddress!) }
         self.emptyState = empty
+    }
+
+    /// The logical offset of row slot `slot`.
+    func logicalOffset(ofSlot slot: Int) -> Int {
+        logicalSlots.firstIndex { $0.slot == slot }!
+    }
+
+    /// The logical row's list `list` (the event lists, then the scored lists): its first slot
+    /// and capacity.
+    var logicalLists: [(offset: Int, capacity: Int)] {
+        lists.map { ($0.logicalOffset, $0.capacity) } + scoreLists.map { ($0.logicalOffset, $0.capacity) }
+    }
+
+    /// The value of logical slot `place` of the contact in `row`: a row slot, a list's time, or
+    /// a scored event as `ScoredEvent` (none for an empty place).
+    @inline(__always)
+    func logicalValue(_ place: LogicalSlot, _ row: UnsafePointer<Int64>) -> Int64 {
+        if place.slot >= 0 { return row[place.slot] }
+        if place.list < lists.count { return listTime(row, place.list, place.entry) }
+        guard let e = scoredEvent(row, place.list - lists.count, place.entry) else { return SegmentEngine.none }
+        return ScoredEvent.pack(ts: e.ts, points: e.points)
+    }
+
+    /// Entry `k` (newest first) of event list `list` of `row`: its time, or none.
+    func listTime(_ row: UnsafePointer<Int64>, _ list: Int, _ k: Int) -> Millis {
+        times.time(row, at: lists[list].entries + k * times.width)
+    }
+
+    /// Entry `k` (newest first) of scored list `list` of `row`, or nil.
+    func scoredEvent(_ row: UnsafePointer<Int64>, _ list: Int, _ k: Int) -> (ts: Millis, points: Int64)? {
+        let l = scoreLists[list]
+        let ts = times.time(row, at: l.entries + k * times.width)
+        if ts == SegmentEngine.none { return nil }
+        return (ts, EventTimes.points(UnsafeRawPointer(row), l.points + k * times.pointsWidth, times.pointsMask))
+    }
+
+    /// Writes a checked logical row (each list newest first, then its empty places) into `row`.
+    func store(logical slots: UnsafeMutableBufferPointer<Int64>, into row: Row) {
+        times.clear(row)
+        for (k, place) in logicalSlots.enumerated() where place.slot >= 0 { row[place.slot] = slots[k] }
+        let clock = max(row[StateLayout.maxTs], row[StateLayout.lastTransition])
+        for l in lists {
+            for k in 0..<l.capacity where slots[l.logicalOffset + k] != SegmentEngine.none {
+                times.insertTime(row, l.entries, l.capacity, slots[l.logicalOffset + k], clock: clock)
+            }
+        }
+        for l in scoreLists {
+            for k in 0..<l.capacity where slots[l.logicalOffset + k] != SegmentEngine.none {
+                let e = slots[l.logicalOffset + k]
+                times.insertScored(row, l.entries, l.points, l.capacity, ScoredEvent.ts(e), ScoredEvent.points(e), l.cap, clock: clock)
+            }
+        }
     }
 }
 

@@ -222,7 +222,7 @@ struct HardeningTests {
         let headerBytes = 8 + 8 + source.engine.model.version.utf8.count + 8
         for l in layout.scoreLists {
             for k in 0..<l.capacity {
-                let at = headerBytes - 8 + 8 * (l.offset + k)
+                let at = headerBytes - 8 + 8 * (l.logicalOffset + k)
                 let v = legacy[at..<(at + 8)].withUnsafeBytes { $0.loadUnaligned(as: Int64.self) }
                 guard v != SegmentEngine.none else { continue }
                 let old = ScoredEvent.ts(v) << 16 | ScoredEvent.points(v)
@@ -242,7 +242,7 @@ struct HardeningTests {
         // 2 writes 8 bytes a slot) is refused, and the engine is left as it was.
         let list = layout.lists.first { $0.capacity >= 2 }!
         var hole = format2
-        let first = headerBytes + 8 * list.offset
+        let first = headerBytes + 8 * list.logicalOffset
         withUnsafeBytes(of: SegmentEngine.none.littleEndian) { hole.replaceSubrange(first..<(first + 8), with: $0) }
         withUnsafeBytes(of: at.littleEndian) { hole.replaceSubrange((first + 8)..<(first + 16), with: $0) }
         let target = Pipeline(model: .defaultModel())
@@ -305,7 +305,7 @@ struct HardeningTests {
         withUnsafeBytes(of: Int64.min.littleEndian) { marker.replaceSubrange(0..<8, with: $0) }
         // The pairs follow the slots: the first is the suppression tracker's (ts, tag).
         // (Format 2 ends its row with the two id pairs of formats 1 to 3.)
-        let pairsAt = slotsAt + 8 * (engine.layout.dedupOffset + StateLayout.legacyDedupSlots)
+        let pairsAt = slotsAt + 8 * (engine.layout.logicalDedupOffset + StateLayout.legacyDedupSlots)
         var tag = snap
         withUnsafeBytes(of: Int64(9).littleEndian) { tag.replaceSubrange((pairsAt + 8)..<(pairsAt + 16), with: $0) }
         let bad: [(String, [UInt8])] = [
