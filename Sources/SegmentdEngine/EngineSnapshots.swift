@@ -107,8 +107,9 @@ extension EngineCore {
         let bound = SnapshotWriter.bound(words: words) + extra
         let start = out.count
         out.append(contentsOf: repeatElement(0, count: bound))
-        // A plain value for the loops below (a method of the core called there would copy it).
-        let layout = self.layout
+        // The logical row, in the restore scratch (free between restores).
+        let logical = restoreScratch
+        layout.expand(row, into: logical)
         let written = out.withUnsafeMutableBufferPointer { buffer -> Int in
             var w = SnapshotWriter(buffer.baseAddress! + start, compact: compact)
             w.fixed(-format)
@@ -119,7 +120,7 @@ extension EngineCore {
                 w.word(maxTs)
                 let scoredBase = maxTs &<< ScoredEvent.pointsBits
                 for k in 0..<layout.logicalDedupOffset {
-                    var v = layout.logicalValue(layout.logicalSlots[k], row)
+                    var v = logical[k]
                     if k == layout.flags { v &= ~layout.dirtyBit }
                     switch snapshotSlotKinds[k] {
                     case .plain: w.word(v)
@@ -130,7 +131,7 @@ extension EngineCore {
                 }
             } else {
                 for k in 0..<layout.logicalDedupOffset {
-                    var v = layout.logicalValue(layout.logicalSlots[k], row)
+                    var v = logical[k]
                     if k == StateLayout.scheduled { v = SegmentEngine.unscheduled }
                     if k == layout.flags { v &= ~layout.dirtyBit }
                     w.fixed(v)
@@ -303,7 +304,7 @@ extension EngineCore {
         // The row's timer goes first: the wheel is told where it was before the row is replaced.
         let oldTimer = row[StateLayout.scheduled]
         if oldTimer != SegmentEngine.unscheduled { timers.remove(contact: Int32(idx), from: oldTimer) }
-        layout.store(logical: slots, into: row)
+        layout.store(logical: slots.baseAddress!, into: row)
         for (slot, (offset, _, isDate)) in pairSlots.enumerated() {
             row[offset] = SegmentEngine.none
             if isDate { row[offset + 1] = SegmentEngine.none }
@@ -344,12 +345,19 @@ extension EngineCore {
         }
     }
 
-    /// A list's `capacity` slots from `offset` hold its entries first, then empty places.
-    private static func checkNoGap(_ slots: UnsafeMutableBufferPointer<Int64>, _ offset: Int, _ capacity: Int) throws(SnapshotError) {
+    /// A list's `capacity` slots from `offset` hold its entries newest first (times, or
+    /// `ScoredEvent`s when `scored`), then empty places.
+    private static func checkNewestFirst(_ slots: UnsafeMutableBufferPointer<Int64>, _ offset: Int, _ capacity: Int, scored: Bool) throws(SnapshotError) {
         var k = 1
         while k < capacity {
-            if slots[offset + k - 1] == SegmentEngine.none && slots[offset + k] != SegmentEngine.none {
-                throw SnapshotError(description: "snapshot holds a list with an entry after an empty place")
+            let newer = slots[offset + k - 1], entry = slots[offset + k]
+            if entry != SegmentEngine.none {
+                if newer == SegmentEngine.none {
+                    throw SnapshotError(description: "snapshot holds a list with an entry after an empty place")
+                }
+                if scored ? ScoredEvent.ts(entry) > ScoredEvent.ts(newer) : entry > newer {
+                    throw SnapshotError(description: "snapshot holds a list whose entries are not newest first")
+                }
             }
             k += 1
         }
@@ -389,10 +397,10 @@ extension EngineCore {
         for l in layout.lists {
             for k in 0..<l.capacity { try EngineCore.checkEventTime(slots[l.logicalOffset + k]) }
         }
-        // A list is kept newest first from its first slot: an entry after an empty slot was never
-        // written by an engine (the evaluator reads a list's N-th slot as its N-th newest entry).
-        for l in layout.lists { try EngineCore.checkNoGap(slots, l.logicalOffset, l.capacity) }
-        for l in layout.scoreLists { try EngineCore.checkNoGap(slots, l.logicalOffset, l.capacity) }
+        // A list is kept newest first from its first slot: an entry after an empty slot, or newer
+        // than the one before it, was never written by an engine (the evaluator reads a list's
+        // N-th slot as its N-th newest entry).
+        for l in layout.lists { try EngineCore.checkNewestFirst(slots, l.logicalOffset, l.capacity, scored: false) }
         for l in layout.dayLists {
             for k in 0..<l.capacity {
                 let day = slots[l.logicalOffset + k]
@@ -420,6 +428,7 @@ extension EngineCore {
                 try EngineCore.checkEventTime(ts)
                 slots[l.logicalOffset + k] = ScoredEvent.pack(ts: ts, points: min(points, l.cap))
             }
+            try EngineCore.checkNewestFirst(slots, l.logicalOffset, l.capacity, scored: true)
         }
     }
 }

@@ -128,16 +128,29 @@ struct EventTimes: Sendable {
         return ts < moved ? 0 : UInt64(bitPattern: ts &- moved &+ 1)
     }
 
+    /// The base for a contact whose clock is `clock`: `margin` plus the longest window behind it
+    /// (the empty row's base for 8-byte entries, which never move), in base units.
+    func restingBaseUnit(clock: Millis) -> Int32 {
+        if margin == 0 { return EventTimes.emptyBase }
+        let lowest = Int64(Int32.min) << EventTimes.baseUnitBits
+        return Int32(max(lowest, clock - longestWindow - margin) >> EventTimes.baseUnitBits)
+    }
+
+    /// Sets the base of `row`, whose area is empty, to the resting base for `clock`; returns it.
+    func setRestingBase(_ row: Row, clock: Millis) -> Millis {
+        let unit = restingBaseUnit(clock: clock)
+        UnsafeMutableRawPointer(row).storeBytes(of: unit, toByteOffset: baseByte, as: Int32.self)
+        return Int64(unit) << EventTimes.baseUnitBits
+    }
+
     /// Moves the base of `row` up to `margin` plus the longest window behind `clock` and drops
     /// the entries older than it; returns the new base.
     @inline(never)
     func rebase(_ row: Row, clock: Millis) -> Millis {
         let raw = UnsafeMutableRawPointer(row)
         let old = EventTimes.base(raw, baseByte)
-        let lowest = Int64(Int32.min) << EventTimes.baseUnitBits
-        let wanted = max(lowest, clock - longestWindow - margin)
-        let unit = wanted >> EventTimes.baseUnitBits
-        let moved = unit << EventTimes.baseUnitBits
+        let unit = restingBaseUnit(clock: clock)
+        let moved = Int64(unit) << EventTimes.baseUnitBits
         if moved <= old { return old }
         let delta = UInt64(moved - old)
         for k in 0..<entryCount {
@@ -146,7 +159,7 @@ struct EventTimes: Sendable {
             if s == 0 { continue }
             EventTimes.store(raw, at, s <= delta ? 0 : s - delta, width)
         }
-        raw.storeBytes(of: Int32(unit), toByteOffset: baseByte, as: Int32.self)
+        raw.storeBytes(of: unit, toByteOffset: baseByte, as: Int32.self)
         return moved
     }
 

@@ -75,12 +75,11 @@ public struct StateLayout: Sendable {
         var bits: [UInt64]
     }
 
-    /// Where a slot of the logical row is: row slot `slot` (>= 0), or entry `entry` of list
-    /// `list` (the event lists, then the scored lists).
-    struct LogicalSlot: Sendable {
+    /// `count` slots of the logical row from `logical` that are row slots from `slot`.
+    struct FixedRun: Sendable {
+        var logical: Int
         var slot: Int
-        var list: Int
-        var entry: Int
+        var count: Int
     }
 
     public let stride: Int
@@ -102,10 +101,10 @@ public struct StateLayout: Sendable {
     let times: EventTimes
     /// The logical row, which snapshots hold: the row of earlier versions, every list at a
     /// fixed place of `capacity` 64-bit slots (times, scored events as `ScoredEvent`), empty
-    /// places none. Its length, where its remembered ids start, and per slot where it is now.
+    /// places none. Its length, where its remembered ids start, and where its other slots are.
     let logicalStride: Int
     let logicalDedupOffset: Int
-    let logicalSlots: [LogicalSlot]
+    let fixedRuns: [FixedRun]
 
     init(model: Model) {
         let groupCount = model.groups.count
@@ -128,19 +127,22 @@ public struct StateLayout: Sendable {
                                longestWindow: longest)
         // The row: the header, the times, sums, days, trackers, attributes, ids. The logical
         // row: the header, lists, sums, days, scored lists, trackers, attributes, ids.
-        var logicalSlots = (0...flags).map { LogicalSlot(slot: $0, list: -1, entry: -1) }
+        var fixedRuns = [FixedRun(logical: 0, slot: 0, count: flags + 1)]
         var logical = flags + 1
         var entry = 0
         var lists: [List] = []
         for l in model.lists {
             lists.append(List(entries: times.entryByte(entry), capacity: l.capacity, bit: 1 << UInt64(l.filter), logicalOffset: logical))
-            for k in 0..<l.capacity { logicalSlots.append(LogicalSlot(slot: -1, list: lists.count - 1, entry: k)) }
             logical += l.capacity
             entry += l.capacity
         }
         var off = flags + 1 + times.bytes / 8
         func fixed(_ count: Int) {
-            for k in 0..<count { logicalSlots.append(LogicalSlot(slot: off + k, list: -1, entry: -1)) }
+            if let last = fixedRuns.last, last.logical + last.count == logical, last.slot + last.count == off {
+                fixedRuns[fixedRuns.count - 1].count += count
+            } else {
+                fixedRuns.append(FixedRun(logical: logical, slot: off, count: count))
+            }
             off += count
             logical += count
         }
@@ -164,7 +166,6 @@ public struct StateLayout: Sendable {
                 row.append(scoreLists.count)
                 scoreLists.append(ScoreList(entries: times.entryByte(entry), points: pointsByte, capacity: p.eventCapacity, window: p.window, cap: Int64(p.cap),
                                             terms: p.eventTerms.map { (1 << UInt64($0.filter), Int64($0.points)) }, logicalOffset: logical))
-                for k in 0..<p.eventCapacity { logicalSlots.append(LogicalSlot(slot: -1, list: lists.count + scoreLists.count - 1, entry: k)) }
                 logical += p.eventCapacity
                 entry += p.eventCapacity
                 pointsByte += p.eventCapacity * times.pointsWidth
@@ -211,7 +212,7 @@ public struct StateLayout: Sendable {
         self.dedupOffset = dedupOffset
         self.times = times
         self.logicalStride = logical
-        self.logicalSlots = logicalSlots
+        self.fixedRuns = fixedRuns
         var empty = [Int64](repeating: SegmentEngine.none, count: off)
         empty[StateLayout.scheduled] = SegmentEngine.unscheduled
         empty[StateLayout.members] = 0
@@ -223,23 +224,8 @@ public struct StateLayout: Sendable {
 
     /// The logical offset of row slot `slot`.
     func logicalOffset(ofSlot slot: Int) -> Int {
-        logicalSlots.firstIndex { $0.slot == slot }!
-    }
-
-    /// The logical row's list `list` (the event lists, then the scored lists): its first slot
-    /// and capacity.
-    var logicalLists: [(offset: Int, capacity: Int)] {
-        lists.map { ($0.logicalOffset, $0.capacity) } + scoreLists.map { ($0.logicalOffset, $0.capacity) }
-    }
-
-    /// The value of logical slot `place` of the contact in `row`: a row slot, a list's time, or
-    /// a scored event as `ScoredEvent` (none for an empty place).
-    @inline(__always)
-    func logicalValue(_ place: LogicalSlot, _ row: UnsafePointer<Int64>) -> Int64 {
-        if place.slot >= 0 { return row[place.slot] }
-        if place.list < lists.count { return listTime(row, place.list, place.entry) }
-        guard let e = scoredEvent(row, place.list - lists.count, place.entry) else { return SegmentEngine.none }
-        return ScoredEvent.pack(ts: e.ts, points: e.points)
+        let run = fixedRuns.first { $0.slot <= slot && slot < $0.slot + $0.count }!
+        return run.logical + slot - run.slot
     }
 
     /// Entry `k` (newest first) of event list `list` of `row`: its time, or none.
@@ -255,20 +241,41 @@ public struct StateLayout: Sendable {
         return (ts, EventTimes.points(UnsafeRawPointer(row), l.points + k * times.pointsWidth, times.pointsMask))
     }
 
-    /// Writes a checked logical row (each list newest first, then its empty places) into `row`.
-    func store(logical slots: UnsafeMutableBufferPointer<Int64>, into row: Row) {
+    /// The logical row of the contact in `row`, into `logical` (`logicalStride` slots).
+    func expand(_ row: UnsafePointer<Int64>, into logical: UnsafeMutablePointer<Int64>) {
+        for run in fixedRuns { (logical + run.logical).update(from: row + run.slot, count: run.count) }
+        for (list, l) in lists.enumerated() {
+            for k in 0..<l.capacity { logical[l.logicalOffset + k] = listTime(row, list, k) }
+        }
+        for (list, l) in scoreLists.enumerated() {
+            for k in 0..<l.capacity {
+                let e = scoredEvent(row, list, k)
+                logical[l.logicalOffset + k] = e.map { ScoredEvent.pack(ts: $0.ts, points: $0.points) } ?? SegmentEngine.none
+            }
+        }
+    }
+
+    /// Writes a checked logical row (each list newest first, then its empty places; scored
+    /// points at most the cap) into `row`. Its entries are kept as they are, but those older
+    /// than the base the row's clock gives (`EventTimes.restingBase`), which no window counts.
+    func store(logical: UnsafeMutablePointer<Int64>, into row: Row) {
+        for run in fixedRuns { (row + run.slot).update(from: logical + run.logical, count: run.count) }
         times.clear(row)
-        for (k, place) in logicalSlots.enumerated() where place.slot >= 0 { row[place.slot] = slots[k] }
-        let clock = max(row[StateLayout.maxTs], row[StateLayout.lastTransition])
+        let base = times.setRestingBase(row, clock: max(row[StateLayout.maxTs], row[StateLayout.lastTransition]))
+        let raw = UnsafeMutableRawPointer(row)
         for l in lists {
-            for k in 0..<l.capacity where slots[l.logicalOffset + k] != SegmentEngine.none {
-                times.insertTime(row, l.entries, l.capacity, slots[l.logicalOffset + k], clock: clock)
+            for k in 0..<l.capacity {
+                let ts = logical[l.logicalOffset + k]
+                if ts == SegmentEngine.none || ts < base { break }
+                EventTimes.store(raw, l.entries + k * times.width, UInt64(bitPattern: ts &- base &+ 1), times.width)
             }
         }
         for l in scoreLists {
-            for k in 0..<l.capacity where slots[l.logicalOffset + k] != SegmentEngine.none {
-                let e = slots[l.logicalOffset + k]
-                times.insertScored(row, l.entries, l.points, l.capacity, ScoredEvent.ts(e), ScoredEvent.points(e), l.cap, clock: clock)
+            for k in 0..<l.capacity {
+                let e = logical[l.logicalOffset + k]
+                if e == SegmentEngine.none || ScoredEvent.ts(e) < base { break }
+                EventTimes.store(raw, l.entries + k * times.width, UInt64(bitPattern: ScoredEvent.ts(e) &- base &+ 1), times.width)
+                EventTimes.storePoints(raw, l.points + k * times.pointsWidth, ScoredEvent.points(e), times.pointsWidth)
             }
         }
     }

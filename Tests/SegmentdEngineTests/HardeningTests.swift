@@ -248,6 +248,12 @@ struct HardeningTests {
         let target = Pipeline(model: .defaultModel())
         #expect(throws: SegmentEngine.SnapshotError.self) { try target.engine.restore(contactId: Array("c".utf8), snapshot: hole) }
         #expect(target.engine.contactCount == 0)
+        // So is one whose second entry is newer than its first (lists are newest first).
+        var unordered = format2
+        withUnsafeBytes(of: (at - 1).littleEndian) { unordered.replaceSubrange(first..<(first + 8), with: $0) }
+        withUnsafeBytes(of: at.littleEndian) { unordered.replaceSubrange((first + 8)..<(first + 16), with: $0) }
+        #expect(throws: SegmentEngine.SnapshotError.self) { try target.engine.restore(contactId: Array("c".utf8), snapshot: unordered) }
+        #expect(target.engine.contactCount == 0)
         withUnsafeBytes(of: at.littleEndian) { hole.replaceSubrange(first..<(first + 8), with: $0) }
         try target.engine.restore(contactId: Array("c".utf8), snapshot: hole)
         #expect(target.engine.contactCount == 1)
