@@ -46,6 +46,8 @@ struct EventTimes: Sendable {
     /// The longest window that reads any of the lists, and how much further back the base goes.
     let longestWindow: Millis
     let margin: Millis
+    /// Whether the base moves (40-bit entries); 8-byte entries count from the empty row's base.
+    let baseMoves: Bool
     /// Bytes of the area (the base, the entries, the points), a multiple of 8.
     let bytes: Int
 
@@ -62,6 +64,7 @@ struct EventTimes: Sendable {
         pointsMask = pointsWidth == 1 ? 0xFF : 0xFFFF
         self.longestWindow = longestWindow
         margin = narrow ? 1 << 39 : 0
+        baseMoves = narrow
         let used = 4 + entryCount * width + scoredCapacities.reduce(0, +) * pointsWidth
         bytes = (used + 7) / 8 * 8
     }
@@ -124,14 +127,14 @@ struct EventTimes: Sendable {
         if ts < base { return 0 }
         let s = UInt64(bitPattern: ts &- base &+ 1)
         if s <= mask { return s }
-        let moved = rebase(row, clock: clock)
+        let moved = rebase(row, clock: max(clock, ts))
         return ts < moved ? 0 : UInt64(bitPattern: ts &- moved &+ 1)
     }
 
     /// The base for a contact whose clock is `clock`: `margin` plus the longest window behind it
     /// (the empty row's base for 8-byte entries, which never move), in base units.
     func restingBaseUnit(clock: Millis) -> Int32 {
-        if margin == 0 { return EventTimes.emptyBase }
+        if !baseMoves { return EventTimes.emptyBase }
         let lowest = Int64(Int32.min) << EventTimes.baseUnitBits
         return Int32(max(lowest, clock - longestWindow - margin) >> EventTimes.baseUnitBits)
     }

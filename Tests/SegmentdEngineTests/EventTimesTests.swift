@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import SegmentdEngine
 
@@ -95,5 +96,51 @@ struct EventTimesTests {
         let window = 10 * EventTimesTests.year
         #expect(window > EventTimes.narrowWindowLimit)
         run(seed: 7, longestWindow: window, steps: 3000)
+    }
+
+    /// The default model, and the same with a fifth group that reads a list over ten years: the
+    /// second keeps every list's times in 8 bytes from a fixed base, the first in 40 bits from a
+    /// base that moves. Over a stream with decades-long jumps and decades-late events, the four
+    /// groups they share make the same transitions, and every contact's snapshot restores to
+    /// itself in both.
+    @Test("40-bit and 8-byte list times give the same transitions, across decades")
+    func narrowAgainstWide() throws {
+        let decade = DefaultModel.yaml.replacingOccurrences(of: "version: default-1", with: "version: decade-1")
+            .replacingOccurrences(of: "\n# Segment Spec track events",
+                                  with: "  - name: clicked_this_decade\n    flag: {at_least: 1, of: {type: email_click}, within: 3650d}\n\n# Segment Spec track events")
+        let wideModel = try Model.load(yaml: decade, file: "decade.yaml")
+        let narrow = Pipeline(model: .defaultModel()), wide = Pipeline(model: wideModel)
+        #expect(narrow.engine.layout.times.width == 5 && wide.engine.layout.times.width == 8)
+        var rng = EvaluatorAgreementTests.Generator(state: 11)
+        var clock = EventTime.parseRFC3339("1990-01-01T00:00:00.000Z")!
+        let contacts = (0..<8).map { "c\($0)" }
+        var moved = 0
+        for n in 0..<4000 {
+            switch Int.random(in: 0..<1000, using: &rng) {
+            case 0..<600: clock += Millis.random(in: 0...600_000, using: &rng)
+            case 600..<900: clock += Millis.random(in: 0...(36 * 3_600_000), using: &rng)
+            case 900..<995: clock += Millis.random(in: 0...(40 * 86_400_000), using: &rng)
+            default: clock += Millis.random(in: (15 * EventTimesTests.year)...(25 * EventTimesTests.year), using: &rng)
+            }
+            let late = Int.random(in: 0..<100, using: &rng)
+            let ts = late < 6 ? clock - Millis.random(in: 0...(5 * 86_400_000), using: &rng)
+                : late < 8 ? max(Millis.earliestEventTime, clock - Millis.random(in: (10 * EventTimesTests.year)...(30 * EventTimesTests.year), using: &rng))
+                : clock
+            let line = EvaluatorAgreementTests.record(&rng, contact: contacts.randomElement(using: &rng)!, ts: ts, id: n)
+            _ = narrow.process(Array(line.utf8))
+            _ = wide.process(Array(line.utf8))
+            let expected = narrow.engine.takeTransitions()
+            #expect(wide.engine.takeTransitions().filter { $0.group < 4 } == expected, "record \(n): \(line)")
+            moved += expected.count
+        }
+        #expect(moved > 500)
+        for pipeline in [narrow, wide] {
+            let restored = Pipeline(model: pipeline.engine.model)
+            for idx in 0..<pipeline.engine.contactCount {
+                let snapshot = pipeline.engine.snapshot(contact: idx)
+                try restored.engine.restore(contactId: pipeline.engine.contactId(at: idx), snapshot: snapshot)
+                #expect(restored.engine.snapshot(contact: idx) == snapshot)
+            }
+        }
     }
 }
