@@ -394,8 +394,14 @@ extension EngineCore {
                 throw SnapshotError(description: "snapshot puts group \(g) in segment \(segment), which the model does not have")
             }
         }
+        // A list entry is the time of an applied event: never after the newest one.
+        let newest = slots[StateLayout.maxTs]
+        let afterNewest = SnapshotError(description: "snapshot holds a list entry after the contact's newest event")
         for l in layout.lists {
-            for k in 0..<l.capacity { try EngineCore.checkEventTime(slots[l.logicalOffset + k]) }
+            for k in 0..<l.capacity {
+                try EngineCore.checkEventTime(slots[l.logicalOffset + k])
+                if slots[l.logicalOffset + k] > newest { throw afterNewest }
+            }
         }
         // A list is kept newest first from its first slot: an entry after an empty slot, or newer
         // than the one before it, was never written by an engine (the evaluator reads a list's
@@ -426,6 +432,7 @@ extension EngineCore {
                 let ts = format == 1 ? e >> 16 : ScoredEvent.ts(e)
                 let points = format == 1 ? e & 0xFFFF : ScoredEvent.points(e)
                 try EngineCore.checkEventTime(ts)
+                if ts > newest { throw afterNewest }
                 slots[l.logicalOffset + k] = ScoredEvent.pack(ts: ts, points: min(points, l.cap))
             }
             try EngineCore.checkNewestFirst(slots, l.logicalOffset, l.capacity, scored: true)

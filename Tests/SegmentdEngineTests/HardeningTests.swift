@@ -241,20 +241,21 @@ struct HardeningTests {
         // A list is kept from its first place: one with an entry after an empty place (format
         // 2 writes 8 bytes a slot) is refused, and the engine is left as it was.
         let list = layout.lists.first { $0.capacity >= 2 }!
+        let held = EventTime.parseRFC3339("2026-06-02T00:00:00.000Z")!  // before the newest event
         var hole = format2
         let first = headerBytes + 8 * list.logicalOffset
         withUnsafeBytes(of: SegmentEngine.none.littleEndian) { hole.replaceSubrange(first..<(first + 8), with: $0) }
-        withUnsafeBytes(of: at.littleEndian) { hole.replaceSubrange((first + 8)..<(first + 16), with: $0) }
+        withUnsafeBytes(of: held.littleEndian) { hole.replaceSubrange((first + 8)..<(first + 16), with: $0) }
         let target = Pipeline(model: .defaultModel())
         #expect(throws: SegmentEngine.SnapshotError.self) { try target.engine.restore(contactId: Array("c".utf8), snapshot: hole) }
         #expect(target.engine.contactCount == 0)
         // So is one whose second entry is newer than its first (lists are newest first).
         var unordered = format2
-        withUnsafeBytes(of: (at - 1).littleEndian) { unordered.replaceSubrange(first..<(first + 8), with: $0) }
-        withUnsafeBytes(of: at.littleEndian) { unordered.replaceSubrange((first + 8)..<(first + 16), with: $0) }
+        withUnsafeBytes(of: (held - 1).littleEndian) { unordered.replaceSubrange(first..<(first + 8), with: $0) }
+        withUnsafeBytes(of: held.littleEndian) { unordered.replaceSubrange((first + 8)..<(first + 16), with: $0) }
         #expect(throws: SegmentEngine.SnapshotError.self) { try target.engine.restore(contactId: Array("c".utf8), snapshot: unordered) }
         #expect(target.engine.contactCount == 0)
-        withUnsafeBytes(of: at.littleEndian) { hole.replaceSubrange(first..<(first + 8), with: $0) }
+        withUnsafeBytes(of: held.littleEndian) { hole.replaceSubrange(first..<(first + 8), with: $0) }
         try target.engine.restore(contactId: Array("c".utf8), snapshot: hole)
         #expect(target.engine.contactCount == 1)
     }
@@ -325,6 +326,7 @@ struct HardeningTests {
             ("no first time", with(slot: StateLayout.firstSeen, Int64.min)),
             ("never evaluated (cursor none)", with(slot: StateLayout.cursor, Int64.min)),
             ("first seen after the newest event", with(slot: StateLayout.firstSeen, EventTime.parseRFC3339("2027-01-01T00:00:00Z")!)),
+            ("a list time after the newest event", with(slot: engine.layout.lists[0].logicalOffset, EventTime.parseRFC3339("2027-01-01T00:00:00Z")!)),
         ]
         let target = engineWithHistory()
         let before = target.engine.snapshot(contact: 0)
