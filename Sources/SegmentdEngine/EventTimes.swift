@@ -139,9 +139,19 @@ struct EventTimes: Sendable {
         return Int32(max(lowest, clock - longestWindow - margin) >> EventTimes.baseUnitBits)
     }
 
-    /// Sets the base of `row`, whose area is empty, to the resting base for `clock`; returns it.
-    func setRestingBase(_ row: Row, clock: Millis) -> Millis {
-        let unit = restingBaseUnit(clock: clock)
+    /// Sets the base of `row`, whose area is empty, for entries from `oldest` to `newest`: at
+    /// `oldest` (so a contact's entries come back as they were), or as far after it as `newest`
+    /// needs (the entries before it are then more than 2^40 ms behind the newest, beyond every
+    /// window); returns it.
+    func setBase(_ row: Row, oldest: Millis, newest: Millis) -> Millis {
+        var unit = EventTimes.emptyBase
+        if baseMoves && oldest <= newest {
+            var wanted = oldest >> EventTimes.baseUnitBits
+            if newest - (wanted << EventTimes.baseUnitBits) + 1 > Int64(mask) {
+                wanted = (newest + 1 - Int64(mask) + (1 << EventTimes.baseUnitBits) - 1) >> EventTimes.baseUnitBits
+            }
+            unit = Int32(wanted)
+        }
         UnsafeMutableRawPointer(row).storeBytes(of: unit, toByteOffset: baseByte, as: Int32.self)
         return Int64(unit) << EventTimes.baseUnitBits
     }

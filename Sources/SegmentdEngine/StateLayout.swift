@@ -255,13 +255,27 @@ public struct StateLayout: Sendable {
         }
     }
 
-    /// Writes a checked logical row (each list newest first, then its empty places; scored
-    /// points at most the cap) into `row`. Its entries are kept as they are, but those older
-    /// than the base the row's clock gives (`EventTimes.restingBase`), which no window counts.
+    /// Writes a checked logical row (each list newest first, then its empty places; times at
+    /// most the newest event's; scored points at most the cap) into `row`, so that it expands
+    /// back to the same logical row. (Only times more than 2^40 ms behind the newest entry, which
+    /// no engine keeps and no window counts, are left out: `EventTimes.setBase`.)
     func store(logical: UnsafeMutablePointer<Int64>, into row: Row) {
         for run in fixedRuns { (row + run.slot).update(from: logical + run.logical, count: run.count) }
         times.clear(row)
-        let base = times.setRestingBase(row, clock: max(row[StateLayout.maxTs], row[StateLayout.lastTransition]))
+        var oldest = Millis.max, newest = Millis.min
+        for l in lists {
+            for k in 0..<l.capacity where logical[l.logicalOffset + k] != SegmentEngine.none {
+                oldest = min(oldest, logical[l.logicalOffset + k])
+                newest = max(newest, logical[l.logicalOffset + k])
+            }
+        }
+        for l in scoreLists {
+            for k in 0..<l.capacity where logical[l.logicalOffset + k] != SegmentEngine.none {
+                oldest = min(oldest, ScoredEvent.ts(logical[l.logicalOffset + k]))
+                newest = max(newest, ScoredEvent.ts(logical[l.logicalOffset + k]))
+            }
+        }
+        let base = times.setBase(row, oldest: oldest, newest: newest)
         let raw = UnsafeMutableRawPointer(row)
         for l in lists {
             for k in 0..<l.capacity {

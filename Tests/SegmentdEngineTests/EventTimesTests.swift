@@ -143,4 +143,24 @@ struct EventTimesTests {
             }
         }
     }
+
+    /// A contact whose clock moved on 30 years with no list entry since: the engine still holds
+    /// its old entry (its base moves only when an entry needs it), and a restore of its snapshot
+    /// holds it too, so the snapshot restores to itself byte for byte.
+    @Test("a snapshot restores to itself when the clock has moved decades past the list times")
+    func snapshotAfterDecades() throws {
+        let p = Pipeline(model: .defaultModel())
+        for line in [
+            #"{"contact_id":"c","type":"subscribed","ts":"2000-01-01T00:00:00Z","event_id":"s"}"#,
+            #"{"contact_id":"c","type":"page_view","ts":"2000-01-02T00:00:00Z","props":{"path":"/pricing"}}"#,
+            #"{"contact_id":"c","type":"traits","ts":"2030-01-01T00:00:00Z","props":{"industry":"saas"}}"#,
+        ] { _ = p.process(Array(line.utf8)) }
+        let reasons = p.engine.explain(Array("c".utf8))!.groups.flatMap(\.reasons).joined(separator: "\n")
+        #expect(reasons.contains("'subscribed' in the last 30d (latest 2000-01-01T00:00:00.000Z)"), "\(reasons)")
+        let snapshot = p.engine.snapshot(contact: 0)
+        let restored = Pipeline(model: .defaultModel())
+        try restored.engine.restore(contactId: Array("c".utf8), snapshot: snapshot)
+        #expect(restored.engine.snapshot(contact: 0) == snapshot)
+        #expect(restored.engine.explain(Array("c".utf8))!.groups.flatMap(\.reasons).joined(separator: "\n") == reasons)
+    }
 }
