@@ -200,9 +200,9 @@ struct EventTimes: Sendable {
         if s == 0 { return }
         // One copy per width, each with its width a constant.
         if width == 5 {
-            EventTimes.insert(UnsafeMutableRawPointer(row), at, capacity, s, width: 5, mask: mask)
+            _ = EventTimes.insert(UnsafeMutableRawPointer(row), at, capacity, s, width: 5, mask: mask)
         } else {
-            EventTimes.insert(UnsafeMutableRawPointer(row), at, capacity, s, width: 8, mask: mask)
+            _ = EventTimes.insert(UnsafeMutableRawPointer(row), at, capacity, s, width: 8, mask: mask)
         }
     }
 
@@ -221,34 +221,34 @@ struct EventTimes: Sendable {
         }
     }
 
-    /// `insertTime` for stored value `s` (not 0).
+    /// Puts stored value `s` (not 0) at its place in the newest-first list of `capacity`
+    /// entries from byte `at`, the entries from there moving one place down (the last falls
+    /// off, and `moved(from, to)` moves what goes with an entry); returns the place, or nil
+    /// when the list is full of newer entries.
     @inline(__always)
-    private static func insert(_ raw: UnsafeMutableRawPointer, _ at: Int, _ capacity: Int, _ s: UInt64, width: Int, mask: UInt64) {
+    private static func insert(_ raw: UnsafeMutableRawPointer, _ at: Int, _ capacity: Int, _ s: UInt64, width: Int, mask: UInt64,
+                               moved: (_ from: Int, _ to: Int) -> Void = { _, _ in }) -> Int? {
         var i = 0
         while i < capacity, stored(raw, at &+ i &* width, mask) > s { i &+= 1 }
-        if i == capacity { return }
+        if i == capacity { return nil }
         var j = capacity &- 1
         while j > i {
             store(raw, at &+ j &* width, stored(raw, at &+ (j &- 1) &* width, mask), width)
+            moved(j &- 1, j)
             j &-= 1
         }
         store(raw, at &+ i &* width, s, width)
+        return i
     }
 
     /// `insertScored` for stored value `s` (not 0) and `points` (at most the cap).
     @inline(__always)
     private static func insertScored(_ raw: UnsafeMutableRawPointer, _ at: Int, _ pointsAt: Int, _ capacity: Int, _ s: UInt64, _ points: Int64, _ scoreCap: Int64,
                                      width: Int, mask: UInt64, pointsWidth: Int, pointsMask: UInt64) {
-        var i = 0
-        while i < capacity, stored(raw, at &+ i &* width, mask) > s { i &+= 1 }
-        if i == capacity { return }
-        var j = capacity &- 1
-        while j > i {
-            store(raw, at &+ j &* width, stored(raw, at &+ (j &- 1) &* width, mask), width)
-            storePoints(raw, pointsAt &+ j &* pointsWidth, EventTimes.points(raw, pointsAt &+ (j &- 1) &* pointsWidth, pointsMask), pointsWidth)
-            j &-= 1
+        let place = insert(raw, at, capacity, s, width: width, mask: mask) { from, to in
+            storePoints(raw, pointsAt &+ to &* pointsWidth, EventTimes.points(raw, pointsAt &+ from &* pointsWidth, pointsMask), pointsWidth)
         }
-        store(raw, at &+ i &* width, s, width)
+        guard let i = place else { return }
         storePoints(raw, pointsAt &+ i &* pointsWidth, points, pointsWidth)
         // The newest entries up to the one that reaches the cap stay; the rest go.
         var sum: Int64 = 0
