@@ -178,9 +178,8 @@ struct EventTimes: Sendable {
 
     /// Empties the area of `row`: no entries, the empty row's base.
     func clear(_ row: Row) {
-        let raw = UnsafeMutableRawPointer(row)
-        for k in 0..<bytes { raw.storeBytes(of: 0, toByteOffset: baseByte + k, as: UInt8.self) }
-        raw.storeBytes(of: EventTimes.emptyBase, toByteOffset: baseByte, as: Int32.self)
+        (row + baseByte / 8).update(repeating: 0, count: bytes / 8)
+        UnsafeMutableRawPointer(row).storeBytes(of: EventTimes.emptyBase, toByteOffset: baseByte, as: Int32.self)
     }
 
     /// Writes `ts` as the entry at byte `at`, as it is (a copy of a list, newest first, in

@@ -75,6 +75,17 @@ public struct StateLayout: Sendable {
         var bits: [UInt64]
     }
 
+    /// A list as snapshots read and write it: its first logical slot, its entries' bytes in the
+    /// row (and its points', for a scored list), its capacity. Plain values, so that a loop over
+    /// them counts no references.
+    struct ListPlace: Sendable {
+        var logical: Int
+        var entries: Int
+        var points: Int
+        var capacity: Int
+        var scored: Bool
+    }
+
     /// `count` slots of the logical row from `logical` that are row slots from `slot`.
     struct FixedRun: Sendable {
         var logical: Int
@@ -105,6 +116,8 @@ public struct StateLayout: Sendable {
     let logicalStride: Int
     let logicalDedupOffset: Int
     let fixedRuns: [FixedRun]
+    /// The event lists, then the scored lists.
+    let listPlaces: [ListPlace]
 
     init(model: Model) {
         let groupCount = model.groups.count
@@ -213,6 +226,8 @@ public struct StateLayout: Sendable {
         self.times = times
         self.logicalStride = logical
         self.fixedRuns = fixedRuns
+        self.listPlaces = lists.map { ListPlace(logical: $0.logicalOffset, entries: $0.entries, points: -1, capacity: $0.capacity, scored: false) }
+            + scoreLists.map { ListPlace(logical: $0.logicalOffset, entries: $0.entries, points: $0.points, capacity: $0.capacity, scored: true) }
         var empty = [Int64](repeating: SegmentEngine.none, count: off)
         empty[StateLayout.scheduled] = SegmentEngine.unscheduled
         empty[StateLayout.members] = 0
@@ -244,14 +259,22 @@ public struct StateLayout: Sendable {
     /// The logical row of the contact in `row`, into `logical` (`logicalStride` slots).
     func expand(_ row: UnsafePointer<Int64>, into logical: UnsafeMutablePointer<Int64>) {
         for run in fixedRuns { (logical + run.logical).update(from: row + run.slot, count: run.count) }
-        for (list, l) in lists.enumerated() {
-            for k in 0..<l.capacity { logical[l.logicalOffset + k] = listTime(row, list, k) }
-        }
-        for (list, l) in scoreLists.enumerated() {
-            for k in 0..<l.capacity {
-                let e = scoredEvent(row, list, k)
-                logical[l.logicalOffset + k] = e.map { ScoredEvent.pack(ts: $0.ts, points: $0.points) } ?? SegmentEngine.none
+        let raw = UnsafeRawPointer(row)
+        let base = EventTimes.base(raw, times.baseByte) &- 1
+        let width = times.width, mask = times.mask
+        for place in listPlaces {
+            // The entries, then the empty places from the first one on.
+            var k = 0
+            while k < place.capacity {
+                let s = EventTimes.stored(raw, place.entries &+ k &* width, mask)
+                if s == 0 { break }
+                let ts = base &+ Int64(bitPattern: s)
+                logical[place.logical &+ k] = place.scored
+                    ? ScoredEvent.pack(ts: ts, points: EventTimes.points(raw, place.points &+ k &* times.pointsWidth, times.pointsMask))
+                    : ts
+                k &+= 1
             }
+            (logical + place.logical + k).update(repeating: SegmentEngine.none, count: place.capacity - k)
         }
     }
 
@@ -262,34 +285,25 @@ public struct StateLayout: Sendable {
     func store(logical: UnsafeMutablePointer<Int64>, into row: Row) {
         for run in fixedRuns { (row + run.slot).update(from: logical + run.logical, count: run.count) }
         times.clear(row)
+        // Each list is newest first: its first entry is its newest, its last its oldest.
         var oldest = Millis.max, newest = Millis.min
-        for l in lists {
-            for k in 0..<l.capacity where logical[l.logicalOffset + k] != SegmentEngine.none {
-                oldest = min(oldest, logical[l.logicalOffset + k])
-                newest = max(newest, logical[l.logicalOffset + k])
-            }
-        }
-        for l in scoreLists {
-            for k in 0..<l.capacity where logical[l.logicalOffset + k] != SegmentEngine.none {
-                oldest = min(oldest, ScoredEvent.ts(logical[l.logicalOffset + k]))
-                newest = max(newest, ScoredEvent.ts(logical[l.logicalOffset + k]))
-            }
+        for place in listPlaces where logical[place.logical] != SegmentEngine.none {
+            var last = place.capacity - 1
+            while logical[place.logical + last] == SegmentEngine.none { last -= 1 }
+            let first = logical[place.logical], final = logical[place.logical + last]
+            newest = max(newest, place.scored ? ScoredEvent.ts(first) : first)
+            oldest = min(oldest, place.scored ? ScoredEvent.ts(final) : final)
         }
         let base = times.setBase(row, oldest: oldest, newest: newest)
         let raw = UnsafeMutableRawPointer(row)
-        for l in lists {
-            for k in 0..<l.capacity {
-                let ts = logical[l.logicalOffset + k]
-                if ts == SegmentEngine.none || ts < base { break }
-                EventTimes.store(raw, l.entries + k * times.width, UInt64(bitPattern: ts &- base &+ 1), times.width)
-            }
-        }
-        for l in scoreLists {
-            for k in 0..<l.capacity {
-                let e = logical[l.logicalOffset + k]
-                if e == SegmentEngine.none || ScoredEvent.ts(e) < base { break }
-                EventTimes.store(raw, l.entries + k * times.width, UInt64(bitPattern: ScoredEvent.ts(e) &- base &+ 1), times.width)
-                EventTimes.storePoints(raw, l.points + k * times.pointsWidth, ScoredEvent.points(e), times.pointsWidth)
+        for place in listPlaces {
+            for k in 0..<place.capacity {
+                let e = logical[place.logical + k]
+                if e == SegmentEngine.none { break }
+                let ts = place.scored ? ScoredEvent.ts(e) : e
+                if ts < base { break }
+                EventTimes.store(raw, place.entries + k * times.width, UInt64(bitPattern: ts &- base &+ 1), times.width)
+                if place.scored { EventTimes.storePoints(raw, place.points + k * times.pointsWidth, ScoredEvent.points(e), times.pointsWidth) }
             }
         }
     }
