@@ -139,14 +139,16 @@ struct EventTimes: Sendable {
         return Int32(max(lowest, clock - longestWindow - margin) >> EventTimes.baseUnitBits)
     }
 
-    /// Sets the base of `row`, whose area is empty, for entries from `oldest` to `newest`: at
-    /// `oldest` (so a contact's entries come back as they were), or as far after it as `newest`
-    /// needs (the entries before it are then more than 2^40 ms behind the newest, beyond every
-    /// window); returns it.
-    func setBase(_ row: Row, oldest: Millis, newest: Millis) -> Millis {
-        var unit = EventTimes.emptyBase
+    /// Sets the base of `row`, whose area is empty and whose clock is `clock`, for entries from
+    /// `oldest` to `newest` (none: `oldest` after `newest`); returns it. The base is never
+    /// after the resting base for the clock, so that a time before it is one no window counts
+    /// (a late event older than every entry must still go in), and never after `oldest`, so the
+    /// entries come back as they were, unless `newest` needs it later (the entries before it are
+    /// then more than 2^40 ms behind the newest, beyond every window).
+    func setBase(_ row: Row, oldest: Millis, newest: Millis, clock: Millis) -> Millis {
+        var unit = restingBaseUnit(clock: clock)
         if baseMoves && oldest <= newest {
-            var wanted = oldest >> EventTimes.baseUnitBits
+            var wanted = min(Int64(unit), oldest >> EventTimes.baseUnitBits)
             if newest - (wanted << EventTimes.baseUnitBits) + 1 > Int64(mask) {
                 wanted = (newest + 1 - Int64(mask) + (1 << EventTimes.baseUnitBits) - 1) >> EventTimes.baseUnitBits
             }

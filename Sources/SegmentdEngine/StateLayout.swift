@@ -294,7 +294,7 @@ public struct StateLayout: Sendable {
             newest = max(newest, place.scored ? ScoredEvent.ts(first) : first)
             oldest = min(oldest, place.scored ? ScoredEvent.ts(final) : final)
         }
-        let base = times.setBase(row, oldest: oldest, newest: newest)
+        let base = times.setBase(row, oldest: oldest, newest: newest, clock: max(row[StateLayout.maxTs], row[StateLayout.lastTransition]))
         let raw = UnsafeMutableRawPointer(row)
         for place in listPlaces {
             for k in 0..<place.capacity {

@@ -163,4 +163,31 @@ struct EventTimesTests {
         #expect(restored.engine.snapshot(contact: 0) == snapshot)
         #expect(restored.engine.explain(Array("c".utf8))!.groups.flatMap(\.reasons).joined(separator: "\n") == reasons)
     }
+
+    /// After a restore, a late event older than every time the contact holds still counts: the
+    /// restored base is behind the clock by the longest window and more, never at the oldest
+    /// entry. (A base put at the oldest entry dropped such an event as "too old": the daemon's
+    /// restart tests caught it.)
+    @Test("a restored contact takes a late event older than every time it holds")
+    func lateEventAfterRestore() throws {
+        let lines = [
+            #"{"contact_id":"c","type":"email_open","ts":"2026-03-10T09:00:00Z","event_id":"a"}"#,
+            #"{"contact_id":"c","type":"email_click","ts":"2026-03-10T10:00:00Z","event_id":"b"}"#,
+            #"{"contact_id":"c","type":"email_reply","ts":"2026-03-08T09:00:00Z","event_id":"c"}"#,
+        ].map { Array($0.utf8) }
+        let whole = Pipeline(model: .defaultModel())
+        var expected: [Transition] = []
+        for line in lines { _ = whole.process(line); expected += whole.engine.takeTransitions() }
+        // The late event makes the third engagement in 30 days: engaged_non_converter.
+        #expect(expected.contains { if case .event(let id, _) = $0.cause { return id == "c" } else { return false } })
+        let before = Pipeline(model: .defaultModel())
+        var split: [Transition] = []
+        for line in lines[..<2] { _ = before.process(line); split += before.engine.takeTransitions() }
+        let after = Pipeline(model: .defaultModel())
+        try after.engine.restore(contactId: Array("c".utf8), snapshot: before.engine.snapshot(contact: 0))
+        after.engine.restoreCheckpoint(streamTime: before.engine.checkpoint.streamTime, watermark: before.engine.checkpoint.watermark)
+        _ = after.process(lines[2])
+        split += after.engine.takeTransitions()
+        #expect(split == expected)
+    }
 }
