@@ -202,13 +202,13 @@ public struct Model: Sendable {
     public static let maxEventTypes = 64
     /// The largest cap of a score part, and the largest points of a term (either sign for a
     /// static term). Sums of points can never overflow, and a scored event's points always fit
-    /// its packed slot (`ScoredEvent`).
+    /// its packed slot (`ScoredEvent`) and the row's two bytes for them (`EventTimes`).
     public static let maxPoints = 10_000
     /// The most events one list keeps per contact: the largest `at_least`, and the most
     /// scored events a score part can need (its cap over its smallest per-event points).
     public static let maxListCapacity = 64
-    /// The most 8-byte slots of event lists and scored events one contact's state may hold
-    /// (2 KiB + the fixed part): a model's memory is bounded before it is used.
+    /// The most entries of event lists and scored events one contact's state may hold (5 or
+    /// 8 bytes each, 2 KiB at most, + the fixed part): a model's memory is bounded before it is used.
     public static let maxEventSlots = 256
     /// The most conditions and filter expressions a model may compile (YAML aliases can make
     /// a small file stand for an enormous tree).

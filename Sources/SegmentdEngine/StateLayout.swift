@@ -4,7 +4,8 @@ import CPrefetch
 ///
 /// Derived once from the model: the engine stores every contact as `stride` consecutive
 /// slots, so per-contact state needs no allocation and a contact's row is one cache-friendly
-/// run of memory.
+/// run of memory. The event lists' and scored lists' times share one area of those slots, in
+/// 5-byte entries (`EventTimes`); snapshots see them in the *logical* row, a 64-bit slot each.
 public struct StateLayout: Sendable {
     // Fixed header slots.
     static let lastTransition = 0  // `at` of the latest transition (none: Int64.min)
@@ -340,7 +341,8 @@ enum PackedPair {
     }
 }
 
-/// A scored event in one slot: `ts << 15 | points`.
+/// A scored event in one slot of the logical row (snapshots; the row itself keeps its time and
+/// points apart, in `EventTimes`): `ts << 15 | points`.
 ///
 /// Every event time lies in the years 0000 to 9999, i.e. within ±2^48 ms, so the time takes
 /// 49 bits (signed: an arithmetic shift gives it back, negative times included) and leaves
