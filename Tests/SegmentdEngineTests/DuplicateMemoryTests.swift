@@ -12,17 +12,19 @@ struct DuplicateMemoryTests {
     static func live(at newest: Millis) -> IdHorizon { IdHorizon(newest: newest, horizon: UInt64(horizon)) }
     static func id(_ fingerprint: UInt32, _ stamp: Millis) -> RememberedId { RememberedId(fingerprint: fingerprint, stamp: stamp) }
 
-    @Test("ids beyond a block's eight are all caught, and a dead block is reused before memory grows")
+    @Test("ids beyond a block's places are all caught, and a dead block is reused before memory grows")
     func blocksReturnToThePool() {
+        let perBlock = DuplicateOverflow.idsPerBlock
         var overflow = DuplicateOverflow()
         for _ in 0..<3 { overflow.addContact() }
         let t0: Int64 = 1_767_225_600_000
         let live0 = DuplicateMemoryTests.live(at: t0)
-        // Contact 0: a busy spell of 12 ids, two blocks.
-        for n in 1...12 { overflow.remember(contact: 0, DuplicateMemoryTests.id(UInt32(n), t0), live: live0) }
+        // Contact 0: a busy spell of a block and a half of ids, two blocks.
+        let spell = perBlock + perBlock / 2
+        for n in 1...spell { overflow.remember(contact: 0, DuplicateMemoryTests.id(UInt32(n), t0), live: live0) }
         #expect(overflow.blockCount == 2)
-        for n in 1...12 { #expect(overflow.contains(contact: 0, fingerprint: UInt32(n), live: live0)) }
-        #expect(!overflow.contains(contact: 0, fingerprint: 13, live: live0))
+        for n in 1...spell { #expect(overflow.contains(contact: 0, fingerprint: UInt32(n), live: live0)) }
+        #expect(!overflow.contains(contact: 0, fingerprint: UInt32(spell + 1), live: live0))
         #expect(!overflow.contains(contact: 1, fingerprint: 1, live: live0))
         // Eight days on, the spell's ids have left the horizon: contact 0's blocks go back.
         let t1 = t0 + 8 * DuplicateMemoryTests.day
@@ -31,10 +33,10 @@ struct DuplicateMemoryTests {
         overflow.release(contact: 0, live: live1)
         #expect(!overflow.hasBlocks(contact: 0))
         #expect(!overflow.contains(contact: 0, fingerprint: 3, live: live1))
-        // Contact 1's busy spell takes them: no new memory.
-        for n in 100..<116 { overflow.remember(contact: 1, DuplicateMemoryTests.id(UInt32(n), t1), live: live1) }
+        // Contact 1's busy spell of two full blocks takes them: no new memory.
+        for n in 100..<(100 + 2 * perBlock) { overflow.remember(contact: 1, DuplicateMemoryTests.id(UInt32(n), t1), live: live1) }
         #expect(overflow.blockCount == 2)
-        for n in 100..<116 { #expect(overflow.contains(contact: 1, fingerprint: UInt32(n), live: live1)) }
+        for n in 100..<(100 + 2 * perBlock) { #expect(overflow.contains(contact: 1, fingerprint: UInt32(n), live: live1)) }
         // A third spell while both blocks are held needs a new one.
         overflow.remember(contact: 2, DuplicateMemoryTests.id(7, t1), live: live1)
         #expect(overflow.blockCount == 3)
@@ -42,25 +44,28 @@ struct DuplicateMemoryTests {
 
     @Test("remembering frees the chain's dead blocks and keeps its live ones")
     func rememberSweeps() {
+        let perBlock = DuplicateOverflow.idsPerBlock
         var overflow = DuplicateOverflow()
         overflow.addContact()
         let t0: Int64 = 1_767_225_600_000
         let t1 = t0 + 3 * DuplicateMemoryTests.day
-        // Eight ids at t0 fill one block, eight at t1 a second (at the chain's head).
-        for n in 1...8 { overflow.remember(contact: 0, DuplicateMemoryTests.id(UInt32(n), t0), live: DuplicateMemoryTests.live(at: t0)) }
-        for n in 9...16 { overflow.remember(contact: 0, DuplicateMemoryTests.id(UInt32(n), t1), live: DuplicateMemoryTests.live(at: t1)) }
+        // A block's worth of ids at t0 fill one block, as many at t1 a second (at the chain's head).
+        for n in 1...perBlock { overflow.remember(contact: 0, DuplicateMemoryTests.id(UInt32(n), t0), live: DuplicateMemoryTests.live(at: t0)) }
+        for n in (perBlock + 1)...(2 * perBlock) { overflow.remember(contact: 0, DuplicateMemoryTests.id(UInt32(n), t1), live: DuplicateMemoryTests.live(at: t1)) }
         #expect(overflow.blockCount == 2)
-        // At t0 + 8 days the first eight are dead: one more id frees their block and the
-        // ids of t1 stay caught.
+        // At t0 + 8 days the first block's ids are dead: one more id takes their block's first
+        // place, its other places are emptied, and the ids of t1 stay caught.
         let t2 = t0 + 8 * DuplicateMemoryTests.day
         let live2 = DuplicateMemoryTests.live(at: t2)
-        overflow.remember(contact: 0, DuplicateMemoryTests.id(17, t2), live: live2)
-        for n in 9...17 { #expect(overflow.contains(contact: 0, fingerprint: UInt32(n), live: live2)) }
-        #expect(overflow.entries(contact: 0, live: live2).count == 9)
-        // The freed block is in the pool: a new block for another id comes from it.
-        for n in 18...25 { overflow.remember(contact: 0, DuplicateMemoryTests.id(UInt32(n), t2), live: live2) }
+        let next = 2 * perBlock + 1
+        overflow.remember(contact: 0, DuplicateMemoryTests.id(UInt32(next), t2), live: live2)
+        for n in (perBlock + 1)...next { #expect(overflow.contains(contact: 0, fingerprint: UInt32(n), live: live2)) }
+        #expect(!overflow.contains(contact: 0, fingerprint: 1, live: live2))
+        #expect(overflow.entries(contact: 0, live: live2).count == perBlock + 1)
+        // The emptied places are filled before a new block is taken.
+        for n in (next + 1)...(next + perBlock) { overflow.remember(contact: 0, DuplicateMemoryTests.id(UInt32(n), t2), live: live2) }
         #expect(overflow.blockCount == 3)
-        #expect(overflow.entries(contact: 0, live: live2).count == 17)
+        #expect(overflow.entries(contact: 0, live: live2).count == 2 * perBlock + 1)
     }
 
     @Test("a remembered id's age is exact from 32 bits of stamp within 2^32 ms, and a fingerprint never 0")
