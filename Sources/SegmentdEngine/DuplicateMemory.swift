@@ -29,6 +29,16 @@ struct RememberedId: Equatable {
 
     var slot: Int64 { Int64(bitPattern: word) }
     var isEmpty: Bool { word == 0 }
+
+    /// The row's last id place holds an id, or, while the contact has more live ids than its
+    /// row holds, the first block of its overflow chain (`DuplicateOverflow`): a word whose
+    /// high half, an id's fingerprint, is 0. `chain(-1)` is the empty place.
+    @inline(__always)
+    static func chain(_ block: Int32) -> RememberedId { RememberedId(word: block < 0 ? 0 : UInt64(block) + 1) }
+
+    /// The first block of the chain this place names, or -1 (an id or an empty place).
+    @inline(__always)
+    var chainHead: Int32 { word >> 32 == 0 ? Int32(truncatingIfNeeded: Int64(word) - 1) : -1 }
     var fingerprint: UInt32 { UInt32(truncatingIfNeeded: word >> 32) }
 
     /// The id's full stamp, given the contact's newest time (exact while the stamp is less than
@@ -62,7 +72,7 @@ struct RememberedId: Equatable {
 /// newest event time.
 struct IdHorizon {
     let newest: Millis
-    /// At most 2^32: every id that is not empty is then live.
+    /// At most 2^32: every id is then live (an empty place or a chain's place never is).
     let horizon: UInt64
 
     /// Every id that is not empty counts as live.
@@ -71,7 +81,7 @@ struct IdHorizon {
     static let noId = IdHorizon(newest: 0, horizon: 0)
 
     @inline(__always)
-    func isLive(_ id: RememberedId) -> Bool { !id.isEmpty && UInt64(id.age(newest: newest)) < horizon }
+    func isLive(_ id: RememberedId) -> Bool { id.fingerprint != 0 && UInt64(id.age(newest: newest)) < horizon }
 
     /// Whether `id` is live and is the id with `fingerprint` (never 0).
     @inline(__always)
@@ -90,33 +100,33 @@ struct IdHorizon {
 ///
 /// Each contact with more live ids than its row holds owns a chain of fixed blocks taken
 /// from one pool: no allocation per contact or per event, no hashing of the contact, and a
-/// contact's entries can be listed (snapshots) and replaced (restore, model change). A block
-/// is 4 ids of 8 bytes, half a cache line: most contacts that spill hold 1 to 4 more ids, so
-/// blocks of 8 were mostly empty places. An id no longer live is dead and its place is reused;
-/// a block left with no live id goes back to the pool for any contact, so the pool holds
-/// about the blocks of the contacts busy within the horizon.
+/// contact's entries can be listed (snapshots) and replaced (restore, model change). The
+/// chain's first block is named in the contact's row (`RememberedId.chain`), so a contact with
+/// no chain costs nothing here and a lookup reads no other per-contact memory. A block is 4
+/// ids of 8 bytes, half a cache line: most contacts that spill hold 1 to 4 more ids, so blocks
+/// of 8 were mostly empty places. An id no longer live is dead and its place is reused; a
+/// block left with no live id goes back to the pool for any contact, so the pool holds about
+/// the blocks of the contacts busy within the horizon.
+///
+/// A chain is named by its first block, -1 for none; every call that may change the chain
+/// returns its new first block, which the caller stores back in the row.
 struct DuplicateOverflow {
     static let idsPerBlock = 4
 
     /// Block b's ids: `b * idsPerBlock ..<`.
     private var ids: [RememberedId] = []
-    /// The block after block b in its contact's chain, or -1.
+    /// The block after block b in its chain, or -1.
     private var next: [Int32] = []
-    /// The first block of each contact's chain, or -1.
-    private var heads: [Int32] = []
     /// Blocks no contact holds, linked through `next` (-1: none); new blocks come from here first.
     private var freeBlocks: Int32 = -1
 
-    var footprintBytes: Int { ids.capacity * 8 + next.capacity * 4 + heads.capacity * 4 }
+    var footprintBytes: Int { ids.capacity * 8 + next.capacity * 4 }
     /// Blocks taken from memory so far (held by contacts or waiting in the pool).
     var blockCount: Int { next.count }
 
-    /// Makes room for the contact just added (its index is the current count).
-    mutating func addContact() { heads.append(-1) }
-
-    /// Whether `contact` remembers a live id with `fingerprint`.
-    func contains(contact: Int, fingerprint: UInt32, live: IdHorizon) -> Bool {
-        var block = heads[contact]
+    /// Whether the chain from `chain` holds a live id with `fingerprint`.
+    func contains(chain: Int32, fingerprint: UInt32, live: IdHorizon) -> Bool {
+        var block = chain
         if block < 0 { return false }
         return ids.withUnsafeBufferPointer { all in
             while block >= 0 {
@@ -128,10 +138,12 @@ struct DuplicateOverflow {
         }
     }
 
-    /// Remembers `id` in an empty or dead place of the contact's chain, or in a new block at
-    /// its head; blocks of the chain left with no live id go back to the pool.
-    mutating func remember(contact: Int, _ id: RememberedId, live: IdHorizon) {
-        if sweep(contact: contact, live: live, placing: id) { return }
+    /// Remembers `id` in an empty or dead place of the chain from `chain` (-1: a new chain), or
+    /// in a new block at its head; blocks of the chain left with no live id go back to the
+    /// pool. Returns the chain's first block.
+    mutating func remember(chain: Int32, _ id: RememberedId, live: IdHorizon) -> Int32 {
+        let (head, placed) = sweep(chain: chain, live: live, placing: id)
+        if placed { return head }
         let fresh: Int32
         if freeBlocks >= 0 {
             fresh = freeBlocks
@@ -147,47 +159,38 @@ struct DuplicateOverflow {
             for _ in 1..<DuplicateOverflow.idsPerBlock { ids.append(.empty) }
             next.append(-1)
         }
-        next[Int(fresh)] = heads[contact]
-        heads[contact] = fresh
+        next[Int(fresh)] = head
+        return fresh
     }
 
-    /// Asks for the contact's chain head, read by every record with an event id.
+    /// Asks for the first block of the chain from `chain`, read by every record with an event id.
     @inline(__always)
-    func prefetch(contact: Int) {
-        heads.withUnsafeBufferPointer { segmentd_prefetch($0.baseAddress! + contact) }
-    }
-
-    /// Asks for the first block of the contact's chain (its head was asked for by `prefetch`).
-    @inline(__always)
-    func prefetchFirstBlock(contact: Int) {
-        let block = heads[contact]
-        if block < 0 { return }
+    func prefetch(chain: Int32) {
+        if chain < 0 { return }
         ids.withUnsafeBufferPointer { all in
-            let start = UnsafeRawPointer(all.baseAddress! + Int(block) * DuplicateOverflow.idsPerBlock)
+            let start = UnsafeRawPointer(all.baseAddress! + Int(chain) * DuplicateOverflow.idsPerBlock)
             segmentd_prefetch(start)
             segmentd_prefetch(start + (DuplicateOverflow.idsPerBlock * 8 - 1))
         }
-        next.withUnsafeBufferPointer { segmentd_prefetch($0.baseAddress! + Int(block)) }
+        next.withUnsafeBufferPointer { segmentd_prefetch($0.baseAddress! + Int(chain)) }
     }
 
-    /// Whether the contact has blocks (only then has `release` anything to do).
-    func hasBlocks(contact: Int) -> Bool { heads[contact] >= 0 }
-
-    /// Empties the contact's places that hold no live id, and returns its blocks left with no
+    /// Empties the chain's places that hold no live id, and returns its blocks left with no
     /// live id to the pool: once a busy spell's ids have left the horizon, its blocks serve
     /// other contacts (the pool's size follows the contacts busy at once, not every contact
-    /// that was ever busy).
-    mutating func release(contact: Int, live: IdHorizon) {
-        _ = sweep(contact: contact, live: live, placing: nil)
+    /// that was ever busy). Returns the chain's first block (-1: none left).
+    mutating func release(chain: Int32, live: IdHorizon) -> Int32 {
+        sweep(chain: chain, live: live, placing: nil).head
     }
 
-    /// Walks the contact's chain: empties every place whose id is not live, writes `placing`,
-    /// if given, into the first such place, and unlinks into the pool every block left with no
-    /// live id. Returns whether `placing` was written.
-    private mutating func sweep(contact: Int, live: IdHorizon, placing: RememberedId?) -> Bool {
+    /// Walks the chain from `chain`: empties every place whose id is not live, writes
+    /// `placing`, if given, into the first such place, and unlinks into the pool every block
+    /// left with no live id. Returns the chain's first block and whether `placing` was written.
+    private mutating func sweep(chain: Int32, live: IdHorizon, placing: RememberedId?) -> (head: Int32, placed: Bool) {
         var pending = placing
+        var head = chain
         var previous: Int32 = -1
-        var block = heads[contact]
+        var block = chain
         while block >= 0 {
             let base = Int(block) * DuplicateOverflow.idsPerBlock
             let following = next[Int(block)]
@@ -206,26 +209,26 @@ struct DuplicateOverflow {
             if holdsLive {
                 previous = block
             } else {
-                if previous < 0 { heads[contact] = following } else { next[Int(previous)] = following }
+                if previous < 0 { head = following } else { next[Int(previous)] = following }
                 next[Int(block)] = freeBlocks
                 freeBlocks = block
             }
             block = following
         }
-        return placing != nil && pending == nil
+        return (head, placing != nil && pending == nil)
     }
 
-    /// The contact's live ids (every id it holds, with `live` nil).
-    func entries(contact: Int, live: IdHorizon?) -> [RememberedId] {
+    /// The chain's live ids (every id it holds, with `live` nil).
+    func entries(chain: Int32, live: IdHorizon?) -> [RememberedId] {
         var out: [RememberedId] = []
-        forEach(contact: contact, live: live ?? .everyId) { out.append($0) }
+        forEach(chain: chain, live: live ?? .everyId) { out.append($0) }
         return out
     }
 
-    /// Calls `body` with each of the contact's live ids.
+    /// Calls `body` with each live id of the chain.
     @inline(__always)
-    func forEach(contact: Int, live: IdHorizon, _ body: (RememberedId) -> Void) {
-        var block = heads[contact]
+    func forEach(chain: Int32, live: IdHorizon, _ body: (RememberedId) -> Void) {
+        var block = chain
         while block >= 0 {
             let base = Int(block) * DuplicateOverflow.idsPerBlock
             for k in 0..<DuplicateOverflow.idsPerBlock where live.isLive(ids[base + k]) { body(ids[base + k]) }
@@ -233,10 +236,11 @@ struct DuplicateOverflow {
         }
     }
 
-    /// Replaces the contact's ids: its blocks are emptied and returned, then `entries` fill
-    /// blocks from the pool.
-    mutating func replace(contact: Int, with entries: [RememberedId]) {
-        release(contact: contact, live: .noId)
-        for id in entries { remember(contact: contact, id, live: .everyId) }
+    /// Returns the chain's blocks to the pool, then fills blocks from the pool with `entries`.
+    /// Returns the new chain's first block (-1 for no entries).
+    mutating func replace(chain: Int32, with entries: [RememberedId]) -> Int32 {
+        var head = release(chain: chain, live: .noId)
+        for id in entries { head = remember(chain: head, id, live: .everyId) }
+        return head
     }
 }

@@ -203,7 +203,7 @@ struct EngineCore {
         var fingerprint: UInt32 = 0
         if let eventId {
             fingerprint = RememberedId.fingerprint(of: eventId)
-            if !inserted, EngineCore.isDuplicate(idx, row, fingerprint, layout.dedupOffset, dedupHorizon, dedupOverflow) {
+            if !inserted, EngineCore.isDuplicate(row, fingerprint, layout.dedupOffset, dedupHorizon, dedupOverflow) {
                 _stats.duplicates += 1
                 return false
             }
@@ -218,8 +218,8 @@ struct EngineCore {
         // The borrowed bytes are valid only during this call.
         curEventId = nil
         _stats.recordsApplied += 1
-        if !inserted && (previousNewest ^ row[StateLayout.maxTs]) >> 31 != 0 { forgetDeadIds(idx, row, previousNewest: previousNewest) }
-        if eventId != nil { remember(idx, row, RememberedId(fingerprint: fingerprint, stamp: row[StateLayout.maxTs])) }
+        if !inserted && (previousNewest ^ row[StateLayout.maxTs]) >> 31 != 0 { forgetDeadIds(row, previousNewest: previousNewest) }
+        if eventId != nil { remember(row, RememberedId(fingerprint: fingerprint, stamp: row[StateLayout.maxTs])) }
         schedule(idx, row)
         let w = _streamTime == .min ? Millis.min : _streamTime - lateness - 1
         advanceWatermark(to: w)
@@ -241,8 +241,8 @@ struct EngineCore {
     @inline(__always)
     mutating func prefetchContact(hash: UInt64) { contacts.prefetchSlot(hash: hash) }
 
-    /// Stage 2: asks for the row, duplicate chain and timer of the contact the slot names, and
-    /// for its id's offset; returns that contact's index (nil: no slot had the hash bits).
+    /// Stage 2: asks for the row and timer of the contact the slot names, and for its id's
+    /// offset; returns that contact's index (nil: no slot had the hash bits).
     @inline(__always)
     mutating func prefetchContactState(hash: UInt64) -> Int? {
         guard let index = contacts.likelyIndex(hash: hash) else { return nil }
@@ -250,27 +250,24 @@ struct EngineCore {
         return index
     }
 
-    /// Asks for every cache line of contact `index`'s row, its duplicate chain's head and its
-    /// timer's position.
+    /// Asks for every cache line of contact `index`'s row and its timer's position.
     @inline(__always)
     func prefetchState(_ index: Int) {
         rows.prefetch(rows.row(index))
-        dedupOverflow.prefetch(contact: index)
         timers.prefetch(contact: index)
     }
 
     /// Stage 3: asks for the bytes of contact `index`'s id, which the lookup compares, and for
-    /// the first block of its duplicate chain.
+    /// the first block of its duplicate chain, if its row (asked for in stage 2) names one.
     @inline(__always)
     mutating func prefetchContactId(_ index: Int) {
         contacts.prefetchId(index)
-        dedupOverflow.prefetchFirstBlock(contact: index)
+        dedupOverflow.prefetch(chain: RememberedId(slot: rows.row(index)[layout.dedupOffset + StateLayout.dedupSlots - 1]).chainHead)
     }
 
     /// Appends an empty row for the contact just added to `contacts`.
     mutating func appendRow() {
         rows.append(layout.emptyState)
-        dedupOverflow.addContact()
         timers.addContact()
     }
 
@@ -628,48 +625,83 @@ struct EngineCore {
     /// caught while that stamp is within `dedupHorizon` of the contact's newest event time:
     /// at least the contact's last 7 days of events by default (the contract asks for 24 hours;
     /// upstream redeliveries can come days late), late ones included. Most contacts fit
-    /// in the slots of their row; busier ones spill into a small per-contact overflow.
+    /// in the places of their row; busier ones keep one id in the row and the others in a
+    /// chain of overflow blocks, which the row's last place names (`RememberedId.chain`).
     /// (Static, with what it reads passed in: a method reading `self` from the mutating path
     /// would make the compiler copy the whole engine state for the call.)
-    static func isDuplicate(_ idx: Int, _ row: Row, _ fingerprint: UInt32, _ dedupOffset: Int, _ horizon: Millis, _ overflow: borrowing DuplicateOverflow) -> Bool {
+    static func isDuplicate(_ row: Row, _ fingerprint: UInt32, _ dedupOffset: Int, _ horizon: Millis, _ overflow: borrowing DuplicateOverflow) -> Bool {
         let live = liveIds(row, horizon)
         for k in 0..<StateLayout.dedupSlots where live.holds(RememberedId(slot: row[dedupOffset + k]), fingerprint: fingerprint) { return true }
-        return overflow.contains(contact: idx, fingerprint: fingerprint, live: live)
+        let chain = RememberedId(slot: row[dedupOffset + StateLayout.dedupSlots - 1]).chainHead
+        return chain >= 0 && overflow.contains(chain: chain, fingerprint: fingerprint, live: live)
     }
 
     /// Remembers `id` for the contact (stamped no later than its newest time and live at it);
-    /// ids no longer live make room.
-    mutating func remember(_ idx: Int, _ row: Row, _ id: RememberedId) {
+    /// ids no longer live make room. A contact whose row's places all hold live ids moves the
+    /// last one into a new chain with `id`, and its last place names the chain from then on.
+    mutating func remember(_ row: Row, _ id: RememberedId) {
         let live = EngineCore.liveIds(row, dedupHorizon)
-        for k in 0..<StateLayout.dedupSlots where !live.isLive(RememberedId(slot: row[layout.dedupOffset + k])) {
+        let last = layout.dedupOffset + StateLayout.dedupSlots - 1
+        let chain = RememberedId(slot: row[last]).chainHead
+        let places = chain >= 0 ? StateLayout.dedupSlots - 1 : StateLayout.dedupSlots
+        for k in 0..<places where !live.isLive(RememberedId(slot: row[layout.dedupOffset + k])) {
             row[layout.dedupOffset + k] = id.slot
             // A busy spell's blocks go back to the pool once their ids have left the horizon.
-            if dedupOverflow.hasBlocks(contact: idx) { dedupOverflow.release(contact: idx, live: live) }
+            if chain >= 0 { row[last] = RememberedId.chain(dedupOverflow.release(chain: chain, live: live)).slot }
             return
         }
-        dedupOverflow.remember(contact: idx, id, live: live)
+        if chain >= 0 {
+            row[last] = RememberedId.chain(dedupOverflow.remember(chain: chain, id, live: live)).slot
+        } else {
+            let moved = RememberedId(slot: row[last])
+            let started = dedupOverflow.remember(chain: -1, moved, live: live)
+            row[last] = RememberedId.chain(dedupOverflow.remember(chain: started, id, live: live)).slot
+        }
     }
 
     /// Drops every id of the contact that is no longer live now that its newest time moved on
     /// from `previousNewest` across a multiple of 2^31 ms: what keeps every remembered stamp
     /// less than 2^32 ms behind the newest time (see `RememberedId`). Ages are taken at
     /// `previousNewest`, where they are still exact.
-    mutating func forgetDeadIds(_ idx: Int, _ row: Row, previousNewest: Millis) {
+    mutating func forgetDeadIds(_ row: Row, previousNewest: Millis) {
         let live = IdHorizon(newest: previousNewest, horizon: UInt64(dedupHorizon)).seenFrom(later: row[StateLayout.maxTs])
+        let last = layout.dedupOffset + StateLayout.dedupSlots - 1
+        let chain = RememberedId(slot: row[last]).chainHead
         for k in 0..<StateLayout.dedupSlots where !live.isLive(RememberedId(slot: row[layout.dedupOffset + k])) {
             row[layout.dedupOffset + k] = RememberedId.empty.slot
         }
-        if dedupOverflow.hasBlocks(contact: idx) { dedupOverflow.release(contact: idx, live: live) }
+        if chain >= 0 { row[last] = RememberedId.chain(dedupOverflow.release(chain: chain, live: live)).slot }
     }
 
-    /// Calls `body` with each live id of the contact, the row's then the overflow's.
+    /// Calls `body` with each live id of the contact, the row's then its chain's.
     @inline(__always)
-    func forEachLiveId(of idx: Int, _ row: Row, _ body: (RememberedId) -> Void) {
+    func forEachLiveId(_ row: Row, _ body: (RememberedId) -> Void) {
         let live = EngineCore.liveIds(row, dedupHorizon)
         for k in 0..<StateLayout.dedupSlots where live.isLive(RememberedId(slot: row[layout.dedupOffset + k])) {
             body(RememberedId(slot: row[layout.dedupOffset + k]))
         }
-        dedupOverflow.forEach(contact: idx, live: live, body)
+        dedupOverflow.forEach(chain: RememberedId(slot: row[layout.dedupOffset + StateLayout.dedupSlots - 1]).chainHead, live: live, body)
+    }
+
+    /// Every id the contact's row and chain hold, live or not (a model change copies them).
+    func allIds(_ row: Row) -> [RememberedId] {
+        var out: [RememberedId] = []
+        for k in 0..<StateLayout.dedupSlots where RememberedId(slot: row[layout.dedupOffset + k]).fingerprint != 0 {
+            out.append(RememberedId(slot: row[layout.dedupOffset + k]))
+        }
+        return out + dedupOverflow.entries(chain: RememberedId(slot: row[layout.dedupOffset + StateLayout.dedupSlots - 1]).chainHead, live: nil)
+    }
+
+    /// Puts `ids` in the contact's row places and, beyond them, in a new chain (the row's old
+    /// chain, if any, goes back to the pool first).
+    mutating func placeIds(_ row: Row, _ ids: [RememberedId]) {
+        let last = layout.dedupOffset + StateLayout.dedupSlots - 1
+        let old = RememberedId(slot: row[last]).chainHead
+        if old >= 0 { _ = dedupOverflow.replace(chain: old, with: []) }
+        for k in 0..<StateLayout.dedupSlots { row[layout.dedupOffset + k] = k < ids.count ? ids[k].slot : RememberedId.empty.slot }
+        if ids.count > StateLayout.dedupSlots {
+            row[last] = RememberedId.chain(dedupOverflow.replace(chain: -1, with: Array(ids[(StateLayout.dedupSlots - 1)...]))).slot
+        }
     }
 
     // MARK: changelog

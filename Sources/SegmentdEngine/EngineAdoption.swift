@@ -117,8 +117,7 @@ extension EngineCore {
             }
         }
         copyPairs(ni, from: old, oi, plan, onlyMissing: false)
-        for k in 0..<StateLayout.dedupSlots { n[layout.dedupOffset + k] = o[old.layout.dedupOffset + k] }
-        dedupOverflow.replace(contact: ni, with: old.dedupOverflow.entries(contact: oi, live: nil))
+        placeIds(n, old.allIds(o))
         return ni
     }
 
@@ -154,11 +153,11 @@ extension EngineCore {
         // then such an id counts from the new newest time.
         let newest = n[StateLayout.maxTs]
         var remembered: [RememberedId] = []
-        old.forEachLiveId(of: oi, o) { remembered.append($0) }
+        old.forEachLiveId(o) { remembered.append($0) }
         for id in remembered {
             let stamp = min(id.stamp(newest: o[StateLayout.maxTs]), newest)
-            guard newest - stamp < dedupHorizon, !EngineCore.isDuplicate(ni, n, id.fingerprint, layout.dedupOffset, dedupHorizon, dedupOverflow) else { continue }
-            remember(ni, n, RememberedId(fingerprint: id.fingerprint, stamp: stamp))
+            guard newest - stamp < dedupHorizon, !EngineCore.isDuplicate(n, id.fingerprint, layout.dedupOffset, dedupHorizon, dedupOverflow) else { continue }
+            remember(n, RememberedId(fingerprint: id.fingerprint, stamp: stamp))
         }
         let cutoff = n[StateLayout.firstSeen]
         guard cutoff != none, o[StateLayout.firstSeen] != none, o[StateLayout.firstSeen] < cutoff else { return }

@@ -83,7 +83,7 @@ extension EngineCore {
         var ids = snapshotIds
         snapshotIds = []
         defer { ids.removeAll(keepingCapacity: true); snapshotIds = ids }
-        forEachLiveId(of: idx, row) { id in
+        forEachLiveId(row) { id in
             let entry = (fingerprint: id.fingerprint, stamp: id.stamp(newest: maxTs))
             var at = ids.count
             ids.append(entry)
@@ -304,6 +304,9 @@ extension EngineCore {
         // The row's timer goes first: the wheel is told where it was before the row is replaced.
         let oldTimer = row[StateLayout.scheduled]
         if oldTimer != SegmentEngine.unscheduled { timers.remove(contact: Int32(idx), from: oldTimer) }
+        // So does its duplicate chain: the row names it.
+        let lastIdPlace = layout.dedupOffset + StateLayout.dedupSlots - 1
+        let oldChain = RememberedId(slot: row[lastIdPlace]).chainHead
         layout.store(logical: slots.baseAddress!, into: row)
         for (slot, (offset, _, isDate)) in pairSlots.enumerated() {
             row[offset] = SegmentEngine.none
@@ -311,7 +314,11 @@ extension EngineCore {
             let ts = pairs[2 * slot]
             if ts != SegmentEngine.none { writePair(row + offset, ts, pairs[2 * slot + 1], date: isDate) }
         }
-        if !moreIds.isEmpty || !inserted { dedupOverflow.replace(contact: idx, with: moreIds) }
+        if oldChain >= 0 { _ = dedupOverflow.replace(chain: oldChain, with: []) }
+        if !moreIds.isEmpty {
+            // The row's places are full: its last id starts the chain, and the place names it.
+            row[lastIdPlace] = RememberedId.chain(dedupOverflow.replace(chain: -1, with: [RememberedId(slot: row[lastIdPlace])] + moreIds)).slot
+        }
         if !inserted && !sameInstant.isEmpty {
             for g in 0..<model.groups.count { sameInstant.removeValue(forKey: UInt64(idx) << 8 | UInt64(g)) }
         }

@@ -16,29 +16,35 @@ struct DuplicateMemoryTests {
     func blocksReturnToThePool() {
         let perBlock = DuplicateOverflow.idsPerBlock
         var overflow = DuplicateOverflow()
-        for _ in 0..<3 { overflow.addContact() }
         let t0: Int64 = 1_767_225_600_000
         let live0 = DuplicateMemoryTests.live(at: t0)
-        // Contact 0: a busy spell of a block and a half of ids, two blocks.
+        // Chain 0: a busy spell of a block and a half of ids, two blocks.
+        var chain0: Int32 = -1, chain1: Int32 = -1, chain2: Int32 = -1
         let spell = perBlock + perBlock / 2
-        for n in 1...spell { overflow.remember(contact: 0, DuplicateMemoryTests.id(UInt32(n), t0), live: live0) }
+        for n in 1...spell { chain0 = overflow.remember(chain: chain0, DuplicateMemoryTests.id(UInt32(n), t0), live: live0) }
         #expect(overflow.blockCount == 2)
-        for n in 1...spell { #expect(overflow.contains(contact: 0, fingerprint: UInt32(n), live: live0)) }
-        #expect(!overflow.contains(contact: 0, fingerprint: UInt32(spell + 1), live: live0))
-        #expect(!overflow.contains(contact: 1, fingerprint: 1, live: live0))
-        // Eight days on, the spell's ids have left the horizon: contact 0's blocks go back.
+        for n in 1...spell { #expect(overflow.contains(chain: chain0, fingerprint: UInt32(n), live: live0)) }
+        #expect(!overflow.contains(chain: chain0, fingerprint: UInt32(spell + 1), live: live0))
+        #expect(!overflow.contains(chain: chain1, fingerprint: 1, live: live0))
+        // Eight days on, the spell's ids have left the horizon: chain 0's blocks go back.
         let t1 = t0 + 8 * DuplicateMemoryTests.day
         let live1 = DuplicateMemoryTests.live(at: t1)
-        #expect(overflow.hasBlocks(contact: 0))
-        overflow.release(contact: 0, live: live1)
-        #expect(!overflow.hasBlocks(contact: 0))
-        #expect(!overflow.contains(contact: 0, fingerprint: 3, live: live1))
-        // Contact 1's busy spell of two full blocks takes them: no new memory.
-        for n in 100..<(100 + 2 * perBlock) { overflow.remember(contact: 1, DuplicateMemoryTests.id(UInt32(n), t1), live: live1) }
+        #expect(chain0 >= 0)
+        chain0 = overflow.release(chain: chain0, live: live1)
+        #expect(chain0 == -1)
+        #expect(!overflow.contains(chain: chain0, fingerprint: 3, live: live1))
+        // Chain 1's busy spell of two full blocks takes them: no new memory.
+        for n in 100..<(100 + 2 * perBlock) { chain1 = overflow.remember(chain: chain1, DuplicateMemoryTests.id(UInt32(n), t1), live: live1) }
         #expect(overflow.blockCount == 2)
-        for n in 100..<(100 + 2 * perBlock) { #expect(overflow.contains(contact: 1, fingerprint: UInt32(n), live: live1)) }
+        for n in 100..<(100 + 2 * perBlock) { #expect(overflow.contains(chain: chain1, fingerprint: UInt32(n), live: live1)) }
         // A third spell while both blocks are held needs a new one.
-        overflow.remember(contact: 2, DuplicateMemoryTests.id(7, t1), live: live1)
+        chain2 = overflow.remember(chain: chain2, DuplicateMemoryTests.id(7, t1), live: live1)
+        #expect(overflow.blockCount == 3)
+        #expect(overflow.contains(chain: chain2, fingerprint: 7, live: live1))
+        #expect(!overflow.contains(chain: chain1, fingerprint: 7, live: live1))
+        // Replacing a chain returns its blocks first, then fills blocks from the pool.
+        chain1 = overflow.replace(chain: chain1, with: [DuplicateMemoryTests.id(500, t1)])
+        #expect(overflow.entries(chain: chain1, live: nil) == [DuplicateMemoryTests.id(500, t1)])
         #expect(overflow.blockCount == 3)
     }
 
@@ -46,26 +52,44 @@ struct DuplicateMemoryTests {
     func rememberSweeps() {
         let perBlock = DuplicateOverflow.idsPerBlock
         var overflow = DuplicateOverflow()
-        overflow.addContact()
+        var chain: Int32 = -1
         let t0: Int64 = 1_767_225_600_000
         let t1 = t0 + 3 * DuplicateMemoryTests.day
         // A block's worth of ids at t0 fill one block, as many at t1 a second (at the chain's head).
-        for n in 1...perBlock { overflow.remember(contact: 0, DuplicateMemoryTests.id(UInt32(n), t0), live: DuplicateMemoryTests.live(at: t0)) }
-        for n in (perBlock + 1)...(2 * perBlock) { overflow.remember(contact: 0, DuplicateMemoryTests.id(UInt32(n), t1), live: DuplicateMemoryTests.live(at: t1)) }
+        for n in 1...perBlock { chain = overflow.remember(chain: chain, DuplicateMemoryTests.id(UInt32(n), t0), live: DuplicateMemoryTests.live(at: t0)) }
+        for n in (perBlock + 1)...(2 * perBlock) { chain = overflow.remember(chain: chain, DuplicateMemoryTests.id(UInt32(n), t1), live: DuplicateMemoryTests.live(at: t1)) }
         #expect(overflow.blockCount == 2)
         // At t0 + 8 days the first block's ids are dead: one more id takes their block's first
         // place, its other places are emptied, and the ids of t1 stay caught.
         let t2 = t0 + 8 * DuplicateMemoryTests.day
         let live2 = DuplicateMemoryTests.live(at: t2)
         let next = 2 * perBlock + 1
-        overflow.remember(contact: 0, DuplicateMemoryTests.id(UInt32(next), t2), live: live2)
-        for n in (perBlock + 1)...next { #expect(overflow.contains(contact: 0, fingerprint: UInt32(n), live: live2)) }
-        #expect(!overflow.contains(contact: 0, fingerprint: 1, live: live2))
-        #expect(overflow.entries(contact: 0, live: live2).count == perBlock + 1)
+        chain = overflow.remember(chain: chain, DuplicateMemoryTests.id(UInt32(next), t2), live: live2)
+        for n in (perBlock + 1)...next { #expect(overflow.contains(chain: chain, fingerprint: UInt32(n), live: live2)) }
+        #expect(!overflow.contains(chain: chain, fingerprint: 1, live: live2))
+        #expect(overflow.entries(chain: chain, live: live2).count == perBlock + 1)
         // The emptied places are filled before a new block is taken.
-        for n in (next + 1)...(next + perBlock) { overflow.remember(contact: 0, DuplicateMemoryTests.id(UInt32(n), t2), live: live2) }
+        for n in (next + 1)...(next + perBlock) { chain = overflow.remember(chain: chain, DuplicateMemoryTests.id(UInt32(n), t2), live: live2) }
         #expect(overflow.blockCount == 3)
-        #expect(overflow.entries(contact: 0, live: live2).count == 2 * perBlock + 1)
+        #expect(overflow.entries(chain: chain, live: live2).count == 2 * perBlock + 1)
+    }
+
+    @Test("a row's last id place names a chain with a word no id has: never live, never an id's match, and back to empty for no chain")
+    func chainPlace() {
+        for block: Int32 in [0, 1, 4095, Int32.max - 1] {
+            let place = RememberedId.chain(block)
+            #expect(place.chainHead == block)
+            #expect(place.fingerprint == 0 && !place.isEmpty)
+            #expect(!IdHorizon.everyId.isLive(place))
+            for newest: Int64 in [0, Int64(block) + 1, 1_767_225_600_000] {
+                #expect(!DuplicateMemoryTests.live(at: newest).isLive(place))
+                #expect(!DuplicateMemoryTests.live(at: newest).holds(place, fingerprint: 1))
+            }
+        }
+        #expect(RememberedId.chain(-1) == .empty)
+        #expect(RememberedId.empty.chainHead == -1)
+        #expect(DuplicateMemoryTests.id(1, 0).chainHead == -1)
+        #expect(DuplicateMemoryTests.id(0xFFFF_FFFF, 0xFFFF_FFFF).chainHead == -1)
     }
 
     @Test("a remembered id's age is exact from 32 bits of stamp within 2^32 ms, and a fingerprint never 0")
@@ -94,6 +118,39 @@ struct DuplicateMemoryTests {
             let bytes = Array("event-\(n)".utf8)
             #expect(bytes.withUnsafeBufferPointer { RememberedId.fingerprint(of: $0) } != 0)
         }
+    }
+
+    @Test("a contact's chain survives snapshot, restore over itself and a model change: every id caught, no block lost",
+          arguments: [1, 2, 3, 9])
+    func chainsAcrossSnapshotsAndModels(idCount: Int) throws {
+        let t0: Int64 = 1_767_225_600_000
+        let source = Pipeline(model: .defaultModel())
+        // Ids a minute apart on two contacts, so chains of different contacts interleave.
+        for n in 0..<idCount {
+            for contact in ["c", "d"] {
+                #expect(source.process(DuplicateMemoryTests.record(contact, t0 + Int64(n) * 60_000, "\(contact)-\(n)")) == .applied)
+            }
+        }
+        let snap = source.engine.snapshot(contact: 0)
+        let target = Pipeline(model: .defaultModel())
+        try target.engine.restore(contactId: Array("c".utf8), snapshot: snap)
+        #expect(target.engine.snapshot(contact: 0) == snap)
+        // Restored again and again over the same contact: its old chain goes back each time.
+        let held = target.engine.footprint.duplicateOverflow
+        for _ in 0..<200 { try target.engine.restore(contactId: Array("c".utf8), snapshot: snap) }
+        #expect(target.engine.footprint.duplicateOverflow == held)
+        #expect(target.engine.snapshot(contact: 0) == snap)
+        for n in 0..<idCount { #expect(target.process(DuplicateMemoryTests.record("c", t0, "c-\(n)")) == .duplicate) }
+        #expect(target.process(DuplicateMemoryTests.record("c", t0, "c-new")) == .applied)
+        // A model change moves both contacts' ids: each still catches its own and only its own.
+        _ = source.engine.takeTransitions()
+        source.migrate(to: .defaultModel())
+        for n in 0..<idCount {
+            #expect(source.process(DuplicateMemoryTests.record("c", t0, "c-\(n)")) == .duplicate)
+            #expect(source.process(DuplicateMemoryTests.record("d", t0, "d-\(n)")) == .duplicate)
+        }
+        #expect(source.process(DuplicateMemoryTests.record("c", t0, "d-0")) == .applied)
+        #expect(source.process(DuplicateMemoryTests.record("d", t0, "c-0")) == .applied)
     }
 
     /// Records of contact `c` at `ts` (ms since the epoch) with event id `id`.
