@@ -45,9 +45,13 @@ public struct ContactTable: Sendable {
     @inline(__always)
     static func home(_ h: UInt64, size: Int) -> Int { Int(truncatingIfNeeded: ((h & 0xFFFF_FFFF) &* UInt64(size)) >> 32) }
 
+    /// The slot a probe visits after `slot`: the next one, the table's first after its last.
+    @inline(__always)
+    static func after(_ slot: Int, size: Int) -> Int { slot + 1 == size ? 0 : slot + 1 }
+
     public var count: Int { _count }
 
-    /// The table's slots (for tests and memory accounting).
+    /// The table's slots (tests check its load).
     var slotCount: Int { table.count }
 
     /// Bytes of the arena and table, for memory accounting.
@@ -120,8 +124,7 @@ public struct ContactTable: Sendable {
             let slot = table[i]
             if slot == Slot.empty { return (nil, i) }
             if Slot.hash(slot) == h32 && equal(Slot.index(slot), kb) { return (Slot.index(slot), i) }
-            i += 1
-            if i == size { i = 0 }
+            i = ContactTable.after(i, size: size)
         }
     }
 
@@ -182,8 +185,7 @@ public struct ContactTable: Sendable {
                     offsets.withUnsafeBufferPointer { segmentd_prefetch($0.baseAddress! + index) }
                     return index
                 }
-                i += 1
-                if i == slots.count { i = 0 }
+                i = ContactTable.after(i, size: slots.count)
             }
         }
     }
@@ -209,10 +211,7 @@ public struct ContactTable: Sendable {
                 ContactTable.hash(UnsafeBufferPointer(rebasing: a[Int(offsets[idx])..<Int(offsets[idx + 1])]))
             }
             var i = ContactTable.home(h, size: size)
-            while t[i] != Slot.empty {
-                i += 1
-                if i == size { i = 0 }
-            }
+            while t[i] != Slot.empty { i = ContactTable.after(i, size: size) }
             t[i] = Slot.make(hash: UInt32(truncatingIfNeeded: h >> 32), index: idx)
         }
         table = t

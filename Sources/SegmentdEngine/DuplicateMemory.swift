@@ -100,7 +100,7 @@ struct IdHorizon {
 ///
 /// Each contact with more live ids than its row holds owns a chain of fixed blocks taken
 /// from one pool: no allocation per contact or per event, no hashing of the contact, and a
-/// contact's entries can be listed (snapshots) and replaced (restore, model change). The
+/// contact's entries can be listed (snapshots) and released (restore, model change). The
 /// chain's first block is named in the contact's row (`RememberedId.chain`), so a contact with
 /// no chain costs nothing here and a lookup reads no other per-contact memory. A block is 4
 /// ids of 8 bytes, half a cache line: most contacts that spill hold 1 to 4 more ids, so blocks
@@ -234,13 +234,5 @@ struct DuplicateOverflow {
             for k in 0..<DuplicateOverflow.idsPerBlock where live.isLive(ids[base + k]) { body(ids[base + k]) }
             block = next[Int(block)]
         }
-    }
-
-    /// Returns the chain's blocks to the pool, then fills blocks from the pool with `entries`.
-    /// Returns the new chain's first block (-1 for no entries).
-    mutating func replace(chain: Int32, with entries: [RememberedId]) -> Int32 {
-        var head = release(chain: chain, live: .noId)
-        for id in entries { head = remember(chain: head, id, live: .everyId) }
-        return head
     }
 }

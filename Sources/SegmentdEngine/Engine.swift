@@ -262,7 +262,7 @@ struct EngineCore {
     @inline(__always)
     mutating func prefetchContactId(_ index: Int) {
         contacts.prefetchId(index)
-        dedupOverflow.prefetch(chain: RememberedId(slot: rows.row(index)[layout.dedupOffset + StateLayout.dedupSlots - 1]).chainHead)
+        dedupOverflow.prefetch(chain: RememberedId(slot: rows.row(index)[layout.chainPlace]).chainHead)
     }
 
     /// Appends an empty row for the contact just added to `contacts`.
@@ -641,7 +641,7 @@ struct EngineCore {
     /// last one into a new chain with `id`, and its last place names the chain from then on.
     mutating func remember(_ row: Row, _ id: RememberedId) {
         let live = EngineCore.liveIds(row, dedupHorizon)
-        let last = layout.dedupOffset + StateLayout.dedupSlots - 1
+        let last = layout.chainPlace
         let chain = RememberedId(slot: row[last]).chainHead
         let places = chain >= 0 ? StateLayout.dedupSlots - 1 : StateLayout.dedupSlots
         for k in 0..<places where !live.isLive(RememberedId(slot: row[layout.dedupOffset + k])) {
@@ -653,10 +653,16 @@ struct EngineCore {
         if chain >= 0 {
             row[last] = RememberedId.chain(dedupOverflow.remember(chain: chain, id, live: live)).slot
         } else {
-            let moved = RememberedId(slot: row[last])
-            let started = dedupOverflow.remember(chain: -1, moved, live: live)
-            row[last] = RememberedId.chain(dedupOverflow.remember(chain: started, id, live: live)).slot
+            spill(row, CollectionOfOne(id), live: live)
         }
+    }
+
+    /// The row's places are all full of ids and `more` follow: its last id and `more` go into
+    /// a new chain, which the last place names from then on.
+    mutating func spill<Ids: Sequence<RememberedId>>(_ row: Row, _ more: Ids, live: IdHorizon = .everyId) {
+        var chain = dedupOverflow.remember(chain: -1, RememberedId(slot: row[layout.chainPlace]), live: live)
+        for id in more { chain = dedupOverflow.remember(chain: chain, id, live: live) }
+        row[layout.chainPlace] = RememberedId.chain(chain).slot
     }
 
     /// Drops every id of the contact that is no longer live now that its newest time moved on
@@ -665,7 +671,7 @@ struct EngineCore {
     /// `previousNewest`, where they are still exact.
     mutating func forgetDeadIds(_ row: Row, previousNewest: Millis) {
         let live = IdHorizon(newest: previousNewest, horizon: UInt64(dedupHorizon)).seenFrom(later: row[StateLayout.maxTs])
-        let last = layout.dedupOffset + StateLayout.dedupSlots - 1
+        let last = layout.chainPlace
         let chain = RememberedId(slot: row[last]).chainHead
         for k in 0..<StateLayout.dedupSlots where !live.isLive(RememberedId(slot: row[layout.dedupOffset + k])) {
             row[layout.dedupOffset + k] = RememberedId.empty.slot
@@ -680,7 +686,7 @@ struct EngineCore {
         for k in 0..<StateLayout.dedupSlots where live.isLive(RememberedId(slot: row[layout.dedupOffset + k])) {
             body(RememberedId(slot: row[layout.dedupOffset + k]))
         }
-        dedupOverflow.forEach(chain: RememberedId(slot: row[layout.dedupOffset + StateLayout.dedupSlots - 1]).chainHead, live: live, body)
+        dedupOverflow.forEach(chain: RememberedId(slot: row[layout.chainPlace]).chainHead, live: live, body)
     }
 
     /// Every id the contact's row and chain hold, live or not (a model change copies them).
@@ -689,19 +695,16 @@ struct EngineCore {
         for k in 0..<StateLayout.dedupSlots where RememberedId(slot: row[layout.dedupOffset + k]).fingerprint != 0 {
             out.append(RememberedId(slot: row[layout.dedupOffset + k]))
         }
-        return out + dedupOverflow.entries(chain: RememberedId(slot: row[layout.dedupOffset + StateLayout.dedupSlots - 1]).chainHead, live: nil)
+        return out + dedupOverflow.entries(chain: RememberedId(slot: row[layout.chainPlace]).chainHead, live: nil)
     }
 
     /// Puts `ids` in the contact's row places and, beyond them, in a new chain (the row's old
     /// chain, if any, goes back to the pool first).
     mutating func placeIds(_ row: Row, _ ids: [RememberedId]) {
-        let last = layout.dedupOffset + StateLayout.dedupSlots - 1
-        let old = RememberedId(slot: row[last]).chainHead
-        if old >= 0 { _ = dedupOverflow.replace(chain: old, with: []) }
+        let old = RememberedId(slot: row[layout.chainPlace]).chainHead
+        if old >= 0 { _ = dedupOverflow.release(chain: old, live: .noId) }
         for k in 0..<StateLayout.dedupSlots { row[layout.dedupOffset + k] = k < ids.count ? ids[k].slot : RememberedId.empty.slot }
-        if ids.count > StateLayout.dedupSlots {
-            row[last] = RememberedId.chain(dedupOverflow.replace(chain: -1, with: Array(ids[(StateLayout.dedupSlots - 1)...]))).slot
-        }
+        if ids.count > StateLayout.dedupSlots { spill(row, ids[StateLayout.dedupSlots...]) }
     }
 
     // MARK: changelog

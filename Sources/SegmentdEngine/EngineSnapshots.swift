@@ -305,8 +305,7 @@ extension EngineCore {
         let oldTimer = row[StateLayout.scheduled]
         if oldTimer != SegmentEngine.unscheduled { timers.remove(contact: Int32(idx), from: oldTimer) }
         // So does its duplicate chain: the row names it.
-        let lastIdPlace = layout.dedupOffset + StateLayout.dedupSlots - 1
-        let oldChain = RememberedId(slot: row[lastIdPlace]).chainHead
+        let oldChain = RememberedId(slot: row[layout.chainPlace]).chainHead
         layout.store(logical: slots.baseAddress!, into: row)
         for (slot, (offset, _, isDate)) in pairSlots.enumerated() {
             row[offset] = SegmentEngine.none
@@ -314,11 +313,8 @@ extension EngineCore {
             let ts = pairs[2 * slot]
             if ts != SegmentEngine.none { writePair(row + offset, ts, pairs[2 * slot + 1], date: isDate) }
         }
-        if oldChain >= 0 { _ = dedupOverflow.replace(chain: oldChain, with: []) }
-        if !moreIds.isEmpty {
-            // The row's places are full: its last id starts the chain, and the place names it.
-            row[lastIdPlace] = RememberedId.chain(dedupOverflow.replace(chain: -1, with: [RememberedId(slot: row[lastIdPlace])] + moreIds)).slot
-        }
+        if oldChain >= 0 { _ = dedupOverflow.release(chain: oldChain, live: .noId) }
+        if !moreIds.isEmpty { spill(row, moreIds) }
         if !inserted && !sameInstant.isEmpty {
             for g in 0..<model.groups.count { sameInstant.removeValue(forKey: UInt64(idx) << 8 | UInt64(g)) }
         }

@@ -108,6 +108,9 @@ public struct StateLayout: Sendable {
     let attributeIsDate: [Bool]
     let ages: [Millis]
     let dedupOffset: Int
+    /// The row's last id place: an id, or the first block of the contact's duplicate chain
+    /// (`RememberedId.chain`).
+    var chainPlace: Int { dedupOffset + StateLayout.dedupSlots - 1 }
     let emptyState: [Int64]
     /// The event lists' and scored lists' times.
     let times: EventTimes

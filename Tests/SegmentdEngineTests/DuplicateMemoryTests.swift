@@ -42,8 +42,10 @@ struct DuplicateMemoryTests {
         #expect(overflow.blockCount == 3)
         #expect(overflow.contains(chain: chain2, fingerprint: 7, live: live1))
         #expect(!overflow.contains(chain: chain1, fingerprint: 7, live: live1))
-        // Replacing a chain returns its blocks first, then fills blocks from the pool.
-        chain1 = overflow.replace(chain: chain1, with: [DuplicateMemoryTests.id(500, t1)])
+        // Releasing a chain returns all its blocks; a new chain then comes from the pool.
+        chain1 = overflow.release(chain: chain1, live: .noId)
+        #expect(chain1 == -1)
+        chain1 = overflow.remember(chain: chain1, DuplicateMemoryTests.id(500, t1), live: live1)
         #expect(overflow.entries(chain: chain1, live: nil) == [DuplicateMemoryTests.id(500, t1)])
         #expect(overflow.blockCount == 3)
     }
