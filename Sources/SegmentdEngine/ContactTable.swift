@@ -39,11 +39,15 @@ public struct ContactTable: Sendable {
     @inline(__always)
     static func holds(_ count: Int, size: Int) -> Bool { count * 4 <= size * 3 }
 
-    /// The slot where the probe for hash `h` starts among `size`: the hash's low 32 bits scaled
-    /// to the size (a multiply and a shift, for a size that is not a power of two; the slot's
-    /// tag is the high 32 bits).
+    /// The slot where the probe for hash `h` starts among `size`: the hash's high 32 bits, the
+    /// slot's tag, scaled to the size (a multiply and a shift, for a size that is not a power
+    /// of two). Since the tag says where its probe starts, growing the table moves every slot
+    /// from the slot alone, without reading or hashing any id again.
     @inline(__always)
-    static func home(_ h: UInt64, size: Int) -> Int { Int(truncatingIfNeeded: ((h & 0xFFFF_FFFF) &* UInt64(size)) >> 32) }
+    static func home(_ h: UInt64, size: Int) -> Int { home(tag: UInt32(truncatingIfNeeded: h >> 32), size: size) }
+
+    @inline(__always)
+    static func home(tag: UInt32, size: Int) -> Int { Int(truncatingIfNeeded: (UInt64(tag) &* UInt64(size)) >> 32) }
 
     /// The slot a probe visits after `slot`: the next one, the table's first after its last.
     @inline(__always)
@@ -204,15 +208,13 @@ public struct ContactTable: Sendable {
         if !ContactTable.holds(n + 1, size: table.count) { grow(to: ContactTable.size(for: n + 1)) }
     }
 
+    /// Moves every slot into a table of `size` slots, by its tag (`home(tag:size:)`).
     private mutating func grow(to size: Int) {
         var t = [UInt64](repeating: Slot.empty, count: size)
-        for idx in 0..<_count {
-            let h = arena.withUnsafeBufferPointer { a in
-                ContactTable.hash(UnsafeBufferPointer(rebasing: a[Int(offsets[idx])..<Int(offsets[idx + 1])]))
-            }
-            var i = ContactTable.home(h, size: size)
+        for slot in table where slot != Slot.empty {
+            var i = ContactTable.home(tag: Slot.hash(slot), size: size)
             while t[i] != Slot.empty { i = ContactTable.after(i, size: size) }
-            t[i] = Slot.make(hash: UInt32(truncatingIfNeeded: h >> 32), index: idx)
+            t[i] = slot
         }
         table = t
     }

@@ -70,18 +70,19 @@ struct ContactTableTests {
         #expect(table.slotCount == reserved)
     }
 
-    @Test("the probe's start covers the whole table for any size, in order of the hash's low bits")
+    @Test("the probe's start covers the whole table for any size, in order of the hash's high bits (the tag)")
     func homeCoversTheTable() {
         for size in [8, 24, 1000, 1_416_896] {
             #expect(ContactTable.home(0, size: size) == 0)
-            #expect(ContactTable.home(0xFFFF_FFFF, size: size) == size - 1)
-            #expect(ContactTable.home(0xFFFF_FFFF_0000_0000, size: size) == 0)
-            // The smallest low half that starts at slot s, for every s of the small sizes.
+            #expect(ContactTable.home(0xFFFF_FFFF_0000_0000, size: size) == size - 1)
+            #expect(ContactTable.home(0xFFFF_FFFF, size: size) == 0)
+            // The smallest tag that starts at slot s, for every s of the small sizes.
             if size <= 1000 {
                 for slot in 0..<size {
-                    let low = ((UInt64(slot) << 32) + UInt64(size) - 1) / UInt64(size)
-                    #expect(ContactTable.home(low, size: size) == slot)
-                    if low > 0 { #expect(ContactTable.home(low - 1, size: size) == slot - 1) }
+                    let tag = ((UInt64(slot) << 32) + UInt64(size) - 1) / UInt64(size)
+                    #expect(ContactTable.home(tag << 32, size: size) == slot)
+                    #expect(ContactTable.home(tag: UInt32(tag), size: size) == slot)
+                    if tag > 0 { #expect(ContactTable.home((tag - 1) << 32, size: size) == slot - 1) }
                 }
             }
         }
