@@ -168,17 +168,15 @@ struct EventTimes: Sendable {
         let moved = Int64(unit) << EventTimes.baseUnitBits
         if moved <= old { return old }
         // A row at the empty row's base (a new contact's first entry: most rebases) holds no
-        // entry: 40 bits from that base end before the year 0000, before every event time.
-        if old == Int64(EventTimes.emptyBase) << EventTimes.baseUnitBits {
-            raw.storeBytes(of: unit, toByteOffset: baseByte, as: Int32.self)
-            return moved
-        }
-        let delta = UInt64(moved - old)
-        for k in 0..<entryCount {
-            let at = entryByte(k)
-            let s = EventTimes.stored(raw, at, mask)
-            if s == 0 { continue }
-            EventTimes.store(raw, at, s <= delta ? 0 : s - delta, width)
+        // entry to move: 40 bits from that base end before the year 0000, before every event time.
+        if old != Int64(EventTimes.emptyBase) << EventTimes.baseUnitBits {
+            let delta = UInt64(moved - old)
+            for k in 0..<entryCount {
+                let at = entryByte(k)
+                let s = EventTimes.stored(raw, at, mask)
+                if s == 0 { continue }
+                EventTimes.store(raw, at, s <= delta ? 0 : s - delta, width)
+            }
         }
         raw.storeBytes(of: unit, toByteOffset: baseByte, as: Int32.self)
         return moved
