@@ -2,23 +2,34 @@
 /// trivial structs, for the engine's hot path.
 ///
 /// `Condition` is an indirect enum: walking it retains and releases its boxes on every
-/// evaluation, and `attributeIn` would look string literals up by value each time. Here every
-/// condition is a node in one array (children by index), literal strings are interned once at
-/// engine start, list conditions know their slot offset in a contact's row, and the tables live
-/// in memory allocated once and never reference-counted on the hot path. The semantics are
-/// exactly those of `SegmentEngine.holds` / `score` / `nextBoundary`, which `explain` still uses.
+/// evaluation, and `attributeIn` would look string literals up by value each time. Here each
+/// group is one *branching program*: a run of leaf tests (`Step`), each naming the step to go to
+/// when it holds and when it does not, and ending in the group's segment. `all`, `any`, `not`,
+/// `always` and the order of the segments and of `unless` are compiled into those jumps, so an
+/// evaluation is one loop over the tests it needs, with no recursion and no child lists.
+/// Literal strings are interned once at engine start, list conditions know their byte offset in
+/// a contact's row, and the tables live in memory allocated once and never reference-counted
+/// on the hot path. The semantics are exactly those of `SegmentEngine.holds` / `score` /
+/// `nextBoundary`, which `explain` still uses (a property test compares the two evaluators).
 struct CompiledProgram {
-    enum Op: UInt8 { case always, atLeast, firstSeen, latestIs, attrIn, attrBetween, dateWindow, sum, daysActive, score, all, any, not }
+    enum Op: UInt8 { case atLeast, firstSeen, latestIs, attrIn, attrBetween, dateWindow, sum, daysActive, score }
 
-    struct Node {
+    /// Where a step goes next: another step (its index, 0 or more), or the end of the program
+    /// with a result (`Target.exit`: negative). A group's program ends in 0 for no segment and
+    /// k + 1 for its segment k (the `members` byte); a score term's in 1 (holds) or 0.
+    enum Target {
+        @inline(__always) static func exit(_ result: Int) -> Int32 { ~Int32(result) }
+        @inline(__always) static func result(_ target: Int32) -> Int { Int(~target) }
+    }
+
+    /// One leaf test of a branching program, and where to go after it.
+    struct Step {
         var op: Op
         var negated: Bool = false
         /// atLeast: byte offset of the list's N-th entry (`EventTimes`); latestIs / attr*: slot
-        /// offset; score: score index;
-        /// all / any: first child in `kids`; not: the child node.
+        /// offset; score: score index.
         var a: Int32 = 0
-        /// atLeast: count; sum: events added up; attrIn: first literal; all / any: end of
-        /// children in `kids`.
+        /// atLeast: count; sum: events added up; attrIn: first literal.
         var b: Int32 = 0
         /// atLeast: window; firstSeen: age; latestIs: tag mask; attrBetween: low; score: threshold;
         /// attrIn: end of literals; dateWindow: from (`Int64.min`: unbounded).
@@ -26,6 +37,9 @@ struct CompiledProgram {
         /// attrBetween: high; dateWindow: to (`Int64.max`: unbounded); sum: the bound's `Double`
         /// bits (`negated`: at most, else at least).
         var y: Int64 = 0
+        /// The next step (or exit) when the test holds, and when it does not.
+        var onTrue: Int32 = 0
+        var onFalse: Int32 = 0
     }
 
     struct Part {
@@ -38,9 +52,9 @@ struct CompiledProgram {
         var window: Int64
     }
 
-    struct Term { var points: Int64; var cond: Int32 }
-
-    struct Group { var unless: Int32; var segStart: Int32; var segEnd: Int32 }
+    /// A static score term: its points, and where its condition's program starts (a step, or
+    /// an exit when the condition is decided without a test).
+    struct Term { var points: Int64; var entry: Int32 }
 
     /// A scored-event list (its times from byte `off`), whose every entry changes its part's
     /// sum when it leaves the window, at its time + `window`.
@@ -64,15 +78,14 @@ struct CompiledProgram {
     /// N-th newest distinct day (slot `off`) leaves at the start of that day + D.
     struct DayBoundary: Equatable { var off: Int32; var days: Int64; var input: UInt64 }
 
-    private(set) var nodes: UnsafeMutableBufferPointer<Node>
-    private(set) var kids: UnsafeMutableBufferPointer<Int32>
+    private(set) var steps: UnsafeMutableBufferPointer<Step>
     private(set) var literals: UnsafeMutableBufferPointer<Int64>
     private(set) var parts: UnsafeMutableBufferPointer<Part>
     /// Score s has parts `scoreParts[s] ..< scoreParts[s + 1]`.
     private(set) var scoreParts: UnsafeMutableBufferPointer<Int32>
     private(set) var terms: UnsafeMutableBufferPointer<Term>
-    private(set) var groups: UnsafeMutableBufferPointer<Group>
-    private(set) var segs: UnsafeMutableBufferPointer<Int32>
+    /// Per group, where its program starts.
+    private(set) var groupEntries: UnsafeMutableBufferPointer<Int32>
     private(set) var sources: UnsafeMutableBufferPointer<BoundarySource>
     private(set) var entryBoundaries: UnsafeMutableBufferPointer<EntryBoundary>
     /// The boundaries of sums, distinct days and dates, and the model's days, behind one
@@ -104,28 +117,30 @@ struct CompiledProgram {
 
     /// `intern` gives the id of a string literal, as the engine stores string attribute values.
     init(model: Model, layout: StateLayout, intern: (String) -> Int64) {
-        var nodes: [Node] = []
-        var kids: [Int32] = []
+        var steps: [Step] = []
         var lits: [Int64] = []
         var entryBoundaries: [EntryBoundary] = []
         var dateBoundaries: [DateBoundary] = []
         var sumBoundaries: [SumBoundary] = []
         var dayBoundaries: [DayBoundary] = []
         let bits = InputBits(layout: layout)
-        func compile(_ c: Condition) -> Int32 {
-            var n: Node
+        /// The program of `c` that goes on to `onTrue` when it holds and to `onFalse` when it
+        /// does not: where it starts. Built backwards, each test in front of what follows it,
+        /// so children are tested in the model's order and stop as soon as the result is known.
+        func compile(_ c: Condition, onTrue: Int32, onFalse: Int32) -> Int32 {
+            var n: Step
             switch c {
-            case .always: n = Node(op: .always)
+            case .always: return onTrue
             case let .atLeast(list, count, window):
                 let nth = Int32(layout.lists[list].entries + (count - 1) * layout.times.width)
-                n = Node(op: .atLeast, a: nth, b: Int32(count), x: window)
+                n = Step(op: .atLeast, a: nth, b: Int32(count), x: window)
                 let boundary = EntryBoundary(off: nth, window: window, input: bits.list(list))
                 if !entryBoundaries.contains(boundary) { entryBoundaries.append(boundary) }
-            case let .firstSeenAtLeast(age): n = Node(op: .firstSeen, x: age)
+            case let .firstSeenAtLeast(age): n = Step(op: .firstSeen, x: age)
             case let .latestIs(tracker, tags, negated):
                 var mask: Int64 = 0
                 for t in tags { mask |= 1 << Int64(t) }
-                n = Node(op: .latestIs, negated: negated, a: Int32(layout.trackers[tracker].offset), x: mask)
+                n = Step(op: .latestIs, negated: negated, a: Int32(layout.trackers[tracker].offset), x: mask)
             case let .attributeIn(a, values):
                 let start = Int32(lits.count)
                 for v in values {
@@ -134,40 +149,43 @@ struct CompiledProgram {
                     case .string(let s): lits.append(intern(s))
                     }
                 }
-                n = Node(op: .attrIn, a: Int32(layout.attributeOffsets[a]), b: start, x: Int64(lits.count))
+                n = Step(op: .attrIn, a: Int32(layout.attributeOffsets[a]), b: start, x: Int64(lits.count))
             case let .attributeBetween(a, low, high):
-                n = Node(op: .attrBetween, a: Int32(layout.attributeOffsets[a]), x: low, y: high)
+                n = Step(op: .attrBetween, a: Int32(layout.attributeOffsets[a]), x: low, y: high)
             case let .sum(list, events, window, bound, atLeast):
                 let off = Int32(layout.sumLists[list].offset)
-                n = Node(op: .sum, negated: !atLeast, a: off, b: Int32(events), x: window, y: Int64(bitPattern: bound.bitPattern))
+                n = Step(op: .sum, negated: !atLeast, a: off, b: Int32(events), x: window, y: Int64(bitPattern: bound.bitPattern))
                 let boundary = SumBoundary(off: off, events: Int32(events), window: window, input: bits.sumList(list))
                 if !sumBoundaries.contains(boundary) { sumBoundaries.append(boundary) }
             case let .daysActive(list, count, days):
                 let off = Int32(layout.dayLists[list].offset)
-                n = Node(op: .daysActive, a: off, b: Int32(count), x: Int64(days))
+                n = Step(op: .daysActive, a: off, b: Int32(count), x: Int64(days))
                 let boundary = DayBoundary(off: off + Int32(count) - 1, days: Int64(days), input: bits.dayList(list))
                 if !dayBoundaries.contains(boundary) { dayBoundaries.append(boundary) }
             case let .dateWindow(a, from, to):
                 let off = Int32(layout.attributeOffsets[a])
-                n = Node(op: .dateWindow, a: off, x: from ?? .min, y: to ?? .max)
+                n = Step(op: .dateWindow, a: off, x: from ?? .min, y: to ?? .max)
                 for offset in [from, to].compactMap({ $0 }) {
                     let boundary = DateBoundary(off: off, offset: offset, input: bits.attribute(a))
                     if !dateBoundaries.contains(boundary) { dateBoundaries.append(boundary) }
                 }
             case let .scoreAtLeast(score, threshold):
-                n = Node(op: .score, a: Int32(score), x: Int64(threshold))
-            case .all(let cs), .any(let cs):
-                let sub = cs.map(compile)
-                let start = Int32(kids.count)
-                kids.append(contentsOf: sub)
-                let isAll: Bool
-                if case .all = c { isAll = true } else { isAll = false }
-                n = Node(op: isAll ? .all : .any, a: start, b: Int32(kids.count))
+                n = Step(op: .score, a: Int32(score), x: Int64(threshold))
+            case .all(let cs):
+                var entry = onTrue
+                for child in cs.reversed() { entry = compile(child, onTrue: entry, onFalse: onFalse) }
+                return entry
+            case .any(let cs):
+                var entry = onFalse
+                for child in cs.reversed() { entry = compile(child, onTrue: onTrue, onFalse: entry) }
+                return entry
             case .not(let x):
-                n = Node(op: .not, a: compile(x))
+                return compile(x, onTrue: onFalse, onFalse: onTrue)
             }
-            nodes.append(n)
-            return Int32(nodes.count - 1)
+            n.onTrue = onTrue
+            n.onFalse = onFalse
+            steps.append(n)
+            return Int32(steps.count - 1)
         }
         var parts: [Part] = []
         var scoreParts: [Int32] = [0]
@@ -175,7 +193,7 @@ struct CompiledProgram {
         for (s, spec) in model.scores.enumerated() {
             for (pi, p) in spec.parts.enumerated() {
                 let ts = Int32(terms.count)
-                for term in p.staticTerms { terms.append(Term(points: Int64(term.points), cond: compile(term.when))) }
+                for term in p.staticTerms { terms.append(Term(points: Int64(term.points), entry: compile(term.when, onTrue: Target.exit(1), onFalse: Target.exit(0)))) }
                 var off: Int32 = -1, pointsOff: Int32 = -1, cap: Int32 = 0
                 if let sl = layout.scoreListIndex[s][pi] {
                     off = Int32(layout.scoreLists[sl].entries)
@@ -210,26 +228,27 @@ struct CompiledProgram {
         for g in model.groups {
             groupInputs.append(g.segments.reduce(g.unless.map(inputs) ?? 0) { $0 | inputs($1.when) })
         }
-        var groups: [Group] = []
-        var segs: [Int32] = []
+        // A group: `unless` first (holding: no segment), then each segment's condition in
+        // order (the first that holds wins), then no segment.
+        var groupEntries: [Int32] = []
         for g in model.groups {
-            let u = g.unless.map(compile) ?? -1
-            let start = Int32(segs.count)
-            for s in g.segments { segs.append(compile(s.when)) }
-            groups.append(Group(unless: u, segStart: start, segEnd: Int32(segs.count)))
+            var entry = Target.exit(0)
+            for (k, segment) in g.segments.enumerated().reversed() {
+                entry = compile(segment.when, onTrue: Target.exit(k + 1), onFalse: entry)
+            }
+            if let unless = g.unless { entry = compile(unless, onTrue: Target.exit(0), onFalse: entry) }
+            groupEntries.append(entry)
         }
         var sources: [BoundarySource] = []
         for (j, l) in layout.scoreLists.enumerated() {
             sources.append(BoundarySource(off: Int32(l.entries), cap: Int32(l.capacity), window: l.window, input: bits.scoreList(j)))
         }
-        self.nodes = CompiledProgram.copy(nodes)
-        self.kids = CompiledProgram.copy(kids)
+        self.steps = CompiledProgram.copy(steps)
         self.literals = CompiledProgram.copy(lits)
         self.parts = CompiledProgram.copy(parts)
         self.scoreParts = CompiledProgram.copy(scoreParts)
         self.terms = CompiledProgram.copy(terms)
-        self.groups = CompiledProgram.copy(groups)
-        self.segs = CompiledProgram.copy(segs)
+        self.groupEntries = CompiledProgram.copy(groupEntries)
         self.sources = CompiledProgram.copy(sources)
         self.entryBoundaries = CompiledProgram.copy(entryBoundaries)
         if sumBoundaries.isEmpty && dayBoundaries.isEmpty && dateBoundaries.isEmpty && model.dayLists.isEmpty {
@@ -249,10 +268,10 @@ struct CompiledProgram {
     }
 
     func deallocate() {
-        for p in [UnsafeMutableRawPointer(nodes.baseAddress), UnsafeMutableRawPointer(kids.baseAddress),
+        for p in [UnsafeMutableRawPointer(steps.baseAddress),
                   UnsafeMutableRawPointer(literals.baseAddress), UnsafeMutableRawPointer(parts.baseAddress),
                   UnsafeMutableRawPointer(scoreParts.baseAddress), UnsafeMutableRawPointer(terms.baseAddress),
-                  UnsafeMutableRawPointer(groups.baseAddress), UnsafeMutableRawPointer(segs.baseAddress),
+                  UnsafeMutableRawPointer(groupEntries.baseAddress),
                   UnsafeMutableRawPointer(sources.baseAddress), UnsafeMutableRawPointer(ages.baseAddress),
                   UnsafeMutableRawPointer(entryBoundaries.baseAddress), UnsafeMutableRawPointer(groupInputs.baseAddress)] {
             p?.deallocate()
@@ -291,15 +310,18 @@ struct Evaluator {
     }
 
     /// The segment of group `g` at `t` (-1: none).
-    mutating func segment(_ g: Int) -> Int {
-        let grp = p.pointee.groups[g]
-        if grp.unless >= 0 && holds(grp.unless) { return -1 }
-        var i = grp.segStart
-        while i < grp.segEnd {
-            if holds(p.pointee.segs[Int(i)]) { return Int(i - grp.segStart) }
-            i += 1
+    @inline(__always)
+    mutating func segment(_ g: Int) -> Int { run(p.pointee.groupEntries[g]) - 1 }
+
+    /// Runs a program from `entry` to its exit: its result (`CompiledProgram.Target`).
+    @inline(__always)
+    mutating func run(_ entry: Int32) -> Int {
+        var at = entry
+        while at >= 0 {
+            let step = p.pointee.steps.baseAddress! + Int(at)
+            at = test(step) ? step.pointee.onTrue : step.pointee.onFalse
         }
-        return -1
+        return CompiledProgram.Target.result(at)
     }
 
     /// `PackedPair.read` of the slot at `off`, with the packed and empty cases first: `wide`
@@ -312,11 +334,12 @@ struct Evaluator {
         return PackedPair.read(row + Int(off), wide)
     }
 
-    mutating func holds(_ ni: Int32) -> Bool {
-        let n = p.pointee.nodes[Int(ni)]
+    /// Whether the leaf test of `step` holds at `t`.
+    @inline(__always)
+    mutating func test(_ step: UnsafePointer<CompiledProgram.Step>) -> Bool {
+        let n = step.pointee
         let none = SegmentEngine.none
         switch n.op {
-        case .always: return true
         case .atLeast:
             // The list is newest first: at least `count` in the window iff the count-th is.
             let s = EventTimes.stored(UnsafeRawPointer(row), Int(n.a), p.pointee.times.mask)
@@ -357,22 +380,6 @@ struct Evaluator {
             return (n.x == .min || t >= instant + n.x) && (n.y == .max || t < instant + n.y)
         case .score:
             return score(Int(n.a)) >= n.x
-        case .all:
-            var k = Int(n.a)
-            while k < Int(n.b) {
-                if !holds(p.pointee.kids[k]) { return false }
-                k += 1
-            }
-            return true
-        case .any:
-            var k = Int(n.a)
-            while k < Int(n.b) {
-                if holds(p.pointee.kids[k]) { return true }
-                k += 1
-            }
-            return false
-        case .not:
-            return !holds(n.a)
         }
     }
 
@@ -400,7 +407,7 @@ struct Evaluator {
             var k = Int(part.termStart)
             while k < Int(part.termEnd) {
                 let term = p.pointee.terms[k]
-                if holds(term.cond) { v += term.points }
+                if run(term.entry) == 1 { v += term.points }
                 k += 1
             }
             if part.listOff >= 0 {
