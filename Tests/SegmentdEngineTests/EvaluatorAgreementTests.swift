@@ -206,4 +206,42 @@ struct EvaluatorAgreementTests {
         let model = try Model.load(yaml: EvaluatorAgreementTests.richModel, file: "rich.yaml")
         try check(model: model, seed: seed, records: 1500, lateness: seed == 12 ? 3_600_000 : 0)
     }
+
+    /// The leaf conditions of `c`: what its branching program tests (`all`, `any`, `not` and
+    /// `always` become jumps, not steps).
+    static func leaves(_ c: Condition) -> Int {
+        switch c {
+        case .always: return 0
+        case .all(let cs), .any(let cs): return cs.map(leaves).reduce(0, +)
+        case .not(let x): return leaves(x)
+        default: return 1
+        }
+    }
+
+    @Test("each group and score term compiles to one step per leaf condition, and every jump lands on a step or an exit")
+    func programShape() throws {
+        for model in [Model.defaultModel(), try Model.load(yaml: EvaluatorAgreementTests.richModel, file: "rich.yaml")] {
+            let layout = StateLayout(model: model)
+            let program = CompiledProgram(model: model, layout: layout, intern: { Int64($0.utf8.count) })
+            defer { program.deallocate() }
+            var expected = 0
+            for group in model.groups {
+                expected += (group.unless.map(EvaluatorAgreementTests.leaves) ?? 0)
+                expected += group.segments.map { EvaluatorAgreementTests.leaves($0.when) }.reduce(0, +)
+            }
+            for score in model.scores { for part in score.parts { expected += part.staticTerms.map { EvaluatorAgreementTests.leaves($0.when) }.reduce(0, +) } }
+            #expect(program.steps.count == expected)
+            let segmentsPerGroup = model.groups.map(\.segments.count)
+            for (k, step) in program.steps.enumerated() {
+                for target in [step.onTrue, step.onFalse] {
+                    // Built backwards: a step jumps only to steps built before it, so no program loops.
+                    #expect(target < k)
+                    if target < 0 { #expect(CompiledProgram.Target.result(target) <= segmentsPerGroup.max()!) }
+                }
+            }
+            for (g, entry) in program.groupEntries.enumerated() where entry < 0 {
+                #expect(CompiledProgram.Target.result(entry) <= segmentsPerGroup[g])
+            }
+        }
+    }
 }
