@@ -413,28 +413,12 @@ struct RawWriter {
     }
 
     /// A JSON string: quotes around the bytes escaped by `JSONWriter.escape`. Most strings
-    /// (ids) need no escape: copied byte by byte as they are checked, escaped only when one does.
+    /// (ids) need no escape: copied as words as they are checked (`copyIfPlain`), escaped only
+    /// when a byte may need it.
     mutating func jsonString(_ b: UnsafeBufferPointer<UInt8>) {
         byte(34)
-        var i = 0
-        // Eight bytes at a time while none of them may need escaping (a word with a quote, a
-        // backslash, a control byte, DEL or a non-ASCII byte goes on byte by byte below).
-        if let base = b.baseAddress {
-            while i + 8 <= b.count {
-                let word = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)
-                if RawWriter.mayNeedEscaping(word) { break }
-                UnsafeMutableRawPointer(cursor + i).storeBytes(of: word, as: UInt64.self)
-                i += 8
-            }
-        }
-        while i < b.count {
-            let c = b[i]
-            guard c >= 128 || (c >= 32 && c != 34 && c != 92 && c != 127) else { break }
-            cursor[i] = c
-            i += 1
-        }
-        if i == b.count {
-            cursor += i
+        if let base = b.baseAddress, RawWriter.copyIfPlain(base, count: b.count, to: cursor) {
+            cursor += b.count
         } else {
             JSONWriter.escape(b, run: { bytes($0) }, byte: { byte($0) })
         }
@@ -443,6 +427,45 @@ struct RawWriter {
 }
 
 extension RawWriter {
+    /// Copies `count` bytes from `source` to `destination` if none of them may need escaping
+    /// (`mayNeedEscaping`; below 4 bytes, byte by byte, non-ASCII allowed) and says whether it
+    /// did; when not, some may have been written. Like `ShortCopy`: 8-byte words, the last of
+    /// which may overlap the one before, or two 4-byte words that may overlap; no byte outside
+    /// either range is read or written. An id of 4 to 16 bytes is two loads, one test and two
+    /// stores.
+    @inline(__always)
+    static func copyIfPlain(_ source: UnsafePointer<UInt8>, count: Int, to destination: UnsafeMutablePointer<UInt8>) -> Bool {
+        let from = UnsafeRawPointer(source), to = UnsafeMutableRawPointer(destination)
+        if count >= 8 {
+            var offset = 0
+            while offset &+ 8 < count {
+                let word = from.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+                if mayNeedEscaping(word) { return false }
+                to.storeBytes(of: word, toByteOffset: offset, as: UInt64.self)
+                offset &+= 8
+            }
+            let last = from.loadUnaligned(fromByteOffset: count &- 8, as: UInt64.self)
+            if mayNeedEscaping(last) { return false }
+            to.storeBytes(of: last, toByteOffset: count &- 8, as: UInt64.self)
+            return true
+        }
+        if count >= 4 {
+            let head = from.loadUnaligned(as: UInt32.self), tail = from.loadUnaligned(fromByteOffset: count &- 4, as: UInt32.self)
+            if mayNeedEscaping(UInt64(head) | UInt64(tail) << 32) { return false }
+            to.storeBytes(of: head, as: UInt32.self)
+            to.storeBytes(of: tail, toByteOffset: count &- 4, as: UInt32.self)
+            return true
+        }
+        var i = 0
+        while i < count {
+            let c = source[i]
+            guard c >= 128 || (c >= 32 && c != 34 && c != 92 && c != 127) else { return false }
+            destination[i] = c
+            i &+= 1
+        }
+        return true
+    }
+
     /// Whether any byte of `word` is one `jsonString` escapes (or non-ASCII, which it copies
     /// but the test below flags): `JSONTape.specialBytes`, plus DEL. False only when none is.
     @inline(__always)
