@@ -192,7 +192,7 @@ public final class Bootstrap {
         let snapshotEncoder = SnapshotEncoder(model: model, binary: config.binaryMode)
         for p in 0..<target.partitions {
             let t0 = Bootstrap.monotonicSeconds()
-            let pipeline = Pipeline(model: model, lateness: lateness, maxRecordBytes: config.maxRecordBytes)
+            let pipeline = Pipeline(model: model, lateness: lateness, duplicateHorizon: config.duplicateHorizon, maxRecordBytes: config.maxRecordBytes)
             let engine = pipeline.engine
             var sinceProgress = 0
             history.forEachRecord(partition: p) { record in

@@ -56,6 +56,9 @@ public struct DaemonConfig: Sendable {
     public var modelPath: String?
     public var guarantee = ProcessingGuarantee.exactlyOnce
     public var lateness: Millis = 0
+    /// How long after a contact's newest event an event id it applied is still caught as a
+    /// duplicate (`SegmentEngine.duplicateHorizons`).
+    public var duplicateHorizon: Millis = SegmentEngine.defaultDuplicateHorizon
     /// How long a partition must be idle before its watermark follows the wall clock; nil: never.
     public var idleAdvance: Millis? = 10_000
     public var maxRecordBytes = 1 << 20

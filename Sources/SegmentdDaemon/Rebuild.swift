@@ -141,7 +141,7 @@ public final class Rebuild {
         shadow.offsets = live.offsets
         var applied = 0, contacts = 0
         for p in live.checkpoints.keys.sorted() {
-            let pipeline = Pipeline(model: model, lateness: config.lateness, maxRecordBytes: config.maxRecordBytes)
+            let pipeline = Pipeline(model: model, lateness: config.lateness, duplicateHorizon: config.duplicateHorizon, maxRecordBytes: config.maxRecordBytes)
             apply(history, partition: p, to: pipeline, shadow) {
                 applied += 1
                 if applied & 0x3fff == 0 { progress(applied, contacts + pipeline.engine.contactCount) }
@@ -336,7 +336,7 @@ public final class Rebuild {
 
     /// The old state of a partition, under the model it was written under.
     func oldEngine(partition p: Int32, _ restored: Changelog.Restored, _ cp: Changelog.Checkpoint) throws -> SegmentEngine {
-        let engine = SegmentEngine(model: try restored.stateModel(partition: p, current: model), lateness: config.lateness)
+        let engine = SegmentEngine(model: try restored.stateModel(partition: p, current: model), lateness: config.lateness, dedupHorizon: config.duplicateHorizon)
         do {
             try restored.contacts.forEachLatest { contact, snapshot in try engine.restore(contactId: contact, snapshot: snapshot) }
         } catch {

@@ -92,6 +92,13 @@ extension DaemonConfig {
             c.guarantee = g
         },
         Setting("lateness", "`0s`", "allowed lateness, e.g. `30s`, `1h`") { c, v throws(ConfigError) in c.lateness = try v.duration("lateness", "0s, 500ms, 30s, 1h") },
+        Setting("duplicate_horizon", "`7d`", "how long an applied event id is remembered, in its contact's event time: `24h` (the least the contract allows) to `24d`; shorter holds less memory (see *Duplicates*)") { c, v throws(ConfigError) in
+            let d = try v.duration("duplicate_horizon", "24h, 3d, 7d")
+            guard SegmentEngine.duplicateHorizons.contains(d) else {
+                throw v.fail("duplicate_horizon '\(v.text)' is outside 24h to 24d: at least the contract's 24 hours, at most the 2^31 ms a remembered id's 32-bit stamp counts")
+            }
+            c.duplicateHorizon = d
+        },
         Setting("idle_advance", "`10s`", "idle time before a partition's watermark follows the wall clock; `off` disables") { c, v throws(ConfigError) in
             if v.text == "off" || v.text == "false" { c.idleAdvance = nil; return }
             guard let d = DurationSpec(parsing: v.text) else { throw v.fail("idle_advance '\(v.text)' is not a duration (e.g. 10s) or off") }

@@ -1475,7 +1475,7 @@ final class Worker: @unchecked Sendable {
     }
 
     private func newPipeline(_ model: Model) -> Pipeline {
-        let pipeline = Pipeline(model: model, lateness: config.lateness, maxRecordBytes: config.maxRecordBytes)
+        let pipeline = Pipeline(model: model, lateness: config.lateness, duplicateHorizon: config.duplicateHorizon, maxRecordBytes: config.maxRecordBytes)
         pipeline.adapters = WebhookAdapters(config.adapters)
         pipeline.futureGuard = FutureGuard(now: Daemon.wallMs(), allowance: config.maxFuture)
         return pipeline

@@ -90,7 +90,7 @@ struct EngineCore {
     var hasPendingTransitions: Bool { mutating get { !_pending.isEmpty } }
 
     
-    init(model: Model, lateness: Millis = 0, dedupHorizon: Millis = 7 * 86_400_000) {
+    init(model: Model, lateness: Millis = 0, dedupHorizon: Millis = SegmentEngine.defaultDuplicateHorizon) {
         // A remembered id keeps 32 bits of its stamp (`RememberedId`), exact within 2^31 ms.
         precondition(dedupHorizon > 0 && dedupHorizon <= 1 << 31, "the duplicate horizon is at most 2^31 ms")
         self.model = model

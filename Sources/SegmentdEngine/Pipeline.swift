@@ -117,12 +117,13 @@ public final class Pipeline {
     /// Events applied, by canonical type index (an identify with a stage counts two).
     public var eventsByType: [Int] { Array(UnsafeBufferPointer(start: state.pointee.eventsByType, count: state.pointee.typeCount)) }
 
-    public init(model: Model, lateness: Millis = 0, maxRecordBytes: Int = 1 << 20) {
+    /// `duplicateHorizon`: see `SegmentEngine.duplicateHorizons`.
+    public init(model: Model, lateness: Millis = 0, duplicateHorizon: Millis = SegmentEngine.defaultDuplicateHorizon, maxRecordBytes: Int = 1 << 20) {
         state = .allocate(capacity: 1)
         let typeCount = model.eventTypes.count
         let eventsByType = UnsafeMutablePointer<Int>.allocate(capacity: max(typeCount, 1))
         eventsByType.initialize(repeating: 0, count: max(typeCount, 1))
-        state.initialize(to: State(engine: SegmentEngine(model: model, lateness: lateness),
+        state.initialize(to: State(engine: SegmentEngine(model: model, lateness: lateness, dedupHorizon: duplicateHorizon),
                                    decoder: EventDecoder(model: model, maxRecordBytes: maxRecordBytes),
                                    encoder: TransitionEncoder(model: model),
                                    eventsByType: eventsByType, typeCount: typeCount))

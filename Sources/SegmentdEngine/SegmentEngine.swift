@@ -16,7 +16,14 @@ public final class SegmentEngine {
     /// one owner, which drives it from one thread at a time).
     private let core: UnsafeMutablePointer<EngineCore>
 
-    public init(model: Model, lateness: Millis = 0, dedupHorizon: Millis = 7 * 86_400_000) {
+    /// How long after a contact's newest event an event id it applied is still caught as a
+    /// duplicate, by default.
+    public static let defaultDuplicateHorizon: Millis = 7 * 86_400_000
+    /// The horizons an engine takes: at least the contract's 24 hours, at most 2^31 ms (about
+    /// 24.8 days: a remembered id keeps 32 bits of its stamp, `RememberedId`).
+    public static let duplicateHorizons: ClosedRange<Millis> = 86_400_000...(1 << 31)
+
+    public init(model: Model, lateness: Millis = 0, dedupHorizon: Millis = SegmentEngine.defaultDuplicateHorizon) {
         core = .allocate(capacity: 1)
         core.initialize(to: EngineCore(model: model, lateness: lateness, dedupHorizon: dedupHorizon))
     }

@@ -34,6 +34,8 @@ struct Options {
     /// (decoded ahead, their contacts prefetched); `--batch 1` processes record by record
     /// (`Pipeline.process`), as before, for comparisons in one run.
     var batch = 256
+    /// `--duplicate-horizon D`: how long event ids are remembered (`duplicate_horizon`).
+    var duplicateHorizon = DurationSpec(millis: SegmentEngine.defaultDuplicateHorizon)
 
     init() {
         var args = CommandLine.arguments.dropFirst().makeIterator()
@@ -48,6 +50,11 @@ struct Options {
                 guard let n = Int(v), n >= 1 else { fatalError("--batch takes a count of records, 1 or more, not \(v)") }
                 batch = n
             case "--emit": emit = v == "1"
+            case "--duplicate-horizon":
+                guard let d = DurationSpec(parsing: v), SegmentEngine.duplicateHorizons.contains(d.millis) else {
+                    fatalError("--duplicate-horizon takes a duration from 24h to 24d, not \(v)")
+                }
+                duplicateHorizon = d
             case "--emit-time":
                 guard v == "rfc3339" || v == "epoch" else { fatalError("--emit-time takes epoch or rfc3339, not \(v)") }
                 rfc3339Times = v == "rfc3339"
@@ -173,7 +180,7 @@ if o.emit {
     }
     exit(0)
 }
-print("segmentd-bench: \(o.events) events, \(o.contacts) contacts, \(o.days) days, default model, one core, " + (o.batch == 1 ? "record by record" : "batches of \(o.batch) records"))
+print("segmentd-bench: \(o.events) events, \(o.contacts) contacts, \(o.days) days, default model, one core, " + (o.batch == 1 ? "record by record" : "batches of \(o.batch) records") + ", duplicate horizon \(o.duplicateHorizon)")
 // The bench's own buffers (a generated chunk is ~23 MB) are allocated and touched before the
 // baseline, so the RSS growth is the pipeline's alone.
 var buf: [UInt8] = Array(repeating: 0, count: o.chunk * 256)
@@ -186,7 +193,7 @@ let out = UnsafeMutablePointer<OutputBytes>.allocate(capacity: 1)
 out.initialize(to: OutputBytes(capacity: 1 << 21))
 for page in stride(from: 0, to: out.pointee.capacity, by: 4096) { out.pointee.start[page] = 0 }
 let rssBefore = residentBytes()
-let pipeline = Pipeline(model: .defaultModel())
+let pipeline = Pipeline(model: .defaultModel(), duplicateHorizon: o.duplicateHorizon.millis)
 var rng = Rng(s: o.seed)
 var busy = 0.0
 var inputBytes = 0
@@ -263,7 +270,7 @@ for index in 0..<contacts {
     snapshots.append(snapshot)
 }
 let snapshotSeconds = cpuSeconds() - snapshotStart
-let restored = SegmentEngine(model: .defaultModel())
+let restored = SegmentEngine(model: .defaultModel(), dedupHorizon: o.duplicateHorizon.millis)
 let restoreStart = cpuSeconds()
 for (index, snapshot) in snapshots.enumerated() {
     do {

@@ -34,6 +34,9 @@ struct Replay: ParsableCommand {
     @Option(help: "Allowed lateness (e.g. 0s, 1h).")
     var lateness: String = "0s"
 
+    @Option(name: .customLong("duplicate-horizon"), help: "How long after a contact's newest event an event id is still caught as a duplicate: 24h to 24d.")
+    var duplicateHorizon: String = "7d"
+
     @Option(name: .customLong("bad-lines"), help: "Write bad-line reports to this file instead of stderr.")
     var badLines: String?
 
@@ -50,6 +53,9 @@ struct Replay: ParsableCommand {
         let m = try loadModel(model)
         guard let late = DurationSpec(parsing: lateness) else {
             throw ValidationError("--lateness '\(lateness)' is not a duration like 0s, 500ms, 15m, 1h")
+        }
+        guard let horizon = DurationSpec(parsing: duplicateHorizon), SegmentEngine.duplicateHorizons.contains(horizon.millis) else {
+            throw ValidationError("--duplicate-horizon '\(duplicateHorizon)' is not a duration from 24h to 24d (e.g. 24h, 7d)")
         }
         var untilMs: Millis? = nil
         if let until {
@@ -69,7 +75,7 @@ struct Replay: ParsableCommand {
         let input = try LineReader(path: file)
         let out = OutputBuffer(fd: 1)
         let badOut: OutputBuffer = try badLines.map { try OutputBuffer(path: $0) } ?? OutputBuffer(fd: 2)
-        let pipeline = Pipeline(model: m, lateness: late.millis, maxRecordBytes: maxRecordBytes)
+        let pipeline = Pipeline(model: m, lateness: late.millis, duplicateHorizon: horizon.millis, maxRecordBytes: maxRecordBytes)
         var providers: Set<WebhookAdapters.Provider> = []
         for name in adapters.split(separator: ",") {
             guard let p = WebhookAdapters.Provider(rawValue: String(name)) else { throw ValidationError("--adapters: '\(name)' is not sendgrid, mailgun or postmark") }

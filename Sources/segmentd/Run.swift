@@ -68,6 +68,7 @@ struct Run: ParsableCommand {
     @Option(help: setting("model")) var model: String?
     @Option(help: setting("processing_guarantee")) var processingGuarantee: String?
     @Option(help: setting("lateness")) var lateness: String?
+    @Option(help: setting("duplicate_horizon")) var duplicateHorizon: String?
     @Option(help: setting("idle_advance")) var idleAdvance: String?
     @Option(help: setting("max_record_bytes")) var maxRecordBytes: String?
     @Option(help: setting("batch_size")) var batchSize: String?

@@ -39,6 +39,13 @@ struct ConfigTests {
         #expect(e?.message.contains("exactly_once or at_least_once") == true)
         e = error { try $0.apply(yaml: "lateness: soon\n", file: "s.yaml") }
         #expect(e?.message.contains("not a duration") == true)
+        e = error { try $0.apply(yaml: "duplicate_horizon: 23h\n", file: "s.yaml") }
+        #expect(e?.origin == "s.yaml:1:20")
+        #expect(e?.message.contains("outside 24h to 24d") == true)
+        e = error { try $0.apply(yaml: "duplicate_horizon: 25d\n", file: "s.yaml") }
+        #expect(e?.message.contains("outside 24h to 24d") == true)
+        e = error { try $0.apply(yaml: "duplicate_horizon: a week\n", file: "s.yaml") }
+        #expect(e?.message.contains("not a duration") == true)
         e = error { try $0.apply(yaml: "bach_size: 10\n", file: "s.yaml") }
         #expect(e?.message.contains("unknown setting 'bach_size'") == true)
         e = error { try $0.apply(yaml: "input_topic: bad topic!\n", file: "s.yaml") }

@@ -155,6 +155,29 @@ struct OperatorTests {
         #expect(!m.stderr.contains("Usage:"), "\(m.stderr)")
     }
 
+    @Test("replay --duplicate-horizon: an id redelivered two days later is a duplicate under 7d, applied under 24h; outside 24h to 24d refused")
+    func duplicateHorizon() throws {
+        // e-1 again two days after it was applied, the contact's newest event in between.
+        let events = try Self.temporaryFile("""
+        {"contact_id":"c-1","type":"email_open","ts":1767225600000,"event_id":"e-1"}
+        {"contact_id":"c-1","type":"email_open","ts":1767398400000,"event_id":"e-2"}
+        {"contact_id":"c-1","type":"email_open","ts":1767398400001,"event_id":"e-1"}
+
+        """)
+        defer { unlink(events) }
+        let week = try Self.segmentd(["replay", events])
+        #expect(week.status == 0, "\(week.stderr)")
+        #expect(week.stderr.contains("duplicates: 1"), "\(week.stderr)")
+        let day = try Self.segmentd(["replay", "--duplicate-horizon", "24h", events])
+        #expect(day.status == 0, "\(day.stderr)")
+        #expect(day.stderr.contains("duplicates: 0"), "\(day.stderr)")
+        for bad in ["23h", "25d", "soon"] {
+            let r = try Self.segmentd(["replay", "--duplicate-horizon", bad, events])
+            #expect(r.status == 64, "\(bad): \(r.stderr)")
+            #expect(r.stderr.contains("--duplicate-horizon '\(bad)' is not a duration from 24h to 24d"), "\(r.stderr)")
+        }
+    }
+
     @Test("run without brokers refuses to start (no embedded broker by accident), status 65")
     func noBrokers() throws {
         let config = try Self.temporaryFile("group_id: g\n")

@@ -35,6 +35,7 @@ struct SettingsTests {
             "model": ("m.yaml", { $0.modelPath == "m.yaml" }),
             "processing_guarantee": ("at_least_once", { $0.guarantee == .atLeastOnce }),
             "lateness": ("30s", { $0.lateness == 30_000 }),
+            "duplicate_horizon": ("24h", { $0.duplicateHorizon == 86_400_000 }),
             "idle_advance": ("off", { $0.idleAdvance == nil }),
             "max_record_bytes": ("2048", { $0.maxRecordBytes == 2048 }),
             "batch_size": ("7", { $0.batchSize == 7 }),

@@ -182,9 +182,10 @@ struct DuplicateMemoryTests {
         #expect(p.counters.duplicates == idsBefore + 1)
     }
 
-    @Test("a contact busy over months catches exactly the ids of its last 7 days, in the row and in overflow")
-    func monthsOfIds() {
-        let p = Pipeline(model: .defaultModel())
+    @Test("a contact busy over months catches exactly the ids of its last 7 days (or of the horizon set: 24h, 24.8 days), in the row and in overflow",
+          arguments: [DuplicateMemoryTests.horizon, DuplicateMemoryTests.day, 1 << 31])
+    func monthsOfIds(horizon: Millis) {
+        let p = Pipeline(model: .defaultModel(), duplicateHorizon: horizon)
         let start: Int64 = 1_767_225_600_000
         // Each id's stamp: the contact's newest time when it was last applied.
         var stamps: [String: Millis] = [:]
@@ -205,7 +206,7 @@ struct DuplicateMemoryTests {
             stamps[id] = newest
             ids.append(id)
             let back = ids[Int(next() % UInt64(ids.count))]
-            let expected: RecordOutcome = newest - stamps[back]! < DuplicateMemoryTests.horizon ? .duplicate : .applied
+            let expected: RecordOutcome = newest - stamps[back]! < horizon ? .duplicate : .applied
             let outcome = p.process(DuplicateMemoryTests.record("c", ts, back))
             #expect(outcome == expected, "id \(back) stamped \(stamps[back]!), newest \(newest)")
             if outcome == .applied { stamps[back] = newest }
