@@ -53,7 +53,7 @@ struct DaemonTests {
             for r in try read(config.inputTopic) { byPartition[r.partition, default: []].append(r) }
             var out: [String: [String]] = [:]
             for (_, recs) in byPartition {
-                let p = Pipeline(model: .defaultModel())
+                let p = Pipeline(model: .defaultModel(), duplicateHorizon: config.duplicateHorizon)
                 for r in recs.sorted(by: { $0.offset < $1.offset }) {
                     _ = p.process(r.value)
                     for t in p.engine.takeTransitions() { add(p.encoder.encode(t), to: &out) }
@@ -300,6 +300,27 @@ struct DaemonTests {
         _ = try h.runDaemon(c, until: { $0.status.transitions >= 3 }, timeout: 40)
         let out = try h.actual().perContact.values.flatMap { $0 }
         #expect(out.contains { $0.hasPrefix("lifecycle null->inactive") && $0.hasSuffix(" time null") }, "\(out)")
+    }
+
+    @Test("duplicate_horizon 24h: an event id redelivered two days later is applied again, as replay with that horizon gives")
+    func duplicateHorizon() throws {
+        let h = try Harness(partitions: 1)
+        h.config.duplicateHorizon = 86_400_000
+        let day: Millis = 86_400_000
+        let p = try KafkaProducer(config: ["bootstrap.servers": h.config.brokers])
+        // e-1, e-2 two days later, then e-1 again: under 7 days the third is a duplicate and the
+        // contact has two opens; under 24 hours it is applied, and three opens in 30 days make
+        // the contact an engaged non-converter, caused by e-1.
+        for (ts, id) in [(DaemonTests.start, "e-1"), (DaemonTests.start + 2 * day, "e-2"), (DaemonTests.start + 2 * day + 1, "e-1")] {
+            try p.produce(topic: h.config.inputTopic, key: Array("c-1".utf8),
+                          value: Array(#"{"contact_id":"c-1","type":"email_open","ts":\#(ts),"event_id":"\#(id)"}"#.utf8))
+        }
+        try p.close()
+        _ = try h.runDaemon(until: { $0.status.records >= 3 }, timeout: 40)
+        let actual = try h.actual().perContact
+        #expect(actual == (try h.expected()))
+        let out = actual.values.flatMap { $0 }
+        #expect(out.contains { $0.hasPrefix("lifecycle null->engaged_non_converter") && $0.hasSuffix(" event e-1") }, "\(out)")
     }
 
     @Test("broker down for a few seconds, then up: the daemon recovers by itself")
