@@ -8,6 +8,10 @@ public struct OutputBytes {
     public private(set) var start: UnsafeMutablePointer<UInt8>
     public private(set) var count = 0
     public private(set) var capacity: Int
+    /// The instant of the last transition `TransitionEncoder.encodeLine` wrote here, and where
+    /// its 24 characters are (-1: none): the next one at the same instant copies them.
+    /// Forgotten with the bytes.
+    var lastInstant: (at: Millis, offset: Int) = (0, -1)
 
     public init(capacity: Int) {
         self.capacity = max(capacity, 64)
@@ -41,7 +45,10 @@ public struct OutputBytes {
 
     public var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: start, count: count) }
 
-    public mutating func removeAll() { count = 0 }
+    public mutating func removeAll() {
+        count = 0
+        lastInstant = (0, -1)
+    }
 
     public func deallocate() { start.deallocate() }
 }

@@ -273,24 +273,36 @@ public final class TransitionEncoder: Sendable {
     }
 
     /// Appends one CloudEvents document and a newline, written in place at the end of `out`.
+    /// A transition at the instant of the one before it in `out` (the transitions of one
+    /// evaluation) copies that instant's characters instead of formatting it again.
     public func encodeLine(_ t: TransitionView, to out: inout OutputBytes) {
         let at = out.tail(reserving: bound(t) + 1)
-        let count = withWriter(at: at) { w in
-            writeDocument(t, &w)
+        let last = out.lastInstant
+        let formatted = last.offset >= 0 && last.at == t.at ? UnsafePointer(out.start + last.offset) : nil
+        let (count, instant) = withWriter(at: at) { w in
+            let instant = writeDocument(t, &w, formatted: formatted)
             w.byte(10)
-            return w.count
+            return (w.count, instant)
         }
+        out.lastInstant = (t.at, out.count + (instant - at))
         out.advance(by: count)
     }
 
+    /// Writes the document; returns where its instant's characters are. `formatted`: those
+    /// characters, already written for an earlier document.
     @inline(__always)
-    private func writeDocument(_ t: TransitionView, _ w: inout RawWriter) {
+    @discardableResult
+    private func writeDocument(_ t: TransitionView, _ w: inout RawWriter, formatted: UnsafePointer<UInt8>? = nil) -> UnsafeMutablePointer<UInt8> {
         w.piece(headPiece + t.group)
         writeId(t, &w)
         // `time` and `data.at` are the same instant: formatted once, copied once.
         w.staticString(#"","time":""#)
         let at = w.cursor
-        EventTime.write(t.at, into: at)
+        if let formatted {
+            ShortCopy.copy(formatted, to: at, count: EventTime.formattedLength)
+        } else {
+            EventTime.write(t.at, into: at)
+        }
         w.advance(EventTime.formattedLength)
         w.staticString(#"","subject":"#)
         let subject = w.cursor
@@ -299,6 +311,7 @@ public final class TransitionEncoder: Sendable {
         w.staticString(#","datacontenttype":"application/json","data":"#)
         writeData(t, at: UnsafeBufferPointer(start: at, count: EventTime.formattedLength), contact: contact, &w)
         w.byte(125)  // }
+        return at
     }
 
     /// Appends the CloudEvent's `data` object alone: the record value in CloudEvents binary

@@ -101,3 +101,34 @@ import Testing
         }
     }
 }
+
+/// Lines written in place (`encodeLine` into `OutputBytes`) copy the instant of the line before
+/// when theirs is the same: they must be exactly the documents `encode` writes, and nothing may
+/// be copied from bytes that were removed.
+@Suite struct InPlaceLinesTests {
+    @Test("same-instant lines copy the instant; lines after removeAll and across growth are the documents encode writes")
+    func sameInstant() {
+        let encoder = TransitionEncoder(model: .defaultModel())
+        let t: Millis = 1_767_225_635_413, later = t + 86_400_000 + 1
+        let transitions = [
+            Transition(contactId: Array("c-1".utf8), group: 0, from: nil, to: 2, at: t, n: 0, cause: .event(eventId: "e-1", type: 1)),
+            Transition(contactId: Array("c-1".utf8), group: 1, from: nil, to: 2, at: t, n: 0, cause: .event(eventId: "e-1", type: 1)),
+            Transition(contactId: Array("c-22".utf8), group: 2, from: 3, to: nil, at: later, n: 0, cause: .time),
+            Transition(contactId: Array("c-22".utf8), group: 3, from: nil, to: 0, at: later, n: 1, cause: .time),
+            Transition(contactId: Array("c-1".utf8), group: 0, from: 2, to: 1, at: t, n: 1, cause: .time),
+        ]
+        var expected: [UInt8] = []
+        for x in transitions { encoder.encode(x, to: &expected); expected.append(10) }
+        var out = OutputBytes(capacity: 64)  // small: it grows between lines
+        defer { out.deallocate() }
+        for x in transitions { x.withView { encoder.encodeLine($0, to: &out) } }
+        #expect(Array(out.bytes) == expected)
+        #expect(out.lastInstant.at == t && out.lastInstant.offset >= 0)
+        out.removeAll()
+        #expect(out.lastInstant.offset == -1, "removed bytes are never copied from")
+        for x in transitions.suffix(2) { x.withView { encoder.encodeLine($0, to: &out) } }
+        var tail: [UInt8] = []
+        for x in transitions.suffix(2) { encoder.encode(x, to: &tail); tail.append(10) }
+        #expect(Array(out.bytes) == tail)
+    }
+}
