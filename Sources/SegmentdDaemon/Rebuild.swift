@@ -336,7 +336,7 @@ public final class Rebuild {
 
     /// The old state of a partition, under the model it was written under.
     func oldEngine(partition p: Int32, _ restored: Changelog.Restored, _ cp: Changelog.Checkpoint) throws -> SegmentEngine {
-        let engine = SegmentEngine(model: try restored.stateModel(partition: p, current: model), lateness: config.lateness, dedupHorizon: config.duplicateHorizon)
+        let engine = SegmentEngine(model: try restored.stateModel(partition: p, current: model), lateness: config.lateness, duplicateHorizon: config.duplicateHorizon)
         do {
             try restored.contacts.forEachLatest { contact, snapshot in try engine.restore(contactId: contact, snapshot: snapshot) }
         } catch {

@@ -28,7 +28,7 @@ public struct EngineFootprint: Sendable, Equatable {
 struct EngineCore {
     let model: Model
     let lateness: Millis
-    let dedupHorizon: Millis
+    let duplicateHorizon: Millis
     let layout: StateLayout
 
     var contacts = ContactTable()
@@ -90,12 +90,12 @@ struct EngineCore {
     var hasPendingTransitions: Bool { mutating get { !_pending.isEmpty } }
 
     
-    init(model: Model, lateness: Millis = 0, dedupHorizon: Millis = SegmentEngine.defaultDuplicateHorizon) {
+    init(model: Model, lateness: Millis = 0, duplicateHorizon: Millis = SegmentEngine.defaultDuplicateHorizon) {
         // A remembered id keeps 32 bits of its stamp (`RememberedId`), exact within 2^31 ms.
-        precondition(dedupHorizon > 0 && dedupHorizon <= 1 << 31, "the duplicate horizon is at most 2^31 ms")
+        precondition(duplicateHorizon > 0 && duplicateHorizon <= 1 << 31, "the duplicate horizon is at most 2^31 ms")
         self.model = model
         self.lateness = lateness
-        self.dedupHorizon = dedupHorizon
+        self.duplicateHorizon = duplicateHorizon
         let layout = StateLayout(model: model)
         self.layout = layout
         self.rows = RowStore(stride: layout.stride)
@@ -203,7 +203,7 @@ struct EngineCore {
         var fingerprint: UInt32 = 0
         if let eventId {
             fingerprint = RememberedId.fingerprint(of: eventId)
-            if !inserted, EngineCore.isDuplicate(row, fingerprint, layout.dedupOffset, dedupHorizon, dedupOverflow) {
+            if !inserted, EngineCore.isDuplicate(row, fingerprint, layout.dedupOffset, duplicateHorizon, dedupOverflow) {
                 _stats.duplicates += 1
                 return false
             }
@@ -622,7 +622,7 @@ struct EngineCore {
     static func liveIds(_ row: Row, _ horizon: Millis) -> IdHorizon { IdHorizon(newest: row[StateLayout.maxTs], horizon: UInt64(horizon)) }
 
     /// An id is remembered with the contact's newest event time when it was applied, and is
-    /// caught while that stamp is within `dedupHorizon` of the contact's newest event time:
+    /// caught while that stamp is within `duplicateHorizon` of the contact's newest event time:
     /// at least the contact's last 7 days of events by default (the contract asks for 24 hours;
     /// upstream redeliveries can come days late), late ones included. Most contacts fit
     /// in the places of their row; busier ones keep one id in the row and the others in a
@@ -640,7 +640,7 @@ struct EngineCore {
     /// ids no longer live make room. A contact whose row's places all hold live ids moves the
     /// last one into a new chain with `id`, and its last place names the chain from then on.
     mutating func remember(_ row: Row, _ id: RememberedId) {
-        let live = EngineCore.liveIds(row, dedupHorizon)
+        let live = EngineCore.liveIds(row, duplicateHorizon)
         let last = layout.chainPlace
         let chain = RememberedId(slot: row[last]).chainHead
         let places = chain >= 0 ? StateLayout.dedupSlots - 1 : StateLayout.dedupSlots
@@ -670,7 +670,7 @@ struct EngineCore {
     /// less than 2^32 ms behind the newest time (see `RememberedId`). Ages are taken at
     /// `previousNewest`, where they are still exact.
     mutating func forgetDeadIds(_ row: Row, previousNewest: Millis) {
-        let live = IdHorizon(newest: previousNewest, horizon: UInt64(dedupHorizon)).seenFrom(later: row[StateLayout.maxTs])
+        let live = IdHorizon(newest: previousNewest, horizon: UInt64(duplicateHorizon)).seenFrom(later: row[StateLayout.maxTs])
         let last = layout.chainPlace
         let chain = RememberedId(slot: row[last]).chainHead
         for k in 0..<StateLayout.dedupSlots where !live.isLive(RememberedId(slot: row[layout.dedupOffset + k])) {
@@ -682,7 +682,7 @@ struct EngineCore {
     /// Calls `body` with each live id of the contact, the row's then its chain's.
     @inline(__always)
     func forEachLiveId(_ row: Row, _ body: (RememberedId) -> Void) {
-        let live = EngineCore.liveIds(row, dedupHorizon)
+        let live = EngineCore.liveIds(row, duplicateHorizon)
         for k in 0..<StateLayout.dedupSlots where live.isLive(RememberedId(slot: row[layout.dedupOffset + k])) {
             body(RememberedId(slot: row[layout.dedupOffset + k]))
         }

@@ -156,7 +156,7 @@ extension EngineCore {
         old.forEachLiveId(o) { remembered.append($0) }
         for id in remembered {
             let stamp = min(id.stamp(newest: o[StateLayout.maxTs]), newest)
-            guard newest - stamp < dedupHorizon, !EngineCore.isDuplicate(n, id.fingerprint, layout.dedupOffset, dedupHorizon, dedupOverflow) else { continue }
+            guard newest - stamp < duplicateHorizon, !EngineCore.isDuplicate(n, id.fingerprint, layout.dedupOffset, duplicateHorizon, dedupOverflow) else { continue }
             remember(n, RememberedId(fingerprint: id.fingerprint, stamp: stamp))
         }
         let cutoff = n[StateLayout.firstSeen]

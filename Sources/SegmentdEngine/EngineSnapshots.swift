@@ -266,7 +266,7 @@ extension EngineCore {
         var moreIds: [RememberedId] = []
         if legacy {
             for (hash, stamp) in [legacyIds.first, legacyIds.second] where hash != 0 {
-                try EngineCore.placeRestoredId(RememberedId.fingerprint(folding: UInt64(bitPattern: hash)), stamp, maxTs, dedupHorizon, idSlots, &idsInRow, &moreIds)
+                try EngineCore.placeRestoredId(RememberedId.fingerprint(folding: UInt64(bitPattern: hash)), stamp, maxTs, duplicateHorizon, idSlots, &idsInRow, &moreIds)
             }
         }
         guard let idCount = r.count(), idCount >= 0, idCount <= Int64(snapshot.count / 5) else { throw truncated }
@@ -283,7 +283,7 @@ extension EngineCore {
                 fingerprint = value
             }
             guard let stamp = r.word(base: maxTs) else { throw truncated }
-            try EngineCore.placeRestoredId(fingerprint, stamp, maxTs, dedupHorizon, idSlots, &idsInRow, &moreIds)
+            try EngineCore.placeRestoredId(fingerprint, stamp, maxTs, duplicateHorizon, idSlots, &idsInRow, &moreIds)
         }
         guard let nCounts = r.count(), nCounts >= 0, nCounts <= Int64(model.groups.count) else { throw truncated }
         var counts: [(group: Int, n: Int)] = []

@@ -123,7 +123,7 @@ public final class Pipeline {
         let typeCount = model.eventTypes.count
         let eventsByType = UnsafeMutablePointer<Int>.allocate(capacity: max(typeCount, 1))
         eventsByType.initialize(repeating: 0, count: max(typeCount, 1))
-        state.initialize(to: State(engine: SegmentEngine(model: model, lateness: lateness, dedupHorizon: duplicateHorizon),
+        state.initialize(to: State(engine: SegmentEngine(model: model, lateness: lateness, duplicateHorizon: duplicateHorizon),
                                    decoder: EventDecoder(model: model, maxRecordBytes: maxRecordBytes),
                                    encoder: TransitionEncoder(model: model),
                                    eventsByType: eventsByType, typeCount: typeCount))
@@ -350,7 +350,7 @@ public final class Pipeline {
     /// (see `SegmentEngine.adopt(from:)`) and the re-evaluation's transitions wait in it.
     public func migrate(to model: Model) {
         let old = state.pointee.engine
-        let next = SegmentEngine(model: model, lateness: old.lateness, dedupHorizon: old.dedupHorizon)
+        let next = SegmentEngine(model: model, lateness: old.lateness, duplicateHorizon: old.duplicateHorizon)
         // Engagement is counted under the new model's segments from here (a new count).
         next.countsEngagement = old.countsEngagement
         next.adopt(from: old)

@@ -23,9 +23,9 @@ public final class SegmentEngine {
     /// 24.8 days: a remembered id keeps 32 bits of its stamp, `RememberedId`).
     public static let duplicateHorizons: ClosedRange<Millis> = 86_400_000...(1 << 31)
 
-    public init(model: Model, lateness: Millis = 0, dedupHorizon: Millis = SegmentEngine.defaultDuplicateHorizon) {
+    public init(model: Model, lateness: Millis = 0, duplicateHorizon: Millis = SegmentEngine.defaultDuplicateHorizon) {
         core = .allocate(capacity: 1)
-        core.initialize(to: EngineCore(model: model, lateness: lateness, dedupHorizon: dedupHorizon))
+        core.initialize(to: EngineCore(model: model, lateness: lateness, duplicateHorizon: duplicateHorizon))
     }
 
     deinit {
@@ -58,7 +58,7 @@ public final class SegmentEngine {
     /// when off).
     public var engagement: EngagementCounts? { core.pointee.engagement }
     public var lateness: Millis { core.pointee.lateness }
-    public var dedupHorizon: Millis { core.pointee.dedupHorizon }
+    public var duplicateHorizon: Millis { core.pointee.duplicateHorizon }
     public var layout: StateLayout { core.pointee.layout }
     var contacts: ContactTable { core.pointee.contacts }
 

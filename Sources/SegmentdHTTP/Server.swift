@@ -94,7 +94,7 @@ public struct OperationsServer: Sendable {
             let answers = await daemon.askEachThread(timeoutMs: 120_000) { engines -> ModelPreview? in
                 var preview: ModelPreview?
                 for (_, engine) in engines {
-                    let next = SegmentEngine(model: new, lateness: lateness, dedupHorizon: engine.dedupHorizon)
+                    let next = SegmentEngine(model: new, lateness: lateness, duplicateHorizon: engine.duplicateHorizon)
                     next.adopt(from: engine)
                     let part = ModelPreview.compare(base: engine, new: next, samples: samples)
                     if preview == nil { preview = part } else { preview!.merge(part) }

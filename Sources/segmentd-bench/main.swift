@@ -270,7 +270,7 @@ for index in 0..<contacts {
     snapshots.append(snapshot)
 }
 let snapshotSeconds = cpuSeconds() - snapshotStart
-let restored = SegmentEngine(model: .defaultModel(), dedupHorizon: o.duplicateHorizon.millis)
+let restored = SegmentEngine(model: .defaultModel(), duplicateHorizon: o.duplicateHorizon.millis)
 let restoreStart = cpuSeconds()
 for (index, snapshot) in snapshots.enumerated() {
     do {
