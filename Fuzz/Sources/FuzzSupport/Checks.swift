@@ -175,7 +175,7 @@ public func advanceToEnd(_ engine: SegmentEngine, by: Millis = 400 * 86_400_000)
 public func checkSnapshots(_ engine: SegmentEngine, limit: Int = 32) {
     let n = min(engine.contactCount, limit)
     guard n > 0 else { return }
-    let fresh = SegmentEngine(model: engine.model, lateness: engine.lateness, dedupHorizon: engine.dedupHorizon)
+    let fresh = SegmentEngine(model: engine.model, lateness: engine.lateness, duplicateHorizon: engine.duplicateHorizon)
     for i in 0..<n {
         let id = engine.contactId(at: i)
         let snap = engine.snapshot(contact: i)
