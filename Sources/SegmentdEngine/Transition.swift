@@ -441,7 +441,7 @@ struct RawWriter {
 
 extension RawWriter {
     /// Copies `count` bytes from `source` to `destination` if none of them may need escaping
-    /// (`mayNeedEscaping`; below 4 bytes, byte by byte, non-ASCII allowed) and says whether it
+    /// (`mayNeedEscaping`; below 4 bytes, byte by byte by `JSONWriter.escapes`) and says whether it
     /// did; when not, some may have been written. Like `ShortCopy`: 8-byte words, the last of
     /// which may overlap the one before, or two 4-byte words that may overlap; no byte outside
     /// either range is read or written. An id of 4 to 16 bytes is two loads, one test and two
@@ -472,7 +472,7 @@ extension RawWriter {
         var i = 0
         while i < count {
             let c = source[i]
-            guard c >= 128 || (c >= 32 && c != 34 && c != 92 && c != 127) else { return false }
+            guard !JSONWriter.escapes(c) else { return false }
             destination[i] = c
             i &+= 1
         }
@@ -516,6 +516,11 @@ public enum JSONWriter {
         escape(b, run: { out.append(contentsOf: $0) }, byte: { out.append($0) })
     }
 
+    /// Whether `escape` writes byte `c` as an escape: `"`, `\`, control bytes and DEL (every
+    /// other byte, UTF-8 included, is written as is).
+    @inline(__always)
+    static func escapes(_ c: UInt8) -> Bool { c < 32 || c == 34 || c == 92 || c == 127 }
+
     /// Escapes `b` for the inside of a JSON string, handing runs of bytes that need no escape
     /// to `run` in one piece and each byte of an escape to `byte`: `"`, `\`, `\n`, `\r`, `\t`
     /// by name, other control bytes and DEL as `\u00XX`; everything else (UTF-8 included) as is.
@@ -526,7 +531,7 @@ public enum JSONWriter {
         let n = b.count
         while i < n {
             let c = b[i]
-            if c >= 32 && c != 34 && c != 92 && c != 127 { i += 1; continue }
+            if !escapes(c) { i += 1; continue }
             if i > runStart { run(UnsafeBufferPointer(rebasing: b[runStart..<i])) }
             switch c {
             case 34: byte(92); byte(34)
