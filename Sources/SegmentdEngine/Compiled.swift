@@ -309,9 +309,13 @@ struct Evaluator {
         timesBase = EventTimes.base(UnsafeRawPointer(row), p.pointee.times.baseByte) &- 1
     }
 
+    /// Group `g`'s `members` byte at `t`: 0 for no segment, k + 1 for segment k.
+    @inline(__always)
+    mutating func member(_ g: Int) -> Int { run(p.pointee.groupEntries[g]) }
+
     /// The segment of group `g` at `t` (-1: none).
     @inline(__always)
-    mutating func segment(_ g: Int) -> Int { run(p.pointee.groupEntries[g]) - 1 }
+    mutating func segment(_ g: Int) -> Int { member(g) - 1 }
 
     /// Runs a program from `entry` to its exit: its result (`CompiledProgram.Target`).
     @inline(__always)

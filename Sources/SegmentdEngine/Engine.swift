@@ -543,7 +543,7 @@ struct EngineCore {
             if groups & (1 << UInt64(g)) == 0 {
                 segs |= members & (0xFF << shift)
             } else {
-                segs |= UInt64(ev.run(program.pointee.groupEntries[g])) << shift
+                segs |= UInt64(ev.member(g)) << shift
             }
         }
         if segs == members { return }
