@@ -460,14 +460,18 @@ extension CompiledProgram {
         return touched
     }
 
+    // The boundary functions are static over a pointer to the program: a method of the
+    // program called through `program.pointee` where it was not inlined got a copy of the
+    // whole program (280 bytes, a memcpy) at every call.
+
     /// The first boundary after `c` (`nextBoundary`) and the inputs (`InputBits`) that change
     /// exactly there: only the groups reading them can change at that instant. Asked where
     /// boundaries are evaluated; where one is only sought (a timer), `nextBoundary` is cheaper.
     @inline(__always)
-    func nextBoundaryAndInputs(_ row: UnsafePointer<Int64>, after c: Millis) -> (instant: Millis, inputs: UInt64) {
+    static func nextBoundaryAndInputs(_ program: UnsafePointer<CompiledProgram>, _ row: UnsafePointer<Int64>, after c: Millis) -> (instant: Millis, inputs: UInt64) {
         var best = SegmentEngine.unscheduled
         var changing: UInt64 = 0
-        forEachBoundary(row, after: c) { instant, input in
+        forEachBoundary(program, row, after: c) { instant, input in
             if instant < best {
                 best = instant
                 changing = input
@@ -481,9 +485,9 @@ extension CompiledProgram {
     /// The first instant after `c` at which time alone can change the membership of the
     /// contact in `row`, or `.max`.
     @inline(__always)
-    func nextBoundary(_ row: UnsafePointer<Int64>, after c: Millis) -> Millis {
+    static func nextBoundary(_ program: UnsafePointer<CompiledProgram>, _ row: UnsafePointer<Int64>, after c: Millis) -> Millis {
         var best = SegmentEngine.unscheduled
-        forEachBoundary(row, after: c) { instant, _ in
+        forEachBoundary(program, row, after: c) { instant, _ in
             if instant < best { best = instant }
         }
         return best
@@ -496,16 +500,18 @@ extension CompiledProgram {
     /// scored list's scan stops at the first entry whose boundary is not after `c`. The one
     /// definition of boundaries that `nextBoundary` and `nextBoundaryAndInputs` share.
     @inline(__always)
-    private func forEachBoundary(_ row: UnsafePointer<Int64>, after c: Millis, _ visit: (Millis, UInt64) -> Void) {
+    private static func forEachBoundary(_ program: UnsafePointer<CompiledProgram>, _ row: UnsafePointer<Int64>, after c: Millis,
+                                        _ visit: (Millis, UInt64) -> Void) {
         let raw = UnsafeRawPointer(row)
+        let times = program.pointee.times
         let base = EventTimes.base(raw, times.baseByte) &- 1
-        for e in entryBoundaries {
+        for e in program.pointee.entryBoundaries {
             let v = EventTimes.stored(raw, Int(e.off), times.mask)
             if v == 0 { continue }
             let b = base &+ Int64(bitPattern: v) &+ e.window
             if b > c { visit(b, e.input) }
         }
-        for s in sources {
+        for s in program.pointee.sources {
             var at = Int(s.off)
             var k = 0
             while k < Int(s.cap) {
@@ -518,12 +524,12 @@ extension CompiledProgram {
                 k += 1
             }
         }
-        if let language { CompiledProgram.forEachLanguageBoundary(language, row, after: c, visit) }
+        if let language = program.pointee.language { CompiledProgram.forEachLanguageBoundary(language, row, after: c, visit) }
         let fs = row[StateLayout.firstSeen]
         if fs != SegmentEngine.none {
-            for age in ages {
+            for age in program.pointee.ages {
                 let b = fs + age
-                if b > c { visit(b, firstSeenInput) }
+                if b > c { visit(b, program.pointee.firstSeenInput) }
             }
         }
     }

@@ -288,11 +288,11 @@ struct EngineCore {
             if let scheduled, cur == cursor, scheduled >= e.ts {
                 next = scheduled
             } else {
-                var boundary = program.pointee.nextBoundaryAndInputs(row, after: cur)
+                var boundary = CompiledProgram.nextBoundaryAndInputs(program, row, after: cur)
                 while boundary.instant < e.ts {
                     evaluate(idx, row, at: boundary.instant, by: .time, groups: program.pointee.groups(reading: boundary.inputs))
                     cur = boundary.instant
-                    boundary = program.pointee.nextBoundaryAndInputs(row, after: cur)
+                    boundary = CompiledProgram.nextBoundaryAndInputs(program, row, after: cur)
                 }
                 next = boundary.instant
             }
@@ -344,11 +344,11 @@ struct EngineCore {
             if following >= 0 { rows.prefetch(rows.row(Int(following))) }
             if after >= 0 { rows.prefetch(rows.row(Int(after))) }
             var cur = row[StateLayout.cursor]
-            var boundary = program.pointee.nextBoundaryAndInputs(row, after: cur)
+            var boundary = CompiledProgram.nextBoundaryAndInputs(program, row, after: cur)
             while boundary.instant <= w {
                 evaluate(idx, row, at: boundary.instant, by: .time, groups: program.pointee.groups(reading: boundary.inputs))
                 cur = boundary.instant
-                boundary = program.pointee.nextBoundaryAndInputs(row, after: cur)
+                boundary = CompiledProgram.nextBoundaryAndInputs(program, row, after: cur)
             }
             row[StateLayout.cursor] = cur
             // `evaluate` changes no list and not first seen, so this is the boundary after the
@@ -360,7 +360,7 @@ struct EngineCore {
 
     /// Sets the contact's timer at its next boundary after its cursor.
     mutating func schedule(_ idx: Int, _ row: Row) {
-        schedule(idx, row, next: program.pointee.nextBoundary(row, after: row[StateLayout.cursor]))
+        schedule(idx, row, next: CompiledProgram.nextBoundary(program, row, after: row[StateLayout.cursor]))
     }
 
     /// Sets the contact's timer at `nb` (none: `unscheduled`).
@@ -612,7 +612,7 @@ struct EngineCore {
     /// The first instant after `c` at which time alone can change this contact's membership
     /// (an event leaving a window, first seen reaching an age), or `.max`.
     func nextBoundary(_ row: Row, after c: Millis) -> Millis {
-        program.pointee.nextBoundary(row, after: c)
+        CompiledProgram.nextBoundary(program, row, after: c)
     }
 
     // MARK: duplicates
