@@ -464,22 +464,30 @@ extension CompiledProgram {
     // program called through `program.pointee` where it was not inlined got a copy of the
     // whole program (280 bytes, a memcpy) at every call.
 
-    /// The first boundary after `c` (`nextBoundary`) and the inputs (`InputBits`) that change
-    /// exactly there: only the groups reading them can change at that instant. Asked where
-    /// boundaries are evaluated; where one is only sought (a timer), `nextBoundary` is cheaper.
+    /// The first boundary after `c` (`nextBoundary`), the inputs (`InputBits`) that change
+    /// exactly there (only the groups reading them can change at that instant), and the
+    /// boundary after that one (`following`; `unscheduled`: none). Asked where boundaries are
+    /// evaluated; where one is only sought (a timer), `nextBoundary` is cheaper. An evaluation
+    /// changes no list and not first seen, so once the first is evaluated the next boundary is
+    /// `following`, without another scan.
     @inline(__always)
-    static func nextBoundaryAndInputs(_ program: UnsafePointer<CompiledProgram>, _ row: UnsafePointer<Int64>, after c: Millis) -> (instant: Millis, inputs: UInt64) {
+    static func nextBoundaryAndInputs(_ program: UnsafePointer<CompiledProgram>, _ row: UnsafePointer<Int64>,
+                                      after c: Millis) -> (instant: Millis, inputs: UInt64, following: Millis) {
         var best = SegmentEngine.unscheduled
+        var following = SegmentEngine.unscheduled
         var changing: UInt64 = 0
         forEachBoundary(program, row, after: c) { instant, input in
             if instant < best {
+                following = best
                 best = instant
                 changing = input
             } else if instant == best {
                 changing |= input
+            } else if instant < following {
+                following = instant
             }
         }
-        return (best, changing)
+        return (best, changing, following)
     }
 
     /// The first instant after `c` at which time alone can change the membership of the

@@ -289,12 +289,18 @@ struct EngineCore {
                 next = scheduled
             } else {
                 var boundary = CompiledProgram.nextBoundaryAndInputs(program, row, after: cur)
-                while boundary.instant < e.ts {
-                    evaluate(idx, row, at: boundary.instant, by: .time, groups: program.pointee.groups(reading: boundary.inputs))
-                    cur = boundary.instant
-                    boundary = CompiledProgram.nextBoundaryAndInputs(program, row, after: cur)
-                }
                 next = boundary.instant
+                while next < e.ts {
+                    evaluate(idx, row, at: next, by: .time, groups: program.pointee.groups(reading: boundary.inputs))
+                    cur = next
+                    // The boundary after it is known from the same scan, unless it is due too.
+                    if boundary.following >= e.ts {
+                        next = boundary.following
+                        break
+                    }
+                    boundary = CompiledProgram.nextBoundaryAndInputs(program, row, after: cur)
+                    next = boundary.instant
+                }
             }
             let boundaryAtTs = next == e.ts
             if engagement != nil { countEngagement(row, e.type) }
@@ -345,16 +351,23 @@ struct EngineCore {
             if after >= 0 { rows.prefetch(rows.row(Int(after))) }
             var cur = row[StateLayout.cursor]
             var boundary = CompiledProgram.nextBoundaryAndInputs(program, row, after: cur)
-            while boundary.instant <= w {
-                evaluate(idx, row, at: boundary.instant, by: .time, groups: program.pointee.groups(reading: boundary.inputs))
-                cur = boundary.instant
+            var next = boundary.instant
+            while next <= w {
+                evaluate(idx, row, at: next, by: .time, groups: program.pointee.groups(reading: boundary.inputs))
+                cur = next
+                // The boundary after it is known from the same scan, unless it is due too.
+                if boundary.following > w {
+                    next = boundary.following
+                    break
+                }
                 boundary = CompiledProgram.nextBoundaryAndInputs(program, row, after: cur)
+                next = boundary.instant
             }
             row[StateLayout.cursor] = cur
             // `evaluate` changes no list and not first seen, so this is the boundary after the
             // cursor that `schedule(idx, row)` would compute again. The timer moves to it (or
             // goes, when there is none).
-            schedule(idx, row, next: boundary.instant)
+            schedule(idx, row, next: next)
         }
     }
 

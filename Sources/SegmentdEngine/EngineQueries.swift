@@ -68,6 +68,17 @@ extension EngineCore {
         return (clock, nb == SegmentEngine.unscheduled ? nil : nb)
     }
 
+    /// The contact's first boundary after `c` and the one after it as one scan finds them
+    /// (`CompiledProgram.nextBoundaryAndInputs`), and the boundary after the first as a scan
+    /// from there finds it: a timer's evaluation relies on the two being the same.
+    func boundaryScans(_ contactId: [UInt8], after c: Millis) -> (first: Millis, following: Millis, scannedAfterFirst: Millis)? {
+        guard let idx = contacts.find(contactId) else { return nil }
+        let row = rows.row(idx)
+        let one = CompiledProgram.nextBoundaryAndInputs(program, row, after: c)
+        let again = one.instant == SegmentEngine.unscheduled ? SegmentEngine.unscheduled : nextBoundary(row, after: one.instant)
+        return (one.instant, one.following, again)
+    }
+
     /// The segment of every group at `t` (default: the contact's cursor, the instant of its
     /// latest evaluation) by both evaluators: the compiled one that makes transitions and the
     /// interpreted one behind `explain`. They must always agree; a property test checks it.

@@ -178,6 +178,10 @@ public final class SegmentEngine {
     /// The contact's clock (contract §4 rule 2) and the next instant time alone could change it.
     public func clock(of contactId: [UInt8]) -> (clock: Millis, next: Millis?)? { core.pointee.clock(of: contactId) }
 
+    func boundaryScans(_ contactId: [UInt8], after c: Millis) -> (first: Millis, following: Millis, scannedAfterFirst: Millis)? {
+        core.pointee.boundaryScans(contactId, after: c)
+    }
+
     func segmentsByBothEvaluators(_ contactId: [UInt8], at t: Millis? = nil) -> (at: Millis, stored: [Int], compiled: [Int], interpreted: [Int])? {
         core.pointee.segmentsByBothEvaluators(contactId, at: t)
     }

@@ -207,6 +207,48 @@ struct EvaluatorAgreementTests {
         try check(model: model, seed: seed, records: 1500, lateness: seed == 12 ? 3_600_000 : 0)
     }
 
+    /// A timer's evaluation takes the boundary after the one it evaluates from the scan that
+    /// found that one (an evaluation changes no list and not first seen). Checked after every
+    /// record of the generated streams, for every contact, from its cursor and from instants
+    /// around its next boundary: a second scan from the first boundary finds the same one.
+    @Test("one boundary scan finds the next boundary and the one after it", arguments: [UInt64(31), 32])
+    func boundaryScans(seed: UInt64) throws {
+        let models: [(Model, (inout Generator, String, Millis, Int?) -> String)] = [
+            (.defaultModel(), { EvaluatorAgreementTests.record(&$0, contact: $1, ts: $2, id: $3) }),
+            (try Model.load(yaml: EvaluatorAgreementTests.richModel, file: "rich.yaml"), { EvaluatorAgreementTests.record(&$0, contact: $1, ts: $2, id: $3) }),
+            (try Model.load(yaml: EvaluatorAgreementTests.languageModel, file: "lang.yaml"), { EvaluatorAgreementTests.languageRecord(&$0, contact: $1, ts: $2, id: $3) }),
+        ]
+        for (model, generate) in models {
+            var rng = Generator(state: seed)
+            let pipeline = Pipeline(model: model, lateness: 0)
+            var clock = EventTime.parseRFC3339("2026-01-01T00:00:00.000Z")!
+            let contacts = (0..<6).map { "c\($0)" }
+            var checked = 0, withFollowing = 0
+            for n in 0..<600 {
+                clock += Int.random(in: 0..<10, using: &rng) == 0 ? Millis.random(in: 0...(20 * 86_400_000), using: &rng) : Millis.random(in: 0...3_600_000, using: &rng)
+                let contact = contacts.randomElement(using: &rng)!
+                _ = pipeline.process(Array(generate(&rng, contact, clock, n).utf8))
+                _ = pipeline.engine.takeTransitions()
+                for c in contacts {
+                    let id = Array(c.utf8)
+                    guard let now = pipeline.engine.clock(of: id) else { continue }
+                    var froms = [now.clock, now.clock + Millis.random(in: 0...(30 * 86_400_000), using: &rng)]
+                    if let next = now.next { froms += [next - 1, next, next + 1] }
+                    for from in froms {
+                        let scans = pipeline.engine.boundaryScans(id, after: from)!
+                        #expect(scans.following == scans.scannedAfterFirst, "\(model.version) seed \(seed) record \(n) \(c) after \(from): one scan \(scans.first), \(scans.following); again \(scans.scannedAfterFirst)")
+                        #expect(scans.first == SegmentEngine.unscheduled || scans.following > scans.first)
+                        checked += 1
+                        if scans.following != SegmentEngine.unscheduled { withFollowing += 1 }
+                    }
+                }
+            }
+            // Thousands of checks must have a boundary after the next one, or they check little
+            // (from about a fifth of them to more than half, by model).
+            #expect(withFollowing > 1_000, "\(model.version): \(withFollowing) of \(checked) with a second boundary")
+        }
+    }
+
     /// The leaf conditions of `c`: what its branching program tests (`all`, `any`, `not` and
     /// `always` become jumps, not steps).
     static func leaves(_ c: Condition) -> Int {
