@@ -63,14 +63,44 @@ public struct ContactTable: Sendable {
         arena.capacity + offsets.capacity * 4 + table.capacity * 8
     }
 
+    /// A contact id's hash, eight bytes at a time: the words of the id (the last one
+    /// overlapping the one before when the length is not a multiple of 8; an id of 4 to 7
+    /// bytes as two overlapping 4-byte halves of one word, a shorter one byte by byte), each
+    /// mixed in by a multiply and a shift after a seed from the length, then a last multiply
+    /// and shift, so that the high 32 bits (the slot's tag and the probe's start) depend on
+    /// every byte. Only this table sees it: ids are always compared whole.
     @inline(__always)
     static func hash(_ b: UnsafeBufferPointer<UInt8>) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for c in b { h = (h ^ UInt64(c)) &* 0x0000_0100_0000_01B3 }
-        h ^= h >> 29
-        h = h &* 0xbf58_476d_1ce4_e5b9
-        h ^= h >> 32
-        return h
+        @inline(__always) func mix(_ h: UInt64, _ word: UInt64) -> UInt64 {
+            let z = (h ^ word) &* 0xbf58_476d_1ce4_e5b9
+            return z ^ (z >> 31)
+        }
+        let count = b.count
+        var h = 0xcbf2_9ce4_8422_2325 ^ (UInt64(truncatingIfNeeded: count) &* 0x9e37_79b9_7f4a_7c15)
+        if count >= 8, let base = b.baseAddress {
+            let raw = UnsafeRawPointer(base)
+            var at = 0
+            while at < count - 8 {
+                h = mix(h, raw.loadUnaligned(fromByteOffset: at, as: UInt64.self))
+                at += 8
+            }
+            h = mix(h, raw.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self))
+        } else if count >= 4, let base = b.baseAddress {
+            let raw = UnsafeRawPointer(base)
+            let low = raw.loadUnaligned(fromByteOffset: 0, as: UInt32.self)
+            let high = raw.loadUnaligned(fromByteOffset: count - 4, as: UInt32.self)
+            h = mix(h, UInt64(low) | UInt64(high) << 32)
+        } else {
+            var word: UInt64 = 0
+            var k = 0
+            while k < count {
+                word |= UInt64(b[k]) << UInt64(8 * k)
+                k += 1
+            }
+            h = mix(h, word)
+        }
+        h = (h ^ (h >> 27)) &* 0x94d0_49bb_1331_11eb
+        return h ^ (h >> 31)
     }
 
     public func id(_ index: Int) -> [UInt8] {

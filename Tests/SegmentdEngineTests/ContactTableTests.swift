@@ -35,6 +35,35 @@ struct ContactTableTests {
         #expect(slotsPerId >= 4.0 / 3.0 && slotsPerId <= 2.0 + 8.0 / Double(table.count))
     }
 
+    /// The hash reads ids a word at a time (two overlapping halves for 4 to 7 bytes, bytes
+    /// below that): ids of every length and shape that differ anywhere must get different
+    /// hashes, and different tags (the high 32 bits, where a probe starts) but for about the
+    /// birthday bound's few.
+    @Test("ids of every length and shape get distinct hashes and nearly distinct tags")
+    func hashSpread() {
+        var ids: Set<[UInt8]> = []
+        for n in 0..<60_000 {
+            ids.insert(Array("c-\(n)".utf8))          // 3 to 7 bytes
+            ids.insert(Array("contact-\(n)".utf8))    // 9 to 13 bytes
+            ids.insert(Array(String(n, radix: 36).utf8))  // 1 to 4 bytes
+        }
+        for n in 0..<20_000 {
+            // Ids that differ only in a byte the words overlap on, or only in their length.
+            ids.insert(Array("user-0000-\(n)-tail".utf8))
+            ids.insert(Array(repeating: UInt8(n % 251), count: n % 40))
+        }
+        var hashes: Set<UInt64> = []
+        var tags: Set<UInt64> = []
+        for id in ids {
+            let h = id.withUnsafeBufferPointer { ContactTable.hash($0) }
+            hashes.insert(h)
+            tags.insert(h >> 32)
+        }
+        #expect(hashes.count == ids.count)
+        // About 200k ids over 2^32 tags: a handful of shared tags expected, not hundreds.
+        #expect(ids.count - tags.count < 40, "\(ids.count - tags.count) shared tags among \(ids.count) ids")
+    }
+
     @Test("ids whose probe starts in the table's last slots wrap around to its start")
     func wrapAround() {
         var table = ContactTable(capacity: 64)
