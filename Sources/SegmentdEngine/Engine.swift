@@ -283,24 +283,13 @@ struct EngineCore {
         if maxTs == SegmentEngine.none || e.ts >= clock {
             // Rule 3: catch up on every boundary after the clock and strictly before ts.
             let cursor = row[StateLayout.cursor]
-            var cur = max(cursor, clock)
-            var next: Millis
+            let cur = max(cursor, clock)
+            let next: Millis
             if let scheduled, cur == cursor, scheduled >= e.ts {
                 next = scheduled
             } else {
-                var boundary = CompiledProgram.nextBoundaryAndInputs(program, row, after: cur)
-                next = boundary.instant
-                while next < e.ts {
-                    evaluate(idx, row, at: next, by: .time, groups: program.pointee.groups(reading: boundary.inputs))
-                    cur = next
-                    // The boundary after it is known from the same scan, unless it is due too.
-                    if boundary.following >= e.ts {
-                        next = boundary.following
-                        break
-                    }
-                    boundary = CompiledProgram.nextBoundaryAndInputs(program, row, after: cur)
-                    next = boundary.instant
-                }
+                // Strictly before ts: through ts - 1 ms (event times lie in the years 0000 to 9999).
+                next = evaluateBoundaries(idx, row, after: cur, through: e.ts - 1).next
             }
             let boundaryAtTs = next == e.ts
             if engagement != nil { countEngagement(row, e.type) }
@@ -349,26 +338,32 @@ struct EngineCore {
             let (following, after) = timers.followingDue()
             if following >= 0 { rows.prefetch(rows.row(Int(following))) }
             if after >= 0 { rows.prefetch(rows.row(Int(after))) }
-            var cur = row[StateLayout.cursor]
-            var boundary = CompiledProgram.nextBoundaryAndInputs(program, row, after: cur)
-            var next = boundary.instant
-            while next <= w {
-                evaluate(idx, row, at: next, by: .time, groups: program.pointee.groups(reading: boundary.inputs))
-                cur = next
-                // The boundary after it is known from the same scan, unless it is due too.
-                if boundary.following > w {
-                    next = boundary.following
-                    break
-                }
-                boundary = CompiledProgram.nextBoundaryAndInputs(program, row, after: cur)
-                next = boundary.instant
-            }
-            row[StateLayout.cursor] = cur
+            let (last, next) = evaluateBoundaries(idx, row, after: row[StateLayout.cursor], through: w)
+            row[StateLayout.cursor] = last
             // `evaluate` changes no list and not first seen, so this is the boundary after the
             // cursor that `schedule(idx, row)` would compute again. The timer moves to it (or
             // goes, when there is none).
             schedule(idx, row, next: next)
         }
+    }
+
+    /// Evaluates the contact at each of its boundaries after `start` up to and including
+    /// `limit`, in order, each time for the groups that read what changes there. Returns the
+    /// last instant evaluated (`start` when none) and the first boundary after `limit`
+    /// (`unscheduled`: none). An evaluation changes no list and not first seen, so the boundary
+    /// after one just evaluated is the one the same scan found after it: another scan is made
+    /// only when that one is due too.
+    @inline(__always)
+    mutating func evaluateBoundaries(_ idx: Int, _ row: Row, after start: Millis, through limit: Millis) -> (last: Millis, next: Millis) {
+        var last = start
+        var boundary = CompiledProgram.nextBoundaryAndInputs(program, row, after: start)
+        while boundary.instant <= limit {
+            evaluate(idx, row, at: boundary.instant, by: .time, groups: program.pointee.groups(reading: boundary.inputs))
+            last = boundary.instant
+            if boundary.following > limit { return (last, boundary.following) }
+            boundary = CompiledProgram.nextBoundaryAndInputs(program, row, after: last)
+        }
+        return (last, boundary.instant)
     }
 
     /// Sets the contact's timer at its next boundary after its cursor.
