@@ -340,9 +340,8 @@ struct EngineCore {
             if after >= 0 { rows.prefetch(rows.row(Int(after))) }
             let (last, next) = evaluateBoundaries(idx, row, after: row[StateLayout.cursor], through: w)
             row[StateLayout.cursor] = last
-            // `evaluate` changes no list and not first seen, so this is the boundary after the
-            // cursor that `schedule(idx, row)` would compute again. The timer moves to it (or
-            // goes, when there is none).
+            // The timer moves to the boundary after the last one evaluated (see
+            // `evaluateBoundaries`), or goes when there is none.
             schedule(idx, row, next: next)
         }
     }
